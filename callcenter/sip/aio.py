@@ -1,0 +1,252 @@
+"""The asyncio transport around the pure SIP core: sockets in, actions out.
+
+This is the only module of `callcenter.sip` that touches asyncio. It listens
+on one UDP socket and one TCP (and optionally TLS) listening socket, keeps the
+stream connections it has in a table keyed by the peer's address, and hands
+every datagram or framed message to a sink with the arrival time. Sends to a
+stream peer we have no connection to open one on demand (RFC 3261 §18.1.1);
+a connection that fails or closes is reported so the transactions riding on
+it fail at once (§18.4) instead of waiting for their timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+import structlog
+
+from .errors import ParseError
+from .message import Address, Message, Transport
+from .parser import KeepAlive, StreamFramer
+
+__all__ = ["SipSink", "SipTransports", "TransportConfig"]
+
+log = structlog.get_logger("callcenter.sip.transport")
+
+
+_DNS_CACHE_SECONDS = 60.0
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class SipSink(Protocol):
+    """What the transports feed: the runtime, which feeds the pure core."""
+
+    def datagram_received(self, data: bytes, source: Address) -> None: ...
+
+    def stream_item_received(
+        self, item: Message | KeepAlive | ParseError, source: Address
+    ) -> None: ...
+
+    def connection_lost(self, peer: Address) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    host: str
+    port: int
+    transports: tuple[Transport, ...] = (Transport.UDP, Transport.TCP)
+    tls_port: int = 5061
+    tls_context: ssl.SSLContext | None = None
+    tls_client_context: ssl.SSLContext | None = None
+    max_message_size: int = 65535
+    connect_timeout: float = 5.0
+    #: Idle stream connections we opened are closed after this long.
+    idle_timeout: float = 600.0
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, sink: SipSink) -> None:
+        self.sink = sink
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The selector loop's datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.sink.datagram_received(data, Address(addr[0], addr[1], Transport.UDP))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors on an unconnected socket name no peer; log and go on.
+        log.debug("udp error", error=str(exc))
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP or TLS connection, framed by Content-Length."""
+
+    def __init__(self, owner: SipTransports, kind: Transport, peer: Address | None = None) -> None:
+        self.owner = owner
+        self.kind = kind
+        self.peer = peer
+        self.framer = StreamFramer(owner.config.max_message_size)
+        self.transport: asyncio.Transport | None = None
+        self.connected = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        if self.peer is None:
+            host, port = transport.get_extra_info("peername")[:2]
+            self.peer = Address(host, port, self.kind)
+        self.owner._connections[self.peer] = self
+        if not self.connected.done():
+            self.connected.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.peer is not None
+        for item in self.framer.feed(data):
+            self.owner.sink.stream_item_received(item, self.peer)
+        if self.framer.broken and self.transport is not None:
+            # Framing is lost; the error above was answered if it could be.
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.owner._connections.get(self.peer) is self:
+            del self.owner._connections[self.peer]
+            self.owner.sink.connection_lost(self.peer)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+class SipTransports:
+    """Listening sockets and stream connections; see the module docstring."""
+
+    def __init__(self, config: TransportConfig, sink: SipSink) -> None:
+        self.config = config
+        self.sink = sink
+        self._udp: _Udp | None = None
+        self._servers: list[asyncio.Server] = []
+        self._connections: dict[Address, _Stream] = {}
+        self._connecting: dict[Address, asyncio.Task[_Stream | None]] = {}
+        self.bound: dict[Transport, tuple[str, int]] = {}
+        self._resolved: dict[str, tuple[str, float]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        if Transport.UDP in cfg.transports:
+            transport, proto = await loop.create_datagram_endpoint(
+                lambda: _Udp(self.sink), local_addr=(cfg.host, cfg.port)
+            )
+            self._udp = proto
+            self.bound[Transport.UDP] = transport.get_extra_info("sockname")[:2]
+        # TCP shares UDP's port number when it was chosen by the OS (port 0).
+        tcp_port = self.bound.get(Transport.UDP, (cfg.host, cfg.port))[1]
+        if Transport.TCP in cfg.transports:
+            server = await loop.create_server(
+                lambda: _Stream(self, Transport.TCP), cfg.host, tcp_port
+            )
+            self._servers.append(server)
+            self.bound[Transport.TCP] = server.sockets[0].getsockname()[:2]
+        if Transport.TLS in cfg.transports:
+            if cfg.tls_context is None:
+                raise ValueError("TLS transport needs a certificate and key")
+            server = await loop.create_server(
+                lambda: _Stream(self, Transport.TLS), cfg.host, cfg.tls_port, ssl=cfg.tls_context
+            )
+            self._servers.append(server)
+            self.bound[Transport.TLS] = server.sockets[0].getsockname()[:2]
+
+    async def close(self) -> None:
+        for task in [*self._connecting.values(), *self._tasks]:
+            task.cancel()
+        for conn in list(self._connections.values()):
+            if conn.transport is not None:
+                conn.transport.close()
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
+        if self._udp is not None and self._udp.transport is not None:
+            self._udp.transport.close()
+
+    def send(self, data: bytes, dest: Address) -> None:
+        """Send now (UDP, open connection) or once a name is resolved and a
+        connection is up. Host names are resolved without blocking the loop
+        (RFC 3263's A/AAAA step; SRV and NAPTR are not used) and cached."""
+        if not _is_ip(dest.host):
+            loop = asyncio.get_running_loop()
+            cached = self._resolved.get(dest.host)
+            if cached is not None and cached[1] > loop.time():
+                self._send_resolved(data, Address(cached[0], dest.port, dest.transport))
+                return
+            task = loop.create_task(self._resolve_and_send(data, dest))
+            self._tasks.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._tasks.discard)
+            return
+        self._send_resolved(data, dest)
+
+    async def _resolve_and_send(self, data: bytes, dest: Address) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(dest.host, dest.port, type=socket.SOCK_DGRAM),
+                self.config.connect_timeout,
+            )
+            ip = str(infos[0][4][0])
+        except (OSError, TimeoutError, IndexError) as exc:
+            log.warning("cannot resolve", host=dest.host, error=str(exc) or type(exc).__name__)
+            self.sink.connection_lost(dest)
+            return
+        self._resolved[dest.host] = (ip, loop.time() + _DNS_CACHE_SECONDS)
+        self._send_resolved(data, Address(ip, dest.port, dest.transport))
+
+    def _send_resolved(self, data: bytes, dest: Address) -> None:
+        if dest.transport is Transport.UDP:
+            if self._udp is not None and self._udp.transport is not None:
+                self._udp.transport.sendto(data, (dest.host, dest.port))
+            return
+        conn = self._connections.get(dest)
+        if conn is not None:
+            conn.write(data)
+            return
+        task = self._connecting.get(dest)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._connect(dest))
+            self._connecting[dest] = task
+        task.add_done_callback(lambda t: _write_when_connected(t, data))
+
+    async def _connect(self, dest: Address) -> _Stream | None:
+        loop = asyncio.get_running_loop()
+        ctx = self.config.tls_client_context if dest.transport is Transport.TLS else None
+        if dest.transport is Transport.TLS and ctx is None:
+            ctx = ssl.create_default_context()
+        try:
+            _, proto = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Stream(self, dest.transport, dest), dest.host, dest.port, ssl=ctx
+                ),
+                self.config.connect_timeout,
+            )
+            return proto
+        except (TimeoutError, OSError) as exc:
+            log.warning("connection failed", peer=str(dest), error=str(exc) or type(exc).__name__)
+            self.sink.connection_lost(dest)
+            return None
+        finally:
+            self._connecting.pop(dest, None)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+
+def _write_when_connected(task: asyncio.Task[_Stream | None], data: bytes) -> None:
+    if task.cancelled() or task.exception() is not None:
+        return
+    conn = task.result()
+    if conn is not None:
+        conn.write(data)

@@ -1,0 +1,50 @@
+"""Building requests and responses the way RFC 3261 §8 says a UA must."""
+
+from __future__ import annotations
+
+from .message import Headers, Request, Response, reason_phrase
+
+__all__ = ["make_response"]
+
+# Headers a response copies from its request (§8.2.6.2); Record-Route too for
+# responses that establish a dialog (§12.1.1).
+_COPIED = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    extra: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+) -> Response:
+    """A response to `request` with the §8.2.6.2 headers copied.
+
+    `to_tag` is added to To when the request's To has none and the status is
+    above 100 (§8.2.6.2: a 100 Trying never carries a tag it invents).
+    """
+    headers = Headers()
+    for name in _COPIED:
+        for value in (
+            request.headers.get_all(name) if name == "Via" else [request.headers.get(name)]
+        ):
+            if value is None:
+                continue
+            if (
+                name == "To"
+                and to_tag
+                and status > 100
+                and ";tag=" not in value.lower().replace(" ", "")
+            ):
+                value = f"{value};tag={to_tag}"
+            headers.add(name, value)
+    if 100 < status < 300 and request.method in ("INVITE", "SUBSCRIBE"):
+        for rr in request.headers.get_all("Record-Route"):
+            headers.add("Record-Route", rr)
+    for name, value in extra or []:
+        headers.add(name, value)
+    return Response(
+        headers=headers, status=status, reason=reason or reason_phrase(status), body=body
+    )

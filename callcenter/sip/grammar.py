@@ -1,0 +1,71 @@
+# ruff: noqa: E501  (ABNF quotations and regexes read best on one line)
+"""RFC 3261 §25 grammar rules as compiled regular expressions.
+
+Each rule quotes the ABNF it implements (in the manner of h11's `_abnf.py`), so a
+reader can check one against the other. Only the rules the parser needs are
+here; the others are either folded into these or handled by hand where the ABNF
+is context sensitive (comma splitting, quoted strings with escapes).
+"""
+
+from __future__ import annotations
+
+import re
+
+# token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )
+TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+TOKEN_RE = re.compile(TOKEN)
+
+# word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" /
+#        "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}" )
+# callid = word [ "@" word ]
+CALLID_RE = re.compile(
+    r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+(?:@[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+)?"
+)
+
+# Method = INVITEm / ACKm / OPTIONSm / BYEm / CANCELm / REGISTERm / extension-method
+# extension-method = token
+METHOD_RE = re.compile(TOKEN)
+
+# SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT   (we accept only 2.0, §8.2.1 -> 505)
+VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
+
+# Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+# Status-Code = 3DIGIT ; Reason-Phrase = *(reserved / unreserved / escaped / UTF8-NONASCII / UTF8-CONT / SP / HTAB)
+STATUS_LINE_RE = re.compile(r"(SIP/\d+\.\d+) ([1-6]\d\d)(?: (.*))?", re.IGNORECASE)
+
+# Request-Line = Method SP Request-URI SP SIP-Version CRLF
+REQUEST_LINE_RE = re.compile(rf"({TOKEN}) (\S+) (SIP/\d+\.\d+)", re.IGNORECASE)
+
+# header-name = token ; message-header = header-name HCOLON header-value CRLF
+# HCOLON = *( SP / HTAB ) ":" SWS
+HEADER_LINE_RE = re.compile(rf"({TOKEN})[ \t]*:[ \t]*(.*)", re.DOTALL)
+
+# hostname = *( domainlabel "." ) toplabel [ "." ] ; IPv4address ; IPv6reference = "[" IPv6address "]"
+HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?)"
+HOST_RE = re.compile(HOST)
+
+# hostport = host [ ":" port ] ; port = 1*DIGIT
+HOSTPORT_RE = re.compile(rf"({HOST})(?::(\d{{1,5}}))?")
+
+# via-parm = sent-protocol LWS sent-by *( SEMI via-params )
+# sent-protocol = protocol-name SLASH protocol-version SLASH transport
+VIA_RE = re.compile(
+    rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t\r\n]+({HOST})(?:[ \t]*:[ \t]*(\d{{1,5}}))?[ \t]*(.*)",
+    re.DOTALL,
+)
+
+# CSeq = "CSeq" HCOLON 1*DIGIT LWS Method
+CSEQ_RE = re.compile(rf"[ \t]*(\d{{1,10}})[ \t]+({TOKEN})[ \t]*")
+
+# SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]
+# userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
+SIP_URI_RE = re.compile(
+    rf"(sips?):(?:([^:@;?]+)(?::([^@;?]*))?@)?({HOST})(?::(\d{{1,5}}))?((?:;[^;?]*)*)(?:\?(.*))?",
+    re.IGNORECASE | re.DOTALL,
+)
+
+# absoluteURI = scheme ":" ( hier-part / opaque-part ) ; scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+ABSOLUTE_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:\S+")
+
+# The magic cookie that marks an RFC 3261 branch (§8.1.1.7).
+BRANCH_MAGIC = "z9hG4bK"

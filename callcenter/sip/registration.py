@@ -1,0 +1,325 @@
+"""Registering the hotline's account with the PBX (RFC 3261 §10.2), kept alive.
+
+Theory of operation
+-------------------
+One `Registration` per configured account. It is a pure state machine: it
+returns `SendRequest` actions (the runtime starts the client transaction and
+routes the outcome back through `on_response` / `on_failure`) and it says when
+it next wants `on_timer`.
+
+    UNREGISTERED --start--> REGISTERING --2xx--> REGISTERED --refresh--> REGISTERING
+                                |  401/407: answer the challenge once per nonce
+                                |  423: retry with Min-Expires
+                                '--error/timeout--> BACKOFF --delay--> REGISTERING
+    REGISTERING --wrong credentials--> FAILED --retry_max--> REGISTERING
+    REGISTERED --OPTIONS probe unanswered--> BACKOFF  (the PBX died or restarted)
+    any --stop--> UNREGISTERING --final/timeout--> UNREGISTERED
+
+Refreshes happen well before the granted expiry. Failures back off
+exponentially from `retry_min` to `retry_max`, with full jitter in the upper
+half of the interval so a fleet of services does not re-register in lockstep
+after a PBX restart. While registered, an OPTIONS probe every
+`options_interval` seconds (RFC 3261 §11) detects a PBX that stopped
+answering, so the service notices an outage within one interval instead of
+at the next refresh.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .auth import AuthError, Challenge, DigestClient, parse_challenge
+from .message import Address, Headers, Request, Response, Transport
+
+__all__ = ["Account", "RegState", "Registration", "SendRequest"]
+
+
+class RegState(enum.Enum):
+    UNREGISTERED = "unregistered"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    BACKOFF = "backoff"
+    FAILED = "failed"
+    UNREGISTERING = "unregistering"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What the PBX admin configured for one hotline extension."""
+
+    name: str
+    server: str
+    user: str
+    password: str = field(repr=False)
+    port: int = 5060
+    transport: Transport = Transport.UDP
+    auth_user: str | None = None
+    domain: str | None = None
+    expires: int = 600
+    retry_min: float = 1.0
+    retry_max: float = 60.0
+    display_name: str | None = None
+
+    @property
+    def registrar(self) -> Address:
+        return Address(self.server, self.port, self.transport)
+
+    @property
+    def aor_domain(self) -> str:
+        return self.domain or self.server
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """Start a client transaction for `request` to `dest`; `purpose` comes back
+    with the outcome ("register" or "options")."""
+
+    request: Request
+    dest: Address
+    purpose: str
+    timeout: float | None = None
+
+
+class Registration:
+    """One account's registration; see the module docstring."""
+
+    def __init__(
+        self,
+        account: Account,
+        contact: tuple[str, int],
+        *,
+        new_id: Callable[[], str],
+        rng: Callable[[], float],
+        options_interval: float = 30.0,
+        options_timeout: float = 5.0,
+    ) -> None:
+        self.account = account
+        self.contact_host, self.contact_port = contact
+        self._new_id = new_id
+        self._rng = rng
+        self.options_interval = options_interval
+        self.options_timeout = options_timeout
+        self.state = RegState.UNREGISTERED
+        self.last_error: str | None = None
+        self.expires_at: float | None = None
+        self.registered_at: float | None = None
+        self._call_id = f"{new_id()}@{self.contact_host}"  # one per boot cycle (§10.2)
+        self._from_tag = new_id()
+        self._cseq = 0
+        self._requested_expires = account.expires
+        self._failures = 0
+        self._deadline: float | None = None
+        self._options_at: float | None = None
+        self._digest = DigestClient(
+            account.auth_user or account.user, account.password, cnonce_factory=new_id
+        )
+        self._challenge: Challenge | None = None
+        self._challenge_header = "Authorization"
+        # True when the last REGISTER answered a challenge received for it, so a
+        # second 401 means the credentials are wrong (RFC 7616 §3.3). A
+        # pre-emptive answer with a remembered nonce proves nothing when refused.
+        self._answered_fresh = False
+        self._register_pending = False
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[SendRequest]:
+        return self._register(now)
+
+    def stop(self, now: float) -> list[SendRequest]:
+        """De-register (Expires: 0) if registered; otherwise just go idle."""
+        was_registered = self.state is RegState.REGISTERED
+        self._deadline = self._options_at = None
+        if not was_registered:
+            self.state = RegState.UNREGISTERED
+            return []
+        self.state = RegState.UNREGISTERING
+        return [self._send_register(expires=0)]
+
+    def on_response(self, purpose: str, resp: Response, now: float) -> list[SendRequest]:
+        if resp.status < 200:
+            return []
+        if purpose == "options":
+            # Any final answer, even 404 or 405, proves the PBX is alive.
+            self._options_at = now + self.options_interval if self.options_interval else None
+            return []
+        self._register_pending = False
+        if self.state is RegState.UNREGISTERING:
+            self._unregistered()
+            return []
+        if 200 <= resp.status < 300:
+            return self._registered(resp, now)
+        if resp.status in (401, 407):
+            return self._challenged(resp, now)
+        if resp.status == 423:
+            return self._interval_too_brief(resp, now)
+        return self._fail(f"registrar answered {resp.status} {resp.reason}", now)
+
+    def on_failure(self, purpose: str, now: float) -> list[SendRequest]:
+        """The transaction timed out or the transport failed."""
+        if purpose == "options":
+            if self.state is RegState.REGISTERED:
+                self.expires_at = None
+                return self._fail("PBX stopped answering OPTIONS", now)
+            return []
+        self._register_pending = False
+        if self.state is RegState.UNREGISTERING:
+            self._unregistered()
+            return []
+        return self._fail("no answer from registrar", now)
+
+    def on_timer(self, now: float) -> list[SendRequest]:
+        out: list[SendRequest] = []
+        if self._options_at is not None and now >= self._options_at:
+            self._options_at = None
+            out.append(self._options())
+        if self._deadline is not None and now >= self._deadline:
+            self._deadline = None
+            out += self._register(now)
+        return out
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self._deadline, self._options_at) if t is not None]
+        return min(times, default=None)
+
+    # -- what the machine does ------------------------------------------------------------
+
+    def _register(self, now: float) -> list[SendRequest]:
+        if self._register_pending:
+            return []
+        if self.state is not RegState.REGISTERED:
+            self.state = RegState.REGISTERING
+        return [self._send_register(self._requested_expires)]
+
+    def _registered(self, resp: Response, now: float) -> list[SendRequest]:
+        granted = self._granted_expires(resp)
+        if granted <= 0:
+            return self._fail("registrar granted no binding", now)
+        self.state = RegState.REGISTERED
+        self.last_error = None
+        self._failures = 0
+        self.registered_at = now
+        self.expires_at = now + granted
+        # Refresh well ahead: half-way for short bindings, 30 s early for long ones.
+        self._deadline = now + max(granted / 2, granted - 30)
+        if self.options_interval:
+            self._options_at = now + self.options_interval
+        return []
+
+    def _challenged(self, resp: Response, now: float) -> list[SendRequest]:
+        header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        try:
+            challenges = [parse_challenge(v) for v in resp.headers.get_all(header)]
+            challenge = self._digest.choose_challenge(challenges)
+        except AuthError as exc:
+            return self._fail(f"unusable {header}: {exc}", now)
+        if self._answered_fresh and not challenge.stale:
+            # Our answer to a fresh challenge was refused: the credentials are wrong.
+            self._challenge = None
+            self._answered_fresh = False
+            return self._fail("authentication failed: check user and password", now, hard=True)
+        self._challenge = challenge
+        self._challenge_header = "Authorization" if resp.status == 401 else "Proxy-Authorization"
+        send = self._send_register(self._requested_expires)
+        self._answered_fresh = True
+        return [send]
+
+    def _interval_too_brief(self, resp: Response, now: float) -> list[SendRequest]:
+        min_expires = (resp.headers.get("Min-Expires") or "").strip()
+        if not min_expires.isdigit() or int(min_expires) <= self._requested_expires:
+            return self._fail("423 without a usable Min-Expires", now)
+        self._requested_expires = int(min_expires)
+        return [self._send_register(self._requested_expires)]
+
+    def _fail(self, error: str, now: float, *, hard: bool = False) -> list[SendRequest]:
+        self.last_error = error
+        self._failures += 1
+        self._options_at = None
+        self.state = RegState.FAILED if hard else RegState.BACKOFF
+        self.expires_at = None
+        self._deadline = now + self.backoff_delay(hard)
+        return []
+
+    def backoff_delay(self, hard: bool = False) -> float:
+        """Exponential from retry_min to retry_max, jittered in its upper half."""
+        acc = self.account
+        if hard:
+            return acc.retry_max
+        base = min(acc.retry_max, acc.retry_min * 2.0 ** (self._failures - 1))
+        return base * (0.5 + 0.5 * self._rng())
+
+    def _unregistered(self) -> None:
+        self.state = RegState.UNREGISTERED
+        self.expires_at = None
+        self._deadline = self._options_at = None
+
+    # -- messages -------------------------------------------------------------------------
+
+    @property
+    def aor(self) -> str:
+        return f"sip:{self.account.user}@{self.account.aor_domain}"
+
+    @property
+    def contact_uri(self) -> str:
+        t = self.account.transport
+        param = "" if t is Transport.UDP else f";transport={t.lower()}"
+        return f"sip:{self.account.user}@{self.contact_host}:{self.contact_port}{param}"
+
+    def _send_register(self, expires: int) -> SendRequest:
+        self._cseq += 1
+        acc = self.account
+        uri = f"sip:{acc.aor_domain}"
+        name = f'"{acc.display_name}" ' if acc.display_name else ""
+        headers = Headers()
+        headers.add("From", f"{name}<{self.aor}>;tag={self._from_tag}")
+        headers.add("To", f"{name}<{self.aor}>")
+        headers.add("Call-ID", self._call_id)
+        headers.add("CSeq", f"{self._cseq} REGISTER")
+        headers.add("Contact", f"<{self.contact_uri}>")
+        headers.add("Expires", str(expires))
+        headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
+        if self._challenge is not None:
+            try:
+                value = self._digest.authorize(self._challenge, "REGISTER", uri)
+            except AuthError:  # nonce count exhausted: go without, get a new challenge
+                self._challenge = None
+            else:
+                headers.add(self._challenge_header, value)
+        self._answered_fresh = False
+        self._register_pending = True
+        return SendRequest(
+            Request(headers=headers, method="REGISTER", uri=uri), acc.registrar, "register"
+        )
+
+    def _options(self) -> SendRequest:
+        self._cseq += 1
+        acc = self.account
+        headers = Headers()
+        headers.add("From", f"<{self.aor}>;tag={self._from_tag}")
+        headers.add("To", f"<sip:{acc.aor_domain}>")
+        headers.add("Call-ID", f"{self._new_id()}@{self.contact_host}")
+        headers.add("CSeq", f"{self._cseq} OPTIONS")
+        headers.add("Accept", "application/sdp")
+        uri = f"sip:{acc.server}:{acc.port}"
+        return SendRequest(
+            Request(headers=headers, method="OPTIONS", uri=uri),
+            acc.registrar,
+            "options",
+            timeout=self.options_timeout,
+        )
+
+    def _granted_expires(self, resp: Response) -> int:
+        """§10.2.4: our Contact's `expires` param, else the Expires header."""
+        ours = self.contact_uri.lower()
+        try:
+            for contact in resp.contacts:
+                if str(contact.uri).lower().split(";")[0] == ours.split(";")[0]:
+                    value = contact.params.get("expires")
+                    if value and value.isdigit():
+                        return int(value)
+        except ValueError:
+            pass
+        value = (resp.headers.get("Expires") or "").strip()
+        return int(value) if value.isdigit() else self._requested_expires

@@ -1,0 +1,215 @@
+"""Registration with a registrar that really checks digest credentials (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.sip.auth import AuthStatus, DigestServer, parse_credentials
+from callcenter.sip.builders import make_response
+from callcenter.sip.message import Request, Response, Transport
+from callcenter.sip.registration import Account, Registration, RegState, SendRequest
+
+from .helpers import Ids
+
+ACCOUNT = Account(
+    name="hotline",
+    server="127.0.0.1",
+    port=5080,
+    user="4000",
+    password="s3cret",
+    expires=120,
+    retry_min=1.0,
+    retry_max=30.0,
+)
+
+
+class Registrar:
+    """A registrar answering REGISTER per RFC 3261 §10.3 with digest auth."""
+
+    def __init__(self, password: str = "s3cret", grant: int | None = None) -> None:
+        self.server = DigestServer("pbx", b"k" * 32, {"4000": password}.get)
+        self.grant = grant
+        self.seen: list[Request] = []
+
+    def answer(self, req: Request, now: float) -> Response:
+        self.seen.append(req)
+        value = req.headers.get("Authorization")
+        if value is None:
+            return self._challenge(req, now)
+        result = self.server.verify(parse_credentials(value), req.method, now)
+        if result.status is not AuthStatus.OK:
+            return self._challenge(req, now, stale=result.status is AuthStatus.STALE)
+        expires = int(req.headers.get("Expires") or 0)
+        granted = expires if self.grant is None else self.grant
+        contact = (req.headers.get("Contact") or "") + f";expires={granted}"
+        return make_response(req, 200, to_tag="reg", extra=[("Contact", contact)])
+
+    def _challenge(self, req: Request, now: float, stale: bool = False) -> Response:
+        extra = [("WWW-Authenticate", c.to_header()) for c in self.server.challenge(now, stale)]
+        return make_response(req, 401, to_tag="reg", extra=extra)
+
+
+def make(rng: float = 1.0, **kw: object) -> Registration:
+    return Registration(
+        ACCOUNT,
+        ("127.0.0.1", 5060),
+        new_id=Ids("r"),
+        rng=lambda: rng,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def exchange(reg: Registration, pbx: Registrar, sends: list[SendRequest], now: float) -> None:
+    """Answer every REGISTER the registration sends, until it stops sending."""
+    while sends:
+        send = sends.pop(0)
+        assert send.purpose == "register"
+        sends += reg.on_response("register", pbx.answer(send.request, now), now)
+
+
+def test_registers_answering_the_challenge_with_sha256_and_schedules_refresh() -> None:
+    reg, pbx = make(), Registrar()
+    sends = reg.start(0.0)
+    assert reg.state is RegState.REGISTERING
+    first = sends[0].request
+    assert first.uri == "sip:127.0.0.1"
+    assert first.headers.get("Expires") == "120"
+    assert first.headers.get("Contact") == "<sip:4000@127.0.0.1:5060>"
+    assert sends[0].dest.port == 5080 and sends[0].dest.transport is Transport.UDP
+    exchange(reg, pbx, sends, 0.0)
+    assert reg.state is RegState.REGISTERED
+    assert reg.expires_at == 120.0
+    # Two REGISTERs: the first challenged, the second authorised with SHA-256;
+    # same Call-ID, CSeq incremented (§10.2, §22.2).
+    first, second = pbx.seen
+    assert first.call_id == second.call_id
+    assert second.cseq.seq == first.cseq.seq + 1
+    creds = parse_credentials(second.headers.get("Authorization") or "")
+    assert creds.algorithm == "SHA-256" and creds.nc == 1 and creds.username == "4000"
+    # Refresh half-way for a short binding (max(120/2, 120-30) = 90 s).
+    assert reg.next_deadline() == pytest.approx(30.0)  # the OPTIONS probe comes first
+    assert reg.on_timer(30.0)[0].purpose == "options"
+    refresh = reg.on_timer(90.0)
+    assert [s.purpose for s in refresh] == ["register"]
+    # The refresh re-uses the nonce pre-emptively, with the next nonce count.
+    creds = parse_credentials(refresh[0].request.headers.get("Authorization") or "")
+    assert creds.nc == 2
+    exchange(reg, pbx, refresh, 90.0)
+    assert reg.state is RegState.REGISTERED and reg.expires_at == 210.0
+
+
+def test_wrong_password_fails_without_looping_then_retries_after_retry_max() -> None:
+    reg, pbx = make(), Registrar(password="other")
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    assert len(pbx.seen) == 2  # one challenge, one refused answer: no loop
+    assert reg.state is RegState.FAILED
+    assert "authentication failed" in (reg.last_error or "")
+    assert reg.next_deadline() == 30.0
+    assert [s.purpose for s in reg.on_timer(30.0)] == ["register"]
+
+
+def test_stale_nonce_is_answered_again_without_failing() -> None:
+    reg, pbx = make(), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    # Long after the nonce lifetime, the refresh's pre-emptive answer is stale.
+    refresh = reg.on_timer(1000.0)
+    refresh = [s for s in refresh if s.purpose == "register"]
+    exchange(reg, pbx, refresh, 1000.0)
+    assert reg.state is RegState.REGISTERED
+    assert reg.last_error is None
+
+
+def test_timeout_backs_off_exponentially_with_jitter_bounded_by_retry_max() -> None:
+    delays = []
+    reg = make(rng=0.0)  # jitter at its minimum: half the interval
+    reg.start(0.0)
+    now = 0.0
+    for _ in range(8):
+        reg.on_failure("register", now)
+        assert reg.state is RegState.BACKOFF
+        when = reg.next_deadline()
+        assert when is not None
+        delays.append(when - now)
+        now = when
+        assert [s.purpose for s in reg.on_timer(now)] == ["register"]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0]
+    reg_max = make(rng=1.0)
+    reg_max.start(0.0)
+    reg_max.on_failure("register", 0.0)
+    assert reg_max.next_deadline() == 1.0
+
+
+def test_dead_pbx_detected_by_options_probe_then_registers_again() -> None:
+    reg, pbx = make(options_interval=5.0, options_timeout=2.0), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    [probe] = reg.on_timer(5.0)
+    assert probe.purpose == "options" and probe.timeout == 2.0
+    assert probe.request.method == "OPTIONS"
+    reg.on_failure("options", 7.0)
+    assert reg.state is RegState.BACKOFF
+    assert reg.last_error == "PBX stopped answering OPTIONS"
+    when = reg.next_deadline()
+    assert when is not None and 7.5 <= when <= 8.0
+    exchange(reg, pbx, reg.on_timer(when), when)
+    assert reg.state is RegState.REGISTERED
+
+
+def test_any_answer_to_the_probe_keeps_the_registration() -> None:
+    reg, pbx = make(options_interval=5.0), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    [probe] = reg.on_timer(5.0)
+    reg.on_response("options", make_response(probe.request, 405), 5.1)
+    assert reg.state is RegState.REGISTERED
+    assert reg.next_deadline() == pytest.approx(10.1)
+
+
+def test_423_raises_expires_to_min_expires() -> None:
+    reg = make()
+    [send] = reg.start(0.0)
+    too_brief = make_response(send.request, 423, extra=[("Min-Expires", "600")])
+    [again] = reg.on_response("register", too_brief, 0.1)
+    assert again.request.headers.get("Expires") == "600"
+
+
+def test_registrar_granting_a_shorter_expiry_is_honoured() -> None:
+    reg, pbx = make(), Registrar(grant=60)
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    assert reg.expires_at == 60.0
+    assert reg.next_deadline() == 30.0
+
+
+def test_stop_deregisters_with_expires_zero() -> None:
+    reg, pbx = make(), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    [bye] = reg.stop(10.0)
+    assert bye.request.headers.get("Expires") == "0"
+    assert reg.state is RegState.UNREGISTERING
+    reg.on_response("register", pbx.answer(bye.request, 10.0), 10.0)
+    assert reg.state is RegState.UNREGISTERED
+    assert reg.next_deadline() is None
+
+
+def test_tcp_account_puts_transport_in_contact() -> None:
+    acc = Account(name="t", server="127.0.0.1", user="4000", password="x", transport=Transport.TCP)
+    reg = Registration(acc, ("127.0.0.1", 5060), new_id=Ids(), rng=lambda: 0.5)
+    [send] = reg.start(0.0)
+    assert send.request.headers.get("Contact") == "<sip:4000@127.0.0.1:5060;transport=tcp>"
+    assert send.dest.transport is Transport.TCP
+
+
+def test_password_never_in_repr() -> None:
+    assert "s3cret" not in repr(ACCOUNT)
+    assert "s3cret" not in repr(make().__dict__)
+
+
+def test_refresh_refused_after_pbx_restart_answers_the_new_challenge() -> None:
+    """A restarted PBX no longer knows our nonce and says so without stale=true;
+    the pre-emptive answer proves nothing, so the fresh challenge is answered."""
+    reg, pbx = make(), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    restarted = Registrar()
+    restarted.server = DigestServer("pbx", b"n" * 32, {"4000": "s3cret"}.get)
+    refresh = [s for s in reg.on_timer(90.0) if s.purpose == "register"]
+    exchange(reg, restarted, refresh, 90.0)
+    assert reg.state is RegState.REGISTERED
+    assert len(restarted.seen) == 2
