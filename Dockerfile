@@ -1,0 +1,35 @@
+# callcenter service image.
+#   docker build -t callcenter .
+#   docker run -p 8080:8080 -p 5060:5060/udp -p 5060:5060/tcp callcenter
+# Settings: mount a file over /etc/callcenter/callcenter.toml, or set
+# CALLCENTER_* environment variables (see config/callcenter.example.toml).
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY callcenter ./callcenter
+RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CALLCENTER_HTTP__HOST=0.0.0.0 \
+    CALLCENTER_SIP__HOST=0.0.0.0
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl \
+    && rm -rf /wheels \
+    && useradd --system --user-group --home-dir /var/lib/callcenter --create-home \
+        --shell /usr/sbin/nologin callcenter
+COPY config/callcenter.example.toml /etc/callcenter/callcenter.toml
+# data_dir ("./var" by default) is relative to this directory.
+WORKDIR /var/lib/callcenter
+USER callcenter
+EXPOSE 8080 5060/udp 5060/tcp
+# Healthy only while /healthz answers 200 (503 = an account is not registered).
+# The port must match [http] port.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
+# Exec form, so SIGTERM from `docker stop` reaches the service, which stops
+# within 8 s (inside docker's default 10 s grace period).
+ENTRYPOINT ["callcenter"]
+CMD ["run", "--config", "/etc/callcenter/callcenter.toml"]

@@ -1,0 +1,87 @@
+"""Command line: ``callcenter run`` and ``callcenter check-config``.
+
+Exit status: 0 on success, 1 when the service fails at run time, 2 for a
+usage error or invalid settings (the message names the offending key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .app import run
+from .log import configure_logging
+from .settings import CONFIG_ENV_VAR, ENV_PREFIX, Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+EXIT_RUNTIME_ERROR = 1
+EXIT_USAGE = 2
+
+_DESCRIPTION = """\
+Customer-service hotline on a SIP PBX.
+
+Settings come from a TOML file (--config, or the CALLCENTER_CONFIG
+environment variable) overridden by CALLCENTER_* environment variables,
+with "__" between nested keys, e.g. CALLCENTER_HTTP__PORT=9000.
+Without a file every key has its default.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callcenter",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    config_help = f"TOML settings file (default: ${CONFIG_ENV_VAR}, else built-in defaults)"
+    run_cmd = commands.add_parser(
+        "run",
+        help="run the service until SIGTERM or SIGINT",
+        description="Start the service (HTTP /healthz and /metrics) and run until "
+        "SIGTERM or SIGINT, then stop cleanly. Logs go to stdout.",
+    )
+    run_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
+
+    check_cmd = commands.add_parser(
+        "check-config",
+        help="validate the settings and print the effective values as JSON",
+        description="Load the settings exactly as `run` would (file plus "
+        f"{ENV_PREFIX}* environment), validate them and print the result as JSON "
+        "with secrets masked. Exits 2 and names the key if anything is invalid.",
+    )
+    check_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``callcenter`` command; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+    try:
+        settings = load_settings(args.config)
+    except SettingsError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    if args.command == "check-config":
+        return _check_config(settings)
+    configure_logging(settings.log)
+    return asyncio.run(run(settings))
+
+
+def _check_config(settings: Settings) -> int:
+    # mode="json" renders SecretStr as "**********", so passwords never print.
+    print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    return 0

@@ -1,0 +1,206 @@
+"""structlog configuration: JSON lines or console output, number masking, secret redaction.
+
+Both structlog loggers and the standard library loggers used by aiohttp and
+asyncio end up on the same stream through the same processors, so a
+password or a caller's number cannot leak through a library's own log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Callable, MutableMapping
+from typing import Any, Final, TextIO
+
+import structlog
+from pydantic import SecretStr
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from .settings import LogSettings
+
+__all__ = ["configure_logging", "mask_numbers", "redact_secrets"]
+
+REDACTED: Final = "***"
+# Marks the root handler we install, so that configuring again replaces it
+# without touching handlers that someone else (e.g. pytest) added.
+_HANDLER_MARK: Final = "_callcenter_handler"
+
+_LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+# Keys that hold identifiers rather than free text: masking them would only
+# make lines harder to correlate. Everything else is scanned for numbers.
+_UNMASKED_KEYS: Final = frozenset(
+    {"timestamp", "level", "logger", "call_id", "branch", "tag", "cseq", "version"}
+)
+
+# A run of 5 or more digits, optionally with a leading "+", not glued to a
+# letter or digit on either side. This catches "+8613812345678",
+# "sip:13812345678@pbx" and "tel:+4930123456" but leaves "z9hG4bK776asdhds"
+# and port numbers alone.
+_NUMBER = re.compile(r"(?<![A-Za-z0-9+])(\+?)(\d{5,})(?![A-Za-z0-9])")
+
+_SECRET_KEYS: Final = frozenset(
+    {"password", "secret", "authorization", "proxy_authorization", "token"}
+)
+
+# The hash-like parameters of a Digest Authorization header (RFC 3261 §22.4,
+# RFC 7616 §3.4): enough, with the nonce, to brute-force the password offline.
+_DIGEST_SECRET = re.compile(
+    r'(?i)\b(response|cnonce)\s*=\s*(?:"[^"]*"|[^\s,]+)',
+)
+_DIGEST_MARKER = re.compile(r"(?i)\bdigest\s")
+# "password=hunter2" or "token: abc" inside free text, e.g. a library's message.
+_INLINE_SECRET = re.compile(
+    r'(?i)\b(password|secret|token)(\s*[=:]\s*)(?:"[^"]*"|\S+)',
+)
+
+
+# The token before a ":" that makes the digits after it a port, not a user:
+# "10.0.0.1:15060" and "pbx:15060" are left alone, "sip:13812345678" is not.
+_HOST_BEFORE_COLON = re.compile(r"([A-Za-z0-9.\-\]]+):$")
+_URI_SCHEMES: Final = frozenset({"sip", "sips", "tel"})
+
+
+def _mask_number(match: re.Match[str]) -> str:
+    plus, digits = match.group(1), match.group(2)
+    if not plus and int(digits) <= 65535:
+        host = _HOST_BEFORE_COLON.search(match.string, 0, match.start())
+        if host is not None and host.group(1).lower() not in _URI_SCHEMES:
+            return match.group(0)
+    # Keep a country-code hint on long international numbers: +86*******5678.
+    head = digits[:2] if plus and len(digits) > 8 else ""
+    hidden = len(digits) - len(head) - 4
+    return f"{plus}{head}{'*' * hidden}{digits[-4:]}"
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _NUMBER.sub(_mask_number, value)
+    if isinstance(value, dict):
+        return {key: _mask_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_value(item) for item in value]
+    return value
+
+
+def mask_numbers(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Mask phone numbers in every string value, keeping the last four digits.
+
+    Integers are masked only under number-like keys (``caller``, ``to``,
+    ``number`` …), where a big integer is a phone number rather than a count.
+    """
+    for key, value in event_dict.items():
+        if key in _UNMASKED_KEYS:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool) and _is_number_key(key):
+            value = str(value)
+        event_dict[key] = _mask_value(value)
+    return event_dict
+
+
+def _is_number_key(key: str) -> bool:
+    key = key.lower()
+    return key in {"caller", "callee", "from", "to", "uri", "number", "ani", "dnis"} or (
+        key.endswith(("_number", "_uri", "_caller"))
+    )
+
+
+def _redact_text(value: str) -> str:
+    value = _INLINE_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", value)
+    if not _DIGEST_MARKER.search(value):
+        return value
+    return _DIGEST_SECRET.sub(lambda m: f'{m.group(1)}="{REDACTED}"', value)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, str | bytes):
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        redacted = _redact_text(text)
+        return value if redacted == text else redacted
+    if isinstance(value, dict):
+        return _redact_mapping(dict(value))
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
+
+
+def _redact_mapping(mapping: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in mapping.items():
+        if isinstance(key, str) and key.lower().replace("-", "_") in _SECRET_KEYS:
+            mapping[key] = REDACTED
+        else:
+            mapping[key] = _redact_value(value)
+    return mapping
+
+
+def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Replace secrets with ``***``: values under secret-named keys (``password``,
+    ``authorization`` …), ``password=…`` inside text, and the response and
+    cnonce of any Digest credentials."""
+    _redact_mapping(event_dict)
+    return event_dict
+
+
+def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
+    """Route structlog and standard-library logging to `stream` (default stdout)."""
+    stream = sys.stdout if stream is None else stream
+    level = _LEVELS[settings.level]
+    use_console = settings.format == "console" or (settings.format == "auto" and _isatty(stream))
+
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text before redaction and masking so that an
+        # exception message cannot carry a secret or a number past them.
+        structlog.processors.format_exc_info,
+        redact_secrets,
+    ]
+    if not settings.show_numbers and settings.level != "debug":
+        shared.append(mask_numbers)
+
+    renderer: Processor
+    if use_console:
+        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(stream))
+    else:
+        renderer = structlog.processors.JSONRenderer()
+
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        # Not cached, so that configuring again (tests, the CLI) takes effect
+        # for loggers that modules created at import time.
+        cache_logger_on_first_use=False,
+    )
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        if getattr(old, _HANDLER_MARK, False):
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # One access-log line per health check or scrape is noise unless debugging.
+    access_level = logging.DEBUG if level == logging.DEBUG else logging.WARNING
+    logging.getLogger("aiohttp.access").setLevel(access_level)
+
+
+def _isatty(stream: TextIO) -> bool:
+    isatty: Callable[[], bool] | None = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

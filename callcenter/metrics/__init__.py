@@ -1,0 +1,1 @@
+"""Prometheus metrics: recorders fed by events, collectors read at scrape time."""

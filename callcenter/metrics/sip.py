@@ -1,0 +1,103 @@
+"""SIP metrics: messages, parse errors, transaction timeouts, registration state.
+
+Counters are incremented by the runtime as messages pass; the registration
+state is read from the user agent at scrape time by a custom collector, so
+the gauge can never disagree with /healthz.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from callcenter.sip.registration import RegState
+from callcenter.sip.ua import RegistrationStatus
+
+__all__ = ["SipMetrics", "message_label"]
+
+
+def message_label(data: bytes) -> tuple[str, str]:
+    """(method, status class) of a serialised message, from its first line only.
+
+    A request gives ("INVITE", ""), a response to it ("", "2xx"); anything
+    unreadable gives ("other", "").
+    """
+    first = data[:64].split(b" ", 2)
+    if len(first) >= 2 and first[0].upper().startswith(b"SIP/"):
+        code = first[1][:1]
+        return "", (code.decode() + "xx") if code.isdigit() else "other"
+    method = first[0].decode("ascii", "replace") if first and first[0].isalpha() else "other"
+    return (method if method.isupper() and len(method) <= 16 else "other"), ""
+
+
+class SipMetrics:
+    """The SIP metric families, registered on an injected registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
+            "callcenter_sip_messages",
+            "SIP messages sent and received, by direction, request method or response class.",
+            ["direction", "method", "status_class"],
+            registry=registry,
+        )
+        self.parse_errors = Counter(
+            "callcenter_sip_parse_errors",
+            "Malformed or oversized messages rejected, by the status answered (or none).",
+            ["status"],
+            registry=registry,
+        )
+        self.transaction_timeouts = Counter(
+            "callcenter_sip_transaction_timeouts",
+            "Transactions that timed out (timer B, F or H) or whose transport failed.",
+            ["method"],
+            registry=registry,
+        )
+        self.registration_changes = Counter(
+            "callcenter_sip_registration_changes",
+            "Registration state changes, by account and new state.",
+            ["account", "state"],
+            registry=registry,
+        )
+
+    def count(self, direction: str, data: bytes) -> None:
+        method, status_class = message_label(data)
+        self.messages.labels(direction, method, status_class).inc()
+
+    def register_state_collector(
+        self, registry: CollectorRegistry, source: Callable[[], list[RegistrationStatus]]
+    ) -> None:
+        registry.register(_RegistrationCollector(source))
+
+
+class _RegistrationCollector(Collector):
+    def __init__(self, source: Callable[[], list[RegistrationStatus]]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "callcenter_sip_registration_up",
+            "1 when the account is registered with the PBX, else 0.",
+            labels=["account"],
+        )
+        state = GaugeMetricFamily(
+            "callcenter_sip_registration_state",
+            "The registration's current state (1 for the current one).",
+            labels=["account", "state"],
+        )
+        expires = GaugeMetricFamily(
+            "callcenter_sip_registration_expires_seconds",
+            "Seconds until the current binding expires.",
+            labels=["account"],
+        )
+        for status in self._source():
+            up.add_metric([status.account], 1.0 if status.state is RegState.REGISTERED else 0.0)
+            for st in RegState:
+                state.add_metric([status.account, st.value], 1.0 if st is status.state else 0.0)
+            if status.expires_in is not None:
+                expires.add_metric([status.account], status.expires_in)
+        yield up
+        yield state
+        yield expires

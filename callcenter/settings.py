@@ -1,0 +1,345 @@
+"""Service settings: a TOML file, overridden by ``CALLCENTER_*`` environment variables.
+
+The file is optional; every key has a default, so the service runs without
+one. Nested keys are reached from the environment with ``__``:
+``CALLCENTER_HTTP__PORT=9000`` overrides ``[http] port``. Lists and tables can
+be given as JSON, e.g. ``CALLCENTER_SIP__TRANSPORTS='["udp"]'``. The
+environment wins over the file.
+
+Unknown keys are errors rather than silently ignored, because a misspelt
+``retry_max`` would otherwise fall back to its default without anyone
+noticing. Every problem is reported as a `SettingsError` whose message names
+the key path (``sip.port``, ``accounts[1].name``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings import SettingsError as _PydanticSettingsError
+
+from . import __version__
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "ENV_PREFIX",
+    "AccountSettings",
+    "HttpSettings",
+    "LogSettings",
+    "ServiceSettings",
+    "Settings",
+    "SettingsError",
+    "SipSettings",
+    "load_settings",
+]
+
+ENV_PREFIX = "CALLCENTER_"
+ENV_NESTED_DELIMITER = "__"
+CONFIG_ENV_VAR = "CALLCENTER_CONFIG"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Transport = Literal["udp", "tcp", "tls"]
+_DEFAULT_SIP_HOST = "127.0.0.1"
+_DEFAULT_TRANSPORTS: list[Transport] = ["udp", "tcp"]
+# Keys whose offending value must never be echoed back in an error message.
+_SECRET_KEYS = frozenset({"password"})
+
+
+class SettingsError(Exception):
+    """The configuration is unusable; the message names each offending key."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSettings(_Section):
+    name: str = Field(default="callcenter", min_length=1)
+    data_dir: Path = Path("./var")
+    environment: Literal["production", "development"] = "production"
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+    show_numbers: bool = False
+
+
+class HttpSettings(_Section):
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Port = 8080
+
+
+class SipSettings(_Section):
+    host: str = Field(default=_DEFAULT_SIP_HOST, min_length=1)
+    # Filled from `host` when not given (see _default_public_host).
+    public_host: str = Field(default=_DEFAULT_SIP_HOST, min_length=1)
+    transports: list[Transport] = Field(
+        default_factory=lambda: _DEFAULT_TRANSPORTS.copy(), min_length=1
+    )
+    port: Port = 5060
+    tls_port: Port = 5061
+    tls_certificate: FilePath | None = None
+    tls_private_key: FilePath | None = None
+    user_agent: str = Field(default=f"callcenter/{__version__}", min_length=1)
+    t1: float = Field(default=0.5, gt=0)
+    t2: float = Field(default=4.0, gt=0)
+    t4: float = Field(default=5.0, gt=0)
+    max_message_size: int = Field(default=65535, ge=1500)
+    options_interval: float = Field(default=30.0, ge=0)
+    options_timeout: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_public_host(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("public_host") is None:
+            return {**data, "public_host": data.get("host", _DEFAULT_SIP_HOST)}
+        return data
+
+    @field_validator("transports")
+    @classmethod
+    def _unique_transports(cls, value: list[Transport]) -> list[Transport]:
+        if len(set(value)) != len(value):
+            raise ValueError("each transport may be listed only once")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if self.t1 > self.t2:
+            raise ValueError("sip.t1 must not exceed sip.t2 (RFC 3261 §17.1.2.2)")
+        if "tls" in self.transports and (
+            self.tls_certificate is None or self.tls_private_key is None
+        ):
+            raise ValueError(
+                'the "tls" transport needs both sip.tls_certificate and sip.tls_private_key'
+            )
+        if "tls" in self.transports and "tcp" in self.transports and self.port == self.tls_port:
+            raise ValueError("sip.port and sip.tls_port must differ when tcp and tls are enabled")
+        return self
+
+
+class AccountSettings(_Section):
+    name: str = Field(min_length=1)
+    server: str = Field(min_length=1)
+    port: Port = 5060
+    transport: Transport = "udp"
+    user: str = Field(min_length=1)
+    # auth_user and domain are filled from user and server when not given.
+    auth_user: str = ""
+    password: SecretStr
+    domain: str = ""
+    expires: int = Field(default=600, ge=60)
+    retry_min: float = Field(default=1.0, gt=0)
+    retry_max: float = Field(default=60.0, gt=0)
+    display_name: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("auth_user") is None and "user" in data:
+            data["auth_user"] = data["user"]
+        if data.get("domain") is None and "server" in data:
+            data["domain"] = data["server"]
+        return data
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        if not self.auth_user or not self.domain:
+            raise ValueError("auth_user and domain must not be empty")
+        if self.retry_min > self.retry_max:
+            raise ValueError("retry_min must not exceed retry_max")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up. Immutable once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    sip: SipSettings = Field(default_factory=SipSettings)
+    accounts: list[AccountSettings] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only explicit values: load_settings() merges file and environment
+        # itself, so that `Settings()` in a test never reads os.environ.
+        return (init_settings,)
+
+    @field_validator("accounts")
+    @classmethod
+    def _unique_names(cls, accounts: list[AccountSettings]) -> list[AccountSettings]:
+        seen: dict[str, int] = {}
+        for index, account in enumerate(accounts):
+            if account.name in seen:
+                raise ValueError(
+                    f"accounts[{index}].name: duplicate account name {account.name!r} "
+                    f"(first used by accounts[{seen[account.name]}])"
+                )
+            seen[account.name] = index
+        return accounts
+
+    @model_validator(mode="after")
+    def _accounts_use_enabled_transports(self) -> Self:
+        for index, account in enumerate(self.accounts):
+            if account.transport not in self.sip.transports:
+                raise ValueError(
+                    f"accounts[{index}].transport: {account.transport!r} is not enabled "
+                    f"in sip.transports {self.sip.transports}"
+                )
+        return self
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead
+    of ``os.environ`` so that tests and callers can pass their own."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self.case_sensitive:
+            return dict(self._environ)
+        return {key.lower(): value for key, value in self._environ.items()}
+
+
+def load_settings(path: Path | None, env: Mapping[str, str] | None = None) -> Settings:
+    """Load settings from the TOML file at `path` and the ``CALLCENTER_*`` variables in `env`.
+
+    `env` defaults to ``os.environ``. When `path` is None, ``CALLCENTER_CONFIG``
+    in `env` names the file; with neither, only defaults and the environment apply.
+    Raises `SettingsError` on any problem.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if path is None and environ.get(CONFIG_ENV_VAR):
+        path = Path(environ[CONFIG_ENV_VAR])
+    file_data = _read_toml(path) if path is not None else {}
+    try:
+        env_data = _MappingEnvSource(Settings, environ)()
+    except _PydanticSettingsError as exc:
+        # pydantic-settings names the top-level field in quotes, e.g. "sip".
+        field = re.search(r'field "(\w+)"', str(exc))
+        variable = ENV_PREFIX + (field.group(1).upper() if field else "") + "*"
+        raise SettingsError(
+            f"invalid settings in the environment: cannot parse {variable}; lists and tables "
+            f'must be JSON, e.g. {ENV_PREFIX}SIP__TRANSPORTS=\'["udp", "tcp"]\''
+        ) from None
+    try:
+        return Settings(**_deep_merge(file_data, env_data))
+    except ValidationError as exc:
+        problems = tuple(_describe(error, env_data) for error in exc.errors())
+        where = f" in {path}" if path is not None else ""
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        raise SettingsError(f"invalid settings{where}:\n{lines}", problems) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise SettingsError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; anything else (including lists) is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path or "(top level)"
+
+
+def _describe(error: Mapping[str, Any], env_data: Mapping[str, Any]) -> str:
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        value = error.get("input")
+        secret = any(part in _SECRET_KEYS for part in loc)
+        if not secret and isinstance(value, str | int | float | bool):
+            message += f" (got {value!r})"
+    variable = _env_variable(loc, env_data)
+    if variable is not None:
+        message += f" [from {variable}]"
+    # Validators that check several keys already name them in their message.
+    if message.startswith(("accounts[", "sip.")):
+        return message
+    return f"{_key_path(loc)}: {message}"
+
+
+def _env_variable(loc: tuple[int | str, ...], env_data: Mapping[str, Any]) -> str | None:
+    """The environment variable that supplied the value at `loc`, if one did."""
+    node: Any = env_data
+    names: list[str] = []
+    for part in loc:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+        names.append(str(part))
+        if not isinstance(node, Mapping):
+            # A JSON value (e.g. CALLCENTER_ACCOUNTS) covers everything below it.
+            break
+    if isinstance(node, Mapping):
+        return None
+    return ENV_PREFIX + ENV_NESTED_DELIMITER.join(names).upper()

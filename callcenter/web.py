@@ -1,0 +1,125 @@
+"""HTTP adapter: ``/healthz`` and ``/metrics`` on aiohttp.
+
+The application only reads: registration health from a `HealthSource` and
+metrics from an injected `CollectorRegistry`. Whoever composes the service
+(``app.py``) decides what feeds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from . import __version__
+from .clock import Clock, LoopClock
+from .health import HealthSource
+
+__all__ = [
+    "CLOCK_KEY",
+    "HEALTH_KEY",
+    "REGISTRY_KEY",
+    "STARTED_AT_KEY",
+    "VERSION_KEY",
+    "listening_addresses",
+    "make_web_app",
+    "start_web",
+]
+
+HEALTH_KEY = web.AppKey[HealthSource]("health")
+REGISTRY_KEY = web.AppKey("metrics_registry", CollectorRegistry)
+CLOCK_KEY = web.AppKey[Clock]("clock")
+VERSION_KEY = web.AppKey("version", str)
+STARTED_AT_KEY = web.AppKey("started_at", float)
+
+# Bounds the graceful stop: open keep-alive connections get this long to finish.
+SHUTDOWN_TIMEOUT = 3.0
+
+
+def make_web_app(
+    health: HealthSource,
+    registry: CollectorRegistry,
+    *,
+    clock: Clock | None = None,
+    version: str = __version__,
+) -> web.Application:
+    """Build the application; `clock` defaults to the running loop's clock."""
+    app = web.Application()
+    app[HEALTH_KEY] = health
+    app[REGISTRY_KEY] = registry
+    app[CLOCK_KEY] = clock if clock is not None else LoopClock()
+    app[VERSION_KEY] = version
+    app.cleanup_ctx.append(_record_start)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", _metrics_handler(registry))
+    return app
+
+
+async def _record_start(app: web.Application) -> AsyncIterator[None]:
+    app[STARTED_AT_KEY] = app[CLOCK_KEY].monotonic()
+    yield
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 "ok" when every configured account is registered, else 503 "degraded"."""
+    app = request.app
+    statuses = app[HEALTH_KEY].registrations()
+    healthy = all(status.healthy for status in statuses)
+    uptime = app[CLOCK_KEY].monotonic() - app[STARTED_AT_KEY]
+    body: dict[str, Any] = {
+        "status": "ok" if healthy else "degraded",
+        "version": app[VERSION_KEY],
+        "uptime_seconds": round(uptime, 3),
+        "registrations": [
+            {
+                "account": status.account,
+                "state": status.state,
+                "expires_in": None if status.expires_in is None else round(status.expires_in, 3),
+                "last_error": status.last_error,
+            }
+            for status in statuses
+        ],
+    }
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+def _metrics_handler(registry: CollectorRegistry) -> Handler:
+    try:
+        # prometheus-client >= 0.22 ships an aiohttp handler that also
+        # negotiates OpenMetrics and honours ?name[]= filters.
+        from prometheus_client.aiohttp import make_aiohttp_handler
+    except ImportError:  # pragma: no cover - older prometheus-client
+        pass
+    else:
+        return make_aiohttp_handler(registry)
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    return metrics
+
+
+async def start_web(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve `app` on host:port; the caller must ``await runner.cleanup()``."""
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+def listening_addresses(runner: web.AppRunner) -> list[str]:
+    """The bound sockets as "host:port" (IPv6 in brackets), e.g. for a log line."""
+    result = []
+    for address in runner.addresses:
+        host, port = address[0], address[1]
+        result.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return result

@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from callcenter import __version__
+from callcenter.settings import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "config" / "callcenter.example.toml"
+
+ACCOUNT = """
+[[accounts]]
+name = "hotline"
+server = "pbx.example.com"
+user = "4000"
+password = "hunter2"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "callcenter.toml"
+    path.write_text(text)
+    return path
+
+
+def problem(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(SettingsError) as info:
+        load_settings(write(tmp_path, text), env or {})
+    return str(info.value)
+
+
+def test_defaults_without_file_or_environment():
+    settings = load_settings(None, {})
+    assert settings == Settings()
+    assert settings.service.name == "callcenter"
+    assert settings.service.environment == "production"
+    assert settings.log.level == "info"
+    assert settings.log.format == "auto"
+    assert settings.log.show_numbers is False
+    assert (settings.http.host, settings.http.port) == ("127.0.0.1", 8080)
+    sip = settings.sip
+    assert sip.host == sip.public_host == "127.0.0.1"
+    assert sip.transports == ["udp", "tcp"]
+    assert (sip.port, sip.tls_port) == (5060, 5061)
+    assert sip.user_agent == f"callcenter/{__version__}"
+    assert (sip.t1, sip.t2, sip.t4) == (0.5, 4.0, 5.0)
+    assert sip.max_message_size == 65535
+    assert sip.options_interval == 30
+    assert settings.accounts == []
+
+
+def test_file_values_and_derived_defaults(tmp_path):
+    path = write(tmp_path, '[http]\nport = 9001\n[sip]\nhost = "0.0.0.0"\n' + ACCOUNT)
+    settings = load_settings(path, {})
+    assert settings.http.port == 9001
+    assert settings.sip.public_host == "0.0.0.0"  # defaults to host
+    account = settings.accounts[0]
+    assert account.auth_user == "4000"  # defaults to user
+    assert account.domain == "pbx.example.com"  # defaults to server
+    assert (account.port, account.transport, account.expires) == (5060, "udp", 600)
+    assert account.password.get_secret_value() == "hunter2"
+
+
+def test_environment_overrides_file(tmp_path):
+    path = write(tmp_path, "[http]\nport = 9001\n[sip]\nport = 5080\n")
+    env = {
+        "CALLCENTER_HTTP__PORT": "9000",
+        "CALLCENTER_SIP__TRANSPORTS": '["udp"]',
+        "callcenter_log__show_numbers": "true",  # names are case-insensitive
+        "UNRELATED": "x",
+        # Prefixed variables that are not settings (read by the CLI or tests).
+        "CALLCENTER_CONFIG": "",
+        "CALLCENTER_REQUIRE_INTEROP": "1",
+    }
+    settings = load_settings(path, env)
+    assert settings.http.port == 9000
+    assert settings.sip.port == 5080  # the file's value survives a sibling override
+    assert settings.sip.transports == ["udp"]
+    assert settings.log.show_numbers is True
+
+
+def test_config_path_from_environment(tmp_path):
+    path = write(tmp_path, "[http]\nport = 9002\n")
+    assert load_settings(None, {"CALLCENTER_CONFIG": str(path)}).http.port == 9002
+
+
+def test_accounts_from_environment_json():
+    env = {"CALLCENTER_ACCOUNTS": '[{"name": "a", "server": "pbx", "user": "1", "password": "p"}]'}
+    assert load_settings(None, env).accounts[0].name == "a"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[sip]\nport = 70000\n", "sip.port: Input should be less than or equal to 65535"),
+        ("[http]\nport = 0\n", "http.port"),
+        ("[sip]\nudp_port = 5070\n", "sip.udp_port: unknown key"),
+        ("[nonsense]\n", "nonsense: unknown key"),
+        ('[log]\nlevel = "verbose"\n', "log.level"),
+        ('[sip]\ntransports = ["udp", "sctp"]\n', "sip.transports[1]"),
+        ('[sip]\ntransports = ["udp", "udp"]\n', "sip.transports"),
+        ("[sip]\ntransports = []\n", "sip.transports"),
+        ("[sip]\nmax_message_size = 1000\n", "sip.max_message_size"),
+        ("[sip]\nt1 = 5.0\n", "sip.t1 must not exceed sip.t2"),
+        ("[sip]\noptions_interval = -1\n", "sip.options_interval"),
+        ('[sip]\ntransports = ["tls"]\n', "sip.tls_certificate and sip.tls_private_key"),
+        (ACCOUNT + "port = 0\n", "accounts[0].port"),
+        (ACCOUNT + "expires = 30\n", "accounts[0].expires"),
+        (ACCOUNT + "retry_min = 90.0\n", "accounts[0]: retry_min must not exceed retry_max"),
+        (ACCOUNT + 'transport = "tls"\n', "accounts[0].transport: 'tls' is not enabled"),
+        (ACCOUNT + "color = 1\n", "accounts[0].color: unknown key"),
+        (ACCOUNT + ACCOUNT, "accounts[1].name: duplicate account name 'hotline'"),
+        ('[[accounts]]\nname = "x"\n', "accounts[0].server: required key is missing"),
+    ],
+)
+def test_invalid_settings_name_the_key(tmp_path, text, expected):
+    assert expected in problem(tmp_path, text)
+
+
+def test_error_names_the_environment_variable(tmp_path):
+    message = problem(tmp_path, "", {"CALLCENTER_SIP__PORT": "abc"})
+    assert "sip.port" in message
+    assert "CALLCENTER_SIP__PORT" in message
+
+
+def test_unparsable_json_in_environment():
+    with pytest.raises(SettingsError, match="CALLCENTER_SIP"):
+        load_settings(None, {"CALLCENTER_SIP__TRANSPORTS": "[udp"})
+
+
+def test_password_is_never_echoed(tmp_path):
+    message = problem(tmp_path, ACCOUNT.replace('"hunter2"', "12345678") + "expires = 1\n")
+    assert "accounts[0].password" in message
+    assert "12345678" not in message
+    settings = load_settings(write(tmp_path, ACCOUNT), {})
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.model_dump(mode="json"))
+
+
+def test_tls_needs_existing_files(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    text = f'[sip]\ntransports = ["tls"]\ntls_certificate = "{cert}"\ntls_private_key = "{key}"\n'
+    assert load_settings(write(tmp_path, text), {}).sip.transports == ["tls"]
+    key.unlink()
+    assert "sip.tls_private_key" in problem(tmp_path, text)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings(tmp_path / "absent.toml", {})
+    with pytest.raises(SettingsError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[http\n"), {})
+
+
+def test_settings_are_immutable():
+    settings = Settings()
+    with pytest.raises(ValueError):
+        settings.http.port = 1  # type: ignore[misc]
+
+
+# --- the example file -----------------------------------------------------------
+
+
+def leaf_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """Every leaf key path of a settings model, lists of tables included."""
+    keys = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if typing.get_origin(annotation) is list:
+            (annotation,) = typing.get_args(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= leaf_keys(annotation, f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+def documented_keys(text: str) -> set[str]:
+    """Key paths assigned in the file, commented-out examples included."""
+    keys = set()
+    table = ""
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if header := re.fullmatch(r"\[\[?([\w.]+)\]\]?", line):
+            table = header.group(1) + "."
+        elif assignment := re.match(r"([a-z_][a-z0-9_]*) = ", line):
+            keys.add(table + assignment.group(1))
+    return keys
+
+
+def test_example_config_loads():
+    settings = load_settings(EXAMPLE, {})
+    assert settings.model_dump() == Settings().model_dump()  # it shows the defaults
+
+
+def test_example_config_documents_every_key():
+    documented = documented_keys(EXAMPLE.read_text())
+    assert leaf_keys(Settings) - documented == set()
+    assert documented - leaf_keys(Settings) == set()
+
+
+def test_example_account_is_valid(tmp_path):
+    # Uncommenting the example [[accounts]] table gives a valid account.
+    lines = EXAMPLE.read_text().splitlines()
+    start = lines.index("# [[accounts]]")
+    account = "\n".join(line.removeprefix("# ") for line in lines[start:])
+    settings = load_settings(write(tmp_path, account), {})
+    assert settings.accounts[0].name == "hotline"

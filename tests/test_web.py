@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry, Counter
+from structlog.testing import capture_logs
+
+from callcenter import __version__
+from callcenter.app import Service, run
+from callcenter.clock import LoopClock
+from callcenter.health import RegistrationStatus
+from callcenter.settings import Settings
+from callcenter.web import listening_addresses, make_web_app, start_web
+from tests.helpers import free_port
+
+
+class FixedHealth:
+    def __init__(self, statuses: list[RegistrationStatus]) -> None:
+        self.statuses = statuses
+
+    def registrations(self) -> list[RegistrationStatus]:
+        return self.statuses
+
+
+def settings_on(port: int, **sections) -> Settings:
+    """Settings on a free HTTP port, and free SIP ports (never a real PBX's 5060)."""
+    sip = {"port": free_port(), "tls_port": free_port(), **sections.pop("sip", {})}
+    return Settings(http={"port": port}, sip=sip, **sections)
+
+
+async def get_json(client: TestClient, path: str) -> tuple[int, dict]:
+    response = await client.get(path)
+    return response.status, await response.json()
+
+
+async def test_healthz_ok_without_accounts(clock):
+    app = make_web_app(FixedHealth([]), CollectorRegistry(), clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        clock.advance(12.5)
+        status, body = await get_json(client, "/healthz")
+    assert status == 200
+    assert body == {
+        "status": "ok",
+        "version": __version__,
+        "uptime_seconds": 12.5,
+        "registrations": [],
+    }
+
+
+async def test_healthz_ok_when_all_registered(clock):
+    health = FixedHealth([RegistrationStatus("a", "registered", 300.0, None)])
+    async with TestClient(TestServer(make_web_app(health, CollectorRegistry(), clock=clock))) as c:
+        status, body = await get_json(c, "/healthz")
+    assert status == 200
+    assert body["status"] == "ok"
+    assert body["registrations"] == [
+        {"account": "a", "state": "registered", "expires_in": 300.0, "last_error": None}
+    ]
+
+
+@pytest.mark.parametrize("state", ["registering", "failed", "unregistered", "backoff"])
+async def test_healthz_degraded_when_any_account_is_not_registered(clock, state):
+    health = FixedHealth(
+        [
+            RegistrationStatus("a", "registered", 300.0, None),
+            RegistrationStatus("b", state, None, "403 Forbidden"),
+        ]
+    )
+    async with TestClient(TestServer(make_web_app(health, CollectorRegistry(), clock=clock))) as c:
+        status, body = await get_json(c, "/healthz")
+    assert status == 503
+    assert body["status"] == "degraded"
+    assert body["registrations"][1] == {
+        "account": "b",
+        "state": state,
+        "expires_in": None,
+        "last_error": "403 Forbidden",
+    }
+
+
+async def test_metrics_serves_the_given_registry(clock):
+    registry = CollectorRegistry()
+    Counter("calls_offered", "Calls offered", registry=registry).inc(3)
+    app = make_web_app(FixedHealth([]), registry, clock=clock)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/metrics")
+        text = await response.text()
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "calls_offered_total 3.0" in text
+
+
+async def test_loop_clock_reads_the_running_loop():
+    loop = asyncio.get_running_loop()
+    clock = LoopClock()
+    before = loop.time()
+    assert before <= clock.monotonic() <= loop.time()
+    assert LoopClock(loop).monotonic() >= before
+    assert clock.wall() > 1_600_000_000  # seconds since the epoch
+
+
+async def test_start_web_binds_and_cleans_up():
+    port = free_port()
+    app = make_web_app(FixedHealth([]), CollectorRegistry(), clock=LoopClock())
+    runner = await start_web(app, "127.0.0.1", port)
+    try:
+        assert listening_addresses(runner) == [f"127.0.0.1:{port}"]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/healthz") as response,
+        ):
+            assert response.status == 200
+    finally:
+        await runner.cleanup()
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as session:
+            await session.get(f"http://127.0.0.1:{port}/healthz")
+
+
+async def test_start_web_reports_a_taken_port():
+    port = free_port()
+    first = await start_web(web_app(), "127.0.0.1", port)
+    try:
+        with pytest.raises(OSError):
+            await start_web(web_app(), "127.0.0.1", port)
+    finally:
+        await first.cleanup()
+
+
+def web_app():
+    return make_web_app(FixedHealth([]), CollectorRegistry(), clock=LoopClock())
+
+
+async def test_service_start_stop():
+    port = free_port()
+    # A registrar address where nothing answers: the account cannot register.
+    account = {
+        "name": "hotline",
+        "server": "127.0.0.1",
+        "port": free_port(),
+        "user": "4000",
+        "password": "p",
+    }
+    service = Service(settings_on(port, accounts=[account]))
+    await service.start()
+    try:
+        assert service.http_addresses == [f"127.0.0.1:{port}"]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                health_status, body = response.status, await response.json()
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                metrics = await response.text()
+        # An account that is not registered keeps the service degraded.
+        assert (health_status, body["status"]) == (503, "degraded")
+        assert body["registrations"][0]["state"] in ("registering", "backoff")
+        assert 'callcenter_build_info{version="' in metrics
+        assert 'callcenter_sip_registration_up{account="hotline"} 0.0' in metrics
+    finally:
+        await service.stop()
+    await service.stop()  # idempotent
+
+
+async def test_service_start_failure_leaves_nothing_running():
+    port = free_port()
+    blocker = await start_web(web_app(), "127.0.0.1", port)
+    try:
+        service = Service(settings_on(port))
+        with pytest.raises(OSError):
+            await service.start()
+        await service.stop()
+    finally:
+        await blocker.cleanup()
+
+
+async def test_run_logs_start_and_stops_on_request():
+    port = free_port()
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        task = asyncio.create_task(run(settings_on(port), stop=stop))
+        for _ in range(100):
+            if any(entry["event"] == "service started" for entry in logs):
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0
+    started = next(entry for entry in logs if entry["event"] == "service started")
+    assert started["http"] == [f"127.0.0.1:{port}"]
+    assert [a.split(":")[0] for a in started["sip"]] == ["udp", "tcp"]
+    assert [entry["event"] for entry in logs][-1] == "service stopped"
+
+
+async def test_run_returns_1_when_the_port_is_taken():
+    port = free_port()
+    blocker = await start_web(web_app(), "127.0.0.1", port)
+    try:
+        with capture_logs() as logs:
+            assert await run(settings_on(port)) == 1
+    finally:
+        await blocker.cleanup()
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["service failed to start"]
