@@ -228,9 +228,14 @@ class StreamFramer:
                 out.append(self._break(exc))
                 break
             if length is None:
-                out.append(
-                    self._break(ParseError("Content-Length is required on stream transports"))
-                )
+                # §18.3: malformed on a stream. The header section is whole, so
+                # the request can still be answered before the stream closes.
+                missing = ParseError("Content-Length is required on stream transports")
+                try:
+                    missing.message = parse_message(head, self.max_size, stream=True)
+                except ParseError as inner:
+                    missing.message = inner.message
+                out.append(self._break(missing))
                 break
             total = end + 4 + length
             if total > self.max_size:

@@ -1,0 +1,122 @@
+"""The running service's SIP side over real loopback sockets (UDP and TCP)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from callcenter.app import Service
+from callcenter.settings import Settings
+from callcenter.sip.message import Response
+from callcenter.sip.parser import StreamFramer, parse_message
+
+from .helpers import free_port
+from .sip.helpers import request
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    settings = Settings(
+        http={"port": free_port()}, sip={"port": free_port(), "tls_port": free_port()}
+    )
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+def sip_port(svc: Service) -> int:
+    assert svc.sip is not None
+    return svc.sip.transports.bound[next(iter(svc.sip.transports.bound))][1]
+
+
+class Udp(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait(data)
+
+
+async def udp_client() -> tuple[asyncio.DatagramTransport, Udp, int]:
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    return transport, proto, port  # type: ignore[return-value]
+
+
+async def recv(proto: Udp) -> Response:
+    msg = parse_message(await asyncio.wait_for(proto.queue.get(), 5))
+    assert isinstance(msg, Response)
+    return msg
+
+
+async def test_options_over_udp_and_garbage_never_stops_the_service(service: Service) -> None:
+    transport, proto, port = await udp_client()
+    dest = ("127.0.0.1", sip_port(service))
+    try:
+        for junk in (b"\x00" * 50, b"INVITE\r\n\r\n", b"NOTSIP garbage\r\n\r\n", b"x" * 70000):
+            transport.sendto(junk, dest)
+        # An answerable malformed request gets a 400 that names what is wrong.
+        bad = request("OPTIONS", via_host=f"127.0.0.1:{port}").replace(b"CSeq: 1 OPTIONS\r\n", b"")
+        transport.sendto(bad, dest)
+        answer = await asyncio.wait_for(proto.queue.get(), 5)
+        assert answer.startswith(b"SIP/2.0 400 Missing CSeq header\r\n")
+        transport.sendto(request("OPTIONS", via_host=f"127.0.0.1:{port}", branch="z9hG4bK-2"), dest)
+        ok = await recv(proto)
+        assert ok.status == 200 and ok.top_via.params["rport"] == str(port)
+    finally:
+        transport.close()
+    assert service.sip is not None
+    assert service.sip_metrics.parse_errors.labels("400")._value.get() == 1  # type: ignore[attr-defined]
+
+
+async def test_invite_then_cancel_over_udp_gets_487(service: Service) -> None:
+    transport, proto, port = await udp_client()
+    dest = ("127.0.0.1", sip_port(service))
+    via = f"127.0.0.1:{port}"
+    try:
+        transport.sendto(request(via_host=via), dest)
+        assert (await recv(proto)).status == 100
+        assert (await recv(proto)).status == 180
+        transport.sendto(request("CANCEL", via_host=via), dest)
+        statuses = sorted([(await recv(proto)).status, (await recv(proto)).status])
+        assert statuses == [200, 487]
+    finally:
+        transport.close()
+
+
+async def test_tcp_framing_keepalive_and_broken_stream(service: Service) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", sip_port(service))
+    local_port = writer.get_extra_info("sockname")[1]
+    framer = StreamFramer()
+    try:
+        # Two requests in one segment, split oddly, then a keep-alive ping.
+        a = request("OPTIONS", via_host=f"127.0.0.1:{local_port}").replace(b"/UDP", b"/TCP")
+        b = request("OPTIONS", via_host=f"127.0.0.1:{local_port}", branch="z9hG4bK-b").replace(
+            b"/UDP", b"/TCP"
+        )
+        data = a + b + b"\r\n\r\n"
+        writer.write(data[:37])
+        await writer.drain()
+        writer.write(data[37:])
+        raw = b""
+        got: list[object] = []
+        # Two answers, then the RFC 5626 pong: one CRLF after the last answer.
+        while len(got) < 2 or not raw.endswith(b"\r\n\r\n\r\n"):
+            chunk = await asyncio.wait_for(reader.read(4096), 5)
+            assert chunk
+            raw += chunk
+            got += framer.feed(chunk)
+        assert [m.status for m in got] == [200, 200]  # type: ignore[attr-defined]
+        # A message without Content-Length breaks framing: 400, then the server closes.
+        writer.write(a.replace(b"Content-Length: 0\r\n", b""))
+        rest = await asyncio.wait_for(reader.read(), 5)
+        assert rest.startswith(b"SIP/2.0 400")
+    finally:
+        writer.close()
