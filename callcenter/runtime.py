@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,9 +24,9 @@ import structlog
 from callcenter.metrics.sip import SipMetrics
 from callcenter.sip.aio import SipTransports, TransportConfig
 from callcenter.sip.errors import ParseError
-from callcenter.sip.events import KeepAliveReceived, MessageRejected, Send
+from callcenter.sip.events import KeepAliveReceived, MessageRejected, Send, TransactionTimedOut
 from callcenter.sip.message import Address, Message, Transport
-from callcenter.sip.parser import KeepAlive
+from callcenter.sip.parser import KeepAlive, peek_call_id
 from callcenter.sip.ua import (
     CallEnded,
     CallRinging,
@@ -100,12 +101,16 @@ class SipRuntime:
 
     def datagram_received(self, data: bytes, source: Address) -> None:
         self.metrics.count("in", data)
-        self._run(lambda now: self.ua.receive(data, source, now))
+        with _call_context(peek_call_id(data)):
+            self._run(lambda now: self.ua.receive(data, source, now))
 
     def stream_item_received(self, item: Message | KeepAlive | ParseError, source: Address) -> None:
+        call_id = None
         if isinstance(item, Message):
-            self.metrics.count("in", item.serialize()[:64])
-        self._run(lambda now: self.ua.receive_stream_item(item, source, now))
+            self.metrics.count_message("in", item)
+            call_id = item.headers.get("Call-ID")
+        with _call_context(call_id):
+            self._run(lambda now: self.ua.receive_stream_item(item, source, now))
 
     def connection_lost(self, peer: Address) -> None:
         if self._ua is not None:
@@ -133,6 +138,8 @@ class SipRuntime:
         match action:
             case Send(data, dest):
                 self.metrics.count("out", data)
+                if log.is_enabled_for(logging.DEBUG):
+                    log.debug("sip out", dest=str(dest), first_line=_first_line(data))
                 self.transports.send(data, dest)
             case RegistrationChanged(account, state, error):
                 self.metrics.registration_changes.labels(account, state.value).inc()
@@ -147,6 +154,14 @@ class SipRuntime:
             case MessageRejected(source, reason, status):
                 self.metrics.parse_errors.labels(str(status) if status else "none").inc()
                 self._log_rejection(now, source=str(source), reason=reason, status=status)
+            case TransactionTimedOut(tx, request, timer):
+                self.metrics.transaction_timeouts.labels(tx.method).inc()
+                with _call_context(request.headers.get("Call-ID")):
+                    log.info(
+                        "sip transaction timed out",
+                        method=tx.method,
+                        timer=timer.value if timer else "transport",
+                    )
             case KeepAliveReceived(source):
                 log.debug("keep-alive", source=str(source))
 
@@ -179,6 +194,14 @@ class SipRuntime:
 
 
 @contextlib.contextmanager
-def _call_context(call_id: str) -> Iterator[None]:
+def _call_context(call_id: str | None) -> Iterator[None]:
+    """Every log line written while handling a message carries its Call-ID."""
+    if call_id is None:
+        yield
+        return
     with structlog.contextvars.bound_contextvars(call_id=call_id):
         yield
+
+
+def _first_line(data: bytes) -> str:
+    return data[:120].split(b"\r\n", 1)[0].decode("utf-8", "replace")

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
+import structlog
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from callcenter.app import Service
 from callcenter.settings import Settings
@@ -120,3 +125,55 @@ async def test_tcp_framing_keepalive_and_broken_stream(service: Service) -> None
         assert rest.startswith(b"SIP/2.0 400")
     finally:
         writer.close()
+
+
+async def test_log_lines_carry_the_call_id(service: Service) -> None:
+    transport, proto, port = await udp_client()
+    dest = ("127.0.0.1", sip_port(service))
+    try:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            transport.sendto(request(via_host=f"127.0.0.1:{port}", call_id="log-test-1"), dest)
+            await recv(proto)
+            await recv(proto)
+            bad = request("OPTIONS", call_id="log-test-2").replace(b"CSeq: 1 OPTIONS\r\n", b"")
+            transport.sendto(bad, dest)
+            await asyncio.wait_for(proto.queue.get(), 5)
+    finally:
+        transport.close()
+    ringing = next(e for e in logs if e["event"] == "call ringing")
+    assert ringing["call_id"] == "log-test-1"
+    rejected = next(e for e in logs if e["event"] == "sip message rejected")
+    assert rejected["call_id"] == "log-test-2"
+
+
+async def test_tls_transport_with_a_configured_certificate(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    tls_port = free_port()
+    settings = Settings(
+        http={"port": free_port()},
+        sip={
+            "port": free_port(),
+            "tls_port": tls_port,
+            "transports": ["udp", "tls"],
+            "tls_certificate": str(cert),
+            "tls_private_key": str(key),
+        },
+    )
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    try:
+        client = ssl.create_default_context(cafile=str(cert))
+        client.check_hostname = False
+        reader, writer = await asyncio.open_connection("127.0.0.1", tls_port, ssl=client)
+        local = writer.get_extra_info("sockname")[1]
+        writer.write(request("OPTIONS", via_host=f"127.0.0.1:{local}").replace(b"/UDP", b"/TLS"))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n"), 5)
+        assert head == b"SIP/2.0 200 OK\r\n"
+        writer.close()
+    finally:
+        await svc.stop()

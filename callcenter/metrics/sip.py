@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from callcenter.sip.message import Message, Request, Response
 from callcenter.sip.registration import RegState
 from callcenter.sip.ua import RegistrationStatus
 
@@ -65,6 +66,13 @@ class SipMetrics:
     def count(self, direction: str, data: bytes) -> None:
         method, status_class = message_label(data)
         self.messages.labels(direction, method, status_class).inc()
+
+    def count_message(self, direction: str, msg: Message) -> None:
+        if isinstance(msg, Response):
+            self.messages.labels(direction, "", f"{msg.status // 100}xx").inc()
+        elif isinstance(msg, Request):
+            method = msg.method if msg.method.isupper() and len(msg.method) <= 16 else "other"
+            self.messages.labels(direction, method, "").inc()
 
     def register_state_collector(
         self, registry: CollectorRegistry, source: Callable[[], list[RegistrationStatus]]

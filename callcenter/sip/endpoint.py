@@ -93,9 +93,12 @@ def response_address(via: Via, source: Address) -> Address:
         return source
     maddr = via.params.get("maddr")
     host = maddr or via.params.get("received") or via.host
-    rport = via.params.get("rport")
-    if rport:
-        return Address(host, int(rport), source.transport)
+    if "rport" in via.params:
+        # RFC 3581 §4: back to where it came from. An empty rport (a request
+        # answered before it was stamped) means the source port.
+        rport = via.params["rport"]
+        port = int(rport) if rport and rport.isdigit() else source.port
+        return Address(via.params.get("received") or source.host, port, source.transport)
     port = via.port or 5060
     return Address(host.strip("[]"), port, source.transport)
 

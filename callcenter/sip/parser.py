@@ -23,6 +23,7 @@ cannot make us buffer without bound.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import grammar
@@ -30,7 +31,7 @@ from .errors import MessageTooLarge, ParseError
 from .headers import CSeq, NameAddr, SipURI, Via
 from .message import Headers, Message, Request, Response
 
-__all__ = ["DEFAULT_MAX_SIZE", "KeepAlive", "StreamFramer", "parse_message"]
+__all__ = ["DEFAULT_MAX_SIZE", "KeepAlive", "StreamFramer", "parse_message", "peek_call_id"]
 
 #: Default cap on one message. UDP datagrams can carry at most 65,507 bytes of
 #: payload anyway; larger messages on TCP are refused with 513.
@@ -47,13 +48,33 @@ def parse_message(
     `stream=True` the caller has already cut the body to Content-Length.
     """
     if len(data) > max_size:
-        raise MessageTooLarge(f"Message too large ({len(data)} > {max_size} bytes)")
+        too_large = MessageTooLarge(f"Message too large ({len(data)} > {max_size} bytes)")
+        head, _ = _split_head(data[: max_size + 4])
+        if len(head) < max_size:
+            # The header section alone fits: keep it so the request can be
+            # answered 513 (§21.5.12); its body is never read.
+            try:
+                too_large.message = _parse(head, stream=True, head_only=True)
+            except ParseError as inner:
+                too_large.message = inner.message
+            except (ValueError, UnicodeError, IndexError):
+                pass
+        raise too_large
     try:
         return _parse(data, stream)
     except ParseError:
         raise
     except (ValueError, UnicodeError, IndexError) as exc:  # defensive: stay total
         raise ParseError(f"Malformed message: {type(exc).__name__}") from exc
+
+
+_CALL_ID_RE = re.compile(rb"^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]{1,200}?)[ \t]*\r?$", re.I | re.M)
+
+
+def peek_call_id(data: bytes) -> str | None:
+    """The Call-ID of raw bytes without parsing them, for log context only."""
+    m = _CALL_ID_RE.search(data, 0, 8192)
+    return m.group(1).decode("utf-8", "replace") if m else None
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
@@ -66,7 +87,7 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     return data, b""
 
 
-def _parse(data: bytes, stream: bool) -> Message:
+def _parse(data: bytes, stream: bool, *, head_only: bool = False) -> Message:
     head, body = _split_head(data)
     if not head:
         raise ParseError("Empty message")
@@ -94,7 +115,8 @@ def _parse(data: bytes, stream: bool) -> Message:
         method, uri, version = m.groups()
         msg = Request(headers=headers, version=version.upper(), method=method, uri=uri)
 
-    msg.body = _frame_body(headers, body, stream)
+    if not head_only:
+        msg.body = _frame_body(headers, body, stream)
     _validate(msg)
     return msg
 

@@ -103,7 +103,14 @@ class RegistrationStatus:
     last_error: str | None
 
 
-UaEvent = RegistrationChanged | CallRinging | CallEnded | MessageRejected | KeepAliveReceived
+UaEvent = (
+    RegistrationChanged
+    | CallRinging
+    | CallEnded
+    | MessageRejected
+    | KeepAliveReceived
+    | TransactionTimedOut
+)
 UaAction = Send | UaEvent
 
 
@@ -223,6 +230,7 @@ class UserAgent:
                         reg, purpose = entry
                         out += self._drive(reg, reg.on_response(purpose, response, now), now)
                 case TransactionTimedOut(tx, _, _):
+                    out.append(action)
                     entry = self._pending.pop(tx, None)
                     if entry is not None:
                         reg, purpose = entry

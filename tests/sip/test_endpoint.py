@@ -99,6 +99,9 @@ def test_oversize_message_is_refused() -> None:
     out = ep.receive(request("OPTIONS", body=b"x" * 3000), UAC, 0.0)
     [rej] = events(out, MessageRejected)
     assert "too large" in rej.reason
+    # The header section fits, so the request is answered 513 (§21.5.12).
+    assert first_lines(out) == ["SIP/2.0 513 Message too large (3308 > 2000 bytes)"]
+    assert events(out, Send)[0].dest == UAC
 
 
 def test_unsupported_version_gets_505() -> None:
@@ -237,5 +240,7 @@ def test_response_address_rules() -> None:
         Via.parse("SIP/2.0/UDP 192.0.2.9:5062;received=192.0.2.1"), src
     ) == Address("192.0.2.1", 5062)
     assert response_address(Via.parse("SIP/2.0/UDP 192.0.2.9"), src) == Address("192.0.2.9", 5060)
+    # An unstamped empty rport means "where it came from" (RFC 3581 §4).
+    assert response_address(Via.parse("SIP/2.0/UDP 192.0.2.9:5062;rport"), src) == src
     tcp = Address("192.0.2.1", 40000, Transport.TCP)
     assert response_address(Via.parse("SIP/2.0/TCP x:5060"), tcp) == tcp
