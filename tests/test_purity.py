@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "callcenter"
 # Modules allowed to touch the outside world: the adapters.
 ADAPTERS = {"sip/aio.py"}
-PURE_PACKAGES = ("sip",)
+PURE_PACKAGES = ("sip", "acd")
 BANNED = {
     "asyncio",
     "aiohttp",

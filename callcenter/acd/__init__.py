@@ -1,0 +1,1 @@
+"""The ACD: queues, agents and the ring clock that enforces "answer within three rings"."""

@@ -1,0 +1,603 @@
+"""`Acd`: the queue engine that gets every call to an agent within three rings (pure).
+
+Theory of operation
+-------------------
+The ACD sees calls and agents, never SIP. The B2BUA reports facts
+(`CallArrived` when the caller's 180 goes out, `LegRinging` when an agent's
+phone rings, `LegAnswered`, `LegFailed`, `CallerHungUp`, `AgentHungUp`);
+agents send commands through the desktop (`SetReady`, `SetNotReady`, …).
+Every input takes `now` and returns actions: commands for the B2BUA
+(`RingAgent`, `CancelLeg`, `RejectCall`, `RedirectCall`) and events for the
+desktop, the records and the metrics.
+
+Each call has two kinds of ring clock (ringclock.py): the caller's, started
+at `CallArrived`, which measures the service level (answered within
+`answer_within_rings`), and one per agent leg, started when that phone rings,
+which enforces `agent_ring_limit`. Both tick on every ring boundary.
+
+Dispatch is greedy and runs after every input that can change it: waiting
+calls are taken in order of (queue priority, arrival), and each is offered to
+the best available agent of its queue's group by the queue's strategy. An
+agent is tried once per call until every agent of the group has been tried.
+When ring `answer_within_rings` ends unanswered the call is marked as breaching
+the target and escalates: ring every ready agent at once, or overflow.
+
+Timers live in one heap keyed by (kind, ids) with lazy invalidation, so ten
+thousand ringing calls cost O(log n) per tick.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .agents import Agent, AgentState, Transition
+from .errors import InvalidTransition, UnknownAgent
+from .events import (
+    AcdAction,
+    AcdCommand,
+    AgentHungUp,
+    AgentLogin,
+    AgentLogout,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallArrived,
+    CallEnded,
+    CallerHungUp,
+    CallOffered,
+    CallOverflowed,
+    CallQueued,
+    CallRejected,
+    CancelLeg,
+    EndWrapUp,
+    LegAnswered,
+    LegFailed,
+    LegFailure,
+    LegRinging,
+    OfferEnded,
+    RedirectCall,
+    RejectCall,
+    RingAgent,
+    RingTicked,
+    SetNotReady,
+    SetReady,
+    TargetBreached,
+)
+from .queues import Escalation, QueueConfig, Strategy
+from .ringclock import RingClock
+from .strategies import order_candidates
+
+__all__ = ["Acd", "AcdSnapshot", "AgentView", "CallView", "QueueView"]
+
+
+class CallState(enum.Enum):
+    WAITING = "waiting"
+    CONNECTED = "connected"
+
+
+@dataclass(slots=True)
+class _Leg:
+    id: str
+    agent_id: str
+    created: float
+    clock: RingClock | None = None  # set when the phone rings
+
+
+@dataclass(slots=True)
+class _Call:
+    id: str
+    queue: QueueConfig
+    caller: str
+    caller_name: str | None
+    clock: RingClock
+    seq: int
+    state: CallState = CallState.WAITING
+    legs: dict[str, _Leg] = field(default_factory=dict)
+    tried: set[str] = field(default_factory=set)
+    breached: bool = False
+    ring_all: bool = False
+    agent_id: str | None = None
+    answered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    call_id: str
+    queue: str
+    caller: str
+    state: str
+    wait_seconds: float
+    ring: int
+    agents_ringing: tuple[str, ...]
+    agent_id: str | None
+    breached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    agent_id: str
+    name: str
+    number: str
+    state: str
+    reason: str | None
+    seconds_in_state: float
+    current_call: str | None
+    calls_handled: int
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueView:
+    name: str
+    waiting: int
+    longest_wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class AcdSnapshot:
+    """A read-only view for metrics collectors and the supervisor's board."""
+
+    queues: tuple[QueueView, ...]
+    agents: tuple[AgentView, ...]
+    calls: tuple[CallView, ...]
+
+
+_Key = tuple[str, ...]
+
+
+class Acd:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        queues: Iterable[QueueConfig],
+        agents: Iterable[Agent],
+        *,
+        new_id: Callable[[], str],
+    ) -> None:
+        self.queues = {q.name: q for q in queues}
+        self._by_number = {n: q for q in self.queues.values() for n in q.numbers}
+        self.agents = {a.id: a for a in agents}
+        self._new_id = new_id
+        self._calls: dict[str, _Call] = {}
+        self._last_offered: dict[str, str] = {}
+        self._seq = itertools.count()
+        self._heap: list[tuple[float, int, _Key]] = []
+        self._due: dict[_Key, float] = {}
+
+    # -- time -----------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        while self._heap:
+            when, _, key = self._heap[0]
+            if self._due.get(key) == when:
+                return when
+            heapq.heappop(self._heap)
+        return None
+
+    def on_timer(self, now: float) -> list[AcdAction]:
+        """Ring ticks, ring-no-answer, breaches, max-wait, wrap-up and cool-down ends."""
+        out: list[AcdAction] = []
+        while self._heap and self._heap[0][0] <= now:
+            when, _, key = heapq.heappop(self._heap)
+            if self._due.get(key) != when:
+                continue
+            del self._due[key]
+            out += self._fire(key, when)
+        return out + self._dispatch(now)
+
+    def _schedule(self, key: _Key, when: float) -> None:
+        self._due[key] = when
+        heapq.heappush(self._heap, (when, next(self._seq), key))
+
+    def _unschedule(self, *keys: _Key) -> None:
+        for key in keys:
+            self._due.pop(key, None)
+
+    def _fire(self, key: _Key, when: float) -> list[AcdAction]:
+        # Timers act at their own deadline, not at the (possibly later) time the
+        # loop got round to them: ring counts stay exact under load.
+        kind = key[0]
+        if kind in ("tick", "breach", "max_wait"):
+            call = self._calls.get(key[1])
+            if call is None or call.state is not CallState.WAITING:
+                return []
+            if kind == "tick":
+                return self._caller_tick(call, when)
+            if kind == "breach":
+                return self._breach(call, when)
+            return self._overflow(call, "max-wait", when)
+        if kind in ("leg_tick", "leg_setup"):
+            call = self._calls.get(key[1])
+            leg = call.legs.get(key[2]) if call is not None else None
+            if call is None or leg is None:
+                return []
+            if kind == "leg_setup":
+                return self._leg_failed(call, leg, LegFailure.UNREACHABLE, when)
+            return self._leg_tick(call, leg, when)
+        agent = self.agents.get(key[1])
+        if agent is None:
+            return []
+        if kind == "wrap":
+            return self._end_wrap_up(agent, when)
+        return []  # "cooldown": the dispatch after every timer picks the agent up
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def handle(self, command: AcdCommand, now: float) -> list[AcdAction]:
+        """Apply one input. Agent commands may raise `UnknownAgent` or
+        `InvalidTransition`; facts about unknown calls are ignored (late reports)."""
+        match command:
+            case CallArrived():
+                out = self._arrived(command, now)
+            case LegRinging(call_id, leg_id):
+                out = self._with_leg(call_id, leg_id, lambda c, leg: self._leg_ringing(c, leg, now))
+            case LegAnswered(call_id, leg_id):
+                out = self._answered(call_id, leg_id, now)
+            case LegFailed(call_id, leg_id, cause, _):
+                out = self._with_leg(
+                    call_id, leg_id, lambda c, leg: self._leg_failed(c, leg, cause, now)
+                )
+            case CallerHungUp(call_id):
+                out = self._hung_up(call_id, "caller", now)
+            case AgentHungUp(call_id):
+                out = self._hung_up(call_id, "agent", now)
+            case AgentLogin(agent_id):
+                out = self._transition(self._agent(agent_id), Transition.LOGIN, now, "login")
+            case SetReady(agent_id):
+                agent = self._agent(agent_id)
+                agent.misses = 0
+                agent.not_ready_after_wrap = None
+                out = self._transition(agent, Transition.READY, now)
+            case SetNotReady(agent_id, reason):
+                out = self._set_not_ready(self._agent(agent_id), reason, now)
+            case EndWrapUp(agent_id):
+                agent = self._agent(agent_id)
+                if agent.state is not AgentState.WRAP_UP:
+                    raise InvalidTransition(agent.state.value, "end wrap-up")
+                out = self._end_wrap_up(agent, now)
+            case AgentLogout(agent_id):
+                out = self._transition(self._agent(agent_id), Transition.LOGOUT, now)
+        return out + self._dispatch(now)
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def _arrived(self, cmd: CallArrived, now: float) -> list[AcdAction]:
+        queue = self._by_number.get(cmd.called)
+        if queue is None:
+            return [RejectCall(cmd.call_id, 404), CallRejected(cmd.call_id, cmd.called, "no queue")]
+        call = _Call(
+            id=cmd.call_id,
+            queue=queue,
+            caller=cmd.caller,
+            caller_name=cmd.caller_name,
+            clock=RingClock(now, queue.cadence.cycle),
+            seq=next(self._seq),
+        )
+        self._calls[call.id] = call
+        out: list[AcdAction] = [RingTicked(call.id, 1)]
+        waiting = sum(
+            1 for c in self._calls.values() if c.queue is queue and c.state is CallState.WAITING
+        )
+        if waiting > queue.max_length:
+            return out + self._overflow(call, "max-length", now)
+        out.append(CallQueued(call.id, queue.name, call.caller, waiting))
+        self._schedule(("tick", call.id), call.clock.ring_start(2))
+        self._schedule(("breach", call.id), now + queue.target_seconds)
+        self._schedule(("max_wait", call.id), now + queue.max_wait)
+        return out
+
+    def _caller_tick(self, call: _Call, when: float) -> list[AcdAction]:
+        ring = call.clock.ring_number(when)
+        self._schedule(("tick", call.id), call.clock.ring_start(ring + 1))
+        return [RingTicked(call.id, ring)]
+
+    def _breach(self, call: _Call, now: float) -> list[AcdAction]:
+        call.breached = True
+        queue = call.queue
+        out: list[AcdAction] = [
+            TargetBreached(call.id, queue.name, queue.answer_within_rings, queue.escalation.value)
+        ]
+        if queue.escalation is Escalation.RING_ALL:
+            call.ring_all = True
+            call.tried.clear()
+        elif queue.escalation is Escalation.OVERFLOW:
+            out += self._overflow(call, "breach", now)
+        return out
+
+    def _overflow(self, call: _Call, reason: str, now: float) -> list[AcdAction]:
+        queue = call.queue
+        overflow = queue.overflow
+        out = self._cancel_legs(call, "cancelled", now)
+        out.append(CallOverflowed(call.id, queue.name, reason, overflow.kind, overflow.target))
+        target = self.queues.get(overflow.target) if overflow.kind == "queue" else None
+        if target is not None and target is not queue:
+            # Same call, same caller's clock: the rings go on counting.
+            self._unschedule(("max_wait", call.id))
+            call.queue = target
+            call.tried.clear()
+            call.ring_all = False
+            self._schedule(("max_wait", call.id), now + target.max_wait)
+            if not call.breached:
+                self._schedule(("breach", call.id), call.clock.started_at + target.target_seconds)
+            return out
+        self._forget(call)
+        if overflow.kind == "number":
+            return [*out, RedirectCall(call.id, overflow.target)]
+        return [*out, RejectCall(call.id, 480, overflow.retry_after)]
+
+    def _hung_up(self, call_id: str, by: str, now: float) -> list[AcdAction]:
+        call = self._calls.get(call_id)
+        if call is None:
+            return []
+        if call.state is CallState.WAITING:
+            if by != "caller":
+                return []
+            wait = now - call.clock.started_at
+            ringing = [leg.agent_id for leg in call.legs.values()]
+            out = self._cancel_legs(call, "cancelled", now)
+            self._forget(call)
+            out.append(
+                CallAbandoned(
+                    call.id,
+                    call.queue.name,
+                    wait,
+                    call.clock.ring_number(now),
+                    "ringing" if ringing else "queued",
+                    ringing[0] if ringing else None,
+                    wait < call.queue.short_abandon,
+                )
+            )
+            return out
+        assert call.agent_id is not None and call.answered_at is not None
+        agent = self.agents[call.agent_id]
+        self._forget(call)
+        agent.calls_handled += 1
+        agent.current_call = None
+        out = self._transition(agent, Transition.HANG_UP, now)
+        agent.wrap_up_until = now + call.queue.wrap_up
+        self._schedule(("wrap", agent.id), agent.wrap_up_until)
+        return [CallEnded(call.id, call.queue.name, agent.id, by, now - call.answered_at), *out]
+
+    def _forget(self, call: _Call) -> None:
+        self._calls.pop(call.id, None)
+        self._unschedule(("tick", call.id), ("breach", call.id), ("max_wait", call.id))
+
+    # -- legs -----------------------------------------------------------------------------
+
+    def _with_leg(
+        self, call_id: str, leg_id: str, fn: Callable[[_Call, _Leg], list[AcdAction]]
+    ) -> list[AcdAction]:
+        call = self._calls.get(call_id)
+        leg = call.legs.get(leg_id) if call is not None else None
+        if call is None or leg is None:
+            return []
+        return fn(call, leg)
+
+    def _offer(self, call: _Call, agent: Agent, now: float) -> list[AcdAction]:
+        leg = _Leg(self._new_id(), agent.id, now)
+        call.legs[leg.id] = leg
+        call.tried.add(agent.id)
+        agent.current_call = call.id
+        self._last_offered[call.queue.name] = agent.id
+        self._schedule(("leg_setup", call.id, leg.id), now + call.queue.setup_timeout)
+        out: list[AcdAction] = [
+            CallOffered(
+                call.id,
+                call.queue.name,
+                agent.id,
+                leg.id,
+                call.caller,
+                call.caller_name,
+                call.clock.ring_number(now),
+            ),
+            RingAgent(call.id, leg.id, agent.id, agent.extension),
+        ]
+        return out + self._transition(agent, Transition.OFFER, now)
+
+    def _leg_ringing(self, call: _Call, leg: _Leg, now: float) -> list[AcdAction]:
+        if leg.clock is not None:
+            return []  # a second 180 (or a 183 after a 180): the phone rings already
+        leg.clock = RingClock(now, call.queue.cadence.cycle)
+        self._unschedule(("leg_setup", call.id, leg.id))
+        self._schedule(("leg_tick", call.id, leg.id), leg.clock.ring_start(2))
+        agent = self.agents[leg.agent_id]
+        out: list[AcdAction] = [RingTicked(call.id, 1, agent.id, leg.id)]
+        return out + self._transition(agent, Transition.RING, now)
+
+    def _leg_tick(self, call: _Call, leg: _Leg, when: float) -> list[AcdAction]:
+        assert leg.clock is not None
+        ring = leg.clock.ring_number(when)
+        if ring <= call.queue.agent_ring_limit:
+            self._schedule(("leg_tick", call.id, leg.id), leg.clock.ring_start(ring + 1))
+            return [RingTicked(call.id, ring, leg.agent_id, leg.id)]
+        # Ring-no-answer: the agent let the phone ring `agent_ring_limit` times.
+        agent = self.agents[leg.agent_id]
+        agent.misses += 1
+        out = self._end_leg(call, leg, "missed", when, cancel=True)
+        if agent.misses >= call.queue.max_no_answer and agent.state is AgentState.READY:
+            out += self._transition(agent, Transition.NOT_READY, when, "ring-no-answer")
+        return out
+
+    def _leg_failed(self, call: _Call, leg: _Leg, cause: LegFailure, now: float) -> list[AcdAction]:
+        agent = self.agents[leg.agent_id]
+        timed_out = (
+            cause is LegFailure.UNREACHABLE
+            and leg.clock is None
+            and now >= (leg.created + call.queue.setup_timeout)
+        )
+        out = self._end_leg(call, leg, cause.value, now, cancel=timed_out)
+        if agent.state is AgentState.READY:
+            if cause is LegFailure.BUSY:
+                agent.cooldown_until = now + call.queue.busy_cooldown
+                self._schedule(("cooldown", agent.id), agent.cooldown_until)
+            elif cause is LegFailure.DECLINED:
+                agent.cooldown_until = now + call.queue.decline_cooldown
+                self._schedule(("cooldown", agent.id), agent.cooldown_until)
+            elif cause is LegFailure.UNREACHABLE:
+                out += self._transition(agent, Transition.NOT_READY, now, "unreachable")
+        return out
+
+    def _end_leg(
+        self, call: _Call, leg: _Leg, outcome: str, now: float, *, cancel: bool
+    ) -> list[AcdAction]:
+        """Remove a leg that ended unanswered and free its agent."""
+        del call.legs[leg.id]
+        self._unschedule(("leg_tick", call.id, leg.id), ("leg_setup", call.id, leg.id))
+        rings = leg.clock.ring_number(now) - 1 if leg.clock is not None else 0
+        out: list[AcdAction] = [CancelLeg(call.id, leg.id)] if cancel else []
+        out.append(OfferEnded(call.id, leg.agent_id, leg.id, outcome, max(rings, 0)))
+        return out + self._release(self.agents[leg.agent_id], now)
+
+    def _cancel_legs(self, call: _Call, outcome: str, now: float) -> list[AcdAction]:
+        out: list[AcdAction] = []
+        for leg in list(call.legs.values()):
+            out += self._end_leg(call, leg, outcome, now, cancel=True)
+        return out
+
+    def _answered(self, call_id: str, leg_id: str, now: float) -> list[AcdAction]:
+        call = self._calls.get(call_id)
+        leg = call.legs.get(leg_id) if call is not None else None
+        if call is None or leg is None:
+            # A late 200 on a leg we gave up on: the B2BUA ACKs and BYEs it.
+            return [CancelLeg(call_id, leg_id)]
+        agent = self.agents[leg.agent_id]
+        del call.legs[leg.id]
+        self._unschedule(("leg_tick", call.id, leg.id), ("leg_setup", call.id, leg.id))
+        out = self._cancel_legs(call, "answered-elsewhere", now)  # ring-all: first 200 wins
+        self._unschedule(("tick", call.id), ("breach", call.id), ("max_wait", call.id))
+        call.state = CallState.CONNECTED
+        call.agent_id = agent.id
+        call.answered_at = now
+        agent.misses = 0
+        answer = now - call.clock.started_at
+        leg_rings = leg.clock.ring_number(now) if leg.clock is not None else 1
+        out.append(
+            CallAnswered(
+                call.id,
+                call.queue.name,
+                agent.id,
+                leg.id,
+                answer,
+                call.clock.ring_number(now),
+                leg_rings,
+                answer < call.queue.target_seconds,
+            )
+        )
+        return out + self._transition(agent, Transition.ANSWER, now)
+
+    # -- agents ---------------------------------------------------------------------------
+
+    def _agent(self, agent_id: str) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(agent_id)
+        return agent
+
+    def _transition(
+        self, agent: Agent, transition: Transition, now: float, reason: str | None = None
+    ) -> list[AcdAction]:
+        previous = agent.apply(transition, now, reason)
+        if agent.state is not AgentState.WRAP_UP:
+            self._unschedule(("wrap", agent.id))
+        if previous is agent.state and agent.state is not AgentState.NOT_READY:
+            return []
+        return [AgentStateChanged(agent.id, agent.state.value, previous.value, agent.reason)]
+
+    def _release(self, agent: Agent, now: float) -> list[AcdAction]:
+        """An offer ended unanswered: READY again, or the not-ready asked for meanwhile."""
+        agent.current_call = None
+        out = self._transition(agent, Transition.RELEASE, now)
+        if agent.not_ready_after_wrap is not None:
+            reason, agent.not_ready_after_wrap = agent.not_ready_after_wrap, None
+            out += self._transition(agent, Transition.NOT_READY, now, reason)
+        return out
+
+    def _set_not_ready(self, agent: Agent, reason: str, now: float) -> list[AcdAction]:
+        if agent.state in (AgentState.RESERVED, AgentState.RINGING, AgentState.ON_CALL):
+            agent.not_ready_after_wrap = reason  # applied when this call is over
+            return []
+        return self._transition(agent, Transition.NOT_READY, now, reason)
+
+    def _end_wrap_up(self, agent: Agent, now: float) -> list[AcdAction]:
+        pending, agent.not_ready_after_wrap = agent.not_ready_after_wrap, None
+        if pending is not None:
+            return self._transition(agent, Transition.NOT_READY, now, pending)
+        return self._transition(agent, Transition.WRAP_UP_END, now)
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def _dispatch(self, now: float) -> list[AcdAction]:
+        """Offer waiting calls to available agents, best call first."""
+        free = [a for a in self.agents.values() if a.available(now)]
+        if not free:
+            return []
+        waiting = sorted(
+            (c for c in self._calls.values() if c.state is CallState.WAITING),
+            key=lambda c: (-c.queue.priority, c.seq),
+        )
+        out: list[AcdAction] = []
+        for call in waiting:
+            if call.legs and not call.ring_all:
+                continue
+            queue = call.queue
+            in_group = [a for a in free if queue.group in a.groups and a.available(now)]
+            candidates = [a for a in in_group if a.id not in call.tried]
+            if not candidates and in_group and not call.legs:
+                call.tried.clear()  # everyone was tried: start again
+                candidates = in_group
+            if not candidates:
+                continue
+            ordered = order_candidates(
+                queue.strategy, candidates, queue.group, self._last_offered.get(queue.name)
+            )
+            chosen = (
+                ordered if (call.ring_all or queue.strategy is Strategy.RING_ALL) else ordered[:1]
+            )
+            for agent in chosen:
+                out += self._offer(call, agent, now)
+            free = [a for a in free if a.available(now)]
+            if not free:
+                break
+        return out
+
+    # -- views ----------------------------------------------------------------------------
+
+    def snapshot(self, now: float) -> AcdSnapshot:
+        calls = tuple(
+            CallView(
+                c.id,
+                c.queue.name,
+                c.caller,
+                c.state.value,
+                now - c.clock.started_at,
+                c.clock.ring_number(now),
+                tuple(leg.agent_id for leg in c.legs.values()),
+                c.agent_id,
+                c.breached,
+            )
+            for c in sorted(self._calls.values(), key=lambda c: c.seq)
+        )
+        queues = []
+        for q in self.queues.values():
+            waits = [c.wait_seconds for c in calls if c.queue == q.name and c.state == "waiting"]
+            queues.append(QueueView(q.name, len(waits), max(waits, default=0.0)))
+        agents = tuple(
+            AgentView(
+                a.id,
+                a.name,
+                a.number,
+                a.state.value,
+                a.reason,
+                now - a.state_since,
+                a.current_call,
+                a.calls_handled,
+                tuple(a.groups),
+            )
+            for a in self.agents.values()
+        )
+        return AcdSnapshot(tuple(queues), agents, calls)

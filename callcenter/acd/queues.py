@@ -1,0 +1,72 @@
+"""Queue configuration and the waiting line (pure)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .ringclock import Cadence
+
+__all__ = ["Escalation", "Overflow", "QueueConfig", "Strategy"]
+
+
+class Strategy(enum.Enum):
+    LONGEST_IDLE = "longest-idle"
+    ROUND_ROBIN = "round-robin"
+    FEWEST_CALLS = "fewest-calls"
+    RING_ALL = "ring-all"
+    SKILL = "skill"  # highest skill level first, then longest idle
+
+
+class Escalation(enum.Enum):
+    """What happens when ring 3 ends unanswered (the three-ring target is breached)."""
+
+    RING_ALL = "ring-all"  # ring every ready agent of the group at once
+    OVERFLOW = "overflow"  # send the call to the overflow target
+    NONE = "none"  # keep ringing one agent at a time (the breach is still recorded)
+
+
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """Where a call goes when the queue cannot take it.
+
+    `kind` is "queue" (another queue of this service), "number" (redirect the
+    caller, 302, to a number at the PBX) or "reject" (480 with Retry-After).
+    """
+
+    kind: str = "reject"
+    target: str = ""
+    retry_after: int = 60
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("queue", "number", "reject"):
+            raise ValueError(f"overflow kind must be queue, number or reject, not {self.kind!r}")
+        if self.kind != "reject" and not self.target:
+            raise ValueError(f"overflow to a {self.kind} needs a target")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    name: str
+    numbers: tuple[str, ...]  # hotline numbers (Request-URI users) that reach this queue
+    group: str
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    priority: int = 0  # higher is served first when agents are shared
+    cadence: Cadence = field(default_factory=lambda: Cadence.of("cn"))
+    answer_within_rings: int = 3
+    agent_ring_limit: int = 2  # rings an agent's phone may ring before the next agent
+    max_no_answer: int = 1  # consecutive misses before the agent goes not-ready
+    escalation: Escalation = Escalation.RING_ALL
+    max_wait: float = 300.0  # seconds in the queue before overflow
+    max_length: int = 100  # waiting calls; more are overflowed at once
+    overflow: Overflow = field(default_factory=Overflow)
+    wrap_up: float = 15.0  # seconds after each call before the agent is ready again
+    busy_cooldown: float = 10.0  # an agent whose phone said busy is skipped this long
+    decline_cooldown: float = 30.0
+    short_abandon: float = 5.0  # abandons quicker than this are counted apart
+    setup_timeout: float = 4.0  # an agent phone that does not ring within this is unreachable
+
+    @property
+    def target_seconds(self) -> float:
+        """Answered before this (ring `answer_within_rings` + 1 starts) meets the target."""
+        return self.answer_within_rings * self.cadence.cycle
