@@ -39,7 +39,6 @@ from callcenter.acd.events import (
 )
 from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from callcenter.acd.ringclock import Cadence
-
 from tests.sip.helpers import Ids
 
 
