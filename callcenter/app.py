@@ -11,9 +11,12 @@ import asyncio
 import random
 import secrets
 import signal
+import socket
 import ssl
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
-from typing import Final
+from functools import partial
+from typing import Any, Final
 
 import structlog
 from prometheus_client import (
@@ -25,15 +28,27 @@ from prometheus_client import (
 )
 
 from . import __version__
+from .acd.agents import Agent
+from .acd.engine import Acd
+from .acd.events import AgentLogin, SetReady
+from .acd.queues import Escalation, Overflow, QueueConfig, Strategy
+from .acd.ringclock import Cadence
+from .bus import EventBus
+from .calls.bridge import AgentTarget, Bridge, BridgeConfig
+from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
 from .health import RegistrationStatus
 from .metrics.sip import SipMetrics
 from .runtime import SipRuntime
-from .settings import AccountSettings, Settings
+from .settings import AccountSettings, AgentSettings, QueueSettings, Settings
 from .sip.aio import TransportConfig
+from .sip.auth import DigestClient, DigestServer
 from .sip.endpoint import EndpointConfig
-from .sip.message import Transport
+from .sip.headers import NameAddr
+from .sip.message import Address, Transport
+from .sip.registrar import Registrar
 from .sip.registration import Account, Registration
+from .sip.throttle import Throttle, TrustedSources
 from .sip.timers import TimerConfig
 from .sip.ua import UaConfig, UserAgent
 from .web import listening_addresses, make_web_app, start_web
@@ -62,6 +77,7 @@ class Service:
         self.clock: Clock = clock if clock is not None else LoopClock()
         self.registry = registry if registry is not None else _default_registry()
         self.sip_metrics = SipMetrics(self.registry)
+        self.bus: EventBus[Any] = EventBus()
         self.sip: SipRuntime | None = None
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
@@ -92,7 +108,7 @@ class Service:
         ]
 
     async def _start_sip(self, stack: AsyncExitStack) -> None:
-        """Bind the SIP transports, then register every configured account.
+        """Bind the SIP transports, build the core, register every account.
 
         De-registration is pushed on the stack after the sockets, so on stop
         it runs first, while the sockets are still open.
@@ -110,25 +126,16 @@ class Service:
             tls_context=tls_context,
             max_message_size=sip.max_message_size,
         )
-        timers = TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4)
-
-        def build(bound: dict[Transport, tuple[str, int]]) -> UserAgent:
-            sent_by = {t: (sip.public_host, port) for t, (_, port) in bound.items()}
-            endpoint = EndpointConfig(sent_by, timers, sip.max_message_size, sip.user_agent)
-            registrations = [
-                Registration(
-                    _account(acc),
-                    sent_by[Transport(acc.transport.upper())],
-                    new_id=_new_id,
-                    rng=random.random,
-                    options_interval=sip.options_interval,
-                    options_timeout=sip.options_timeout,
-                )
-                for acc in self.settings.accounts
-            ]
-            return UserAgent(UaConfig(endpoint), registrations, new_id=_new_id)
-
-        runtime = SipRuntime(transports, build, self.sip_metrics)
+        trusted = TrustedSources(
+            [*self.settings.acd.trusted, *await _resolve(a.server for a in self.settings.accounts)]
+        )
+        runtime = SipRuntime(
+            transports,
+            partial(build_core, self.settings, trusted),
+            self.sip_metrics,
+            self.bus,
+            self.clock,
+        )
         self.sip_metrics.register_state_collector(self.registry, runtime.registration_status)
         await runtime.start()
         stack.push_async_callback(runtime.stop)
@@ -136,6 +143,10 @@ class Service:
         self.sip_addresses = [
             f"{t.lower()}:{h}:{p}" for t, (h, p) in runtime.transports.bound.items()
         ]
+        for agent in self.settings.agents:
+            if agent.ready_on_start:
+                runtime.command(AgentLogin(agent.id))
+                runtime.command(SetReady(agent.id))
 
     async def _start_http(self, stack: AsyncExitStack) -> None:
         http = self.settings.http
@@ -143,6 +154,139 @@ class Service:
         runner = await start_web(app, http.host, http.port)
         stack.push_async_callback(runner.cleanup)
         self.http_addresses = listening_addresses(runner)
+
+
+def build_core(
+    settings: Settings, trusted: TrustedSources, bound: dict[Transport, tuple[str, int]]
+) -> Switchboard:
+    """The pure core for these settings, once the sockets' addresses are known."""
+    sip, acd_settings = settings.sip, settings.acd
+    timers = TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4)
+    sent_by = {t: (sip.public_host, port) for t, (_, port) in bound.items()}
+    endpoint = EndpointConfig(sent_by, timers, sip.max_message_size, sip.user_agent)
+    accounts = [_account(acc) for acc in settings.accounts]
+    registrations = [
+        Registration(
+            acc,
+            sent_by[acc.transport],
+            new_id=_new_id,
+            rng=random.random,
+            options_interval=sip.options_interval,
+            options_timeout=sip.options_timeout,
+        )
+        for acc in accounts
+    ]
+    ua = UserAgent(UaConfig(endpoint), registrations, new_id=_new_id)
+    acd = Acd(
+        [_queue(q) for q in settings.queues],
+        [_agent(a) for a in settings.agents],
+        new_id=_new_id,
+    )
+    transport = next(iter(sent_by))
+    host, port = sent_by[transport]
+    registrar: Registrar | None = None
+    credentials: DigestClient | None = None
+    if acd_settings.mode == "pbx":
+        pbx = accounts[0]
+        domain = pbx.aor_domain
+
+        def locate(extension: str, now: float) -> AgentTarget | None:
+            return AgentTarget(f"sip:{extension}@{domain}", pbx.registrar, domain)
+
+        credentials = DigestClient(pbx.auth_user or pbx.user, pbx.password, cnonce_factory=_new_id)
+        transport, (host, port) = pbx.transport, sent_by[pbx.transport]
+    else:
+        domain = sip.public_host
+        passwords = {
+            a.extension: a.password.get_secret_value()
+            for a in settings.agents
+            if a.password.get_secret_value()
+        }
+        registrar = Registrar(
+            domain,
+            DigestServer(domain, secrets.token_bytes(32), passwords.get),
+            set(passwords),
+            aliases=[sip.host, "localhost"],
+        )
+        phones = registrar
+
+        def locate(extension: str, now: float) -> AgentTarget | None:
+            bindings = phones.lookup(extension, now)
+            if not bindings:
+                return None
+            binding = bindings[0]
+            return AgentTarget(
+                NameAddr.parse(binding.contact).uri.__str__(), binding.source, domain
+            )
+
+    bridge = Bridge(
+        ua.endpoint,
+        BridgeConfig(host, port, transport),
+        new_id=_new_id,
+        locate=locate,
+        credentials=credentials,
+    )
+    throttle = Throttle(acd_settings.flood_rate, acd_settings.flood_burst, trusted=trusted)
+
+    def admit(source: Address, now: float) -> int | None:
+        if trusted.is_trusted(source.host):
+            return None
+        if registrar is not None and any(
+            b.source.host == source.host for b in registrar.bindings()
+        ):
+            return None  # an agent's own phone
+        return 403
+
+    return Switchboard(
+        ua,
+        bridge,
+        acd,
+        redirect_domain=domain,
+        admit=admit,
+        gate=lambda source, now: throttle.allow(source.host, now),
+        registrar=registrar,
+    )
+
+
+def _queue(q: QueueSettings) -> QueueConfig:
+    return QueueConfig(
+        name=q.name,
+        numbers=tuple(q.numbers),
+        group=q.group,
+        strategy=Strategy(q.strategy),
+        priority=q.priority,
+        cadence=Cadence.of(q.cadence),
+        answer_within_rings=q.answer_within_rings,
+        agent_ring_limit=q.agent_ring_limit,
+        max_no_answer=q.max_no_answer,
+        escalation=Escalation(q.escalation),
+        max_wait=q.max_wait,
+        max_length=q.max_length,
+        overflow=Overflow(q.overflow.kind, q.overflow.target, q.overflow.retry_after),
+        wrap_up=q.wrap_up,
+        busy_cooldown=q.busy_cooldown,
+        decline_cooldown=q.decline_cooldown,
+        short_abandon=q.short_abandon,
+        setup_timeout=q.setup_timeout,
+    )
+
+
+def _agent(a: AgentSettings) -> Agent:
+    return Agent(a.id, a.name, a.number, a.extension, dict(a.groups))
+
+
+async def _resolve(hosts: Iterable[str]) -> list[str]:
+    """The addresses of the PBX servers, trusted to place calls."""
+    loop = asyncio.get_running_loop()
+    out: list[str] = []
+    for host in hosts:
+        try:
+            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+        except OSError as exc:
+            log.warning("cannot resolve PBX address", host=host, error=str(exc))
+            continue
+        out += sorted({str(info[4][0]) for info in infos})
+    return out
 
 
 def _account(acc: AccountSettings) -> Account:

@@ -1,11 +1,12 @@
-"""The runtime: feeds the pure SIP core from the sockets and executes its actions.
+"""The runtime: feeds the pure core from the sockets and executes its actions.
 
 The pattern is aioquic's protocol adapter. Every input (a datagram, a framed
-stream message, a closed connection, a timer) is handed to the `UserAgent`
-with `loop.time()` as `now`; the returned actions are executed in order
-(`Send` goes to the transports, events are logged and counted); then ONE timer
-is re-armed at the core's next deadline. An early or spurious timer fire is
-harmless: the core only does what is due.
+stream message, a closed connection, an agent's command, a timer) is handed to
+the `Switchboard` with `loop.time()` as `now`; the returned actions are
+executed in order (`Send` goes to the transports; events are logged, counted
+and published on the bus with the wall-clock time); then ONE timer is re-armed
+at the core's next deadline. An early or spurious timer fire is harmless: the
+core only does what is due.
 
 A per-input guard catches anything the core raises, logs it with the Call-ID
 and counts it, so a bug triggered by one message can never stop the service.
@@ -21,50 +22,56 @@ from typing import Any
 
 import structlog
 
+from callcenter.acd.engine import AcdSnapshot
+from callcenter.acd.events import AcdCommand
+from callcenter.bus import EventBus
+from callcenter.calls.switchboard import Dropped, PhoneRegistered, Switchboard, SwitchboardOutput
+from callcenter.clock import Clock
 from callcenter.metrics.sip import SipMetrics
 from callcenter.sip.aio import SipTransports, TransportConfig
 from callcenter.sip.errors import ParseError
 from callcenter.sip.events import KeepAliveReceived, MessageRejected, Send, TransactionTimedOut
 from callcenter.sip.message import Address, Message, Transport
 from callcenter.sip.parser import KeepAlive, peek_call_id
-from callcenter.sip.ua import (
-    CallEnded,
-    CallRinging,
-    RegistrationChanged,
-    RegistrationStatus,
-    UaAction,
-    UserAgent,
-)
+from callcenter.sip.ua import RegistrationChanged, RegistrationStatus
 
-__all__ = ["SipRuntime"]
+__all__ = ["CoreFactory", "SipRuntime"]
 
 log = structlog.get_logger("callcenter.sip")
+calls_log = structlog.get_logger("callcenter.calls")
 
-UaFactory = Callable[[dict[Transport, tuple[str, int]]], UserAgent]
+CoreFactory = Callable[[dict[Transport, tuple[str, int]]], Switchboard]
 
 
 class SipRuntime:
-    """Owns the transports and the user agent; implements `SipSink`."""
+    """Owns the transports and the core; implements `SipSink`."""
 
     def __init__(
-        self, transport_config: TransportConfig, ua_factory: UaFactory, metrics: SipMetrics
+        self,
+        transport_config: TransportConfig,
+        core_factory: CoreFactory,
+        metrics: SipMetrics,
+        bus: EventBus[Any],
+        clock: Clock,
     ) -> None:
-        self._transport_config = transport_config
-        self._ua_factory = ua_factory
+        self._core_factory = core_factory
         self.metrics = metrics
+        self.bus = bus
+        self.clock = clock
         self.transports = SipTransports(transport_config, self)
-        self._ua: UserAgent | None = None
+        self._core: Switchboard | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rejections_logged = 0
         self._rejection_window = 0.0
+        self.dropped = 0
 
     @property
-    def ua(self) -> UserAgent:
-        if self._ua is None:
+    def core(self) -> Switchboard:
+        if self._core is None:
             raise RuntimeError("SIP runtime not started")
-        return self._ua
+        return self._core
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -72,20 +79,18 @@ class SipRuntime:
         """Bind the sockets, build the core with the bound addresses, register."""
         self._loop = asyncio.get_running_loop()
         await self.transports.start()
-        self._ua = self._ua_factory(dict(self.transports.bound))
-        log.info(
-            "sip listening",
-            **{t.lower(): f"{h}:{p}" for t, (h, p) in self.transports.bound.items()},
-        )
-        self._run(lambda now: self.ua.start(now))
+        self._core = self._core_factory(dict(self.transports.bound))
+        bound = {t.lower(): f"{h}:{p}" for t, (h, p) in self.transports.bound.items()}
+        log.info("sip listening", **bound)
+        self._run(lambda now: self.core.start(now))
 
     async def stop(self, timeout: float = 3.0) -> None:
-        """De-register (bounded by `timeout`), then close every socket."""
-        if self._ua is not None:
-            self._run(lambda now: self.ua.stop(now))
+        """Turn away waiting callers, de-register (bounded), then close every socket."""
+        if self._core is not None:
+            self._run(lambda now: self.core.stop(now))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
-            while not self.ua.stopping_done and loop.time() < deadline:
+            while not self.core.ua.stopping_done and loop.time() < deadline:
                 await asyncio.sleep(0.02)
         if self._timer is not None:
             self._timer.cancel()
@@ -93,16 +98,30 @@ class SipRuntime:
         await self.transports.close()
 
     def registration_status(self) -> list[RegistrationStatus]:
-        if self._ua is None or self._loop is None:
+        if self._core is None or self._loop is None:
             return []
-        return self._ua.registration_status(self._loop.time())
+        return self._core.ua.registration_status(self._loop.time())
+
+    def snapshot(self) -> AcdSnapshot | None:
+        if self._core is None or self._loop is None:
+            return None
+        return self._core.acd.snapshot(self._loop.time())
+
+    def command(self, cmd: AcdCommand) -> None:
+        """An agent's command. The ACD's errors (unknown agent, invalid
+        transition) propagate to the caller, who reports them to the agent."""
+        assert self._loop is not None
+        now = self._loop.time()
+        actions = self.core.command(cmd, now)
+        self._execute_all(actions, now)
+        self._rearm()
 
     # -- SipSink --------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, source: Address) -> None:
         self.metrics.count("in", data)
         with _call_context(peek_call_id(data)):
-            self._run(lambda now: self.ua.receive(data, source, now))
+            self._run(lambda now: self.core.receive(data, source, now))
 
     def stream_item_received(self, item: Message | KeepAlive | ParseError, source: Address) -> None:
         call_id = None
@@ -110,31 +129,34 @@ class SipRuntime:
             self.metrics.count_message("in", item)
             call_id = item.headers.get("Call-ID")
         with _call_context(call_id):
-            self._run(lambda now: self.ua.receive_stream_item(item, source, now))
+            self._run(lambda now: self.core.receive_stream_item(item, source, now))
 
     def connection_lost(self, peer: Address) -> None:
-        if self._ua is not None:
-            self._run(lambda now: self.ua.transport_error(peer, now))
+        if self._core is not None:
+            self._run(lambda now: self.core.transport_error(peer, now))
 
     # -- the loop -------------------------------------------------------------------------
 
-    def _run(self, step: Callable[[float], list[UaAction]]) -> None:
+    def _run(self, step: Callable[[float], list[SwitchboardOutput]]) -> None:
         assert self._loop is not None
         now = self._loop.time()
         try:
             actions = step(now)
         except Exception:  # the per-input guard: log, count, keep serving
-            log.exception("sip core failed on input")
+            log.exception("core failed on input")
             self.metrics.parse_errors.labels("internal").inc()
             actions = []
+        self._execute_all(actions, now)
+        self._rearm()
+
+    def _execute_all(self, actions: list[SwitchboardOutput], now: float) -> None:
         for action in actions:
             try:
                 self._execute(action, now)
             except Exception:
-                log.exception("sip action failed", action=type(action).__name__)
-        self._rearm()
+                log.exception("action failed", action=type(action).__name__)
 
-    def _execute(self, action: UaAction, now: float) -> None:
+    def _execute(self, action: SwitchboardOutput, now: float) -> None:
         match action:
             case Send(data, dest):
                 self.metrics.count("out", data)
@@ -145,12 +167,7 @@ class SipRuntime:
                 self.metrics.registration_changes.labels(account, state.value).inc()
                 level = log.info if error is None else log.warning
                 level("registration " + state.value, account=account, error=error)
-            case CallRinging(call_id, caller, called, source):
-                with _call_context(call_id):
-                    log.info("call ringing", caller=caller, called=called, source=str(source))
-            case CallEnded(call_id, cause, ring_seconds):
-                with _call_context(call_id):
-                    log.info("call ended", cause=cause, ring_seconds=round(ring_seconds, 3))
+                self.bus.publish(action, self.clock.wall())
             case MessageRejected(source, reason, status):
                 self.metrics.parse_errors.labels(str(status) if status else "none").inc()
                 self._log_rejection(now, source=str(source), reason=reason, status=status)
@@ -164,6 +181,24 @@ class SipRuntime:
                     )
             case KeepAliveReceived(source):
                 log.debug("keep-alive", source=str(source))
+            case Dropped(source):
+                self.dropped += 1
+                self._log_rejection(now, source=str(source), reason="rate limited", status=None)
+            case PhoneRegistered(aor, contact, source, expires_in):
+                log.info(
+                    "phone registered" if expires_in else "phone unregistered",
+                    aor=aor,
+                    contact=contact,
+                    source=str(source),
+                    expires_in=expires_in,
+                )
+                self.bus.publish(action, self.clock.wall())
+            case _:
+                call_id = getattr(action, "call_id", None)
+                with _call_context(call_id):
+                    fields = {k: v for k, v in _fields(action).items() if k != "call_id"}
+                    calls_log.info(_event_name(action), **fields)
+                self.bus.publish(action, self.clock.wall())
 
     def _log_rejection(self, now: float, **fields: Any) -> None:
         """At most 20 lines per 10 s: a flood of garbage must not flood the log."""
@@ -177,9 +212,9 @@ class SipRuntime:
 
     def _rearm(self) -> None:
         """Keep exactly one timer, at the core's next deadline."""
-        if self._ua is None or self._loop is None:
+        if self._core is None or self._loop is None:
             return
-        when = self.ua.next_deadline()
+        when = self.core.next_deadline()
         if when == self._timer_at:
             return
         if self._timer is not None:
@@ -190,7 +225,7 @@ class SipRuntime:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self._run(lambda now: self.ua.on_timer(now))
+        self._run(lambda now: self.core.on_timer(now))
 
 
 @contextlib.contextmanager
@@ -205,3 +240,14 @@ def _call_context(call_id: str | None) -> Iterator[None]:
 
 def _first_line(data: bytes) -> str:
     return data[:120].split(b"\r\n", 1)[0].decode("utf-8", "replace")
+
+
+def _fields(event: object) -> dict[str, Any]:
+    slots = getattr(type(event), "__slots__", ())
+    return {name: getattr(event, name) for name in slots}
+
+
+def _event_name(event: object) -> str:
+    """`CallAnswered` -> "call answered"."""
+    name = type(event).__name__
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()

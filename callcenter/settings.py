@@ -14,6 +14,7 @@ the key path (``sip.port``, ``accounts[1].name``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -45,8 +46,12 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "ENV_PREFIX",
     "AccountSettings",
+    "AcdSettings",
+    "AgentSettings",
     "HttpSettings",
     "LogSettings",
+    "OverflowSettings",
+    "QueueSettings",
     "ServiceSettings",
     "Settings",
     "SettingsError",
@@ -179,6 +184,85 @@ class AccountSettings(_Section):
         return self
 
 
+class AcdSettings(_Section):
+    # pbx: agents' phones are reached through the PBX of the first account;
+    # standalone: agents' phones register to this service.
+    mode: Literal["pbx", "standalone"] = "standalone"
+    # Addresses or networks allowed to send INVITEs besides the PBX accounts'
+    # servers (in pbx mode) and the agents' registered phones (standalone).
+    trusted: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Requests per second (and burst) from one untrusted address before its
+    # REGISTERs and INVITEs are dropped unanswered.
+    flood_rate: float = Field(default=5.0, gt=0)
+    flood_burst: int = Field(default=20, ge=1)
+
+    @field_validator("trusted")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {value!r}") from None
+        return values
+
+
+class AgentSettings(_Section):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1)
+    number: str = Field(min_length=1)  # said in the greeting: 客服中心{number}号
+    extension: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.+-]+$")
+    # The agent's phone registers with it (standalone mode) and, later, the desktop.
+    password: SecretStr = SecretStr("")
+    groups: dict[str, int] = Field(default_factory=lambda: {"service": 1})
+    # Log in and go ready when the service starts (the demo and tests use it).
+    ready_on_start: bool = False
+
+
+class OverflowSettings(_Section):
+    kind: Literal["reject", "queue", "number"] = "reject"
+    target: str = ""
+    retry_after: int = Field(default=60, ge=0)
+
+    @model_validator(mode="after")
+    def _target(self) -> Self:
+        if self.kind != "reject" and not self.target:
+            raise ValueError(f"overflow to a {self.kind} needs a target")
+        return self
+
+
+class QueueSettings(_Section):
+    name: str = Field(min_length=1)
+    # Hotline numbers (Request-URI users) reaching this queue; empty: any number.
+    numbers: list[str] = Field(default_factory=list)
+    group: str = "service"
+    strategy: Literal["longest-idle", "round-robin", "fewest-calls", "ring-all", "skill"] = (
+        "longest-idle"
+    )
+    priority: int = 0
+    cadence: str | list[float] = "cn"
+    answer_within_rings: int = Field(default=3, ge=1, le=20)
+    agent_ring_limit: int = Field(default=2, ge=1, le=20)
+    max_no_answer: int = Field(default=1, ge=1)
+    escalation: Literal["ring-all", "overflow", "none"] = "ring-all"
+    max_wait: float = Field(default=300.0, gt=0)
+    max_length: int = Field(default=100, ge=1)
+    overflow: OverflowSettings = Field(default_factory=OverflowSettings)
+    wrap_up: float = Field(default=15.0, ge=0)
+    busy_cooldown: float = Field(default=10.0, ge=0)
+    decline_cooldown: float = Field(default=30.0, ge=0)
+    short_abandon: float = Field(default=5.0, ge=0)
+    setup_timeout: float = Field(default=4.0, gt=0)
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, value: str | list[float]) -> str | list[float]:
+        from .acd.ringclock import Cadence
+
+        Cadence.of(value)  # raises ValueError naming the presets
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the service reads at start-up. Immutable once loaded."""
 
@@ -194,6 +278,9 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
     accounts: list[AccountSettings] = Field(default_factory=list)
+    acd: AcdSettings = Field(default_factory=AcdSettings)
+    agents: list[AgentSettings] = Field(default_factory=list)
+    queues: list[QueueSettings] = Field(default_factory=lambda: [QueueSettings(name="hotline")])
 
     @classmethod
     def settings_customise_sources(
@@ -220,6 +307,31 @@ class Settings(BaseSettings):
                 )
             seen[account.name] = index
         return accounts
+
+    @model_validator(mode="after")
+    def _acd_consistency(self) -> Self:
+        for what, names in (
+            ("agents", [a.id for a in self.agents]),
+            ("queues", [q.name for q in self.queues]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what}: duplicate {dupes[0]!r}")
+        extensions = [a.extension for a in self.agents]
+        if len(set(extensions)) != len(extensions):
+            raise ValueError("agents: two agents share an extension")
+        queue_names = {q.name for q in self.queues}
+        for index, queue in enumerate(self.queues):
+            if queue.overflow.kind == "queue" and queue.overflow.target not in queue_names:
+                raise ValueError(
+                    f"queues[{index}].overflow.target: no queue named {queue.overflow.target!r}"
+                )
+        numbers = [n for q in self.queues for n in q.numbers]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("queues: a hotline number is listed in two queues")
+        if self.acd.mode == "pbx" and not self.accounts:
+            raise ValueError("acd.mode: pbx mode needs at least one [[accounts]] entry")
+        return self
 
     @model_validator(mode="after")
     def _accounts_use_enabled_transports(self) -> Self:

@@ -140,8 +140,8 @@ async def test_log_lines_carry_the_call_id(service: Service) -> None:
             await asyncio.wait_for(proto.queue.get(), 5)
     finally:
         transport.close()
-    ringing = next(e for e in logs if e["event"] == "call ringing")
-    assert ringing["call_id"] == "log-test-1"
+    queued = next(e for e in logs if e["event"] == "call queued")
+    assert queued["call_id"] == "log-test-1"
     rejected = next(e for e in logs if e["event"] == "sip message rejected")
     assert rejected["call_id"] == "log-test-2"
 

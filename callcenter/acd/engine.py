@@ -161,6 +161,8 @@ class Acd:
     ) -> None:
         self.queues = {q.name: q for q in queues}
         self._by_number = {n: q for q in self.queues.values() for n in q.numbers}
+        # A queue that lists no numbers takes every number no other queue lists.
+        self._catch_all = next((q for q in self.queues.values() if not q.numbers), None)
         self.agents = {a.id: a for a in agents}
         self._new_id = new_id
         self._calls: dict[str, _Call] = {}
@@ -267,7 +269,7 @@ class Acd:
     # -- calls ----------------------------------------------------------------------------
 
     def _arrived(self, cmd: CallArrived, now: float) -> list[AcdAction]:
-        queue = self._by_number.get(cmd.called)
+        queue = self._by_number.get(cmd.called, self._catch_all)
         if queue is None:
             return [RejectCall(cmd.call_id, 404), CallRejected(cmd.call_id, cmd.called, "no queue")]
         call = _Call(

@@ -318,7 +318,7 @@ class SipEndpoint:
         if tx.last_response is None:
             self._cancel_pending.add(key)
             return []
-        if tx.last_response.status >= 200:
+        if tx.last_response.status >= 200 or TxKey(key.branch, "CANCEL", False) in self._client:
             return []
         return self._send_cancel(key, tx, now)
 
@@ -334,6 +334,11 @@ class SipEndpoint:
                 if stx.peer == dest:
                     out += self._run(key, stx, stx.transport_error(now), now)
         return out
+
+    def server_peer(self, key: TxKey) -> Address | None:
+        """Where the responses of a server transaction go (§18.2.2)."""
+        tx = self._server.get(key)
+        return None if tx is None else tx.peer
 
     def server_request(self, key: TxKey) -> Request | None:
         tx = self._server.get(key)

@@ -281,8 +281,10 @@ class ClientInviteTransaction(Transaction):
     def _failure(self, now: float, msg: Message | None) -> list[TxAction]:
         assert isinstance(msg, Response)
         self._deadlines.clear()
-        out: list[TxAction] = [PassUp(msg)]
-        out += self._transmit(make_ack_for_failure(self.request, msg).serialize())
+        # The ACK goes out before the TU hears of the failure, so it precedes
+        # whatever the TU sends next (a retry with credentials, say).
+        out = self._transmit(make_ack_for_failure(self.request, msg).serialize())
+        out.append(PassUp(msg))
         return out + self._start(Timer.D, now, self.timers.wait_d(self.reliable))
 
 

@@ -142,7 +142,7 @@ async def test_wrong_password_is_reported_and_not_retried_in_a_loop(kamailio: Ka
         assert reg.last_error is not None and "authentication failed" in reg.last_error
         # It waits retry_max before trying again, instead of hammering the PBX.
         assert service.sip is not None
-        ua = service.sip.ua
+        ua = service.sip.core.ua
         deadline = ua.registrations["hotline"].next_deadline()
         assert deadline is not None
         assert deadline - asyncio.get_running_loop().time() > RETRY_MAX - 0.5
@@ -175,7 +175,7 @@ async def test_sipp_options_cancel_and_garbage(service: Service, sipp: SippRunne
     # Still serving: OPTIONS and a cancelled call work after the garbage.
     (await sipp.arun("options.xml", target, service="hotline")).assert_ok(calls=1)
     (await sipp.arun("invite_cancel.xml", target, service="hotline")).assert_ok(calls=1)
-    assert service.sip is not None and service.sip.ua.ringing_calls == 0
+    assert service.sip is not None and service.sip.core.bridge.calls == 0
 
 
 async def test_a_call_to_the_hotline_through_the_pbx_reaches_the_service(
@@ -187,4 +187,4 @@ async def test_a_call_to_the_hotline_through_the_pbx_reaches_the_service(
     result.assert_ok(calls=1)
     assert "SIP/2.0 180 Ringing" in result.messages
     assert "SIP/2.0 487 Request Terminated" in result.messages
-    assert service.sip is not None and service.sip.ua.ringing_calls == 0
+    assert service.sip is not None and service.sip.core.bridge.calls == 0

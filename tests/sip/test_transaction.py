@@ -81,7 +81,7 @@ def test_invite_client_acks_failure_and_absorbs_retransmitted_final() -> None:
     tx.start(0.0)
     tx.receive(resp(r, 180), 0.1)
     out = tx.receive(resp(r, 486), 1.0)
-    assert isinstance(out[0], PassUp) and out[0].message.status == 486  # type: ignore[union-attr]
+    assert isinstance(out[1], PassUp) and out[1].message.status == 486  # type: ignore[union-attr]
     ack = parse_message(next(a.data for a in out if isinstance(a, Transmit)))
     assert isinstance(ack, Request) and ack.method == "ACK"
     # §17.1.1.3: same branch and CSeq number as the INVITE, To from the response.

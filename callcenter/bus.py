@@ -1,0 +1,73 @@
+"""The in-process event stream: one publisher, many subscribers, none can block it.
+
+Every event the cores return (call offered, ring tick, answered, abandoned,
+agent state changed, …) is published here with the wall-clock time it
+happened. The desktop, the records writer and the metrics subscribe. Each
+subscriber has its own bounded queue; when a slow one falls behind, its
+newest events are dropped and counted rather than holding up call handling
+(`Subscription.dropped`), and the subscriber can tell from the gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = ["EventBus", "Published", "Subscription"]
+
+E = TypeVar("E")
+
+
+@dataclass(frozen=True, slots=True)
+class Published(Generic[E]):
+    """An event as subscribers see it: numbered, stamped, in order."""
+
+    seq: int
+    wall: float
+    event: E
+
+
+class Subscription(Generic[E]):
+    def __init__(self, name: str, maxsize: int) -> None:
+        self.name = name
+        self.queue: asyncio.Queue[Published[E]] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    async def get(self) -> Published[E]:
+        return await self.queue.get()
+
+    def get_nowait(self) -> Published[E] | None:
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
+
+class EventBus(Generic[E]):
+    def __init__(self) -> None:
+        self._subscriptions: weakref.WeakSet[Subscription[E]] = weakref.WeakSet()
+        self._seq = 0
+
+    def subscribe(self, name: str, maxsize: int = 10_000) -> Subscription[E]:
+        sub: Subscription[E] = Subscription(name, maxsize)
+        self._subscriptions.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription[E]) -> None:
+        self._subscriptions.discard(sub)
+
+    def publish(self, event: E, wall: float) -> None:
+        """Never blocks, never raises: a full subscriber loses this event."""
+        self._seq += 1
+        item = Published(self._seq, wall, event)
+        for sub in list(self._subscriptions):
+            try:
+                sub.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                sub.dropped += 1
+
+    @property
+    def published(self) -> int:
+        return self._seq

@@ -1,0 +1,1 @@
+"""Calls: the signalling-only B2BUA between callers and agents' phones."""

@@ -1,0 +1,671 @@
+"""`Bridge`: the signalling-only back-to-back user agent (pure).
+
+Theory of operation
+-------------------
+One call has one inbound leg (the caller, or the PBX on the caller's behalf)
+and zero or more outbound legs to agents' phones, as sippy's `CallController`
+has `uaA` and `uaO`. The bridge speaks SIP on both sides and call facts to the
+ACD: it never decides who to ring, it only reports what happened
+(`CallArrived`, `LegRinging`, `LegAnswered`, `LegFailed`, `CallerHungUp`,
+`AgentHungUp`) and does what it is told (`ring_agent`, `cancel_leg`,
+`connect`, `reject`, `redirect`).
+
+    caller ──INVITE(offer)──► bridge ──180──► caller         t = 0 of the caller's clock
+                               ACD: RingAgent
+           bridge ──INVITE(caller's offer, caller's number)──► agent phone
+           agent ──180──► bridge                             t = 0 of the leg's clock
+           agent ──200(answer)──► bridge ──ACK──► agent
+                               ACD: CallAnswered (first 200 wins)
+           bridge ──200(agent's answer)──► caller ──ACK──► bridge
+           audio flows caller ⇄ agent; BYE, re-INVITE, UPDATE, INFO are relayed
+
+Media never passes through the service: the caller's SDP offer goes to the
+agent, the agent's answer back to the caller.
+
+Every 200 the bridge sends to an INVITE is retransmitted until its ACK comes
+(RFC 3261 §13.3.1.4); a 200 from an agent is ACKed at once, and a 200 that
+arrives for a leg the ACD gave up on (ring-all's losers, a late answer after a
+CANCEL) is ACKed and then ended with BYE, so no phone is left connected to
+nobody. Digest challenges (401/407) on an agent leg are answered once with the
+hotline account's credentials.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from callcenter.acd.events import (
+    AgentHungUp,
+    CallArrived,
+    CallerHungUp,
+    LegAnswered,
+    LegFailed,
+    LegFailure,
+    LegRinging,
+)
+from callcenter.sip.auth import AuthError, DigestClient, parse_challenge
+from callcenter.sip.builders import make_response
+from callcenter.sip.dialog import AnswerRetransmitter, Dialog, DialogId
+from callcenter.sip.endpoint import SipEndpoint, response_address
+from callcenter.sip.errors import SipError
+from callcenter.sip.events import Send, SipAction, TxKey
+from callcenter.sip.headers import NameAddr, quote, split_comma
+from callcenter.sip.message import Address, Headers, Request, Response, Transport
+
+__all__ = ["AgentTarget", "Bridge", "BridgeConfig", "BridgeOutput", "CallFact"]
+
+CallFact = CallArrived | LegRinging | LegAnswered | LegFailed | CallerHungUp | AgentHungUp
+BridgeOutput = SipAction | CallFact
+
+_FAILURES = {
+    486: LegFailure.BUSY,
+    600: LegFailure.BUSY,
+    603: LegFailure.DECLINED,
+    487: LegFailure.CANCELLED,
+}
+_UNREACHABLE = frozenset({404, 408, 410, 480, 484, 500, 502, 503, 504})
+_RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTarget:
+    """Where an agent's phone is reached: the Request-URI and the next hop."""
+
+    uri: str
+    dest: Address
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    contact_host: str
+    contact_port: int
+    transport: Transport = Transport.UDP
+    user: str = "hotline"
+
+
+class _Side(enum.Enum):
+    CALLER = "caller"
+    AGENT = "agent"
+
+
+class _LegState(enum.Enum):
+    CALLING = "calling"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    CANCELLING = "cancelling"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class _AgentLeg:
+    id: str
+    call_id: str
+    invite: Request
+    target: AgentTarget
+    tx: TxKey
+    state: _LegState = _LegState.CALLING
+    dialog: Dialog | None = None
+    answer: Response | None = None  # the agent's 200, whose SDP goes to the caller
+    authenticated: bool = False
+
+
+@dataclass(slots=True)
+class _Call:
+    id: str
+    invite: Request  # the caller's INVITE, with the SDP offer
+    tx: TxKey
+    source: Address
+    dialog: Dialog  # early until the caller is answered
+    legs: dict[str, _AgentLeg] = field(default_factory=dict)
+    connected: str | None = None  # the answering leg
+    answered: bool = False
+    ended: bool = False
+
+
+@dataclass(slots=True)
+class _Relay:
+    """A request relayed from one side to the other, awaiting the far side's answer."""
+
+    call_id: str
+    origin_tx: TxKey
+    origin: _Side
+    method: str
+
+
+class Bridge:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        config: BridgeConfig,
+        *,
+        new_id: Callable[[], str],
+        locate: Callable[[str, float], AgentTarget | None],
+        credentials: DigestClient | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.config = config
+        self._new_id = new_id
+        self._locate = locate
+        self._credentials = credentials
+        self._calls: dict[str, _Call] = {}
+        self._by_server_tx: dict[TxKey, str] = {}
+        self._by_client_tx: dict[TxKey, tuple[str, str]] = {}  # -> (call id, leg id)
+        self._dialogs: dict[DialogId, tuple[str, _Side, str | None]] = {}
+        self._relays: dict[TxKey, _Relay] = {}
+        self._retransmit: dict[DialogId, tuple[AnswerRetransmitter, Address, str]] = {}
+
+    @property
+    def calls(self) -> int:
+        return len(self._calls)
+
+    # -- from the SIP side ----------------------------------------------------------------
+
+    def on_invite(self, tx: TxKey, req: Request, source: Address, now: float) -> list[BridgeOutput]:
+        """A new call: ring the caller (t = 0) and tell the ACD."""
+        # The call is known by the caller's Call-ID, so logs and records line up
+        # with the PBX's; a clash (two sources, one Call-ID) gets a suffix.
+        call_id = req.call_id
+        while call_id in self._calls:
+            call_id = f"{req.call_id};{self._new_id()}"
+        tag = self._new_id()
+        ringing = make_response(req, 180, to_tag=tag, extra=[("Contact", self._contact())])
+        call = _Call(call_id, req, tx, source, Dialog.as_uas(req, ringing))
+        self._calls[call_id] = call
+        self._by_server_tx[tx] = call_id
+        self._dialogs[call.dialog.id] = (call_id, _Side.CALLER, None)
+        out: list[BridgeOutput] = list(self.endpoint.send_response(tx, ringing, now))
+        caller, name = _caller_identity(req)
+        called = _user(req.uri) or ""
+        out.append(CallArrived(call_id, called, caller, name))
+        return out
+
+    def on_cancel(self, invite_tx: TxKey, now: float) -> list[BridgeOutput]:
+        """The caller cancelled (the endpoint already answered 200 and 487)."""
+        call = self._call_by_tx(invite_tx)
+        if call is None:
+            return []
+        return self._caller_gone(call, now)
+
+    def owns_client_tx(self, tx: TxKey) -> bool:
+        return tx in self._by_client_tx or tx in self._relays
+
+    def on_response(self, tx: TxKey, resp: Response, now: float) -> list[BridgeOutput]:
+        relay = self._relays.get(tx)
+        if relay is not None:
+            return self._relay_response(tx, relay, resp, now)
+        found = self._by_client_tx.get(tx)
+        if found is None:
+            return []
+        call_id, leg_id = found
+        call = self._calls.get(call_id)
+        leg = call.legs.get(leg_id) if call is not None else None
+        if call is None or leg is None:
+            return self._stray_answer(resp, now) if tx.method == "INVITE" else []
+        if tx.method != "INVITE":
+            return []  # CANCEL and BYE answers need nothing
+        if resp.status < 200:
+            return self._leg_provisional(call, leg, resp)
+        if resp.status < 300:
+            return self._leg_answered(call, leg, resp, now)
+        return self._leg_failed(call, leg, resp, now)
+
+    def on_stray_2xx(self, resp: Response, now: float) -> list[BridgeOutput]:
+        """A retransmitted 200 whose transaction is gone: ACK it again (§13.2.2.4)."""
+        return self._stray_answer(resp, now)
+
+    def on_timeout(self, tx: TxKey, now: float) -> list[BridgeOutput]:
+        relay = self._relays.pop(tx, None)
+        if relay is not None:
+            return self._answer_origin(relay, 408, None, now)
+        found = self._by_client_tx.pop(tx, None)
+        if found is None or tx.method != "INVITE":
+            return []
+        call = self._calls.get(found[0])
+        leg = call.legs.pop(found[1], None) if call is not None else None
+        if leg is None:
+            return []
+        leg.state = _LegState.ENDED
+        return [LegFailed(found[0], leg.id, LegFailure.UNREACHABLE, None)]
+
+    def on_in_dialog(self, tx: TxKey, req: Request, now: float) -> list[BridgeOutput] | None:
+        """A request inside one of our dialogs; None if the dialog is not ours."""
+        entry = self._dialogs.get(_incoming_dialog_id(req))
+        if entry is None:
+            return None
+        call_id, side, leg_id = entry
+        call = self._calls.get(call_id)
+        if call is None:
+            return self._respond(tx, req, 481, now)
+        dialog = call.dialog if side is _Side.CALLER else call.legs[leg_id or ""].dialog
+        assert dialog is not None
+        check = dialog.check_request(req)
+        if check.status is not None:
+            return self._respond(tx, req, check.status, now, reason=check.reason)
+        if req.method == "BYE":
+            return self._bye(call, side, tx, req, now)
+        if req.method in _RELAYED and call.connected is not None:
+            return self._relay(call, side, tx, req, now)
+        if req.method == "INVITE":
+            return self._respond(tx, req, 491, now)  # no re-INVITE before the answer
+        return self._respond(tx, req, 200, now)
+
+    def on_ack(self, req: Request) -> bool:
+        """An ACK without a transaction: the ACK for one of our 200s."""
+        key = _incoming_dialog_id(req)
+        pending = self._retransmit.pop(key, None)
+        if pending is not None:
+            pending[0].ack()
+        return pending is not None or key in self._dialogs
+
+    # -- from the ACD ---------------------------------------------------------------------
+
+    def ring_agent(
+        self, call_id: str, leg_id: str, extension: str, now: float
+    ) -> list[BridgeOutput]:
+        call = self._calls.get(call_id)
+        if call is None or call.ended:
+            return [LegFailed(call_id, leg_id, LegFailure.CANCELLED, None)]
+        target = self._locate(extension, now)
+        if target is None:
+            return [LegFailed(call_id, leg_id, LegFailure.UNREACHABLE, None)]
+        invite = self._agent_invite(call, target, extension)
+        tx, actions = self.endpoint.send_request(invite, target.dest, now)
+        leg = _AgentLeg(leg_id, call_id, invite, target, tx)
+        call.legs[leg_id] = leg
+        self._by_client_tx[tx] = (call_id, leg_id)
+        return list(actions)
+
+    def cancel_leg(self, call_id: str, leg_id: str, now: float) -> list[BridgeOutput]:
+        call = self._calls.get(call_id)
+        leg = call.legs.get(leg_id) if call is not None else None
+        if leg is None:
+            return []
+        if leg.state is _LegState.ANSWERED:
+            return self._end_leg_with_bye(call, leg, now)  # type: ignore[arg-type]
+        if leg.state is _LegState.CANCELLING:
+            return []  # the caller left and the ACD agrees: one CANCEL is enough
+        leg.state = _LegState.CANCELLING
+        return list(self.endpoint.cancel(leg.tx, now))
+
+    def connect(self, call_id: str, leg_id: str, now: float) -> list[BridgeOutput]:
+        """The ACD chose this answered leg: answer the caller with the agent's SDP."""
+        call = self._calls.get(call_id)
+        leg = call.legs.get(leg_id) if call is not None else None
+        if call is None or leg is None or leg.dialog is None or call.ended:
+            return []
+        call.connected = leg_id
+        call.answered = True
+        resp = self._caller_answer(call, leg)
+        call.dialog.confirm(resp, uac=False)
+        out: list[BridgeOutput] = []
+        if self.endpoint.can_respond(call.tx, 200):
+            out += self.endpoint.send_response(call.tx, resp, now)
+            self._retransmit[call.dialog.id] = (
+                AnswerRetransmitter(resp, now, self.endpoint.config.timers),
+                self._caller_response_dest(call),
+                call_id,
+            )
+        return out
+
+    def reject(
+        self, call_id: str, status: int, retry_after: int | None, now: float
+    ) -> list[BridgeOutput]:
+        call = self._calls.get(call_id)
+        if call is None:
+            return []
+        extra = [("Retry-After", str(retry_after))] if retry_after else []
+        return self._finish_caller(call, status, now, extra=extra)
+
+    def redirect(self, call_id: str, number: str, domain: str, now: float) -> list[BridgeOutput]:
+        call = self._calls.get(call_id)
+        if call is None:
+            return []
+        return self._finish_caller(call, 302, now, extra=[("Contact", f"<sip:{number}@{domain}>")])
+
+    # -- time -----------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        times = [r.next_deadline() for r, _, _ in self._retransmit.values()]
+        return min((t for t in times if t is not None), default=None)
+
+    def on_timer(self, now: float) -> list[BridgeOutput]:
+        out: list[BridgeOutput] = []
+        for key, (retrans, dest, call_id) in list(self._retransmit.items()):
+            data = retrans.on_timer(now)
+            if data is not None:
+                out.append(Send(data, dest))
+            elif retrans.gave_up:
+                # No ACK within 64*T1: the caller never saw the answer (§13.3.1.4).
+                del self._retransmit[key]
+                call = self._calls.get(call_id)
+                if call is not None:
+                    out += self._hang_up_both(call, now)
+                    out.append(CallerHungUp(call_id))
+        return out
+
+    # -- agent legs -----------------------------------------------------------------------
+
+    def _agent_invite(self, call: _Call, target: AgentTarget, extension: str) -> Request:
+        caller, name = _caller_identity(call.invite)
+        display = f"{quote(name)} " if name else ""
+        headers = Headers()
+        headers.add("From", f"{display}<sip:{caller}@{target.domain}>;tag={self._new_id()}")
+        headers.add("To", f"<sip:{extension}@{target.domain}>")
+        headers.add("Call-ID", f"{self._new_id()}@{self.config.contact_host}")
+        headers.add("CSeq", "1 INVITE")
+        headers.add("Contact", self._contact())
+        headers.add("P-Asserted-Identity", f"{display}<sip:{caller}@{target.domain}>")
+        headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
+        content_type = call.invite.headers.get("Content-Type")
+        if call.invite.body and content_type:
+            headers.add("Content-Type", content_type)
+        return Request(headers=headers, method="INVITE", uri=target.uri, body=call.invite.body)
+
+    def _leg_provisional(self, call: _Call, leg: _AgentLeg, resp: Response) -> list[BridgeOutput]:
+        if resp.status == 100 or leg.state is not _LegState.CALLING:
+            return []
+        leg.state = _LegState.RINGING
+        return [LegRinging(call.id, leg.id)]
+
+    def _leg_answered(
+        self, call: _Call, leg: _AgentLeg, resp: Response, now: float
+    ) -> list[BridgeOutput]:
+        if leg.dialog is not None:
+            return []  # the transaction passes up retransmissions; ACKed once below
+        leg.dialog = Dialog.as_uac(leg.invite, resp)
+        leg.answer = resp
+        self._dialogs[_dialog_key(leg.dialog)] = (call.id, _Side.AGENT, leg.id)
+        out: list[BridgeOutput] = self._ack(leg, resp)
+        if leg.state is _LegState.CANCELLING or call.ended:
+            # Too late: the caller left or the ACD gave up on this leg. ACK, then BYE.
+            leg.state = _LegState.ANSWERED
+            return out + self._end_leg_with_bye(call, leg, now)
+        leg.state = _LegState.ANSWERED
+        return [*out, LegAnswered(call.id, leg.id)]
+
+    def _leg_failed(
+        self, call: _Call, leg: _AgentLeg, resp: Response, now: float
+    ) -> list[BridgeOutput]:
+        if resp.status in (401, 407) and not leg.authenticated and self._credentials is not None:
+            retry = self._authorized_retry(leg, resp)
+            if retry is not None:
+                leg.authenticated = True
+                tx, actions = self.endpoint.send_request(retry, leg.target.dest, now)
+                del self._by_client_tx[leg.tx]
+                leg.invite, leg.tx = retry, tx
+                self._by_client_tx[tx] = (call.id, leg.id)
+                return list(actions)
+        self._by_client_tx.pop(leg.tx, None)
+        call.legs.pop(leg.id, None)
+        state = leg.state
+        leg.state = _LegState.ENDED
+        if state is _LegState.CANCELLING:
+            return [LegFailed(call.id, leg.id, LegFailure.CANCELLED, resp.status)]
+        cause = _FAILURES.get(resp.status)
+        if cause is None:
+            cause = LegFailure.UNREACHABLE if resp.status in _UNREACHABLE else LegFailure.ERROR
+        return [LegFailed(call.id, leg.id, cause, resp.status)]
+
+    def _authorized_retry(self, leg: _AgentLeg, resp: Response) -> Request | None:
+        """§22.2: the same INVITE with a new branch and CSeq, and credentials."""
+        assert self._credentials is not None
+        header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        try:
+            challenges = [parse_challenge(v) for v in resp.headers.get_all(header)]
+            challenge = self._credentials.choose_challenge(challenges)
+            value = self._credentials.authorize(challenge, "INVITE", leg.invite.uri)
+        except AuthError:
+            return None
+        headers = Headers([(n, v) for n, v in leg.invite.headers if n != "Via"])
+        headers.set("CSeq", f"{leg.invite.cseq.seq + 1} INVITE")
+        headers.add("Authorization" if resp.status == 401 else "Proxy-Authorization", value)
+        return Request(headers=headers, method="INVITE", uri=leg.invite.uri, body=leg.invite.body)
+
+    def _ack(self, leg: _AgentLeg, resp: Response) -> list[BridgeOutput]:
+        assert leg.dialog is not None
+        ack = leg.dialog.create_ack(leg.invite.cseq.seq)
+        return list(self.endpoint.send_ack(ack, self._next_hop(leg)))
+
+    def _stray_answer(self, resp: Response, now: float) -> list[BridgeOutput]:
+        """A 2xx for a leg already gone: ACK and BYE it so the phone hangs up."""
+        try:
+            dialog_id = DialogId(resp.call_id, resp.from_.tag or "", resp.to.tag or "")
+        except SipError:
+            return []
+        entry = self._dialogs.get(dialog_id)
+        if entry is None:
+            return []
+        call = self._calls.get(entry[0])
+        leg = call.legs.get(entry[2] or "") if call is not None else None
+        if leg is None or leg.dialog is None:
+            return []
+        return self._ack(leg, resp)
+
+    def _end_leg_with_bye(self, call: _Call, leg: _AgentLeg, now: float) -> list[BridgeOutput]:
+        leg.state = _LegState.ENDED
+        call.legs.pop(leg.id, None)
+        if leg.dialog is None:
+            return []
+        self._dialogs.pop(_dialog_key(leg.dialog), None)
+        bye = leg.dialog.create_request("BYE")
+        _, actions = self.endpoint.send_request(bye, self._next_hop(leg), now)
+        return list(actions)
+
+    def _next_hop(self, leg: _AgentLeg) -> Address:
+        # With a route set the first hop is the PBX that recorded it; else the target.
+        return leg.target.dest
+
+    # -- the caller -----------------------------------------------------------------------
+
+    def _caller_answer(self, call: _Call, leg: _AgentLeg) -> Response:
+        answer = leg.answer
+        assert answer is not None
+        extra = [
+            ("Contact", self._contact()),
+            ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"),
+        ]
+        content_type = answer.headers.get("Content-Type")
+        if answer.body and content_type:
+            extra.append(("Content-Type", content_type))
+        return make_response(
+            call.invite, 200, to_tag=call.dialog.id.local_tag, extra=extra, body=answer.body
+        )
+
+    def _caller_response_dest(self, call: _Call) -> Address:
+        return response_address(call.invite.top_via, call.source)
+
+    def _caller_gone(self, call: _Call, now: float) -> list[BridgeOutput]:
+        """The caller cancelled or hung up before the answer: end every agent leg."""
+        call.ended = True
+        out: list[BridgeOutput] = []
+        for leg in list(call.legs.values()):
+            out += self.cancel_leg(call.id, leg.id, now)
+        out.append(CallerHungUp(call.id))
+        self._forget_caller(call)
+        return out
+
+    def _finish_caller(
+        self, call: _Call, status: int, now: float, *, extra: list[tuple[str, str]]
+    ) -> list[BridgeOutput]:
+        out: list[BridgeOutput] = []
+        if self.endpoint.can_respond(call.tx, status):
+            resp = make_response(call.invite, status, to_tag=call.dialog.id.local_tag, extra=extra)
+            out += self.endpoint.send_response(call.tx, resp, now)
+        call.ended = True
+        for leg in list(call.legs.values()):
+            out += self.cancel_leg(call.id, leg.id, now)
+        self._forget_caller(call)
+        return out
+
+    def _forget_caller(self, call: _Call) -> None:
+        self._by_server_tx.pop(call.tx, None)
+        self._dialogs.pop(call.dialog.id, None)
+        self._retransmit.pop(call.dialog.id, None)
+        if not call.legs:
+            self._calls.pop(call.id, None)
+
+    # -- connected calls ------------------------------------------------------------------
+
+    def _bye(
+        self, call: _Call, side: _Side, tx: TxKey, req: Request, now: float
+    ) -> list[BridgeOutput]:
+        out = self._respond(tx, req, 200, now)
+        if side is _Side.CALLER and not call.answered:
+            # BYE in the early dialog: end the INVITE with 487 too (§15.1.2).
+            out += self._finish_caller(call, 487, now, extra=[])
+            return [*out, CallerHungUp(call.id)]
+        out += self._hang_up_both(call, now, skip=side)
+        fact: CallFact = CallerHungUp(call.id) if side is _Side.CALLER else AgentHungUp(call.id)
+        return [*out, fact]
+
+    def _hang_up_both(
+        self, call: _Call, now: float, skip: _Side | None = None
+    ) -> list[BridgeOutput]:
+        out: list[BridgeOutput] = []
+        call.ended = True
+        if skip is not _Side.CALLER and call.answered:
+            bye = call.dialog.create_request("BYE")
+            _, actions = self.endpoint.send_request(bye, self._caller_target(call), now)
+            out += actions
+        for leg in list(call.legs.values()):
+            if skip is _Side.AGENT and leg.id == call.connected:
+                leg.state = _LegState.ENDED
+                if leg.dialog is not None:
+                    self._dialogs.pop(_dialog_key(leg.dialog), None)
+                call.legs.pop(leg.id, None)
+                continue
+            out += self.cancel_leg(call.id, leg.id, now)
+        self._forget_caller(call)
+        self._calls.pop(call.id, None)
+        return out
+
+    def _caller_target(self, call: _Call) -> Address:
+        """Requests to the caller go back the way the INVITE came (its source)."""
+        return call.source
+
+    def _relay(
+        self, call: _Call, side: _Side, tx: TxKey, req: Request, now: float
+    ) -> list[BridgeOutput]:
+        """re-INVITE, UPDATE or INFO from one side goes to the other, body and all."""
+        if side is _Side.CALLER:
+            leg = call.legs.get(call.connected or "")
+            if leg is None or leg.dialog is None:
+                return self._respond(tx, req, 481, now)
+            dialog, dest = leg.dialog, self._next_hop(leg)
+        else:
+            dialog, dest = call.dialog, self._caller_target(call)
+        relayed = dialog.create_request(req.method, req.body, req.headers.get("Content-Type"))
+        if req.method in ("INVITE", "UPDATE"):
+            relayed.headers.add("Contact", self._contact())
+        for name in ("Content-Disposition", "Info-Package"):
+            value = req.headers.get(name)
+            if value is not None:
+                relayed.headers.add(name, value)
+        rtx, actions = self.endpoint.send_request(relayed, dest, now)
+        self._relays[rtx] = _Relay(call.id, tx, side, req.method)
+        return list(actions)
+
+    def _relay_response(
+        self, tx: TxKey, relay: _Relay, resp: Response, now: float
+    ) -> list[BridgeOutput]:
+        if resp.status < 200:
+            return []
+        del self._relays[tx]
+        out: list[BridgeOutput] = []
+        call = self._calls.get(relay.call_id)
+        if relay.method == "INVITE" and resp.status < 300 and call is not None:
+            # ACK the far side at once; the originator's own ACK ends at on_ack.
+            far = call.legs.get(call.connected or "") if relay.origin is _Side.CALLER else None
+            dialog = far.dialog if far is not None else call.dialog
+            dest = self._next_hop(far) if far is not None else self._caller_target(call)
+            if dialog is not None:
+                out += self.endpoint.send_ack(dialog.create_ack(resp.cseq.seq), dest)
+        return out + self._answer_origin(relay, resp.status, resp, now)
+
+    def _answer_origin(
+        self, relay: _Relay, status: int, resp: Response | None, now: float
+    ) -> list[BridgeOutput]:
+        origin = self.endpoint.server_request(relay.origin_tx)
+        if origin is None or not self.endpoint.can_respond(relay.origin_tx, status):
+            return []
+        extra: list[tuple[str, str]] = []
+        body = b""
+        if resp is not None:
+            body = resp.body
+            content_type = resp.headers.get("Content-Type")
+            if body and content_type:
+                extra.append(("Content-Type", content_type))
+            if relay.method in ("INVITE", "UPDATE") and 200 <= status < 300:
+                extra.append(("Contact", self._contact()))
+        answer = make_response(
+            origin, status, resp.reason if resp else None, extra=extra, body=body
+        )
+        out: list[BridgeOutput] = list(self.endpoint.send_response(relay.origin_tx, answer, now))
+        if relay.method == "INVITE" and 200 <= status < 300:
+            key = _incoming_dialog_id(origin)
+            dest = self.endpoint.server_peer(relay.origin_tx) or Address("0.0.0.0", 0)
+            self._retransmit[key] = (
+                AnswerRetransmitter(answer, now, self.endpoint.config.timers),
+                dest,
+                relay.call_id,
+            )
+        return out
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _respond(
+        self, tx: TxKey, req: Request, status: int, now: float, *, reason: str | None = None
+    ) -> list[BridgeOutput]:
+        if not self.endpoint.can_respond(tx, status):
+            return []
+        return list(self.endpoint.send_response(tx, make_response(req, status, reason), now))
+
+    def _call_by_tx(self, tx: TxKey) -> _Call | None:
+        call_id = self._by_server_tx.get(tx)
+        return self._calls.get(call_id) if call_id is not None else None
+
+    def _contact(self) -> str:
+        t = self.config.transport
+        param = "" if t is Transport.UDP else f";transport={t.lower()}"
+        return (
+            f"<sip:{self.config.user}@{self.config.contact_host}:{self.config.contact_port}{param}>"
+        )
+
+
+def _caller_identity(req: Request) -> tuple[str, str | None]:
+    """The caller's number and name: P-Asserted-Identity (set by a trusted PBX)
+    first, then From. Withheld or unparseable identities are "anonymous"."""
+    number: str | None = None
+    name: str | None = None
+    for header in ("P-Asserted-Identity", "From"):
+        value = req.headers.get(header)
+        if value is None:
+            continue
+        try:
+            addr = NameAddr.parse(split_comma(value)[0])
+        except (SipError, IndexError):
+            continue
+        number = number or addr.uri.user or addr.uri.opaque
+        name = name or addr.display_name
+    return number or "anonymous", name
+
+
+def _user(uri: str) -> str | None:
+    try:
+        return NameAddr.parse(f"<{uri}>").uri.user
+    except SipError:
+        return None
+
+
+def _incoming_dialog_id(req: Request) -> DialogId:
+    """Our tag is in To, theirs in From (§12.2.2)."""
+    return DialogId(req.call_id, req.to.tag or "", req.from_.tag or "")
+
+
+def _dialog_key(dialog: Dialog) -> DialogId:
+    return dialog.id

@@ -1,0 +1,242 @@
+"""`Switchboard`: the user agent, the B2BUA and the ACD wired together (pure).
+
+This is the one core the runtime feeds. Bytes go to the user agent; what it
+passes on about calls goes to the bridge; the bridge's facts go to the ACD;
+the ACD's commands go back to the bridge. The loop runs until nothing is left
+to route, all within one input, so a test can put a caller's INVITE in and see
+the INVITE to the agent's phone come out, with no socket and no sleep.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from callcenter.acd.engine import Acd
+from callcenter.acd.events import (
+    AcdAction,
+    AcdCommand,
+    AcdEvent,
+    CallAnswered,
+    CancelLeg,
+    RedirectCall,
+    RejectCall,
+    RingAgent,
+)
+from callcenter.sip.errors import ParseError
+from callcenter.sip.events import (
+    CancelReceived,
+    RequestReceived,
+    ResponseReceived,
+    Send,
+    TransactionTimedOut,
+    TxKey,
+)
+from callcenter.sip.message import Address, Message, Request
+from callcenter.sip.parser import KeepAlive
+from callcenter.sip.registrar import Registrar
+from callcenter.sip.ua import UaAction, UaEvent, UserAgent
+
+from .bridge import Bridge, BridgeOutput
+
+__all__ = ["Admission", "Dropped", "Gate", "PhoneRegistered", "Switchboard", "SwitchboardOutput"]
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneRegistered:
+    """An agent's phone registered (`expires_in` > 0) or its binding ended."""
+
+    aor: str
+    contact: str
+    source: Address
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A message from an untrusted source over its rate limit, dropped unread."""
+
+    source: Address
+
+
+SwitchboardOutput = Send | UaEvent | AcdEvent | PhoneRegistered | Dropped
+#: Decides whether an INVITE from a source may place a call: None to accept,
+#: or the status to refuse it with.
+Admission = Callable[[Address, float], int | None]
+#: Decides whether bytes from a source are read at all (flood protection).
+Gate = Callable[[Address, float], bool]
+
+
+class Switchboard:
+    def __init__(
+        self,
+        ua: UserAgent,
+        bridge: Bridge,
+        acd: Acd,
+        *,
+        redirect_domain: str,
+        admit: Admission | None = None,
+        gate: Gate | None = None,
+        registrar: Registrar | None = None,
+    ) -> None:
+        self.ua = ua
+        self.bridge = bridge
+        self.acd = acd
+        self.redirect_domain = redirect_domain
+        self._admit = admit
+        self._gate = gate
+        self.registrar = registrar
+        ua.pass_register = registrar is not None
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[SwitchboardOutput]:
+        return self._route(self.ua.start(now), now)
+
+    def stop(self, now: float) -> list[SwitchboardOutput]:
+        """Turn away calls that are not connected yet (503), then de-register."""
+        out: list[SwitchboardOutput] = []
+        for view in self.acd.snapshot(now).calls:
+            if view.state == "waiting":
+                out += self._route_bridge(self.bridge.reject(view.call_id, 503, None, now), now)
+        return out + self._route(self.ua.stop(now), now)
+
+    def receive(self, data: bytes, source: Address, now: float) -> list[SwitchboardOutput]:
+        if self._gate is not None and not self._gate(source, now):
+            return [Dropped(source)]
+        return self._route(self.ua.receive(data, source, now), now)
+
+    def receive_stream_item(
+        self, item: Message | KeepAlive | ParseError, source: Address, now: float
+    ) -> list[SwitchboardOutput]:
+        if self._gate is not None and not self._gate(source, now):
+            return [Dropped(source)]
+        return self._route(self.ua.receive_stream_item(item, source, now), now)
+
+    def transport_error(self, dest: Address, now: float) -> list[SwitchboardOutput]:
+        return self._route(self.ua.transport_error(dest, now), now)
+
+    def command(self, cmd: AcdCommand, now: float) -> list[SwitchboardOutput]:
+        """An agent's command from the desktop (may raise the ACD's errors)."""
+        return self._apply(self.acd.handle(cmd, now), now)
+
+    def on_timer(self, now: float) -> list[SwitchboardOutput]:
+        out = self._route(self.ua.on_timer(now), now)
+        if self.registrar is not None:
+            for binding in self.registrar.on_timer(now):
+                out.append(PhoneRegistered(binding.aor, binding.contact, binding.source, 0))
+        out += self._route_bridge(self.bridge.on_timer(now), now)
+        return out + self._apply(self.acd.on_timer(now), now)
+
+    def next_deadline(self) -> float | None:
+        times = (
+            self.ua.next_deadline(),
+            self.bridge.next_deadline(),
+            self.acd.next_deadline(),
+            self.registrar.next_deadline() if self.registrar is not None else None,
+        )
+        return min((t for t in times if t is not None), default=None)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def _route(self, actions: list[UaAction], now: float) -> list[SwitchboardOutput]:
+        out: list[SwitchboardOutput] = []
+        for action in actions:
+            match action:
+                case RequestReceived(None, request, _):
+                    self.bridge.on_ack(request)
+                case RequestReceived(tx, request, source) if request.method == "REGISTER":
+                    assert tx is not None
+                    out += self._register(tx, request, source, now)
+                case RequestReceived(tx, request, source) if _new_call(request):
+                    assert tx is not None
+                    refused = self._admit(source, now) if self._admit is not None else None
+                    if refused is not None:
+                        out += self.ua.respond(tx, request, refused, now)  # type: ignore[arg-type]
+                        continue
+                    out += self._route_bridge(self.bridge.on_invite(tx, request, source, now), now)
+                case RequestReceived(tx, request, _):
+                    assert tx is not None
+                    handled = self.bridge.on_in_dialog(tx, request, now)
+                    if handled is None:
+                        out += self.ua.respond(tx, request, 481, now)  # type: ignore[arg-type]
+                    else:
+                        out += self._route_bridge(handled, now)
+                case CancelReceived(invite_tx, _, _):
+                    out += self._route_bridge(self.bridge.on_cancel(invite_tx, now), now)
+                case ResponseReceived(None, response, _):
+                    out += self._route_bridge(self.bridge.on_stray_2xx(response, now), now)
+                case ResponseReceived(tx, response, _):
+                    assert tx is not None
+                    out += self._route_bridge(self.bridge.on_response(tx, response, now), now)
+                case TransactionTimedOut(tx, _, _):
+                    out.append(action)
+                    out += self._route_bridge(self.bridge.on_timeout(tx, now), now)
+                case _:
+                    out.append(action)
+        return out
+
+    def _register(
+        self, tx: TxKey, request: Request, source: Address, now: float
+    ) -> list[SwitchboardOutput]:
+        assert self.registrar is not None
+        outcome = self.registrar.handle_register(request, source, now)
+        out: list[SwitchboardOutput] = []
+        if self.ua.endpoint.can_respond(tx, outcome.response.status):
+            out += self.ua.endpoint.send_response(tx, outcome.response, now)  # type: ignore[arg-type]
+        for binding in outcome.bindings_added + outcome.bindings_refreshed:
+            out.append(
+                PhoneRegistered(
+                    binding.aor, binding.contact, binding.source, binding.expires_in(now)
+                )
+            )
+        for binding in outcome.bindings_removed:
+            out.append(PhoneRegistered(binding.aor, binding.contact, binding.source, 0))
+        return out
+
+    def _route_bridge(self, outputs: list[BridgeOutput], now: float) -> list[SwitchboardOutput]:
+        """Send what the bridge sends; feed its facts to the ACD, and so on, until done."""
+        out: list[SwitchboardOutput] = []
+        work: deque[BridgeOutput] = deque(outputs)
+        while work:
+            item = work.popleft()
+            if isinstance(item, Send):
+                out.append(item)
+                continue
+            if not isinstance(item, (RequestReceived, ResponseReceived, CancelReceived)):
+                for action in self.acd.handle(item, now):  # type: ignore[arg-type]
+                    applied = self._apply_one(action, now)
+                    work.extend(applied[0])
+                    out += applied[1]
+        return out
+
+    def _apply(self, actions: list[AcdAction], now: float) -> list[SwitchboardOutput]:
+        out: list[SwitchboardOutput] = []
+        for action in actions:
+            bridge_out, events = self._apply_one(action, now)
+            out += events
+            out += self._route_bridge(bridge_out, now)
+        return out
+
+    def _apply_one(
+        self, action: AcdAction, now: float
+    ) -> tuple[list[BridgeOutput], list[SwitchboardOutput]]:
+        """One ACD action: (what the bridge returned, events to pass on)."""
+        match action:
+            case RingAgent(call_id, leg_id, _, extension):
+                return self.bridge.ring_agent(call_id, leg_id, extension, now), []
+            case CancelLeg(call_id, leg_id):
+                return self.bridge.cancel_leg(call_id, leg_id, now), []
+            case RejectCall(call_id, status, retry_after):
+                return self.bridge.reject(call_id, status, retry_after, now), []
+            case RedirectCall(call_id, number):
+                return self.bridge.redirect(call_id, number, self.redirect_domain, now), []
+            case CallAnswered():
+                return self.bridge.connect(action.call_id, action.leg_id, now), [action]
+            case _:
+                return [], [action]
+
+
+def _new_call(request: Request) -> bool:
+    return request.method == "INVITE" and not request.to.tag

@@ -1,0 +1,260 @@
+"""A whole call through the pure core: caller INVITE in, agent INVITE out, and so on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from callcenter.acd.agents import Agent
+from callcenter.acd.engine import Acd
+from callcenter.acd.events import (
+    AgentLogin,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    OfferEnded,
+    SetReady,
+)
+from callcenter.acd.queues import QueueConfig, Strategy
+from callcenter.calls.bridge import AgentTarget, Bridge, BridgeConfig
+from callcenter.calls.switchboard import Switchboard
+from callcenter.sip.builders import make_response
+from callcenter.sip.endpoint import EndpointConfig
+from callcenter.sip.events import Send
+from callcenter.sip.message import Address, Request, Response, Transport
+from callcenter.sip.parser import parse_message
+from callcenter.sip.ua import UaConfig, UserAgent
+from tests.sip.helpers import Ids, request
+
+ME = ("127.0.0.1", 5060)
+CALLER = Address("127.0.0.1", 5070)
+PHONES = {"1001": Address("127.0.0.1", 6001), "1002": Address("127.0.0.1", 6002)}
+OFFER = b"v=0\r\no=caller 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+ANSWER = b"v=0\r\no=agent 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\n"
+
+
+class Harness:
+    def __init__(self, *agents: str, **queue_kw: Any) -> None:
+        ids = Ids("x")
+        ua = UserAgent(UaConfig(EndpointConfig({Transport.UDP: ME})), [], new_id=ids)
+        bridge = Bridge(
+            ua.endpoint,
+            BridgeConfig(*ME),
+            new_id=ids,
+            locate=lambda ext, now: (
+                AgentTarget(f"sip:{ext}@127.0.0.1:{PHONES[ext].port}", PHONES[ext], "127.0.0.1")
+                if ext in PHONES
+                else None
+            ),
+        )
+        queue = QueueConfig("service", ("4000",), "cs", **queue_kw)
+        staff = [Agent(f"a{e}", f"Agent {e}", e[-3:], e, {"cs": 1}) for e in agents]
+        self.sb = Switchboard(ua, bridge, Acd([queue], staff, new_id=ids), redirect_domain="pbx")
+        self.now = 0.0
+        self.wire: list[tuple[Address, object]] = []  # (dest, parsed message)
+        self.events: list[object] = []
+        for a in staff:
+            self.take(self.sb.command(AgentLogin(a.id), 0.0))
+            self.take(self.sb.command(SetReady(a.id), 0.0))
+
+    def take(self, out: list[object]) -> list[object]:
+        for item in out:
+            if isinstance(item, Send):
+                self.wire.append((item.dest, parse_message(item.data)))
+            else:
+                self.events.append(item)
+        return out
+
+    def send(
+        self, msg: bytes | Request | Response, source: Address, at: float | None = None
+    ) -> None:
+        if at is not None:
+            self.until(at)
+        data = msg if isinstance(msg, bytes) else msg.serialize()
+        self.take(self.sb.receive(data, source, self.now))
+
+    def until(self, t: float) -> None:
+        while (when := self.sb.next_deadline()) is not None and when <= t:
+            self.now = max(self.now, when)
+            self.take(self.sb.on_timer(when))
+        self.now = t
+
+    def to(self, dest: Address) -> list[Any]:
+        """Messages sent to `dest` so far, and forget them."""
+        got = [m for d, m in self.wire if d == dest]
+        self.wire = [(d, m) for d, m in self.wire if d != dest]
+        return got
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def caller_invite(**kw: Any) -> bytes:
+    return request(
+        uri="sip:4000@127.0.0.1",
+        extra="Content-Type: application/sdp\r\n",
+        body=OFFER,
+        **kw,
+    ).replace(b"<sip:hotline@127.0.0.1>", b"<sip:4000@127.0.0.1>")
+
+
+def answer(req: Request, status: int, body: bytes = b"", tag: str = "ph") -> Response:
+    extra = [("Contact", f"<sip:{req.to.uri.user}@127.0.0.1:6001>")]
+    if body:
+        extra.append(("Content-Type", "application/sdp"))
+    return make_response(req, status, to_tag=tag, extra=extra, body=body)
+
+
+def test_answered_call_relays_sdp_both_ways_and_bye_ends_both_legs() -> None:
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    trying, ringing = h.to(CALLER)
+    assert (trying.status, ringing.status) == (100, 180)
+    [invite] = h.to(PHONES["1001"])
+    assert invite.method == "INVITE" and invite.uri == "sip:1001@127.0.0.1:6001"
+    assert invite.body == OFFER  # the caller's offer goes to the agent, untouched
+    assert invite.from_.uri.user == "13812345678" and invite.from_.display_name == "Caller"
+    assert "13812345678" in (invite.headers.get("P-Asserted-Identity") or "")
+    assert invite.call_id != "call-1@127.0.0.1"  # a B2BUA: a new dialog on each side
+
+    h.send(answer(invite, 180), PHONES["1001"], at=0.4)
+    h.send(answer(invite, 200, ANSWER), PHONES["1001"], at=6.0)
+    [ack] = h.to(PHONES["1001"])
+    assert ack.method == "ACK" and ack.cseq.seq == invite.cseq.seq and ack.to.tag == "ph"
+    [ok] = h.to(CALLER)
+    assert ok.status == 200 and ok.body == ANSWER and ok.to.tag == ringing.to.tag
+    [answered] = h.of(CallAnswered)
+    assert (answered.rings, answered.within_target, answered.agent_id) == (2, True, "a1001")
+
+    # Without the caller's ACK the 200 is retransmitted (§13.3.1.4) ...
+    h.until(6.5)
+    assert [m.status for m in h.to(CALLER)] == [200]
+    # ... and the ACK stops it.
+    h.send(request("ACK", cseq_method="ACK", to_tag=ringing.to.tag, branch="z9hG4bK-ack",
+                   uri="sip:hotline@127.0.0.1:5060"), CALLER, at=6.6)  # fmt: skip
+    h.until(20.0)
+    assert h.to(CALLER) == []
+
+    bye = request("BYE", cseq=2, to_tag=ringing.to.tag, branch="z9hG4bK-bye")
+    h.send(bye, CALLER, at=30.0)
+    [bye_ok] = h.to(CALLER)
+    assert bye_ok.status == 200
+    [agent_bye] = h.to(PHONES["1001"])
+    assert agent_bye.method == "BYE" and agent_bye.call_id == invite.call_id
+    [ended] = h.of(CallEnded)
+    assert (ended.hung_up_by, ended.talk_seconds) == ("caller", 24.0)
+
+
+def test_agent_hangs_up_first() -> None:
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    ringing = h.to(CALLER)[1]
+    [invite] = h.to(PHONES["1001"])
+    h.send(answer(invite, 200, ANSWER), PHONES["1001"], at=1.0)
+    h.to(PHONES["1001"])
+    h.to(CALLER)
+    ok = invite  # the phone's dialog: it sends BYE with its tag in From
+    bye = Request(method="BYE", uri="sip:hotline@127.0.0.1:5060")
+    bye.headers.add("Via", "SIP/2.0/UDP 127.0.0.1:6001;branch=z9hG4bK-pbye")
+    bye.headers.add("From", "<sip:1001@127.0.0.1>;tag=ph")
+    bye.headers.add("To", f"{ok.headers.get('From')}")
+    bye.headers.add("Call-ID", ok.call_id)
+    bye.headers.add("CSeq", "7 BYE")
+    h.send(bye, PHONES["1001"], at=5.0)
+    assert [m.status for m in h.to(PHONES["1001"])] == [200]
+    [caller_bye] = [m for m in h.to(CALLER) if isinstance(m, Request)]
+    assert caller_bye.method == "BYE" and caller_bye.to.tag == "from-1"
+    assert caller_bye.from_.tag == ringing.to.tag
+    assert h.of(CallEnded)[0].hung_up_by == "agent"
+
+
+def test_caller_cancels_while_the_agent_rings() -> None:
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    h.to(CALLER)
+    [invite] = h.to(PHONES["1001"])
+    h.send(answer(invite, 180), PHONES["1001"], at=0.3)
+    h.send(request("CANCEL", uri="sip:4000@127.0.0.1"), CALLER, at=7.0)
+    assert sorted(m.status for m in h.to(CALLER)) == [200, 487]
+    [cancel] = h.to(PHONES["1001"])
+    assert cancel.method == "CANCEL" and cancel.top_via.branch == invite.top_via.branch
+    [abandon] = h.of(CallAbandoned)
+    assert (abandon.rings, abandon.where, abandon.wait_seconds) == (2, "ringing", 7.0)
+    # The phone answers the CANCEL and 487s its INVITE; the bridge ACKs the 487.
+    h.send(answer(cancel, 200), PHONES["1001"], at=7.1)
+    h.send(answer(invite, 487), PHONES["1001"], at=7.1)
+    [ack] = h.to(PHONES["1001"])
+    assert ack.method == "ACK"
+    assert h.sb.acd.agents["a1001"].state.value == "ready"
+
+
+def test_busy_agent_then_next_agent_answers() -> None:
+    h = Harness("1001", "1002")
+    h.send(caller_invite(), CALLER)
+    h.to(CALLER)
+    first = next((d, m) for d, m in h.wire if m.method == "INVITE")
+    h.wire.clear()
+    h.send(answer(first[1], 486), first[0], at=0.5)
+    other = next(p for p in PHONES.values() if p != first[0])
+    [invite2] = [m for m in h.to(other) if getattr(m, "method", "") == "INVITE"]
+    h.send(answer(invite2, 200, ANSWER), other, at=2.0)
+    assert [m.status for m in h.to(CALLER)] == [200]
+    assert [o.outcome for o in h.of(OfferEnded)] == ["busy"]
+
+
+def test_ring_all_late_answer_is_acked_and_hung_up() -> None:
+    h = Harness("1001", "1002", strategy=Strategy.RING_ALL)
+    h.send(caller_invite(), CALLER)
+    inv1 = next(m for m in h.to(PHONES["1001"]) if m.method == "INVITE")
+    inv2 = next(m for m in h.to(PHONES["1002"]) if m.method == "INVITE")
+    h.send(answer(inv1, 180), PHONES["1001"], at=0.2)
+    h.send(answer(inv2, 180, tag="p2"), PHONES["1002"], at=0.2)
+    h.send(answer(inv1, 200, ANSWER), PHONES["1001"], at=3.0)
+    # The loser is cancelled ...
+    assert [m.method for m in h.to(PHONES["1002"])] == ["CANCEL"]
+    # ... but its 200 crossed the CANCEL: ACK it, then BYE it.
+    h.send(answer(inv2, 200, ANSWER, tag="p2"), PHONES["1002"], at=3.01)
+    assert [m.method for m in h.to(PHONES["1002"])] == ["ACK", "BYE"]
+    assert len(h.of(CallAnswered)) == 1
+    states = sorted(a.state.value for a in h.sb.acd.agents.values())
+    assert states == ["on-call", "ready"]
+
+
+def test_untrusted_source_is_refused_403() -> None:
+    h = Harness("1001")
+    h.sb._admit = lambda source, now: 403
+    h.send(caller_invite(), CALLER)
+    assert [m.status for m in h.to(CALLER)] == [100, 403]
+    assert h.to(PHONES["1001"]) == []
+
+
+def test_no_agent_and_max_wait_gives_480() -> None:
+    h = Harness(max_wait=20.0)
+    h.send(caller_invite(), CALLER)
+    h.until(20.0)
+    statuses = [m.status for m in h.to(CALLER)]
+    assert statuses == [100, 180, 480]
+
+
+@pytest.mark.parametrize("status", [401, 407])
+def test_agent_leg_challenge_is_answered_once(status: int) -> None:
+    from callcenter.sip.auth import DigestClient, DigestServer
+
+    h = Harness("1001")
+    h.sb.bridge._credentials = DigestClient("hotline", "secret", cnonce_factory=lambda: "c")
+    pbx = DigestServer("pbx", b"k" * 32, {"hotline": "secret"}.get)
+    h.send(caller_invite(), CALLER)
+    [invite] = h.to(PHONES["1001"])
+    header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    challenge = make_response(
+        invite, status, to_tag="c1", extra=[(header, c.to_header()) for c in pbx.challenge(0.0)]
+    )
+    h.send(challenge, PHONES["1001"], at=0.1)
+    ack, retry = h.to(PHONES["1001"])
+    assert ack.method == "ACK" and retry.method == "INVITE"
+    assert retry.cseq.seq == invite.cseq.seq + 1 and retry.call_id == invite.call_id
+    name = "Authorization" if status == 401 else "Proxy-Authorization"
+    assert (retry.headers.get(name) or "").startswith("Digest ")
+    h.send(answer(retry, 200, ANSWER), PHONES["1001"], at=0.5)
+    assert [m.status for m in h.to(CALLER) if m.status >= 200] == [200]

@@ -1,0 +1,202 @@
+"""Per-source rate limiting, trusted sources and log suppression (pure, explicit `now`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.sip.throttle import (
+    SuppressedLog,
+    Throttle,
+    TrustedSources,
+    parse_ip,
+    source_key,
+)
+
+
+def allowed(throttle: Throttle, key: str, now: float, times: int) -> int:
+    return sum(throttle.allow(key, now) for _ in range(times))
+
+
+# --------------------------------------------------------------------------
+# Throttle
+# --------------------------------------------------------------------------
+
+
+def test_allows_a_burst_then_refuses() -> None:
+    throttle = Throttle(rate=2.0, burst=5)
+    assert allowed(throttle, "192.0.2.1", 0.0, 10) == 5
+    assert throttle.denied == 5
+
+
+def test_refills_at_rate_per_second_up_to_burst() -> None:
+    throttle = Throttle(rate=2.0, burst=5)
+    allowed(throttle, "192.0.2.1", 0.0, 5)
+    assert not throttle.allow("192.0.2.1", 0.25)  # half a token
+    assert throttle.allow("192.0.2.1", 0.5)  # one token by now
+    assert not throttle.allow("192.0.2.1", 0.5)
+    # A sustained sender gets `rate` per second.
+    got = sum(allowed(throttle, "192.0.2.1", 0.5 + t / 10, 3) for t in range(1, 101))
+    assert got == 20  # ten seconds at 2/s
+    # Idle long enough, the bucket is full again, but never fuller than burst.
+    assert throttle.tokens("192.0.2.1", 1000.0) == 5.0
+    assert allowed(throttle, "192.0.2.1", 1000.0, 10) == 5
+
+
+def test_sources_are_independent() -> None:
+    throttle = Throttle(rate=1.0, burst=2)
+    assert allowed(throttle, "192.0.2.1", 0.0, 5) == 2
+    assert allowed(throttle, "192.0.2.2", 0.0, 5) == 2
+    assert len(throttle) == 2
+
+
+def test_time_going_backwards_adds_no_tokens() -> None:
+    throttle = Throttle(rate=1.0, burst=1)
+    assert throttle.allow("192.0.2.1", 100.0)
+    assert not throttle.allow("192.0.2.1", 50.0)
+    assert not throttle.allow("192.0.2.1", float("nan"))
+    assert throttle.allow("192.0.2.1", 101.0)
+
+
+def test_memory_is_bounded_evicting_the_least_recently_seen() -> None:
+    throttle = Throttle(rate=1.0, burst=1, max_sources=3)
+    for host in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        assert throttle.allow(host, 0.0)
+    assert not throttle.allow("10.0.0.1", 0.0)  # seen again: now the most recent
+    assert throttle.allow("10.0.0.4", 0.0)  # evicts 10.0.0.2, the least recent
+    assert len(throttle) == 3
+    assert not throttle.allow("10.0.0.1", 0.0)  # still tracked, still empty
+    assert throttle.allow("10.0.0.2", 0.0)  # forgotten, so a fresh bucket
+    for i in range(1000):
+        throttle.allow(f"10.1.{i // 256}.{i % 256}", 1.0)
+    assert len(throttle) == 3
+
+
+def test_trusted_sources_bypass_the_throttle_and_take_no_bucket() -> None:
+    trusted = TrustedSources(["127.0.0.1", "10.0.0.0/8", "::1"])
+    throttle = Throttle(rate=1.0, burst=1, trusted=trusted)
+    assert allowed(throttle, "10.20.30.40", 0.0, 1000) == 1000
+    assert allowed(throttle, "::1", 0.0, 10) == 10
+    assert len(throttle) == 0 and throttle.denied == 0
+    # A flood from outside is held back, and the PBX is not affected by it.
+    assert allowed(throttle, "203.0.113.9", 0.0, 1000) == 1
+    assert throttle.allow("10.0.0.5", 0.0)
+
+
+def test_ipv6_sources_share_a_bucket_per_64() -> None:
+    throttle = Throttle(rate=1.0, burst=2)
+    assert throttle.allow("2001:db8:1:2::1", 0.0)
+    assert throttle.allow("[2001:db8:1:2::ffff]", 0.0)
+    assert not throttle.allow("2001:db8:1:2:aaaa::1", 0.0)
+    assert throttle.allow("2001:db8:1:3::1", 0.0)  # another /64
+    per_address = Throttle(rate=1.0, burst=1, ipv6_prefix=128)
+    assert per_address.allow("2001:db8::1", 0.0)
+    assert per_address.allow("2001:db8::2", 0.0)
+
+
+def test_ipv4_mapped_ipv6_counts_as_the_ipv4_address() -> None:
+    throttle = Throttle(rate=1.0, burst=1)
+    assert throttle.allow("::ffff:192.0.2.1", 0.0)
+    assert not throttle.allow("192.0.2.1", 0.0)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"rate": 0.0, "burst": 1},
+        {"rate": -1.0, "burst": 1},
+        {"rate": float("inf"), "burst": 1},
+        {"rate": float("nan"), "burst": 1},
+        {"rate": 1.0, "burst": 0},
+        {"rate": 1.0, "burst": 1, "max_sources": 0},
+        {"rate": 1.0, "burst": 1, "ipv6_prefix": 129},
+    ],
+)
+def test_bad_throttle_settings_are_refused(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Throttle(**kw)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------
+# Keys and addresses
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        (" 192.0.2.1 ", "192.0.2.1"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("[2001:DB8::1]", "2001:db8::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("::ffff:10.0.0.1", "10.0.0.1"),
+        ("Not-An-IP", "not-an-ip"),
+    ],
+)
+def test_source_key(host: str, key: str) -> None:
+    assert source_key(host) == key
+
+
+def test_parse_ip_is_total() -> None:
+    assert parse_ip("") is None
+    assert parse_ip("[") is None
+    assert parse_ip("999.1.1.1") is None
+    assert str(parse_ip("[::1]")) == "::1"
+
+
+# --------------------------------------------------------------------------
+# TrustedSources
+# --------------------------------------------------------------------------
+
+
+def test_trusted_sources_match_addresses_and_networks() -> None:
+    trusted = TrustedSources(["127.0.0.1", "10.0.0.0/8", "::1", " 2001:db8::/32 "])
+    assert len(trusted) == 4
+    for host in ("127.0.0.1", "10.255.0.1", "::1", "[::1]", "2001:db8:ffff::1", "::ffff:10.1.1.1"):
+        assert trusted.is_trusted(host), host
+        assert host in trusted
+    for host in ("127.0.0.2", "11.0.0.1", "::2", "localhost", "", "2001:db9::1"):
+        assert not trusted.is_trusted(host), host
+    assert 42 not in trusted
+    assert "10.0.0.0/8" in repr(trusted)
+
+
+def test_no_trusted_sources_trusts_nothing() -> None:
+    assert not TrustedSources().is_trusted("127.0.0.1")
+
+
+@pytest.mark.parametrize("entry", ["localhost", "", "10.0.0.1/8", "10.0.0.0/33", "1.2.3", "::1/"])
+def test_invalid_trusted_source_names_the_entry(entry: str) -> None:
+    with pytest.raises(ValueError) as info:
+        TrustedSources(["127.0.0.1", entry])
+    assert repr(entry) in str(info.value)
+
+
+# --------------------------------------------------------------------------
+# SuppressedLog
+# --------------------------------------------------------------------------
+
+
+def test_suppressed_log_reports_first_then_once_per_interval_with_a_count() -> None:
+    log = SuppressedLog(interval=60.0)
+    assert log.hit("203.0.113.9", 0.0) == 1
+    assert [log.hit("203.0.113.9", t) for t in (1.0, 2.0, 59.0)] == [None, None, None]
+    assert log.hit("203.0.113.9", 60.0) == 4  # three suppressed plus this one
+    assert log.hit("203.0.113.9", 61.0) is None
+    assert log.hit("198.51.100.1", 61.0) == 1  # keys are independent
+
+
+def test_suppressed_log_is_bounded() -> None:
+    log = SuppressedLog(interval=60.0, max_keys=2)
+    assert log.hit("a", 0.0) == 1
+    assert log.hit("b", 0.0) == 1
+    assert log.hit("a", 1.0) is None  # "a" is now the most recent
+    assert log.hit("c", 1.0) == 1  # forgets "b"
+    assert log.hit("b", 2.0) == 1  # logged afresh, and "a" is forgotten in turn
+    assert log.hit("a", 2.0) == 1
+
+
+@pytest.mark.parametrize("kw", [{"interval": 0.0}, {"interval": 1.0, "max_keys": 0}])
+def test_bad_suppressed_log_settings_are_refused(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        SuppressedLog(**kw)  # type: ignore[arg-type]

@@ -1,0 +1,30 @@
+"""The event bus: order, fan-out, and a slow subscriber never blocking the publisher."""
+
+from __future__ import annotations
+
+from callcenter.bus import EventBus
+
+
+async def test_every_subscriber_gets_every_event_in_order() -> None:
+    bus: EventBus[str] = EventBus()
+    a, b = bus.subscribe("a"), bus.subscribe("b")
+    for n in range(5):
+        bus.publish(f"e{n}", wall=100.0 + n)
+    got_a = [(await a.get()).event for _ in range(5)]
+    got_b = [(await b.get()) for _ in range(5)]
+    assert got_a == ["e0", "e1", "e2", "e3", "e4"]
+    assert [p.seq for p in got_b] == [1, 2, 3, 4, 5]
+    assert got_b[2].wall == 102.0
+
+
+async def test_a_full_subscriber_loses_events_and_others_do_not() -> None:
+    bus: EventBus[int] = EventBus()
+    slow, fast = bus.subscribe("slow", maxsize=2), bus.subscribe("fast", maxsize=100)
+    for n in range(10):
+        bus.publish(n, wall=0.0)  # returns at once even though "slow" never reads
+    assert slow.dropped == 8 and fast.dropped == 0
+    assert [(await slow.get()).event for _ in range(2)] == [0, 1]
+    assert fast.queue.qsize() == 10
+    bus.unsubscribe(fast)
+    bus.publish(99, wall=0.0)
+    assert fast.queue.qsize() == 10
