@@ -13,8 +13,8 @@ import secrets
 import signal
 import socket
 import ssl
-from collections.abc import Iterable
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from functools import partial
 from typing import Any, Final
 
@@ -328,8 +328,13 @@ async def run(
     *,
     stop: asyncio.Event | None = None,
     stop_timeout: float = STOP_TIMEOUT,
+    companion: Callable[[Service], AbstractAsyncContextManager[object]] | None = None,
 ) -> int:
-    """Run until SIGTERM or SIGINT (or until `stop` is set); return the exit status."""
+    """Run until SIGTERM or SIGINT (or until `stop` is set); return the exit status.
+
+    `companion`, if given, runs beside the service once it is up (the demo's
+    traffic simulator) and is stopped before it.
+    """
     loop = asyncio.get_running_loop()
     stop = stop if stop is not None else asyncio.Event()
     received: list[str] = []
@@ -356,8 +361,11 @@ async def run(
             http=service.http_addresses,
             sip=service.sip_addresses,
         )
-        await stop.wait()
-        log.info("service stopping", signal=received[0] if received else None)
+        async with AsyncExitStack() as beside:
+            if companion is not None:
+                await beside.enter_async_context(companion(service))
+            await stop.wait()
+            log.info("service stopping", signal=received[0] if received else None)
         try:
             await asyncio.wait_for(service.stop(), stop_timeout)
         except TimeoutError:

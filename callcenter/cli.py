@@ -1,4 +1,4 @@
-"""Command line: ``callcenter run`` and ``callcenter check-config``.
+"""Command line: ``callcenter run``, ``demo`` and ``check-config``.
 
 Exit status: 0 on success, 1 when the service fails at run time, 2 for a
 usage error or invalid settings (the message names the offending key).
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .app import run
+from .demo import DemoOptions, run_demo
 from .log import configure_logging
 from .settings import CONFIG_ENV_VAR, ENV_PREFIX, Settings, SettingsError, load_settings
 
@@ -59,6 +60,25 @@ def _parser() -> argparse.ArgumentParser:
         "with secrets masked. Exits 2 and names the key if anything is invalid.",
     )
     check_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
+
+    demo_cmd = commands.add_parser(
+        "demo",
+        help="run the service with simulated agents' phones and callers",
+        description="Start the service in standalone mode with simulated agents whose "
+        "phones register to it and answer after a random number of rings, and "
+        "simulated callers dialling the hotline (some give up while it rings). "
+        "Real SIP over loopback. Runs until SIGTERM or SIGINT.",
+    )
+    demo_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
+    demo_cmd.add_argument("--agents", type=int, default=5, help="simulated agents (default 5)")
+    demo_cmd.add_argument(
+        "--rate", type=float, default=0.3, help="new callers per second (default 0.3)"
+    )
+    demo_cmd.add_argument(
+        "--abandon", type=float, default=0.15,
+        help="share of callers who hang up if not answered soon (default 0.15)",
+    )  # fmt: skip
+    demo_cmd.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
     return parser
 
 
@@ -78,6 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         return _check_config(settings)
     configure_logging(settings.log)
+    if args.command == "demo":
+        if args.agents < 1 or args.rate < 0 or not 0 <= args.abandon <= 1:
+            print("callcenter: demo needs --agents >= 1, --rate >= 0, 0 <= --abandon <= 1",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_USAGE
+        options = DemoOptions(args.agents, args.rate, args.abandon, seed=args.seed)
+        return asyncio.run(run_demo(settings, options))
     return asyncio.run(run(settings))
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from callcenter.acd.engine import AcdSnapshot
-from callcenter.acd.events import AcdCommand
+from callcenter.acd.events import AcdCommand, RingTicked
 from callcenter.bus import EventBus
 from callcenter.calls.switchboard import Dropped, PhoneRegistered, Switchboard, SwitchboardOutput
 from callcenter.clock import Clock
@@ -197,7 +197,9 @@ class SipRuntime:
                 call_id = getattr(action, "call_id", None)
                 with _call_context(call_id):
                     fields = {k: v for k, v in _fields(action).items() if k != "call_id"}
-                    calls_log.info(_event_name(action), **fields)
+                    # Ring ticks are many and on every screen; they log at debug.
+                    emit = calls_log.debug if isinstance(action, RingTicked) else calls_log.info
+                    emit(_event_name(action), **fields)
                 self.bus.publish(action, self.clock.wall())
 
     def _log_rejection(self, now: float, **fields: Any) -> None:

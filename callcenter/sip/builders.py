@@ -36,7 +36,9 @@ def make_response(
                 name == "To"
                 and to_tag
                 and status > 100
-                and ";tag=" not in value.lower().replace(" ", "")
+                # Only parameters after the '>' are the header's: a `tag` URI
+                # parameter inside <...> is not a To tag (§20.10).
+                and ";tag=" not in value[value.rfind(">") + 1 :].lower().replace(" ", "")
             ):
                 value = f"{value};tag={to_tag}"
             headers.add(name, value)

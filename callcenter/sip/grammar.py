@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+# DIGIT = %x30-39: written [0-9], because \d also matches other scripts' digits.
+
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" )
 TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 TOKEN_RE = re.compile(TOKEN)
@@ -27,14 +29,14 @@ CALLID_RE = re.compile(
 METHOD_RE = re.compile(TOKEN)
 
 # SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT   (we accept only 2.0, §8.2.1 -> 505)
-VERSION_RE = re.compile(r"SIP/(\d+)\.(\d+)", re.IGNORECASE)
+VERSION_RE = re.compile(r"SIP/([0-9]+)\.([0-9]+)", re.IGNORECASE)
 
 # Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
 # Status-Code = 3DIGIT ; Reason-Phrase = *(reserved / unreserved / escaped / UTF8-NONASCII / UTF8-CONT / SP / HTAB)
-STATUS_LINE_RE = re.compile(r"(SIP/\d+\.\d+) ([1-6]\d\d)(?: (.*))?", re.IGNORECASE)
+STATUS_LINE_RE = re.compile(r"(SIP/[0-9]+\.[0-9]+) ([1-6][0-9][0-9])(?: (.*))?", re.IGNORECASE)
 
 # Request-Line = Method SP Request-URI SP SIP-Version CRLF
-REQUEST_LINE_RE = re.compile(rf"({TOKEN}) (\S+) (SIP/\d+\.\d+)", re.IGNORECASE)
+REQUEST_LINE_RE = re.compile(rf"({TOKEN}) (\S+) (SIP/[0-9]+\.[0-9]+)", re.IGNORECASE)
 
 # header-name = token ; message-header = header-name HCOLON header-value CRLF
 # HCOLON = *( SP / HTAB ) ":" SWS
@@ -45,22 +47,24 @@ HOST = r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?)"
 HOST_RE = re.compile(HOST)
 
 # hostport = host [ ":" port ] ; port = 1*DIGIT
-HOSTPORT_RE = re.compile(rf"({HOST})(?::(\d{{1,5}}))?")
+HOSTPORT_RE = re.compile(rf"({HOST})(?::([0-9]{{1,5}}))?")
 
 # via-parm = sent-protocol LWS sent-by *( SEMI via-params )
 # sent-protocol = protocol-name SLASH protocol-version SLASH transport
 VIA_RE = re.compile(
-    rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t\r\n]+({HOST})(?:[ \t]*:[ \t]*(\d{{1,5}}))?[ \t]*(.*)",
+    rf"[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t]*/[ \t]*({TOKEN})[ \t\r\n]+({HOST})(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?[ \t]*(.*)",
     re.DOTALL,
 )
 
 # CSeq = "CSeq" HCOLON 1*DIGIT LWS Method
-CSEQ_RE = re.compile(rf"[ \t]*(\d{{1,10}})[ \t]+({TOKEN})[ \t]*")
+CSEQ_RE = re.compile(rf"[ \t]*([0-9]{{1,10}})[ \t]+({TOKEN})[ \t]*")
 
 # SIP-URI = "sip:" [ userinfo ] hostport uri-parameters [ headers ]
 # userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
+# user = 1*( unreserved / escaped / user-unreserved ) ; user-unreserved includes ";" "?" "/"
+# so `sip:user;par=x@host` has user "user;par=x" (RFC 4475 §3.1.1.9); '@' ends the user.
 SIP_URI_RE = re.compile(
-    rf"(sips?):(?:([^:@;?]+)(?::([^@;?]*))?@)?({HOST})(?::(\d{{1,5}}))?((?:;[^;?]*)*)(?:\?(.*))?",
+    rf"(sips?):(?:([^:@\s]+)(?::([^@;?\s]*))?@)?({HOST})(?::([0-9]{{1,5}}))?((?:;[^;?]*)*)(?:\?(.*))?",
     re.IGNORECASE | re.DOTALL,
 )
 

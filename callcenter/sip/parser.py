@@ -116,7 +116,12 @@ def _parse(data: bytes, stream: bool, *, head_only: bool = False) -> Message:
         msg = Request(headers=headers, version=version.upper(), method=method, uri=uri)
 
     if not head_only:
-        msg.body = _frame_body(headers, body, stream)
+        try:
+            msg.body = _frame_body(headers, body, stream)
+        except ParseError as exc:
+            # §18.3: a request whose body is cut short SHOULD be answered 400.
+            exc.message = msg
+            raise
     _validate(msg)
     return msg
 
@@ -126,18 +131,21 @@ def _header_fields(lines: list[str]) -> list[tuple[str, str]]:
     for line in lines:
         if not line:
             continue
+        # Checked before folding so a continuation line cannot smuggle one in.
+        if "\x00" in line:
+            raise ParseError("NUL byte in header")
         if line[0] in " \t":
-            # Line folding (§7.3.1): a continuation belongs to the field above.
+            # Line folding (§7.3.1): a continuation belongs to the field above,
+            # joined by one SP. A fold right after the colon is part of HCOLON's
+            # SWS, not of the value, hence the strip.
             if not fields:
                 raise ParseError("Header continuation before any header")
             name, value = fields[-1]
-            fields[-1] = (name, value + " " + line.strip())
+            fields[-1] = (name, f"{value} {line.strip()}".strip())
             continue
         m = grammar.HEADER_LINE_RE.fullmatch(line)
         if m is None:
             raise ParseError(f"Bad header line {line[:60]!r}")
-        if "\x00" in line:
-            raise ParseError("NUL byte in header")
         fields.append((m.group(1), m.group(2).strip()))
     return fields
 
@@ -149,7 +157,8 @@ def _content_length(headers: Headers) -> int | None:
     if len(set(v.strip() for v in values)) > 1:
         raise ParseError("Conflicting Content-Length headers")
     text = values[0].strip()
-    if not text.isdigit() or len(text) > 9:
+    # 1*DIGIT means ASCII digits: str.isdigit() also accepts "²" (which int() refuses).
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise ParseError(f"Bad Content-Length {text[:20]!r}")
     return int(text)
 
@@ -169,6 +178,10 @@ def _validate(msg: Message) -> None:
         for name in ("Via", "From", "To", "Call-ID", "CSeq"):
             if msg.headers.get(name) is None:
                 raise ParseError(f"Missing {name} header")
+        # §7.3.1: only comma-list headers may appear more than once.
+        for name in ("From", "To", "Call-ID", "CSeq", "Max-Forwards"):
+            if len(msg.headers.get_all(name)) > 1:
+                raise ParseError(f"Multiple {name} headers")
         for via in msg.headers.get_all("Via"):
             Via.parse(via)
         NameAddr.parse(msg.headers.get("From") or "")
@@ -183,7 +196,8 @@ def _validate(msg: Message) -> None:
                 raise ParseError("CSeq method does not match the request method")
             _validate_request_uri(msg.uri)
             mf = msg.headers.get("Max-Forwards")
-            if mf is not None and not (mf.strip().isdigit() and int(mf) < 256):
+            mf = None if mf is None else mf.strip()
+            if mf is not None and not (mf.isascii() and mf.isdigit() and int(mf) < 256):
                 raise ParseError("Bad Max-Forwards")
     except ParseError as exc:
         exc.message = msg

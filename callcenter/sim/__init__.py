@@ -1,0 +1,1 @@
+"""A traffic simulator: agents' phones and callers speaking real SIP over loopback."""

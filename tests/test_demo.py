@@ -1,0 +1,82 @@
+"""The demo's traffic simulator against the real service, over loopback SIP."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CollectorRegistry
+
+from callcenter.acd.events import CallAbandoned, CallAnswered
+from callcenter.app import Service
+from callcenter.demo import DemoOptions, demo_settings
+from callcenter.settings import Settings
+from callcenter.sim.core import SimConfig
+from callcenter.sim.driver import SimulatorDriver
+from callcenter.sip.message import Address
+from tests.helpers import free_port
+
+
+def test_demo_settings_are_standalone_with_registering_agents() -> None:
+    base = Settings(accounts=[{"name": "h", "server": "pbx", "user": "1", "password": "pw"}])
+    settings, phones = demo_settings(base, DemoOptions(agents=4, hotline="4000"))
+    assert settings.acd.mode == "standalone"
+    assert [a.extension for a in settings.agents] == ["1001", "1002", "1003", "1004"]
+    assert all(a.ready_on_start for a in settings.agents)
+    assert [p.password for p in phones] == [a.password.get_secret_value() for a in settings.agents]
+    assert settings.queues[0].numbers == ["4000"]
+    assert settings.accounts[0].password.get_secret_value() == "pw"  # kept, not masked
+
+
+async def test_simulated_calls_are_answered_or_abandoned_and_none_fail() -> None:
+    base = Settings(
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        queues=[{"name": "hotline", "cadence": [0.1, 0.4], "wrap_up": 0.2, "setup_timeout": 1.0}],
+    )
+    settings, phones = demo_settings(base, DemoOptions(agents=3))
+    service = Service(settings, registry=CollectorRegistry())
+    await service.start()
+    assert service.sip is not None
+    events = service.bus.subscribe("test")
+    for agent in settings.agents:
+        # ready_on_start was applied at start; these are no-ops that must not fail.
+        assert service.sip.core.acd.agents[agent.id].state.value == "ready"
+    host, port = next(iter(service.sip.transports.bound.values()))
+    driver = SimulatorDriver(
+        SimConfig(
+            service=Address(host, port),
+            hotline="4000",
+            call_rate=6.0,
+            max_calls=12,
+            ring_cycle=0.5,
+            answer_rings=(0.2, 1.5),
+            talk_seconds=(0.3, 0.8),
+            abandon_share=0.25,
+            patience_seconds=(0.2, 0.6),
+        ),
+        phones,
+        seed=7,
+    )
+    await driver.start()
+    try:
+        sim = driver.sim
+        assert sim is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while loop.time() < deadline:
+            s = sim.stats
+            if s.placed == 12 and s.answered + s.abandoned + s.failed == 12:
+                break
+            await asyncio.sleep(0.05)
+        stats = sim.stats
+        assert stats.phones_registered == 3
+        assert stats.placed == 12 and stats.failed == 0
+        assert stats.answered + stats.abandoned == 12 and stats.answered >= 3
+    finally:
+        await driver.stop()
+        await service.stop()
+    seen = []
+    while (item := events.get_nowait()) is not None:
+        seen.append(item.event)
+    assert sum(isinstance(e, CallAnswered) for e in seen) == stats.answered
+    assert sum(isinstance(e, CallAbandoned) for e in seen) == stats.abandoned
