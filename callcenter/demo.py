@@ -60,7 +60,11 @@ def demo_settings(base: Settings, options: DemoOptions) -> tuple[Settings, list[
     ]
     data["acd"] = {**data["acd"], "mode": "standalone"}
     data["agents"] = agents
-    data["queues"] = [{**data["queues"][0], "numbers": [options.hotline], "wrap_up": 3.0}]
+    # Simulated agents sometimes let it ring past agent_ring_limit (the ACD then
+    # tries the next agent); three misses in a row are needed to sit one out.
+    data["queues"] = [
+        {**data["queues"][0], "numbers": [options.hotline], "wrap_up": 3.0, "max_no_answer": 3}
+    ]
     return Settings(**data), phones
 
 
@@ -78,6 +82,7 @@ async def run_demo(base: Settings, options: DemoOptions) -> int:
                 hotline=options.hotline,
                 call_rate=options.call_rate,
                 ring_cycle=cycle,
+                answer_rings=(0.2, 2.2),
                 abandon_share=options.abandon_share,
             ),
             phones,

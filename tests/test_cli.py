@@ -151,3 +151,40 @@ def wait_for_health(url: str, process: subprocess.Popen, deadline: float) -> dic
             pass
         time.sleep(0.1)
     pytest.fail(f"{url} did not answer 200 within {deadline} s")
+
+
+def test_demo_runs_calls_and_stops_on_sigterm(tmp_path):
+    """The README's run command: the demo answers /healthz and places real calls."""
+    port = free_port()
+    env = clean_env(
+        CALLCENTER_HTTP__PORT=str(port),
+        CALLCENTER_SIP__PORT=str(free_port()),
+        CALLCENTER_SIP__TLS_PORT=str(free_port()),
+        CALLCENTER_LOG__FORMAT="json",
+        CALLCENTER_QUEUES='[{"name": "hotline", "cadence": [0.1, 0.4], "wrap_up": 0.2}]',
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callcenter", "demo", "--agents", "2", "--rate", "5", "--seed", "3"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        body = wait_for_health(f"http://127.0.0.1:{port}/healthz", process, deadline=20.0)
+        assert body["status"] == "ok"
+        time.sleep(3.0)  # let some calls happen
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        out, err = process.communicate()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert "callcenter demo: 2 simulated agents" in out
+    events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
+    assert events.count("phone registered") == 2
+    assert "call answered" in events
+    assert events[-1] == "service stopped"
+    assert "Traceback" not in err
