@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .agents import Agent, AgentState, Transition
-from .errors import InvalidTransition, UnknownAgent
+from .errors import InvalidTransition, UnknownAgent, UnknownQueue
 from .events import (
     AcdAction,
     AcdCommand,
@@ -52,6 +52,7 @@ from .events import (
     CallOverflowed,
     CallQueued,
     CallRejected,
+    CallTransferred,
     CancelLeg,
     EndWrapUp,
     LegAnswered,
@@ -66,6 +67,7 @@ from .events import (
     SetNotReady,
     SetReady,
     TargetBreached,
+    TransferCall,
 )
 from .queues import Escalation, QueueConfig, Strategy
 from .ringclock import RingClock
@@ -102,6 +104,9 @@ class _Call:
     ring_all: bool = False
     agent_id: str | None = None
     answered_at: float | None = None
+    leg_id: str | None = None  # the connected leg
+    transferred: bool = False
+    direct_agent: str | None = None  # transferred to one agent: offer to nobody else
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +269,8 @@ class Acd:
                 out = self._end_wrap_up(agent, now)
             case AgentLogout(agent_id):
                 out = self._transition(self._agent(agent_id), Transition.LOGOUT, now)
+            case TransferCall(agent_id, kind, target):
+                out = self._transfer(self._agent(agent_id), kind, target, now)
         return out + self._dispatch(now)
 
     # -- calls ----------------------------------------------------------------------------
@@ -352,6 +359,7 @@ class Acd:
                     "ringing" if ringing else "queued",
                     ringing[0] if ringing else None,
                     wait < call.queue.short_abandon,
+                    call.transferred,
                 )
             )
             return out
@@ -475,6 +483,8 @@ class Acd:
         call.state = CallState.CONNECTED
         call.agent_id = agent.id
         call.answered_at = now
+        call.leg_id = leg.id
+        call.direct_agent = None
         agent.misses = 0
         answer = now - call.clock.started_at
         leg_rings = leg.clock.ring_number(now) if leg.clock is not None else 1
@@ -488,6 +498,7 @@ class Acd:
                 call.clock.ring_number(now),
                 leg_rings,
                 answer < call.queue.target_seconds,
+                call.transferred,
             )
         )
         return out + self._transition(agent, Transition.ANSWER, now)
@@ -531,6 +542,48 @@ class Acd:
             return self._transition(agent, Transition.NOT_READY, now, pending)
         return self._transition(agent, Transition.WRAP_UP_END, now)
 
+    def _transfer(self, agent: Agent, kind: str, target: str, now: float) -> list[AcdAction]:
+        """Blind transfer: the agent's talk ends here; the call, same identity, waits again."""
+        call = self._calls.get(agent.current_call or "")
+        if call is None or call.state is not CallState.CONNECTED or call.agent_id != agent.id:
+            raise InvalidTransition(agent.state.value, "transfer")
+        if kind == "queue":
+            queue = self.queues.get(target)
+            if queue is None:
+                raise UnknownQueue(target)
+            direct = None
+        elif kind == "agent":
+            if target not in self.agents or target == agent.id:
+                raise UnknownAgent(target)
+            queue, direct = call.queue, target
+        else:
+            raise InvalidTransition(agent.state.value, f"transfer to a {kind}")
+        assert call.answered_at is not None and call.leg_id is not None
+        out: list[AcdAction] = [
+            CancelLeg(call.id, call.leg_id),  # the bridge hangs up the agent's leg
+            CallTransferred(
+                call.id, call.queue.name, agent.id, kind, target, now - call.answered_at
+            ),
+        ]
+        agent.calls_handled += 1
+        agent.current_call = None
+        out += self._transition(agent, Transition.HANG_UP, now)
+        agent.wrap_up_until = now + call.queue.wrap_up
+        self._schedule(("wrap", agent.id), agent.wrap_up_until)
+        # A new segment: its own ring clock, queue timers and candidates.
+        call.state = CallState.WAITING
+        call.queue = queue
+        call.clock = RingClock(now, queue.cadence.cycle)
+        call.tried = {agent.id}
+        call.agent_id = call.answered_at = call.leg_id = None
+        call.transferred = True
+        call.breached = call.ring_all = False
+        call.direct_agent = direct
+        self._schedule(("tick", call.id), call.clock.ring_start(2))
+        self._schedule(("breach", call.id), now + queue.target_seconds)
+        self._schedule(("max_wait", call.id), now + queue.max_wait)
+        return [*out, RingTicked(call.id, 1)]
+
     # -- dispatch -------------------------------------------------------------------------
 
     def _dispatch(self, now: float) -> list[AcdAction]:
@@ -547,7 +600,10 @@ class Acd:
             if call.legs and not call.ring_all:
                 continue
             queue = call.queue
-            in_group = [a for a in free if queue.group in a.groups and a.available(now)]
+            if call.direct_agent is not None:
+                in_group = [a for a in free if a.id == call.direct_agent and a.available(now)]
+            else:
+                in_group = [a for a in free if queue.group in a.groups and a.available(now)]
             candidates = [a for a in in_group if a.id not in call.tried]
             if not candidates and in_group and not call.legs:
                 call.tried.clear()  # everyone was tried: start again

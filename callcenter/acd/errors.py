@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AcdError", "InvalidTransition", "UnknownAgent", "UnknownCall"]
+__all__ = ["AcdError", "InvalidTransition", "UnknownAgent", "UnknownCall", "UnknownQueue"]
 
 
 class AcdError(Exception):
@@ -19,6 +19,12 @@ class UnknownCall(AcdError):
     def __init__(self, call_id: str) -> None:
         super().__init__(f"unknown call {call_id!r}")
         self.call_id = call_id
+
+
+class UnknownQueue(AcdError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown queue {name!r}")
+        self.name = name
 
 
 class InvalidTransition(AcdError):

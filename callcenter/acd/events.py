@@ -29,6 +29,7 @@ __all__ = [
     "CallOverflowed",
     "CallQueued",
     "CallRejected",
+    "CallTransferred",
     "CallerHungUp",
     "CancelLeg",
     "EndWrapUp",
@@ -44,6 +45,7 @@ __all__ = [
     "SetNotReady",
     "SetReady",
     "TargetBreached",
+    "TransferCall",
 ]
 
 
@@ -133,6 +135,15 @@ class AgentLogout:
     agent_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class TransferCall:
+    """Blind transfer of the agent's connected call to a queue or to an agent."""
+
+    agent_id: str
+    target_kind: str  # "queue" or "agent"
+    target: str
+
+
 AcdCommand = (
     CallArrived
     | LegRinging
@@ -145,6 +156,7 @@ AcdCommand = (
     | SetNotReady
     | EndWrapUp
     | AgentLogout
+    | TransferCall
 )
 
 
@@ -241,6 +253,7 @@ class CallAnswered:
     rings: int  # on the caller's clock
     leg_rings: int  # on the answering agent leg's clock
     within_target: bool
+    transferred: bool = False  # the answer after a transfer: not a service-level sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +275,7 @@ class CallAbandoned:
     where: str  # "queued" or "ringing"
     agent_id: str | None  # the agent being rung, if any
     short: bool
+    transferred: bool = False  # the caller left while waiting after a transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +284,18 @@ class CallEnded:
     queue: str
     agent_id: str
     hung_up_by: str  # "caller" or "agent"
+    talk_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """The agent's part of the call ended with a blind transfer; the call goes on."""
+
+    call_id: str
+    queue: str
+    agent_id: str
+    target_kind: str
+    target: str
     talk_seconds: float
 
 
@@ -306,6 +332,7 @@ AcdEvent = (
     | TargetBreached
     | CallAbandoned
     | CallEnded
+    | CallTransferred
     | CallOverflowed
     | CallRejected
     | AgentStateChanged

@@ -123,6 +123,7 @@ class _Call:
     connected: str | None = None  # the answering leg
     answered: bool = False
     ended: bool = False
+    transferring: bool = False  # answered, agent leg hung up, a new agent being rung
 
 
 @dataclass(slots=True)
@@ -158,6 +159,8 @@ class Bridge:
         self._dialogs: dict[DialogId, tuple[str, _Side, str | None]] = {}
         self._relays: dict[TxKey, _Relay] = {}
         self._retransmit: dict[DialogId, tuple[AnswerRetransmitter, Address, str]] = {}
+        # Re-INVITEs of the caller after a transfer: tx -> (call id, new agent leg id).
+        self._reinvites: dict[TxKey, tuple[str, str]] = {}
 
     @property
     def calls(self) -> int:
@@ -192,9 +195,11 @@ class Bridge:
         return self._caller_gone(call, now)
 
     def owns_client_tx(self, tx: TxKey) -> bool:
-        return tx in self._by_client_tx or tx in self._relays
+        return tx in self._by_client_tx or tx in self._relays or tx in self._reinvites
 
     def on_response(self, tx: TxKey, resp: Response, now: float) -> list[BridgeOutput]:
+        if tx in self._reinvites:
+            return self._reinvite_answered(tx, resp, now)
         relay = self._relays.get(tx)
         if relay is not None:
             return self._relay_response(tx, relay, resp, now)
@@ -219,6 +224,8 @@ class Bridge:
         return self._stray_answer(resp, now)
 
     def on_timeout(self, tx: TxKey, now: float) -> list[BridgeOutput]:
+        if tx in self._reinvites:
+            return self._reinvite_failed(tx, now)
         relay = self._relays.pop(tx, None)
         if relay is not None:
             return self._answer_origin(relay, 408, None, now)
@@ -273,7 +280,9 @@ class Bridge:
         target = self._locate(extension, now)
         if target is None:
             return [LegFailed(call_id, leg_id, LegFailure.UNREACHABLE, None)]
-        invite = self._agent_invite(call, target, extension)
+        # After a transfer the caller's session is set up already: send no offer
+        # and take the new phone's offer to the caller (RFC 3725 flow I).
+        invite = self._agent_invite(call, target, extension, offer=not call.answered)
         tx, actions = self.endpoint.send_request(invite, target.dest, now)
         leg = _AgentLeg(leg_id, call_id, invite, target, tx)
         call.legs[leg_id] = leg
@@ -286,7 +295,12 @@ class Bridge:
         if leg is None:
             return []
         if leg.state is _LegState.ANSWERED:
-            return self._end_leg_with_bye(call, leg, now)  # type: ignore[arg-type]
+            assert call is not None
+            if call.connected == leg.id and not call.ended:
+                # A blind transfer: the agent leaves, the caller stays answered.
+                call.connected = None
+                call.transferring = True
+            return self._end_leg_with_bye(call, leg, now)
         if leg.state is _LegState.CANCELLING:
             return []  # the caller left and the ACD agrees: one CANCEL is enough
         leg.state = _LegState.CANCELLING
@@ -298,6 +312,8 @@ class Bridge:
         leg = call.legs.get(leg_id) if call is not None else None
         if call is None or leg is None or leg.dialog is None or call.ended:
             return []
+        if call.answered:
+            return self._reinvite_caller(call, leg, now)
         call.connected = leg_id
         call.answered = True
         resp = self._caller_answer(call, leg)
@@ -350,7 +366,9 @@ class Bridge:
 
     # -- agent legs -----------------------------------------------------------------------
 
-    def _agent_invite(self, call: _Call, target: AgentTarget, extension: str) -> Request:
+    def _agent_invite(
+        self, call: _Call, target: AgentTarget, extension: str, *, offer: bool = True
+    ) -> Request:
         caller, name = _caller_identity(call.invite)
         display = f"{quote(name)} " if name else ""
         headers = Headers()
@@ -362,9 +380,10 @@ class Bridge:
         headers.add("P-Asserted-Identity", f"{display}<sip:{caller}@{target.domain}>")
         headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
         content_type = call.invite.headers.get("Content-Type")
-        if call.invite.body and content_type:
+        body = call.invite.body if offer else b""
+        if body and content_type:
             headers.add("Content-Type", content_type)
-        return Request(headers=headers, method="INVITE", uri=target.uri, body=call.invite.body)
+        return Request(headers=headers, method="INVITE", uri=target.uri, body=body)
 
     def _leg_provisional(self, call: _Call, leg: _AgentLeg, resp: Response) -> list[BridgeOutput]:
         if resp.status == 100 or leg.state is not _LegState.CALLING:
@@ -380,6 +399,12 @@ class Bridge:
         leg.dialog = Dialog.as_uac(leg.invite, resp)
         leg.answer = resp
         self._dialogs[_dialog_key(leg.dialog)] = (call.id, _Side.AGENT, leg.id)
+        late_offer = not leg.invite.body
+        if late_offer and leg.state is not _LegState.CANCELLING and not call.ended:
+            # Its 200 holds an offer; the ACK must carry the caller's answer,
+            # which the re-INVITE of the caller (in `connect`) brings.
+            leg.state = _LegState.ANSWERED
+            return [LegAnswered(call.id, leg.id)]
         out: list[BridgeOutput] = self._ack(leg, resp)
         if leg.state is _LegState.CANCELLING or call.ended:
             # Too late: the caller left or the ACD gave up on this leg. ACK, then BYE.
@@ -459,6 +484,49 @@ class Bridge:
     def _next_hop(self, leg: _AgentLeg) -> Address:
         # With a route set the first hop is the PBX that recorded it; else the target.
         return leg.target.dest
+
+    # -- transfers ------------------------------------------------------------------------
+
+    def _reinvite_caller(self, call: _Call, leg: _AgentLeg, now: float) -> list[BridgeOutput]:
+        """Point the caller's media at the new agent: re-INVITE with the agent's offer."""
+        assert leg.answer is not None
+        call.connected = leg.id
+        call.transferring = False
+        reinvite = call.dialog.create_request(
+            "INVITE", leg.answer.body, leg.answer.headers.get("Content-Type")
+        )
+        reinvite.headers.add("Contact", self._contact())
+        tx, actions = self.endpoint.send_request(reinvite, self._caller_target(call), now)
+        self._reinvites[tx] = (call.id, leg.id)
+        return list(actions)
+
+    def _reinvite_answered(self, tx: TxKey, resp: Response, now: float) -> list[BridgeOutput]:
+        if resp.status < 200:
+            return []
+        if resp.status >= 300:
+            return self._reinvite_failed(tx, now)
+        call_id, leg_id = self._reinvites.pop(tx)
+        call = self._calls.get(call_id)
+        if call is None:
+            return []
+        out: list[BridgeOutput] = list(
+            self.endpoint.send_ack(call.dialog.create_ack(resp.cseq.seq), self._caller_target(call))
+        )
+        leg = call.legs.get(leg_id)
+        if leg is not None and leg.dialog is not None:
+            ack = leg.dialog.create_ack(
+                leg.invite.cseq.seq, resp.body, resp.headers.get("Content-Type")
+            )
+            out += self.endpoint.send_ack(ack, self._next_hop(leg))
+        return out
+
+    def _reinvite_failed(self, tx: TxKey, now: float) -> list[BridgeOutput]:
+        """The caller refused the new agent's media: the call cannot go on."""
+        call_id, _ = self._reinvites.pop(tx)
+        call = self._calls.get(call_id)
+        if call is None:
+            return []
+        return [*self._hang_up_both(call, now), AgentHungUp(call_id)]
 
     # -- the caller -----------------------------------------------------------------------
 

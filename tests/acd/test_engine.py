@@ -398,3 +398,58 @@ def test_snapshot_shows_waiting_calls_and_agents() -> None:
         ("c2", 2, ()),
     ]
     assert snap.agents[0].state == "reserved"
+
+
+def test_blind_transfer_to_a_queue_ends_the_agents_talk_and_requeues_the_same_call() -> None:
+    from callcenter.acd.errors import UnknownQueue
+    from callcenter.acd.events import CallTransferred, TransferCall
+
+    tech = queue(name="tech", numbers=("5000",), group="tech")
+    f = Floor("a1", queues=[queue(wrap_up=5.0), tech])
+    f.acd.agents["t1"] = Agent("t1", "Tech", "101", "1101", {"tech": 1})
+    f.do(AgentLogin("t1"))
+    f.do(SetReady("t1"))
+    f.do(CallArrived("c1", "4000", "1"))
+    first = f.ring()[0]
+    f.do(LegAnswered("c1", first.leg_id), at=2.0)
+    with pytest.raises(UnknownQueue):
+        f.do(TransferCall("a1", "queue", "nowhere"))
+    with pytest.raises(InvalidTransition):
+        f.do(TransferCall("t1", "queue", "tech"))  # t1 has no call
+    out = f.do(TransferCall("a1", "queue", "tech"), at=32.0)
+    assert CancelLeg("c1", first.leg_id) in out
+    [moved] = f.of(CallTransferred)
+    assert (moved.agent_id, moved.target_kind, moved.target, moved.talk_seconds) == (
+        "a1",
+        "queue",
+        "tech",
+        30.0,
+    )
+    assert f.state("a1") is AgentState.WRAP_UP
+    second = f.ring()[1]
+    assert second.agent_id == "t1" and second.call_id == "c1"
+    f.do(LegRinging("c1", second.leg_id), at=32.5)
+    f.do(LegAnswered("c1", second.leg_id), at=38.0)
+    answered = f.of(CallAnswered)[1]
+    assert (answered.queue, answered.transferred, answered.rings, answered.answer_seconds) == (
+        "tech",
+        True,
+        2,
+        6.0,
+    )
+
+
+def test_caller_leaving_after_a_transfer_is_an_abandon_marked_transferred() -> None:
+    from callcenter.acd.events import TransferCall
+
+    f = Floor("a1", "a2")
+    f.do(CallArrived("c1", "4000", "1"))
+    f.do(LegAnswered("c1", f.ring()[0].leg_id), at=1.0)
+    agent = f.ring()[0].agent_id
+    other = "a2" if agent == "a1" else "a1"
+    f.do(SetNotReady(other, "break"), at=2.0)
+    f.do(TransferCall(agent, "agent", other), at=3.0)
+    assert len(f.ring()) == 1  # the target agent is not ready: the call waits for them
+    f.do(CallerHungUp("c1"), at=5.0)
+    [ab] = f.of(CallAbandoned)
+    assert ab.transferred and ab.where == "queued" and ab.wait_seconds == 2.0

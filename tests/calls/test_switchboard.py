@@ -258,3 +258,62 @@ def test_agent_leg_challenge_is_answered_once(status: int) -> None:
     assert (retry.headers.get(name) or "").startswith("Digest ")
     h.send(answer(retry, 200, ANSWER), PHONES["1001"], at=0.5)
     assert [m.status for m in h.to(CALLER) if m.status >= 200] == [200]
+
+
+def test_blind_transfer_to_another_agent_keeps_the_caller_and_moves_the_media() -> None:
+    from callcenter.acd.events import CallTransferred, TransferCall
+
+    h = Harness("1001", "1002", wrap_up=30.0)
+    h.send(caller_invite(), CALLER)
+    ringing = h.to(CALLER)[1]
+    invite1 = next(m for m in h.to(PHONES["1001"]) + h.to(PHONES["1002"]) if m.method == "INVITE")
+    phone1 = PHONES["1001"] if invite1.uri.startswith("sip:1001") else PHONES["1002"]
+    phone2 = PHONES["1002"] if phone1 == PHONES["1001"] else PHONES["1001"]
+    agent1 = "a1001" if phone1 == PHONES["1001"] else "a1002"
+    agent2 = "a1002" if agent1 == "a1001" else "a1001"
+    h.send(answer(invite1, 200, ANSWER), phone1, at=2.0)
+    h.to(phone1)
+    h.to(CALLER)
+    h.send(
+        request("ACK", cseq_method="ACK", to_tag=ringing.to.tag, branch="z9hG4bK-ack"),
+        CALLER,
+        at=2.1,
+    )
+
+    h.until(12.0)
+    h.take(h.sb.command(TransferCall(agent1, "agent", agent2), 12.0))
+    [bye] = h.to(phone1)
+    assert bye.method == "BYE" and bye.call_id == invite1.call_id
+    [invite2] = h.to(phone2)
+    assert invite2.method == "INVITE" and invite2.body == b""  # late offer (RFC 3725)
+    [transferred] = h.of(CallTransferred)
+    assert (transferred.agent_id, transferred.target, transferred.talk_seconds) == (
+        agent1,
+        agent2,
+        10.0,
+    )
+    assert h.sb.acd.agents[agent1].state.value == "wrap-up"
+    assert h.to(CALLER) == []  # the caller stays on the line
+
+    offer2 = ANSWER.replace(b"5000", b"5002")
+    h.send(answer(invite2, 200, offer2, tag="p2"), phone2, at=13.0)
+    [reinvite] = h.to(CALLER)
+    assert reinvite.method == "INVITE" and reinvite.body == offer2
+    assert reinvite.call_id == "call-1@127.0.0.1" and reinvite.from_.tag == ringing.to.tag
+    # Its ACK waits for the caller's answer (an INVITE retransmission may be there).
+    assert "ACK" not in [m.method for m in h.to(phone2)]
+    caller_answer = OFFER.replace(b"4000", b"4002")
+    h.send(
+        make_response(
+            reinvite, 200, extra=[("Content-Type", "application/sdp")], body=caller_answer
+        ),
+        CALLER,
+        at=13.1,
+    )
+    [ack_caller] = h.to(CALLER)
+    assert ack_caller.method == "ACK" and ack_caller.cseq.seq == reinvite.cseq.seq
+    [ack_agent] = h.to(phone2)
+    assert ack_agent.method == "ACK" and ack_agent.body == caller_answer
+    answered = h.of(CallAnswered)
+    assert [a.transferred for a in answered] == [False, True]
+    assert h.sb.acd.agents[agent2].state.value == "on-call"
