@@ -177,3 +177,37 @@ async def test_tls_transport_with_a_configured_certificate(tmp_path: Path) -> No
         writer.close()
     finally:
         await svc.stop()
+
+
+async def test_untrusted_sources_get_403_and_a_flood_is_dropped() -> None:
+    settings = Settings(
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "host": "127.0.0.1"},
+        acd={"trusted": ["127.0.0.1"], "flood_rate": 1.0, "flood_burst": 5},
+    )
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    loop = asyncio.get_running_loop()
+    dest = ("127.0.0.1", sip_port(svc))
+    stranger_t, stranger = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.2", 0))
+    friend_t, friend, friend_port = await udp_client()
+    sport = stranger_t.get_extra_info("sockname")[1]
+    try:
+        stranger_t.sendto(request(via_host=f"127.0.0.2:{sport}", call_id="s-1"), dest)
+        statuses = [(await recv(stranger)).status for _ in range(2)]
+        assert statuses == [100, 403]
+        for n in range(20):  # a flood: only the burst is read
+            stranger_t.sendto(
+                request("OPTIONS", via_host=f"127.0.0.2:{sport}", branch=f"z9hG4bK-f{n}"), dest
+            )
+        # A trusted source is served all the while.
+        friend_t.sendto(request(via_host=f"127.0.0.1:{friend_port}", call_id="f-1"), dest)
+        assert [(await recv(friend)).status for _ in range(2)] == [100, 180]
+        await asyncio.sleep(0.3)
+        answered = stranger.queue.qsize()
+        assert answered <= 5
+        assert svc.sip is not None and svc.sip.dropped >= 15
+    finally:
+        stranger_t.close()
+        friend_t.close()
+        await svc.stop()

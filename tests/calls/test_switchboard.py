@@ -317,3 +317,36 @@ def test_blind_transfer_to_another_agent_keeps_the_caller_and_moves_the_media() 
     answered = h.of(CallAnswered)
     assert [a.transferred for a in answered] == [False, True]
     assert h.sb.acd.agents[agent2].state.value == "on-call"
+
+
+def test_re_invite_for_hold_is_relayed_to_the_agent_and_its_answer_back() -> None:
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    ringing = h.to(CALLER)[1]
+    [invite] = h.to(PHONES["1001"])
+    h.send(answer(invite, 200, ANSWER), PHONES["1001"], at=1.0)
+    h.to(PHONES["1001"])
+    h.send(
+        request("ACK", cseq_method="ACK", to_tag=ringing.to.tag, branch="z9hG4bK-ack"),
+        CALLER,
+        at=1.1,
+    )
+    h.to(CALLER)
+    hold = OFFER.replace(b"m=audio 4000 RTP/AVP 0\r\n", b"m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n")
+    reinvite = request(
+        "INVITE", cseq=2, to_tag=ringing.to.tag, branch="z9hG4bK-hold",
+        extra="Content-Type: application/sdp\r\n", body=hold,
+    )  # fmt: skip
+    h.send(reinvite, CALLER, at=5.0)
+    relayed = [m for m in h.to(PHONES["1001"]) if isinstance(m, Request)]
+    assert [m.method for m in relayed] == ["INVITE"]
+    assert relayed[0].body == hold and relayed[0].call_id == invite.call_id
+    assert relayed[0].cseq.seq == invite.cseq.seq + 1
+    held = ANSWER.replace(
+        b"m=audio 5000 RTP/AVP 0\r\n", b"m=audio 5000 RTP/AVP 0\r\na=recvonly\r\n"
+    )
+    h.send(answer(relayed[0], 200, held), PHONES["1001"], at=5.1)
+    [ack] = h.to(PHONES["1001"])
+    assert ack.method == "ACK" and ack.cseq.seq == relayed[0].cseq.seq
+    ok = [m for m in h.to(CALLER) if isinstance(m, Response) and m.status >= 200]
+    assert [(m.status, m.body) for m in ok] == [(200, held)]
