@@ -1,4 +1,4 @@
-"""Command line: ``callcenter run``, ``demo`` and ``check-config``.
+"""Command line: ``callcenter run``, ``demo``, ``migrate`` and ``check-config``.
 
 Exit status: 0 on success, 1 when the service fails at run time, 2 for a
 usage error or invalid settings (the message names the offending key).
@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     check_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
 
+    migrate_cmd = commands.add_parser(
+        "migrate",
+        help="apply the database migrations and exit",
+        description="Apply the SQL migrations that have not run yet (idempotent), to the "
+        "configured database or the embedded one, and exit.",
+    )
+    migrate_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
+
     demo_cmd = commands.add_parser(
         "demo",
         help="run the service with simulated agents' phones and callers",
@@ -98,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         return _check_config(settings)
     configure_logging(settings.log)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
     if args.command == "demo":
         if args.agents < 1 or args.rate < 0 or not 0 <= args.abandon <= 1:
             print("callcenter: demo needs --agents >= 1, --rate >= 0, 0 <= --abandon <= 1",
@@ -111,4 +121,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check_config(settings: Settings) -> int:
     # mode="json" renders SecretStr as "**********", so passwords never print.
     print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    import asyncpg
+
+    from .records.database import open_database
+    from .records.migrate import apply_migrations
+
+    db = await open_database(settings.database.dsn.get_secret_value(), settings.service.data_dir)
+    try:
+        conn = await asyncpg.connect(db.dsn)
+        try:
+            applied = await apply_migrations(conn)
+        finally:
+            await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"callcenter: migrate failed: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME_ERROR
+    finally:
+        await db.close()
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
+    print(f"migrations applied: {names}")
     return 0

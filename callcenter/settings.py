@@ -48,6 +48,7 @@ __all__ = [
     "AccountSettings",
     "AcdSettings",
     "AgentSettings",
+    "DatabaseSettings",
     "HttpSettings",
     "LogSettings",
     "OverflowSettings",
@@ -184,6 +185,14 @@ class AccountSettings(_Section):
         return self
 
 
+class DatabaseSettings(_Section):
+    # PostgreSQL DSN, e.g. "postgresql://callcenter:secret@db:5432/callcenter".
+    # Empty: the service starts its own PostgreSQL (pgserver) in data_dir/postgres.
+    dsn: SecretStr = SecretStr("")
+    pool_min: int = Field(default=1, ge=0)
+    pool_max: int = Field(default=10, ge=1)
+
+
 class AcdSettings(_Section):
     # pbx: agents' phones are reached through the PBX of the first account;
     # standalone: agents' phones register to this service.
@@ -278,6 +287,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
     accounts: list[AccountSettings] = Field(default_factory=list)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     acd: AcdSettings = Field(default_factory=AcdSettings)
     agents: list[AgentSettings] = Field(default_factory=list)
     queues: list[QueueSettings] = Field(default_factory=lambda: [QueueSettings(name="hotline")])
