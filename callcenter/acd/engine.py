@@ -292,9 +292,10 @@ class Acd:
         waiting = sum(
             1 for c in self._calls.values() if c.queue is queue and c.state is CallState.WAITING
         )
+        # Queued first even when it overflows at once: every call is on record.
+        out.append(CallQueued(call.id, queue.name, call.caller, waiting))
         if waiting > queue.max_length:
             return out + self._overflow(call, "max-length", now)
-        out.append(CallQueued(call.id, queue.name, call.caller, waiting))
         self._schedule(("tick", call.id), call.clock.ring_start(2))
         self._schedule(("breach", call.id), now + queue.target_seconds)
         self._schedule(("max_wait", call.id), now + queue.max_wait)

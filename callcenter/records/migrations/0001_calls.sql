@@ -30,7 +30,9 @@ CREATE TABLE calls (
     arrived_at       timestamptz NOT NULL, -- t = 0: the caller's first 180
     answered_at      timestamptz,
     ended_at         timestamptz,
-    rings_to_answer  integer CHECK (rings_to_answer >= 1),
+    rings_to_answer  integer CHECK (rings_to_answer >= 1),  -- floor(answer time / cycle) + 1
+    rings            integer CHECK (rings >= 1),            -- rings heard: at the answer or abandon
+    abandoned_where  text CHECK (abandoned_where IN ('queued', 'ringing')),
     wait_seconds     double precision CHECK (wait_seconds >= 0),
     talk_seconds     double precision CHECK (talk_seconds >= 0),
     agent_id         text,

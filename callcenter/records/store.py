@@ -1,0 +1,217 @@
+"""Writing records to PostgreSQL: one idempotent statement per event, in order.
+
+A record is an event as the bus published it, flattened to JSON (so the
+journal can hold it unchanged): ``{"key", "kind", "at", "event"}``, where
+``key`` is the idempotency key ``<boot id>:<bus sequence>``. `write` applies a
+batch in one transaction, in order. Every statement is idempotent — inserts
+skip on conflict, updates set values rather than add to them — so a batch
+written twice (a crash between the commit and the journal's truncation)
+changes nothing the second time.
+
+Connection failures and time-outs become `StoreUnavailable` (httpcore-style
+mapping at the boundary), the signal for the writer to journal instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+__all__ = ["Store", "StoreUnavailable", "to_record"]
+
+Record = dict[str, Any]
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot take writes right now."""
+
+
+def to_record(boot: str, seq: int, wall: float, event: object) -> Record:
+    """An event as a JSON-ready record with its idempotency key."""
+    slots = getattr(type(event), "__slots__", ())
+    return {
+        "key": f"{boot}:{seq}",
+        "kind": type(event).__name__,
+        "at": wall,
+        "event": {name: _plain(getattr(event, name)) for name in slots},
+    }
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _ts(at: float) -> datetime:
+    return datetime.fromtimestamp(at, UTC)
+
+
+_Statement = tuple[str, tuple[Any, ...]]
+
+
+def _statements(record: Record) -> list[_Statement]:
+    """The SQL that applies one record, idempotently."""
+    kind, e, at, key = record["kind"], record["event"], _ts(record["at"]), record["key"]
+    call_id = e.get("call_id")
+    out: list[_Statement] = [
+        (
+            "INSERT INTO call_events (key, call_id, at, kind, data) VALUES ($1,$2,$3,$4,$5)"
+            " ON CONFLICT (key) DO NOTHING",
+            (key, call_id, at, kind, json.dumps(e)),
+        )
+    ]
+    match kind:
+        case "CallQueued":
+            out.append((
+                "INSERT INTO calls (call_id, queue, caller, arrived_at) VALUES ($1,$2,$3,$4)"
+                " ON CONFLICT (call_id) DO NOTHING",
+                (call_id, e["queue"], e["caller"], at),
+            ))  # fmt: skip
+        case "CallOffered":
+            out.append((
+                "INSERT INTO calls (call_id, queue, caller, caller_name, arrived_at)"
+                " VALUES ($1,$2,$3,$4,$5) ON CONFLICT (call_id) DO UPDATE"
+                " SET caller_name = COALESCE(calls.caller_name, EXCLUDED.caller_name)",
+                (call_id, e["queue"], e["caller"], e["caller_name"], at),
+            ))  # fmt: skip
+            out.append((
+                "INSERT INTO ring_attempts (leg_id, call_id, agent_id, offered_at)"
+                " VALUES ($1,$2,$3,$4) ON CONFLICT (leg_id) DO NOTHING",
+                (e["leg_id"], call_id, e["agent_id"], at),
+            ))  # fmt: skip
+        case "OfferEnded":
+            out.append((
+                "UPDATE ring_attempts SET ended_at = $2, outcome = $3, leg_rings = $4"
+                " WHERE leg_id = $1",
+                (e["leg_id"], at, e["outcome"], e["leg_rings"]),
+            ))  # fmt: skip
+        case "CallAnswered" if e["transferred"]:
+            # The answer after a transfer: the call's own answer (its service
+            # level sample) stays as it was; the ring attempt records this one.
+            out.append((
+                "UPDATE calls SET outcome = 'transferred', updated_at = now() WHERE call_id = $1",
+                (call_id,),
+            ))  # fmt: skip
+            out.append((
+                "UPDATE ring_attempts SET ended_at = $2, outcome = 'answered', leg_rings = $3"
+                " WHERE leg_id = $1",
+                (e["leg_id"], at, e["leg_rings"]),
+            ))  # fmt: skip
+        case "CallAnswered":
+            out.append((
+                "UPDATE calls SET answered_at = $2, rings_to_answer = $3, rings = $3,"
+                " wait_seconds = $4, agent_id = $5, within_target = $6,"
+                " outcome = 'answered', updated_at = now() WHERE call_id = $1",
+                (call_id, at, e["rings"], e["answer_seconds"], e["agent_id"], e["within_target"]),
+            ))  # fmt: skip
+            out.append((
+                "UPDATE ring_attempts SET ended_at = $2, outcome = 'answered', leg_rings = $3"
+                " WHERE leg_id = $1",
+                (e["leg_id"], at, e["leg_rings"]),
+            ))  # fmt: skip
+        case "TargetBreached":
+            out.append(("UPDATE calls SET breached = true WHERE call_id = $1", (call_id,)))
+        case "CallAbandoned":
+            outcome = "short-abandon" if e["short"] else "abandoned"
+            out.append((
+                "UPDATE calls SET ended_at = $2, wait_seconds = $3, rings = $5,"
+                " outcome = CASE WHEN outcome = 'answered' THEN 'transferred' ELSE $4 END,"
+                " abandoned_where = $6, hung_up_by = 'caller', updated_at = now()"
+                " WHERE call_id = $1",
+                (call_id, at, e["wait_seconds"], outcome, e["rings"], e["where"]),
+            ))  # fmt: skip
+        case "CallEnded":
+            out.append((
+                "UPDATE calls SET ended_at = $2, talk_seconds = $3,"
+                " hung_up_by = $4, updated_at = now() WHERE call_id = $1",
+                (call_id, at, e["talk_seconds"], e["hung_up_by"]),
+            ))  # fmt: skip
+        case "CallOverflowed" if e["kind"] != "queue":
+            out.append((
+                "UPDATE calls SET ended_at = $2, outcome = 'overflow', updated_at = now()"
+                " WHERE call_id = $1",
+                (call_id, at),
+            ))  # fmt: skip
+        case "CallRejected":
+            out.append((
+                "INSERT INTO calls (call_id, queue, hotline, caller, arrived_at, ended_at, outcome)"
+                " VALUES ($1, '', $2, '', $3, $3, 'rejected') ON CONFLICT (call_id) DO NOTHING",
+                (call_id, e["called"], at),
+            ))  # fmt: skip
+        case "AgentStateChanged":
+            out.append((
+                "INSERT INTO agent_state_history (key, agent_id, at, state, previous, reason)"
+                " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (key) DO NOTHING",
+                (key, e["agent_id"], at, e["state"], e["previous"], e["reason"]),
+            ))  # fmt: skip
+    return out
+
+
+class Store:
+    """An asyncpg pool; `write` maps connection failures to `StoreUnavailable`."""
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0):
+        self._dsn = dsn
+        self._min, self._max = min_size, max_size
+        self.timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await self._guard(
+                lambda: asyncpg.create_pool(
+                    self._dsn, min_size=self._min, max_size=self._max, timeout=self.timeout
+                )
+            )
+        return self._pool
+
+    async def _guard(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await asyncio.wait_for(fn(), self.timeout)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def write(self, records: Sequence[Record]) -> None:
+        """Apply the records in order, in one transaction."""
+        if not records:
+            return
+        pool = await self._get_pool()
+
+        async def apply() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                for record in records:
+                    for sql, args in _statements(record):
+                        await conn.execute(sql, *args)
+
+        try:
+            await self._guard(apply)
+        except StoreUnavailable:
+            await self._reset()
+            raise
+
+    async def _reset(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.terminate()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()

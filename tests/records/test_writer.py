@@ -1,0 +1,203 @@
+"""The records writer against a real PostgreSQL: rows, an outage mid-burst, a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from callcenter.acd.events import (
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    CallQueued,
+    RingTicked,
+)
+from callcenter.bus import EventBus
+from callcenter.records.migrate import apply_migrations
+from callcenter.records.store import Store, to_record
+from callcenter.records.writer import RecordsWriter
+
+T0 = 1_763_900_000.0
+
+
+def answered_call(n: int) -> list[object]:
+    cid = f"call-{n}@pbx"
+    return [
+        CallQueued(cid, "hotline", f"1380000{n:04d}", 1),
+        RingTicked(cid, 1),  # not a record
+        CallOffered(cid, "hotline", "a001", f"leg-{n}", f"1380000{n:04d}", "Li Lei", 1),
+        AgentStateChanged("a001", "reserved", "ready", None),
+        CallAnswered(cid, "hotline", "a001", f"leg-{n}", 6.0, 2, 2, True),
+        CallEnded(cid, "hotline", "a001", "caller", 42.0),
+    ]
+
+
+async def migrated(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migrations(conn)
+    finally:
+        await conn.close()
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await predicate():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_events_become_rows(database: str, tmp_path: Path) -> None:
+    await migrated(database)
+    bus: EventBus[Any] = EventBus()
+    writer = RecordsWriter(bus, Store(database), tmp_path / "journal")
+    await writer.start()
+    for i, event in enumerate(answered_call(1)):
+        bus.publish(event, T0 + i)
+    bus.publish(CallQueued("call-2@pbx", "hotline", "139", 2), T0 + 10)
+    bus.publish(CallAbandoned("call-2@pbx", "hotline", 3.0, 1, "queued", None, True), T0 + 13)
+    conn = await asyncpg.connect(database)
+    try:
+        await wait_for(
+            lambda: _count(conn, "SELECT count(*) FROM calls WHERE ended_at IS NOT NULL", 2)
+        )
+        row = await conn.fetchrow("SELECT * FROM calls WHERE call_id = 'call-1@pbx'")
+        assert row["outcome"] == "answered" and row["agent_id"] == "a001"
+        assert (row["rings_to_answer"], row["wait_seconds"], row["talk_seconds"]) == (2, 6.0, 42.0)
+        assert row["within_target"] and row["hung_up_by"] == "caller"
+        assert row["caller_name"] == "Li Lei"
+        assert row["arrived_at"].timestamp() == T0
+        ab = await conn.fetchrow("SELECT * FROM calls WHERE call_id = 'call-2@pbx'")
+        assert (ab["outcome"], ab["rings"], ab["abandoned_where"], ab["wait_seconds"]) == (
+            "short-abandon", 1, "queued", 3.0,
+        )  # fmt: skip
+        leg = await conn.fetchrow("SELECT * FROM ring_attempts WHERE leg_id = 'leg-1'")
+        assert (leg["outcome"], leg["leg_rings"]) == ("answered", 2)
+        kinds = [r["kind"] for r in await conn.fetch("SELECT kind FROM call_events ORDER BY at")]
+        assert "RingTicked" not in kinds and kinds[0] == "CallQueued"
+        assert await conn.fetchval("SELECT count(*) FROM agent_state_history") == 1
+    finally:
+        await conn.close()
+        await writer.stop()
+
+
+async def test_writing_the_same_records_twice_changes_nothing(database: str) -> None:
+    await migrated(database)
+    store = Store(database)
+    records = [to_record("boot", i, T0 + i, e) for i, e in enumerate(answered_call(7))]
+    await store.write(records)
+    await store.write(records)  # a replay of what was already stored
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM calls") == 1
+        assert await conn.fetchval("SELECT count(*) FROM call_events") == len(records)
+        assert await conn.fetchval("SELECT count(*) FROM ring_attempts") == 1
+    finally:
+        await conn.close()
+        await store.close()
+
+
+async def _count(conn: asyncpg.Connection, sql: str, expected: int) -> bool:
+    return bool(await conn.fetchval(sql) == expected)
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Any:
+    """A PostgreSQL of this test's own, which it may stop and start."""
+    import pgserver
+
+    class Server:
+        def __init__(self) -> None:
+            self.dir = tmp_path / "pg"
+            self.handle = pgserver.get_server(self.dir, cleanup_mode="stop")
+            self.dsn = self.handle.get_uri()
+
+        def stop(self) -> None:
+            self.handle.cleanup()
+
+        def start(self) -> None:
+            self.handle = pgserver.get_server(self.dir, cleanup_mode="stop")
+            assert self.handle.get_uri() == self.dsn
+
+    server = Server()
+    try:
+        yield server
+    finally:
+        server.handle.cleanup()
+
+
+async def test_burst_through_a_database_outage_lands_every_call_exactly_once(
+    own_postgres: Any, tmp_path: Path
+) -> None:
+    await migrated(own_postgres.dsn)
+    bus: EventBus[Any] = EventBus()
+    store = Store(own_postgres.dsn, timeout=1.0)
+    writer = RecordsWriter(bus, store, tmp_path / "journal", retry_min=0.2, retry_max=0.5)
+    await writer.start()
+    published = 0
+    for n in range(60):
+        if n == 20:
+            await asyncio.to_thread(own_postgres.stop)  # PostgreSQL goes down mid-burst
+        if n == 45:
+            await asyncio.to_thread(own_postgres.start)  # … and comes back
+        for event in answered_call(n):
+            bus.publish(event, T0 + n + published * 1e-3)
+            published += 1
+        await asyncio.sleep(0.02)
+    conn = await asyncpg.connect(own_postgres.dsn)
+    try:
+        await wait_for(
+            lambda: _count(conn, "SELECT count(*) FROM calls WHERE ended_at IS NOT NULL", 60), 60
+        )
+        assert writer.journaled > 0 and writer.replayed > 0  # the outage really happened
+        await wait_for(lambda: _ok(not writer.backlog))
+        assert await conn.fetchval("SELECT count(*) FROM calls") == 60
+        recorded_per_call = 5  # every event of answered_call but the ring tick
+        assert await conn.fetchval("SELECT count(*) FROM call_events") == 60 * recorded_per_call
+        # Events of one call are in order.
+        kinds = [
+            r["kind"]
+            for r in await conn.fetch(
+                "SELECT kind FROM call_events WHERE call_id = 'call-30@pbx' ORDER BY at"
+            )
+        ]
+        assert kinds == ["CallQueued", "CallOffered", "CallAnswered", "CallEnded"]
+    finally:
+        await conn.close()
+        await writer.stop()
+    assert writer.journal.segments() == []
+
+
+async def test_a_journal_left_by_a_killed_process_is_replayed_at_start(
+    database: str, tmp_path: Path
+) -> None:
+    await migrated(database)
+    journal_dir = tmp_path / "journal"
+    from callcenter.records.journal import Journal
+
+    Journal(journal_dir).append(
+        to_record("dead", i, T0 + i, e) for i, e in enumerate(answered_call(3))
+    )
+    bus: EventBus[Any] = EventBus()
+    writer = RecordsWriter(bus, Store(database), journal_dir, retry_min=0.05)
+    assert writer.backlog
+    await writer.start()
+    conn = await asyncpg.connect(database)
+    try:
+        await wait_for(
+            lambda: _count(conn, "SELECT count(*) FROM calls WHERE outcome = 'answered'", 1)
+        )
+    finally:
+        await conn.close()
+        await writer.stop()
+
+
+async def _ok(value: bool) -> bool:
+    return value
