@@ -38,7 +38,11 @@ from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
 from .health import RegistrationStatus
+from .metrics.records import RecordsCollector
 from .metrics.sip import SipMetrics
+from .records.database import open_database
+from .records.store import Store
+from .records.writer import RecordsWriter
 from .runtime import SipRuntime
 from .settings import AccountSettings, AgentSettings, QueueSettings, Settings
 from .sip.aio import TransportConfig
@@ -79,6 +83,7 @@ class Service:
         self.sip_metrics = SipMetrics(self.registry)
         self.bus: EventBus[Any] = EventBus()
         self.sip: SipRuntime | None = None
+        self.records: RecordsWriter | None = None
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
         self._stack: AsyncExitStack | None = None
@@ -88,6 +93,7 @@ class Service:
         if self._stack is not None:
             raise RuntimeError("service already started")
         async with AsyncExitStack() as stack:
+            await self._start_records(stack)
             await self._start_sip(stack)
             await self._start_http(stack)
             self._stack = stack.pop_all()
@@ -106,6 +112,32 @@ class Service:
             RegistrationStatus(s.account, s.state.value, s.expires_in, s.last_error)
             for s in self.sip.registration_status()
         ]
+
+    async def _start_records(self, stack: AsyncExitStack) -> None:
+        """Subscribe the records writer before any call event can happen.
+
+        A database that cannot be reached does not stop the service: records
+        go to the journal and are written when it answers.
+        """
+        db_settings = self.settings.database
+        if not db_settings.enabled:
+            log.warning("call records are off (database.enabled = false)")
+            return
+        data_dir = self.settings.service.data_dir
+        dsn = ""
+        try:
+            database = await open_database(db_settings.dsn.get_secret_value(), data_dir)
+        except Exception as exc:  # pgserver failing to start: journal until restart
+            log.error("embedded database failed to start; journaling records", error=str(exc))
+        else:
+            stack.push_async_callback(database.close)
+            dsn = database.dsn
+        store = Store(dsn, min_size=db_settings.pool_min, max_size=db_settings.pool_max)
+        writer = RecordsWriter(self.bus, store, data_dir / "journal")
+        await writer.start()
+        stack.push_async_callback(writer.stop)
+        self.records = writer
+        self.registry.register(RecordsCollector(writer))
 
     async def _start_sip(self, stack: AsyncExitStack) -> None:
         """Bind the SIP transports, build the core, register every account.

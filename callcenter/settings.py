@@ -186,6 +186,9 @@ class AccountSettings(_Section):
 
 
 class DatabaseSettings(_Section):
+    # Write call records. Off only for tests and throw-away runs: with it off
+    # nothing is kept.
+    enabled: bool = True
     # PostgreSQL DSN, e.g. "postgresql://callcenter:secret@db:5432/callcenter".
     # Empty: the service starts its own PostgreSQL (pgserver) in data_dir/postgres.
     dsn: SecretStr = SecretStr("")

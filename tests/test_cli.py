@@ -161,6 +161,7 @@ def test_demo_runs_calls_and_stops_on_sigterm(tmp_path):
         CALLCENTER_SIP__PORT=str(free_port()),
         CALLCENTER_SIP__TLS_PORT=str(free_port()),
         CALLCENTER_LOG__FORMAT="json",
+        CALLCENTER_SERVICE__DATA_DIR=str(tmp_path / "var"),
         CALLCENTER_QUEUES='[{"name": "hotline", "cadence": [0.1, 0.4], "wrap_up": 0.2}]',
     )
     process = subprocess.Popen(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from prometheus_client import CollectorRegistry
 
 from callcenter.acd.events import CallAbandoned, CallAnswered
@@ -27,8 +28,10 @@ def test_demo_settings_are_standalone_with_registering_agents() -> None:
     assert settings.accounts[0].password.get_secret_value() == "pw"  # kept, not masked
 
 
-async def test_simulated_calls_are_answered_or_abandoned_and_none_fail() -> None:
+async def test_simulated_calls_are_answered_or_abandoned_and_none_fail(tmp_path) -> None:
+    """End to end: simulated SIP traffic, the ACD, and the records in the embedded PostgreSQL."""
     base = Settings(
+        service={"data_dir": str(tmp_path / "var")},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         queues=[{"name": "hotline", "cadence": [0.1, 0.4], "wrap_up": 0.2, "setup_timeout": 1.0}],
@@ -72,6 +75,21 @@ async def test_simulated_calls_are_answered_or_abandoned_and_none_fail() -> None
         assert stats.phones_registered == 3
         assert stats.placed == 12 and stats.failed == 0
         assert stats.answered + stats.abandoned == 12 and stats.answered >= 3
+        # Every call is on record once the writer has caught up.
+        assert service.records is not None
+        store = service.records.store
+        conn = await asyncpg.connect(store._dsn)
+        try:
+            while loop.time() < deadline + 10:
+                done = await conn.fetchval("SELECT count(*) FROM calls WHERE outcome IS NOT NULL")
+                if done == 12:
+                    break
+                await asyncio.sleep(0.1)
+            outcomes = dict(await conn.fetch("SELECT outcome, count(*) FROM calls GROUP BY 1"))
+        finally:
+            await conn.close()
+        assert outcomes.get("answered", 0) == stats.answered
+        assert outcomes.get("abandoned", 0) + outcomes.get("short-abandon", 0) == stats.abandoned
     finally:
         await driver.stop()
         await service.stop()

@@ -25,7 +25,9 @@ from .sip.helpers import request
 @pytest.fixture
 async def service() -> AsyncIterator[Service]:
     settings = Settings(
-        http={"port": free_port()}, sip={"port": free_port(), "tls_port": free_port()}
+        database={"enabled": False},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port()},
     )
     svc = Service(settings, registry=CollectorRegistry())
     await svc.start()
@@ -155,6 +157,7 @@ async def test_tls_transport_with_a_configured_certificate(tmp_path: Path) -> No
     )  # fmt: skip
     tls_port = free_port()
     settings = Settings(
+        database={"enabled": False},
         http={"port": free_port()},
         sip={
             "port": free_port(),
@@ -181,6 +184,7 @@ async def test_tls_transport_with_a_configured_certificate(tmp_path: Path) -> No
 
 async def test_untrusted_sources_get_403_and_a_flood_is_dropped() -> None:
     settings = Settings(
+        database={"enabled": False},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "host": "127.0.0.1"},
         acd={"trusted": ["127.0.0.1"], "flood_rate": 1.0, "flood_burst": 5},

@@ -28,6 +28,7 @@ class FixedHealth:
 def settings_on(port: int, **sections) -> Settings:
     """Settings on a free HTTP port, and free SIP ports (never a real PBX's 5060)."""
     sip = {"port": free_port(), "tls_port": free_port(), **sections.pop("sip", {})}
+    sections.setdefault("database", {"enabled": False})
     return Settings(http={"port": port}, sip=sip, **sections)
 
 

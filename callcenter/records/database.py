@@ -9,6 +9,7 @@ module only asks it for a connection URI.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ async def open_database(dsn: str | None, data_dir: Path) -> Database:
     if dsn:
         return Database(dsn)
     import pgserver  # imported here: only the embedded default needs it
+
+    # pgserver narrates every start and stop at INFO; only its warnings matter.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
 
     directory = data_dir / "postgres"
     directory.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,8 @@ from typing import Any
 
 import asyncpg
 
+from .migrate import apply_migrations
+
 __all__ = ["Store", "StoreUnavailable", "to_record"]
 
 Record = dict[str, Any]
@@ -175,11 +177,26 @@ class Store:
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            self._pool = await self._guard(
+            if not self._dsn:
+                raise StoreUnavailable("no database")
+            pool = await self._guard(
                 lambda: asyncpg.create_pool(
                     self._dsn, min_size=self._min, max_size=self._max, timeout=self.timeout
                 )
             )
+
+            # The schema is brought up to date on the first connection, so a
+            # database that was down at start-up is migrated when it comes up.
+            async def migrate() -> None:
+                async with pool.acquire() as conn:
+                    await apply_migrations(conn)
+
+            try:
+                await self._guard(migrate)
+            except StoreUnavailable:
+                pool.terminate()
+                raise
+            self._pool = pool
         return self._pool
 
     async def _guard(self, fn: Callable[[], Awaitable[Any]]) -> Any:

@@ -30,6 +30,7 @@ RETRY_MAX = 2.0
 
 def settings_for(kam: Kamailio, transport: str = "udp", **account: Any) -> Settings:
     return Settings(
+        database={"enabled": False},
         http={"port": free_port()},
         sip={
             "port": free_port(),
