@@ -372,7 +372,15 @@ class Acd:
         out = self._transition(agent, Transition.HANG_UP, now)
         agent.wrap_up_until = now + call.queue.wrap_up
         self._schedule(("wrap", agent.id), agent.wrap_up_until)
-        return [CallEnded(call.id, call.queue.name, agent.id, by, now - call.answered_at), *out]
+        ended = CallEnded(
+            call.id,
+            call.queue.name,
+            agent.id,
+            by,
+            now - call.answered_at,
+            call.answered_at - call.clock.started_at,
+        )
+        return [ended, *out]
 
     def _forget(self, call: _Call) -> None:
         self._calls.pop(call.id, None)
@@ -461,7 +469,9 @@ class Acd:
         self._unschedule(("leg_tick", call.id, leg.id), ("leg_setup", call.id, leg.id))
         rings = leg.clock.ring_number(now) - 1 if leg.clock is not None else 0
         out: list[AcdAction] = [CancelLeg(call.id, leg.id)] if cancel else []
-        out.append(OfferEnded(call.id, leg.agent_id, leg.id, outcome, max(rings, 0)))
+        out.append(
+            OfferEnded(call.id, leg.agent_id, leg.id, outcome, max(rings, 0), now - leg.created)
+        )
         return out + self._release(self.agents[leg.agent_id], now)
 
     def _cancel_legs(self, call: _Call, outcome: str, now: float) -> list[AcdAction]:

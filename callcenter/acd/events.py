@@ -241,6 +241,7 @@ class OfferEnded:
     leg_id: str
     outcome: str  # missed, busy, declined, unreachable, cancelled, answered-elsewhere, error
     leg_rings: int
+    seconds: float = 0.0  # from the offer to its end
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +286,7 @@ class CallEnded:
     agent_id: str
     hung_up_by: str  # "caller" or "agent"
     talk_seconds: float
+    hold_seconds: float = 0.0  # the wait before the answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from .migrate import apply_migrations
+from .numbers import canonical_number
 
 __all__ = ["Store", "StoreUnavailable", "to_record"]
 
@@ -68,10 +69,14 @@ def _ts(at: float) -> datetime:
 _Statement = tuple[str, tuple[Any, ...]]
 
 
-def _statements(record: Record) -> list[_Statement]:
+def _statements(record: Record, region: str = "CN") -> list[_Statement]:
     """The SQL that applies one record, idempotently."""
     kind, e, at, key = record["kind"], record["event"], _ts(record["at"]), record["key"]
     call_id = e.get("call_id")
+
+    def canonical(number: str) -> str:
+        return canonical_number(number, region)
+
     out: list[_Statement] = [
         (
             "INSERT INTO call_events (key, call_id, at, kind, data) VALUES ($1,$2,$3,$4,$5)"
@@ -82,9 +87,9 @@ def _statements(record: Record) -> list[_Statement]:
     match kind:
         case "CallQueued":
             out.append((
-                "INSERT INTO calls (call_id, queue, caller, arrived_at) VALUES ($1,$2,$3,$4)"
-                " ON CONFLICT (call_id) DO NOTHING",
-                (call_id, e["queue"], e["caller"], at),
+                "INSERT INTO calls (call_id, queue, caller, caller_e164, queue_position,"
+                " arrived_at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (call_id) DO NOTHING",
+                (call_id, e["queue"], e["caller"], canonical(e["caller"]), e["position"], at),
             ))  # fmt: skip
         case "CallOffered":
             out.append((
@@ -163,7 +168,81 @@ def _statements(record: Record) -> list[_Statement]:
                 " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (key) DO NOTHING",
                 (key, e["agent_id"], at, e["state"], e["previous"], e["reason"]),
             ))  # fmt: skip
+    out += _queue_log(key, kind, e, at)
     return out
+
+
+_QL_INSERT = (
+    "INSERT INTO queue_log (key, time, callid, queuename, agent, event,"
+    " data1, data2, data3, data4, data5)"
+)
+# The original position, from the calls row written at ENTERQUEUE.
+_ORIG_POSITION = "COALESCE(c.queue_position, 0)::text"
+
+
+def _queue_log(key: str, kind: str, e: dict[str, Any], at: datetime) -> list[_Statement]:
+    """The Asterisk app_queue lines for this event, if any (units in docs/records.md).
+
+    Durations are whole seconds, ring times of RINGNOANSWER and RINGCANCELED
+    milliseconds, as Asterisk writes them.
+    """
+
+    def row(n: int, callid: str, queue: str, agent: str, event: str, *data: object) -> _Statement:
+        values = [str(d) for d in data] + [""] * (5 - len(data))
+        sql = _QL_INSERT + " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING"
+        return (sql, (f"{key}:q{n}", at, callid, queue, agent, event, *values))
+
+    def joined(agent: str, event: str, data: str, *args: object) -> _Statement:
+        """A line whose queue name (and original position) come from the calls row."""
+        sql = (
+            f"{_QL_INSERT} SELECT $1, $2, $3, c.queue, $4, $5, {data} FROM calls c"
+            " WHERE c.call_id = $3 ON CONFLICT DO NOTHING"
+        )
+        return (sql, (f"{key}:q0", at, e["call_id"], agent, event, *args))
+
+    ms = str(round(e.get("seconds", 0.0) * 1000))
+    match kind:
+        case "CallQueued":
+            return [row(0, e["call_id"], e["queue"], "NONE", "ENTERQUEUE", "", e["caller"])]
+        case "OfferEnded":
+            cancelled = e["outcome"] in ("cancelled", "answered-elsewhere")
+            event = "RINGCANCELED" if cancelled else "RINGNOANSWER"
+            return [joined(e["agent_id"], event, "$6, '', '', '', ''", ms)]
+        case "CallAnswered" if not e["transferred"]:
+            hold, rings = int(e["answer_seconds"]), e["leg_rings"]
+            return [
+                row(0, e["call_id"], e["queue"], e["agent_id"], "CONNECT", hold, e["leg_id"], rings)
+            ]
+        case "CallEnded":
+            event = "COMPLETECALLER" if e["hung_up_by"] == "caller" else "COMPLETEAGENT"
+            data = f"$6, $7, {_ORIG_POSITION}, '', ''"
+            held, talk = str(int(e["hold_seconds"])), str(int(e["talk_seconds"]))
+            return [joined(e["agent_id"], event, data, held, talk)]
+        case "CallAbandoned":
+            data = f"'1', {_ORIG_POSITION}, $6, '', ''"
+            return [joined("NONE", "ABANDON", data, str(int(e["wait_seconds"])))]
+        case "CallTransferred":
+            data = f"$6, $7, '0', $8, {_ORIG_POSITION}"
+            talk = str(int(e["talk_seconds"]))
+            return [
+                joined(e["agent_id"], "BLINDTRANSFER", data, e["target"], e["target_kind"], talk)
+            ]
+        case "CallOverflowed":
+            event = "FULL" if e["reason"] == "max-length" else "EXITWITHTIMEOUT"
+            return [joined("NONE", event, f"'1', {_ORIG_POSITION}, '', '', ''")]
+        case "AgentStateChanged":
+            agent, state, previous, reason = e["agent_id"], e["state"], e["previous"], e["reason"]
+            lines: list[_Statement] = []
+            if previous == "offline":
+                lines.append(row(0, "NONE", "NONE", agent, "ADDMEMBER"))
+            if state == "not-ready":
+                lines.append(row(1, "NONE", "NONE", agent, "PAUSE", reason or ""))
+            elif state == "ready" and previous in ("not-ready", "offline"):
+                lines.append(row(1, "NONE", "NONE", agent, "UNPAUSE"))
+            elif state == "offline":
+                lines.append(row(1, "NONE", "NONE", agent, "REMOVEMEMBER"))
+            return lines
+    return []
 
 
 class Store:

@@ -1,0 +1,28 @@
+"""Phone numbers in one canonical form (E.164), with Google's libphonenumber."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+__all__ = ["canonical_number", "valid_number"]
+
+
+def valid_number(raw: str, region: str = "CN") -> str | None:
+    """E.164 for a valid number ("+86 138…", "0086 138…", "138…"), else None."""
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def canonical_number(raw: str, region: str = "CN") -> str:
+    """The form callers are looked up by: E.164 when the number is valid,
+    otherwise its digits (a short internal number, a withheld "anonymous")."""
+    e164 = valid_number(raw, region)
+    if e164 is not None:
+        return e164
+    digits = "".join(c for c in raw if c.isdigit() or c == "+")
+    return digits or raw
