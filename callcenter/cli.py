@@ -10,8 +10,11 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .app import run
@@ -69,6 +72,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
 
+    import_cmd = commands.add_parser(
+        "import-customers",
+        help="import customers from a CSV file and report rejected rows",
+        description="Import customers from CSV with the columns name, numbers (several "
+        "separated by ';'), address, vip (yes/no), notes. Valid rows are imported; every "
+        "rejected row is listed with its line number and the reason. Exits 1 if any row "
+        "was rejected.",
+    )
+    import_cmd.add_argument("file", type=Path, metavar="FILE.csv")
+    import_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
+
+    export_cmd = commands.add_parser(
+        "export-calls",
+        help="write the calls of a period as CSV to stdout",
+        description="Write every call that arrived in [--from, --to) as CSV to stdout. "
+        "Times are ISO 8601, e.g. 2026-11-01 or 2026-11-01T08:00+08:00.",
+    )
+    export_cmd.add_argument("--from", dest="start", required=True, type=_when, metavar="TIME")
+    export_cmd.add_argument("--to", dest="end", required=True, type=_when, metavar="TIME")
+    export_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
+
     demo_cmd = commands.add_parser(
         "demo",
         help="run the service with simulated agents' phones and callers",
@@ -107,7 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(settings)
     configure_logging(settings.log)
     if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
+        return asyncio.run(_with_database(settings, _migrate_step))
+    if args.command == "import-customers":
+        return asyncio.run(_with_database(settings, partial(_import_step, args.file)))
+    if args.command == "export-calls":
+        return asyncio.run(_with_database(settings, partial(_export_step, args.start, args.end)))
     if args.command == "demo":
         if args.agents < 1 or args.rate < 0 or not 0 <= args.abandon <= 1:
             print("callcenter: demo needs --agents >= 1, --rate >= 0, 0 <= --abandon <= 1",
@@ -124,24 +152,67 @@ def _check_config(settings: Settings) -> int:
     return 0
 
 
-async def _migrate(settings: Settings) -> int:
+def _when(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return value if value.tzinfo is not None else value.astimezone()
+
+
+async def _with_database(
+    settings: Settings, step: Callable[[Any, list[Any]], Awaitable[int]]
+) -> int:
+    """Open the configured (or embedded) database, migrate it, run `step`."""
     import asyncpg
 
     from .records.database import open_database
     from .records.migrate import apply_migrations
 
-    db = await open_database(settings.database.dsn.get_secret_value(), settings.service.data_dir)
+    try:
+        db = await open_database(
+            settings.database.dsn.get_secret_value(), settings.service.data_dir
+        )
+    except Exception as exc:
+        print(f"callcenter: cannot open the database: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME_ERROR
     try:
         conn = await asyncpg.connect(db.dsn)
         try:
             applied = await apply_migrations(conn)
+            return await step(conn, applied)
         finally:
             await conn.close()
     except (OSError, asyncpg.PostgresError) as exc:
-        print(f"callcenter: migrate failed: {exc}", file=sys.stderr)
+        print(f"callcenter: database error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME_ERROR
     finally:
         await db.close()
+
+
+async def _migrate_step(conn: Any, applied: list[Any]) -> int:
     names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "none (up to date)"
     print(f"migrations applied: {names}")
+    return 0
+
+
+async def _import_step(path: Path, conn: Any, applied: list[Any]) -> int:
+    from .records.customers import import_customers, read_csv
+
+    try:
+        text = read_csv(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"callcenter: cannot read {path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = await import_customers(conn, text)
+    print(f"imported: {report.imported}, rejected: {len(report.rejected)}")
+    for line, reason in report.rejected:
+        print(f"  line {line}: {reason}")
+    return EXIT_RUNTIME_ERROR if report.rejected else 0
+
+
+async def _export_step(start: datetime, end: datetime, conn: Any, applied: list[Any]) -> int:
+    from .records.customers import export_calls
+
+    sys.stdout.write(await export_calls(conn, start, end))
     return 0

@@ -85,7 +85,9 @@ async def test_events_become_rows(database: str, tmp_path: Path) -> None:
         assert await conn.fetchval("SELECT count(*) FROM agent_state_history") == 1
         assert row["caller_e164"] == "+86138000001" or row["caller_e164"].startswith("+86")
         # The Asterisk-compatible queue_log, in order.
-        log = await conn.fetch("SELECT callid, queuename, agent, event, data1, data2, data3 FROM queue_log ORDER BY time")
+        log = await conn.fetch(
+            "SELECT callid, queuename, agent, event, data1, data2, data3 FROM queue_log ORDER BY time"
+        )
         assert [(r["callid"], r["event"]) for r in log] == [
             ("call-1@pbx", "ENTERQUEUE"),
             ("call-1@pbx", "CONNECT"),
@@ -94,8 +96,18 @@ async def test_events_become_rows(database: str, tmp_path: Path) -> None:
             ("call-2@pbx", "ABANDON"),
         ]
         connect, complete, abandon = log[1], log[2], log[4]
-        assert (connect["agent"], connect["data1"], connect["data2"], connect["data3"]) == ("a001", "6", "leg-1", "2")
-        assert (complete["queuename"], complete["data1"], complete["data2"], complete["data3"]) == ("hotline", "0", "42", "1")
+        assert (connect["agent"], connect["data1"], connect["data2"], connect["data3"]) == (
+            "a001",
+            "6",
+            "leg-1",
+            "2",
+        )
+        assert (complete["queuename"], complete["data1"], complete["data2"], complete["data3"]) == (
+            "hotline",
+            "0",
+            "42",
+            "1",
+        )
         assert (abandon["data1"], abandon["data2"], abandon["data3"]) == ("1", "2", "3")
     finally:
         await conn.close()

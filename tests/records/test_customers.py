@@ -1,0 +1,121 @@
+"""Customers against a real PostgreSQL: import with rejections, lookup by any number form, export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from callcenter.acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
+from callcenter.records.customers import CustomerDirectory, export_calls, import_customers
+from callcenter.records.migrate import apply_migrations
+from callcenter.records.store import Store, to_record
+
+CSV = """name,numbers,address,vip,notes
+Li Lei,+86 138 1234 5678;010-6552 1234,1 Chaoyang Rd,yes,prefers mornings
+Han Meimei,0086 13998765432,,no,
+,13800000000,nameless,,
+Bad Number,12345,,,
+Long Name,13911112222,{long},,
+Bad Vip,13911113333,,maybe,
+Wang Fang,13911114444,"Room 5, Bldg 2",,
+"""
+
+
+async def migrated(database: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    return conn
+
+
+async def test_import_keeps_valid_rows_and_reports_each_rejected_one(database: str) -> None:
+    conn = await migrated(database)
+    try:
+        report = await import_customers(conn, CSV.format(long="x" * 600))
+        assert report.imported == 3
+        assert report.rejected == [
+            (4, "name is empty"),
+            (5, "invalid phone number '12345'"),
+            (6, "address is longer than 500 characters"),
+            (7, "vip must be yes/no, not 'maybe'"),
+        ]
+        numbers = {r["number"] for r in await conn.fetch("SELECT number FROM customer_numbers")}
+        assert {"+8613812345678", "+861065521234", "+8613998765432", "+8613911114444"} <= numbers
+        garbage = await import_customers(conn, "just,some\ngarbage")
+        assert garbage.imported == 0 and garbage.rejected[0][0] == 1
+    finally:
+        await conn.close()
+
+
+async def test_lookup_finds_the_same_person_by_any_form_of_the_number(database: str) -> None:
+    conn = await migrated(database)
+    store = Store(database)
+    try:
+        await import_customers(conn, CSV.format(long=""))
+        t0 = 1_763_900_000.0
+        cid = "c1@pbx"
+        events: list[Any] = [
+            CallQueued(cid, "hotline", "013812345678", 1),
+            CallOffered(cid, "hotline", "a001", "l1", "013812345678", None, 1),
+            CallAnswered(cid, "hotline", "a001", "l1", 4.0, 1, 1, True),
+            CallEnded(cid, "hotline", "a001", "caller", 60.0),
+        ]
+        await store.write([to_record("b", i, t0 + i, e) for i, e in enumerate(events)])
+        pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+        directory = CustomerDirectory(pool)
+        for form in ("+86 138 1234 5678", "0086-138-1234-5678", "13812345678", "01065521234"):
+            found = await directory.lookup(form)
+            assert found is not None and found.name == "Li Lei", form
+        assert found.vip and found.notes == "prefers mornings"
+        assert [c["outcome"] for c in found.recent_calls] == ["answered"]
+        assert await directory.lookup("13700000000") is None
+        await pool.close()
+        csv_text = await export_calls(
+            conn, datetime(2025, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
+        )
+        header, line = csv_text.strip().splitlines()
+        assert header.startswith("call_id,queue,caller")
+        assert line.startswith("c1@pbx,hotline,013812345678") and ",answered," in line
+    finally:
+        await store.close()
+        await conn.close()
+
+
+def test_import_and_export_commands_on_the_embedded_database(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+    env["CALLCENTER_SERVICE__DATA_DIR"] = str(tmp_path / "var")
+    csv_file = tmp_path / "customers.csv"
+    csv_file.write_text(CSV.format(long="y" * 501), encoding="utf-8")
+    cli = [sys.executable, "-m", "callcenter"]
+    result = subprocess.run(
+        [*cli, "import-customers", str(csv_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1  # some rows were rejected
+    assert "imported: 3, rejected: 4" in result.stdout
+    assert "line 5: invalid phone number '12345'" in result.stdout
+    export = subprocess.run(
+        [*cli, "export-calls", "--from", "2020-01-01", "--to", "2030-01-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert export.returncode == 0, export.stderr
+    assert export.stdout.splitlines()[0].startswith("call_id,queue,caller")
+    bad = subprocess.run(
+        [*cli, "export-calls", "--from", "yesterday", "--to", "2030-01-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "not an ISO 8601 time" in bad.stderr
