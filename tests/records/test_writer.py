@@ -227,3 +227,59 @@ async def test_a_journal_left_by_a_killed_process_is_replayed_at_start(
 
 async def _ok(value: bool) -> bool:
     return value
+
+
+async def test_sigkill_mid_burst_loses_nothing_that_was_acknowledged(
+    own_postgres: Any, tmp_path: Path
+) -> None:
+    """A process killed with SIGKILL while writing: every record it acknowledged
+    (in the database or fsync'd to the journal) is in the database after a restart,
+    including those written while the database was down."""
+    import signal
+    import subprocess
+    import sys
+
+    await migrated(own_postgres.dsn)
+    journal = tmp_path / "journal"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.records.burst_child", own_postgres.dsn, str(journal)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    acked: list[str] = []
+    try:
+        loop = asyncio.get_running_loop()
+        assert child.stdout is not None
+        stdout = child.stdout
+
+        async def read_keys(total: int) -> None:
+            while len(acked) < total:
+                line = (await loop.run_in_executor(None, stdout.readline)).strip()
+                if line.startswith("child:"):  # not the child's log lines
+                    acked.append(line)
+
+        await read_keys(400)
+        await asyncio.to_thread(own_postgres.stop)  # the database goes down mid-burst …
+        await read_keys(800)
+        child.send_signal(signal.SIGKILL)  # … and the service is killed
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+    await asyncio.to_thread(own_postgres.start)
+    # A restarted writer replays what the killed one journaled.
+    bus: EventBus[Any] = EventBus()
+    writer = RecordsWriter(bus, Store(own_postgres.dsn), journal, retry_min=0.05)
+    await writer.start()
+    conn = await asyncpg.connect(own_postgres.dsn)
+    try:
+        await wait_for(lambda: _ok(not writer.backlog), 30)
+        stored = {r["key"] for r in await conn.fetch("SELECT key FROM call_events")}
+        missing = [k for k in acked if k and k not in stored]
+        assert missing == []
+        assert len(set(acked)) == len(acked)  # and none twice
+    finally:
+        await conn.close()
+        await writer.stop()
