@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from functools import partial
 from typing import Any, Final
 
+import asyncpg
 import structlog
 from prometheus_client import (
     GC_COLLECTOR,
@@ -41,6 +42,8 @@ from .health import RegistrationStatus
 from .metrics.records import RecordsCollector
 from .metrics.sip import SipMetrics
 from .records.database import open_database
+from .records.directory import seed_and_load
+from .records.migrate import apply_migrations
 from .records.store import Store
 from .records.writer import RecordsWriter
 from .runtime import SipRuntime
@@ -132,12 +135,35 @@ class Service:
         else:
             stack.push_async_callback(database.close)
             dsn = database.dsn
+            await self._load_directory(dsn)
         store = Store(dsn, min_size=db_settings.pool_min, max_size=db_settings.pool_max)
         writer = RecordsWriter(self.bus, store, data_dir / "journal")
         await writer.start()
         stack.push_async_callback(writer.stop)
         self.records = writer
         self.registry.register(RecordsCollector(writer))
+
+    async def _load_directory(self, dsn: str) -> None:
+        """Agents and queues from the database (seeded from the file the first
+        time). If the database cannot be reached, the file's are used."""
+        try:
+            conn = await asyncio.wait_for(asyncpg.connect(dsn), 10)
+            try:
+                await apply_migrations(conn)
+                directory = await seed_and_load(
+                    conn, list(self.settings.agents), list(self.settings.queues)
+                )
+            finally:
+                await conn.close()
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            log.warning("database unreachable; agents and queues from the file", error=str(exc))
+            return
+        for problem in directory.problems:
+            log.error("skipped a bad row", problem=problem)
+        if directory.queues:
+            self.settings = self.settings.model_copy(
+                update={"agents": directory.agents, "queues": directory.queues}
+            )
 
     async def _start_sip(self, stack: AsyncExitStack) -> None:
         """Bind the SIP transports, build the core, register every account.

@@ -451,7 +451,10 @@ class Acd:
         )
         out = self._end_leg(call, leg, cause.value, now, cancel=timed_out)
         if agent.state is AgentState.READY:
-            if cause is LegFailure.BUSY:
+            # Any other failure (403, 488, a challenge our credentials do not meet …)
+            # cools down like busy: else the same agent is offered the same call
+            # again at once, as fast as the PBX can refuse it.
+            if cause in (LegFailure.BUSY, LegFailure.ERROR):
                 agent.cooldown_until = now + call.queue.busy_cooldown
                 self._schedule(("cooldown", agent.id), agent.cooldown_until)
             elif cause is LegFailure.DECLINED:
