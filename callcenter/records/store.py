@@ -245,10 +245,50 @@ def _queue_log(key: str, kind: str, e: dict[str, Any], at: datetime) -> list[_St
     return []
 
 
+def _plan(records: Sequence[Record], region: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The batch's statements, grouped into as few round trips as order allows.
+
+    Event rows and queue_log lines depend on nothing written in the same
+    batch except the calls rows (queue_log reads the queue name from them), so
+    they go in bulk: events first, queue_log last. The row updates keep their
+    order; consecutive runs of the same statement become one `executemany`.
+    """
+    events: list[tuple[Any, ...]] = []
+    ordered: list[tuple[str, tuple[Any, ...]]] = []
+    queue_log: dict[str, list[tuple[Any, ...]]] = {}
+    events_sql = ""
+    for record in records:
+        statements = _statements(record, region)
+        (events_sql, event_args), rest = statements[0], statements[1:]
+        events.append(event_args)
+        for sql, args in rest:
+            if sql.startswith(_QL_INSERT):
+                queue_log.setdefault(sql, []).append(args)
+            else:
+                ordered.append((sql, args))
+    plan: list[tuple[str, list[tuple[Any, ...]]]] = [(events_sql, events)] if events else []
+    for sql, args in ordered:
+        if plan and plan[-1][0] == sql:
+            plan[-1][1].append(args)
+        else:
+            plan.append((sql, [args]))
+    plan += list(queue_log.items())
+    return plan
+
+
 class Store:
     """An asyncpg pool; `write` maps connection failures to `StoreUnavailable`."""
 
-    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0):
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 5.0,
+        region: str = "CN",
+    ):
+        self.region = region
         self._dsn = dsn
         self._min, self._max = min_size, max_size
         self.timeout = timeout
@@ -290,11 +330,15 @@ class Store:
             return
         pool = await self._get_pool()
 
+        plan = _plan(records, self.region)
+
         async def apply() -> None:
             async with pool.acquire() as conn, conn.transaction():
-                for record in records:
-                    for sql, args in _statements(record):
-                        await conn.execute(sql, *args)
+                for sql, rows in plan:
+                    if len(rows) == 1:
+                        await conn.execute(sql, *rows[0])
+                    else:
+                        await conn.executemany(sql, rows)
 
         try:
             await self._guard(apply)
