@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -47,3 +48,28 @@ async def database(postgres_server: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Any:
+    """A PostgreSQL of this test's own, which it may stop and start."""
+    import pgserver
+
+    class Server:
+        def __init__(self) -> None:
+            self.dir = tmp_path / "pg"
+            self.handle = pgserver.get_server(self.dir, cleanup_mode="stop")
+            self.dsn = self.handle.get_uri()
+
+        def stop(self) -> None:
+            self.handle.cleanup()
+
+        def start(self) -> None:
+            self.handle = pgserver.get_server(self.dir, cleanup_mode="stop")
+            assert self.handle.get_uri() == self.dsn
+
+    server = Server()
+    try:
+        yield server
+    finally:
+        server.handle.cleanup()

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
 from callcenter.acd.events import (
     AgentStateChanged,
@@ -132,31 +131,6 @@ async def test_writing_the_same_records_twice_changes_nothing(database: str) -> 
 
 async def _count(conn: asyncpg.Connection, sql: str, expected: int) -> bool:
     return bool(await conn.fetchval(sql) == expected)
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Any:
-    """A PostgreSQL of this test's own, which it may stop and start."""
-    import pgserver
-
-    class Server:
-        def __init__(self) -> None:
-            self.dir = tmp_path / "pg"
-            self.handle = pgserver.get_server(self.dir, cleanup_mode="stop")
-            self.dsn = self.handle.get_uri()
-
-        def stop(self) -> None:
-            self.handle.cleanup()
-
-        def start(self) -> None:
-            self.handle = pgserver.get_server(self.dir, cleanup_mode="stop")
-            assert self.handle.get_uri() == self.dsn
-
-    server = Server()
-    try:
-        yield server
-    finally:
-        server.handle.cleanup()
 
 
 async def test_burst_through_a_database_outage_lands_every_call_exactly_once(
