@@ -47,6 +47,8 @@ class Customer:
     notes: str | None
     numbers: tuple[str, ...]
     recent_calls: tuple[dict[str, Any], ...] = ()
+    open_complaints: tuple[dict[str, Any], ...] = ()
+    follow_ups: tuple[dict[str, Any], ...] = ()  # promised and not done yet
 
 
 @dataclass(slots=True)
@@ -100,8 +102,18 @@ class CustomerDirectory:
                 list(row["numbers"]) if row else [key],
                 recent,
             )
-        if row is None:
-            return None
+            if row is None:
+                return None
+            complaints = await conn.fetch(
+                "SELECT id, class, matter, occurred_at, deadline_at, created_at FROM complaints"
+                " WHERE customer_id = $1 AND status = 'open' ORDER BY deadline_at",
+                row["id"],
+            )
+            follow_ups = await conn.fetch(
+                "SELECT id, kind, due_at, notes FROM follow_ups"
+                " WHERE customer_id = $1 AND done_at IS NULL ORDER BY due_at",
+                row["id"],
+            )
         return Customer(
             row["id"],
             row["name"],
@@ -110,6 +122,8 @@ class CustomerDirectory:
             row["notes"],
             tuple(row["numbers"]),
             tuple(dict(c) for c in calls),
+            tuple(dict(c) for c in complaints),
+            tuple(dict(f) for f in follow_ups),
         )
 
 

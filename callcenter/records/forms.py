@@ -1,0 +1,115 @@
+"""The agent's call form (the service centre's standard record) and complaints.
+
+What the SOP asks an agent to record (shared/SOP.md, 004 §1.4, 000 §4.2.1):
+caller name, address, time of call, service requested, appointment time,
+contact, special requests; for complaints the matter and when it happened;
+whether satisfaction was asked and the score; whether the key points were
+read back. A complaint gets a class and a deadline from the SOP (004
+§3.6.5-3.7), and every complaint ends with a call-back to the complainant
+(000 §4.2.4), so saving a complaint also books that call-back.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["CallForm", "ComplaintClass", "deadline_for", "save_form"]
+
+
+class ComplaintClass(enum.StrEnum):
+    ORDINARY = "ordinary"  # prompt rework, repair or a concession
+    SERIOUS = "serious"  # several departments, media, reputation, repeated, system defect
+    INVALID = "invalid"  # a misunderstanding, unfounded, outside the company's remit
+    VALID = "valid"  # attitude, procedure, facilities, materials, management of the area
+    OTHER_UNIT = "other-unit"  # involves another unit
+
+
+# SOP 004 §3.6.5-3.7: how long each class may take.
+_DEADLINES = {
+    ComplaintClass.INVALID: timedelta(days=1),  # contact the complainant to explain
+    ComplaintClass.VALID: timedelta(days=3),  # cause, responsibility, handling record
+    ComplaintClass.SERIOUS: timedelta(hours=48),  # a result
+    ComplaintClass.OTHER_UNIT: timedelta(days=3),  # contact the complainant
+    ComplaintClass.ORDINARY: timedelta(days=3),
+}
+
+
+def deadline_for(complaint_class: ComplaintClass, received: datetime) -> datetime:
+    return received + _DEADLINES[complaint_class]
+
+
+class CallForm(BaseModel):
+    """The form as the desktop submits it; validated before anything is stored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    call_id: str | None = Field(default=None, max_length=300)
+    agent_id: str = Field(min_length=1, max_length=64)
+    customer_id: int | None = None
+    caller_name: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    called_at: datetime
+    service_requested: str | None = Field(default=None, max_length=2000)
+    appointment_at: datetime | None = None
+    contact: str | None = Field(default=None, max_length=200)
+    special_requests: str | None = Field(default=None, max_length=2000)
+    category: Literal["inquiry", "complaint", "suggestion", "repair", "other"]
+    complaint_matter: str | None = Field(default=None, max_length=4000)
+    complaint_occurred_at: datetime | None = None
+    complaint_class: ComplaintClass = ComplaintClass.ORDINARY
+    satisfaction_asked: bool = False
+    satisfaction_score: int | None = Field(default=None, ge=1, le=5)
+    read_back_done: bool = False
+    notes: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _complaint_fields(self) -> CallForm:
+        if self.category == "complaint" and not self.complaint_matter:
+            raise ValueError("a complaint needs the complainant's matter")
+        if self.satisfaction_score is not None and not self.satisfaction_asked:
+            raise ValueError("a satisfaction score needs satisfaction_asked")
+        for name in ("called_at", "appointment_at", "complaint_occurred_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} needs a time zone")
+        return self
+
+
+async def save_form(conn: asyncpg.Connection, form: CallForm) -> bool:
+    """Store the form (and its complaint and call-back). False if it was already stored."""
+    async with conn.transaction():
+        inserted = await conn.fetchval(
+            """INSERT INTO call_forms (id, call_id, agent_id, customer_id, caller_name, address,
+                   called_at, service_requested, appointment_at, contact, special_requests,
+                   category, complaint_matter, complaint_occurred_at, satisfaction_asked,
+                   satisfaction_score, read_back_done, notes)
+               VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
+               ON CONFLICT (id) DO NOTHING RETURNING true""",
+            form.id, form.call_id, form.agent_id, form.customer_id, form.caller_name,
+            form.address, form.called_at, form.service_requested, form.appointment_at,
+            form.contact, form.special_requests, form.category, form.complaint_matter,
+            form.complaint_occurred_at, form.satisfaction_asked, form.satisfaction_score,
+            form.read_back_done, form.notes,
+        )  # fmt: skip
+        if not inserted:
+            return False
+        if form.category == "complaint":
+            deadline = deadline_for(form.complaint_class, form.called_at)
+            await conn.execute(
+                "INSERT INTO complaints (form_id, customer_id, class, matter, occurred_at,"
+                " deadline_at) VALUES ($1,$2,$3,$4,$5,$6)",
+                form.id, form.customer_id, form.complaint_class.value, form.complaint_matter,
+                form.complaint_occurred_at, deadline,
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO follow_ups (form_id, customer_id, kind, due_at, notes)"
+                " VALUES ($1, $2, 'call-back', $3, 'complaint call-back (SOP 004 §3.7.4)')",
+                form.id, form.customer_id, deadline,
+            )  # fmt: skip
+    return True
