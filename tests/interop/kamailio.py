@@ -217,8 +217,12 @@ route[CALLAUTH] {
     if ($fd != "@@DOMAIN@@" || is_method("ACK|CANCEL|PRACK")) {
         return;
     }
+    # checks = "0": the digest user need not be the From user.  A B2BUA such
+    # as the call centre authenticates as its own account ("hotline") while
+    # its From shows the caller's number, as a PBX trunk with caller-ID
+    # pass-through does; with "1" such an INVITE is challenged for ever.
     route(CREDENTIALS);
-    if (!pv_auth_check("$fd", "$var(password)", "0", "1")) {
+    if (!pv_auth_check("$fd", "$var(password)", "0", "0")) {
         auth_challenge("$fd", "@@CHALLENGE_FLAGS@@");
         exit;
     }
