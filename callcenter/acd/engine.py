@@ -293,7 +293,7 @@ class Acd:
             1 for c in self._calls.values() if c.queue is queue and c.state is CallState.WAITING
         )
         # Queued first even when it overflows at once: every call is on record.
-        out.append(CallQueued(call.id, queue.name, call.caller, waiting))
+        out.append(CallQueued(call.id, queue.name, call.caller, waiting, cmd.called))
         if waiting > queue.max_length:
             return out + self._overflow(call, "max-length", now)
         self._schedule(("tick", call.id), call.clock.ring_start(2))

@@ -207,6 +207,7 @@ class CallQueued:
     queue: str
     caller: str
     position: int
+    hotline: str = ""  # the number dialled
 
 
 @dataclass(frozen=True, slots=True)

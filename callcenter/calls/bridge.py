@@ -282,7 +282,7 @@ class Bridge:
             return [LegFailed(call_id, leg_id, LegFailure.UNREACHABLE, None)]
         # After a transfer the caller's session is set up already: send no offer
         # and take the new phone's offer to the caller (RFC 3725 flow I).
-        invite = self._agent_invite(call, target, extension, offer=not call.answered)
+        invite = self._agent_invite(call, target, extension, leg_id, offer=not call.answered)
         tx, actions = self.endpoint.send_request(invite, target.dest, now)
         leg = _AgentLeg(leg_id, call_id, invite, target, tx)
         call.legs[leg_id] = leg
@@ -369,14 +369,21 @@ class Bridge:
     # -- agent legs -----------------------------------------------------------------------
 
     def _agent_invite(
-        self, call: _Call, target: AgentTarget, extension: str, *, offer: bool = True
+        self,
+        call: _Call,
+        target: AgentTarget,
+        extension: str,
+        leg_id: str,
+        *,
+        offer: bool = True,
     ) -> Request:
         caller, name = _caller_identity(call.invite)
         display = f"{quote(name)} " if name else ""
         headers = Headers()
         headers.add("From", f"{display}<sip:{caller}@{target.domain}>;tag={self._new_id()}")
         headers.add("To", f"<sip:{extension}@{target.domain}>")
-        headers.add("Call-ID", f"{self._new_id()}@{self.config.contact_host}")
+        # The leg's Call-ID is made from its leg id, so records name it (docs/records.md).
+        headers.add("Call-ID", f"{leg_id}@{self.config.contact_host}")
         headers.add("CSeq", "1 INVITE")
         headers.add("Contact", self._contact())
         headers.add("P-Asserted-Identity", f"{display}<sip:{caller}@{target.domain}>")

@@ -87,9 +87,10 @@ def _statements(record: Record, region: str = "CN") -> list[_Statement]:
     match kind:
         case "CallQueued":
             out.append((
-                "INSERT INTO calls (call_id, queue, caller, caller_e164, queue_position,"
-                " arrived_at) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (call_id) DO NOTHING",
-                (call_id, e["queue"], e["caller"], canonical(e["caller"]), e["position"], at),
+                "INSERT INTO calls (call_id, queue, hotline, caller, caller_e164, queue_position,"
+                " arrived_at) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (call_id) DO NOTHING",
+                (call_id, e["queue"], e.get("hotline") or None, e["caller"],
+                 canonical(e["caller"]), e["position"], at),
             ))  # fmt: skip
         case "CallOffered":
             out.append((
@@ -132,6 +133,11 @@ def _statements(record: Record, region: str = "CN") -> list[_Statement]:
                 "UPDATE ring_attempts SET ended_at = $2, outcome = 'answered', leg_rings = $3"
                 " WHERE leg_id = $1",
                 (e["leg_id"], at, e["leg_rings"]),
+            ))  # fmt: skip
+        case "RingTicked" if e.get("leg_id") and e["ring"] == 1:
+            out.append((
+                "UPDATE ring_attempts SET rang_at = $2 WHERE leg_id = $1 AND rang_at IS NULL",
+                (e["leg_id"], at),
             ))  # fmt: skip
         case "TargetBreached":
             out.append(("UPDATE calls SET breached = true WHERE call_id = $1", (call_id,)))

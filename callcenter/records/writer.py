@@ -37,6 +37,15 @@ RECORDED = frozenset({
 })  # fmt: skip
 
 
+def _recorded(event: object) -> bool:
+    """Records are the call and agent events, and of the ring ticks only the
+    first of an agent leg (when that phone started ringing)."""
+    name = type(event).__name__
+    if name == "RingTicked":
+        return getattr(event, "leg_id", None) is not None and getattr(event, "ring", 0) == 1
+    return name in RECORDED
+
+
 class RecordsWriter:
     def __init__(
         self,
@@ -106,11 +115,7 @@ class RecordsWriter:
         return records
 
     def _records(self, items: list[Published[Any]]) -> list[Record]:
-        return [
-            to_record(self._boot, p.seq, p.wall, p.event)
-            for p in items
-            if type(p.event).__name__ in RECORDED
-        ]
+        return [to_record(self._boot, p.seq, p.wall, p.event) for p in items if _recorded(p.event)]
 
     async def _write_loop(self) -> None:
         while True:

@@ -41,7 +41,6 @@ CREATE TABLE calls (
     hung_up_by       text CHECK (hung_up_by IN ('caller', 'agent')),
     within_target    boolean,
     breached         boolean NOT NULL DEFAULT false,
-    agent_call_ids   text[] NOT NULL DEFAULT '{}',
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX calls_arrived_at ON calls (arrived_at);
@@ -49,10 +48,11 @@ CREATE INDEX calls_caller ON calls (caller, arrived_at DESC);
 CREATE INDEX calls_agent ON calls (agent_id, arrived_at);
 
 CREATE TABLE ring_attempts (
-    leg_id      text PRIMARY KEY,
+    leg_id      text PRIMARY KEY,          -- its SIP Call-ID is "<leg_id>@<service host>"
     call_id     text NOT NULL,
     agent_id    text NOT NULL,
     offered_at  timestamptz NOT NULL,
+    rang_at     timestamptz,              -- the phone's 180: t = 0 of the leg's ring clock
     ended_at    timestamptz,
     outcome     text CHECK (outcome IN ('answered', 'cancelled', 'missed', 'busy', 'declined',
                                         'unreachable', 'answered-elsewhere', 'error')),
