@@ -317,9 +317,7 @@ class Bridge:
         call.connected = leg_id
         call.answered = True
         resp = self._caller_answer(call, leg)
-        # Our own 200 confirms the caller's dialog. Its Contact is ours, so it must
-        # not become the remote target: that stays the caller's Contact (§12.1.1).
-        call.dialog.early = False
+        call.dialog.confirm(resp, uac=False)  # our own 200: the caller's target stays
         out: list[BridgeOutput] = []
         if self.endpoint.can_respond(call.tx, 200):
             out += self.endpoint.send_response(call.tx, resp, now)

@@ -94,13 +94,16 @@ class Dialog:
         )
 
     def confirm(self, response: Response, *, uac: bool) -> None:
-        """A 2xx confirms an early dialog; it may refresh target and route set."""
+        """A 2xx confirms an early dialog. For a UAC it is the peer's answer and
+        refreshes the remote target and route set (§12.1.2); for a UAS it is our
+        own answer, whose Contact is ours, so the caller's target stays."""
         self.early = False
+        if not uac:
+            return
         contacts = response.contacts
         if contacts:
             self.remote_target = str(contacts[0].uri)
-        if uac:
-            self.route_set = list(reversed(response.headers.get_all("Record-Route")))
+        self.route_set = list(reversed(response.headers.get_all("Record-Route")))
 
     def create_request(
         self, method: str, body: bytes = b"", content_type: str | None = None

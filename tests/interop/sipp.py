@@ -187,14 +187,20 @@ class _Run:
         cmd = [binary, "-sf", str(self.scenario)]
         if target:
             cmd.append(target)
+        media = free_media_port(host)
+        # Ports just probed free can be handed out again: keep the control port
+        # clear of the media pair and the SIP port, or SIPp fails to bind.
+        control = free_port(host)
+        while control in (media, media + 1, media + 2, media + 3, self.local_port):
+            control = free_port(host)
         cmd += [
             "-i", host,
             "-bind_local",
             "-p", str(self.local_port),
             "-mi", host,
-            "-mp", str(free_media_port(host)),
+            "-mp", str(media),
             "-ci", host,
-            "-cp", str(free_port(host)),
+            "-cp", str(control),
             "-t", transport,
             "-nostdin",
             "-timeout", f"{max(1, round(timeout))}s",
