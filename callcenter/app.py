@@ -31,9 +31,12 @@ from prometheus_client import (
 from . import __version__
 from .acd.agents import Agent
 from .acd.engine import Acd
-from .acd.events import AgentLogin, SetReady
+from .acd.errors import AcdError
+from .acd.events import AcdCommand, AgentLogin, SetReady
 from .acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from .acd.ringclock import Cadence
+from .agent.auth import Sessions
+from .agent.desktop import AgentInfo, DesktopHub
 from .bus import EventBus
 from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
@@ -41,8 +44,10 @@ from .clock import Clock, LoopClock
 from .health import RegistrationStatus
 from .metrics.records import RecordsCollector
 from .metrics.sip import SipMetrics
-from .records.database import open_database
+from .records.customers import Customer, CustomerDirectory
+from .records.database import Pool, open_database
 from .records.directory import seed_and_load
+from .records.forms import CallForm, save_form
 from .records.migrate import apply_migrations
 from .records.store import Store
 from .records.writer import RecordsWriter
@@ -87,6 +92,8 @@ class Service:
         self.bus: EventBus[Any] = EventBus()
         self.sip: SipRuntime | None = None
         self.records: RecordsWriter | None = None
+        self.db_pool: Pool | None = None
+        self.desktop: DesktopHub | None = None
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
         self._stack: AsyncExitStack | None = None
@@ -97,6 +104,7 @@ class Service:
             raise RuntimeError("service already started")
         async with AsyncExitStack() as stack:
             await self._start_records(stack)
+            self._start_desktop(stack)
             await self._start_sip(stack)
             await self._start_http(stack)
             self._stack = stack.pop_all()
@@ -136,6 +144,8 @@ class Service:
             stack.push_async_callback(database.close)
             dsn = database.dsn
             await self._load_directory(dsn)
+            self.db_pool = Pool(dsn)
+            stack.push_async_callback(self.db_pool.close)
         store = Store(dsn, min_size=db_settings.pool_min, max_size=db_settings.pool_max)
         writer = RecordsWriter(self.bus, store, data_dir / "journal")
         await writer.start()
@@ -164,6 +174,47 @@ class Service:
             self.settings = self.settings.model_copy(
                 update={"agents": directory.agents, "queues": directory.queues}
             )
+
+    def _start_desktop(self, stack: AsyncExitStack) -> None:
+        """The desktop hub subscribes before SIP starts, so it misses no event."""
+        desk = self.settings.desktop
+        sessions = Sessions(desk.session_hours)
+        for agent in self.settings.agents:
+            sessions.add_user(agent.id, agent.password.get_secret_value(), "agent")
+        for supervisor in desk.supervisors:
+            sessions.add_user(supervisor.id, supervisor.password.get_secret_value(), "supervisor")
+        pool = self.db_pool
+        lookup = save = None
+        if pool is not None:
+            directory: list[CustomerDirectory] = []
+
+            async def lookup(number: str) -> Customer | None:
+                if not directory:
+                    directory.append(CustomerDirectory(await pool.get()))
+                return await directory[0].lookup(number)
+
+            async def save(form: CallForm) -> bool:
+                async with (await pool.get()).acquire() as conn:
+                    return await save_form(conn, form)
+
+        self.desktop = DesktopHub(
+            self.bus,
+            sessions,
+            {a.id: AgentInfo(a.id, a.name, a.number) for a in self.settings.agents},
+            command=self._agent_command,
+            snapshot=lambda: self.sip.snapshot() if self.sip is not None else None,
+            greeting=desk.greeting,
+            lookup=lookup,
+            save_form=save,
+            replay_messages=desk.replay_messages,
+        )
+        self.desktop.start()
+        stack.push_async_callback(self.desktop.stop)
+
+    def _agent_command(self, command: AcdCommand) -> None:
+        if self.sip is None:
+            raise AcdError("the service is starting")
+        self.sip.command(command)
 
     async def _start_sip(self, stack: AsyncExitStack) -> None:
         """Bind the SIP transports, build the core, register every account.
@@ -208,7 +259,8 @@ class Service:
 
     async def _start_http(self, stack: AsyncExitStack) -> None:
         http = self.settings.http
-        app = make_web_app(self, self.registry, clock=self.clock)
+        routes = self.desktop.routes() if self.desktop is not None else []
+        app = make_web_app(self, self.registry, clock=self.clock, routes=routes)
         runner = await start_web(app, http.host, http.port)
         stack.push_async_callback(runner.cleanup)
         self.http_addresses = listening_addresses(runner)

@@ -49,6 +49,7 @@ __all__ = [
     "AcdSettings",
     "AgentSettings",
     "DatabaseSettings",
+    "DesktopSettings",
     "HttpSettings",
     "LogSettings",
     "OverflowSettings",
@@ -57,6 +58,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "SipSettings",
+    "SupervisorSettings",
     "load_settings",
 ]
 
@@ -196,6 +198,31 @@ class DatabaseSettings(_Section):
     pool_max: int = Field(default=10, ge=1)
 
 
+class SupervisorSettings(_Section):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1)
+    password: SecretStr
+
+
+class DesktopSettings(_Section):
+    # The greeting shown on the pop; {number} is the agent's number (SOP 004 §1.3).
+    greeting: str = "您好，客服中心{number}号为您服务"
+    # Hours a login lasts before the agent signs in again.
+    session_hours: float = Field(default=12.0, gt=0)
+    # Messages kept per agent for a reconnecting browser to catch up on.
+    replay_messages: int = Field(default=500, ge=0)
+    supervisors: list[SupervisorSettings] = Field(default_factory=list)
+
+    @field_validator("greeting")
+    @classmethod
+    def _greeting(cls, value: str) -> str:
+        try:
+            value.format(number="001")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("the greeting may use {number} and nothing else in braces") from None
+        return value
+
+
 class AcdSettings(_Section):
     # pbx: agents' phones are reached through the PBX of the first account;
     # standalone: agents' phones register to this service.
@@ -291,6 +318,7 @@ class Settings(BaseSettings):
     sip: SipSettings = Field(default_factory=SipSettings)
     accounts: list[AccountSettings] = Field(default_factory=list)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    desktop: DesktopSettings = Field(default_factory=DesktopSettings)
     acd: AcdSettings = Field(default_factory=AcdSettings)
     agents: list[AgentSettings] = Field(default_factory=list)
     queues: list[QueueSettings] = Field(default_factory=lambda: [QueueSettings(name="hotline")])

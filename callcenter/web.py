@@ -7,7 +7,7 @@ metrics from an injected `CollectorRegistry`. Whoever composes the service
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -45,8 +45,10 @@ def make_web_app(
     *,
     clock: Clock | None = None,
     version: str = __version__,
+    routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
-    """Build the application; `clock` defaults to the running loop's clock."""
+    """Build the application; `clock` defaults to the running loop's clock.
+    `routes` adds the desktop's login and websocket routes."""
     app = web.Application()
     app[HEALTH_KEY] = health
     app[REGISTRY_KEY] = registry
@@ -55,6 +57,7 @@ def make_web_app(
     app.cleanup_ctx.append(_record_start)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", _metrics_handler(registry))
+    app.add_routes(routes)
     return app
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Database", "open_database"]
+__all__ = ["Database", "Pool", "open_database"]
 
 
 @dataclass(slots=True)
@@ -41,3 +41,35 @@ async def open_database(dsn: str | None, data_dir: Path) -> Database:
     directory.mkdir(parents=True, exist_ok=True)
     server = await asyncio.to_thread(pgserver.get_server, directory, cleanup_mode="stop")
     return Database(server.get_uri(), server)
+
+
+class Pool:
+    """An asyncpg pool made on first use and made again after a failure, so a
+    database that was down at start-up is used as soon as it is back."""
+
+    def __init__(self, dsn: str, *, max_size: int = 5, timeout: float = 2.0) -> None:
+        self.dsn = dsn
+        self.max_size = max_size
+        self.timeout = timeout
+        self._pool: Any | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Any:
+        import asyncpg
+
+        if self._pool is not None:
+            return self._pool
+        if not self.dsn:
+            raise ConnectionError("no database")
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await asyncio.wait_for(
+                    asyncpg.create_pool(self.dsn, min_size=0, max_size=self.max_size),
+                    self.timeout,
+                )
+        return self._pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()

@@ -58,6 +58,7 @@ class SimConfig:
     abandon_share: float = 0.1  # callers who give up if not answered within patience
     patience_seconds: tuple[float, float] = (3.0, 20.0)
     register_expires: int = 300
+    caller_numbers: tuple[str, ...] = ()  # callers' numbers in turn; random when empty
 
 
 @dataclass(slots=True)
@@ -308,7 +309,10 @@ class Simulator:
             self._next_call = None
             return []
         self.stats.placed += 1
-        number = f"138{self.rng.randrange(10**8):08d}"
+        if cfg.caller_numbers:
+            number = cfg.caller_numbers[(self.stats.placed - 1) % len(cfg.caller_numbers)]
+        else:
+            number = f"138{self.rng.randrange(10**8):08d}"
         host, port = self.local
         headers = Headers()
         headers.add(

@@ -1,0 +1,1 @@
+"""The agent desktop: websockets for agents and supervisors, and the pages."""

@@ -1,0 +1,83 @@
+"""Desktop logins: argon2 password hashes, session tokens, throttled failures."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from callcenter.sip.throttle import Throttle
+
+__all__ = ["Login", "LoginRefused", "Sessions"]
+
+_HASHER = PasswordHasher()
+# Verifying against this when the user is unknown makes both cases take as long.
+_DECOY = _HASHER.hash(secrets.token_hex(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    user_id: str
+    role: str  # "agent" or "supervisor"
+    expires_at: float  # monotonic
+
+
+class LoginRefused(Exception):
+    def __init__(self, throttled: bool = False) -> None:
+        super().__init__(
+            "too many attempts, wait a minute" if throttled else "wrong id or password"
+        )
+        self.throttled = throttled
+
+
+class Sessions:
+    """Who may log in (hashed passwords) and who is logged in (tokens)."""
+
+    def __init__(self, hours: float = 12.0) -> None:
+        self._hashes: dict[str, tuple[str, str]] = {}  # user -> (hash, role)
+        self._tokens: dict[str, Login] = {}
+        self.ttl = hours * 3600
+        # Five tries, then one every 20 s, per user and per address.
+        self._throttle = Throttle(rate=0.05, burst=5)
+
+    def add_user(self, user_id: str, password: str, role: str) -> None:
+        if password:
+            self._hashes[user_id] = (_HASHER.hash(password), role)
+
+    def login(self, user_id: str, password: str, source: str) -> str:
+        now = time.monotonic()
+        keys = (f"u:{user_id}", f"a:{source}")
+        # Only failures spend the budget: a floor of agents behind one NAT
+        # address logs in freely, a guesser gets five tries then one per 20 s.
+        if any(self._throttle.tokens(key, now) < 1 for key in keys):
+            raise LoginRefused(throttled=True)
+        stored, role = self._hashes.get(user_id, (_DECOY, ""))
+        try:
+            _HASHER.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            role = ""
+        if not role:
+            for key in keys:
+                self._throttle.allow(key, now)
+            raise LoginRefused()
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = Login(user_id, role, time.monotonic() + self.ttl)
+        return token
+
+    def check(self, token: str | None) -> Login | None:
+        """The login behind a token, or None if missing, expired or forged."""
+        if not token:
+            return None
+        login = self._tokens.get(token)
+        if login is None:
+            return None
+        if login.expires_at < time.monotonic():
+            del self._tokens[token]
+            return None
+        return login
+
+    def logout(self, token: str) -> None:
+        self._tokens.pop(token, None)

@@ -1,0 +1,478 @@
+"""The desktop hub: agents' and supervisors' websockets, fed by the event bus.
+
+Theory of operation
+-------------------
+One task reads the event bus and turns call events into desktop messages. An
+agent gets only their own calls: `call.offered` (the screen pop, with the
+customer record and the greeting, sent as soon as the ACD offers the call, so
+before the phone's ring 1), `call.ring` on every ring of the caller and of
+their phone, `call.answered`, `call.offer_ended` (the pop closes: missed, or
+answered by another agent in ring-all), `call.ended` (who hung up first) and
+`agent.state`. Supervisors get every event of the floor.
+
+Each agent message gets a number; the last `replay_messages` are kept, so a
+browser that reconnects with `?since=N` receives what it missed, in order,
+then the live stream; `hello` tells it its state and the call in progress.
+Every connection has its own bounded queue and writer: a slow or dead browser
+is disconnected when its queue fills, never waited for. One session per
+agent: a new connection replaces the old one, so no agent sees two pops for
+one offer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from callcenter.acd.engine import AcdSnapshot
+from callcenter.acd.errors import AcdError
+from callcenter.acd.events import (
+    AcdCommand,
+    AgentLogout,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    EndWrapUp,
+    OfferEnded,
+    RingTicked,
+    SetNotReady,
+    SetReady,
+    TargetBreached,
+    TransferCall,
+)
+from callcenter.bus import EventBus, Published
+from callcenter.records.customers import Customer
+from callcenter.records.forms import CallForm
+
+from .auth import Login, LoginRefused, Sessions
+from .messages import (
+    VERSION,
+    NotReady,
+    Ping,
+    ProtocolError,
+    Ready,
+    SetAgentState,
+    SubmitForm,
+    Transfer,
+    form_from,
+    parse_client_message,
+)
+from .messages import (
+    EndWrapUp as EndWrapUpMsg,
+)
+from .messages import (
+    Logout as LogoutMsg,
+)
+
+__all__ = ["AgentInfo", "DesktopHub"]
+
+log = structlog.get_logger("callcenter.desktop")
+
+QUEUE_LIMIT = 256  # messages waiting for one browser before it is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInfo:
+    id: str
+    name: str
+    number: str
+
+
+@dataclass(slots=True)
+class _Client:
+    ws: web.WebSocketResponse
+    login: Login
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    dropped: bool = False
+
+
+class DesktopHub:
+    def __init__(
+        self,
+        bus: EventBus[Any],
+        sessions: Sessions,
+        agents: dict[str, AgentInfo],
+        *,
+        command: Callable[[AcdCommand], None],
+        snapshot: Callable[[], AcdSnapshot | None],
+        greeting: str,
+        lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
+        save_form: Callable[[CallForm], Awaitable[bool]] | None = None,
+        replay_messages: int = 500,
+    ) -> None:
+        self.sessions = sessions
+        self.agents = agents
+        self._command = command
+        self._snapshot = snapshot
+        self.greeting = greeting
+        self._lookup = lookup
+        self._save_form = save_form
+        self._sub = bus.subscribe("desktop", maxsize=50_000)
+        self._bus = bus
+        self._agent_clients: dict[str, _Client] = {}
+        self._supervisor_clients: list[_Client] = []
+        self._history: dict[str, deque[dict[str, Any]]] = {}
+        self._seq: dict[str, itertools.count[int]] = {}
+        self._replay = replay_messages
+        self._legs: dict[str, str] = {}  # leg id -> agent id
+        self._offers: dict[str, set[str]] = {}  # call id -> agents with an open pop
+        self._pops: dict[tuple[str, str], dict[str, Any]] = {}  # (agent, call) -> pop
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._consume(), name="desktop")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for client in [*self._agent_clients.values(), *self._supervisor_clients]:
+            await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        self._bus.unsubscribe(self._sub)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/api/login", self.handle_login),
+            web.post("/api/logout", self.handle_logout),
+            web.get("/ws/agent", self.handle_agent_ws),
+            web.get("/ws/supervisor", self.handle_supervisor_ws),
+        ]
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    async def handle_login(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            user_id, password = str(body["user_id"]), str(body["password"])
+        except (ValueError, KeyError, TypeError):
+            return _error(400, 'send JSON {"user_id": …, "password": …}')
+        try:
+            token = self.sessions.login(user_id, password, request.remote or "")
+        except LoginRefused as exc:
+            log.warning("login refused", user_id=user_id, throttled=exc.throttled)
+            return _error(429 if exc.throttled else 401, str(exc))
+        login = self.sessions.check(token)
+        assert login is not None
+        return web.json_response({"token": token, "role": login.role, "user_id": user_id})
+
+    async def handle_logout(self, request: web.Request) -> web.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        self.sessions.logout(token)
+        return web.json_response({"ok": True})
+
+    async def handle_agent_ws(self, request: web.Request) -> web.StreamResponse:
+        login = self.sessions.check(request.query.get("token"))
+        if login is None or login.role != "agent":
+            return _error(401, "log in first: POST /api/login, then ?token=…")
+        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
+        await ws.prepare(request)
+        client = _Client(ws, login)
+        previous = self._agent_clients.get(login.user_id)
+        self._agent_clients[login.user_id] = client
+        if previous is not None:
+            await previous.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
+        writer = asyncio.get_running_loop().create_task(self._write(client))
+        try:
+            self._hello(client, request.query.get("since"))
+            await self._read(client)
+        finally:
+            writer.cancel()
+            if self._agent_clients.get(login.user_id) is client:
+                del self._agent_clients[login.user_id]
+        return ws
+
+    async def handle_supervisor_ws(self, request: web.Request) -> web.StreamResponse:
+        login = self.sessions.check(request.query.get("token"))
+        if login is None or login.role != "supervisor":
+            return _error(401, "supervisors only: log in as a supervisor first")
+        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
+        await ws.prepare(request)
+        client = _Client(ws, login)
+        self._supervisor_clients.append(client)
+        writer = asyncio.get_running_loop().create_task(self._write(client))
+        try:
+            self._enqueue(client, {"type": "hello", "role": "supervisor", "board": self._board()})
+            await self._read(client)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(ValueError):
+                self._supervisor_clients.remove(client)
+        return ws
+
+    # -- connections ----------------------------------------------------------------------
+
+    def _hello(self, client: _Client, since: str | None) -> None:
+        agent_id = client.login.user_id
+        info = self.agents.get(agent_id)
+        snap = self._snapshot()
+        view = next((a for a in snap.agents if a.agent_id == agent_id), None) if snap else None
+        pops = [p for (a, _), p in self._pops.items() if a == agent_id]
+        self._enqueue(client, {
+            "type": "hello",
+            "role": "agent",
+            "agent": {"id": agent_id, "name": info.name if info else agent_id,
+                      "number": info.number if info else ""},
+            "state": view.state if view else "offline",
+            "reason": view.reason if view else None,
+            "calls": pops,  # the call in progress, restored
+            "seq": self._last_seq(agent_id),
+        })  # fmt: skip
+        if since is not None and since.isdigit():
+            for message in self._history.get(agent_id, ()):
+                if message["seq"] > int(since):
+                    self._enqueue(client, message)
+
+    async def _write(self, client: _Client) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            while True:
+                message = await client.queue.get()
+                await client.ws.send_str(json.dumps(message, ensure_ascii=False, default=str))
+
+    def _enqueue(self, client: _Client, message: dict[str, Any]) -> None:
+        message.setdefault("v", VERSION)
+        try:
+            client.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            if not client.dropped:
+                client.dropped = True
+                log.warning("slow desktop client dropped", user_id=client.login.user_id)
+                asyncio.get_running_loop().create_task(
+                    client.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
+                )
+
+    async def _read(self, client: _Client) -> None:
+        async for frame in client.ws:
+            if frame.type is WSMsgType.TEXT:
+                reply = await self._on_message(client, frame.data)
+            elif frame.type is WSMsgType.BINARY:
+                reply = _error_message(
+                    "bad-frame", "binary frames are not accepted; send JSON text"
+                )
+            else:
+                continue
+            if reply is not None:
+                self._enqueue(client, reply)
+
+    async def _on_message(self, client: _Client, data: str) -> dict[str, Any] | None:
+        login = client.login
+        try:
+            message = parse_client_message(data)
+        except ProtocolError as exc:
+            return _error_message(exc.code, exc.message, exc.ref)
+        ref = message.ref
+        try:
+            match message:
+                case Ping():
+                    return {"type": "pong", "ref": ref}
+                case SetAgentState() if login.role == "supervisor":
+                    cmd: AcdCommand = (
+                        SetReady(message.agent_id)
+                        if message.state == "ready"
+                        else SetNotReady(message.agent_id, f"supervisor: {message.reason}")
+                    )
+                    log.info(
+                        "supervisor set agent state",
+                        supervisor=login.user_id,
+                        agent_id=message.agent_id,
+                        state=message.state,
+                        reason=message.reason,
+                    )
+                    self._command(cmd)
+                case _ if login.role != "agent":
+                    return _error_message("forbidden", "not a supervisor command", ref)
+                case Ready():
+                    self._command(SetReady(login.user_id))
+                case NotReady():
+                    self._command(SetNotReady(login.user_id, message.reason))
+                case EndWrapUpMsg():
+                    self._command(EndWrapUp(login.user_id))
+                case LogoutMsg():
+                    self._command(AgentLogout(login.user_id))
+                case Transfer():
+                    self._command(TransferCall(login.user_id, message.target_kind, message.target))
+                case SubmitForm():
+                    return await self._submit(login.user_id, message)
+                case _:
+                    return _error_message("forbidden", "a supervisor command", ref)
+        except AcdError as exc:
+            return _error_message("refused", str(exc), ref)
+        return {"type": "ok", "ref": ref}
+
+    async def _submit(self, agent_id: str, message: SubmitForm) -> dict[str, Any]:
+        try:
+            form = form_from(message, agent_id)
+        except ProtocolError as exc:
+            return _error_message(exc.code, exc.message, exc.ref)
+        if self._save_form is None:
+            return _error_message(
+                "unavailable", "records are off: the form was not stored", message.ref
+            )
+        try:
+            stored = await self._save_form(form)
+        except Exception as exc:  # the database is down: the page keeps the form
+            log.warning("form not stored", form_id=form.id, error=str(exc))
+            return _error_message(
+                "unavailable", "not stored yet: the database is unavailable, retry", message.ref
+            )
+        return {
+            "type": "form.saved",
+            "ref": message.ref,
+            "form_id": form.id,
+            "duplicate": not stored,
+        }
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            published = await self._sub.get()
+            try:
+                await self._route(published)
+            except Exception:
+                log.exception("desktop routing failed", event=type(published.event).__name__)
+
+    async def _route(self, p: Published[Any]) -> None:
+        event = p.event
+        match event:
+            case CallOffered():
+                await self._offered(event, p.wall)
+            case RingTicked(call_id, ring, _, leg_id):
+                if leg_id is not None:
+                    agent = self._legs.get(leg_id)
+                    if agent is not None:
+                        self._to_agent(agent, {"type": "call.ring", "call_id": call_id,
+                                               "scope": "phone", "ring": ring})  # fmt: skip
+                else:
+                    for agent in self._offers.get(call_id, ()):
+                        self._to_agent(agent, {"type": "call.ring", "call_id": call_id,
+                                               "scope": "caller", "ring": ring})  # fmt: skip
+            case OfferEnded(call_id, agent_id, leg_id, outcome, rings, _):
+                self._legs.pop(leg_id, None)
+                self._close_pop(agent_id, call_id)
+                self._to_agent(agent_id, {"type": "call.offer_ended", "call_id": call_id,
+                                          "outcome": outcome, "rings": rings})  # fmt: skip
+            case CallAnswered():
+                self._to_agent(event.agent_id, {
+                    "type": "call.answered", "call_id": event.call_id, "rings": event.rings,
+                    "answer_seconds": round(event.answer_seconds, 3),
+                    "within_target": event.within_target,
+                })  # fmt: skip
+            case CallEnded():
+                self._close_pop(event.agent_id, event.call_id)
+                self._to_agent(event.agent_id, {
+                    "type": "call.ended", "call_id": event.call_id,
+                    "hung_up_by": event.hung_up_by, "talk_seconds": round(event.talk_seconds, 1),
+                })  # fmt: skip
+            case CallAbandoned():
+                for agent in list(self._offers.get(event.call_id, ())):
+                    self._close_pop(agent, event.call_id)
+            case AgentStateChanged():
+                self._to_agent(event.agent_id, {"type": "agent.state", "state": event.state,
+                                                "reason": event.reason})  # fmt: skip
+        message = {"type": "event", "event": type(event).__name__, "at": p.wall,
+                   "data": _fields(event)}  # fmt: skip
+        if isinstance(event, TargetBreached):
+            message["alert"] = True
+        for client in self._supervisor_clients:
+            if not isinstance(event, RingTicked) or event.leg_id is None:
+                self._enqueue(client, dict(message))
+
+    async def _offered(self, event: CallOffered, wall: float) -> None:
+        customer: Customer | None = None
+        if self._lookup is not None:
+            try:
+                # The pop must not wait long for the database: a slow lookup
+                # pops without the customer record rather than after ring 1.
+                customer = await asyncio.wait_for(self._lookup(event.caller), 0.5)
+            except Exception as exc:
+                log.warning("customer lookup failed", error=str(exc) or type(exc).__name__)
+        info = self.agents.get(event.agent_id)
+        pop = {
+            "type": "call.offered",
+            "call_id": event.call_id,
+            "queue": event.queue,
+            "caller": event.caller,
+            "caller_name": event.caller_name,
+            "ring": event.caller_ring,
+            "offered_at": wall,
+            "greeting": self.greeting.format(number=info.number if info else ""),
+            "customer": _customer(customer),
+        }
+        self._legs[event.leg_id] = event.agent_id
+        self._offers.setdefault(event.call_id, set()).add(event.agent_id)
+        self._pops[(event.agent_id, event.call_id)] = pop
+        self._to_agent(event.agent_id, dict(pop))
+
+    def _close_pop(self, agent_id: str, call_id: str) -> None:
+        self._pops.pop((agent_id, call_id), None)
+        agents = self._offers.get(call_id)
+        if agents is not None:
+            agents.discard(agent_id)
+            if not agents:
+                del self._offers[call_id]
+
+    def _to_agent(self, agent_id: str, message: dict[str, Any]) -> None:
+        counter = self._seq.setdefault(agent_id, itertools.count(1))
+        message["seq"] = next(counter)
+        message["v"] = VERSION
+        history = self._history.setdefault(agent_id, deque(maxlen=self._replay))
+        history.append(message)
+        client = self._agent_clients.get(agent_id)
+        if client is not None:
+            self._enqueue(client, dict(message))
+
+    def _last_seq(self, agent_id: str) -> int:
+        history = self._history.get(agent_id)
+        return history[-1]["seq"] if history else 0
+
+    def _board(self) -> dict[str, Any]:
+        snap = self._snapshot()
+        if snap is None:
+            return {}
+        return {
+            "queues": [_fields(q) for q in snap.queues],
+            "agents": [_fields(a) for a in snap.agents],
+            "calls": [_fields(c) for c in snap.calls],
+        }
+
+
+def _fields(obj: object) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in getattr(type(obj), "__slots__", ())}
+
+
+def _customer(customer: Customer | None) -> dict[str, Any] | None:
+    if customer is None:
+        return None
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "address": customer.address,
+        "vip": customer.vip,
+        "notes": customer.notes,
+        "numbers": list(customer.numbers),
+        "recent_calls": list(customer.recent_calls),
+        "open_complaints": list(customer.open_complaints),
+        "follow_ups": list(customer.follow_ups),
+    }
+
+
+def _error_message(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, "ref": ref}
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)

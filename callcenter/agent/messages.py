@@ -1,0 +1,118 @@
+"""The desktop's websocket messages: versioned JSON, one pydantic model each.
+
+Every message is an object with ``"v": 1`` and a ``"type"``. What the browser
+sends is validated here; an unknown type, a missing field or a wrong value is
+answered with an ``error`` message naming the problem, and the connection
+stays up. docs/desktop.md lists every message with an example.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from callcenter.records.forms import CallForm
+
+__all__ = [
+    "VERSION",
+    "ClientMessage",
+    "ProtocolError",
+    "parse_client_message",
+]
+
+VERSION = 1
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[1] = 1
+    ref: str | None = Field(default=None, max_length=64)  # echoed in the reply
+
+
+class Ready(_In):
+    type: Literal["agent.ready"]
+
+
+class NotReady(_In):
+    type: Literal["agent.not_ready"]
+    reason: str = Field(min_length=1, max_length=100)
+
+
+class EndWrapUp(_In):
+    type: Literal["agent.end_wrap_up"]
+
+
+class Logout(_In):
+    type: Literal["agent.logout"]
+
+
+class Transfer(_In):
+    type: Literal["call.transfer"]
+    target_kind: Literal["queue", "agent"]
+    target: str = Field(min_length=1, max_length=100)
+
+
+class SubmitForm(_In):
+    type: Literal["form.submit"]
+    form: dict[str, Any]  # validated as a CallForm, with the agent's id filled in
+
+
+class Ping(_In):
+    type: Literal["ping"]
+
+
+class SetAgentState(_In):
+    """A supervisor changes an agent's state, with a reason (logged)."""
+
+    type: Literal["supervisor.set_state"]
+    agent_id: str = Field(min_length=1, max_length=64)
+    state: Literal["ready", "not-ready"]
+    reason: str = Field(min_length=1, max_length=100)
+
+
+ClientMessage = Annotated[
+    Ready | NotReady | EndWrapUp | Logout | Transfer | SubmitForm | Ping | SetAgentState,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+class ProtocolError(Exception):
+    """A message the server cannot take; `code` and the message go back to the client."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Validate one frame; raises `ProtocolError` naming what is wrong."""
+    if isinstance(text, bytes | bytearray):
+        raise ProtocolError("bad-frame", "binary frames are not accepted; send JSON text")
+    if len(text) > 64_000:
+        raise ProtocolError("too-large", "message larger than 64 kB")
+    try:
+        return _ADAPTER.validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first["loc"][1:] if len(first["loc"]) > 1 else first["loc"]  # drop the type tag
+        where = ".".join(str(p) for p in loc) or "message"
+        if first["type"] == "union_tag_invalid":
+            return_msg = f"unknown message type; expected one of {first['ctx']['expected_tags']}"
+            raise ProtocolError("unknown-type", return_msg) from None
+        if first["type"] == "json_invalid":
+            raise ProtocolError("bad-json", "not valid JSON") from None
+        raise ProtocolError("invalid", f"{where}: {first['msg']}") from None
+
+
+def form_from(message: SubmitForm, agent_id: str) -> CallForm:
+    """The submitted form as a `CallForm` of this agent (raises ProtocolError)."""
+    try:
+        return CallForm(**{**message.form, "agent_id": agent_id})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "form"
+        raise ProtocolError("invalid-form", f"form.{where}: {first['msg']}", message.ref) from None

@@ -1,0 +1,276 @@
+"""The desktop's websocket protocol with aiohttp's test client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from callcenter.acd.errors import InvalidTransition
+from callcenter.acd.events import (
+    CallAnswered,
+    CallOffered,
+    OfferEnded,
+    RingTicked,
+    SetNotReady,
+    SetReady,
+    TargetBreached,
+)
+from callcenter.agent.auth import Sessions
+from callcenter.agent.desktop import AgentInfo, DesktopHub
+from callcenter.bus import EventBus
+from callcenter.records.customers import Customer
+
+AGENTS = {"a1": AgentInfo("a1", "Zhang Wei", "001"), "a2": AgentInfo("a2", "Li Na", "002")}
+
+
+class World:
+    def __init__(self) -> None:
+        self.bus: EventBus[Any] = EventBus()
+        self.commands: list[object] = []
+        self.forms: list[object] = []
+        self.refuse = False
+        self.db_down = False
+        sessions = Sessions()
+        sessions.add_user("a1", "pw-a1", "agent")
+        sessions.add_user("a2", "pw-a2", "agent")
+        sessions.add_user("sup", "pw-sup", "supervisor")
+        self.hub = DesktopHub(
+            self.bus, sessions, AGENTS, command=self.command, snapshot=lambda: None,
+            greeting="您好，客服中心{number}号为您服务", lookup=self.lookup, save_form=self.save,
+            replay_messages=100,
+        )  # fmt: skip
+
+    def command(self, cmd: object) -> None:
+        if self.refuse:
+            raise InvalidTransition("on-call", "logout")
+        self.commands.append(cmd)
+
+    async def lookup(self, number: str) -> Customer | None:
+        if number == "13812345678":
+            return Customer(7, "Han Meimei", "1 Chaoyang Rd", True, "VIP", ("+8613812345678",))
+        return None
+
+    async def save(self, form: Any) -> bool:
+        if self.db_down:
+            raise OSError("connection refused")
+        self.forms.append(form)
+        return True
+
+    def publish(self, *events: object) -> None:
+        for event in events:
+            self.bus.publish(event, 1_763_900_000.0)
+
+
+@pytest.fixture
+async def world() -> Any:
+    w = World()
+    app = web.Application()
+    app.add_routes(w.hub.routes())
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    w.hub.start()
+    w.client = client
+    try:
+        yield w
+    finally:
+        await w.hub.stop()
+        await client.close()
+
+
+async def token(w: World, user: str, password: str) -> str:
+    resp = await w.client.post("/api/login", json={"user_id": user, "password": password})
+    assert resp.status == 200
+    return (await resp.json())["token"]
+
+
+async def receive(ws: Any, kind: str | None = None) -> dict[str, Any]:
+    while True:
+        msg = json.loads((await asyncio.wait_for(ws.receive(), 3)).data)
+        if kind is None or msg["type"] == kind:
+            return msg
+
+
+async def test_login_refusals_are_indistinguishable_and_throttled(world: World) -> None:
+    c = world.client
+    wrong = await c.post("/api/login", json={"user_id": "a1", "password": "nope"})
+    unknown = await c.post("/api/login", json={"user_id": "ghost", "password": "nope"})
+    assert (wrong.status, await wrong.json()) == (unknown.status, await unknown.json()) == (
+        401, {"error": "wrong id or password"},
+    )  # fmt: skip
+    assert (await c.post("/api/login", data=b"{not json")).status == 400
+    # Successful logins cost nothing ...
+    for _ in range(8):
+        await token(world, "a1", "pw-a1")
+    # ... five failures from one address, then it must wait (whatever the user id).
+    statuses = [
+        (await c.post("/api/login", json={"user_id": "a2", "password": "x"})).status
+        for _ in range(5)
+    ]
+    assert statuses == [401, 401, 401, 429, 429]
+    right = await c.post("/api/login", json={"user_id": "a1", "password": "pw-a1"})
+    assert right.status == 429
+
+
+async def test_websockets_refuse_missing_forged_and_wrong_role_tokens(world: World) -> None:
+    c = world.client
+    assert (await c.get("/ws/agent")).status == 401
+    assert (await c.get("/ws/agent?token=forged")).status == 401
+    agent = await token(world, "a1", "pw-a1")
+    assert (await c.get(f"/ws/supervisor?token={agent}")).status == 401
+
+
+async def test_pop_with_customer_and_greeting_goes_to_that_agent_only(world: World) -> None:
+    ws1 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    ws2 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a2', 'pw-a2')}")
+    assert (await receive(ws1))["type"] == "hello"
+    assert (await receive(ws2))["type"] == "hello"
+    world.publish(
+        CallOffered("c1", "hotline", "a1", "leg1", "13812345678", "Han", 1),
+        RingTicked("c1", 1, "a1", "leg1"),
+        RingTicked("c1", 2),
+        CallAnswered("c1", "hotline", "a1", "leg1", 6.0, 2, 2, True),
+    )
+    pop = await receive(ws1, "call.offered")
+    assert pop["customer"]["name"] == "Han Meimei" and pop["customer"]["vip"] is True
+    assert pop["greeting"] == "您好，客服中心001号为您服务" and pop["ring"] == 1
+    rings = [await receive(ws1, "call.ring"), await receive(ws1, "call.ring")]
+    assert [(r["scope"], r["ring"]) for r in rings] == [("phone", 1), ("caller", 2)]
+    answered = await receive(ws1, "call.answered")
+    assert answered["rings"] == 2 and answered["within_target"] is True
+    # a2 sees nothing of a1's call.
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(ws2.receive(), 0.3)
+    await ws1.close()
+    await ws2.close()
+
+
+async def test_commands_errors_and_the_connection_stays_up(world: World) -> None:
+    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    await receive(ws, "hello")
+    await ws.send_str(json.dumps({"v": 1, "type": "agent.ready", "ref": "r1"}))
+    assert await receive(ws) == {"type": "ok", "ref": "r1", "v": 1}
+    await ws.send_str(json.dumps({"v": 1, "type": "agent.not_ready", "reason": "lunch"}))
+    await receive(ws, "ok")
+    assert world.commands == [SetReady("a1"), SetNotReady("a1", "lunch")]
+    await ws.send_str("{broken")
+    assert (await receive(ws))["code"] == "bad-json"
+    await ws.send_str(json.dumps({"v": 1, "type": "agent.dance"}))
+    err = await receive(ws)
+    assert err["code"] == "unknown-type" and "agent.ready" in err["message"]
+    await ws.send_str(json.dumps({"v": 1, "type": "agent.not_ready"}))
+    assert (await receive(ws))["message"].startswith("reason")
+    await ws.send_bytes(b"\x00")
+    assert (await receive(ws))["code"] == "bad-frame"
+    world.refuse = True
+    await ws.send_str(json.dumps({"v": 1, "type": "agent.logout", "ref": "x"}))
+    refused = await receive(ws)
+    assert refused["code"] == "refused" and refused["ref"] == "x"
+    await ws.send_str(
+        json.dumps(
+            {
+                "v": 1,
+                "type": "supervisor.set_state",
+                "agent_id": "a2",
+                "state": "ready",
+                "reason": "r",
+            }
+        )
+    )
+    assert (await receive(ws))["code"] == "forbidden"
+    await ws.send_str(json.dumps({"v": 1, "type": "ping", "ref": "p"}))
+    assert (await receive(ws))["type"] == "pong"  # still connected
+    await ws.close()
+
+
+async def test_reconnect_replays_missed_messages_in_order_and_restores_the_call(
+    world: World,
+) -> None:
+    tok = await token(world, "a1", "pw-a1")
+    ws = await world.client.ws_connect(f"/ws/agent?token={tok}")
+    await receive(ws, "hello")
+    world.publish(CallOffered("c9", "hotline", "a1", "leg9", "139", None, 1))
+    first = await receive(ws, "call.offered")
+    await ws.close()
+    world.publish(RingTicked("c9", 1, "a1", "leg9"), RingTicked("c9", 2, "a1", "leg9"))
+    await asyncio.sleep(0.1)
+    ws = await world.client.ws_connect(f"/ws/agent?token={tok}&since={first['seq']}")
+    hello = await receive(ws, "hello")
+    assert [c["call_id"] for c in hello["calls"]] == ["c9"]  # the pop is restored
+    missed = [await receive(ws), await receive(ws)]
+    assert [(m["type"], m["ring"], m["seq"]) for m in missed] == [
+        ("call.ring", 1, first["seq"] + 1), ("call.ring", 2, first["seq"] + 2),
+    ]  # fmt: skip
+    world.publish(OfferEnded("c9", "a1", "leg9", "missed", 2))
+    assert (await receive(ws, "call.offer_ended"))["outcome"] == "missed"
+    await ws.close()
+
+
+async def test_form_saved_only_once_stored(world: World) -> None:
+    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    await receive(ws, "hello")
+    form = {"id": "form-abc123", "called_at": "2026-11-23T09:30:00+08:00", "category": "inquiry",
+            "caller_name": "Han Meimei", "read_back_done": True}  # fmt: skip
+    await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "ref": "f1", "form": form}))
+    saved = await receive(ws)
+    assert saved["type"] == "form.saved" and saved["form_id"] == "form-abc123"
+    assert world.forms[0].agent_id == "a1"  # the agent cannot file as someone else
+    await ws.send_str(
+        json.dumps({"v": 1, "type": "form.submit", "form": {**form, "category": "complaint"}})
+    )
+    err = await receive(ws)
+    assert err["code"] == "invalid-form" and "matter" in err["message"]
+    world.db_down = True
+    await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "ref": "f2", "form": form}))
+    down = await receive(ws)
+    assert down["code"] == "unavailable" and down["ref"] == "f2"
+    await ws.close()
+
+
+async def test_supervisor_sees_the_floor_and_sets_an_agents_state(world: World) -> None:
+    ws = await world.client.ws_connect(
+        f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
+    )
+    assert (await receive(ws))["role"] == "supervisor"
+    world.publish(TargetBreached("c1", "hotline", 3, "ring-all"))
+    alert = await receive(ws, "event")
+    assert alert["event"] == "TargetBreached" and alert["alert"] is True
+    await ws.send_str(json.dumps({"v": 1, "type": "supervisor.set_state", "agent_id": "a2",
+                                  "state": "not-ready", "reason": "coaching"}))  # fmt: skip
+    await receive(ws, "ok")
+    assert world.commands == [SetNotReady("a2", "supervisor: coaching")]
+    await ws.close()
+
+
+async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
+    world: World, monkeypatch
+) -> None:
+    import callcenter.agent.desktop as desktop
+
+    ws1 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    ws2 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a2', 'pw-a2')}")
+    await receive(ws1, "hello")
+    await receive(ws2, "hello")
+    slow = world.hub._agent_clients["a1"]
+    stuck = asyncio.Event()
+
+    async def never(_: str) -> None:
+        await stuck.wait()
+
+    monkeypatch.setattr(slow.ws, "send_str", never)
+    for n in range(desktop.QUEUE_LIMIT + 5):
+        world.publish(
+            RingTicked("c1", n, "a1", "leg1"),
+            CallOffered(f"x{n}", "q", "a2", f"l{n}", "1", None, 1),
+        )
+        if n == 0:
+            world.hub._legs["leg1"] = "a1"
+    got = [await receive(ws2, "call.offered") for _ in range(desktop.QUEUE_LIMIT + 5)]
+    assert len(got) == desktop.QUEUE_LIMIT + 5  # a2 got everything
+    assert slow.dropped
+    stuck.set()
+    await ws2.close()
