@@ -59,6 +59,8 @@ def demo_settings(base: Settings, options: DemoOptions) -> tuple[Settings, list[
         for a, acc in zip(data["accounts"], base.accounts, strict=True)
     ]
     data["acd"] = {**data["acd"], "mode": "standalone"}
+    supervisor = {"id": "sup", "name": "Supervisor", "password": secrets.token_urlsafe(9)}
+    data["desktop"] = {**data["desktop"], "supervisors": [supervisor]}
     data["agents"] = agents
     # Simulated agents sometimes let it ring past agent_ring_limit (the ACD then
     # tries the next agent); three misses in a row are needed to sit one out.
@@ -93,6 +95,9 @@ async def run_demo(base: Settings, options: DemoOptions) -> int:
         print(
             f"\ncallcenter demo: {options.agents} simulated agents, "
             f"{options.call_rate:g} calls/s to sip:{options.hotline}@{host}:{port}\n"
+            f"  agent desktop:    http://{http}/agent  (log in as a001 / {phones[0].password})\n"
+            f"  supervisor board: http://{http}/supervisor  (sup / "
+            f"{settings.desktop.supervisors[0].password.get_secret_value()})\n"
             f"  health:  http://{http}/healthz\n"
             f"  metrics: http://{http}/metrics\n"
             "  Ctrl-C to stop.\n",

@@ -45,7 +45,7 @@ def make_web_app(
     *,
     clock: Clock | None = None,
     version: str = __version__,
-    routes: Sequence[web.RouteDef] = (),
+    routes: Sequence[web.AbstractRouteDef] = (),
 ) -> web.Application:
     """Build the application; `clock` defaults to the running loop's clock.
     `routes` adds the desktop's login and websocket routes."""

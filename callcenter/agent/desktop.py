@@ -28,6 +28,7 @@ import json
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -37,6 +38,7 @@ from callcenter.acd.engine import AcdSnapshot
 from callcenter.acd.errors import AcdError
 from callcenter.acd.events import (
     AcdCommand,
+    AgentLogin,
     AgentLogout,
     AgentStateChanged,
     CallAbandoned,
@@ -58,6 +60,7 @@ from callcenter.records.forms import CallForm
 from .auth import Login, LoginRefused, Sessions
 from .messages import (
     VERSION,
+    Board,
     NotReady,
     Ping,
     ProtocolError,
@@ -144,8 +147,13 @@ class DesktopHub:
             await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         self._bus.unsubscribe(self._sub)
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
+        static = Path(__file__).with_name("static")
         return [
+            web.get("/", _page(static / "agent.html")),
+            web.get("/agent", _page(static / "agent.html")),
+            web.get("/supervisor", _page(static / "supervisor.html")),
+            web.static("/static", static),
             web.post("/api/login", self.handle_login),
             web.post("/api/logout", self.handle_logout),
             web.get("/ws/agent", self.handle_agent_ws),
@@ -186,6 +194,7 @@ class DesktopHub:
         if previous is not None:
             await previous.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
         writer = asyncio.get_running_loop().create_task(self._write(client))
+        self._log_in(login.user_id)
         try:
             self._hello(client, request.query.get("since"))
             await self._read(client)
@@ -214,6 +223,14 @@ class DesktopHub:
         return ws
 
     # -- connections ----------------------------------------------------------------------
+
+    def _log_in(self, agent_id: str) -> None:
+        """Opening the desktop logs an offline agent in to the ACD (not ready)."""
+        snap = self._snapshot()
+        view = next((a for a in snap.agents if a.agent_id == agent_id), None) if snap else None
+        if view is not None and view.state == "offline":
+            with contextlib.suppress(AcdError):
+                self._command(AgentLogin(agent_id))
 
     def _hello(self, client: _Client, since: str | None) -> None:
         agent_id = client.login.user_id
@@ -278,6 +295,8 @@ class DesktopHub:
             match message:
                 case Ping():
                     return {"type": "pong", "ref": ref}
+                case Board() if login.role == "supervisor":
+                    return {"type": "board", "ref": ref, "board": self._board()}
                 case SetAgentState() if login.role == "supervisor":
                     cmd: AcdCommand = (
                         SetReady(message.agent_id)
@@ -476,3 +495,10 @@ def _error_message(code: str, message: str, ref: str | None = None) -> dict[str,
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def _page(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    async def page(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    return page

@@ -71,8 +71,14 @@ class SetAgentState(_In):
     reason: str = Field(min_length=1, max_length=100)
 
 
+class Board(_In):
+    """A supervisor asks for the current board (agents, queues, waiting calls)."""
+
+    type: Literal["supervisor.board"]
+
+
 ClientMessage = Annotated[
-    Ready | NotReady | EndWrapUp | Logout | Transfer | SubmitForm | Ping | SetAgentState,
+    Ready | NotReady | EndWrapUp | Logout | Transfer | SubmitForm | Ping | SetAgentState | Board,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

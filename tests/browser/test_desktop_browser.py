@@ -1,0 +1,134 @@
+"""The agent and supervisor pages in a real headless Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from callcenter.app import Service
+from callcenter.records.customers import import_customers
+from callcenter.settings import Settings
+from callcenter.sim.core import PhoneSpec, SimConfig
+from callcenter.sim.driver import SimulatorDriver
+from callcenter.sip.message import Address
+from tests.helpers import free_port
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        message = "Debian's chromium is not installed (scripts/install-interop-tools installs it)"
+        if os.environ.get("CALLCENTER_REQUIRE_INTEROP") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> Any:
+    settings = Settings(
+        service={"data_dir": str(tmp_path / "var")},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
+                 "password": "agent-pw"}],
+        queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.4, 1.6], "wrap_up": 1.0}],
+        desktop={"supervisors": [{"id": "sup", "name": "Supervisor", "password": "sup-pw"}]},
+    )  # fmt: skip
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    assert svc.db_pool is not None
+    async with (await svc.db_pool.get()).acquire() as conn:
+        await import_customers(
+            conn, "name,numbers,vip,notes\nHan Meimei,13812345678,yes,prefers mornings\n"
+        )
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Service) -> None:
+    from playwright.async_api import async_playwright
+
+    executable = chromium()
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = f"http://{service.http_addresses[0]}"
+    driver: SimulatorDriver | None = None
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            # Chinese by default when the browser asks for it.
+            zh = await browser.new_page(locale="zh-CN")
+            await zh.goto(f"{base}/agent")
+            assert await zh.text_content("[data-t=login]") == "登录"
+            await zh.close()
+
+            page = await browser.new_page(locale="en-US")
+            await page.goto(f"{base}/agent")
+            await page.fill("#user_id", "a001")
+            await page.fill("#password", "wrong")
+            await page.click("#login button[type=submit]")
+            await page.wait_for_selector("#login-error:has-text('wrong id or password')")
+            await page.fill("#password", "agent-pw")
+            await page.click("#login button[type=submit]")
+            await page.wait_for_selector("#state:has-text('Not ready')")
+            await page.click("#ready")
+            await page.wait_for_selector("#state[data-state=ready]")
+
+            assert service.sip is not None
+            host, port = next(iter(service.sip.transports.bound.values()))
+            driver = SimulatorDriver(
+                SimConfig(service=Address(host, port), hotline="4000", call_rate=20.0, max_calls=1,
+                          ring_cycle=2.0, answer_rings=(1.5, 1.6), talk_seconds=(30.0, 30.0),
+                          abandon_share=0.0, caller_numbers=("+8613812345678",)),
+                [PhoneSpec("1001", "agent-pw")], seed=2,
+            )  # fmt: skip
+            await driver.start()
+            await page.wait_for_selector("#customer-name:has-text('Han Meimei')", timeout=10_000)
+            ring_at_pop = await page.text_content("#ring-count")
+            assert ring_at_pop == "1"  # the customer is on screen before ring 2
+            assert await page.is_visible("#customer-vip")
+            assert "007" in (await page.text_content("#greeting-text") or "")
+            await page.wait_for_selector("#ring-count:has-text('2')", timeout=10_000)  # live count
+            await page.screenshot(path=str(ARTIFACTS / "agent-pop.png"), full_page=True)
+
+            await page.fill("textarea[name=service_requested]", "water leak under the sink")
+            await page.check("input[name=read_back_done]")
+            await page.select_option("select[name=category]", "repair")
+            await page.click("#call-form button[type=submit]")
+            await page.wait_for_selector("#form-status:has-text('Saved')", timeout=10_000)
+            assert service.db_pool is not None
+            async with (await service.db_pool.get()).acquire() as conn:
+                row = await conn.fetchrow("SELECT * FROM call_forms ORDER BY saved_at DESC LIMIT 1")
+            assert row["service_requested"] == "water leak under the sink"
+            assert (
+                row["category"] == "repair" and row["read_back_done"] and row["agent_id"] == "a001"
+            )
+
+            sup = await browser.new_page(locale="en-US")
+            await sup.goto(f"{base}/supervisor")
+            await sup.fill("#user_id", "sup")
+            await sup.fill("#password", "sup-pw")
+            await sup.click("#login button[type=submit]")
+            await sup.wait_for_selector("#agents tr:has-text('On call')")
+            await asyncio.sleep(1.2)  # one board refresh
+            await sup.screenshot(path=str(ARTIFACTS / "supervisor-board.png"), full_page=True)
+        finally:
+            await browser.close()
+            if driver is not None:
+                await driver.stop()
