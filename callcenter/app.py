@@ -42,6 +42,7 @@ from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
 from .health import RegistrationStatus
+from .metrics.calls import CallMetrics, FloorCollector
 from .metrics.records import RecordsCollector
 from .metrics.sip import SipMetrics
 from .records.customers import Customer, CustomerDirectory
@@ -104,6 +105,7 @@ class Service:
             raise RuntimeError("service already started")
         async with AsyncExitStack() as stack:
             await self._start_records(stack)
+            self._start_metrics(stack)
             self._start_desktop(stack)
             await self._start_sip(stack)
             await self._start_http(stack)
@@ -174,6 +176,21 @@ class Service:
             self.settings = self.settings.model_copy(
                 update={"agents": directory.agents, "queues": directory.queues}
             )
+
+    def _start_metrics(self, stack: AsyncExitStack) -> None:
+        """Call metrics from the bus; the floor's gauges read at scrape time."""
+        queues = [_queue(q) for q in self.settings.queues]
+        cycle = queues[0].cadence.cycle if queues else 5.0
+        metrics = CallMetrics(self.registry, self.bus, cycle)
+        metrics.set_targets({q.name: q.target_seconds for q in queues})
+        metrics.start()
+        stack.push_async_callback(metrics.stop)
+        self.registry.register(
+            FloorCollector(
+                lambda: self.sip.snapshot() if self.sip is not None else None,
+                lambda: self.desktop.client_count if self.desktop is not None else 0,
+            )
+        )
 
     def _start_desktop(self, stack: AsyncExitStack) -> None:
         """The desktop hub subscribes before SIP starts, so it misses no event."""

@@ -89,6 +89,11 @@ async def test_simulated_calls_are_answered_or_abandoned_and_none_fail(tmp_path)
         finally:
             await conn.close()
         assert outcomes.get("answered", 0) == stats.answered
+        # The wallboard's counters agree with the simulator and the records.
+        value = service.registry.get_sample_value
+        assert value("callcenter_calls_offered_total", {"queue": "hotline"}) == 12
+        assert value("callcenter_calls_answered_total", {"queue": "hotline"}) == stats.answered
+        assert value("callcenter_calls_abandoned_total", {"queue": "hotline"}) == stats.abandoned
         assert outcomes.get("abandoned", 0) + outcomes.get("short-abandon", 0) == stats.abandoned
     finally:
         await driver.stop()

@@ -135,6 +135,10 @@ class DesktopHub:
 
     # -- lifecycle ------------------------------------------------------------------------
 
+    @property
+    def client_count(self) -> int:
+        return len(self._agent_clients) + len(self._supervisor_clients)
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._consume(), name="desktop")
 
