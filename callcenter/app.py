@@ -32,9 +32,10 @@ from . import __version__
 from .acd.agents import Agent
 from .acd.engine import Acd
 from .acd.errors import AcdError
-from .acd.events import AcdCommand, AgentLogin, SetReady
+from .acd.events import AcdAction, AcdCommand, AgentLogin, SetReady
 from .acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from .acd.ringclock import Cadence
+from .agent.admin import AdminApi
 from .agent.auth import Sessions
 from .agent.desktop import AgentInfo, DesktopHub
 from .bus import EventBus
@@ -95,6 +96,8 @@ class Service:
         self.records: RecordsWriter | None = None
         self.db_pool: Pool | None = None
         self.desktop: DesktopHub | None = None
+        self.admin: AdminApi | None = None
+        self._password_hashes: dict[str, str] = {}
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
         self._stack: AsyncExitStack | None = None
@@ -165,6 +168,13 @@ class Service:
                 directory = await seed_and_load(
                     conn, list(self.settings.agents), list(self.settings.queues)
                 )
+                # Desktop passwords reset by a supervisor live in the database.
+                self._password_hashes = {
+                    r["id"]: r["password_hash"]
+                    for r in await conn.fetch(
+                        "SELECT id, password_hash FROM agents WHERE password_hash IS NOT NULL"
+                    )
+                }
             finally:
                 await conn.close()
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
@@ -198,6 +208,8 @@ class Service:
         sessions = Sessions(desk.session_hours)
         for agent in self.settings.agents:
             sessions.add_user(agent.id, agent.password.get_secret_value(), "agent")
+        for agent_id, password_hash in self._password_hashes.items():
+            sessions.set_hash(agent_id, password_hash, "agent")
         for supervisor in desk.supervisors:
             sessions.add_user(supervisor.id, supervisor.password.get_secret_value(), "supervisor")
         pool = self.db_pool
@@ -227,6 +239,17 @@ class Service:
         )
         self.desktop.start()
         stack.push_async_callback(self.desktop.stop)
+        self.admin = AdminApi(
+            sessions,
+            administer=self._administer,
+            pool=pool.get if pool is not None else None,
+            to_queue=_queue,
+        )
+
+    def _administer(self, change: Callable[[Acd, float], list[AcdAction]]) -> None:
+        if self.sip is None:
+            raise AcdError("the service is starting")
+        self.sip.administer(change)
 
     def _agent_command(self, command: AcdCommand) -> None:
         if self.sip is None:
@@ -277,6 +300,7 @@ class Service:
     async def _start_http(self, stack: AsyncExitStack) -> None:
         http = self.settings.http
         routes = self.desktop.routes() if self.desktop is not None else []
+        routes += self.admin.routes() if self.admin is not None else []
         app = make_web_app(self, self.registry, clock=self.clock, routes=routes)
         runner = await start_web(app, http.host, http.port)
         stack.push_async_callback(runner.cleanup)

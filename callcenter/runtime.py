@@ -22,8 +22,8 @@ from typing import Any
 
 import structlog
 
-from callcenter.acd.engine import AcdSnapshot
-from callcenter.acd.events import AcdCommand, RingTicked
+from callcenter.acd.engine import Acd, AcdSnapshot
+from callcenter.acd.events import AcdAction, AcdCommand, RingTicked
 from callcenter.bus import EventBus
 from callcenter.calls.switchboard import Dropped, PhoneRegistered, Switchboard, SwitchboardOutput
 from callcenter.clock import Clock
@@ -106,6 +106,13 @@ class SipRuntime:
         if self._core is None or self._loop is None:
             return None
         return self._core.acd.snapshot(self._loop.time())
+
+    def administer(self, change: Callable[[Acd, float], list[AcdAction]]) -> None:
+        """An administrative change; the ACD's errors propagate to the caller."""
+        assert self._loop is not None
+        now = self._loop.time()
+        self._execute_all(self.core.administer(change, now), now)
+        self._rearm()
 
     def command(self, cmd: AcdCommand) -> None:
         """An agent's command. The ACD's errors (unknown agent, invalid

@@ -598,6 +598,35 @@ class Acd:
         self._schedule(("max_wait", call.id), now + queue.max_wait)
         return [*out, RingTicked(call.id, 1)]
 
+    # -- administration -------------------------------------------------------------------
+
+    def upsert_agent(
+        self, agent_id: str, name: str, number: str, extension: str, groups: dict[str, int]
+    ) -> None:
+        """Add an agent (offline), or change one's details; state and calls stay."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            self.agents[agent_id] = Agent(agent_id, name, number, extension, dict(groups))
+            return
+        agent.name, agent.number, agent.extension = name, number, extension
+        agent.groups = dict(groups)
+
+    def remove_agent(self, agent_id: str, now: float) -> list[AcdAction]:
+        """Disable an agent: logged out first; refused while they have a call."""
+        agent = self._agent(agent_id)
+        out: list[AcdAction] = []
+        if agent.state is not AgentState.OFFLINE:
+            out = self._transition(agent, Transition.LOGOUT, now)  # InvalidTransition on a call
+        del self.agents[agent_id]
+        self._unschedule(("wrap", agent_id), ("cooldown", agent_id))
+        return out
+
+    def upsert_queue(self, queue: QueueConfig) -> None:
+        """Add or change a queue; calls already waiting keep the settings they had."""
+        self.queues[queue.name] = queue
+        self._by_number = {n: q for q in self.queues.values() for n in q.numbers}
+        self._catch_all = next((q for q in self.queues.values() if not q.numbers), None)
+
     # -- dispatch -------------------------------------------------------------------------
 
     def _dispatch(self, now: float) -> list[AcdAction]:

@@ -11,7 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from callcenter.sip.throttle import Throttle
 
-__all__ = ["Login", "LoginRefused", "Sessions"]
+__all__ = ["Login", "LoginRefused", "Sessions", "hash_password"]
 
 _HASHER = PasswordHasher()
 # Verifying against this when the user is unknown makes both cases take as long.
@@ -47,6 +47,15 @@ class Sessions:
         if password:
             self._hashes[user_id] = (_HASHER.hash(password), role)
 
+    def set_hash(self, user_id: str, password_hash: str, role: str) -> None:
+        """A hash kept in the database (set by a password reset)."""
+        self._hashes[user_id] = (password_hash, role)
+
+    def remove_user(self, user_id: str) -> None:
+        self._hashes.pop(user_id, None)
+        for token in [t for t, login in self._tokens.items() if login.user_id == user_id]:
+            del self._tokens[token]
+
     def login(self, user_id: str, password: str, source: str) -> str:
         now = time.monotonic()
         keys = (f"u:{user_id}", f"a:{source}")
@@ -81,3 +90,7 @@ class Sessions:
 
     def logout(self, token: str) -> None:
         self._tokens.pop(token, None)
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)

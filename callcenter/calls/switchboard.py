@@ -121,6 +121,14 @@ class Switchboard:
         """An agent's command from the desktop (may raise the ACD's errors)."""
         return self._apply(self.acd.handle(cmd, now), now)
 
+    def administer(
+        self, change: Callable[[Acd, float], list[AcdAction]], now: float
+    ) -> list[SwitchboardOutput]:
+        """Apply an administrative change to the ACD (a new agent, a queue's
+        settings) and whatever it sets off, such as offering waiting calls."""
+        actions = change(self.acd, now)
+        return self._apply(actions + self.acd.on_timer(now), now)
+
     def on_timer(self, now: float) -> list[SwitchboardOutput]:
         out = self._route(self.ua.on_timer(now), now)
         if self.registrar is not None:

@@ -1,0 +1,308 @@
+"""The administration API: supervisors add, edit and disable agents and queues,
+and reset agents' passwords. Changes take effect at once (no restart), are
+stored in the database and written to the audit log (who, what, when).
+
+Every request needs a supervisor's token (``Authorization: Bearer …``); the
+role is checked on every request. Bodies are validated with pydantic; the
+OpenAPI document is generated from the same models (``/api/openapi.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from callcenter import __version__
+from callcenter.acd.errors import AcdError
+from callcenter.acd.queues import QueueConfig
+from callcenter.settings import QueueSettings
+
+from .auth import Login, Sessions, hash_password
+
+__all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
+
+log = structlog.get_logger("callcenter.admin")
+
+
+class AgentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    number: str = Field(min_length=1, max_length=20)
+    extension: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$")
+    groups: dict[str, int] = Field(default_factory=lambda: {"service": 1})
+    password: str = Field(min_length=8, max_length=200)
+
+
+class AgentPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    number: str | None = Field(default=None, min_length=1, max_length=20)
+    extension: str | None = Field(default=None, min_length=1, max_length=64)
+    groups: dict[str, int] | None = None
+    enabled: bool | None = None
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=8, max_length=200)
+
+
+class AdminApi:
+    def __init__(
+        self,
+        sessions: Sessions,
+        *,
+        administer: Callable[[Callable[[Any, float], list[Any]]], None],
+        pool: Callable[[], Awaitable[Any]] | None,
+        to_queue: Callable[[QueueSettings], QueueConfig],
+    ) -> None:
+        self.sessions = sessions
+        self._administer = administer
+        self._pool = pool
+        self._to_queue = to_queue
+
+    def routes(self) -> list[web.AbstractRouteDef]:
+        return [
+            web.get("/api/openapi.json", self.openapi),
+            web.get("/api/admin/agents", self.list_agents),
+            web.post("/api/admin/agents", self.add_agent),
+            web.patch("/api/admin/agents/{agent_id}", self.edit_agent),
+            web.post("/api/admin/agents/{agent_id}/password", self.reset_password),
+            web.get("/api/admin/queues", self.list_queues),
+            web.put("/api/admin/queues/{name}", self.put_queue),
+            web.get("/api/admin/audit", self.audit),
+        ]
+
+    # -- handlers -------------------------------------------------------------------------
+
+    async def list_agents(self, request: web.Request) -> web.Response:
+        self._supervisor(request)
+        rows = await self._fetch(
+            "SELECT id, name, number, extension, groups, enabled FROM agents ORDER BY id"
+        )
+        return web.json_response([{**r, "groups": json.loads(r["groups"])} for r in rows])
+
+    async def add_agent(self, request: web.Request) -> web.Response:
+        actor = self._supervisor(request)
+        body = await _body(request, AgentIn)
+        pw_hash = hash_password(body.password)
+        await self._execute(
+            "INSERT INTO agents (id, name, number, extension, groups, password_hash)"
+            " VALUES ($1,$2,$3,$4,$5,$6)",
+            body.id, body.name, body.number, body.extension, json.dumps(body.groups), pw_hash,
+        )  # fmt: skip
+        self._administer(
+            lambda acd, now: _upsert(
+                acd, body.id, body.name, body.number, body.extension, body.groups
+            )
+        )
+        self.sessions.set_hash(body.id, pw_hash, "agent")
+        await self._audit(actor, "agent.add", body.id, body.model_dump(exclude={"password"}))
+        return web.json_response({"id": body.id}, status=201)
+
+    async def edit_agent(self, request: web.Request) -> web.Response:
+        actor = self._supervisor(request)
+        agent_id = request.match_info["agent_id"]
+        patch = await _body(request, AgentPatch)
+        rows = await self._fetch("SELECT * FROM agents WHERE id = $1", agent_id)
+        if not rows:
+            raise _json_error(404, f"no agent {agent_id!r}")
+        row = rows[0]
+        name, number = patch.name or row["name"], patch.number or row["number"]
+        extension = patch.extension or row["extension"]
+        groups = patch.groups if patch.groups is not None else json.loads(row["groups"])
+        enabled = row["enabled"] if patch.enabled is None else patch.enabled
+        try:
+            if enabled:
+                self._administer(
+                    lambda acd, now: _upsert(acd, agent_id, name, number, extension, groups)
+                )
+            elif row["enabled"]:
+                self._administer(lambda acd, now: acd.remove_agent(agent_id, now))
+                self.sessions.remove_user(agent_id)
+        except AcdError as exc:
+            raise _json_error(409, str(exc)) from None
+        await self._execute(
+            "UPDATE agents SET name=$2, number=$3, extension=$4, groups=$5, enabled=$6,"
+            " updated_at=now() WHERE id=$1",
+            agent_id, name, number, extension, json.dumps(groups), enabled,
+        )  # fmt: skip
+        await self._audit(actor, "agent.edit", agent_id, patch.model_dump(exclude_none=True))
+        return web.json_response({"id": agent_id, "enabled": enabled})
+
+    async def reset_password(self, request: web.Request) -> web.Response:
+        actor = self._supervisor(request)
+        agent_id = request.match_info["agent_id"]
+        body = await _body(request, PasswordIn)
+        pw_hash = hash_password(body.password)
+        if not await self._fetch("SELECT 1 FROM agents WHERE id = $1 AND enabled", agent_id):
+            raise _json_error(404, f"no enabled agent {agent_id!r}")
+        await self._execute("UPDATE agents SET password_hash=$2 WHERE id=$1", agent_id, pw_hash)
+        self.sessions.set_hash(agent_id, pw_hash, "agent")
+        await self._audit(actor, "agent.password", agent_id, {})
+        return web.json_response({"id": agent_id})
+
+    async def list_queues(self, request: web.Request) -> web.Response:
+        self._supervisor(request)
+        rows = await self._fetch("SELECT config FROM queues ORDER BY name")
+        return web.json_response([json.loads(r["config"]) for r in rows])
+
+    async def put_queue(self, request: web.Request) -> web.Response:
+        actor = self._supervisor(request)
+        body = await _body(request, QueueSettings)
+        if body.name != request.match_info["name"]:
+            raise _json_error(400, "the body's name must match the URL")
+        queue = self._to_queue(body)
+        await self._execute(
+            "INSERT INTO queues (name, config) VALUES ($1, $2) ON CONFLICT (name)"
+            " DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
+            body.name, body.model_dump_json(),
+        )  # fmt: skip
+        self._administer(lambda acd, now: _upsert_queue(acd, queue))
+        await self._audit(actor, "queue.put", body.name, body.model_dump(mode="json"))
+        return web.json_response(body.model_dump(mode="json"))
+
+    async def audit(self, request: web.Request) -> web.Response:
+        self._supervisor(request)
+        rows = await self._fetch(
+            "SELECT at, actor, action, target, details FROM audit_log ORDER BY id DESC LIMIT 500"
+        )
+        return web.json_response(
+            [{**r, "at": r["at"].isoformat(), "details": json.loads(r["details"])} for r in rows]
+        )
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _supervisor(self, request: web.Request) -> str:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        login: Login | None = self.sessions.check(token)
+        if login is None:
+            raise _json_error(401, "log in as a supervisor: Authorization: Bearer <token>")
+        if login.role != "supervisor":
+            raise _json_error(403, "supervisors only")
+        return login.user_id
+
+    async def _conn_pool(self) -> Any:
+        if self._pool is None:
+            raise _json_error(503, "administration needs the database (database.enabled)")
+        try:
+            return await self._pool()
+        except (OSError, TimeoutError) as exc:
+            raise _json_error(503, f"the database is unavailable: {exc}") from None
+
+    async def _fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+        pool = await self._conn_pool()
+        async with pool.acquire() as conn:
+            return [dict(r) for r in await conn.fetch(sql, *args)]
+
+    async def _execute(self, sql: str, *args: Any) -> None:
+        import asyncpg
+
+        pool = await self._conn_pool()
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute(sql, *args)
+        except asyncpg.UniqueViolationError as exc:
+            raise _json_error(409, f"already exists: {exc.detail or exc}") from None
+
+    async def _audit(self, actor: str, action: str, target: str, details: dict[str, Any]) -> None:
+        log.info("admin change", actor=actor, action=action, target=target)
+        await self._execute(
+            "INSERT INTO audit_log (actor, action, target, details) VALUES ($1,$2,$3,$4)",
+            actor, action, target, json.dumps(details, default=str),
+        )  # fmt: skip
+
+
+def _upsert(
+    acd: Any, agent_id: str, name: str, number: str, ext: str, groups: dict[str, int]
+) -> list[Any]:
+    acd.upsert_agent(agent_id, name, number, ext, groups)
+    return []
+
+
+def _upsert_queue(acd: Any, queue: QueueConfig) -> list[Any]:
+    acd.upsert_queue(queue)
+    return []
+
+
+async def _body(request: web.Request, model: type[Any]) -> Any:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise _json_error(400, f"{where}: {first['msg']}") from None
+
+
+def _json_error(status: int, message: str) -> web.HTTPException:
+    cls = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+        409: web.HTTPConflict,
+        503: web.HTTPServiceUnavailable,
+    }[status]
+    return cls(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def openapi_document() -> dict[str, Any]:
+    schemas = {
+        "AgentIn": AgentIn.model_json_schema(),
+        "AgentPatch": AgentPatch.model_json_schema(),
+        "PasswordIn": PasswordIn.model_json_schema(),
+        "Queue": QueueSettings.model_json_schema(),
+    }
+
+    def body(name: str) -> dict[str, Any]:
+        return {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+        }
+
+    def op(summary: str, request: str | None = None, ok: str = "200") -> dict[str, Any]:
+        responses = {
+            ok: {"description": "done"},
+            "400": {"description": "invalid body"},
+            "401": {"description": "no or expired token"},
+            "403": {"description": "not a supervisor"},
+        }
+        out: dict[str, Any] = {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "responses": responses,
+        }
+        if request:
+            out["requestBody"] = body(request)
+        return out
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "callcenter administration", "version": __version__},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/api/admin/agents": {
+                "get": op("List agents"),
+                "post": op("Add an agent", "AgentIn", "201"),
+            },
+            "/api/admin/agents/{agent_id}": {"patch": op("Edit or disable an agent", "AgentPatch")},
+            "/api/admin/agents/{agent_id}/password": {
+                "post": op("Reset an agent's password", "PasswordIn")
+            },
+            "/api/admin/queues": {"get": op("List queues")},
+            "/api/admin/queues/{name}": {"put": op("Add or change a queue", "Queue")},
+            "/api/admin/audit": {"get": op("The audit log, newest first")},
+        },
+    }

@@ -1,0 +1,115 @@
+"""The administration API on a running service with a real database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from callcenter.app import Service
+from callcenter.settings import Settings
+from tests.helpers import free_port
+
+
+async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_path: Path) -> None:
+    settings = Settings(
+        service={"data_dir": str(tmp_path / "var")},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        agents=[
+            {
+                "id": "a001",
+                "name": "Zhang Wei",
+                "number": "001",
+                "extension": "1001",
+                "password": "first-pw",
+            }
+        ],
+        desktop={"supervisors": [{"id": "sup", "name": "Sup", "password": "sup-pw"}]},
+    )
+    service = Service(settings, registry=CollectorRegistry())
+    await service.start()
+    base = f"http://{service.http_addresses[0]}"
+    try:
+        async with aiohttp.ClientSession() as s:
+
+            async def login(user: str, password: str) -> tuple[int, Any]:
+                async with s.post(
+                    f"{base}/api/login", json={"user_id": user, "password": password}
+                ) as r:
+                    return r.status, await r.json()
+
+            _, sup = await login("sup", "sup-pw")
+            _, agent = await login("a001", "first-pw")
+            auth = {"Authorization": f"Bearer {sup['token']}"}
+
+            async with s.get(f"{base}/api/admin/agents") as r:
+                assert r.status == 401
+            async with s.get(
+                f"{base}/api/admin/agents", headers={"Authorization": f"Bearer {agent['token']}"}
+            ) as r:
+                assert r.status == 403
+            new = {
+                "id": "a002",
+                "name": "Li Na",
+                "number": "002",
+                "extension": "1002",
+                "password": "second-pw",
+            }
+            async with s.post(f"{base}/api/admin/agents", json=new, headers=auth) as r:
+                assert r.status == 201
+            async with s.post(f"{base}/api/admin/agents", json=new, headers=auth) as r:
+                assert r.status == 409
+            async with s.post(
+                f"{base}/api/admin/agents", json={**new, "id": "bad id"}, headers=auth
+            ) as r:
+                assert r.status == 400 and "id" in (await r.json())["error"]
+            # In effect at once: the ACD knows a002 and a002 can log in.
+            assert service.sip is not None and "a002" in service.sip.core.acd.agents
+            assert (await login("a002", "second-pw"))[0] == 200
+            async with s.patch(
+                f"{base}/api/admin/agents/a002",
+                json={"groups": {"service": 1, "tech": 3}},
+                headers=auth,
+            ) as r:
+                assert r.status == 200
+            assert service.sip.core.acd.agents["a002"].groups == {"service": 1, "tech": 3}
+            async with s.post(
+                f"{base}/api/admin/agents/a001/password",
+                json={"password": "new-secret"},
+                headers=auth,
+            ) as r:
+                assert r.status == 200
+            assert (await login("a001", "first-pw"))[0] == 401
+            assert (await login("a001", "new-secret"))[0] == 200
+            async with s.patch(
+                f"{base}/api/admin/agents/a002", json={"enabled": False}, headers=auth
+            ) as r:
+                assert r.status == 200
+            assert "a002" not in service.sip.core.acd.agents
+            queue = {"name": "tech", "numbers": ["5000"], "group": "tech", "strategy": "skill"}
+            async with s.put(f"{base}/api/admin/queues/tech", json=queue, headers=auth) as r:
+                assert r.status == 200
+            assert service.sip.core.acd.queues["tech"].numbers == ("5000",)
+            async with s.put(
+                f"{base}/api/admin/queues/tech", json={**queue, "strategy": "random"}, headers=auth
+            ) as r:
+                assert r.status == 400 and "strategy" in (await r.json())["error"]
+            async with s.get(f"{base}/api/admin/audit", headers=auth) as r:
+                log = await r.json()
+            assert [(e["actor"], e["action"], e["target"]) for e in reversed(log)] == [
+                ("sup", "agent.add", "a002"),
+                ("sup", "agent.edit", "a002"),
+                ("sup", "agent.password", "a001"),
+                ("sup", "agent.edit", "a002"),
+                ("sup", "queue.put", "tech"),
+            ]
+            assert all("password" not in str(e["details"]) for e in log)
+            async with s.get(f"{base}/api/openapi.json") as r:
+                doc = await r.json()
+            assert doc["openapi"] == "3.1.0" and "/api/admin/agents" in doc["paths"]
+            assert "AgentIn" in doc["components"]["schemas"]
+    finally:
+        await service.stop()
