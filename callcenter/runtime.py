@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from callcenter.acd.engine import Acd, AcdSnapshot
-from callcenter.acd.events import AcdAction, AcdCommand, RingTicked
+from callcenter.acd.events import AcdAction, AcdCommand
 from callcenter.bus import EventBus
 from callcenter.calls.switchboard import Dropped, PhoneRegistered, Switchboard, SwitchboardOutput
 from callcenter.clock import Clock
@@ -204,8 +204,9 @@ class SipRuntime:
                 call_id = getattr(action, "call_id", None)
                 with _call_context(call_id):
                     fields = {k: v for k, v in _fields(action).items() if k != "call_id"}
-                    # Ring ticks are many and on every screen; they log at debug.
-                    emit = calls_log.debug if isinstance(action, RingTicked) else calls_log.info
+                    # One info line per call outcome; the steps on the way (queued,
+                    # offered, rings, agent states) are many and log at debug.
+                    emit = calls_log.info if type(action).__name__ in _OUTCOMES else calls_log.debug
                     emit(_event_name(action), **fields)
                 self.bus.publish(action, self.clock.wall())
 
@@ -235,6 +236,12 @@ class SipRuntime:
         self._timer = None
         self._timer_at = None
         self._run(lambda now: self.core.on_timer(now))
+
+
+_OUTCOMES = frozenset({
+    "CallAnswered", "CallAbandoned", "CallEnded", "CallTransferred", "CallOverflowed",
+    "CallRejected", "TargetBreached",
+})  # fmt: skip
 
 
 @contextlib.contextmanager
