@@ -80,6 +80,9 @@ def split_comma(value: str) -> list[str]:
     its headers part) do not split. Empty elements are dropped, as §7.3.1's
     `#element` rule allows.
     """
+    if "," not in value:
+        stripped = value.strip()
+        return [stripped] if stripped else []  # the common case: one element
     parts: list[str] = []
     start, i, depth = 0, 0, 0
     while i < len(value):
@@ -101,6 +104,8 @@ def split_comma(value: str) -> list[str]:
 
 def _split_semi(text: str) -> list[str]:
     """Split on semicolons outside quoted strings."""
+    if '"' not in text:
+        return text.split(";")  # no quoted string: nothing to skip over
     parts: list[str] = []
     start, i = 0, 0
     while i < len(text):

@@ -10,6 +10,7 @@ significant (Via, Route, Record-Route).
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -111,8 +112,12 @@ _LIST_HEADERS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_name(name: str) -> str:
-    """`v` → `Via`, `call-id` → `Call-ID`, `x-foo` → `X-Foo`."""
+    """`v` → `Via`, `call-id` → `Call-ID`, `x-foo` → `X-Foo`.
+
+    Cached: every header access asks, and a few dozen names cover all traffic.
+    """
     lower = name.lower()
     if lower in _COMPACT:
         return _COMPACT[lower]
