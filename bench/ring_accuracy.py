@@ -289,7 +289,8 @@ def main() -> int:
             "",
             *lines,
         ])  # fmt: skip
-        c.update_doc("ring_accuracy", body, doc)
+        key = "ring_accuracy" if args.records == "on" else "ring_accuracy-records-off"
+        c.update_doc(key, body, doc)
     return 0
 
 
