@@ -171,6 +171,12 @@ class Acd:
         self.agents = {a.id: a for a in agents}
         self._new_id = new_id
         self._calls: dict[str, _Call] = {}
+        # Indexes kept in step with the states, so dispatching on every event
+        # looks at the calls waiting and the agents ready, not at the whole floor.
+        self._waiting: dict[str, _Call] = {}
+        self._ready: dict[str, Agent] = {
+            a.id: a for a in self.agents.values() if a.state is AgentState.READY
+        }
         self._last_offered: dict[str, str] = {}
         self._seq = itertools.count()
         self._heap: list[tuple[float, int, _Key]] = []
@@ -288,10 +294,9 @@ class Acd:
             seq=next(self._seq),
         )
         self._calls[call.id] = call
+        self._waiting[call.id] = call
         out: list[AcdAction] = [RingTicked(call.id, 1)]
-        waiting = sum(
-            1 for c in self._calls.values() if c.queue is queue and c.state is CallState.WAITING
-        )
+        waiting = sum(1 for c in self._waiting.values() if c.queue is queue)
         # Queued first even when it overflows at once: every call is on record.
         out.append(CallQueued(call.id, queue.name, call.caller, waiting, cmd.called))
         if waiting > queue.max_length:
@@ -384,6 +389,7 @@ class Acd:
 
     def _forget(self, call: _Call) -> None:
         self._calls.pop(call.id, None)
+        self._waiting.pop(call.id, None)
         self._unschedule(("tick", call.id), ("breach", call.id), ("max_wait", call.id))
 
     # -- legs -----------------------------------------------------------------------------
@@ -495,6 +501,7 @@ class Acd:
         out = self._cancel_legs(call, "answered-elsewhere", now)  # ring-all: first 200 wins
         self._unschedule(("tick", call.id), ("breach", call.id), ("max_wait", call.id))
         call.state = CallState.CONNECTED
+        self._waiting.pop(call.id, None)
         call.agent_id = agent.id
         call.answered_at = now
         call.leg_id = leg.id
@@ -528,12 +535,21 @@ class Acd:
     def _transition(
         self, agent: Agent, transition: Transition, now: float, reason: str | None = None
     ) -> list[AcdAction]:
+        since = agent.state_since
         previous = agent.apply(transition, now, reason)
+        if agent.state is AgentState.READY:
+            self._ready[agent.id] = agent
+        else:
+            self._ready.pop(agent.id, None)
         if agent.state is not AgentState.WRAP_UP:
             self._unschedule(("wrap", agent.id))
         if previous is agent.state and agent.state is not AgentState.NOT_READY:
             return []
-        return [AgentStateChanged(agent.id, agent.state.value, previous.value, agent.reason)]
+        return [
+            AgentStateChanged(
+                agent.id, agent.state.value, previous.value, agent.reason, now - since
+            )
+        ]
 
     def _release(self, agent: Agent, now: float) -> list[AcdAction]:
         """An offer ended unanswered: READY again, or the not-ready asked for meanwhile."""
@@ -586,6 +602,7 @@ class Acd:
         self._schedule(("wrap", agent.id), agent.wrap_up_until)
         # A new segment: its own ring clock, queue timers and candidates.
         call.state = CallState.WAITING
+        self._waiting[call.id] = call
         call.queue = queue
         call.clock = RingClock(now, queue.cadence.cycle)
         call.tried = {agent.id}
@@ -618,6 +635,7 @@ class Acd:
         if agent.state is not AgentState.OFFLINE:
             out = self._transition(agent, Transition.LOGOUT, now)  # InvalidTransition on a call
         del self.agents[agent_id]
+        self._ready.pop(agent_id, None)
         self._unschedule(("wrap", agent_id), ("cooldown", agent_id))
         return out
 
@@ -631,13 +649,12 @@ class Acd:
 
     def _dispatch(self, now: float) -> list[AcdAction]:
         """Offer waiting calls to available agents, best call first."""
-        free = [a for a in self.agents.values() if a.available(now)]
+        if not self._waiting:
+            return []
+        free = [a for a in self._ready.values() if a.available(now)]
         if not free:
             return []
-        waiting = sorted(
-            (c for c in self._calls.values() if c.state is CallState.WAITING),
-            key=lambda c: (-c.queue.priority, c.seq),
-        )
+        waiting = sorted(self._waiting.values(), key=lambda c: (-c.queue.priority, c.seq))
         out: list[AcdAction] = []
         for call in waiting:
             if call.legs and not call.ring_all:
