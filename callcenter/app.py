@@ -193,6 +193,7 @@ class Service:
         cycle = queues[0].cadence.cycle if queues else 5.0
         metrics = CallMetrics(self.registry, self.bus, cycle)
         metrics.set_targets({q.name: q.target_seconds for q in queues})
+        metrics.prime([q.name for q in queues], [a.id for a in self.settings.agents])
         metrics.start()
         stack.push_async_callback(metrics.stop)
         self.registry.register(

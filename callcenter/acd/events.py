@@ -324,6 +324,7 @@ class AgentStateChanged:
     state: str
     previous: str
     reason: str | None
+    seconds: float = 0.0  # how long the agent was in `previous` (wrap-up time, for one)
 
 
 AcdEvent = (

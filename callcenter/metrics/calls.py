@@ -2,17 +2,23 @@
 
 `CallMetrics` subscribes to the event bus and counts; `FloorCollector` reads
 the ACD's snapshot at scrape time for what is true *now* (calls waiting, the
-longest wait, agents by state). Labels are queues and agents, never callers.
+longest wait, agents by state, each agent's state). Labels are queues and
+agents, never callers.
 Answer-time buckets sit on ring boundaries of the first queue's cadence (one
 per ring up to six rings, then coarser), so "answered within n rings" is a
 bucket.
+
+Every queue's and agent's series is created at zero when the service starts
+(`prime`): Prometheus's `increase()` cannot see a counter's first step when
+the series appears already at 1, so a wallboard would miss the day's first
+call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -22,6 +28,7 @@ from prometheus_client.registry import Collector
 from callcenter.acd.agents import AgentState
 from callcenter.acd.engine import AcdSnapshot
 from callcenter.acd.events import (
+    AgentStateChanged,
     CallAbandoned,
     CallAnswered,
     CallEnded,
@@ -34,7 +41,12 @@ from callcenter.acd.events import (
 )
 from callcenter.bus import EventBus
 
-__all__ = ["CallMetrics", "FloorCollector", "ring_buckets"]
+__all__ = ["OVERFLOW_REASONS", "WRAP_UP_BUCKETS", "CallMetrics", "FloorCollector", "ring_buckets"]
+
+#: `CallOverflowed.reason` values (primed at zero for every queue).
+OVERFLOW_REASONS = ("max-wait", "max-length", "breach")
+#: Wrap-up edges: the default wrap-up is 15 s; an agent may end it early.
+WRAP_UP_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0)
 
 
 def ring_buckets(cycle: float) -> tuple[float, ...]:
@@ -128,18 +140,59 @@ class CallMetrics:
             buckets=(10, 30, 60, 120, 180, 300, 600, 1200, 3600),
             registry=registry,
         )
+        self.wrap_up_time = Histogram(
+            "callcenter_wrap_up_seconds",
+            "Time agents spent in wrap-up after a call of this queue, however it ended.",
+            q,
+            buckets=WRAP_UP_BUCKETS,
+            registry=registry,
+        )
         self.no_answer = Counter(
             "callcenter_agent_ring_no_answer",
             "Offers an agent let ring past agent_ring_limit.",
             ["agent"],
             registry=registry,
         )
+        self.agent_answered = Counter(
+            "callcenter_agent_calls_answered",
+            "Calls an agent answered (first answers and answers after a transfer).",
+            ["agent"],
+            registry=registry,
+        )
         self._task: asyncio.Task[None] | None = None
         self._target: dict[str, float] = {}
+        # The queue of the call each agent is wrapping up, from CallEnded or
+        # CallTransferred until the AgentStateChanged that leaves wrap-up.
+        self._wrapping: dict[str, str] = {}
 
     def set_targets(self, targets: dict[str, float]) -> None:
         """Each queue's ring target in seconds, for abandons within the target."""
         self._target = dict(targets)
+
+    def prime(self, queues: Sequence[str], agents: Sequence[str]) -> None:
+        """Create every queue's and agent's series at zero (see the module docstring)."""
+        for queue in queues:
+            for family in (
+                self.offered,
+                self.answered,
+                self.within,
+                self.breached,
+                self.abandoned,
+                self.short,
+                self.abandoned_within,
+                self.transferred,
+                self.answer_time,
+                self.rings,
+                self.abandon_time,
+                self.talk_time,
+                self.wrap_up_time,
+            ):
+                family.labels(queue)
+            for reason in OVERFLOW_REASONS:
+                self.overflowed.labels(queue, reason)
+        for agent in agents:
+            self.no_answer.labels(agent)
+            self.agent_answered.labels(agent)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="metrics")
@@ -159,7 +212,10 @@ class CallMetrics:
         match event:
             case CallQueued(queue=queue):
                 self.offered.labels(queue).inc()
-            case CallAnswered() if not event.transferred:
+            case CallAnswered() if event.transferred:
+                self.agent_answered.labels(event.agent_id).inc()
+            case CallAnswered():
+                self.agent_answered.labels(event.agent_id).inc()
                 self.answered.labels(event.queue).inc()
                 self.answer_time.labels(event.queue).observe(event.answer_seconds)
                 self.rings.labels(event.queue).observe(event.rings)
@@ -178,10 +234,16 @@ class CallMetrics:
                 self.overflowed.labels(queue, reason).inc()
             case CallRejected():
                 self.rejected.inc()
-            case CallTransferred(queue=queue):
+            case CallTransferred(queue=queue, agent_id=agent):
                 self.transferred.labels(queue).inc()
-            case CallEnded(queue=queue, talk_seconds=talk):
+                self._wrapping[agent] = queue
+            case CallEnded(queue=queue, agent_id=agent, talk_seconds=talk):
                 self.talk_time.labels(queue).observe(talk)
+                self._wrapping[agent] = queue
+            case AgentStateChanged(previous="wrap-up", agent_id=agent):
+                queue_name = self._wrapping.pop(agent, None)
+                if queue_name is not None:
+                    self.wrap_up_time.labels(queue_name).observe(event.seconds)
             case OfferEnded(agent_id=agent, outcome="missed"):
                 self.no_answer.labels(agent).inc()
 
@@ -203,8 +265,23 @@ class FloorCollector(Collector):
             "callcenter_longest_wait_seconds", "The longest current wait.", labels=["queue"]
         )
         agents = GaugeMetricFamily("callcenter_agents", "Agents by state.", labels=["state"])
+        # One series per agent, labelled with its current state only: with a
+        # thousand agents, 0/1 series for every state would be seven times the
+        # scrape. A state change ends the old series (Prometheus marks it stale).
+        agent_state = GaugeMetricFamily(
+            "callcenter_agent_state",
+            "1 for each agent, labelled with the agent's current state.",
+            labels=["agent", "state"],
+        )
+        in_state = GaugeMetricFamily(
+            "callcenter_agent_state_seconds",
+            "Seconds each agent has been in its current state.",
+            labels=["agent"],
+        )
         desk = GaugeMetricFamily(
-            "callcenter_desktop_clients", "Desktop websockets connected.", value=self._clients()
+            "callcenter_desktop_clients",
+            "Desktop websockets connected (agents and supervisors).",
+            value=self._clients(),
         )
         snap = self._snapshot()
         if snap is not None:
@@ -214,6 +291,8 @@ class FloorCollector(Collector):
             counts = {s.value: 0 for s in AgentState}
             for a in snap.agents:
                 counts[a.state] = counts.get(a.state, 0) + 1
+                agent_state.add_metric([a.agent_id, a.state], 1.0)
+                in_state.add_metric([a.agent_id], a.seconds_in_state)
             for state, n in counts.items():
                 agents.add_metric([state], n)
-        yield from (waiting, longest, agents, desk)
+        yield from (waiting, longest, agents, agent_state, in_state, desk)

@@ -6,16 +6,23 @@ from prometheus_client import CollectorRegistry
 
 from callcenter.acd.engine import AcdSnapshot, AgentView, QueueView
 from callcenter.acd.events import (
+    AgentHungUp,
     CallAbandoned,
     CallAnswered,
+    CallArrived,
     CallEnded,
+    CallerHungUp,
     CallOverflowed,
     CallQueued,
+    EndWrapUp,
+    LegAnswered,
     OfferEnded,
+    SetNotReady,
     TargetBreached,
 )
 from callcenter.bus import EventBus
 from callcenter.metrics.calls import CallMetrics, FloorCollector, ring_buckets
+from tests.acd.test_engine import Floor
 
 
 def test_ring_buckets_sit_on_ring_boundaries() -> None:
@@ -90,3 +97,65 @@ def test_floor_gauges_come_from_the_snapshot() -> None:
     assert registry.get_sample_value("callcenter_agents", {"state": "on-call"}) == 1
     assert registry.get_sample_value("callcenter_agents", {"state": "offline"}) == 0
     assert registry.get_sample_value("callcenter_desktop_clients") == 4
+    state = registry.get_sample_value
+    assert state("callcenter_agent_state", {"agent": "a2", "state": "on-call"}) == 1
+    assert state("callcenter_agent_state", {"agent": "a2", "state": "ready"}) is None
+    assert state("callcenter_agent_state_seconds", {"agent": "a3"}) == 1.0
+
+
+def test_wrap_up_time_from_the_acd_driven_by_explicit_time() -> None:
+    """The ACD's own events, fed to the metrics: wrap-up ended by its timer,
+    by the agent, and by not-ready, each timed exactly, under the call's queue."""
+    f = Floor("a1", "a2", wrap_up=10.0)
+    f.do(CallArrived("c1", "4000", "1"))
+    f.do(CallArrived("c2", "4000", "2"))
+    leg1, leg2 = (f.ring(c)[0].leg_id for c in ("c1", "c2"))
+    f.do(LegAnswered("c1", leg1), at=1.0)
+    f.do(LegAnswered("c2", leg2), at=2.0)
+    f.do(CallerHungUp("c1"), at=20.0)  # a1 wraps up until 30.0 (the timer)
+    f.do(AgentHungUp("c2"), at=25.0)
+    f.do(SetNotReady("a2", "break"), at=27.0)  # 2.0 s of wrap-up
+    f.do(CallArrived("c3", "4000", "3"), at=40.0)  # a1 is ready again since 30.0
+    f.do(LegAnswered("c3", f.ring("c3")[0].leg_id), at=41.0)
+    f.do(AgentHungUp("c3"), at=50.0)
+    f.do(EndWrapUp("a1"), at=54.5)  # 4.5 s
+    f.until(70.0)
+
+    registry = CollectorRegistry()
+    m = CallMetrics(registry, EventBus(), cycle=5.0)
+    for _, event in f.log:
+        m.observe(event)
+
+    def v(name: str, labels: dict[str, str]) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    q = {"queue": "service"}
+    assert v("callcenter_wrap_up_seconds_count", q) == 3
+    assert v("callcenter_wrap_up_seconds_sum", q) == 16.5
+    assert [
+        v("callcenter_wrap_up_seconds_bucket", {**q, "le": le})
+        for le in ("1.0", "2.0", "5.0", "10.0")
+    ] == [0, 1, 2, 3]
+    assert v("callcenter_talk_seconds_sum", q) == 19.0 + 23.0 + 9.0
+    assert v("callcenter_agent_calls_answered_total", {"agent": "a1"}) == 2
+    assert v("callcenter_agent_calls_answered_total", {"agent": "a2"}) == 1
+
+
+def test_primed_series_exist_at_zero_before_the_first_call() -> None:
+    """increase() needs the zero: a series that first appears at 1 loses that call."""
+    registry = CollectorRegistry()
+    m = CallMetrics(registry, EventBus(), cycle=1.0)
+    m.prime(["hotline"], ["a1"])
+    value = registry.get_sample_value
+    for name in (
+        "callcenter_calls_offered_total",
+        "callcenter_calls_answered_within_target_total",
+        "callcenter_calls_short_abandoned_total",
+        "callcenter_wrap_up_seconds_count",
+        "callcenter_answer_seconds_count",
+    ):
+        assert value(name, {"queue": "hotline"}) == 0, name
+    assert value("callcenter_answer_seconds_bucket", {"queue": "hotline", "le": "3.0"}) == 0
+    assert value("callcenter_calls_overflowed_total", {"queue": "hotline", "reason": "breach"}) == 0
+    assert value("callcenter_agent_ring_no_answer_total", {"agent": "a1"}) == 0
+    assert value("callcenter_agent_calls_answered_total", {"agent": "a1"}) == 0
