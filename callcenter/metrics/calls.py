@@ -39,6 +39,7 @@ from callcenter.acd.events import (
     OfferEnded,
     TargetBreached,
 )
+from callcenter.acd.queues import QueueConfig
 from callcenter.bus import EventBus
 
 __all__ = ["OVERFLOW_REASONS", "WRAP_UP_BUCKETS", "CallMetrics", "FloorCollector", "ring_buckets"]
@@ -249,13 +250,22 @@ class CallMetrics:
 
 
 class FloorCollector(Collector):
-    """Gauges read from the ACD at scrape time."""
+    """Gauges read from the ACD at scrape time.
+
+    Each queue's ring cycle and target are exported too, so rules and
+    dashboards can speak in rings ("waiting longer than four rings") whatever
+    the queue's cadence.
+    """
 
     def __init__(
-        self, snapshot: Callable[[], AcdSnapshot | None], clients: Callable[[], int]
+        self,
+        snapshot: Callable[[], AcdSnapshot | None],
+        clients: Callable[[], int],
+        queues: Callable[[], Iterable[QueueConfig]] = tuple,
     ) -> None:
         self._snapshot = snapshot
         self._clients = clients
+        self._queues = queues
 
     def collect(self) -> Iterable[Metric]:
         waiting = GaugeMetricFamily(
@@ -283,6 +293,19 @@ class FloorCollector(Collector):
             "Desktop websockets connected (agents and supervisors).",
             value=self._clients(),
         )
+        cycle = GaugeMetricFamily(
+            "callcenter_queue_ring_cycle_seconds",
+            "The queue's ring cycle: one ring, in seconds.",
+            labels=["queue"],
+        )
+        target = GaugeMetricFamily(
+            "callcenter_queue_target_seconds",
+            "Answered before this meets the queue's ring target (answer_within_rings rings).",
+            labels=["queue"],
+        )
+        for queue in self._queues():
+            cycle.add_metric([queue.name], queue.cadence.cycle)
+            target.add_metric([queue.name], queue.target_seconds)
         snap = self._snapshot()
         if snap is not None:
             for q in snap.queues:
@@ -295,4 +318,4 @@ class FloorCollector(Collector):
                 in_state.add_metric([a.agent_id], a.seconds_in_state)
             for state, n in counts.items():
                 agents.add_metric([state], n)
-        yield from (waiting, longest, agents, agent_state, in_state, desk)
+        yield from (waiting, longest, cycle, target, agents, agent_state, in_state, desk)

@@ -20,6 +20,8 @@ from callcenter.acd.events import (
     SetNotReady,
     TargetBreached,
 )
+from callcenter.acd.queues import QueueConfig
+from callcenter.acd.ringclock import Cadence
 from callcenter.bus import EventBus
 from callcenter.metrics.calls import CallMetrics, FloorCollector, ring_buckets
 from tests.acd.test_engine import Floor
@@ -88,7 +90,8 @@ def test_floor_gauges_come_from_the_snapshot() -> None:
         ),
         (),
     )
-    registry.register(FloorCollector(lambda: snap, lambda: 4))
+    queues = (QueueConfig("hotline", ("4000",), "cs", cadence=Cadence.of([0.2, 0.8])),)
+    registry.register(FloorCollector(lambda: snap, lambda: 4, lambda: queues))
     assert registry.get_sample_value("callcenter_calls_waiting", {"queue": "hotline"}) == 2
     assert (
         registry.get_sample_value("callcenter_longest_wait_seconds", {"queue": "hotline"}) == 12.5
@@ -101,6 +104,8 @@ def test_floor_gauges_come_from_the_snapshot() -> None:
     assert state("callcenter_agent_state", {"agent": "a2", "state": "on-call"}) == 1
     assert state("callcenter_agent_state", {"agent": "a2", "state": "ready"}) is None
     assert state("callcenter_agent_state_seconds", {"agent": "a3"}) == 1.0
+    assert state("callcenter_queue_ring_cycle_seconds", {"queue": "hotline"}) == 1.0
+    assert state("callcenter_queue_target_seconds", {"queue": "hotline"}) == 3.0
 
 
 def test_wrap_up_time_from_the_acd_driven_by_explicit_time() -> None:
