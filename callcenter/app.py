@@ -15,6 +15,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from datetime import datetime
 from functools import partial
 from typing import Any, Final
 
@@ -51,6 +52,7 @@ from .records.database import Pool, open_database
 from .records.directory import seed_and_load
 from .records.forms import CallForm, save_form
 from .records.migrate import apply_migrations
+from .records.stats import AgentStats, QueueStats, agent_stats, queue_stats
 from .records.store import Store
 from .records.writer import RecordsWriter
 from .runtime import SipRuntime
@@ -214,7 +216,7 @@ class Service:
         for supervisor in desk.supervisors:
             sessions.add_user(supervisor.id, supervisor.password.get_secret_value(), "supervisor")
         pool = self.db_pool
-        lookup = save = None
+        lookup = save = history = None
         if pool is not None:
             directory: list[CustomerDirectory] = []
 
@@ -227,6 +229,13 @@ class Service:
                 async with (await pool.get()).acquire() as conn:
                     return await save_form(conn, form)
 
+            async def history(
+                start: datetime, end: datetime, agents: list[str]
+            ) -> tuple[list[QueueStats], list[AgentStats]]:
+                async with (await pool.get()).acquire() as conn:
+                    queues = await queue_stats(conn, start, end)
+                    return queues, await agent_stats(conn, start, end, agents)
+
         self.desktop = DesktopHub(
             self.bus,
             sessions,
@@ -237,6 +246,8 @@ class Service:
             lookup=lookup,
             save_form=save,
             replay_messages=desk.replay_messages,
+            clock=self.clock,
+            history=history,
         )
         self.desktop.start()
         stack.push_async_callback(self.desktop.stop)

@@ -17,6 +17,13 @@ Every connection has its own bounded queue and writer: a slow or dead browser
 is disconnected when its queue fills, never waited for. One session per
 agent: a new connection replaces the old one, so no agent sees two pops for
 one offer.
+
+Supervisors get `board.figures` (board.py) on connect and every
+`figures_every` seconds: computed and serialised once per period whatever the
+number of supervisors, so its cost is bounded by the floor's size. With the
+records on, "today" before this process started is read from the database
+(`history`) at start and every few minutes (to pick up a journal replayed
+late); the figures since are counted from the bus.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import json
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +62,17 @@ from callcenter.acd.events import (
     TransferCall,
 )
 from callcenter.bus import EventBus, Published
+from callcenter.clock import Clock, LoopClock
 from callcenter.records.customers import Customer
 from callcenter.records.forms import CallForm
+from callcenter.records.stats import AgentStats, QueueStats
 
 from .auth import Login, LoginRefused, Sessions
+from .board import AgentCounts, FloorTally, QueueCounts
 from .messages import (
     VERSION,
     Board,
+    BoardFigures,
     NotReady,
     Ping,
     ProtocolError,
@@ -78,11 +90,18 @@ from .messages import (
     Logout as LogoutMsg,
 )
 
-__all__ = ["AgentInfo", "DesktopHub"]
+__all__ = ["AgentInfo", "DesktopHub", "History"]
 
 log = structlog.get_logger("callcenter.desktop")
 
 QUEUE_LIMIT = 256  # messages waiting for one browser before it is dropped
+HISTORY_EVERY = 300.0  # seconds between reads of today's figures from the records
+HISTORY_RETRY = 30.0  # after a failed read
+
+# Today's figures from the records for [start, end) and these agents.
+History = Callable[
+    [datetime, datetime, list[str]], Awaitable[tuple[list[QueueStats], list[AgentStats]]]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +115,10 @@ class AgentInfo:
 class _Client:
     ws: web.WebSocketResponse
     login: Login
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    # Messages, or text already serialised (the board, shared by every supervisor).
+    queue: asyncio.Queue[dict[str, Any] | str] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
+    )
     dropped: bool = False
 
 
@@ -113,6 +135,10 @@ class DesktopHub:
         lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
         save_form: Callable[[CallForm], Awaitable[bool]] | None = None,
         replay_messages: int = 500,
+        clock: Clock | None = None,
+        history: History | None = None,
+        figures_every: float = 2.0,
+        tz: tzinfo | None = None,
     ) -> None:
         self.sessions = sessions
         self.agents = agents
@@ -131,7 +157,12 @@ class DesktopHub:
         self._legs: dict[str, str] = {}  # leg id -> agent id
         self._offers: dict[str, set[str]] = {}  # call id -> agents with an open pop
         self._pops: dict[tuple[str, str], dict[str, Any]] = {}  # (agent, call) -> pop
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._clock: Clock = clock if clock is not None else LoopClock()
+        self._records = history
+        self._figures_every = figures_every
+        # Counting starts now: the records cover the day before.
+        self.tally = FloorTally(self._clock.wall(), tz=tz)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -140,13 +171,19 @@ class DesktopHub:
         return len(self._agent_clients) + len(self._supervisor_clients)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._consume(), name="desktop")
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._consume(), name="desktop"),
+            loop.create_task(self._push_figures(), name="desktop-board"),
+        ]
+        if self._records is not None:
+            self._tasks.append(loop.create_task(self._read_history(), name="desktop-history"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         for client in [*self._agent_clients.values(), *self._supervisor_clients]:
             await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         self._bus.unsubscribe(self._sub)
@@ -219,6 +256,7 @@ class DesktopHub:
         writer = asyncio.get_running_loop().create_task(self._write(client))
         try:
             self._enqueue(client, {"type": "hello", "role": "supervisor", "board": self._board()})
+            self._enqueue_text(client, self.figures().model_dump_json())
             await self._read(client)
         finally:
             writer.cancel()
@@ -261,10 +299,15 @@ class DesktopHub:
         with contextlib.suppress(ConnectionError, RuntimeError):
             while True:
                 message = await client.queue.get()
-                await client.ws.send_str(json.dumps(message, ensure_ascii=False, default=str))
+                if not isinstance(message, str):
+                    message = json.dumps(message, ensure_ascii=False, default=str)
+                await client.ws.send_str(message)
 
     def _enqueue(self, client: _Client, message: dict[str, Any]) -> None:
         message.setdefault("v", VERSION)
+        self._enqueue_text(client, message)
+
+    def _enqueue_text(self, client: _Client, message: dict[str, Any] | str) -> None:
         try:
             client.queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -370,6 +413,7 @@ class DesktopHub:
 
     async def _route(self, p: Published[Any]) -> None:
         event = p.event
+        self.tally.observe(event, p.wall)
         match event:
             case CallOffered():
                 await self._offered(event, p.wall)
@@ -462,6 +506,58 @@ class DesktopHub:
         history = self._history.get(agent_id)
         return history[-1]["seq"] if history else 0
 
+    # -- the supervisor board -------------------------------------------------------------
+
+    def figures(self) -> BoardFigures:
+        """The board's figures now (validated by its pydantic model)."""
+        return self.tally.figures(self._snapshot(), self._clock.wall())
+
+    async def _push_figures(self) -> None:
+        while True:
+            await asyncio.sleep(self._figures_every)
+            if not self._supervisor_clients:
+                continue
+            try:
+                text = self.figures().model_dump_json()
+            except Exception:
+                log.exception("board figures failed")
+                continue
+            for client in list(self._supervisor_clients):
+                self._enqueue_text(client, text)
+
+    async def _read_history(self) -> None:
+        """Today before this process started, from the records; again every few
+        minutes, since a journal replayed late adds to it."""
+        assert self._records is not None
+        while (day := self.tally.day) < self.tally.started:
+            snap = self._snapshot()
+            agents = [a.agent_id for a in snap.agents] if snap is not None else list(self.agents)
+            try:
+                queues, per_agent = await asyncio.wait_for(
+                    self._records(
+                        datetime.fromtimestamp(day, UTC),
+                        datetime.fromtimestamp(self.tally.started, UTC),
+                        agents,
+                    ),
+                    30,
+                )
+            except Exception as exc:
+                log.warning(
+                    "today's figures not read from the records",
+                    error=str(exc) or type(exc).__name__,
+                )
+                await asyncio.sleep(HISTORY_RETRY)
+                continue
+            self.tally.baseline(
+                day,
+                {q.queue: _queue_counts(q) for q in queues},
+                {
+                    a.agent_id: AgentCounts(a.handled, a.missed, a.pause_seconds, a.idle_seconds)
+                    for a in per_agent
+                },
+            )
+            await asyncio.sleep(HISTORY_EVERY)
+
     def _board(self) -> dict[str, Any]:
         snap = self._snapshot()
         if snap is None:
@@ -471,6 +567,17 @@ class DesktopHub:
             "agents": [_fields(a) for a in snap.agents],
             "calls": [_fields(c) for c in snap.calls],
         }
+
+
+def _queue_counts(q: QueueStats) -> QueueCounts:
+    return QueueCounts(
+        q.offered,
+        q.answered,
+        q.answered_within_target,
+        q.abandoned,
+        q.short_abandons,
+        (q.asa_seconds or 0.0) * q.answered,
+    )
 
 
 def _fields(obj: object) -> dict[str, Any]:

@@ -16,8 +16,13 @@ from callcenter.records.forms import CallForm
 
 __all__ = [
     "VERSION",
+    "AgentFigures",
+    "BoardFigures",
     "ClientMessage",
+    "PeriodFigures",
     "ProtocolError",
+    "QueueFigures",
+    "WaitingCaller",
     "parse_client_message",
 ]
 
@@ -82,6 +87,74 @@ ClientMessage = Annotated[
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+# -- server -> supervisor ---------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PeriodFigures(_Out):
+    """One queue over a period, with the docs/metrics.md definitions (None: nothing to divide)."""
+
+    offered: int = Field(ge=0)
+    answered: int = Field(ge=0)
+    answered_within_target: int = Field(ge=0)  # within the queue's ring target (three rings)
+    abandoned: int = Field(ge=0)  # short abandons included
+    short_abandons: int = Field(ge=0)
+    service_level: float | None = Field(ge=0)  # within target / (offered - short abandons)
+    abandonment_rate: float | None = Field(ge=0)  # (abandoned - short) / (offered - short)
+    asa_seconds: float | None = Field(ge=0)  # mean answer time of answered calls
+
+
+class WaitingCaller(_Out):
+    call_id: str
+    caller: str
+    wait_seconds: float = Field(ge=0)
+    ring: int = Field(ge=1)  # the caller's ring now
+    breached: bool  # ring three ended unanswered
+    agents_ringing: int = Field(ge=0)
+
+
+class QueueFigures(_Out):
+    name: str
+    waiting: list[WaitingCaller]  # in order of arrival
+    longest_wait_seconds: float = Field(ge=0)
+    today: PeriodFigures
+    last_15m: PeriodFigures
+    last_30m: PeriodFigures
+    last_60m: PeriodFigures
+
+
+class AgentFigures(_Out):
+    agent_id: str
+    name: str
+    number: str
+    state: str
+    reason: str | None
+    seconds_in_state: float = Field(ge=0)
+    current_call: str | None
+    current_caller: str | None
+    handled: int = Field(ge=0)  # calls answered today
+    missed: int = Field(ge=0)  # ring-no-answer today
+    pause_seconds: float = Field(ge=0)  # not ready today
+    idle_seconds: float = Field(ge=0)  # ready today
+
+
+class BoardFigures(_Out):
+    """`board.figures`: the supervisor board, on connect and every few seconds."""
+
+    v: Literal[1] = 1
+    type: Literal["board.figures"] = "board.figures"
+    at: float  # wall time, seconds since the epoch
+    day_started: float  # the midnight that began today
+    # "Today" covers [counted_since, at): midnight, or the service's start when
+    # the records are off (or not read yet) and it started today.
+    counted_since: float
+    queues: list[QueueFigures]
+    agents: list[AgentFigures]
 
 
 class ProtocolError(Exception):

@@ -274,3 +274,67 @@ async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
     assert slow.dropped
     stuck.set()
     await ws2.close()
+
+
+async def test_supervisor_receives_the_board_figures_on_connect_and_then_periodically() -> None:
+    from datetime import UTC, datetime
+
+    from callcenter.acd.events import CallArrived, CallerHungUp, LegAnswered, LegRinging
+    from callcenter.agent.messages import BoardFigures
+    from tests.acd.test_engine import Floor
+    from tests.conftest import ManualClock
+
+    t0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
+    floor = Floor("a1", "a2")
+    floor.do(CallArrived("c1", "4000", "13812345678"))
+    leg = floor.ring("c1")[0].leg_id
+    floor.do(LegRinging("c1", leg), at=0.2)
+    floor.do(LegAnswered("c1", leg), at=4.0)  # ring 1: within three rings
+    floor.do(CallArrived("c2", "4000", "13900000000"), at=5.0)
+    floor.do(CallerHungUp("c2"), at=14.0)  # abandoned after 9 s
+    floor.do(CallArrived("c3", "4000", "13700000000"), at=20.0)  # still waiting
+    floor.until(27.0)
+    clock = ManualClock(monotonic=0.0, wall=t0 - 60)
+    sessions = Sessions()
+    sessions.add_user("sup", "pw-sup", "supervisor")
+    bus: EventBus[Any] = EventBus()
+    hub = DesktopHub(
+        bus, sessions, AGENTS, command=lambda cmd: None,
+        snapshot=lambda: floor.acd.snapshot(floor.now), greeting="", figures_every=0.05,
+        clock=clock,
+    )  # fmt: skip
+    app = web.Application()
+    app.add_routes(hub.routes())
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    hub.start()
+    try:
+        for t, action in floor.log:
+            bus.publish(action, t0 + t)
+        clock.advance(60 + 27)
+        await asyncio.sleep(0.1)  # the hub has read the bus
+        resp = await client.post("/api/login", json={"user_id": "sup", "password": "pw-sup"})
+        ws = await client.ws_connect(f"/ws/supervisor?token={(await resp.json())['token']}")
+        assert (await receive(ws))["type"] == "hello"
+        first = BoardFigures.model_validate(await receive(ws, "board.figures"))
+        assert first.v == 1 and first.at == t0 + 27
+        [queue] = first.queues
+        assert (queue.today.offered, queue.today.answered, queue.today.abandoned) == (3, 1, 1)
+        assert queue.today.service_level == 0.3333 and queue.today.abandonment_rate == 0.3333
+        assert queue.today.asa_seconds == 4.0 and queue.last_15m == queue.today
+        assert [(c.caller, c.wait_seconds, c.ring) for c in queue.waiting] == [
+            ("13700000000", 7.0, 2)
+        ]
+        agents = {a.agent_id: a for a in first.agents}
+        assert (agents["a1"].state, agents["a1"].handled, agents["a1"].current_caller) == (
+            "on-call", 1, "13812345678",
+        )  # fmt: skip
+        # c2 was offered to a2, whose phone never rang: unreachable, not ready.
+        assert (agents["a2"].state, agents["a2"].reason) == ("not-ready", "unreachable")
+        clock.advance(10)
+        later = BoardFigures.model_validate(await receive(ws, "board.figures"))
+        assert later.at == t0 + 37  # pushed again without being asked
+        await ws.close()
+    finally:
+        await hub.stop()
+        await client.close()

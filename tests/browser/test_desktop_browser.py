@@ -126,7 +126,12 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
             await sup.fill("#password", "sup-pw")
             await sup.click("#login button[type=submit]")
             await sup.wait_for_selector("#agents tr:has-text('On call')")
-            await asyncio.sleep(1.2)  # one board refresh
+            # The board's figures: one call offered and answered within three rings.
+            queue_row = await sup.inner_text("#queues tr:has-text('hotline')")
+            assert queue_row.split("\t")[3:5] == ["1", "100%"], queue_row
+            agent_row = await sup.inner_text("#agents tr:has-text('Zhang Wei')")
+            assert "+8613812345678" in agent_row and agent_row.split("\t")[6] == "1", agent_row
+            await asyncio.sleep(2.2)  # one board refresh
             await sup.screenshot(path=str(ARTIFACTS / "supervisor-board.png"), full_page=True)
         finally:
             await browser.close()

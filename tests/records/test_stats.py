@@ -60,3 +60,52 @@ async def test_service_level_abandonment_and_asa(database: str) -> None:
     finally:
         await store.close()
         await conn.close()
+
+
+async def test_agents_day_handled_missed_pause_and_idle_across_a_restart(database: str) -> None:
+    from callcenter.acd.events import AgentStateChanged, CallOffered, OfferEnded
+    from callcenter.records.stats import AgentStats, agent_stats
+
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    store = Store(database)
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+    midnight = day.timestamp()
+
+    def state(agent: str, new: str, old: str) -> AgentStateChanged:
+        return AgentStateChanged(agent, new, old, "lunch" if new == "not-ready" else None)
+
+    boot1 = [  # the first process: a1 ready since yesterday evening, stopped at 10:00
+        (midnight - 3600, state("a1", "ready", "not-ready")),
+        (midnight + 9 * 3600, CallOffered("c1", "hotline", "a1", "l1", "1", None, 1)),
+        (midnight + 9 * 3600 + 10, OfferEnded("c1", "a1", "l1", "missed", 2, 10.0)),
+        (midnight + 9 * 3600 + 10, state("a1", "not-ready", "ringing")),
+        (midnight + 9 * 3600 + 610, state("a1", "ready", "not-ready")),
+        (midnight + 9 * 3600 + 700, CallOffered("c2", "hotline", "a1", "l2", "1", None, 1)),
+        (midnight + 9 * 3600 + 704, CallAnswered("c2", "hotline", "a1", "l2", 4.0, 1, 1, True)),
+        (midnight + 10 * 3600, state("a2", "not-ready", "offline")),  # the last change
+    ]
+    boot2 = [  # restarted at 11:00: a1 logs in and is ready from 11:05
+        (midnight + 11 * 3600, state("a1", "not-ready", "offline")),
+        (midnight + 11 * 3600 + 300, state("a1", "ready", "not-ready")),
+        (midnight + 12 * 3600, state("a1", "offline", "ready")),
+    ]
+    records = [to_record("boot1", i, at, e) for i, (at, e) in enumerate(boot1)]
+    records += [to_record("boot2", i, at, e) for i, (at, e) in enumerate(boot2)]
+    try:
+        await store.write(records)
+        stats = await agent_stats(conn, day, datetime(2026, 11, 24, tzinfo=UTC), ["a1", "a2"])
+        assert stats == [
+            # a1: ready 00:00-09:00:10 and 09:10:10-10:00 (the first process stops), paused 10
+            # minutes; after the restart paused 5 minutes, then ready 11:05-12:00.
+            AgentStats("a1", 1, 1, 600.0 + 300.0, 9 * 3600 + 10 + (3600 - 610) + 3300),
+            AgentStats("a2", 0, 0, 0.0, 0.0),
+        ]
+        # Up to 10:30, while the service was down: the first process only.
+        a1, _ = await agent_stats(
+            conn, day, datetime(2026, 11, 23, 10, 30, tzinfo=UTC), ["a1", "a2"]
+        )
+        assert a1 == AgentStats("a1", 1, 1, 600.0, 9 * 3600 + 10 + (3600 - 610))
+    finally:
+        await store.close()
+        await conn.close()

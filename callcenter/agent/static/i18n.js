@@ -18,6 +18,10 @@ const TEXTS = {
     transfer: "转接", to_queue: "转队列", to_agent: "转坐席", hung_up_by: "先挂机",
     agents: "坐席", queues: "队列", waiting: "排队", longest_wait: "最长等待",
     alerts: "告警", breach: "超过三声未接", set_state: "设置状态", language: "English",
+    offered_today: "今日来电", sl_today: "今日三声接通率", sl_15m: "15分钟接通率", sl_30m: "30分钟接通率",
+    sl_60m: "60分钟接通率", abandon_rate: "放弃率", asa: "平均应答时间", waiting_callers: "排队来电",
+    queue: "队列", wait: "等待", in_state: "状态时长", current_call: "当前通话", handled: "今日接听",
+    missed: "未接", pause_time: "小休时长", idle_time: "空闲时长", today_since: "今日统计自",
   },
   en: {
     title_agent: "Agent desktop", title_supervisor: "Supervisor board", login: "Log in", logout: "Log out",
@@ -36,6 +40,10 @@ const TEXTS = {
     transfer: "Transfer", to_queue: "To queue", to_agent: "To agent", hung_up_by: "Hung up first",
     agents: "Agents", queues: "Queues", waiting: "Waiting", longest_wait: "Longest wait",
     alerts: "Alerts", breach: "Not answered within three rings", set_state: "Set state", language: "中文",
+    offered_today: "Offered today", sl_today: "SL today", sl_15m: "SL 15 min", sl_30m: "SL 30 min",
+    sl_60m: "SL 60 min", abandon_rate: "Abandoned", asa: "ASA", waiting_callers: "Waiting callers",
+    queue: "Queue", wait: "Wait", in_state: "In state", current_call: "Current call", handled: "Handled",
+    missed: "Missed", pause_time: "Pause", idle_time: "Idle", today_since: "Today since",
   },
 };
 

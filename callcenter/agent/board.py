@@ -1,0 +1,354 @@
+"""The supervisor board's figures: per agent and per queue, today and the last 15/30/60 minutes.
+
+Theory of operation
+-------------------
+`FloorTally` counts from the ACD's events as the bus publishes them, each
+with the wall-clock time it happened; it reads no clock itself, so a test
+steps time by passing it. It keeps:
+
+* per queue, today's counts (offered, answered, answered within the ring
+  target, abandoned, short abandons, summed answer time) and the same counts
+  in one-second buckets for the sliding windows, each window with a running
+  total, so reading a window costs nothing however busy the queue is;
+* per agent, today's calls handled (answered) and missed (ring-no-answer),
+  and the seconds spent not ready (pause) and ready (idle), the open interval
+  of the current state counted up to the moment of reading.
+
+An event counts in the day and the windows in which it happened, as the
+Prometheus counters of docs/metrics.md do. A call counts in the queue it was
+first queued in, as in the records, whatever queue it overflows to; answers
+and abandons after a transfer are not samples (docs/metrics.md).
+
+"Today" must survive a restart, and the counters do not: the records cover
+the day up to the moment this tally started (`baseline`), and the tally
+adds what happened since. At midnight the day's counts start again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, fields
+from datetime import datetime, tzinfo
+
+from callcenter.acd.engine import AcdSnapshot
+from callcenter.acd.events import (
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallOverflowed,
+    CallQueued,
+    CallRejected,
+    OfferEnded,
+)
+
+from .messages import AgentFigures, BoardFigures, PeriodFigures, QueueFigures, WaitingCaller
+
+__all__ = ["WINDOWS", "AgentCounts", "FloorTally", "QueueCounts", "day_start"]
+
+WINDOWS = (15 * 60, 30 * 60, 60 * 60)  # the sliding windows, seconds
+_OPEN_CALLS_LIMIT = 100_000  # calls remembered for their queue (events lost on the bus leak)
+
+
+def day_start(wall: float, tz: tzinfo | None = None) -> float:
+    """Wall time of the midnight that began the day of `wall` (local time if `tz` is None)."""
+    local = datetime.fromtimestamp(wall, tz) if tz is not None else datetime.fromtimestamp(wall)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.timestamp()
+
+
+@dataclass(slots=True)
+class QueueCounts:
+    """Additive counts of one queue over some period."""
+
+    offered: int = 0
+    answered: int = 0
+    answered_within_target: int = 0
+    abandoned: int = 0  # short abandons included
+    short_abandons: int = 0
+    answer_seconds: float = 0.0  # summed over answered calls
+
+    def add(self, other: QueueCounts, sign: int = 1) -> None:
+        self.offered += sign * other.offered
+        self.answered += sign * other.answered
+        self.answered_within_target += sign * other.answered_within_target
+        self.abandoned += sign * other.abandoned
+        self.short_abandons += sign * other.short_abandons
+        self.answer_seconds += sign * other.answer_seconds
+
+    def figures(self) -> PeriodFigures:
+        """The docs/metrics.md definitions; None where the base is zero."""
+        base = self.offered - self.short_abandons
+        return PeriodFigures(
+            offered=self.offered,
+            answered=self.answered,
+            answered_within_target=self.answered_within_target,
+            abandoned=self.abandoned,
+            short_abandons=self.short_abandons,
+            service_level=round(self.answered_within_target / base, 4) if base > 0 else None,
+            abandonment_rate=(
+                round((self.abandoned - self.short_abandons) / base, 4) if base > 0 else None
+            ),
+            asa_seconds=round(self.answer_seconds / self.answered, 2) if self.answered else None,
+        )
+
+
+@dataclass(slots=True)
+class AgentCounts:
+    handled: int = 0
+    missed: int = 0
+    pause_seconds: float = 0.0
+    idle_seconds: float = 0.0
+
+
+_OFFERED = QueueCounts(offered=1)
+_ABANDONED = QueueCounts(abandoned=1)
+_SHORT = QueueCounts(abandoned=1, short_abandons=1)
+
+
+class _Window:
+    """The last `seconds` of one queue: one-second buckets and their running total."""
+
+    __slots__ = ("buckets", "seconds", "total")
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+        self.buckets: deque[tuple[int, QueueCounts]] = deque()
+        self.total = QueueCounts()
+
+    def expire(self, now: float) -> None:
+        # Bucket s holds [s, s + 1): it leaves once all of it is older than the window.
+        edge = now - self.seconds
+        while self.buckets and self.buckets[0][0] + 1 <= edge:
+            self.total.add(self.buckets.popleft()[1], -1)
+
+
+class _QueueTally:
+    __slots__ = ("bucket", "second", "today", "windows")
+
+    def __init__(self) -> None:
+        self.today = QueueCounts()
+        self.windows = tuple(_Window(w) for w in WINDOWS)
+        self.second = -1
+        self.bucket = QueueCounts()
+
+    def add(self, delta: QueueCounts, wall: float) -> None:
+        self.today.add(delta)
+        second = int(wall)
+        if second > self.second:  # a clock that steps back adds to the last bucket
+            self.second, self.bucket = second, QueueCounts()
+            for window in self.windows:
+                window.buckets.append((second, self.bucket))
+        self.bucket.add(delta)
+        for window in self.windows:
+            window.total.add(delta)
+
+
+@dataclass(slots=True)
+class _AgentTally:
+    today: AgentCounts
+    state: str = "offline"
+    since: float = 0.0
+
+
+class FloorTally:
+    """See the module docstring. `started` is the wall time the tally begins
+    counting: the records cover the day before it."""
+
+    def __init__(self, started: float, *, tz: tzinfo | None = None) -> None:
+        self.started = started
+        self._tz = tz
+        self._day = day_start(started, tz)
+        self._next_day = day_start(self._day + 26 * 3600, tz)
+        self._queues: dict[str, _QueueTally] = {}
+        self._agents: dict[str, _AgentTally] = {}
+        self._call_queue: dict[str, str] = {}
+        self._base_day: float | None = None
+        self._base_queues: dict[str, QueueCounts] = {}
+        self._base_agents: dict[str, AgentCounts] = {}
+
+    @property
+    def day(self) -> float:
+        """Wall time of the midnight that began the tally's current day."""
+        return self._day
+
+    def baseline(
+        self, day: float, queues: dict[str, QueueCounts], agents: dict[str, AgentCounts]
+    ) -> None:
+        """The records' figures for [`day`, `started`): added to today's while it is that day."""
+        self._base_day, self._base_queues, self._base_agents = day, dict(queues), dict(agents)
+
+    @property
+    def has_baseline(self) -> bool:
+        return self._base_day == self._day
+
+    @property
+    def complete(self) -> bool:
+        """Whether today's figures cover the whole day so far."""
+        return self.has_baseline or self.started <= self._day
+
+    def _roll(self, wall: float) -> None:
+        if wall < self._next_day:
+            return
+        self._day = day_start(wall, self._tz)
+        self._next_day = day_start(self._day + 26 * 3600, self._tz)
+        for queue in self._queues.values():
+            queue.today = QueueCounts()
+        for agent in self._agents.values():
+            agent.today = AgentCounts()
+
+    def _queue(self, name: str) -> _QueueTally:
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = _QueueTally()
+        return queue
+
+    def _agent(self, agent_id: str) -> _AgentTally:
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = self._agents[agent_id] = _AgentTally(AgentCounts())
+        return agent
+
+    def _state_seconds(self, agent: _AgentTally, until: float) -> tuple[float, float]:
+        """(pause, idle) seconds of the agent's current state, from today's start to `until`."""
+        seconds = max(0.0, until - max(agent.since, self._day))
+        if agent.state == "not-ready":
+            return seconds, 0.0
+        if agent.state == "ready":
+            return 0.0, seconds
+        return 0.0, 0.0
+
+    def observe(self, event: object, wall: float) -> None:
+        """Count one event that happened at `wall`."""
+        self._roll(wall)
+        match event:
+            case CallQueued(call_id=call_id, queue=queue):
+                if len(self._call_queue) >= _OPEN_CALLS_LIMIT:
+                    del self._call_queue[next(iter(self._call_queue))]
+                self._call_queue[call_id] = queue
+                self._queue(queue).add(_OFFERED, wall)
+            case CallAnswered():
+                self._agent(event.agent_id).today.handled += 1
+                if not event.transferred:
+                    queue = self._call_queue.get(event.call_id, event.queue)
+                    delta = QueueCounts(
+                        answered=1,
+                        answered_within_target=int(event.within_target),
+                        answer_seconds=event.answer_seconds,
+                    )
+                    self._queue(queue).add(delta, wall)
+            case CallAbandoned():
+                queue = self._call_queue.pop(event.call_id, event.queue)
+                if not event.transferred:
+                    self._queue(queue).add(_SHORT if event.short else _ABANDONED, wall)
+            case CallEnded(call_id=call_id) | CallRejected(call_id=call_id):
+                self._call_queue.pop(call_id, None)
+            case CallOverflowed(call_id=call_id, kind=kind) if kind != "queue":
+                self._call_queue.pop(call_id, None)
+            case OfferEnded(agent_id=agent_id, outcome="missed"):
+                self._agent(agent_id).today.missed += 1
+            case AgentStateChanged(agent_id=agent_id, state=state):
+                agent = self._agent(agent_id)
+                pause, idle = self._state_seconds(agent, wall)
+                agent.today.pause_seconds += pause
+                agent.today.idle_seconds += idle
+                agent.state, agent.since = state, wall
+
+    def queue_today(self, name: str) -> QueueCounts:
+        total = QueueCounts()
+        if self.has_baseline and name in self._base_queues:
+            total.add(self._base_queues[name])
+        queue = self._queues.get(name)
+        if queue is not None:
+            total.add(queue.today)
+        return total
+
+    def queue_window(self, name: str, seconds: int, now: float) -> QueueCounts:
+        queue = self._queues.get(name)
+        if queue is None:
+            return QueueCounts()
+        window = queue.windows[WINDOWS.index(seconds)]
+        window.expire(now)
+        total = QueueCounts()
+        total.add(window.total)
+        return total
+
+    def agent_today(self, agent_id: str, now: float) -> AgentCounts:
+        total = AgentCounts()
+        base = self._base_agents.get(agent_id) if self.has_baseline else None
+        agent = self._agents.get(agent_id)
+        for counts in (base, agent.today if agent is not None else None):
+            if counts is not None:
+                for f in fields(AgentCounts):
+                    setattr(total, f.name, getattr(total, f.name) + getattr(counts, f.name))
+        if agent is not None:
+            pause, idle = self._state_seconds(agent, now)
+            total.pause_seconds += pause
+            total.idle_seconds += idle
+        return total
+
+    def figures(self, snapshot: AcdSnapshot | None, now: float) -> BoardFigures:
+        """The board at `now` (wall time): the ACD's view plus the counts."""
+        self._roll(now)
+        queue_names = list(dict.fromkeys([
+            *(q.name for q in (snapshot.queues if snapshot is not None else ())),
+            *self._queues, *(self._base_queues if self.has_baseline else ()),
+        ]))  # fmt: skip
+        waiting: dict[str, list[WaitingCaller]] = {}
+        callers: dict[str, str] = {}
+        if snapshot is not None:
+            for call in snapshot.calls:
+                callers[call.call_id] = call.caller
+                if call.state == "waiting":
+                    waiting.setdefault(call.queue, []).append(
+                        WaitingCaller(
+                            call_id=call.call_id,
+                            caller=call.caller,
+                            wait_seconds=round(call.wait_seconds, 1),
+                            ring=call.ring,
+                            breached=call.breached,
+                            agents_ringing=len(call.agents_ringing),
+                        )
+                    )
+        queues = []
+        for name in queue_names:
+            w15, w30, w60 = (self.queue_window(name, s, now).figures() for s in WINDOWS)
+            calls = waiting.get(name, [])
+            queues.append(
+                QueueFigures(
+                    name=name,
+                    waiting=calls,
+                    longest_wait_seconds=max((c.wait_seconds for c in calls), default=0.0),
+                    today=self.queue_today(name).figures(),
+                    last_15m=w15,
+                    last_30m=w30,
+                    last_60m=w60,
+                )
+            )
+        agents = []
+        views = snapshot.agents if snapshot is not None else ()
+        for view in views:
+            counts = self.agent_today(view.agent_id, now)
+            agents.append(
+                AgentFigures(
+                    agent_id=view.agent_id,
+                    name=view.name,
+                    number=view.number,
+                    state=view.state,
+                    reason=view.reason,
+                    seconds_in_state=round(view.seconds_in_state, 1),
+                    current_call=view.current_call,
+                    current_caller=callers.get(view.current_call or ""),
+                    handled=counts.handled,
+                    missed=counts.missed,
+                    pause_seconds=round(counts.pause_seconds, 1),
+                    idle_seconds=round(counts.idle_seconds, 1),
+                )
+            )
+        return BoardFigures(
+            at=now,
+            day_started=self._day,
+            counted_since=self._day if self.complete else self.started,
+            queues=queues,
+            agents=agents,
+        )

@@ -1,0 +1,188 @@
+"""The supervisor board's figures from a sequence of ACD events, time stepped by the test."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from callcenter.acd.events import (
+    AgentLogout,
+    AgentStateChanged,
+    CallArrived,
+    CallerHungUp,
+    CallQueued,
+    LegAnswered,
+    LegRinging,
+    SetReady,
+)
+from callcenter.agent.board import AgentCounts, FloorTally, QueueCounts, day_start
+from callcenter.records.stats import StateRow, state_seconds
+from tests.acd.test_engine import Floor
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
+
+
+def replay(floor: Floor, tally: FloorTally) -> None:
+    """Every event the ACD returned, at the wall time it happened."""
+    for t, action in floor.log:
+        tally.observe(action, T0 + t)
+
+
+def a_day_on_the_floor() -> Floor:
+    """Two agents, four calls: one missed then answered, one late, two abandons."""
+    f = Floor("a1", "a2")  # both log in and go ready at t = 0; cycle 5 s, target 15 s
+    f.do(CallArrived("c1", "4000", "13800000001"))
+    [first] = f.ring("c1")
+    assert first.agent_id == "a1"
+    f.do(LegRinging("c1", first.leg_id), at=0.2)
+    f.until(10.2)  # a1 let it ring twice: missed, a1 not ready (ring-no-answer)
+    second = f.ring("c1")[1]
+    assert second.agent_id == "a2"
+    f.do(LegRinging("c1", second.leg_id), at=10.4)
+    f.do(LegAnswered("c1", second.leg_id), at=12.0)  # 12 s: within three rings
+    f.do(CallerHungUp("c1"), at=42.0)  # a2 wraps up until 57
+    f.do(AgentLogout("a2"), at=60.0)
+    f.do(CallArrived("c2", "4000", "13800000002"), at=200.0)  # nobody ready: it waits
+    f.do(SetReady("a1"), at=210.0)
+    f.do(LegRinging("c2", f.ring("c2")[0].leg_id), at=210.3)
+    f.do(LegAnswered("c2", f.ring("c2")[0].leg_id), at=218.0)  # 18 s: ring 4
+    f.do(CallerHungUp("c2"), at=230.0)  # a1 wraps up until 245
+    f.do(CallArrived("c3", "4000", "13800000003"), at=300.0)
+    f.do(CallerHungUp("c3"), at=302.0)  # a short abandon
+    f.do(CallArrived("c4", "4000", "13800000004"), at=400.0)
+    f.do(LegRinging("c4", f.ring("c4")[0].leg_id), at=400.2)
+    f.do(CallerHungUp("c4"), at=409.0)  # an abandon
+    f.until(1000.0)
+    return f
+
+
+def test_queue_figures_today_follow_the_metrics_definitions() -> None:
+    f = a_day_on_the_floor()
+    tally = FloorTally(T0 - 60, tz=UTC)
+    replay(f, tally)
+    today = tally.queue_today("service")
+    assert today == QueueCounts(
+        offered=4, answered=2, answered_within_target=1, abandoned=2, short_abandons=1,
+        answer_seconds=30.0,
+    )  # fmt: skip
+    figures = today.figures()
+    # SL = within / (offered - short) = 1/3; abandonment = (2 - 1)/3; ASA = (12 + 18)/2.
+    assert (figures.service_level, figures.abandonment_rate, figures.asa_seconds) == (
+        0.3333, 0.3333, 15.0,
+    )  # fmt: skip
+
+
+def test_sliding_windows_drop_what_is_older_than_the_window() -> None:
+    f = a_day_on_the_floor()
+    tally = FloorTally(T0 - 60, tz=UTC)
+    replay(f, tally)
+    now = T0 + 1000
+    last_15 = tally.queue_window("service", 900, now)  # (100, 1000]: c2, c3, c4
+    assert last_15 == QueueCounts(
+        offered=3, answered=1, answered_within_target=0, abandoned=2, short_abandons=1,
+        answer_seconds=18.0,
+    )  # fmt: skip
+    assert (last_15.figures().service_level, last_15.figures().abandonment_rate) == (0.0, 0.5)
+    assert tally.queue_window("service", 1800, now) == tally.queue_today("service")
+    assert tally.queue_window("service", 3600, now) == tally.queue_today("service")
+    # At 1301 s only c4's abandon at 409 is left in the last 15 minutes: nothing to divide by.
+    late = tally.queue_window("service", 900, T0 + 1301)
+    assert late == QueueCounts(abandoned=1)
+    assert late.figures().service_level is None and late.figures().abandonment_rate is None
+    assert tally.queue_window("service", 3600, T0 + 3600 + 410) == QueueCounts()
+
+
+def test_agent_figures_handled_missed_pause_and_idle() -> None:
+    f = a_day_on_the_floor()
+    tally = FloorTally(T0 - 60, tz=UTC)
+    replay(f, tally)
+    now = T0 + 1000
+    # a1: missed c1 at 10.2 and paused until 210; ready 245-300, 302-400, 409-1000.
+    assert tally.agent_today("a1", now) == AgentCounts(
+        handled=1, missed=1, pause_seconds=pytest.approx(199.8), idle_seconds=pytest.approx(744.0)
+    )
+    # a2: ready 0-10.2 and 57-60 (wrap-up over, then logged out).
+    assert tally.agent_today("a2", now) == AgentCounts(
+        handled=1, missed=0, pause_seconds=0.0, idle_seconds=pytest.approx(13.2)
+    )
+    board = tally.figures(f.acd.snapshot(1000.0), now)
+    by_id = {a.agent_id: a for a in board.agents}
+    assert (by_id["a1"].state, by_id["a1"].handled, by_id["a1"].idle_seconds) == (
+        "ready", 1, 744.0,
+    )  # fmt: skip
+    assert by_id["a2"].state == "offline"
+    [queue] = board.queues
+    assert queue.today.offered == 4 and queue.last_15m.offered == 3
+    assert board.counted_since == T0 - 60  # no records read: today since the tally started
+
+
+def test_waiting_callers_with_their_wait_and_ring() -> None:
+    f = Floor("a1", queues=None)
+    f.do(CallArrived("c1", "4000", "13800000001"))
+    f.do(LegRinging("c1", f.ring("c1")[0].leg_id), at=0.1)
+    f.do(LegAnswered("c1", f.ring("c1")[0].leg_id), at=3.0)  # a1 busy from now on
+    f.do(CallArrived("c2", "4000", "13800000002"), at=5.0)
+    f.do(CallArrived("c3", "4000", "13800000003"), at=9.0)
+    f.until(17.5)
+    tally = FloorTally(T0 - 60, tz=UTC)
+    replay(f, tally)
+    board = tally.figures(f.acd.snapshot(17.5), T0 + 17.5)
+    [queue] = board.queues
+    assert [(c.caller, c.wait_seconds, c.ring) for c in queue.waiting] == [
+        ("13800000002", 12.5, 3), ("13800000003", 8.5, 2),
+    ]  # fmt: skip
+    assert queue.longest_wait_seconds == 12.5
+    [agent] = board.agents
+    assert (agent.state, agent.current_call, agent.current_caller) == (
+        "on-call", "c1", "13800000001",
+    )  # fmt: skip
+
+
+def test_records_baseline_counts_until_midnight_then_the_day_starts_again() -> None:
+    before_midnight = datetime(2026, 11, 23, 23, 59, 0, tzinfo=UTC).timestamp()
+    tally = FloorTally(before_midnight, tz=UTC)
+    day = day_start(before_midnight, UTC)
+    assert day == datetime(2026, 11, 23, tzinfo=UTC).timestamp()
+    tally.baseline(
+        day,
+        {
+            "service": QueueCounts(
+                offered=10, answered=8, answered_within_target=6, answer_seconds=40
+            )
+        },
+        {"a1": AgentCounts(handled=8, missed=1, pause_seconds=600.0, idle_seconds=3000.0)},
+    )
+    tally.observe(AgentStateChanged("a1", "ready", "not-ready", None), before_midnight + 30)
+    tally.observe(CallQueued("c1", "service", "1", 1), before_midnight + 40)
+    now = before_midnight + 50
+    assert tally.queue_today("service").offered == 11
+    assert tally.queue_today("service").figures().service_level == 0.5455  # 6 / 11
+    a1 = tally.agent_today("a1", now)
+    assert (a1.handled, a1.pause_seconds, a1.idle_seconds) == (8, 600.0, 3020.0)
+    assert tally.figures(None, now).counted_since == day  # with the records: all day
+    # Past midnight: today is 30 s of ready time and nothing else.
+    after = before_midnight + 90
+    tally.observe(CallQueued("c2", "service", "2", 1), after)
+    assert tally.queue_today("service") == QueueCounts(offered=1)
+    assert tally.agent_today("a1", after) == AgentCounts(idle_seconds=30.0)
+    assert tally.figures(None, after).counted_since == day + 86400
+    # The windows do not care about midnight.
+    assert tally.queue_window("service", 900, after).offered == 2
+
+
+def test_state_seconds_close_a_stopped_process_at_its_last_state_change() -> None:
+    start, end = 1000.0, 2000.0
+    rows = [
+        StateRow("a1", 900.0, "ready", "boot1", 5),  # the state at the start of the day
+        StateRow("a1", 1100.0, "not-ready", "boot1", 9),
+        StateRow("a2", 1300.0, "ready", "boot1", 12),  # boot1's last change: it stopped ~1300
+        StateRow("a1", 1500.0, "not-ready", "boot2", 3),  # after the restart
+        StateRow("a1", 1600.0, "ready", "boot2", 4),
+        StateRow("a2", 1700.0, "not-ready", "boot2", 5),  # boot2's last change
+    ]
+    assert state_seconds(rows, start, end) == {
+        # ready 1000-1100, not ready 1100-1300 (boot1 stops), not ready 1500-1600, ready 1600-1700
+        "a1": (300.0, 200.0),
+        "a2": (0.0, 0.0),
+    }
