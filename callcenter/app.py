@@ -202,6 +202,7 @@ class Service:
             FloorCollector(
                 lambda: self.sip.snapshot() if self.sip is not None else None,
                 lambda: self.desktop.client_count if self.desktop is not None else 0,
+                lambda: self.sip.core.acd.queues.values() if self.sip is not None else (),
             )
         )
 
