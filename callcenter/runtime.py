@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -66,6 +67,7 @@ class SipRuntime:
         self._rejections_logged = 0
         self._rejection_window = 0.0
         self.dropped = 0
+        self._debug = False
 
     @property
     def core(self) -> Switchboard:
@@ -78,6 +80,8 @@ class SipRuntime:
     async def start(self) -> None:
         """Bind the sockets, build the core with the bound addresses, register."""
         self._loop = asyncio.get_running_loop()
+        # Read once: asking the (uncached) structlog proxy per message costs.
+        self._debug = log.is_enabled_for(logging.DEBUG)
         await self.transports.start()
         self._core = self._core_factory(dict(self.transports.bound))
         bound = {t.lower(): f"{h}:{p}" for t, (h, p) in self.transports.bound.items()}
@@ -167,7 +171,7 @@ class SipRuntime:
         match action:
             case Send(data, dest):
                 self.metrics.count("out", data)
-                if log.is_enabled_for(logging.DEBUG):
+                if self._debug:
                     log.debug("sip out", dest=str(dest), first_line=_first_line(data))
                 self.transports.send(data, dest)
             case RegistrationChanged(account, state, error):
@@ -201,13 +205,17 @@ class SipRuntime:
                 )
                 self.bus.publish(action, self.clock.wall())
             case _:
-                call_id = getattr(action, "call_id", None)
-                with _call_context(call_id):
-                    fields = {k: v for k, v in _fields(action).items() if k != "call_id"}
-                    # One info line per call outcome; the steps on the way (queued,
-                    # offered, rings, agent states) are many and log at debug.
-                    emit = calls_log.info if type(action).__name__ in _OUTCOMES else calls_log.debug
-                    emit(_event_name(action), **fields)
+                # One info line per call outcome; the steps on the way (queued,
+                # offered, rings, agent states) are many and log at debug, and
+                # cost nothing when debug is off.
+                name = type(action).__name__
+                outcome = name in _OUTCOMES
+                if outcome or self._debug:
+                    call_id = getattr(action, "call_id", None)
+                    with _call_context(call_id):
+                        fields = {k: v for k, v in _fields(action).items() if k != "call_id"}
+                        emit = calls_log.info if outcome else calls_log.debug
+                        emit(_event_name(name), **fields)
                 self.bus.publish(action, self.clock.wall())
 
     def _log_rejection(self, now: float, **fields: Any) -> None:
@@ -263,7 +271,7 @@ def _fields(event: object) -> dict[str, Any]:
     return {name: getattr(event, name) for name in slots}
 
 
-def _event_name(event: object) -> str:
+@functools.lru_cache(maxsize=256)
+def _event_name(name: str) -> str:
     """`CallAnswered` -> "call answered"."""
-    name = type(event).__name__
     return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()

@@ -28,9 +28,11 @@ thousand ringing calls cost O(log n) per tick.
 
 from __future__ import annotations
 
+import collections
 import enum
 import heapq
 import itertools
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -107,6 +109,7 @@ class _Call:
     leg_id: str | None = None  # the connected leg
     transferred: bool = False
     direct_agent: str | None = None  # transferred to one agent: offer to nobody else
+    order: tuple[int, int] = (0, 0)  # dispatch order while waiting: (-priority, seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,7 @@ class Acd:
         # Indexes kept in step with the states, so dispatching on every event
         # looks at the calls waiting and the agents ready, not at the whole floor.
         self._waiting: dict[str, _Call] = {}
+        self._waiting_in: collections.Counter[str] = collections.Counter()  # by queue name
         self._ready: dict[str, Agent] = {
             a.id: a for a in self.agents.values() if a.state is AgentState.READY
         }
@@ -294,9 +298,9 @@ class Acd:
             seq=next(self._seq),
         )
         self._calls[call.id] = call
-        self._waiting[call.id] = call
+        self._wait(call)
         out: list[AcdAction] = [RingTicked(call.id, 1)]
-        waiting = sum(1 for c in self._waiting.values() if c.queue is queue)
+        waiting = self._waiting_in[queue.name]
         # Queued first even when it overflows at once: every call is on record.
         out.append(CallQueued(call.id, queue.name, call.caller, waiting, cmd.called))
         if waiting > queue.max_length:
@@ -387,9 +391,18 @@ class Acd:
         )
         return [ended, *out]
 
+    def _wait(self, call: _Call) -> None:
+        call.order = (-call.queue.priority, call.seq)
+        self._waiting[call.id] = call
+        self._waiting_in[call.queue.name] += 1
+
+    def _unwait(self, call: _Call) -> None:
+        if self._waiting.pop(call.id, None) is not None:
+            self._waiting_in[call.queue.name] -= 1
+
     def _forget(self, call: _Call) -> None:
         self._calls.pop(call.id, None)
-        self._waiting.pop(call.id, None)
+        self._unwait(call)
         self._unschedule(("tick", call.id), ("breach", call.id), ("max_wait", call.id))
 
     # -- legs -----------------------------------------------------------------------------
@@ -501,7 +514,7 @@ class Acd:
         out = self._cancel_legs(call, "answered-elsewhere", now)  # ring-all: first 200 wins
         self._unschedule(("tick", call.id), ("breach", call.id), ("max_wait", call.id))
         call.state = CallState.CONNECTED
-        self._waiting.pop(call.id, None)
+        self._unwait(call)
         call.agent_id = agent.id
         call.answered_at = now
         call.leg_id = leg.id
@@ -602,8 +615,8 @@ class Acd:
         self._schedule(("wrap", agent.id), agent.wrap_up_until)
         # A new segment: its own ring clock, queue timers and candidates.
         call.state = CallState.WAITING
-        self._waiting[call.id] = call
         call.queue = queue
+        self._wait(call)
         call.clock = RingClock(now, queue.cadence.cycle)
         call.tried = {agent.id}
         call.agent_id = call.answered_at = call.leg_id = None
@@ -654,7 +667,7 @@ class Acd:
         free = [a for a in self._ready.values() if a.available(now)]
         if not free:
             return []
-        waiting = sorted(self._waiting.values(), key=lambda c: (-c.queue.priority, c.seq))
+        waiting = sorted(self._waiting.values(), key=_dispatch_order)
         out: list[AcdAction] = []
         for call in waiting:
             if call.legs and not call.ring_all:
@@ -719,3 +732,6 @@ class Acd:
             for a in self.agents.values()
         )
         return AcdSnapshot(tuple(queues), agents, calls)
+
+
+_dispatch_order = operator.attrgetter("order")

@@ -33,6 +33,8 @@ hotline account's credentials.
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -159,6 +161,10 @@ class Bridge:
         self._dialogs: dict[DialogId, tuple[str, _Side, str | None]] = {}
         self._relays: dict[TxKey, _Relay] = {}
         self._retransmit: dict[DialogId, tuple[AnswerRetransmitter, Address, str]] = {}
+        # (deadline, seq, dialog): lazily cleaned, so next_deadline() does not
+        # scan every unacknowledged answer after every message.
+        self._retransmit_heap: list[tuple[float, int, DialogId]] = []
+        self._retransmit_seq = itertools.count()
         # Re-INVITEs of the caller after a transfer: tx -> (call id, new agent leg id).
         self._reinvites: dict[TxKey, tuple[str, str]] = {}
 
@@ -321,7 +327,8 @@ class Bridge:
         out: list[BridgeOutput] = []
         if self.endpoint.can_respond(call.tx, 200):
             out += self.endpoint.send_response(call.tx, resp, now)
-            self._retransmit[call.dialog.id] = (
+            self._retransmit_until_acked(
+                call.dialog.id,
                 AnswerRetransmitter(resp, now, self.endpoint.config.timers),
                 self._caller_response_dest(call),
                 call_id,
@@ -345,17 +352,47 @@ class Bridge:
 
     # -- time -----------------------------------------------------------------------------
 
+    def _retransmit_until_acked(
+        self, key: DialogId, retrans: AnswerRetransmitter, dest: Address, call_id: str
+    ) -> None:
+        self._retransmit[key] = (retrans, dest, call_id)
+        self._push_retransmit(key, retrans)
+
+    def _push_retransmit(self, key: DialogId, retrans: AnswerRetransmitter) -> None:
+        when = retrans.next_deadline()
+        if when is not None:
+            heapq.heappush(self._retransmit_heap, (when, next(self._retransmit_seq), key))
+
+    def _live(self, when: float, key: DialogId) -> AnswerRetransmitter | None:
+        """The retransmitter a heap entry stands for, if it is still due then."""
+        entry = self._retransmit.get(key)
+        if entry is None or entry[0].next_deadline() != when:
+            return None
+        return entry[0]
+
     def next_deadline(self) -> float | None:
-        times = [r.next_deadline() for r, _, _ in self._retransmit.values()]
-        return min((t for t in times if t is not None), default=None)
+        heap = self._retransmit_heap
+        while heap:
+            when, _, key = heap[0]
+            if self._live(when, key) is not None:
+                return when
+            heapq.heappop(heap)
+        return None
 
     def on_timer(self, now: float) -> list[BridgeOutput]:
         out: list[BridgeOutput] = []
-        for key, (retrans, dest, call_id) in list(self._retransmit.items()):
+        heap = self._retransmit_heap
+        while heap and heap[0][0] <= now:
+            when, _, key = heapq.heappop(heap)
+            if self._live(when, key) is None:
+                continue
+            retrans, dest, call_id = self._retransmit[key]
             data = retrans.on_timer(now)
             if data is not None:
                 out.append(Send(data, dest))
-            elif retrans.gave_up:
+            if not retrans.gave_up:
+                self._push_retransmit(key, retrans)
+            else:
                 # No ACK within 64*T1: the caller never saw the answer (§13.3.1.4).
                 del self._retransmit[key]
                 call = self._calls.get(call_id)
@@ -684,7 +721,8 @@ class Bridge:
         if relay.method == "INVITE" and 200 <= status < 300:
             key = _incoming_dialog_id(origin)
             dest = self.endpoint.server_peer(relay.origin_tx) or Address("0.0.0.0", 0)
-            self._retransmit[key] = (
+            self._retransmit_until_acked(
+                key,
                 AnswerRetransmitter(answer, now, self.endpoint.config.timers),
                 dest,
                 relay.call_id,

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .errors import ParseError
 from .headers import CSeq, NameAddr, Via, split_comma
+
+T = TypeVar("T")
 
 __all__ = [
     "Address",
@@ -129,10 +132,14 @@ def canonical_name(name: str) -> str:
 class Headers:
     """An ordered multi-map of header fields with case-insensitive names."""
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_fields", "_memo")
 
     def __init__(self, fields: list[tuple[str, str]] | None = None) -> None:
         self._fields: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in (fields or [])]
+        # Parsed values of single-valued headers (From, To, CSeq, top Via), so a
+        # message read by the parser, the transaction layer, the dialog and the
+        # B2BUA parses each once. Any change to the fields forgets them all.
+        self._memo: dict[str, object] = {}
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._fields)
@@ -154,6 +161,15 @@ class Headers:
         h._fields = list(self._fields)
         return h
 
+    def memo(self, key: str, make: Callable[[], T]) -> T:
+        """`make()`, computed once until the fields change. What it returns is
+        shared by every reader and must not be modified."""
+        try:
+            return self._memo[key]  # type: ignore[return-value]
+        except KeyError:
+            value = self._memo[key] = make()
+            return value
+
     def get(self, name: str) -> str | None:
         """The first field's value as written, or None."""
         key = canonical_name(name)
@@ -172,10 +188,12 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field after the others of any name."""
+        self._memo.clear()
         self._fields.append((canonical_name(name), value))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before the first field of that name (topmost Via, Route)."""
+        self._memo.clear()
         key = canonical_name(name)
         for i, (n, _) in enumerate(self._fields):
             if n == key:
@@ -185,6 +203,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one, kept at the first one's place."""
+        self._memo.clear()
         key = canonical_name(name)
         for i, (n, _) in enumerate(self._fields):
             if n == key:
@@ -194,11 +213,13 @@ class Headers:
         self._fields.append((key, value))
 
     def remove(self, name: str) -> None:
+        self._memo.clear()
         key = canonical_name(name)
         self._fields = [f for f in self._fields if f[0] != key]
 
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first list element of a header (a proxy popping Via)."""
+        self._memo.clear()
         key = canonical_name(name)
         for i, (n, v) in enumerate(self._fields):
             if n == key:
@@ -226,21 +247,24 @@ class Message:
             raise ParseError(f"Missing {canonical_name(name)} header")
         return value
 
+    # The typed accessors parse once per message (`Headers.memo`): what they
+    # return is shared and must be copied before it is changed.
+
     @property
     def call_id(self) -> str:
-        return self._required("Call-ID").strip()
+        return self.headers.memo("Call-ID", lambda: self._required("Call-ID").strip())
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self._required("CSeq"))
+        return self.headers.memo("CSeq", lambda: CSeq.parse(self._required("CSeq")))
 
     @property
     def from_(self) -> NameAddr:
-        return NameAddr.parse(self._required("From"))
+        return self.headers.memo("From", lambda: NameAddr.parse(self._required("From")))
 
     @property
     def to(self) -> NameAddr:
-        return NameAddr.parse(self._required("To"))
+        return self.headers.memo("To", lambda: NameAddr.parse(self._required("To")))
 
     @property
     def vias(self) -> list[Via]:
@@ -248,6 +272,9 @@ class Message:
 
     @property
     def top_via(self) -> Via:
+        return self.headers.memo("Via", self._top_via)
+
+    def _top_via(self) -> Via:
         vias = self.headers.get_all("Via")
         if not vias:
             raise ParseError("Missing Via header")

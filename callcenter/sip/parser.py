@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from . import grammar
 from .errors import MessageTooLarge, ParseError
-from .headers import CSeq, NameAddr, SipURI, Via
+from .headers import SipURI, Via
 from .message import Headers, Message, Request, Response
 
 __all__ = ["DEFAULT_MAX_SIZE", "KeepAlive", "StreamFramer", "parse_message", "peek_call_id"]
@@ -182,13 +182,15 @@ def _validate(msg: Message) -> None:
         for name in ("From", "To", "Call-ID", "CSeq", "Max-Forwards"):
             if len(msg.headers.get_all(name)) > 1:
                 raise ParseError(f"Multiple {name} headers")
-        for via in msg.headers.get_all("Via"):
+        # Parsed through the message's accessors, so they are parsed once.
+        msg.top_via  # noqa: B018
+        for via in msg.headers.get_all("Via")[1:]:
             Via.parse(via)
-        NameAddr.parse(msg.headers.get("From") or "")
-        NameAddr.parse(msg.headers.get("To") or "")
+        msg.from_  # noqa: B018
+        msg.to  # noqa: B018
         if not grammar.CALLID_RE.fullmatch(msg.call_id):
             raise ParseError("Bad Call-ID")
-        cseq = CSeq.parse(msg.headers.get("CSeq") or "")
+        cseq = msg.cseq
         if isinstance(msg, Request):
             if msg.version != "SIP/2.0":
                 raise ParseError(f"Version Not Supported: {msg.version}", status_hint=505)

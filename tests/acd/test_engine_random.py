@@ -10,6 +10,7 @@ a connected call has exactly one agent, nobody ready has a current call.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +76,8 @@ def _check(acd: Acd) -> None:
     waiting = {cid for cid, c in calls.items() if c.state is CallState.WAITING}
     assert set(acd._waiting) == waiting
     assert all(acd._waiting[cid] is calls[cid] for cid in waiting)
+    per_queue = collections.Counter(calls[cid].queue.name for cid in waiting)
+    assert {q: n for q, n in acd._waiting_in.items() if n} == dict(per_queue)
     ready = {a.id for a in acd.agents.values() if a.state is AgentState.READY}
     assert set(acd._ready) == ready
     busy: dict[str, str] = {}

@@ -350,3 +350,35 @@ def test_re_invite_for_hold_is_relayed_to_the_agent_and_its_answer_back() -> Non
     assert ack.method == "ACK" and ack.cseq.seq == relayed[0].cseq.seq
     ok = [m for m in h.to(CALLER) if isinstance(m, Response) and m.status >= 200]
     assert [(m.status, m.body) for m in ok] == [(200, held)]
+
+
+def test_answer_never_acked_is_resent_doubling_then_both_legs_are_hung_up() -> None:
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    h.to(CALLER)
+    [invite] = h.to(PHONES["1001"])
+    h.send(answer(invite, 180), PHONES["1001"], at=0.2)
+    h.send(answer(invite, 200, ANSWER), PHONES["1001"], at=1.0)
+    h.to(PHONES["1001"])  # the ACK to the phone
+    [ok] = h.to(CALLER)
+    assert ok.status == 200
+    # §13.3.1.4: resent at T1, 2T1, 4T1 ... capped at T2 (4 s), until 64*T1 (32 s).
+    times, requests = [], []
+    t = 1.0
+    while t < 40.0:
+        t += 0.05
+        h.until(t)
+        for m in h.to(CALLER):
+            if isinstance(m, Request):
+                requests.append(m.method)
+                continue
+            assert m.status == 200 and m.to.tag == ok.to.tag
+            times.append(round(h.now - 1.0, 2))
+    expected = [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+    assert times == pytest.approx(expected, abs=0.051)  # seen on a 50 ms step
+    # No ACK ever came: the caller never saw the answer; both legs end.
+    assert set(requests) == {"BYE"}  # (resent: the caller does not answer it either)
+    [bye] = h.to(PHONES["1001"])
+    assert bye.method == "BYE" and bye.call_id == invite.call_id
+    [ended] = h.of(CallEnded)
+    assert ended.hung_up_by == "caller"
