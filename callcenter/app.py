@@ -8,6 +8,7 @@ reverse. `run` adds the process concerns: signals and a bounded stop.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import secrets
 import signal
@@ -39,6 +40,7 @@ from .acd.ringclock import Cadence
 from .agent.admin import AdminApi
 from .agent.auth import Sessions
 from .agent.desktop import AgentInfo, DesktopHub
+from .agent.phones import PhoneSecrets
 from .bus import EventBus
 from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
@@ -100,6 +102,9 @@ class Service:
         self.desktop: DesktopHub | None = None
         self.admin: AdminApi | None = None
         self._password_hashes: dict[str, str] = {}
+        # Phones' passwords for the registrar (standalone mode): the file's, or
+        # digests set through the administration API (stored in the database).
+        self.phones = PhoneSecrets(settings.sip.public_host) if settings.acd.mode != "pbx" else None
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
         self._stack: AsyncExitStack | None = None
@@ -177,6 +182,13 @@ class Service:
                         "SELECT id, password_hash FROM agents WHERE password_hash IS NOT NULL"
                     )
                 }
+                # Phone passwords set by a supervisor: digests, in the database.
+                for r in await conn.fetch(
+                    "SELECT extension, sip_digest FROM agents"
+                    " WHERE enabled AND sip_digest IS NOT NULL"
+                ):
+                    if self.phones is not None:
+                        self.phones.stored(r["extension"], json.loads(r["sip_digest"]))
             finally:
                 await conn.close()
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
@@ -257,6 +269,7 @@ class Service:
             administer=self._administer,
             pool=pool.get if pool is not None else None,
             to_queue=_queue,
+            phones=self.phones,
         )
 
     def _administer(self, change: Callable[[Acd, float], list[AcdAction]]) -> None:
@@ -293,7 +306,7 @@ class Service:
         )
         runtime = SipRuntime(
             transports,
-            partial(build_core, self.settings, trusted),
+            partial(build_core, self.settings, trusted, phone_secrets=self.phones),
             self.sip_metrics,
             self.bus,
             self.clock,
@@ -321,9 +334,14 @@ class Service:
 
 
 def build_core(
-    settings: Settings, trusted: TrustedSources, bound: dict[Transport, tuple[str, int]]
+    settings: Settings,
+    trusted: TrustedSources,
+    bound: dict[Transport, tuple[str, int]],
+    *,
+    phone_secrets: PhoneSecrets | None = None,
 ) -> Switchboard:
-    """The pure core for these settings, once the sockets' addresses are known."""
+    """The pure core for these settings, once the sockets' addresses are known.
+    `phone_secrets` is the registrar's live table of phone passwords (standalone mode)."""
     sip, acd_settings = settings.sip, settings.acd
     timers = TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4)
     sent_by = {t: (sip.public_host, port) for t, (_, port) in bound.items()}
@@ -361,15 +379,13 @@ def build_core(
         transport, (host, port) = pbx.transport, sent_by[pbx.transport]
     else:
         domain = sip.public_host
-        passwords = {
-            a.extension: a.password.get_secret_value()
-            for a in settings.agents
-            if a.password.get_secret_value()
-        }
+        table = phone_secrets if phone_secrets is not None else PhoneSecrets(domain)
+        for a in settings.agents:
+            table.configured(a.extension, a.password.get_secret_value())
         registrar = Registrar(
             domain,
-            DigestServer(domain, secrets.token_bytes(32), passwords.get),
-            set(passwords),
+            DigestServer(domain, secrets.token_bytes(32), table.lookup),
+            table.allowed,
             aliases=[sip.host, "localhost"],
         )
         phones = registrar

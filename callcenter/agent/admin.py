@@ -1,5 +1,5 @@
 """The administration API: supervisors add, edit and disable agents and queues,
-and reset agents' passwords. Changes take effect at once (no restart), are
+and reset agents' desktop and phone (SIP) passwords. Changes take effect at once (no restart), are
 stored in the database and written to the audit log (who, what, when).
 
 Every request needs a supervisor's token (``Authorization: Bearer …``); the
@@ -23,6 +23,7 @@ from callcenter.acd.queues import QueueConfig
 from callcenter.settings import QueueSettings
 
 from .auth import Login, Sessions, hash_password
+from .phones import PhoneSecrets
 
 __all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
 
@@ -37,6 +38,8 @@ class AgentIn(BaseModel):
     extension: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$")
     groups: dict[str, int] = Field(default_factory=lambda: {"service": 1})
     password: str = Field(min_length=8, max_length=200)
+    # The phone's password for the service's registrar (standalone mode).
+    sip_password: str | None = Field(default=None, min_length=8, max_length=200)
 
 
 class AgentPatch(BaseModel):
@@ -61,8 +64,10 @@ class AdminApi:
         administer: Callable[[Callable[[Any, float], list[Any]]], None],
         pool: Callable[[], Awaitable[Any]] | None,
         to_queue: Callable[[QueueSettings], QueueConfig],
+        phones: PhoneSecrets | None = None,
     ) -> None:
         self.sessions = sessions
+        self._phones = phones  # None in pbx mode: phones register with the PBX
         self._administer = administer
         self._pool = pool
         self._to_queue = to_queue
@@ -74,6 +79,7 @@ class AdminApi:
             web.post("/api/admin/agents", self.add_agent),
             web.patch("/api/admin/agents/{agent_id}", self.edit_agent),
             web.post("/api/admin/agents/{agent_id}/password", self.reset_password),
+            web.post("/api/admin/agents/{agent_id}/sip-password", self.set_sip_password),
             web.get("/api/admin/queues", self.list_queues),
             web.put("/api/admin/queues/{name}", self.put_queue),
             web.get("/api/admin/audit", self.audit),
@@ -92,18 +98,25 @@ class AdminApi:
         actor = self._supervisor(request)
         body = await _body(request, AgentIn)
         pw_hash = hash_password(body.password)
+        digest = None
+        if body.sip_password is not None:
+            digest = self._phones_or_409().digest(body.extension, body.sip_password)
         await self._execute(
-            "INSERT INTO agents (id, name, number, extension, groups, password_hash)"
-            " VALUES ($1,$2,$3,$4,$5,$6)",
+            "INSERT INTO agents (id, name, number, extension, groups, password_hash, sip_digest)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
             body.id, body.name, body.number, body.extension, json.dumps(body.groups), pw_hash,
+            None if digest is None else json.dumps(digest),
         )  # fmt: skip
+        if digest is not None and self._phones is not None:
+            self._phones.stored(body.extension, digest)
         self._administer(
             lambda acd, now: _upsert(
                 acd, body.id, body.name, body.number, body.extension, body.groups
             )
         )
         self.sessions.set_hash(body.id, pw_hash, "agent")
-        await self._audit(actor, "agent.add", body.id, body.model_dump(exclude={"password"}))
+        details = body.model_dump(exclude={"password", "sip_password"})
+        await self._audit(actor, "agent.add", body.id, {**details, "sip": digest is not None})
         return web.json_response({"id": body.id}, status=201)
 
     async def edit_agent(self, request: web.Request) -> web.Response:
@@ -128,8 +141,15 @@ class AdminApi:
                 self.sessions.remove_user(agent_id)
         except AcdError as exc:
             raise _json_error(409, str(exc)) from None
+        if self._phones is not None:
+            # The stored digest hashes the extension: a new one needs a new password.
+            if not enabled or extension != row["extension"]:
+                self._phones.remove(row["extension"])
+            elif not row["enabled"] and row.get("sip_digest"):
+                self._phones.stored(extension, json.loads(row["sip_digest"]))
         await self._execute(
             "UPDATE agents SET name=$2, number=$3, extension=$4, groups=$5, enabled=$6,"
+            " sip_digest = CASE WHEN extension = $4 THEN sip_digest END,"
             " updated_at=now() WHERE id=$1",
             agent_id, name, number, extension, json.dumps(groups), enabled,
         )  # fmt: skip
@@ -147,6 +167,27 @@ class AdminApi:
         self.sessions.set_hash(agent_id, pw_hash, "agent")
         await self._audit(actor, "agent.password", agent_id, {})
         return web.json_response({"id": agent_id})
+
+    async def set_sip_password(self, request: web.Request) -> web.Response:
+        """Set or reset the phone's password: H(A1)s stored, in the registrar at once."""
+        actor = self._supervisor(request)
+        agent_id = request.match_info["agent_id"]
+        body = await _body(request, PasswordIn)
+        phones = self._phones_or_409()
+        rows = await self._fetch("SELECT extension FROM agents WHERE id = $1 AND enabled", agent_id)
+        if not rows:
+            raise _json_error(404, f"no enabled agent {agent_id!r}")
+        extension = rows[0]["extension"]
+        digest = phones.digest(extension, body.password)
+        await self._execute(
+            "UPDATE agents SET sip_digest=$2, updated_at=now() WHERE id=$1",
+            agent_id, json.dumps(digest),
+        )  # fmt: skip
+        phones.stored(extension, digest)
+        await self._audit(
+            actor, "agent.sip_password", agent_id, {"extension": extension, "realm": phones.realm}
+        )
+        return web.json_response({"id": agent_id, "extension": extension, "realm": phones.realm})
 
     async def list_queues(self, request: web.Request) -> web.Response:
         self._supervisor(request)
@@ -190,6 +231,11 @@ class AdminApi:
         if login.role != "supervisor":
             raise _json_error(403, "supervisors only")
         return login.user_id
+
+    def _phones_or_409(self) -> PhoneSecrets:
+        if self._phones is None:
+            raise _json_error(409, "phones register with the PBX (acd.mode = pbx), not here")
+        return self._phones
 
     async def _conn_pool(self) -> Any:
         if self._pool is None:
@@ -299,7 +345,14 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/admin/agents/{agent_id}": {"patch": op("Edit or disable an agent", "AgentPatch")},
             "/api/admin/agents/{agent_id}/password": {
-                "post": op("Reset an agent's password", "PasswordIn")
+                "post": op("Reset an agent's desktop password", "PasswordIn")
+            },
+            "/api/admin/agents/{agent_id}/sip-password": {
+                "post": op(
+                    "Set or reset an agent's phone (SIP) password for the service's registrar;"
+                    " stored as digest H(A1) values, in effect at the next REGISTER",
+                    "PasswordIn",
+                )
             },
             "/api/admin/queues": {"get": op("List queues")},
             "/api/admin/queues/{name}": {"put": op("Add or change a queue", "Queue")},

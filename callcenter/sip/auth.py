@@ -38,7 +38,7 @@ import hmac
 import re
 import secrets
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from callcenter.sip.errors import SipError
@@ -53,7 +53,9 @@ __all__ = [
     "DigestClient",
     "DigestCredentials",
     "DigestServer",
+    "StoredDigest",
     "choose_challenge",
+    "digest_ha1",
     "digest_response",
     "parse_challenge",
     "parse_credentials",
@@ -122,6 +124,25 @@ def _hex(algorithm: str, data: bytes) -> str:
     return hashlib.new(_HASHLIB_NAMES[_base_algorithm(algorithm)], data).hexdigest()
 
 
+def digest_ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    """H(A1) = H(username:realm:password) (RFC 7616 §3.4.2): what a server may
+    keep instead of the password. One value serves the algorithm and its -sess
+    variant."""
+    algorithm = _canonical_algorithm(algorithm)
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        raise AuthError(f"unsupported digest algorithm {algorithm!r}")
+    return _hex(algorithm, _b(f"{username}:{realm}:{password}"))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDigest:
+    """A user's H(A1) per base algorithm ("MD5", "SHA-256"), kept instead of the
+    password; a `DigestServer` lookup may return it. An algorithm without a
+    value here fails like a wrong password."""
+
+    ha1: Mapping[str, str]
+
+
 def digest_response(
     *,
     algorithm: str,
@@ -135,12 +156,14 @@ def digest_response(
     nc: int | None = None,
     cnonce: str | None = None,
     body: bytes = b"",
+    ha1: str | None = None,
 ) -> str:
     """Compute the ``response`` value of the credentials (RFC 7616 §3.4.1).
 
     With ``qop`` set this is ``KD(H(A1), nonce:nc:cnonce:qop:H(A2))``; without
     it, the RFC 2069 form ``KD(H(A1), nonce:H(A2))`` that RFC 2617 §3.2.2.1 keeps
-    for compatibility. ``body`` is hashed only for ``qop=auth-int``.
+    for compatibility. ``body`` is hashed only for ``qop=auth-int``. A
+    server that keeps H(A1) rather than the password passes it as ``ha1``.
     Raises `AuthError` for an unsupported algorithm or qop, or for a ``-sess``
     algorithm or ``qop`` without the ``cnonce`` and ``nc`` they need.
     """
@@ -152,7 +175,8 @@ def digest_response(
 
     # RFC 7616 §3.4.2: A1 = username:realm:passwd, and for -sess
     # A1 = H(username:realm:passwd):nonce-prime:cnonce-prime.
-    ha1 = _hex(algorithm, _b(f"{username}:{realm}:{password}"))
+    if ha1 is None:
+        ha1 = _hex(algorithm, _b(f"{username}:{realm}:{password}"))
     if algorithm.endswith("-sess"):
         ha1 = _hex(algorithm, _b(f"{ha1}:{nonce}:{cnonce}"))
 
@@ -858,7 +882,7 @@ class DigestServer:
         self,
         realm: str,
         secret: bytes,
-        lookup: Callable[[str], str | None],
+        lookup: Callable[[str], str | StoredDigest | None],
         nonce_lifetime: float = 300.0,
         algorithms: Sequence[str] = ("SHA-256", "MD5"),
         *,
@@ -959,6 +983,10 @@ class DigestServer:
         # Unknown users are checked against a decoy password so that the
         # work done, and the answer, match those for a wrong password.
         password = self._lookup(credentials.username)
+        ha1 = None
+        if isinstance(password, StoredDigest):
+            ha1 = password.ha1.get(_base_algorithm(credentials.algorithm))
+            password = None if ha1 is None else ""
         expected = digest_response(
             algorithm=credentials.algorithm,
             username=credentials.username,
@@ -971,6 +999,7 @@ class DigestServer:
             nc=credentials.nc,
             cnonce=credentials.cnonce,
             body=body,
+            ha1=ha1,
         )
         matches = hmac.compare_digest(_b(expected), _b(credentials.response.lower()))
         if password is None or not matches:
