@@ -275,18 +275,14 @@ class FloorCollector(Collector):
             "callcenter_longest_wait_seconds", "The longest current wait.", labels=["queue"]
         )
         agents = GaugeMetricFamily("callcenter_agents", "Agents by state.", labels=["state"])
-        # One series per agent, labelled with its current state only: with a
-        # thousand agents, 0/1 series for every state would be seven times the
-        # scrape. A state change ends the old series (Prometheus marks it stale).
-        agent_state = GaugeMetricFamily(
-            "callcenter_agent_state",
-            "1 for each agent, labelled with the agent's current state.",
-            labels=["agent", "state"],
-        )
+        # One series per agent, labelled with its current state and valued with
+        # the time in it: a thousand agents cost a thousand lines a scrape, where
+        # 0/1 series for every state would cost seven thousand. A state change
+        # ends the old series (Prometheus marks it stale at the next scrape).
         in_state = GaugeMetricFamily(
             "callcenter_agent_state_seconds",
-            "Seconds each agent has been in its current state.",
-            labels=["agent"],
+            "Seconds each agent has been in its current state, labelled with the state.",
+            labels=["agent", "state"],
         )
         desk = GaugeMetricFamily(
             "callcenter_desktop_clients",
@@ -314,8 +310,7 @@ class FloorCollector(Collector):
             counts = {s.value: 0 for s in AgentState}
             for a in snap.agents:
                 counts[a.state] = counts.get(a.state, 0) + 1
-                agent_state.add_metric([a.agent_id, a.state], 1.0)
-                in_state.add_metric([a.agent_id], a.seconds_in_state)
+                in_state.add_metric([a.agent_id, a.state], a.seconds_in_state)
             for state, n in counts.items():
                 agents.add_metric([state], n)
-        yield from (waiting, longest, cycle, target, agents, agent_state, in_state, desk)
+        yield from (waiting, longest, cycle, target, agents, in_state, desk)

@@ -101,9 +101,8 @@ def test_floor_gauges_come_from_the_snapshot() -> None:
     assert registry.get_sample_value("callcenter_agents", {"state": "offline"}) == 0
     assert registry.get_sample_value("callcenter_desktop_clients") == 4
     state = registry.get_sample_value
-    assert state("callcenter_agent_state", {"agent": "a2", "state": "on-call"}) == 1
-    assert state("callcenter_agent_state", {"agent": "a2", "state": "ready"}) is None
-    assert state("callcenter_agent_state_seconds", {"agent": "a3"}) == 1.0
+    assert state("callcenter_agent_state_seconds", {"agent": "a2", "state": "on-call"}) == 1.0
+    assert state("callcenter_agent_state_seconds", {"agent": "a2", "state": "ready"}) is None
     assert state("callcenter_queue_ring_cycle_seconds", {"queue": "hotline"}) == 1.0
     assert state("callcenter_queue_target_seconds", {"queue": "hotline"}) == 3.0
 
