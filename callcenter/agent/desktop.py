@@ -158,6 +158,9 @@ class DesktopHub:
         self._offers: dict[str, set[str]] = {}  # call id -> agents with an open pop
         self._pops: dict[tuple[str, str], dict[str, Any]] = {}  # (agent, call) -> pop
         self._tasks: list[asyncio.Task[None]] = []
+        # Per agent: messages held behind a pop whose lookup is running ([None] slots).
+        self._outbox: dict[str, deque[list[dict[str, Any] | None]]] = {}
+        self._lookups: set[asyncio.Task[None]] = set()
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._records = history
         self._figures_every = figures_every
@@ -180,7 +183,7 @@ class DesktopHub:
             self._tasks.append(loop.create_task(self._read_history(), name="desktop-history"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._lookups]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -416,7 +419,7 @@ class DesktopHub:
         self.tally.observe(event, p.wall)
         match event:
             case CallOffered():
-                await self._offered(event, p.wall)
+                self._offered(event, p.wall)
             case RingTicked(call_id, ring, _, leg_id):
                 if leg_id is not None:
                     agent = self._legs.get(leg_id)
@@ -450,23 +453,23 @@ class DesktopHub:
             case AgentStateChanged():
                 self._to_agent(event.agent_id, {"type": "agent.state", "state": event.state,
                                                 "reason": event.reason})  # fmt: skip
+        if not self._supervisor_clients or (
+            isinstance(event, RingTicked) and event.leg_id is not None
+        ):
+            return
         message = {"type": "event", "event": type(event).__name__, "at": p.wall,
-                   "data": _fields(event)}  # fmt: skip
+                   "data": _fields(event), "v": VERSION}  # fmt: skip
         if isinstance(event, TargetBreached):
             message["alert"] = True
+        # Serialised once for every supervisor.
+        text = json.dumps(message, ensure_ascii=False, default=str)
         for client in self._supervisor_clients:
-            if not isinstance(event, RingTicked) or event.leg_id is None:
-                self._enqueue(client, dict(message))
+            self._enqueue_text(client, text)
 
-    async def _offered(self, event: CallOffered, wall: float) -> None:
-        customer: Customer | None = None
-        if self._lookup is not None:
-            try:
-                # The pop must not wait long for the database: a slow lookup
-                # pops without the customer record rather than after ring 1.
-                customer = await asyncio.wait_for(self._lookup(event.caller), 0.5)
-            except Exception as exc:
-                log.warning("customer lookup failed", error=str(exc) or type(exc).__name__)
+    def _offered(self, event: CallOffered, wall: float) -> None:
+        """The pop is sent once the customer is looked up. The lookups run side by
+        side, so one agent's lookup delays no one else's messages; that agent's
+        later messages wait behind the pop (`_outbox`), so their order holds."""
         info = self.agents.get(event.agent_id)
         pop = {
             "type": "call.offered",
@@ -477,12 +480,43 @@ class DesktopHub:
             "ring": event.caller_ring,
             "offered_at": wall,
             "greeting": self.greeting.format(number=info.number if info else ""),
-            "customer": _customer(customer),
+            "customer": None,
         }
         self._legs[event.leg_id] = event.agent_id
         self._offers.setdefault(event.call_id, set()).add(event.agent_id)
         self._pops[(event.agent_id, event.call_id)] = pop
-        self._to_agent(event.agent_id, dict(pop))
+        if self._lookup is None:
+            self._to_agent(event.agent_id, dict(pop))
+            return
+        slot: list[dict[str, Any] | None] = [None]
+        self._outbox.setdefault(event.agent_id, deque()).append(slot)
+        task = asyncio.get_running_loop().create_task(self._pop(event, pop, slot))
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _pop(
+        self, event: CallOffered, pop: dict[str, Any], slot: list[dict[str, Any] | None]
+    ) -> None:
+        assert self._lookup is not None
+        try:
+            # The pop must not wait long for the database: a slow lookup
+            # pops without the customer record rather than after ring 1.
+            pop["customer"] = _customer(await asyncio.wait_for(self._lookup(event.caller), 0.5))
+        except Exception as exc:
+            log.warning("customer lookup failed", error=str(exc) or type(exc).__name__)
+        finally:
+            slot[0] = dict(pop)
+            self._flush(event.agent_id)
+
+    def _flush(self, agent_id: str) -> None:
+        """Deliver the agent's messages that no pending pop holds back, in order."""
+        outbox = self._outbox.get(agent_id)
+        while outbox and outbox[0][0] is not None:
+            message = outbox.popleft()[0]
+            assert message is not None
+            self._deliver(agent_id, message)
+        if outbox is not None and not outbox:
+            del self._outbox[agent_id]
 
     def _close_pop(self, agent_id: str, call_id: str) -> None:
         self._pops.pop((agent_id, call_id), None)
@@ -493,6 +527,13 @@ class DesktopHub:
                 del self._offers[call_id]
 
     def _to_agent(self, agent_id: str, message: dict[str, Any]) -> None:
+        outbox = self._outbox.get(agent_id)
+        if outbox:  # a pop ahead of it waits for its customer lookup
+            outbox.append([message])
+        else:
+            self._deliver(agent_id, message)
+
+    def _deliver(self, agent_id: str, message: dict[str, Any]) -> None:
         counter = self._seq.setdefault(agent_id, itertools.count(1))
         message["seq"] = next(counter)
         message["v"] = VERSION
