@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -768,6 +769,18 @@ def to_toml(data: dict[str, object]) -> str:
         else:
             lines.insert(0, f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+def child_env() -> dict[str, str]:
+    """This environment without CALLCENTER_* settings, for the processes a bench starts."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
+
+
+def sample_every(sampler: CpuSampler, stop: threading.Event, period: float = 0.5) -> None:
+    """Sample CPU until `stop` is set (run in a thread), and once more at the end."""
+    while not stop.wait(period):
+        sampler.sample()
+    sampler.sample()
 
 
 def wait_http(port: int, path: str = "/healthz", timeout: float = 30.0) -> None:
