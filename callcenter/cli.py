@@ -10,17 +10,21 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from . import __version__
 from .app import run
 from .demo import DemoOptions, run_demo
 from .log import configure_logging
 from .settings import CONFIG_ENV_VAR, ENV_PREFIX, Settings, SettingsError, load_settings
+
+log = structlog.get_logger("callcenter")
 
 __all__ = ["main"]
 
@@ -131,19 +135,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(settings)
     configure_logging(settings.log)
     if args.command == "migrate":
-        return asyncio.run(_with_database(settings, _migrate_step))
+        return _run_loop(settings, _with_database(settings, _migrate_step))
     if args.command == "import-customers":
-        return asyncio.run(_with_database(settings, partial(_import_step, args.file)))
+        return _run_loop(settings, _with_database(settings, partial(_import_step, args.file)))
     if args.command == "export-calls":
-        return asyncio.run(_with_database(settings, partial(_export_step, args.start, args.end)))
+        return _run_loop(
+            settings, _with_database(settings, partial(_export_step, args.start, args.end))
+        )
     if args.command == "demo":
         if args.agents < 1 or args.rate < 0 or not 0 <= args.abandon <= 1:
             print("callcenter: demo needs --agents >= 1, --rate >= 0, 0 <= --abandon <= 1",
                   file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
         options = DemoOptions(args.agents, args.rate, args.abandon, seed=args.seed)
-        return asyncio.run(run_demo(settings, options))
-    return asyncio.run(run(settings))
+        return _run_loop(settings, run_demo(settings, options))
+    return _run_loop(settings, run(settings))
+
+
+def _run_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:
+    """Run `main` on the configured event loop (uvloop unless told otherwise)."""
+    factory = None
+    if settings.service.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:  # the standard loop serves, more slowly
+            log.warning("uvloop is not installed; using the standard asyncio event loop")
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        loop = runner.get_loop()
+        log.debug("event loop", implementation=type(loop).__module__.split(".")[0])
+        return runner.run(main)
 
 
 def _check_config(settings: Settings) -> int:

@@ -90,6 +90,9 @@ class ServiceSettings(_Section):
     name: str = Field(default="callcenter", min_length=1)
     data_dir: Path = Path("./var")
     environment: Literal["production", "development"] = "production"
+    #: The asyncio event loop: uvloop (libuv; the default where it is
+    #: installed) handles the sockets with much less CPU than the standard one.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
 
 class LogSettings(_Section):

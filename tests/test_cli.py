@@ -112,6 +112,7 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path):
         CALLCENTER_SIP__PORT=str(free_port()),
         CALLCENTER_SIP__TLS_PORT=str(free_port()),
         CALLCENTER_SERVICE__DATA_DIR=str(tmp_path / "var"),
+        CALLCENTER_LOG__LEVEL="debug",
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "callcenter", "run"],
@@ -131,7 +132,11 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path):
         if process.poll() is None:
             process.kill()
             process.communicate()
-    events = [json.loads(line)["event"] for line in out.splitlines()]
+    lines = [json.loads(line) for line in out.splitlines()]
+    events = [line["event"] for line in lines]
+    # The default event loop is uvloop (a dependency); the calls tests run on asyncio's.
+    [loop] = [line for line in lines if line["event"] == "event loop"]
+    assert loop["implementation"] == "uvloop"
     assert events.index("sip listening") < events.index("service started")
     assert events[-1] == "service stopped"
     assert "Traceback" not in err
