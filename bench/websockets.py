@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shutil
 import signal
 import subprocess
@@ -44,6 +45,8 @@ from pathlib import Path
 import _common as c
 
 TARGET_P99_MS = 25.0
+# The header line of each message in SIPp's -trace_msg file: its local time.
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)")
 HEADERS = (
     "offered/s", "agents", "supervisors", "calls", "answered", "achieved/s", "pops",
     "pop p50 ms", "pop p99 ms", "pop max ms", "pops <= 25 ms %", "clients dropped",
@@ -113,7 +116,10 @@ def invites_sent(message_log: Path) -> dict[str, float]:
     with message_log.open(errors="replace") as f:
         for line in f:
             if line.startswith("-----"):
-                when = line.strip("-\n ").replace("\t", " ")
+                match = _STAMP.search(line)
+                if match is None:
+                    continue  # a separator without a time: not a message's header
+                when = f"{match.group(1)} {match.group(2)}"
                 stamp = datetime.strptime(when, "%Y-%m-%d %H:%M:%S.%f").timestamp()
                 outgoing, first = False, ""
             elif line.startswith("UDP message sent"):
