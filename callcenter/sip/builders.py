@@ -9,6 +9,7 @@ __all__ = ["make_response"]
 # Headers a response copies from its request (§8.2.6.2); Record-Route too for
 # responses that establish a dialog (§12.1.1).
 _COPIED = ("Via", "From", "To", "Call-ID", "CSeq")
+_COPIED_BUT_TO = ("Via", "From", "Call-ID", "CSeq")
 
 
 def make_response(
@@ -26,6 +27,7 @@ def make_response(
     above 100 (§8.2.6.2: a 100 Trying never carries a tag it invents).
     """
     headers = Headers()
+    to_changed = False
     for name in _COPIED:
         for value in (
             request.headers.get_all(name) if name == "Via" else [request.headers.get(name)]
@@ -41,7 +43,10 @@ def make_response(
                 and ";tag=" not in value[value.rfind(">") + 1 :].lower().replace(" ", "")
             ):
                 value = f"{value};tag={to_tag}"
+                to_changed = True
             headers.add(name, value)
+    # Copied verbatim: what the request's fields parsed to is what these do.
+    headers.share_parsed(request.headers, _COPIED if not to_changed else _COPIED_BUT_TO)
     if 100 < status < 300 and request.method in ("INVITE", "SUBSCRIBE"):
         for rr in request.headers.get_all("Record-Route"):
             headers.add("Record-Route", rr)

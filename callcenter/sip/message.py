@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -138,7 +138,8 @@ class Headers:
         self._fields: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in (fields or [])]
         # Parsed values of single-valued headers (From, To, CSeq, top Via), so a
         # message read by the parser, the transaction layer, the dialog and the
-        # B2BUA parses each once. Any change to the fields forgets them all.
+        # B2BUA parses each once. Keyed by header name: a change to a header's
+        # fields forgets what was parsed from it.
         self._memo: dict[str, object] = {}
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
@@ -159,11 +160,19 @@ class Headers:
     def copy(self) -> Headers:
         h = Headers()
         h._fields = list(self._fields)
+        h._memo = dict(self._memo)  # same fields, same parsed values
         return h
 
+    def share_parsed(self, other: Headers, names: Iterable[str]) -> None:
+        """Take `other`'s parsed values of headers copied from it verbatim."""
+        for name in names:
+            if name in other._memo:
+                self._memo[name] = other._memo[name]
+
     def memo(self, key: str, make: Callable[[], T]) -> T:
-        """`make()`, computed once until the fields change. What it returns is
-        shared by every reader and must not be modified."""
+        """`make()`, computed once until a field named `key` (a canonical header
+        name) changes. What it returns is shared by every reader and must not
+        be modified."""
         try:
             return self._memo[key]  # type: ignore[return-value]
         except KeyError:
@@ -188,13 +197,14 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field after the others of any name."""
-        self._memo.clear()
-        self._fields.append((canonical_name(name), value))
+        key = canonical_name(name)
+        self._memo.pop(key, None)
+        self._fields.append((key, value))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before the first field of that name (topmost Via, Route)."""
-        self._memo.clear()
         key = canonical_name(name)
+        self._memo.pop(key, None)
         for i, (n, _) in enumerate(self._fields):
             if n == key:
                 self._fields.insert(i, (key, value))
@@ -203,8 +213,8 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one, kept at the first one's place."""
-        self._memo.clear()
         key = canonical_name(name)
+        self._memo.pop(key, None)
         for i, (n, _) in enumerate(self._fields):
             if n == key:
                 self._fields[i] = (key, value)
@@ -213,14 +223,14 @@ class Headers:
         self._fields.append((key, value))
 
     def remove(self, name: str) -> None:
-        self._memo.clear()
         key = canonical_name(name)
+        self._memo.pop(key, None)
         self._fields = [f for f in self._fields if f[0] != key]
 
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first list element of a header (a proxy popping Via)."""
-        self._memo.clear()
         key = canonical_name(name)
+        self._memo.pop(key, None)
         for i, (n, v) in enumerate(self._fields):
             if n == key:
                 items = split_comma(v)
