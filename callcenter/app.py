@@ -8,6 +8,7 @@ reverse. `run` adds the process concerns: signals and a bounded stop.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import random
 import secrets
@@ -43,6 +44,7 @@ from .agent.auth import Sessions
 from .agent.desktop import AgentInfo, DesktopHub
 from .agent.phones import PhoneSecrets
 from .bus import EventBus
+from .calls.admission import CallAdmission
 from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
@@ -388,7 +390,9 @@ def build_core(
             table.configured(a.extension, a.password.get_secret_value())
         registrar = Registrar(
             domain,
-            DigestServer(domain, secrets.token_bytes(32), table.lookup),
+            DigestServer(
+                domain, secrets.token_bytes(32), table.lookup, algorithms=sip.digest_algorithms
+            ),
             table.allowed,
             aliases=[sip.host, "localhost"],
         )
@@ -410,16 +414,41 @@ def build_core(
         locate=locate,
         credentials=credentials,
     )
+    trunk_users = {t.user: t.name for t in settings.trunks if t.user}
+    trunk_passwords = {t.user: t.password.get_secret_value() for t in settings.trunks if t.user}
+    # Trunks' networks are trusted like the PBX's: neither challenged nor throttled.
+    trusted = TrustedSources(
+        [
+            *(str(n) for n in trusted.networks),
+            *(
+                str(ipaddress.ip_network(n, strict=False))
+                for t in settings.trunks
+                for n in t.networks
+            ),
+        ]
+    )
+    admit = CallAdmission(
+        trusted,
+        phone_sources=(
+            None
+            if registrar is None
+            else lambda: {(b.source.host, b.source.port) for b in registrar.bindings()}
+        ),
+        trunks=(
+            DigestServer(
+                domain, secrets.token_bytes(32), trunk_passwords.get,
+                algorithms=sip.digest_algorithms,
+            )
+            if trunk_passwords
+            else None
+        ),
+        trunk_users=trunk_users,
+    )  # fmt: skip
     throttle = Throttle(acd_settings.flood_rate, acd_settings.flood_burst, trusted=trusted)
 
-    def admit(source: Address, now: float) -> int | None:
-        if trusted.is_trusted(source.host):
-            return None
-        if registrar is not None and any(
-            b.source.host == source.host for b in registrar.bindings()
-        ):
-            return None  # an agent's own phone
-        return 403
+    def gate(source: Address, now: float) -> bool:
+        # A trunk that authenticated is not a scanner: its traffic is not throttled.
+        return admit.authenticated_recently(source.host, now) or throttle.allow(source.host, now)
 
     return Switchboard(
         ua,
@@ -427,7 +456,7 @@ def build_core(
         acd,
         redirect_domain=domain,
         admit=admit,
-        gate=lambda source, now: throttle.allow(source.host, now),
+        gate=gate,
         registrar=registrar,
     )
 

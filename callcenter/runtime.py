@@ -26,7 +26,13 @@ import structlog
 from callcenter.acd.engine import Acd, AcdSnapshot
 from callcenter.acd.events import AcdAction, AcdCommand
 from callcenter.bus import EventBus
-from callcenter.calls.switchboard import Dropped, PhoneRegistered, Switchboard, SwitchboardOutput
+from callcenter.calls.switchboard import (
+    CallRefused,
+    Dropped,
+    PhoneRegistered,
+    Switchboard,
+    SwitchboardOutput,
+)
 from callcenter.clock import Clock
 from callcenter.metrics.sip import SipMetrics
 from callcenter.sip.aio import SipTransports, TransportConfig
@@ -192,6 +198,10 @@ class SipRuntime:
                     )
             case KeepAliveReceived(source):
                 log.debug("keep-alive", source=str(source))
+            case CallRefused(source, status, reason):
+                self.metrics.calls_refused.labels(str(status)).inc()
+                if status != 401:  # a challenge is routine for a trunk; a refusal is not
+                    self._log_rejection(now, source=str(source), reason=reason, status=status)
             case Dropped(source):
                 self.dropped += 1
                 self._log_rejection(now, source=str(source), reason="rate limited", status=None)

@@ -106,6 +106,10 @@ class HttpSettings(_Section):
     port: Port = 8080
 
 
+DigestAlgorithm = Literal["SHA-256", "MD5"]
+_DIGEST_DEFAULT: tuple[DigestAlgorithm, ...] = ("SHA-256", "MD5")
+
+
 class SipSettings(_Section):
     host: str = Field(default=_DEFAULT_SIP_HOST, min_length=1)
     # Filled from `host` when not given (see _default_public_host).
@@ -124,6 +128,19 @@ class SipSettings(_Section):
     max_message_size: int = Field(default=65535, ge=1500)
     options_interval: float = Field(default=30.0, ge=0)
     options_timeout: float = Field(default=5.0, gt=0)
+    # Digest algorithms offered when phones register and trunks call, most
+    # preferred first (one challenge each, RFC 8760). Some SIP stacks answer
+    # only the first challenge and know only MD5: list "MD5" first for them.
+    digest_algorithms: list[DigestAlgorithm] = Field(
+        default_factory=lambda: list(_DIGEST_DEFAULT), min_length=1
+    )
+
+    @field_validator("digest_algorithms")
+    @classmethod
+    def _no_repeats(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("each algorithm once")
+        return values
 
     @model_validator(mode="before")
     @classmethod
@@ -187,6 +204,37 @@ class AccountSettings(_Section):
             raise ValueError("auth_user and domain must not be empty")
         if self.retry_min > self.retry_max:
             raise ValueError("retry_min must not exceed retry_max")
+        return self
+
+
+class TrunkSettings(_Section):
+    """A carrier or gateway allowed to place calls to the hotlines.
+
+    It proves itself with digest credentials (its INVITEs are challenged
+    with 401), or by coming from one of `networks` (then it is not challenged).
+    """
+
+    name: str = Field(min_length=1)
+    user: str = Field(default="", pattern=r"^[A-Za-z0-9_.+-]*$")
+    password: SecretStr = SecretStr("")
+    networks: list[str] = Field(default_factory=list)
+
+    @field_validator("networks")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {value!r}") from None
+        return values
+
+    @model_validator(mode="after")
+    def _some_proof(self) -> Self:
+        if bool(self.user) != bool(self.password.get_secret_value()):
+            raise ValueError("a trunk's user and password go together")
+        if not self.user and not self.networks:
+            raise ValueError("a trunk needs a user and password, or networks, or both")
         return self
 
 
@@ -320,6 +368,8 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     sip: SipSettings = Field(default_factory=SipSettings)
     accounts: list[AccountSettings] = Field(default_factory=list)
+    # Calling trunks (standalone and pbx mode): digest-authenticated callers.
+    trunks: list[TrunkSettings] = Field(default_factory=list)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     desktop: DesktopSettings = Field(default_factory=DesktopSettings)
     acd: AcdSettings = Field(default_factory=AcdSettings)
@@ -357,6 +407,8 @@ class Settings(BaseSettings):
         for what, names in (
             ("agents", [a.id for a in self.agents]),
             ("queues", [q.name for q in self.queues]),
+            ("trunks", [t.name for t in self.trunks]),
+            ("trunks (user)", [t.user for t in self.trunks if t.user]),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:

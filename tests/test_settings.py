@@ -5,10 +5,10 @@ import typing
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from callcenter import __version__
-from callcenter.settings import Settings, SettingsError, load_settings
+from callcenter.settings import Settings, SettingsError, TrunkSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "config" / "callcenter.example.toml"
@@ -204,6 +204,30 @@ def test_example_config_documents_every_key():
     documented = documented_keys(EXAMPLE.read_text())
     assert leaf_keys(Settings) - documented == set()
     assert documented - leaf_keys(Settings) == set()
+
+
+def test_example_trunk_is_valid(tmp_path):
+    # Uncommenting the example [[trunks]] table gives a valid trunk.
+    lines = EXAMPLE.read_text().splitlines()
+    start = lines.index("# [[trunks]]")
+    end = lines.index("", start)
+    trunk = "\n".join(line.removeprefix("# ") for line in lines[start:end])
+    settings = load_settings(write(tmp_path, trunk), {})
+    [carrier] = settings.trunks
+    assert (carrier.name, carrier.user, carrier.networks) == (
+        "carrier-a",
+        "carrier-a",
+        ["203.0.113.0/28"],
+    )
+
+
+def test_trunk_needs_credentials_or_networks():
+    with pytest.raises(ValidationError, match="user and password, or networks"):
+        TrunkSettings(name="t")
+    with pytest.raises(ValidationError, match="go together"):
+        TrunkSettings(name="t", user="u")
+    with pytest.raises(ValidationError, match="not an address or network"):
+        TrunkSettings(name="t", networks=["carrier.example"])
 
 
 def test_example_account_is_valid(tmp_path):

@@ -38,9 +38,18 @@ from callcenter.sip.parser import KeepAlive
 from callcenter.sip.registrar import Registrar
 from callcenter.sip.ua import UaAction, UaEvent, UserAgent
 
+from .admission import Admission
 from .bridge import Bridge, BridgeOutput
 
-__all__ = ["Admission", "Dropped", "Gate", "PhoneRegistered", "Switchboard", "SwitchboardOutput"]
+__all__ = [
+    "Admission",
+    "CallRefused",
+    "Dropped",
+    "Gate",
+    "PhoneRegistered",
+    "Switchboard",
+    "SwitchboardOutput",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +63,23 @@ class PhoneRegistered:
 
 
 @dataclass(frozen=True, slots=True)
+class CallRefused:
+    """An INVITE that may not place a call was answered `status` (403, or 401
+    to challenge a trunk); `reason` is for the operator's log."""
+
+    source: Address
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Dropped:
     """A message from an untrusted source over its rate limit, dropped unread."""
 
     source: Address
 
 
-SwitchboardOutput = Send | UaEvent | AcdEvent | PhoneRegistered | Dropped
-#: Decides whether an INVITE from a source may place a call: None to accept,
-#: or the status to refuse it with.
-Admission = Callable[[Address, float], int | None]
+SwitchboardOutput = Send | UaEvent | AcdEvent | PhoneRegistered | Dropped | CallRefused
 #: Decides whether bytes from a source are read at all (flood protection).
 Gate = Callable[[Address, float], bool]
 
@@ -159,9 +175,11 @@ class Switchboard:
                     out += self._register(tx, request, source, now)
                 case RequestReceived(tx, request, source) if _new_call(request):
                     assert tx is not None
-                    refused = self._admit(source, now) if self._admit is not None else None
+                    refused = self._admit(request, source, now) if self._admit else None
                     if refused is not None:
-                        out += self.ua.respond(tx, request, refused, now)  # type: ignore[arg-type]
+                        extra = list(refused.extra)
+                        out += self.ua.respond(tx, request, refused.status, now, extra=extra)  # type: ignore[arg-type]
+                        out.append(CallRefused(source, refused.status, refused.reason))
                         continue
                     out += self._route_bridge(self.bridge.on_invite(tx, request, source, now), now)
                 case RequestReceived(tx, request, _):

@@ -56,6 +56,13 @@ class SipMetrics:
             ["method"],
             registry=registry,
         )
+        self.calls_refused = Counter(
+            "callcenter_sip_calls_refused",
+            "INVITEs not allowed to place a call: 403 (untrusted source, failed trunk "
+            "authentication) or 401 (a trunk challenged to authenticate).",
+            ["status"],
+            registry=registry,
+        )
         self.registration_changes = Counter(
             "callcenter_sip_registration_changes",
             "Registration state changes, by account and new state.",

@@ -17,6 +17,7 @@ from callcenter.acd.events import (
     SetReady,
 )
 from callcenter.acd.queues import QueueConfig, Strategy
+from callcenter.calls.admission import Refusal
 from callcenter.calls.bridge import AgentTarget, Bridge, BridgeConfig
 from callcenter.calls.switchboard import Switchboard
 from callcenter.sip.builders import make_response
@@ -90,10 +91,10 @@ class Harness:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def caller_invite(**kw: Any) -> bytes:
+def caller_invite(extra: str = "", **kw: Any) -> bytes:
     return request(
         uri="sip:4000@127.0.0.1",
-        extra="Content-Type: application/sdp\r\n",
+        extra="Content-Type: application/sdp\r\n" + extra,
         body=OFFER,
         **kw,
     ).replace(b"<sip:hotline@127.0.0.1>", b"<sip:4000@127.0.0.1>")
@@ -223,7 +224,7 @@ def test_ring_all_late_answer_is_acked_and_hung_up() -> None:
 
 def test_untrusted_source_is_refused_403() -> None:
     h = Harness("1001")
-    h.sb._admit = lambda source, now: 403
+    h.sb._admit = lambda request, source, now: Refusal(403, "untrusted")
     h.send(caller_invite(), CALLER)
     assert [m.status for m in h.to(CALLER)] == [100, 403]
     assert h.to(PHONES["1001"]) == []

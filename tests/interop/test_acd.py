@@ -37,7 +37,7 @@ from callcenter.acd.events import (
 from callcenter.app import Service
 from callcenter.bus import Published, Subscription
 from callcenter.calls.switchboard import PhoneRegistered
-from callcenter.settings import Settings
+from callcenter.settings import AcdSettings, Settings, SipSettings, TrunkSettings
 
 from .conftest import PBX_USERS
 from .kamailio import Kamailio
@@ -553,3 +553,68 @@ async def test_standalone_phone_registers_to_the_service_and_answers(sipp: SippR
     [ok] = [m for m in received(caller) if m.status == 200 and m.cseq_method == "INVITE"]
     assert "o=phone-1001 " in ok.body
     assert [m.method for m in received(answering) if m.method] == ["INVITE", "ACK", "BYE"]
+
+
+async def test_standalone_trunk_authenticates_with_digest_and_reaches_the_agent(
+    sipp: SippRunner,
+) -> None:
+    settings = standalone_settings().model_copy(
+        update={
+            # Nothing local is trusted by address: the caller must prove itself.
+            "acd": AcdSettings(mode="standalone", trusted=["192.0.2.0/24"]),
+            "trunks": [TrunkSettings(name="Carrier A", user="carrier", password="trunk-secret")],
+            # SIPp answers the first challenge only, and knows only MD5.
+            "sip": SipSettings(
+                port=free_port(),
+                tls_port=free_port(),
+                transports=["udp"],
+                digest_algorithms=["MD5", "SHA-256"],
+            ),
+        }
+    )
+    async with running(settings) as (service, events):
+        server = sip_address(service)
+        host, port = server
+        phone_port = free_port()
+        _, final = await asyncio.to_thread(
+            register_from, server, phone_port, "1001", "agent-1001", domain=host
+        )
+        assert final is not None and final.status == 200, final and final.raw
+        ph = await asyncio.to_thread(
+            sipp.start,
+            "uas_answer_after.xml",
+            local_port=phone_port,
+            timeout=20,
+            extra=phone_args("1001", 200),
+        )
+
+        # Wrong password: challenged, then refused; nothing rings.
+        stranger = await sipp.arun(
+            "uac_trunk_auth.xml",
+            f"{host}:{port}",
+            service="hotline",
+            timeout=10,
+            extra=(*caller_args("13800000020", 300), "-au", "carrier", "-ap", "guess"),
+        )
+        assert not stranger.ok
+        assert statuses(received(stranger)) in ([100, 401, 100, 403], [401, 403])
+        assert not events.of(CallOffered)
+
+        # The right password: challenged, then the call reaches the agent.
+        trunk = await sipp.arun(
+            "uac_trunk_auth.xml",
+            f"{host}:{port}",
+            service="hotline",
+            timeout=20,
+            extra=(*caller_args("13800000021", 300), "-au", "carrier", "-ap", "trunk-secret"),
+        )
+        trunk.assert_ok(calls=1)
+        (await sipp.await_result(ph, 10)).assert_ok(calls=1)
+        answered = await events.wait_for(CallAnswered)
+        assert answered.agent_id == "a1001"
+        ended = await events.wait_for(CallEnded)
+        assert ended.hung_up_by == "caller"
+
+    invites = [m for m in sent(trunk) if m.method == "INVITE"]
+    assert [m.header("Authorization") is None for m in invites] == [True, False]
+    assert statuses(received(trunk)) in ([100, 401, 100, 180, 200], [401, 180, 200])
