@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -106,6 +107,16 @@ class HttpSettings(_Section):
     port: Port = 8080
 
 
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"not an address or network: {value!r}") from None
+    return value
+
+
+#: An IP address or network, such as "10.0.0.0/8", kept as written.
+Network = Annotated[str, AfterValidator(_network)]
 DigestAlgorithm = Literal["SHA-256", "MD5"]
 _DIGEST_DEFAULT: tuple[DigestAlgorithm, ...] = ("SHA-256", "MD5")
 
@@ -217,17 +228,7 @@ class TrunkSettings(_Section):
     name: str = Field(min_length=1)
     user: str = Field(default="", pattern=r"^[A-Za-z0-9_.+-]*$")
     password: SecretStr = SecretStr("")
-    networks: list[str] = Field(default_factory=list)
-
-    @field_validator("networks")
-    @classmethod
-    def _networks(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except ValueError:
-                raise ValueError(f"not an address or network: {value!r}") from None
-        return values
+    networks: list[Network] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _some_proof(self) -> Self:
@@ -280,21 +281,11 @@ class AcdSettings(_Section):
     mode: Literal["pbx", "standalone"] = "standalone"
     # Addresses or networks allowed to send INVITEs besides the PBX accounts'
     # servers (in pbx mode) and the agents' registered phones (standalone).
-    trusted: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    trusted: list[Network] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     # Requests per second (and burst) from one untrusted address before its
     # REGISTERs and INVITEs are dropped unanswered.
     flood_rate: float = Field(default=5.0, gt=0)
     flood_burst: int = Field(default=20, ge=1)
-
-    @field_validator("trusted")
-    @classmethod
-    def _networks(cls, values: list[str]) -> list[str]:
-        for value in values:
-            try:
-                ipaddress.ip_network(value, strict=False)
-            except ValueError:
-                raise ValueError(f"not an address or network: {value!r}") from None
-        return values
 
 
 class AgentSettings(_Section):

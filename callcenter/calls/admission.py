@@ -30,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from callcenter.sip.auth import AuthError, AuthStatus, DigestServer, parse_credentials
+from callcenter.sip.auth import AuthError, AuthStatus, DigestServer, credentials_for
 from callcenter.sip.errors import ParseError
 from callcenter.sip.headers import SipURI
 from callcenter.sip.message import Address, Request
@@ -88,15 +88,7 @@ class CallAdmission:
 
     def _authenticate(self, request: Request, source: Address, now: float) -> Refusal | None:
         assert self._trunks is not None
-        credentials = None
-        for value in request.headers.get_all("Authorization"):
-            try:
-                parsed = parse_credentials(value)
-            except AuthError:
-                continue
-            if parsed.realm == self._trunks.realm:
-                credentials = parsed
-                break
+        credentials = credentials_for(request.headers.get_all("Authorization"), self._trunks.realm)
         if credentials is None:
             return self._challenge(now, "no credentials for our realm")
         if credentials.uri not in _digest_uris(request.uri):

@@ -38,7 +38,7 @@ import hmac
 import re
 import secrets
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from callcenter.sip.errors import SipError
@@ -55,6 +55,7 @@ __all__ = [
     "DigestServer",
     "StoredDigest",
     "choose_challenge",
+    "credentials_for",
     "digest_ha1",
     "digest_response",
     "parse_challenge",
@@ -514,6 +515,19 @@ def _required(found: dict[str, str], name: str, what: str) -> str:
     if value is None:
         raise AuthError(f"{what}: missing required parameter {name!r}")
     return value
+
+
+def credentials_for(values: Iterable[str], realm: str) -> DigestCredentials | None:
+    """The first well-formed `Authorization` value for `realm` among `values`
+    (RFC 3261 §22.4: a request may carry credentials for several realms)."""
+    for value in values:
+        try:
+            credentials = parse_credentials(value)
+        except AuthError:
+            continue
+        if credentials.realm == realm:
+            return credentials
+    return None
 
 
 def parse_challenge(value: str) -> Challenge:

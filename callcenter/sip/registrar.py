@@ -87,7 +87,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import assert_never
 
-from .auth import AuthError, AuthStatus, DigestCredentials, DigestServer, parse_credentials
+from .auth import AuthError, AuthStatus, DigestCredentials, DigestServer, credentials_for
 from .builders import make_response
 from .errors import LocalProtocolError, ParseError, RemoteProtocolError
 from .headers import NameAddr, SipURI
@@ -310,16 +310,7 @@ class Registrar:
         )
 
     def _credentials(self, request: Request) -> DigestCredentials | None:
-        """The first well-formed Authorization for our realm (§22.4: a request
-        may carry credentials for several realms)."""
-        for value in request.headers.get_all("Authorization"):
-            try:
-                credentials = parse_credentials(value)
-            except AuthError:
-                continue
-            if credentials.realm == self._digest.realm:
-                return credentials
-        return None
+        return credentials_for(request.headers.get_all("Authorization"), self._digest.realm)
 
     def _apply_contacts(
         self,
