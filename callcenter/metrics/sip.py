@@ -8,6 +8,7 @@ the gauge can never disagree with /healthz.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,6 +21,14 @@ from callcenter.sip.ua import RegistrationStatus
 __all__ = ["SipMetrics", "message_label"]
 
 
+#: Methods counted by name; anything else is "other", so a peer inventing
+#: methods cannot add label values (series) without bound.
+KNOWN_METHODS = frozenset({
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+})  # fmt: skip
+
+
 def message_label(data: bytes) -> tuple[str, str]:
     """(method, status class) of a serialised message, from its first line only.
 
@@ -30,14 +39,15 @@ def message_label(data: bytes) -> tuple[str, str]:
     if len(first) >= 2 and first[0].upper().startswith(b"SIP/"):
         code = first[1][:1]
         return "", (code.decode() + "xx") if code.isdigit() else "other"
-    method = first[0].decode("ascii", "replace") if first and first[0].isalpha() else "other"
-    return (method if method.isupper() and len(method) <= 16 else "other"), ""
+    method = first[0].decode("ascii", "replace") if first else ""
+    return (method if method in KNOWN_METHODS else "other"), ""
 
 
 class SipMetrics:
     """The SIP metric families, registered on an injected registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._message_children: dict[tuple[str, str, str], Any] = {}
         self.messages = Counter(
             "callcenter_sip_messages",
             "SIP messages sent and received, by direction, request method or response class.",
@@ -72,14 +82,24 @@ class SipMetrics:
 
     def count(self, direction: str, data: bytes) -> None:
         method, status_class = message_label(data)
-        self.messages.labels(direction, method, status_class).inc()
+        self._message_counter(direction, method, status_class).inc()
 
     def count_message(self, direction: str, msg: Message) -> None:
         if isinstance(msg, Response):
-            self.messages.labels(direction, "", f"{msg.status // 100}xx").inc()
+            self._message_counter(direction, "", f"{msg.status // 100}xx").inc()
         elif isinstance(msg, Request):
-            method = msg.method if msg.method.isupper() and len(msg.method) <= 16 else "other"
-            self.messages.labels(direction, method, "").inc()
+            method = msg.method if msg.method in KNOWN_METHODS else "other"
+            self._message_counter(direction, method, "").inc()
+
+    def _message_counter(self, direction: str, method: str, status_class: str) -> Any:
+        """The labelled child, looked up once per label set (a message counts
+        on every datagram; `labels()` takes a lock and validates each time).
+        The label values are few: a direction, a method or "other", a class."""
+        key = (direction, method, status_class)
+        child = self._message_children.get(key)
+        if child is None:
+            child = self._message_children[key] = self.messages.labels(*key)
+        return child
 
     def register_state_collector(
         self, registry: CollectorRegistry, source: Callable[[], list[RegistrationStatus]]

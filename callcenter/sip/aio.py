@@ -12,6 +12,7 @@ it fail at once (§18.4) instead of waiting for their timers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -32,6 +33,7 @@ log = structlog.get_logger("callcenter.sip.transport")
 _DNS_CACHE_SECONDS = 60.0
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every message sent, of a few peers
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))

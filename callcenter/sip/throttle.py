@@ -38,6 +38,7 @@ Nothing here reads a clock: ``now`` is monotonic seconds from the caller.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections import OrderedDict
@@ -50,6 +51,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every message received; addresses are immutable
 def parse_ip(host: str) -> IPAddress | None:
     """The IP address in ``host`` (``[v6]`` brackets and a ``%zone`` allowed), or None.
 
