@@ -31,6 +31,7 @@ from prometheus_client import (
     Info,
     disable_created_metrics,
 )
+from prometheus_client.registry import Collector
 
 from . import __version__
 from .acd.agents import Agent
@@ -51,6 +52,7 @@ from .clock import Clock, LoopClock
 from .health import RegistrationStatus
 from .metrics.calls import CallMetrics, FloorCollector
 from .metrics.records import RecordsCollector
+from .metrics.scrape import LoopCollector
 from .metrics.sip import SipMetrics
 from .records.customers import Customer, CustomerDirectory
 from .records.database import Pool, open_database
@@ -101,6 +103,9 @@ class Service:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry if registry is not None else _default_registry()
         self.sip_metrics = SipMetrics(self.registry)
+        # Collectors reading the loop's state: collected on the loop at each
+        # scrape, the text rendered in a thread (metrics/scrape.py).
+        self._loop_collectors: list[LoopCollector] = []
         self.bus: EventBus[Any] = EventBus()
         self.sip: SipRuntime | None = None
         self.records: RecordsWriter | None = None
@@ -169,7 +174,7 @@ class Service:
         await writer.start()
         stack.push_async_callback(writer.stop)
         self.records = writer
-        self.registry.register(RecordsCollector(writer))
+        self.registry.register(self._on_loop(RecordsCollector(writer)))
 
     async def _load_directory(self, dsn: str) -> None:
         """Agents and queues from the database (seeded from the file the first
@@ -217,12 +222,19 @@ class Service:
         metrics.start()
         stack.push_async_callback(metrics.stop)
         self.registry.register(
-            FloorCollector(
-                lambda: self.sip.snapshot() if self.sip is not None else None,
-                lambda: self.desktop.client_count if self.desktop is not None else 0,
-                lambda: self.sip.core.acd.queues.values() if self.sip is not None else (),
+            self._on_loop(
+                FloorCollector(
+                    lambda: self.sip.snapshot() if self.sip is not None else None,
+                    lambda: self.desktop.client_count if self.desktop is not None else 0,
+                    lambda: self.sip.core.acd.queues.values() if self.sip is not None else (),
+                )
             )
         )
+
+    def _on_loop(self, collector: Collector) -> LoopCollector:
+        wrapped = LoopCollector(collector)
+        self._loop_collectors.append(wrapped)
+        return wrapped
 
     def _start_desktop(self, stack: AsyncExitStack) -> None:
         """The desktop hub subscribes before SIP starts, so it misses no event."""
@@ -317,7 +329,9 @@ class Service:
             self.bus,
             self.clock,
         )
-        self.sip_metrics.register_state_collector(self.registry, runtime.registration_status)
+        self.sip_metrics.register_state_collector(
+            self.registry, runtime.registration_status, wrap=self._on_loop
+        )
         await runtime.start()
         stack.push_async_callback(runtime.stop)
         self.sip = runtime
@@ -333,7 +347,9 @@ class Service:
         http = self.settings.http
         routes = self.desktop.routes() if self.desktop is not None else []
         routes += self.admin.routes() if self.admin is not None else []
-        app = make_web_app(self, self.registry, clock=self.clock, routes=routes)
+        app = make_web_app(
+            self, self.registry, clock=self.clock, routes=routes, on_loop=self._loop_collectors
+        )
         runner = await start_web(app, http.host, http.port)
         stack.push_async_callback(runner.cleanup)
         self.http_addresses = listening_addresses(runner)

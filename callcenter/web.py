@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .clock import Clock, LoopClock
 from .health import HealthSource
+from .metrics.scrape import LoopCollector, Scraper
 
 __all__ = [
     "CLOCK_KEY",
@@ -46,9 +47,11 @@ def make_web_app(
     clock: Clock | None = None,
     version: str = __version__,
     routes: Sequence[web.AbstractRouteDef] = (),
+    on_loop: Sequence[LoopCollector] = (),
 ) -> web.Application:
     """Build the application; `clock` defaults to the running loop's clock.
-    `routes` adds the desktop's login and websocket routes."""
+    `routes` adds the desktop's login and websocket routes; `on_loop` are the
+    registry's collectors that read the loop's state (see metrics/scrape.py)."""
     app = web.Application()
     app[HEALTH_KEY] = health
     app[REGISTRY_KEY] = registry
@@ -56,7 +59,7 @@ def make_web_app(
     app[VERSION_KEY] = version
     app.cleanup_ctx.append(_record_start)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", _metrics_handler(registry))
+    app.router.add_get("/metrics", _metrics_handler(Scraper(registry, on_loop)))
     app.add_routes(routes)
     return app
 
@@ -89,20 +92,16 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if healthy else 503)
 
 
-def _metrics_handler(registry: CollectorRegistry) -> Handler:
-    try:
-        # prometheus-client >= 0.22 ships an aiohttp handler that also
-        # negotiates OpenMetrics and honours ?name[]= filters.
-        from prometheus_client.aiohttp import make_aiohttp_handler
-    except ImportError:  # pragma: no cover - older prometheus-client
-        pass
-    else:
-        return make_aiohttp_handler(registry)
+def _metrics_handler(scraper: Scraper) -> Handler:
+    """Text exposition or OpenMetrics as the scraper asks (Accept), `name[]`
+    filters honoured, compressed when accepted; rendered off the loop."""
 
-    async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+    async def metrics(request: web.Request) -> web.Response:
+        accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
+        body, content_type = await scraper.render(accept, request.query.getall("name[]", []))
+        response = web.Response(body=body, headers={"Content-Type": content_type})
+        response.enable_compression()
+        return response
 
     return metrics
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import aiohttp
 import pytest
@@ -202,3 +203,50 @@ async def test_run_returns_1_when_the_port_is_taken():
     finally:
         await blocker.cleanup()
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["service failed to start"]
+
+
+class _ThreadRecorder:
+    """A collector that notes the thread it is collected on."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.threads: list[int] = []
+        self.value = 1.0
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        self.threads.append(threading.get_ident())
+        yield GaugeMetricFamily(self.name, "test gauge", value=self.value)
+
+    def describe(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        return [GaugeMetricFamily(self.name, "test gauge")]
+
+
+async def test_metrics_render_off_the_loop_from_state_read_on_it(clock):
+    from callcenter.metrics.scrape import LoopCollector
+
+    registry = CollectorRegistry()
+    floor = _ThreadRecorder("test_floor")  # reads the loop's state: collected on the loop
+    plain = _ThreadRecorder("test_plain")  # thread-safe: collected where it is rendered
+    wrapped = LoopCollector(floor)
+    registry.register(wrapped)
+    registry.register(plain)
+    app = make_web_app(FixedHealth([]), registry, clock=clock, on_loop=[wrapped])
+    loop_thread = threading.get_ident()
+    async with TestClient(TestServer(app)) as client:
+        first = await (await client.get("/metrics")).text()
+        floor.value = 2.0
+        second = await (await client.get("/metrics")).text()
+        # OpenMetrics when asked for, and a name[] filter.
+        om = await client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+        om_text = await om.text()
+        only = await (await client.get("/metrics?name[]=test_plain")).text()
+    assert "test_floor 1.0" in first and "test_floor 2.0" in second  # frozen per scrape
+    assert floor.threads and set(floor.threads) == {loop_thread}
+    assert plain.threads and loop_thread not in plain.threads
+    assert om.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert om_text.rstrip().endswith("# EOF")
+    assert "test_plain 1.0" in only and "test_floor" not in only

@@ -102,9 +102,12 @@ class SipMetrics:
         return child
 
     def register_state_collector(
-        self, registry: CollectorRegistry, source: Callable[[], list[RegistrationStatus]]
+        self,
+        registry: CollectorRegistry,
+        source: Callable[[], list[RegistrationStatus]],
+        wrap: Callable[[Collector], Collector] = lambda c: c,
     ) -> None:
-        registry.register(_RegistrationCollector(source))
+        registry.register(wrap(_RegistrationCollector(source)))
 
 
 class _RegistrationCollector(Collector):
