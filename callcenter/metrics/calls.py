@@ -208,6 +208,9 @@ class CallMetrics:
     async def _run(self) -> None:
         while True:
             self.observe((await self._sub.get()).event)
+            # Whatever else one pass of the core published: one wake-up for all.
+            while (item := self._sub.get_nowait()) is not None:
+                self.observe(item.event)
 
     def observe(self, event: object) -> None:
         match event:
