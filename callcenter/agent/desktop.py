@@ -8,13 +8,17 @@ customer record and the greeting, sent as soon as the ACD offers the call, so
 before the phone's ring 1), `call.ring` on every ring of the caller and of
 their phone, `call.answered`, `call.offer_ended` (the pop closes: missed, or
 answered by another agent in ring-all), `call.ended` (who hung up first) and
-`agent.state`. Supervisors get every event of the floor.
+`agent.state`. Supervisors get the floor coalesced (feed.py): one
+`floor.batch` every `feed_every` seconds with the latest state of each agent
+and the latest event of each call, the same text for all of them; a breach of
+the ring target goes to them at once.
 
 Each agent message gets a number; the last `replay_messages` are kept, so a
 browser that reconnects with `?since=N` receives what it missed, in order,
 then the live stream; `hello` tells it its state and the call in progress.
 Every connection has its own bounded queue and writer: a slow or dead browser
-is disconnected when its queue fills, never waited for. One session per
+is disconnected when its queue fills, never waited for (a supervisor's
+batches and figures included: they never hold up an agent's pop). One session per
 agent: a new connection replaces the old one, so no agent sees two pops for
 one offer.
 
@@ -69,6 +73,7 @@ from callcenter.records.stats import AgentStats, QueueStats
 
 from .auth import Login, LoginRefused, Sessions
 from .board import AgentCounts, FloorTally, QueueCounts
+from .feed import FloorFeed, alert
 from .messages import (
     VERSION,
     Board,
@@ -138,6 +143,7 @@ class DesktopHub:
         clock: Clock | None = None,
         history: History | None = None,
         figures_every: float = 2.0,
+        feed_every: float = 0.5,
         tz: tzinfo | None = None,
     ) -> None:
         self.sessions = sessions
@@ -164,6 +170,8 @@ class DesktopHub:
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._records = history
         self._figures_every = figures_every
+        self._feed_every = feed_every
+        self._feed = FloorFeed()
         # Counting starts now: the records cover the day before.
         self.tally = FloorTally(self._clock.wall(), tz=tz)
 
@@ -178,6 +186,7 @@ class DesktopHub:
         self._tasks = [
             loop.create_task(self._consume(), name="desktop"),
             loop.create_task(self._push_figures(), name="desktop-board"),
+            loop.create_task(self._push_feed(), name="desktop-feed"),
         ]
         if self._records is not None:
             self._tasks.append(loop.create_task(self._read_history(), name="desktop-history"))
@@ -453,18 +462,11 @@ class DesktopHub:
             case AgentStateChanged():
                 self._to_agent(event.agent_id, {"type": "agent.state", "state": event.state,
                                                 "reason": event.reason})  # fmt: skip
-        if not self._supervisor_clients or (
-            isinstance(event, RingTicked) and event.leg_id is not None
-        ):
+        if not self._supervisor_clients:
             return
-        message = {"type": "event", "event": type(event).__name__, "at": p.wall,
-                   "data": _fields(event), "v": VERSION}  # fmt: skip
-        if isinstance(event, TargetBreached):
-            message["alert"] = True
-        # Serialised once for every supervisor.
-        text = json.dumps(message, ensure_ascii=False, default=str)
-        for client in self._supervisor_clients:
-            self._enqueue_text(client, text)
+        self._feed.add(event, p.wall)
+        if isinstance(event, TargetBreached):  # alerts do not wait for the batch
+            self._to_supervisors(alert(event, p.wall).model_dump_json())
 
     def _offered(self, event: CallOffered, wall: float) -> None:
         """The pop is sent once the customer is looked up. The lookups run side by
@@ -563,8 +565,28 @@ class DesktopHub:
             except Exception:
                 log.exception("board figures failed")
                 continue
-            for client in list(self._supervisor_clients):
-                self._enqueue_text(client, text)
+            self._to_supervisors(text)
+
+    async def _push_feed(self) -> None:
+        """The floor's events since the last batch, one frame for all supervisors."""
+        while True:
+            await asyncio.sleep(self._feed_every)
+            if not self._supervisor_clients:
+                self._feed.clear()
+                continue
+            try:
+                batch = self._feed.take(self._clock.wall())
+            except Exception:
+                log.exception("floor batch failed")
+                self._feed.clear()
+                continue
+            if batch is not None:
+                self._to_supervisors(batch.model_dump_json())
+
+    def _to_supervisors(self, text: str) -> None:
+        """Text serialised once, queued for every supervisor (never waited for)."""
+        for client in list(self._supervisor_clients):
+            self._enqueue_text(client, text)
 
     async def _read_history(self) -> None:
         """Today before this process started, from the records; again every few

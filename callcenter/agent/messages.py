@@ -19,6 +19,8 @@ __all__ = [
     "AgentFigures",
     "BoardFigures",
     "ClientMessage",
+    "FloorAlert",
+    "FloorBatch",
     "PeriodFigures",
     "ProtocolError",
     "QueueFigures",
@@ -155,6 +157,64 @@ class BoardFigures(_Out):
     counted_since: float
     queues: list[QueueFigures]
     agents: list[AgentFigures]
+
+
+class AgentUpdate(_Out):
+    """An agent's latest state change in a `floor.batch`."""
+
+    agent_id: str
+    state: str
+    previous: str
+    reason: str | None
+    at: float  # when it changed (wall time)
+
+
+class CallUpdate(_Out):
+    """A call's latest event in a `floor.batch`: its name, when, and its fields."""
+
+    call_id: str
+    event: str  # CallQueued, CallOffered, RingTicked, CallAnswered, CallEnded, …
+    at: float
+    data: dict[str, str | int | float | bool | None]
+
+
+class FloorEvent(_Out):
+    """An event of the floor without a call (a phone or trunk registration, …)."""
+
+    event: str
+    at: float
+    data: dict[str, str | int | float | bool | None]
+
+
+class FloorBatch(_Out):
+    """`floor.batch`: what happened on the floor since the last batch, latest first per subject.
+
+    Sent every `feed_every` seconds (0.5 s) when something happened, the same
+    text to every supervisor. The latest state per agent and the latest event
+    per call win; `events` counts the events it stands for, `omitted` those
+    left out because the batch was full (`BATCH_LIMIT` subjects of a kind).
+    """
+
+    v: Literal[1] = 1
+    type: Literal["floor.batch"] = "floor.batch"
+    at: float  # when the batch was made
+    since: float  # the first event it covers
+    events: int = Field(ge=1)
+    omitted: int = Field(ge=0)
+    agents: list[AgentUpdate]  # in order of their latest change
+    calls: list[CallUpdate]  # in order of their latest event
+    other: list[FloorEvent]
+
+
+class FloorAlert(_Out):
+    """A breach of the ring target (`TargetBreached`), sent to supervisors at once."""
+
+    v: Literal[1] = 1
+    type: Literal["event"] = "event"
+    event: str
+    at: float
+    data: dict[str, str | int | float | bool | None]
+    alert: Literal[True] = True
 
 
 class ProtocolError(Exception):

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.acd.errors import InvalidTransition
 from callcenter.acd.events import (
+    AgentStateChanged,
     CallAnswered,
     CallOffered,
     OfferEnded,
@@ -22,6 +23,7 @@ from callcenter.acd.events import (
 )
 from callcenter.agent.auth import Sessions
 from callcenter.agent.desktop import AgentInfo, DesktopHub
+from callcenter.agent.messages import FloorAlert, FloorBatch
 from callcenter.bus import EventBus
 from callcenter.records.customers import Customer
 
@@ -42,7 +44,7 @@ class World:
         self.hub = DesktopHub(
             self.bus, sessions, AGENTS, command=self.command, snapshot=lambda: None,
             greeting="您好，客服中心{number}号为您服务", lookup=self.lookup, save_form=self.save,
-            replay_messages=100,
+            replay_messages=100, feed_every=0.1,
         )  # fmt: skip
 
     def command(self, cmd: object) -> None:
@@ -236,9 +238,31 @@ async def test_supervisor_sees_the_floor_and_sets_an_agents_state(world: World) 
         f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
     )
     assert (await receive(ws))["role"] == "supervisor"
-    world.publish(TargetBreached("c1", "hotline", 3, "ring-all"))
-    alert = await receive(ws, "event")
-    assert alert["event"] == "TargetBreached" and alert["alert"] is True
+    await receive(ws, "board.figures")
+    calls = [f"c{n}" for n in range(40)]
+    world.publish(
+        *[CallOffered(c, "hotline", "a1", f"l{c}", "139", None, 1) for c in calls],
+        *[RingTicked(c, ring) for ring in (1, 2, 3) for c in calls],
+        *[AgentStateChanged("a1", state, "x", None) for state in ("ringing", "on-call")],
+        TargetBreached("c17", "hotline", 3, "ring-all"),
+        *[CallAnswered(c, "hotline", "a1", f"l{c}", 9.0, 3, 1, False) for c in calls[:10]],
+    )
+    # The breach comes at once, as an alert of its own ...
+    alert = FloorAlert.model_validate(await receive(ws))
+    assert alert.event == "TargetBreached" and alert.data["call_id"] == "c17"
+    # ... and the 173 events in one frame: the latest state of a1, the latest event per call.
+    batch = FloorBatch.model_validate(await receive(ws))
+    assert (batch.events, batch.omitted) == (173, 0)
+    assert [(a.agent_id, a.state) for a in batch.agents] == [("a1", "on-call")]
+    latest = {c.call_id: (c.event, c.data.get("ring")) for c in batch.calls}
+    assert latest == {
+        **{c: ("RingTicked", 3) for c in calls[10:] if c != "c17"},
+        "c17": ("TargetBreached", None),
+        **{c: ("CallAnswered", None) for c in calls[:10]},
+    }
+    # Nothing more happened: no more batches.
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(receive(ws, "floor.batch"), 0.5)
     await ws.send_str(json.dumps({"v": 1, "type": "supervisor.set_state", "agent_id": "a2",
                                   "state": "not-ready", "reason": "coaching"}))  # fmt: skip
     await receive(ws, "ok")
@@ -275,6 +299,43 @@ async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
     assert slow.dropped
     stuck.set()
     await ws2.close()
+
+
+async def test_a_stuck_supervisor_never_holds_up_the_pops(world: World, monkeypatch) -> None:
+    import callcenter.agent.desktop as desktop
+
+    monkeypatch.setattr(desktop, "QUEUE_LIMIT", 8)  # the queues of the clients below
+    agent = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    stuck = await world.client.ws_connect(
+        f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
+    )
+    fine = await world.client.ws_connect(
+        f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
+    )
+    await receive(agent, "hello")
+    await receive(fine, "hello")
+    blocked = asyncio.Event()
+
+    async def never(_: str) -> None:
+        await blocked.wait()
+
+    slow, _ = world.hub._supervisor_clients
+    monkeypatch.setattr(slow.ws, "send_str", never)
+    started = asyncio.get_running_loop().time()
+    for n in range(30):  # a breach each: more alerts than a queue holds
+        world.publish(
+            CallOffered(f"x{n}", "q", "a1", f"l{n}", "139", None, 1),
+            TargetBreached(f"x{n}", "q", 3, "none"),
+        )
+        pop = await receive(agent, "call.offered")
+        assert pop["call_id"] == f"x{n}"
+    assert asyncio.get_running_loop().time() - started < 2.0
+    assert slow.dropped  # disconnected, never waited for
+    alerts = [(await receive(fine, "event"))["data"]["call_id"] for _ in range(30)]
+    assert alerts == [f"x{n}" for n in range(30)]
+    blocked.set()
+    for ws in (agent, stuck, fine):
+        await ws.close()
 
 
 async def test_supervisor_receives_the_board_figures_on_connect_and_then_periodically() -> None:

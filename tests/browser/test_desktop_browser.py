@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 from pathlib import Path
@@ -90,6 +91,18 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
             await page.click("#ready")
             await page.wait_for_selector("#state[data-state=ready]")
 
+            # A supervisor watches the floor from before the call.
+            sup = await browser.new_page(locale="en-US")
+            frames: list[str] = []
+            page_errors: list[str] = []
+            sup.on("pageerror", lambda error: page_errors.append(str(error)))
+            sup.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+            await sup.goto(f"{base}/supervisor")
+            await sup.fill("#user_id", "sup")
+            await sup.fill("#password", "sup-pw")
+            await sup.click("#login button[type=submit]")
+            await sup.wait_for_selector("#agents tr:has-text('Ready')")
+
             assert service.sip is not None
             host, port = next(iter(service.sip.transports.bound.values()))
             driver = SimulatorDriver(
@@ -120,12 +133,14 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
                 row["category"] == "repair" and row["read_back_done"] and row["agent_id"] == "a001"
             )
 
-            sup = await browser.new_page(locale="en-US")
-            await sup.goto(f"{base}/supervisor")
-            await sup.fill("#user_id", "sup")
-            await sup.fill("#password", "sup-pw")
-            await sup.click("#login button[type=submit]")
             await sup.wait_for_selector("#agents tr:has-text('On call')")
+            # The floor's events came batched (floor.batch), and the page took them.
+            assert any(
+                b["type"] == "floor.batch"
+                and ("a001", "on-call") in {(a["agent_id"], a["state"]) for a in b["agents"]}
+                for b in map(json.loads, frames)
+            ), frames
+            assert page_errors == []
             # The board's figures: one call offered and answered within three rings.
             queue_row = await sup.inner_text("#queues tr:has-text('hotline')")
             assert queue_row.split("\t")[3:5] == ["1", "100%"], queue_row
