@@ -1,10 +1,11 @@
 """Customers: the caller lookup behind the screen pop, CSV import, call export.
 
-`CustomerDirectory.lookup` answers "who is calling?" with the customer record
-and their recent calls, from PostgreSQL behind a small in-process cache, so a
-pop on ring 1 does not wait for the database twice for a caller who calls
-again. Numbers are compared in E.164 (numbers.py), so "+86 138…", "0086 138…"
-and "138…" are one person.
+`CustomerDirectory.lookup` answers "who is calling?" with the customer record,
+their recent calls, open complaints and promised follow-ups, in one query (one
+round trip to PostgreSQL) behind a small in-process cache, so a pop on ring 1
+does not wait for the database twice for a caller who calls again. Numbers are
+compared in E.164 (numbers.py), so "+86 138…", "0086 138…" and "138…" are one
+person.
 
 `import_customers` reads a CSV file (columns: name, numbers, address, vip,
 notes; several numbers separated by ";"), imports the valid rows and reports
@@ -14,8 +15,10 @@ the calls between two times as CSV.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -58,7 +61,12 @@ class ImportReport:
 
 
 class CustomerDirectory:
-    """Caller lookup with a bounded, short-lived cache (misses are cached too)."""
+    """Caller lookup with a bounded, short-lived cache (misses are cached too).
+
+    Lookups of one number at the same time (a ring-all offer pops on several
+    desktops) share one query. A caller that stops waiting (the pop's time
+    limit) does not cancel it: the answer still goes into the cache.
+    """
 
     def __init__(
         self, pool: asyncpg.Pool, *, region: str = "CN", ttl: float = 30.0, size: int = 10_000
@@ -68,16 +76,28 @@ class CustomerDirectory:
         self.ttl = ttl
         self.size = size
         self._cache: OrderedDict[str, tuple[float, Customer | None]] = OrderedDict()
+        self._running: dict[str, asyncio.Task[Customer | None]] = {}
+        self._releasing: set[asyncio.Task[None]] = set()
 
     async def lookup(self, number: str, recent: int = 5) -> Customer | None:
         key = canonical_number(number, self.region)
-        now = time.monotonic()
         hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
+        if hit is not None and hit[0] > time.monotonic():
             self._cache.move_to_end(key)
             return hit[1]
-        customer = await self._fetch(key, recent)
-        self._cache[key] = (now + self.ttl, customer)
+        task = self._running.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._load(key, recent))
+            task.add_done_callback(_retrieved)
+            self._running[key] = task
+        return await asyncio.shield(task)
+
+    async def _load(self, key: str, recent: int) -> Customer | None:
+        try:
+            customer = await self._fetch(key, recent)
+        finally:
+            del self._running[key]
+        self._cache[key] = (time.monotonic() + self.ttl, customer)
         self._cache.move_to_end(key)
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
@@ -87,33 +107,18 @@ class CustomerDirectory:
         self._cache.pop(canonical_number(number, self.region), None)
 
     async def _fetch(self, key: str, recent: int) -> Customer | None:
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT c.id, c.name, c.address, c.vip, c.notes,"
-                " array(SELECT number FROM customer_numbers WHERE customer_id = c.id"
-                "       ORDER BY number) AS numbers"
-                " FROM customer_numbers n JOIN customers c ON c.id = n.customer_id"
-                " WHERE n.number = $1",
-                key,
-            )
-            calls = await conn.fetch(
-                "SELECT call_id, arrived_at, outcome, agent_id, talk_seconds FROM calls"
-                " WHERE caller_e164 = ANY($1::text[]) ORDER BY arrived_at DESC LIMIT $2",
-                list(row["numbers"]) if row else [key],
-                recent,
-            )
-            if row is None:
-                return None
-            complaints = await conn.fetch(
-                "SELECT id, class, matter, occurred_at, deadline_at, created_at FROM complaints"
-                " WHERE customer_id = $1 AND status = 'open' ORDER BY deadline_at",
-                row["id"],
-            )
-            follow_ups = await conn.fetch(
-                "SELECT id, kind, due_at, notes FROM follow_ups"
-                " WHERE customer_id = $1 AND done_at IS NULL ORDER BY due_at",
-                row["id"],
-            )
+        """The customer, their last calls, open complaints and follow-ups: one round trip."""
+        conn = await self._pool.acquire()
+        try:
+            row = await conn.fetchrow(_LOOKUP, key, recent)
+        finally:
+            # The pool resets a connection it takes back, a round trip of its
+            # own: done after the answer, not on the pop's time.
+            release = asyncio.get_running_loop().create_task(self._pool.release(conn))
+            self._releasing.add(release)
+            release.add_done_callback(self._releasing.discard)
+        if row is None:
+            return None
         return Customer(
             row["id"],
             row["name"],
@@ -121,10 +126,55 @@ class CustomerDirectory:
             row["vip"],
             row["notes"],
             tuple(row["numbers"]),
-            tuple(dict(c) for c in calls),
-            tuple(dict(c) for c in complaints),
-            tuple(dict(f) for f in follow_ups),
+            _json_rows(row["recent_calls"]),
+            _json_rows(row["open_complaints"]),
+            _json_rows(row["follow_ups"]),
         )
+
+
+# Every part of a pop in one statement: the lists come back as JSON arrays,
+# their timestamps turned back into datetimes by `_json_rows`.
+_LOOKUP = """
+SELECT c.id, c.name, c.address, c.vip, c.notes, nums.numbers,
+  (SELECT coalesce(json_agg(r ORDER BY r.arrived_at DESC), '[]')
+     FROM (SELECT call_id, arrived_at, outcome, agent_id, talk_seconds FROM calls
+           WHERE caller_e164 = ANY(nums.numbers) ORDER BY arrived_at DESC LIMIT $2) r
+  ) AS recent_calls,
+  (SELECT coalesce(json_agg(r ORDER BY r.deadline_at), '[]')
+     FROM (SELECT id, class, matter, occurred_at, deadline_at, created_at FROM complaints
+           WHERE customer_id = c.id AND status = 'open') r
+  ) AS open_complaints,
+  (SELECT coalesce(json_agg(r ORDER BY r.due_at), '[]')
+     FROM (SELECT id, kind, due_at, notes FROM follow_ups
+           WHERE customer_id = c.id AND done_at IS NULL) r
+  ) AS follow_ups
+FROM customer_numbers n
+JOIN customers c ON c.id = n.customer_id
+CROSS JOIN LATERAL (
+  SELECT array(SELECT number FROM customer_numbers WHERE customer_id = c.id ORDER BY number)
+    AS numbers
+) nums
+WHERE n.number = $1
+"""
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """A lookup nobody waits for any more must not log "exception never retrieved"."""
+    if not task.cancelled():
+        task.exception()
+
+
+_TIMES = frozenset({"arrived_at", "occurred_at", "deadline_at", "created_at", "due_at"})
+
+
+def _json_rows(text: str) -> tuple[dict[str, Any], ...]:
+    """A json_agg array as rows, as the driver would have returned them (datetimes)."""
+    rows: list[dict[str, Any]] = json.loads(text)
+    for row in rows:
+        for name in _TIMES & row.keys():
+            if row[name] is not None:
+                row[name] = datetime.fromisoformat(row[name])
+    return tuple(rows)
 
 
 def _rows(text: str) -> Iterable[tuple[int, dict[str, str]]]:

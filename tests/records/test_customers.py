@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,3 +120,81 @@ def test_import_and_export_commands_on_the_embedded_database(tmp_path) -> None:
         timeout=60,
     )
     assert bad.returncode == 2 and "not an ISO 8601 time" in bad.stderr
+
+
+async def test_a_pop_lookup_is_one_round_trip_with_the_whole_record(database: str) -> None:
+    from datetime import timedelta
+
+    from callcenter.records.forms import CallForm, save_form
+
+    conn = await migrated(database)
+    store = Store(database)
+    queries: list[str] = []
+
+    async def log_queries(c: asyncpg.Connection) -> None:
+        # The lookup's statements; not the pool's reset of a connection taken back.
+        reset = c.get_reset_query()
+        c.add_query_logger(lambda q: q.query == reset or queries.append(q.query))
+
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=3, init=log_queries)
+    try:
+        await import_customers(conn, CSV.format(long=""))
+        li = await conn.fetchval("SELECT customer_id FROM customer_numbers WHERE number = $1",
+                                 "+8613812345678")  # fmt: skip
+        # Seven calls from both of Li Lei's numbers, one from somebody else.
+        t0 = 1_763_900_000.0
+        callers = ["13812345678", "01065521234"] * 3 + ["13812345678", "13998765432"]
+        for n, caller in enumerate(callers):
+            cid = f"call-{n}"
+            events: list[Any] = [
+                CallQueued(cid, "hotline", caller, 1),
+                CallOffered(cid, "hotline", "a001", f"l{n}", caller, None, 1),
+                CallAnswered(cid, "hotline", "a001", f"l{n}", 4.0, 1, 1, True),
+                CallEnded(cid, "hotline", "a001", "caller", 10.0 + n),
+            ]
+            await store.write([to_record("b", i, t0 + 60 * n + i, e) for i, e in enumerate(events)])
+        # Three complaints (one closed since), each with its call-back; one call-back done.
+        called = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+        for n, hours_ago in enumerate((5, 30, 1)):
+            await save_form(conn, CallForm(
+                id=f"form-000{n}", agent_id="a001", customer_id=li, category="complaint",
+                called_at=called - timedelta(hours=hours_ago), complaint_matter=f"matter {n}",
+            ))  # fmt: skip
+        await conn.execute("UPDATE complaints SET status = 'closed' WHERE form_id = 'form-0002'")
+        await conn.execute("UPDATE follow_ups SET done_at = now() WHERE form_id = 'form-0000'")
+        directory = CustomerDirectory(pool)
+        queries.clear()
+        found = await directory.lookup("+86 138 1234 5678")
+        assert len(queries) == 1  # one statement, one round trip
+        assert found is not None and found.name == "Li Lei"
+        assert found.numbers == ("+861065521234", "+8613812345678")
+        # The five latest calls from either number, newest first, as the driver gives rows.
+        assert [c["call_id"] for c in found.recent_calls] == [f"call-{n}" for n in (6, 5, 4, 3, 2)]
+        newest = found.recent_calls[0]
+        assert newest["arrived_at"] == datetime.fromtimestamp(t0 + 360, UTC)
+        assert (newest["outcome"], newest["agent_id"], newest["talk_seconds"]) == (
+            "answered", "a001", 16.0,
+        )  # fmt: skip
+        # Open complaints by deadline; pending follow-ups by due time.
+        assert [c["matter"] for c in found.open_complaints] == ["matter 1", "matter 0"]
+        assert all(isinstance(c["deadline_at"], datetime) for c in found.open_complaints)
+        assert [f["kind"] for f in found.follow_ups] == ["call-back", "call-back"]
+        dues = [f["due_at"] for f in found.follow_ups]
+        assert dues == sorted(dues) and all(d.tzinfo is not None for d in dues)
+        # Cached: no query. A stranger: one query, None, and cached too.
+        queries.clear()
+        assert await directory.lookup("13812345678") is found
+        assert await directory.lookup("13700000000") is None
+        assert await directory.lookup("+8613700000000") is None
+        assert len(queries) == 1
+        # Several desktops popping one caller at once share one query.
+        queries.clear()
+        fresh = CustomerDirectory(pool)
+        many = await asyncio.gather(*(fresh.lookup("13998765432") for _ in range(5)))
+        assert len(queries) == 1 and {c.name for c in many if c is not None} == {"Han Meimei"}
+        assert [c["call_id"] for c in many[0].recent_calls] == ["call-7"]
+        assert many[0].open_complaints == () and many[0].follow_ups == ()
+    finally:
+        await pool.close()
+        await store.close()
+        await conn.close()
