@@ -15,7 +15,8 @@ every pop carries a customer record. SIPp plays the callers
 phones (``scenarios/uas_answer.xml``, registered for every agent). The clients
 (bench/_wsclients.py) run in a process of their own: 1,000 agents and 50
 supervisors logged in (argon2 at the service, once each) and connected; a
-supervisor receives every event of the floor and the board every 2 s.
+supervisor receives the floor coalesced (a ``floor.batch`` every 0.5 s), breach
+alerts and the board's figures every 2 s.
 
 Each rate gets a fresh service. A rate is *sustained* when every call was
 answered, answers kept up with the offered rate (95 %), every call popped and
@@ -50,7 +51,7 @@ _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)")
 HEADERS = (
     "offered/s", "agents", "supervisors", "calls", "answered", "achieved/s", "pops",
     "pop p50 ms", "pop p99 ms", "pop max ms", "pops <= 25 ms %", "clients dropped",
-    "supervisor frames/s", "service CPU %", "PostgreSQL CPU %", "clients CPU %", "SIPp CPU %",
+    "supervisor frames/s", "supervisor kB/s", "service CPU %", "PostgreSQL CPU %", "clients CPU %", "SIPp CPU %",
     "machine %", "sustained",
 )  # fmt: skip
 
@@ -70,6 +71,7 @@ class Step:
     within: float
     dropped: int
     sup_rate: float
+    sup_kbytes: float
     service_cpu: float
     pg_cpu: float
     clients_cpu: float
@@ -82,7 +84,7 @@ class Step:
         return [
             f"{self.rate:g}", self.agents, self.supervisors, self.calls, self.answered,
             self.achieved, self.pops, self.p50, self.p99, self.worst, self.within, self.dropped,
-            self.sup_rate, self.service_cpu, self.pg_cpu, self.clients_cpu, self.sipp_cpu,
+            self.sup_rate, self.sup_kbytes, self.service_cpu, self.pg_cpu, self.clients_cpu, self.sipp_cpu,
             self.machine, ("yes" if self.sustained else "**no**") + self.note,
         ]  # fmt: skip
 
@@ -252,6 +254,7 @@ def run_step(rate: float, args: argparse.Namespace, root: Path) -> Step:
         within=100.0 * sum(1 for x in latencies if x <= TARGET_P99_MS) / max(1, len(latencies)),
         dropped=dropped,
         sup_rate=seen["counts"]["supervisor_frames"] / max(1.0, placing + hold),
+        sup_kbytes=seen["counts"]["supervisor_bytes"] / 1000.0 / max(1.0, placing + hold),
         service_cpu=window["service"],
         pg_cpu=window.get("postgres", float("nan")),
         clients_cpu=window["clients"],
