@@ -51,8 +51,8 @@ _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)")
 HEADERS = (
     "offered/s", "agents", "supervisors", "calls", "answered", "achieved/s", "pops",
     "pop p50 ms", "pop p99 ms", "pop max ms", "pops <= 25 ms %", "clients dropped",
-    "supervisor frames/s", "supervisor kB/s", "service CPU %", "PostgreSQL CPU %", "clients CPU %", "SIPp CPU %",
-    "machine %", "sustained",
+    "supervisor frames/s", "supervisor kB/s", "service CPU %", "PostgreSQL CPU %",
+    "clients CPU %", "SIPp CPU %", "machine %", "sustained",
 )  # fmt: skip
 
 
@@ -84,8 +84,8 @@ class Step:
         return [
             f"{self.rate:g}", self.agents, self.supervisors, self.calls, self.answered,
             self.achieved, self.pops, self.p50, self.p99, self.worst, self.within, self.dropped,
-            self.sup_rate, self.sup_kbytes, self.service_cpu, self.pg_cpu, self.clients_cpu, self.sipp_cpu,
-            self.machine, ("yes" if self.sustained else "**no**") + self.note,
+            self.sup_rate, self.sup_kbytes, self.service_cpu, self.pg_cpu, self.clients_cpu,
+            self.sipp_cpu, self.machine, ("yes" if self.sustained else "**no**") + self.note,
         ]  # fmt: skip
 
 
