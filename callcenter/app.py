@@ -430,7 +430,6 @@ def build_core(
         locate=locate,
         credentials=credentials,
     )
-    trunk_users = {t.user: t.name for t in settings.trunks if t.user}
     trunk_passwords = {t.user: t.password.get_secret_value() for t in settings.trunks if t.user}
     # Trunks' networks are trusted like the PBX's: neither challenged nor throttled.
     trusted = TrustedSources(
@@ -458,7 +457,6 @@ def build_core(
             if trunk_passwords
             else None
         ),
-        trunk_users=trunk_users,
     )  # fmt: skip
     throttle = Throttle(acd_settings.flood_rate, acd_settings.flood_burst, trusted=trusted)
 

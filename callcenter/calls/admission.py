@@ -27,7 +27,7 @@ challenged and checked.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from callcenter.sip.auth import AuthError, AuthStatus, DigestServer, credentials_for
@@ -59,25 +59,20 @@ class CallAdmission:
         *,
         phone_sources: Callable[[], set[tuple[str, int]]] | None = None,
         trunks: DigestServer | None = None,
-        trunk_users: Mapping[str, str] | None = None,
         remember: float = 600.0,
         max_remembered: int = 1024,
     ) -> None:
         """`trunks` checks trunk credentials (its lookup gives each trunk
-        user's password); `trunk_users` maps a trunk user to the trunk's name,
-        for the log. `phone_sources` gives the (host, port) addresses agents'
+        user's password). `phone_sources` gives the (host, port) addresses agents'
         phones registered from."""
         self._trusted = trusted
         self._phone_sources = phone_sources
         self._trunks = trunks
-        self._trunk_users = dict(trunk_users or {})
         self._remember = remember
         self._max_remembered = max_remembered
         self._authenticated: OrderedDict[str, float] = OrderedDict()  # host -> until
-        self.last_trunk: str | None = None  # the trunk the last admitted INVITE came from
 
     def __call__(self, request: Request, source: Address, now: float) -> Refusal | None:
-        self.last_trunk = None
         if self._trusted.is_trusted(source.host):
             return None
         if self._phone_sources is not None and (source.host, source.port) in self._phone_sources():
@@ -100,7 +95,6 @@ class CallAdmission:
         match result.status:
             case AuthStatus.OK:
                 self._remember_host(source.host, now)
-                self.last_trunk = self._trunk_users.get(result.username or "")
                 return None
             case AuthStatus.STALE:
                 return self._challenge(now, result.reason or "stale nonce", stale=True)
