@@ -73,7 +73,7 @@ from .events import (
 )
 from .queues import Escalation, QueueConfig, Strategy
 from .ringclock import RingClock
-from .strategies import order_candidates
+from .strategies import best_candidate, order_candidates
 
 __all__ = ["Acd", "AcdSnapshot", "AgentView", "CallView", "QueueView"]
 
@@ -662,36 +662,39 @@ class Acd:
 
     def _dispatch(self, now: float) -> list[AcdAction]:
         """Offer waiting calls to available agents, best call first."""
-        if not self._waiting:
+        # Calls that can take another agent now: waiting with no phone ringing
+        # (or ringing everyone). Usually none, so the agents are not scanned.
+        waiting = [c for c in self._waiting.values() if not c.legs or c.ring_all]
+        if not waiting:
             return []
         free = [a for a in self._ready.values() if a.available(now)]
         if not free:
             return []
-        waiting = sorted(self._waiting.values(), key=_dispatch_order)
+        waiting.sort(key=_dispatch_order)
         out: list[AcdAction] = []
         for call in waiting:
-            if call.legs and not call.ring_all:
-                continue
             queue = call.queue
+            # `free` holds only agents available now: it is refreshed after each offer.
             if call.direct_agent is not None:
-                in_group = [a for a in free if a.id == call.direct_agent and a.available(now)]
+                in_group = [a for a in free if a.id == call.direct_agent]
             else:
-                in_group = [a for a in free if queue.group in a.groups and a.available(now)]
+                in_group = [a for a in free if queue.group in a.groups]
             candidates = [a for a in in_group if a.id not in call.tried]
             if not candidates and in_group and not call.legs:
                 call.tried.clear()  # everyone was tried: start again
                 candidates = in_group
             if not candidates:
                 continue
-            ordered = order_candidates(
-                queue.strategy, candidates, queue.group, self._last_offered.get(queue.name)
-            )
-            chosen = (
-                ordered if (call.ring_all or queue.strategy is Strategy.RING_ALL) else ordered[:1]
-            )
+            last = self._last_offered.get(queue.name)
+            if call.ring_all or queue.strategy is Strategy.RING_ALL:
+                chosen = order_candidates(queue.strategy, candidates, queue.group, last)
+            else:
+                chosen = [best_candidate(queue.strategy, candidates, queue.group, last)]
             for agent in chosen:
                 out += self._offer(call, agent, now)
-            free = [a for a in free if a.available(now)]
+            # An offer reserves its agent and changes no other agent.
+            taken = {a.id for a in chosen}
+            free = [a for a in free if a.id not in taken]
             if not free:
                 break
         return out

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .agents import Agent
 from .queues import Strategy
 
-__all__ = ["order_candidates"]
+__all__ = ["best_candidate", "order_candidates"]
 
 
 def order_candidates(
@@ -18,16 +19,37 @@ def order_candidates(
     Ties are broken by agent id so the order is deterministic. Round-robin
     continues after `last_offered`, the agent this queue offered a call to last.
     """
+    key = _key(strategy, group)
+    if key is not None:
+        return sorted(candidates, key=key)
     match strategy:
-        case Strategy.LONGEST_IDLE | Strategy.RING_ALL:
-            return sorted(candidates, key=lambda a: (a.idle_since, a.id))
-        case Strategy.FEWEST_CALLS:
-            return sorted(candidates, key=lambda a: (a.calls_handled, a.idle_since, a.id))
-        case Strategy.SKILL:
-            return sorted(candidates, key=lambda a: (-(a.level(group) or 0), a.idle_since, a.id))
         case Strategy.ROUND_ROBIN:
             ordered = sorted(candidates, key=lambda a: a.id)
             if last_offered is None:
                 return ordered
             after = [a for a in ordered if a.id > last_offered]
             return after + [a for a in ordered if a.id <= last_offered]
+        case _:
+            raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def best_candidate(
+    strategy: Strategy, candidates: Sequence[Agent], group: str, last_offered: str | None
+) -> Agent:
+    """`order_candidates(...)[0]`, without sorting them all. `candidates` is not empty."""
+    key = _key(strategy, group)
+    if key is not None:
+        return min(candidates, key=key)
+    return order_candidates(strategy, candidates, group, last_offered)[0]
+
+
+def _key(strategy: Strategy, group: str) -> Callable[[Agent], tuple[Any, ...]] | None:
+    """The sort key of the strategies that are a plain ordering (None for round-robin)."""
+    match strategy:
+        case Strategy.LONGEST_IDLE | Strategy.RING_ALL:
+            return lambda a: (a.idle_since, a.id)
+        case Strategy.FEWEST_CALLS:
+            return lambda a: (a.calls_handled, a.idle_since, a.id)
+        case Strategy.SKILL:
+            return lambda a: (-(a.level(group) or 0), a.idle_since, a.id)
+    return None
