@@ -9,6 +9,7 @@ OpenAPI document is generated from the same models (``/api/openapi.json``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -97,7 +98,7 @@ class AdminApi:
     async def add_agent(self, request: web.Request) -> web.Response:
         actor = self._supervisor(request)
         body = await _body(request, AgentIn)
-        pw_hash = hash_password(body.password)
+        pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
         digest = None
         if body.sip_password is not None:
             digest = self._phones_or_409().digest(body.extension, body.sip_password)
@@ -160,7 +161,7 @@ class AdminApi:
         actor = self._supervisor(request)
         agent_id = request.match_info["agent_id"]
         body = await _body(request, PasswordIn)
-        pw_hash = hash_password(body.password)
+        pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
         if not await self._fetch("SELECT 1 FROM agents WHERE id = $1 AND enabled", agent_id):
             raise _json_error(404, f"no enabled agent {agent_id!r}")
         await self._execute("UPDATE agents SET password_hash=$2 WHERE id=$1", agent_id, pw_hash)

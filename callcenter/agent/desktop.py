@@ -222,7 +222,7 @@ class DesktopHub:
         except (ValueError, KeyError, TypeError):
             return _error(400, 'send JSON {"user_id": …, "password": …}')
         try:
-            token = self.sessions.login(user_id, password, request.remote or "")
+            token = await self.sessions.login(user_id, password, request.remote or "")
         except LoginRefused as exc:
             log.warning("login refused", user_id=user_id, throttled=exc.throttled)
             return _error(429 if exc.throttled else 401, str(exc))
