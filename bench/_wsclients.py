@@ -50,47 +50,46 @@ async def main(args: argparse.Namespace) -> None:
                     await asyncio.sleep(1.0)
             raise RuntimeError(f"login {user} failed")
 
-        async def agent(user: str, ws: aiohttp.ClientWebSocketResponse) -> None:
-            async for msg in ws:
-                if msg.type is aiohttp.WSMsgType.TEXT:
+        async def read(role: str, user: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+            try:
+                async for msg in ws:
+                    if msg.type is not aiohttp.WSMsgType.TEXT:
+                        continue
+                    if role == "supervisor":
+                        counts["supervisor_frames"] += 1
+                        counts["supervisor_bytes"] += len(msg.data)
+                        continue
                     counts["agent_frames"] += 1
                     if OFFERED in msg.data:
                         now = time.time()  # noqa: TID251 (the bench's clock, not the service's)
                         pops.append((now, json.loads(msg.data)["call_id"], user))
-            closed[str(ws.close_code)] = closed.get(str(ws.close_code), 0) + 1
+                how = str(ws.close_code)
+            except aiohttp.ClientError as exc:  # the connection went away under us
+                how = type(exc).__name__
+            closed[how] = closed.get(how, 0) + 1
 
-        async def supervisor(ws: aiohttp.ClientWebSocketResponse) -> None:
-            async for msg in ws:
-                if msg.type is aiohttp.WSMsgType.TEXT:
-                    counts["supervisor_frames"] += 1
-                    counts["supervisor_bytes"] += len(msg.data)
-            closed[str(ws.close_code)] = closed.get(str(ws.close_code), 0) + 1
-
-        async def connect(role: str, user: str, password: str) -> Any:
+        async def connect(role: str, user: str, password: str) -> tuple[str, Any]:
             tok = await token(user, password)
             path = "/ws/agent" if role == "agent" else "/ws/supervisor"
             ws = await session.ws_connect(f"{base}{path}?token={tok}", max_msg_size=0)
             first = json.loads((await ws.receive()).data)
             assert first["type"] == "hello", first
-            return ws
+            # Read from the start: a socket nobody reads answers no heartbeat
+            # ping, and the service closes it (15 s) while the others log in.
+            return role, loop.create_task(read(role, user, ws))
 
-        sockets: list[tuple[str, str, Any]] = []
+        readers: list[tuple[str, asyncio.Task[None]]] = []
         for role in ("agent", "supervisor"):
-            opened = await asyncio.gather(*(connect(role, u, p) for u, p in users[role]))
-            sockets += [(role, u, ws) for (u, _), ws in zip(users[role], opened, strict=True)]
-        readers = [
-            loop.create_task(agent(u, ws) if role == "agent" else supervisor(ws))
-            for role, u, ws in sockets
-        ]
+            readers += await asyncio.gather(*(connect(role, u, p) for u, p in users[role]))
         print(f"READY {time.monotonic() - started:.1f}", flush=True)
         await stop.wait()
         open_at_end = {
-            role: sum(1 for r, _, ws in sockets if r == role and not ws.closed)
+            role: sum(1 for r, task in readers if r == role and not task.done())
             for role in ("agent", "supervisor")
         }
-        for task in readers:
+        for _, task in readers:
             task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
+        await asyncio.gather(*(task for _, task in readers), return_exceptions=True)
     Path(args.out).write_text(
         json.dumps({"pops": pops, "counts": counts, "closed": closed, "open": open_at_end})
     )
