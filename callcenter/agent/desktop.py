@@ -157,7 +157,10 @@ class DesktopHub:
         self._bus = bus
         self._agent_clients: dict[str, _Client] = {}
         self._supervisor_clients: list[_Client] = []
-        self._history: dict[str, deque[dict[str, Any]]] = {}
+        # Per agent: the last messages as sent, (seq, JSON text). Text, not dicts: a
+        # floor's worth of replay windows is millions of objects the garbage
+        # collector would otherwise scan again and again.
+        self._history: dict[str, deque[tuple[int, str]]] = {}
         self._seq: dict[str, itertools.count[int]] = {}
         self._replay = replay_messages
         self._legs: dict[str, str] = {}  # leg id -> agent id
@@ -303,9 +306,9 @@ class DesktopHub:
             "seq": self._last_seq(agent_id),
         })  # fmt: skip
         if since is not None and since.isdigit():
-            for message in self._history.get(agent_id, ()):
-                if message["seq"] > int(since):
-                    self._enqueue(client, message)
+            for seq, text in self._history.get(agent_id, ()):
+                if seq > int(since):
+                    self._enqueue_text(client, text)
 
     async def _write(self, client: _Client) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
@@ -536,18 +539,20 @@ class DesktopHub:
             self._deliver(agent_id, message)
 
     def _deliver(self, agent_id: str, message: dict[str, Any]) -> None:
+        """Number the message, keep it for replay and send it: serialised once, here."""
         counter = self._seq.setdefault(agent_id, itertools.count(1))
-        message["seq"] = next(counter)
+        message["seq"] = seq = next(counter)
         message["v"] = VERSION
+        text = json.dumps(message, ensure_ascii=False, default=str)
         history = self._history.setdefault(agent_id, deque(maxlen=self._replay))
-        history.append(message)
+        history.append((seq, text))
         client = self._agent_clients.get(agent_id)
         if client is not None:
-            self._enqueue(client, dict(message))
+            self._enqueue_text(client, text)
 
     def _last_seq(self, agent_id: str) -> int:
         history = self._history.get(agent_id)
-        return history[-1]["seq"] if history else 0
+        return history[-1][0] if history else 0
 
     # -- the supervisor board -------------------------------------------------------------
 
