@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from callcenter.app import Service
+import uvloop
+
+from callcenter.app import Service, settle_gc, unsettle_gc
 from callcenter.clock import LoopClock
 from callcenter.log import configure_logging
 from callcenter.runtime import SipRuntime
@@ -33,6 +35,7 @@ from callcenter.settings import Settings
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 EventHook = Callable[[float, float, object], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -105,6 +108,7 @@ async def running_service(
     loop = asyncio.get_running_loop()
     service = Service(settings, clock=LoopClock(loop))
     await service.start()
+    settle_gc()  # as `callcenter run` does once the service is up
     recorder = Recorder(loop)
     recorder.install(service)
     try:
@@ -113,7 +117,14 @@ async def running_service(
         try:
             await asyncio.wait_for(service.stop(), 15)
         finally:
+            unsettle_gc()
             log_file.close()
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on the event loop `callcenter run` uses (uvloop)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def sip_port(service: Service) -> int:

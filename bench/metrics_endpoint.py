@@ -32,7 +32,7 @@ from pathlib import Path
 
 import _common as c
 import aiohttp
-from _inproc import running_service, sip_port
+from _inproc import run_loop, running_service, sip_port
 
 from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
@@ -170,7 +170,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="cc-bench-metrics-"))
     print(f"[bench] {args.agents} agents, {args.calls} calls held ...", flush=True)
     try:
-        row = asyncio.run(measure(args, root))
+        row = run_loop(measure(args, root))
     finally:
         c.stop_postgres(root / "var")
         shutil.rmtree(root, ignore_errors=True)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import _common as c
-from _inproc import running_service, sip_port
+from _inproc import run_loop, running_service, sip_port
 
 from callcenter.acd.agents import Agent
 from callcenter.acd.engine import Acd
@@ -367,7 +367,7 @@ def main() -> int:
         if args.mode in ("sip", "both"):
             print("[bench] SIP end to end ...", flush=True)
             try:
-                results.append(asyncio.run(run_sip(args, root)))
+                results.append(run_loop(run_sip(args, root)))
             finally:
                 c.stop_postgres(root / "sip" / "var")
             print(c.text_table(HEADERS, [results[-1].row()]), flush=True)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import _common as c
-from _inproc import running_service, sip_port
+from _inproc import run_loop, running_service, sip_port
 
 from callcenter.acd.events import CallAnswered, OfferEnded, RingTicked, TargetBreached
 from callcenter.settings import Settings
@@ -248,7 +248,7 @@ def main() -> int:
         for load in loads:
             print(f"[bench] background load {load:g} calls/s ...", flush=True)
             try:
-                level = asyncio.run(run_level(load, args, root))
+                level = run_loop(run_level(load, args, root))
             finally:
                 c.stop_postgres(root / f"load-{load:g}" / "var")
             levels.append(level)
