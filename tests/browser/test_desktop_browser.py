@@ -141,7 +141,11 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
                 for b in map(json.loads, frames)
             ), frames
             assert page_errors == []
-            # The board's figures: one call offered and answered within three rings.
+            # The board's figures: one call offered and answered within three rings. They
+            # come every 2 s, so the answer shows in the next figures after it.
+            await sup.wait_for_selector(
+                "#queues tr:has-text('hotline'):has-text('100%')", timeout=10_000
+            )
             queue_row = await sup.inner_text("#queues tr:has-text('hotline')")
             assert queue_row.split("\t")[3:5] == ["1", "100%"], queue_row
             agent_row = await sup.inner_text("#agents tr:has-text('Zhang Wei')")
