@@ -8,6 +8,7 @@ bounded lifetime (SIPp's own ``-timeout`` plus a hard deadline enforced by
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import io
@@ -28,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import _snapshot  # first: may re-execute this script on a frozen copy of the code
 
@@ -621,9 +623,13 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 # -- docs/performance.md ------------------------------------------------------------------------
 
 
-def add_common_args(parser: object) -> None:
-    """--wait-quiet, --doc, --no-doc and --worktree, shared by every script."""
+def add_common_args(parser: object, *, records: bool = False) -> None:
+    """--wait-quiet, --doc, --no-doc and --worktree, shared by every script;
+    --records for those that run the service."""
     add = parser.add_argument  # type: ignore[attr-defined]
+    if records:
+        add("--records", default="on", choices=["on", "off"],
+            help="call records to the embedded PostgreSQL (on: as shipped)")  # fmt: skip
     add("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
         help="first wait up to this long for no pytest to be running")  # fmt: skip
     add("--doc", type=Path, help="markdown file to update (default: docs/performance.md, "
@@ -631,6 +637,21 @@ def add_common_args(parser: object) -> None:
     add("--no-doc", action="store_true", help="do not update any markdown file")
     add("--worktree", action="store_true",
         help="measure the working tree (default: a frozen copy of the committed HEAD)")  # fmt: skip
+
+
+class Start(NamedTuple):
+    doc: Path | None  # the markdown file to update, if any
+    quiet: bool  # no pytest was running when the run began
+    waited: float  # seconds waited for that (--wait-quiet)
+    facts: dict[str, str]  # machine_facts()
+
+
+def begin(args: argparse.Namespace) -> Start:
+    """Once the arguments are parsed: where the results go (none with --quick
+    or --no-doc unless --doc says), the wait for a quiet machine, its facts."""
+    doc = None if args.no_doc else (args.doc or (None if getattr(args, "quick", False) else DOC))
+    quiet, waited = wait_quiet(args.wait_quiet) if args.wait_quiet else (not others_running(), 0.0)
+    return Start(doc, quiet, waited, machine_facts())
 
 
 def command_line() -> str:

@@ -212,7 +212,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.calls, args.repeat = 2000, 1
-    quiet, waited = c.wait_quiet(args.wait_quiet) if args.wait_quiet else (True, 0.0)
+    doc, quiet, waited, facts = c.begin(args)
     if args.profile:
         result = run(args.calls, args.in_flight, args.agents, args.profile)
         print(result.profile)
@@ -233,12 +233,11 @@ def main() -> int:
     ]  # fmt: skip
     print(c.text_table(headers, [row]))
     all_runs = ", ".join(f"{r.us_per_call:.0f}" for r in runs)
-    doc = None if args.no_doc else (args.doc or (None if args.quick else c.DOC))
     if doc is not None:
         body = "\n".join([
             f"Command: `{c.command_line()}`",
             "",
-            c.machine_block(c.machine_facts(), quiet, waited),
+            c.machine_block(facts, quiet, waited),
             f"- Best of {len(runs)} runs (us/call of each: {all_runs}); every call answered "
             "and ended.",
             "",

@@ -283,11 +283,7 @@ def main() -> int:
         out = child(args.child, args.agents, args.calls, args.connected, args.traced)
         print(json.dumps(out))
         return 0
-    doc = None if args.no_doc else (args.doc or (None if args.quick else c.DOC))
-    quiet, waited = (
-        c.wait_quiet(args.wait_quiet) if args.wait_quiet else (not c.others_running(), 0.0)
-    )
-    facts = c.machine_facts()
+    doc, quiet, waited, facts = c.begin(args)
     names = list(SCENARIOS) if args.scenario == "both" else [args.scenario]
     rows = []
     verdicts = []

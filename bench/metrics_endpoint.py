@@ -153,20 +153,12 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=300, help="calls held during the scrapes")
     parser.add_argument("--rate", type=float, default=50.0, help="new calls per second")
     parser.add_argument("--scrapes", type=int, default=200)
-    parser.add_argument(
-        "--records", default="on", choices=["on", "off"],
-        help="call records to the embedded PostgreSQL (on: as shipped)",
-    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="100 agents, 30 calls; no doc update")
-    c.add_common_args(parser)
+    c.add_common_args(parser, records=True)
     args = parser.parse_args()
     if args.quick:
         args.agents, args.calls, args.scrapes = 100, 30, 20
-    doc = None if args.no_doc else (args.doc or (None if args.quick else c.DOC))
-    quiet, waited = (
-        c.wait_quiet(args.wait_quiet) if args.wait_quiet else (not c.others_running(), 0.0)
-    )
-    facts = c.machine_facts()
+    doc, quiet, waited, facts = c.begin(args)
     root = Path(tempfile.mkdtemp(prefix="cc-bench-metrics-"))
     print(f"[bench] {args.agents} agents, {args.calls} calls held ...", flush=True)
     try:

@@ -341,22 +341,12 @@ def main() -> int:
     parser.add_argument("--pure-ring", type=float, default=0.2)
     parser.add_argument("--pure-talk", type=float, default=1.0)
     parser.add_argument("--pure-wrap", type=float, default=0.5)
-    parser.add_argument(
-        "--records",
-        default="on",
-        choices=["on", "off"],
-        help="SIP: call records to the embedded PostgreSQL (on: as shipped)",
-    )
     parser.add_argument("--quick", action="store_true", help="short run; no doc update")
-    c.add_common_args(parser)
+    c.add_common_args(parser, records=True)
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup = 8.0, 4.0
-    doc = None if args.no_doc else (args.doc or (None if args.quick else c.DOC))
-    quiet, waited = (
-        c.wait_quiet(args.wait_quiet) if args.wait_quiet else (not c.others_running(), 0.0)
-    )
-    facts = c.machine_facts()
+    doc, quiet, waited, facts = c.begin(args)
     root = Path(tempfile.mkdtemp(prefix="cc-bench-queue-"))
     results: list[Result] = []
     try:

@@ -224,24 +224,14 @@ def main() -> int:
     parser.add_argument("--hold-ms", type=int, default=1000, help="background call hold time")
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per level")
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument(
-        "--records",
-        default="on",
-        choices=["on", "off"],
-        help="call records to the embedded PostgreSQL (on: as shipped)",
-    )
     parser.add_argument("--quick", action="store_true", help="short run; no doc update")
-    c.add_common_args(parser)
+    c.add_common_args(parser, records=True)
     args = parser.parse_args()
     if args.quick:
         args.loads, args.duration, args.warmup, args.probe_rate = "0,20", 6.0, 3.0, 5.0
         args.hold_ms = 300
     loads = [float(x) for x in args.loads.split(",") if x.strip()]
-    doc = None if args.no_doc else (args.doc or (None if args.quick else c.DOC))
-    quiet, waited = (
-        c.wait_quiet(args.wait_quiet) if args.wait_quiet else (not c.others_running(), 0.0)
-    )
-    facts = c.machine_facts()
+    doc, quiet, waited, facts = c.begin(args)
     root = Path(tempfile.mkdtemp(prefix="cc-bench-ring-"))
     levels: list[Level] = []
     try:

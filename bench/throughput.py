@@ -335,27 +335,16 @@ def main() -> int:
         help="callers and phones straight to the service (standalone mode) "
         "or through Kamailio (pbx mode)",
     )
-    parser.add_argument(
-        "--records",
-        default="on",
-        choices=["on", "off"],
-        help="call records to the embedded PostgreSQL (on: as shipped)",
-    )
     parser.add_argument("--keep-going", action="store_true", help="run steps after a failed one")
     parser.add_argument("--profile", type=float, metavar="RATE", help="cProfile the service")
     parser.add_argument("--quick", action="store_true", help="two short steps; no doc update")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
-    c.add_common_args(parser)
+    c.add_common_args(parser, records=True)
     args = parser.parse_args()
     if args.quick:
         args.rates, args.duration, args.hold_ms = "20,50", 3.0, 200
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
-    doc = None if args.no_doc else (args.doc or (None if args.quick else c.DOC))
-
-    quiet, waited = (
-        c.wait_quiet(args.wait_quiet) if args.wait_quiet else (not c.others_running(), 0.0)
-    )
-    facts = c.machine_facts()
+    doc, quiet, waited, facts = c.begin(args)
     root = Path(tempfile.mkdtemp(prefix="cc-bench-throughput-"))
     steps: list[Step] = []
     profile_text = ""

@@ -292,11 +292,7 @@ def main() -> int:
         args.rates, args.duration, args.hold_ms = "20", 3.0, 200
         args.agents, args.supervisors = 40, 3
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
-    doc = None if args.no_doc else (args.doc or (None if args.quick else c.DOC))
-    quiet, waited = (
-        c.wait_quiet(args.wait_quiet) if args.wait_quiet else (not c.others_running(), 0.0)
-    )
-    facts = c.machine_facts()
+    doc, quiet, waited, facts = c.begin(args)
     root = Path(tempfile.mkdtemp(prefix="cc-bench-websockets-"))
     steps: list[Step] = []
     try:
