@@ -489,6 +489,26 @@ def standalone_settings() -> Settings:
     )
 
 
+async def standalone_phone(
+    sipp: SippRunner, server: tuple[str, int], *, ring_ms: int
+) -> tuple[int, SippProcess]:
+    """Agent 1001's phone: REGISTERed with the service from the port its SIPp
+    UAS then answers on (the service sends INVITEs where the REGISTER came from)."""
+    phone_port = free_port()
+    _, final = await asyncio.to_thread(
+        register_from, server, phone_port, "1001", "agent-1001", domain=server[0]
+    )
+    assert final is not None and final.status == 200, final and final.raw
+    ph = await asyncio.to_thread(
+        sipp.start,
+        "uas_answer_after.xml",
+        local_port=phone_port,
+        timeout=20,
+        extra=phone_args("1001", ring_ms),
+    )
+    return phone_port, ph
+
+
 def sip_address(service: Service) -> tuple[str, int]:
     assert service.sip is not None
     return next(iter(service.sip.transports.bound.values()))
@@ -517,20 +537,9 @@ async def test_standalone_phone_registers_to_the_service_and_answers(sipp: SippR
 
         # The phone registers from the port its SIPp will answer on: the
         # service sends INVITEs where the REGISTER came from.
-        phone_port = free_port()
-        _, final = await asyncio.to_thread(
-            register_from, server, phone_port, "1001", "agent-1001", domain=host
-        )
-        assert final is not None and final.status == 200, final and final.raw
+        phone_port, ph = await standalone_phone(sipp, server, ring_ms=300)
         registered = await events.wait_for(PhoneRegistered, aor="1001")
         assert registered.source.port == phone_port and registered.expires_in > 0
-        ph = await asyncio.to_thread(
-            sipp.start,
-            "uas_answer_after.xml",
-            local_port=phone_port,
-            timeout=20,
-            extra=phone_args("1001", 300),
-        )
 
         caller = await sipp.arun(
             "uac_call_hold.xml",
@@ -575,18 +584,7 @@ async def test_standalone_trunk_authenticates_with_digest_and_reaches_the_agent(
     async with running(settings) as (service, events):
         server = sip_address(service)
         host, port = server
-        phone_port = free_port()
-        _, final = await asyncio.to_thread(
-            register_from, server, phone_port, "1001", "agent-1001", domain=host
-        )
-        assert final is not None and final.status == 200, final and final.raw
-        ph = await asyncio.to_thread(
-            sipp.start,
-            "uas_answer_after.xml",
-            local_port=phone_port,
-            timeout=20,
-            extra=phone_args("1001", 200),
-        )
+        _, ph = await standalone_phone(sipp, server, ring_ms=200)
 
         # Wrong password: challenged, then refused; nothing rings.
         stranger = await sipp.arun(
