@@ -445,11 +445,7 @@ def build_core(
     )
     admit = CallAdmission(
         trusted,
-        phone_sources=(
-            None
-            if registrar is None
-            else lambda: {(b.source.host, b.source.port) for b in registrar.bindings()}
-        ),
+        phone_at=None if registrar is None else registrar.registered_from,
         trunks=(
             DigestServer(
                 domain, secrets.token_bytes(32), trunk_passwords.get,

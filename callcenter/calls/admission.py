@@ -57,16 +57,16 @@ class CallAdmission:
         self,
         trusted: TrustedSources,
         *,
-        phone_sources: Callable[[], set[tuple[str, int]]] | None = None,
+        phone_at: Callable[[str, int], bool] | None = None,
         trunks: DigestServer | None = None,
         remember: float = 600.0,
         max_remembered: int = 1024,
     ) -> None:
         """`trunks` checks trunk credentials (its lookup gives each trunk
-        user's password). `phone_sources` gives the (host, port) addresses agents'
-        phones registered from."""
+        user's password). `phone_at(host, port)` says whether an agent's phone
+        registered from that address."""
         self._trusted = trusted
-        self._phone_sources = phone_sources
+        self._phone_at = phone_at
         self._trunks = trunks
         self._remember = remember
         self._max_remembered = max_remembered
@@ -75,7 +75,7 @@ class CallAdmission:
     def __call__(self, request: Request, source: Address, now: float) -> Refusal | None:
         if self._trusted.is_trusted(source.host):
             return None
-        if self._phone_sources is not None and (source.host, source.port) in self._phone_sources():
+        if self._phone_at is not None and self._phone_at(source.host, source.port):
             return None  # an agent's own phone
         if self._trunks is None:
             return Refusal(403, "source not trusted")

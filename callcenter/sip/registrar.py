@@ -80,6 +80,7 @@ before `expire` ran.
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import secrets
@@ -181,6 +182,7 @@ class Registrar:
         "_min_expires",
         "_new_tag",
         "_seq",
+        "_sources",
         "_users",
     )
 
@@ -221,6 +223,9 @@ class Registrar:
         self._new_tag = new_tag
         # AOR user -> contact key -> binding, least recently added/refreshed first.
         self._aors: dict[str, dict[_UriKey, Binding]] = {}
+        # How many stored bindings came from each (host, port): "is this the
+        # address a phone registered from?" is asked for every untrusted INVITE.
+        self._sources: collections.Counter[tuple[str, int]] = collections.Counter()
         # (expires_at, serial, aor, key); entries whose binding changed are skipped.
         self._heap: list[tuple[float, int, str, _UriKey]] = []
         self._seq = itertools.count()
@@ -384,6 +389,10 @@ class Registrar:
             self._aors[aor] = after
         else:
             self._aors.pop(aor, None)
+        for binding in previous.values():
+            self._forget_source(binding)
+        for binding in after.values():
+            self._sources[(binding.source.host, binding.source.port)] += 1
         for key, binding in after.items():
             if previous.get(key) is not binding:
                 heapq.heappush(self._heap, (binding.expires_at, next(self._seq), aor, key))
@@ -444,6 +453,16 @@ class Registrar:
         that expired but that `expire` has not collected yet)."""
         return [b for aor in sorted(self._aors) for b in self._aors[aor].values()]
 
+    def registered_from(self, host: str, port: int) -> bool:
+        """True if a stored binding was registered from exactly this address."""
+        return (host, port) in self._sources
+
+    def _forget_source(self, binding: Binding) -> None:
+        key = (binding.source.host, binding.source.port)
+        self._sources[key] -= 1
+        if self._sources[key] <= 0:
+            del self._sources[key]
+
     @property
     def binding_count(self) -> int:
         return sum(len(bindings) for bindings in self._aors.values())
@@ -460,6 +479,7 @@ class Registrar:
             del bindings[key]
             if not bindings:
                 del self._aors[aor]
+            self._forget_source(binding)
             removed.append(binding)
         return removed
 

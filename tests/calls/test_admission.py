@@ -46,7 +46,7 @@ def answer_challenge(
 
 
 def test_trusted_network_and_agents_phones_are_admitted_unchallenged() -> None:
-    adm = admission(phone_sources=lambda: {("198.51.100.7", 5062)})
+    adm = admission(phone_at=lambda host, port: (host, port) == ("198.51.100.7", 5062))
     assert adm(invite(), Address("10.1.2.3", 5060), 0.0) is None
     assert adm(invite(), Address("198.51.100.7", 5062), 0.0) is None
     # Another program on the phone's host is not the phone.

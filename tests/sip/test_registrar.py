@@ -556,3 +556,22 @@ def test_empty_domain_is_refused() -> None:
     digest = DigestServer(DOMAIN, b"k" * 32, PASSWORDS.get)
     with pytest.raises(ValueError, match="domain"):
         Registrar("", digest, AGENTS)
+
+
+def test_registered_from_follows_bindings_added_moved_removed_and_expired() -> None:
+    registrar, phone = make_registrar(), Phone("1001", "pw-1001")
+    phone.source = Address("192.0.2.7", 5062, Transport.UDP)
+    assert not registrar.registered_from("192.0.2.7", 5062)
+    assert phone.send(registrar, 0.0, expires=600).response.status == 200
+    assert registrar.registered_from("192.0.2.7", 5062)
+    assert not registrar.registered_from("192.0.2.7", 5070)  # another program on that host
+    # A NAT rebinding moves it; an un-REGISTER removes it; so does expiry.
+    phone.source = Address("192.0.2.7", 40000, Transport.UDP)
+    assert phone.send(registrar, 10.0, expires=600).response.status == 200
+    assert registrar.registered_from("192.0.2.7", 40000)
+    assert not registrar.registered_from("192.0.2.7", 5062)
+    assert phone.send(registrar, 20.0, expires=0).response.status == 200
+    assert not registrar.registered_from("192.0.2.7", 40000)
+    assert phone.send(registrar, 30.0, expires=600).response.status == 200
+    assert registrar.expire(631.0) != []
+    assert not registrar.registered_from("192.0.2.7", 40000)
