@@ -30,6 +30,7 @@ from pydantic import (
     FilePath,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -146,13 +147,6 @@ class SipSettings(_Section):
         default_factory=lambda: list(_DIGEST_DEFAULT), min_length=1
     )
 
-    @field_validator("digest_algorithms")
-    @classmethod
-    def _no_repeats(cls, values: list[str]) -> list[str]:
-        if len(set(values)) != len(values):
-            raise ValueError("each algorithm once")
-        return values
-
     @model_validator(mode="before")
     @classmethod
     def _default_public_host(cls, data: Any) -> Any:
@@ -160,11 +154,12 @@ class SipSettings(_Section):
             return {**data, "public_host": data.get("host", _DEFAULT_SIP_HOST)}
         return data
 
-    @field_validator("transports")
+    @field_validator("transports", "digest_algorithms")
     @classmethod
-    def _unique_transports(cls, value: list[Transport]) -> list[Transport]:
+    def _each_once(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if len(set(value)) != len(value):
-            raise ValueError("each transport may be listed only once")
+            what = (info.field_name or "value").removesuffix("s").replace("_", " ")
+            raise ValueError(f"each {what} may be listed only once")
         return value
 
     @model_validator(mode="after")
