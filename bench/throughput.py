@@ -118,8 +118,8 @@ def run_step(
     uas = uac = None
     stop_sampling = threading.Event()
     try:
-        # Start-up hashes every agent's desktop password (argon2): allow for it.
-        c.wait_http(http_port, timeout=60 + 0.5 * len(agents))
+        # Start-up takes seconds (embedded PostgreSQL, agents seeded); allow a margin.
+        c.wait_http(http_port, timeout=60 + 0.1 * len(agents))
         startup = time.monotonic() - launched
         pg = c.postmaster(work / "var")
         phones = [(a.extension, a.password) for a in agents]
