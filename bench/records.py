@@ -1,24 +1,33 @@
-"""Records benchmark: rows written per second, journal append and replay speed.
+"""Records benchmark: the CPU per call of writing call records, on both sides.
 
-    .venv/bin/python bench/records.py            # full run
-    .venv/bin/python bench/records.py --quick    # a smoke run
+    .venv/bin/python bench/records.py            # full run, docs/performance.md block
+    .venv/bin/python bench/records.py --quick    # a smoke run, no doc
 
-Writes through `Store` (one transaction per batch, every statement of the
-writer) into a fresh embedded PostgreSQL (pgserver) in a temporary directory,
-or the server named by --dsn; appends the same records to a journal with
-fsync per batch; then replays the journal into another fresh database.
+The records are a stream of answered calls, 7 each (queued, offered, missed,
+agent state, offered again, answered, ended), in the order the bus publishes
+them when calls arrive at --rate calls/s: the events of concurrent calls
+interleave, so a batch holds one or two events of many calls, as the writer's
+batches do under load. They are written through `Store` in batches of each
+--batch size (one transaction per batch, every statement of the writer,
+queue_log included) into a fresh database on an embedded PostgreSQL
+(pgserver); measured are the wall time, the CPU time of this process (the
+service's side: `Store` and asyncpg) and the CPU time of the PostgreSQL
+server's processes (postmaster, backends, WAL writer, checkpointer,
+autovacuum). Then the same records are appended to a journal (one fsync per
+batch) and the journal is replayed into another fresh database, measured the
+same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import _common as c
 import asyncpg
 
 from callcenter.acd.events import (
@@ -33,23 +42,29 @@ from callcenter.records.journal import Journal
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.store import Store, to_record
 
+EVENTS_PER_CALL = 7
 
-def call_records(calls: int) -> list[dict[str, Any]]:
-    out, seq, t = [], 0, 1_763_900_000.0
+
+def call_records(calls: int, rate: float) -> list[dict[str, Any]]:
+    """The records of `calls` answered calls arriving at `rate` calls/s, in bus order."""
+    timeline: list[tuple[float, int, int, object]] = []
     for n in range(calls):
-        cid = f"bench-{n}@pbx"
-        for event in (
-            CallQueued(cid, "hotline", f"138{n:08d}", 1),
-            CallOffered(cid, "hotline", "a001", f"l{n}a", f"138{n:08d}", None, 1),
-            OfferEnded(cid, "a001", f"l{n}a", "missed", 2, 10.0),
-            AgentStateChanged("a001", "not-ready", "ringing", "ring-no-answer"),
-            CallOffered(cid, "hotline", "a002", f"l{n}b", f"138{n:08d}", None, 3),
-            CallAnswered(cid, "hotline", "a002", f"l{n}b", 12.0, 3, 1, True),
-            CallEnded(cid, "hotline", "a002", "caller", 60.0, 12.0),
-        ):
-            seq += 1
-            out.append(to_record("bench", seq, t + seq * 0.01, event))
-    return out
+        cid, number, arrived = f"bench-{n}@pbx", f"138{n:08d}", n / rate
+        events = (
+            (0.0, CallQueued(cid, "hotline", number, 1)),
+            (0.0, CallOffered(cid, "hotline", "a001", f"l{n}a", number, None, 1)),
+            (10.0, OfferEnded(cid, "a001", f"l{n}a", "missed", 2, 10.0)),
+            (10.0, AgentStateChanged("a001", "not-ready", "ringing", "ring-no-answer")),
+            (10.0, CallOffered(cid, "hotline", "a002", f"l{n}b", number, None, 3)),
+            (12.0, CallAnswered(cid, "hotline", "a002", f"l{n}b", 12.0, 3, 1, True)),
+            (72.0, CallEnded(cid, "hotline", "a002", "caller", 60.0, 12.0)),
+        )
+        timeline += [(arrived + at, n, i, event) for i, (at, event) in enumerate(events)]
+    timeline.sort(key=lambda item: item[:3])
+    t0 = 1_763_900_000.0
+    return [
+        to_record("bench", seq, t0 + at, event) for seq, (at, _, _, event) in enumerate(timeline)
+    ]
 
 
 async def fresh_database(admin_dsn: str, name: str) -> str:
@@ -69,37 +84,92 @@ async def fresh_database(admin_dsn: str, name: str) -> str:
     return dsn
 
 
-async def run(admin_dsn: str, calls: int, batch: int) -> dict[str, float]:
-    records = call_records(calls)
-    results: dict[str, float] = {"records": len(records), "calls": calls, "batch": batch}
+class Phase(NamedTuple):
+    name: str
+    batch: int
+    records: int
+    wall: float  # seconds
+    cpu: float  # this process, seconds
+    pg_cpu: float  # the PostgreSQL server's processes, seconds (NaN: not measured)
 
-    dsn = await fresh_database(admin_dsn, "bench_write")
-    store = Store(dsn, max_size=2)
-    start = time.perf_counter()
+
+class Meter:
+    """Wall time and CPU time of this process and of the PostgreSQL server."""
+
+    def __init__(self, postmaster: int | None) -> None:
+        self.postmaster = postmaster
+
+    def _now(self) -> tuple[float, float, float]:
+        pg = c.tree_cpu(self.postmaster) if self.postmaster else float("nan")
+        return time.perf_counter(), time.process_time(), pg
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def phase(self, name: str, batch: int, records: int) -> Phase:
+        end = self._now()
+        wall, cpu, pg = (b - a for a, b in zip(self._start, end, strict=True))
+        return Phase(name, batch, records, wall, cpu, pg)
+
+
+async def write_all(store: Store, records: list[dict[str, Any]], batch: int) -> None:
     for i in range(0, len(records), batch):
         await store.write(records[i : i + batch])
-    results["write_s"] = time.perf_counter() - start
-    await store.close()
 
+
+async def warm(store: Store) -> None:
+    """Connect, and prepare every statement, outside the measurement: one call of its own."""
+    records = call_records(1, 1.0)
+    await store.write([{**r, "key": "warm:" + r["key"]} for r in records])
+
+
+async def run(
+    admin_dsn: str, meter: Meter, calls: int, rate: float, batches: list[int]
+) -> list[Phase]:
+    records = call_records(calls, rate)
+    phases: list[Phase] = []
+    for batch in batches:
+        dsn = await fresh_database(admin_dsn, f"bench_write_{batch}")
+        store = Store(dsn, max_size=2)
+        await warm(store)
+        meter.start()
+        await write_all(store, records, batch)
+        phases.append(meter.phase("write to PostgreSQL", batch, len(records)))
+        await store.close()
+
+    batch = batches[0]
     with tempfile.TemporaryDirectory() as tmp:
         journal = Journal(Path(tmp))
-        start = time.perf_counter()
+        meter.start()
         for i in range(0, len(records), batch):
             journal.append(records[i : i + batch])
-        results["append_s"] = time.perf_counter() - start
-        results["journal_mb"] = journal.size_bytes() / 1e6
+        append = meter.phase("journal append + fsync", batch, len(records))
+        phases.append(append._replace(pg_cpu=float("nan")))
         dsn = await fresh_database(admin_dsn, "bench_replay")
         store = Store(dsn, max_size=2)
-        start = time.perf_counter()
+        await warm(store)
+        meter.start()
         entries = journal.start_replay()
-        read_s = time.perf_counter() - start
-        for i in range(0, len(entries.records), batch):
-            await store.write(entries.records[i : i + batch])
+        await write_all(store, entries.records, batch)
         journal.commit_replay(entries)
-        results["replay_s"] = time.perf_counter() - start
-        results["replay_read_s"] = read_s
+        phases.append(meter.phase("journal replay into PostgreSQL", batch, len(records)))
         await store.close()
-    return results
+    return phases
+
+
+HEADERS = [
+    "measure", "batch", "records/s", "calls/s", "service CPU µs/record", "service CPU ms/call",
+    "PostgreSQL CPU µs/record", "PostgreSQL CPU ms/call",
+]  # fmt: skip
+
+
+def row(p: Phase) -> list[object]:
+    calls = p.records / EVENTS_PER_CALL
+    return [
+        p.name, p.batch, c.fmt(p.records / p.wall, 0), c.fmt(calls / p.wall, 0),
+        c.fmt(1e6 * p.cpu / p.records, 0), c.fmt(1e3 * p.cpu / calls, 2),
+        c.fmt(1e6 * p.pg_cpu / p.records, 0), c.fmt(1e3 * p.pg_cpu / calls, 2),
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -107,11 +177,25 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--dsn", default=None, help="a PostgreSQL to use instead of pgserver")
-    parser.add_argument("--quick", action="store_true", help="300 calls")
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="calls/s at which the calls arrive"
+    )
+    parser.add_argument(
+        "--batch",
+        default="500,50",
+        help="records per transaction, comma-separated: one write run per size; "
+        "the first is also the journal's",
+    )
+    parser.add_argument(
+        "--dsn", default=None, help="a PostgreSQL to use instead of pgserver (CPU not measured)"
+    )
+    parser.add_argument("--quick", action="store_true", help="300 calls, no doc")
+    c.add_common_args(parser)
     args = parser.parse_args()
     calls = 300 if args.quick else args.calls
+    batches = [int(b) for b in args.batch.split(",")]
+    doc, quiet, waited, facts = c.begin(args)
+    where = "at --dsn" if args.dsn else "embedded (pgserver)"
     server = None
     dsn = args.dsn
     tmp = tempfile.TemporaryDirectory()
@@ -120,22 +204,28 @@ def main() -> None:
 
         server = pgserver.get_server(Path(tmp.name), cleanup_mode="stop")
         dsn = server.get_uri()
+    meter = Meter(server.get_pid() if server is not None else None)
+    started, load = c.today(), c.load_average()
     try:
-        r = asyncio.run(run(dsn, calls, args.batch))
+        phases = asyncio.run(run(dsn, meter, calls, args.rate, batches))
     finally:
         if server is not None:
             server.cleanup()
         tmp.cleanup()
-    n = r["records"]
-    print(f"records: {n:.0f} ({r['calls']:.0f} calls, 7 events each), batch {r['batch']:.0f}")
-    print(
-        f"write to PostgreSQL:   {n / r['write_s']:10.0f} records/s  ({r['calls'] / r['write_s']:.0f} calls/s)"
-    )
-    print(f"journal append+fsync:  {n / r['append_s']:10.0f} records/s  ({r['journal_mb']:.1f} MB)")
-    print(
-        f"journal replay to DB:  {n / r['replay_s']:10.0f} records/s  (reading {n / r['replay_read_s']:.0f}/s)"
-    )
-    print(f"python {platform.python_version()}, {platform.machine()}")
+    rows = [row(p) for p in phases]
+    print(c.text_table(HEADERS, rows))
+    if doc is not None:
+        body = "\n".join([
+            f"Command: `{c.command_line()}`",
+            "",
+            f"- Date: {started}; load average before the run: {load}.",
+            c.machine_block(facts, quiet, waited),
+            f"- {calls:,} calls arriving at {args.rate:g} calls/s, {EVENTS_PER_CALL} records each"
+            f" ({calls * EVENTS_PER_CALL:,} records); PostgreSQL {where}.",
+            "",
+            c.md_table(HEADERS, rows),
+        ])  # fmt: skip
+        c.update_doc("records", body, doc)
 
 
 if __name__ == "__main__":
