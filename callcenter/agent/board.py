@@ -22,15 +22,30 @@ and abandons after a transfer are not samples (docs/metrics.md).
 "Today" must survive a restart, and the counters do not: the records cover
 the day up to the moment this tally started (`baseline`), and the tally
 adds what happened since. At midnight the day's counts start again.
+
+Sending the board
+-----------------
+A thousand agents' rows every two seconds to each of fifty supervisors is
+most of what the supervisors cost, and most rows have not changed. So the
+board's rows hold nothing that grows with the clock: an agent's row gives the
+wall time its state began (`state_since`) and today's pause and idle time
+before it, a waiting caller's the time the wait began, and the page adds the
+time since. That start is read from the ACD's view as "now minus the seconds
+elapsed", two clocks read a moment apart, so the first reading of a state
+(or a wait) is kept while later ones are within `_SAME_START` of it: an
+unchanged row is then the same row, to the bit. `BoardFeed` keeps the board
+the supervisors have and turns each new one into what changed. A queue shows
+its longest-waiting callers only (`WAITING_SHOWN`), with the count of all.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 
-from callcenter.acd.engine import AcdSnapshot
+from callcenter.acd.engine import AcdSnapshot, CallView
 from callcenter.acd.events import (
     AgentStateChanged,
     CallAbandoned,
@@ -44,10 +59,20 @@ from callcenter.acd.events import (
 
 from .messages import AgentFigures, BoardFigures, PeriodFigures, QueueFigures, WaitingCaller
 
-__all__ = ["WINDOWS", "AgentCounts", "FloorTally", "QueueCounts", "day_start"]
+__all__ = [
+    "WAITING_SHOWN",
+    "WINDOWS",
+    "AgentCounts",
+    "BoardFeed",
+    "FloorTally",
+    "QueueCounts",
+    "day_start",
+]
 
 WINDOWS = (15 * 60, 30 * 60, 60 * 60)  # the sliding windows, seconds
+WAITING_SHOWN = 20  # waiting callers listed per queue (the longest-waiting); all are counted
 _OPEN_CALLS_LIMIT = 100_000  # calls remembered for their queue (events lost on the bus leak)
+_SAME_START = 1.0  # seconds: readings of a state's start this close are the same start
 
 
 def day_start(wall: float, tz: tzinfo | None = None) -> float:
@@ -153,10 +178,14 @@ class _AgentTally:
 
 class FloorTally:
     """See the module docstring. `started` is the wall time the tally begins
-    counting: the records cover the day before it."""
+    counting: the records cover the day before it. The board lists the
+    `waiting_shown` longest-waiting callers of each queue."""
 
-    def __init__(self, started: float, *, tz: tzinfo | None = None) -> None:
+    def __init__(
+        self, started: float, *, tz: tzinfo | None = None, waiting_shown: int = WAITING_SHOWN
+    ) -> None:
         self.started = started
+        self.waiting_shown = waiting_shown
         self._tz = tz
         self._day = day_start(started, tz)
         self._next_day = day_start(self._day + 26 * 3600, tz)
@@ -166,6 +195,9 @@ class FloorTally:
         self._base_day: float | None = None
         self._base_queues: dict[str, QueueCounts] = {}
         self._base_agents: dict[str, AgentCounts] = {}
+        # The start of each agent's state and each caller's wait, as first read (module docstring).
+        self._state_since: dict[str, tuple[str, float]] = {}
+        self._waiting_since: dict[str, float] = {}
 
     @property
     def day(self) -> float:
@@ -273,7 +305,8 @@ class FloorTally:
         total.add(window.total)
         return total
 
-    def agent_today(self, agent_id: str, now: float) -> AgentCounts:
+    def agent_today(self, agent_id: str, now: float | None) -> AgentCounts:
+        """Today's counts of one agent up to `now`; None: up to the start of its current state."""
         total = AgentCounts()
         base = self._base_agents.get(agent_id) if self.has_baseline else None
         agent = self._agents.get(agent_id)
@@ -281,54 +314,70 @@ class FloorTally:
             if counts is not None:
                 for f in fields(AgentCounts):
                     setattr(total, f.name, getattr(total, f.name) + getattr(counts, f.name))
-        if agent is not None:
+        if agent is not None and now is not None:
             pause, idle = self._state_seconds(agent, now)
             total.pause_seconds += pause
             total.idle_seconds += idle
         return total
 
     def figures(self, snapshot: AcdSnapshot | None, now: float) -> BoardFigures:
-        """The board at `now` (wall time): the ACD's view plus the counts."""
+        """The whole board at `now` (wall time): the ACD's view plus the counts.
+
+        Not numbered yet (`seq` 0): `BoardFeed` numbers what goes out."""
         self._roll(now)
         queue_names = list(dict.fromkeys([
             *(q.name for q in (snapshot.queues if snapshot is not None else ())),
             *self._queues, *(self._base_queues if self.has_baseline else ()),
         ]))  # fmt: skip
-        waiting: dict[str, list[WaitingCaller]] = {}
+        waiting: dict[str, list[CallView]] = {}
         callers: dict[str, str] = {}
-        if snapshot is not None:
-            for call in snapshot.calls:
-                callers[call.call_id] = call.caller
-                if call.state == "waiting":
-                    waiting.setdefault(call.queue, []).append(
-                        WaitingCaller(
-                            call_id=call.call_id,
-                            caller=call.caller,
-                            wait_seconds=round(call.wait_seconds, 1),
-                            ring=call.ring,
-                            breached=call.breached,
-                            agents_ringing=len(call.agents_ringing),
-                        )
-                    )
+        for call in snapshot.calls if snapshot is not None else ():
+            callers[call.call_id] = call.caller
+            if call.state == "waiting":
+                waiting.setdefault(call.queue, []).append(call)
+        waiting_since: dict[str, float] = {}
         queues = []
         for name in queue_names:
             w15, w30, w60 = (self.queue_window(name, s, now).figures() for s in WINDOWS)
             calls = waiting.get(name, [])
+            # The longest-waiting few; a stable sort keeps the ACD's order among equals.
+            shown = heapq.nlargest(self.waiting_shown, calls, key=lambda c: c.wait_seconds)
+            rows = []
+            for call in shown:
+                since = _steady(self._waiting_since.get(call.call_id), now - call.wait_seconds)
+                waiting_since[call.call_id] = since
+                rows.append(
+                    WaitingCaller(
+                        call_id=call.call_id,
+                        caller=call.caller,
+                        waiting_since=since,
+                        ring=call.ring,
+                        breached=call.breached,
+                        agents_ringing=len(call.agents_ringing),
+                    )
+                )
             queues.append(
                 QueueFigures(
                     name=name,
-                    waiting=calls,
-                    longest_wait_seconds=max((c.wait_seconds for c in calls), default=0.0),
+                    waiting_count=len(calls),
+                    waiting=rows,
+                    longest_waiting_since=rows[0].waiting_since if rows else None,
                     today=self.queue_today(name).figures(),
                     last_15m=w15,
                     last_30m=w30,
                     last_60m=w60,
                 )
             )
+        state_since: dict[str, tuple[str, float]] = {}
         agents = []
-        views = snapshot.agents if snapshot is not None else ()
-        for view in views:
-            counts = self.agent_today(view.agent_id, now)
+        for view in snapshot.agents if snapshot is not None else ():
+            counts = self.agent_today(view.agent_id, None)
+            seen = self._state_since.get(view.agent_id)
+            since = _steady(
+                seen[1] if seen is not None and seen[0] == view.state else None,
+                now - view.seconds_in_state,
+            )
+            state_since[view.agent_id] = (view.state, since)
             agents.append(
                 AgentFigures(
                     agent_id=view.agent_id,
@@ -336,7 +385,7 @@ class FloorTally:
                     number=view.number,
                     state=view.state,
                     reason=view.reason,
-                    seconds_in_state=round(view.seconds_in_state, 1),
+                    state_since=since,
                     current_call=view.current_call,
                     current_caller=callers.get(view.current_call or ""),
                     handled=counts.handled,
@@ -345,10 +394,82 @@ class FloorTally:
                     idle_seconds=round(counts.idle_seconds, 1),
                 )
             )
+        self._waiting_since, self._state_since = waiting_since, state_since
         return BoardFigures(
+            full=True,
+            seq=0,
             at=now,
             day_started=self._day,
             counted_since=self._day if self.complete else self.started,
             queues=queues,
             agents=agents,
         )
+
+
+def _steady(seen: float | None, reading: float) -> float:
+    """A start time as first read: later readings within `_SAME_START` of it are it."""
+    if seen is not None and abs(reading - seen) <= _SAME_START:
+        return seen
+    return round(reading, 1)
+
+
+class BoardFeed:
+    """The board as the supervisors have it: whole once, then what changed.
+
+    `update` takes the whole board each period and returns the one message for
+    every supervisor: the agent and queue rows that differ from the previous
+    board's, the ids that left it, numbered (`seq`) so that a page can tell it
+    missed one. A supervisor who connects in between must not get a change
+    against a board it never saw: `whole` is the board as of the last message,
+    which the next change applies to (serialised once, whoever asks).
+    """
+
+    def __init__(self) -> None:
+        self._board: BoardFigures | None = None
+        self._agents: dict[str, AgentFigures] = {}
+        self._queues: dict[str, QueueFigures] = {}
+        self._seq = 0
+        self._whole: str | None = None
+
+    @property
+    def board(self) -> BoardFigures | None:
+        """The whole board as of the last message (None: none yet, or reset)."""
+        return self._board
+
+    def update(self, board: BoardFigures) -> BoardFigures:
+        """The message that takes the supervisors from the previous board to `board`
+        (the whole of it, the first time)."""
+        agents = {a.agent_id: a for a in board.agents}
+        queues = {q.name: q for q in board.queues}
+        self._seq += 1
+        if self._board is None:
+            change = board.model_copy(update={"full": True, "seq": self._seq})
+        else:
+            change = BoardFigures(
+                full=False,
+                seq=self._seq,
+                at=board.at,
+                day_started=board.day_started,
+                counted_since=board.counted_since,
+                queues=[q for q in board.queues if self._queues.get(q.name) != q],
+                agents=[a for a in board.agents if self._agents.get(a.agent_id) != a],
+                removed_queues=[name for name in self._queues if name not in queues],
+                removed_agents=[agent_id for agent_id in self._agents if agent_id not in agents],
+            )
+        self._board, self._agents, self._queues, self._whole = board, agents, queues, None
+        return change
+
+    def whole(self) -> str:
+        """The whole board as of the last message, as JSON (`full`, that message's `seq`)."""
+        if self._board is None:
+            raise LookupError("no board yet: update first")
+        if self._whole is None:
+            whole = self._board.model_copy(update={"full": True, "seq": self._seq})
+            self._whole = whole.model_dump_json()
+        return self._whole
+
+    def reset(self) -> None:
+        """Nobody has the board any more: the next update is whole again."""
+        self._board, self._whole = None, None
+        self._agents.clear()
+        self._queues.clear()

@@ -11,7 +11,8 @@ answered by another agent in ring-all), `call.ended` (who hung up first) and
 `agent.state`. Supervisors get the floor coalesced (feed.py): one
 `floor.batch` every `feed_every` seconds with the latest state of each agent
 and the latest event of each call, the same text for all of them; a breach of
-the ring target goes to them at once.
+the ring target goes to them at once, and the rest of a burst of breaches a
+moment later in one `floor.alerts` (`alert_window`).
 
 Each agent message gets a number; the last `replay_messages` are kept, so a
 browser that reconnects with `?since=N` receives what it missed, in order,
@@ -22,9 +23,12 @@ batches and figures included: they never hold up an agent's pop). One session pe
 agent: a new connection replaces the old one, so no agent sees two pops for
 one offer.
 
-Supervisors get `board.figures` (board.py) on connect and every
-`figures_every` seconds: computed and serialised once per period whatever the
-number of supervisors, so its cost is bounded by the floor's size. With the
+Supervisors get `board.figures` (board.py) whole on connect (or when they
+ask), then every `figures_every` seconds only the rows that changed: computed
+and serialised once per period whatever the number of supervisors, so its
+cost is bounded by the floor's size, and what goes out by its changes. A
+supervisor who connects between two periods gets the board as of the last
+one, which the next change applies to (`BoardFeed`). With the
 records on, "today" before this process started is read from the database
 (`history`) at start and every few minutes (to pick up a journal replayed
 late); the figures since are counted from the bus.
@@ -72,12 +76,14 @@ from callcenter.records.forms import CallForm
 from callcenter.records.stats import AgentStats, QueueStats
 
 from .auth import Login, LoginRefused, Sessions
-from .board import AgentCounts, FloorTally, QueueCounts
-from .feed import FloorFeed, alert
+from .board import WAITING_SHOWN, AgentCounts, BoardFeed, FloorTally, QueueCounts
+from .feed import ALERT_WINDOW, AlertBurst, FloorFeed, alert
 from .messages import (
     VERSION,
     Board,
     BoardFigures,
+    Figures,
+    FloorAlerts,
     NotReady,
     Ping,
     ProtocolError,
@@ -144,6 +150,8 @@ class DesktopHub:
         history: History | None = None,
         figures_every: float = 2.0,
         feed_every: float = 0.5,
+        alert_window: float = ALERT_WINDOW,
+        waiting_shown: int = WAITING_SHOWN,
         tz: tzinfo | None = None,
     ) -> None:
         self.sessions = sessions
@@ -175,8 +183,11 @@ class DesktopHub:
         self._figures_every = figures_every
         self._feed_every = feed_every
         self._feed = FloorFeed()
+        self._alerts = AlertBurst(alert_window)
+        self._alert_timer: asyncio.TimerHandle | None = None
+        self._board_feed = BoardFeed()
         # Counting starts now: the records cover the day before.
-        self.tally = FloorTally(self._clock.wall(), tz=tz)
+        self.tally = FloorTally(self._clock.wall(), tz=tz, waiting_shown=waiting_shown)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -195,6 +206,8 @@ class DesktopHub:
             self._tasks.append(loop.create_task(self._read_history(), name="desktop-history"))
 
     async def stop(self) -> None:
+        if self._alert_timer is not None:
+            self._alert_timer.cancel()
         for task in [*self._tasks, *self._lookups]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -271,7 +284,7 @@ class DesktopHub:
         writer = asyncio.get_running_loop().create_task(self._write(client))
         try:
             self._enqueue(client, {"type": "hello", "role": "supervisor", "board": self._board()})
-            self._enqueue_text(client, self.figures().model_dump_json())
+            self._enqueue_text(client, self._whole_figures())
             await self._read(client)
         finally:
             writer.cancel()
@@ -359,6 +372,9 @@ class DesktopHub:
                     return {"type": "pong", "ref": ref}
                 case Board() if login.role == "supervisor":
                     return {"type": "board", "ref": ref, "board": self._board()}
+                case Figures() if login.role == "supervisor":
+                    self._enqueue_text(client, self._whole_figures())
+                    return None
                 case SetAgentState() if login.role == "supervisor":
                     cmd: AcdCommand = (
                         SetReady(message.agent_id)
@@ -469,7 +485,8 @@ class DesktopHub:
             return
         self._feed.add(event, p.wall)
         if isinstance(event, TargetBreached):  # alerts do not wait for the batch
-            self._to_supervisors(alert(event, p.wall).model_dump_json())
+            frames = self._alerts.add(alert(event, p.wall), self._clock.monotonic())
+            self._send_alerts(frames)
 
     def _offered(self, event: CallOffered, wall: float) -> None:
         """The pop is sent once the customer is looked up. The lookups run side by
@@ -557,20 +574,42 @@ class DesktopHub:
     # -- the supervisor board -------------------------------------------------------------
 
     def figures(self) -> BoardFigures:
-        """The board's figures now (validated by its pydantic model)."""
+        """The whole board's figures now (validated by its pydantic model)."""
         return self.tally.figures(self._snapshot(), self._clock.wall())
 
+    def _whole_figures(self) -> str:
+        """The whole board for one supervisor: as of the last change sent to the others."""
+        if self._board_feed.board is None:  # nobody has a board: start from now
+            self._board_feed.update(self.figures())
+        return self._board_feed.whole()
+
     async def _push_figures(self) -> None:
+        """What changed on the board since the last period, one frame for all supervisors."""
         while True:
             await asyncio.sleep(self._figures_every)
             if not self._supervisor_clients:
+                self._board_feed.reset()
                 continue
             try:
-                text = self.figures().model_dump_json()
+                text = self._board_feed.update(self.figures()).model_dump_json()
             except Exception:
                 log.exception("board figures failed")
+                self._board_feed.reset()  # whoever connects next starts afresh
                 continue
             self._to_supervisors(text)
+
+    def _send_alerts(self, frames: list[FloorAlerts]) -> None:
+        """Send what `AlertBurst` gave, then keep one timer at its next deadline."""
+        for frame in frames:
+            self._to_supervisors(frame.model_dump_json())
+        when = self._alerts.next_deadline()
+        if when is not None and self._alert_timer is None:
+            delay = max(0.0, when - self._clock.monotonic())
+            self._alert_timer = asyncio.get_running_loop().call_later(delay, self._alert_due)
+
+    def _alert_due(self) -> None:
+        self._alert_timer = None
+        self._send_alerts(self._alerts.on_timer(self._clock.monotonic()))
 
     async def _push_feed(self) -> None:
         """The floor's events since the last batch, one frame for all supervisors."""

@@ -12,8 +12,17 @@ once for every supervisor.
 
 A batch is bounded: at most `limit` agents, calls and other subjects; the
 events of subjects beyond that are counted in `omitted` (the next
-`board.figures`, or `supervisor.board`, has the whole floor). Breach alerts do
-not wait for a batch: the hub sends them at once (`alert`).
+`board.figures`, or `supervisor.board`, has the whole floor).
+
+Breach alerts do not wait for a batch, but a burst of them (a queue with no
+one free breaches call after call) must not become a frame per alert per
+supervisor either. `AlertBurst` throttles on the leading edge: an alert when
+none went out for a window (`ALERT_WINDOW`) goes at once, so a supervisor sees
+a breach as it happens; the alerts that follow within the window wait for its
+end and go together, in order, in one `floor.alerts`, which starts the next
+window. A window with nothing to send ends the burst. Like the cores, it takes
+`now` (monotonic seconds) and says when it next needs the time
+(`next_deadline`); the hub keeps one timer for it.
 """
 
 from __future__ import annotations
@@ -23,11 +32,21 @@ from typing import Any, TypeVar
 
 from callcenter.acd.events import AgentStateChanged, RingTicked, TargetBreached
 
-from .messages import FloorAlert, FloorBatch
+from .messages import Alert, FloorAlerts, FloorBatch
 
-__all__ = ["BATCH_LIMIT", "FloorFeed", "alert", "event_fields"]
+__all__ = [
+    "ALERT_LIMIT",
+    "ALERT_WINDOW",
+    "BATCH_LIMIT",
+    "AlertBurst",
+    "FloorFeed",
+    "alert",
+    "event_fields",
+]
 
 BATCH_LIMIT = 2_000  # subjects of each kind (agents, calls, others) in one batch
+ALERT_WINDOW = 0.25  # seconds: alerts after the first of a burst wait at most this long
+ALERT_LIMIT = 500  # alerts in one frame; a longer wait goes in several, in order
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -102,9 +121,46 @@ class FloorFeed:
         return batch
 
 
-def alert(event: TargetBreached, wall: float) -> FloorAlert:
-    """A breach of the ring target, sent to supervisors at once."""
-    return FloorAlert(event=type(event).__name__, at=wall, data=event_fields(event))
+class AlertBurst:
+    """Breach alerts on their way to supervisors: see the module docstring."""
+
+    def __init__(self, window: float = ALERT_WINDOW, limit: int = ALERT_LIMIT) -> None:
+        self.window = window
+        self.limit = limit
+        self._waiting: list[Alert] = []
+        self._window_ends: float | None = None  # until then, alerts wait
+
+    def add(self, alert: Alert, now: float) -> list[FloorAlerts]:
+        """One alert: the frame to send at once, or nothing if it waits for the window's end."""
+        if not self._waiting and (self._window_ends is None or now >= self._window_ends):
+            self._window_ends = now + self.window
+            return [FloorAlerts(alerts=[alert])]
+        self._waiting.append(alert)  # after those already waiting, even if the timer is late
+        return []
+
+    def on_timer(self, now: float) -> list[FloorAlerts]:
+        """At the window's end, what waited: in frames of at most `limit` alerts (early: none)."""
+        if not self._waiting or self._window_ends is None or now < self._window_ends:
+            return []
+        waiting, self._waiting = self._waiting, []
+        self._window_ends = now + self.window  # the burst may go on: so does the throttle
+        return [
+            FloorAlerts(alerts=waiting[i : i + self.limit])
+            for i in range(0, len(waiting), self.limit)
+        ]
+
+    def next_deadline(self) -> float | None:
+        """When alerts wait: the end of their window (a window with none ends by itself)."""
+        return self._window_ends if self._waiting else None
+
+    def clear(self) -> None:
+        self._waiting.clear()
+        self._window_ends = None
+
+
+def alert(event: TargetBreached, wall: float) -> Alert:
+    """A breach of the ring target, for `floor.alerts`."""
+    return Alert(event=type(event).__name__, at=wall, data=event_fields(event))
 
 
 def event_fields(event: object) -> dict[str, Any]:

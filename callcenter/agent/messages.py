@@ -1,25 +1,27 @@
 """The desktop's websocket messages: versioned JSON, one pydantic model each.
 
-Every message is an object with ``"v": 1`` and a ``"type"``. What the browser
-sends is validated here; an unknown type, a missing field or a wrong value is
-answered with an ``error`` message naming the problem, and the connection
-stays up. docs/desktop.md lists every message with an example.
+Every message is an object with a version ``"v"`` (1; 2 for ``board.figures``,
+whose shape changed) and a ``"type"``. What the browser sends is validated
+here; an unknown type, a missing field or a wrong value is answered with an
+``error`` message naming the problem, and the connection stays up.
+docs/desktop.md lists every message with an example.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from callcenter.records.forms import CallForm
 
 __all__ = [
     "VERSION",
     "AgentFigures",
+    "Alert",
     "BoardFigures",
     "ClientMessage",
-    "FloorAlert",
+    "FloorAlerts",
     "FloorBatch",
     "PeriodFigures",
     "ProtocolError",
@@ -84,8 +86,23 @@ class Board(_In):
     type: Literal["supervisor.board"]
 
 
+class Figures(_In):
+    """A supervisor asks for the whole `board.figures` again (its board lost track)."""
+
+    type: Literal["supervisor.figures"]
+
+
 ClientMessage = Annotated[
-    Ready | NotReady | EndWrapUp | Logout | Transfer | SubmitForm | Ping | SetAgentState | Board,
+    Ready
+    | NotReady
+    | EndWrapUp
+    | Logout
+    | Transfer
+    | SubmitForm
+    | Ping
+    | SetAgentState
+    | Board
+    | Figures,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -114,7 +131,7 @@ class PeriodFigures(_Out):
 class WaitingCaller(_Out):
     call_id: str
     caller: str
-    wait_seconds: float = Field(ge=0)
+    waiting_since: float  # wall time the caller began to wait: the page counts the wait
     ring: int = Field(ge=1)  # the caller's ring now
     breached: bool  # ring three ended unanswered
     agents_ringing: int = Field(ge=0)
@@ -122,8 +139,9 @@ class WaitingCaller(_Out):
 
 class QueueFigures(_Out):
     name: str
-    waiting: list[WaitingCaller]  # in order of arrival
-    longest_wait_seconds: float = Field(ge=0)
+    waiting_count: int = Field(ge=0)  # callers waiting now, all of them
+    waiting: list[WaitingCaller]  # the longest-waiting of them (a few), longest first
+    longest_waiting_since: float | None  # the first one's `waiting_since`; None: nobody waits
     today: PeriodFigures
     last_15m: PeriodFigures
     last_30m: PeriodFigures
@@ -131,32 +149,53 @@ class QueueFigures(_Out):
 
 
 class AgentFigures(_Out):
+    """One agent's row. Times that grow by the second are sent as the moment they
+    started (`state_since`), so a row changes only when something happens to the agent."""
+
     agent_id: str
     name: str
     number: str
     state: str
     reason: str | None
-    seconds_in_state: float = Field(ge=0)
+    state_since: float  # wall time the agent entered `state`: the page counts the time in it
     current_call: str | None
     current_caller: str | None
     handled: int = Field(ge=0)  # calls answered today
     missed: int = Field(ge=0)  # ring-no-answer today
-    pause_seconds: float = Field(ge=0)  # not ready today
-    idle_seconds: float = Field(ge=0)  # ready today
+    # Today's time not ready and ready before `state_since`; the page adds the current
+    # state's share, from `state_since` (or midnight, if later) to now.
+    pause_seconds: float = Field(ge=0)
+    idle_seconds: float = Field(ge=0)
 
 
 class BoardFigures(_Out):
-    """`board.figures`: the supervisor board, on connect and every few seconds."""
+    """`board.figures`: the supervisor board, whole or what changed (version 2).
 
-    v: Literal[1] = 1
+    `full`: every agent and queue; a supervisor gets one on connect and when it
+    asks (`supervisor.figures`). Otherwise, every `figures_every` seconds, the
+    rows that changed since the previous message (`seq` - 1) and the ids of those
+    that left; applied in `seq` order to a whole board, they give the board at `at`.
+    """
+
+    v: Literal[2] = 2
     type: Literal["board.figures"] = "board.figures"
+    full: bool
+    seq: int = Field(ge=0)  # numbers the messages (0: not numbered yet, never sent)
     at: float  # wall time, seconds since the epoch
     day_started: float  # the midnight that began today
     # "Today" covers [counted_since, at): midnight, or the service's start when
     # the records are off (or not read yet) and it started today.
     counted_since: float
-    queues: list[QueueFigures]
-    agents: list[AgentFigures]
+    queues: list[QueueFigures]  # in the board's order
+    agents: list[AgentFigures]  # in the board's order
+    removed_queues: list[str] = []
+    removed_agents: list[str] = []
+
+    @model_validator(mode="after")
+    def _whole_removes_nothing(self) -> BoardFigures:
+        if self.full and (self.removed_queues or self.removed_agents):
+            raise ValueError("a whole board removes nothing")
+        return self
 
 
 class AgentUpdate(_Out):
@@ -206,15 +245,24 @@ class FloorBatch(_Out):
     other: list[FloorEvent]
 
 
-class FloorAlert(_Out):
-    """A breach of the ring target (`TargetBreached`), sent to supervisors at once."""
+class Alert(_Out):
+    """A breach of the ring target (`TargetBreached`): the event's name, when, and its fields."""
 
-    v: Literal[1] = 1
-    type: Literal["event"] = "event"
     event: str
     at: float
     data: dict[str, str | int | float | bool | None]
-    alert: Literal[True] = True
+
+
+class FloorAlerts(_Out):
+    """`floor.alerts`: breach alerts, in the order they happened.
+
+    The first of a burst goes at once, alone; the rest of the burst waits for the
+    end of a short window (`ALERT_WINDOW`) and goes in one frame (feed.py).
+    """
+
+    v: Literal[1] = 1
+    type: Literal["floor.alerts"] = "floor.alerts"
+    alerts: list[Alert] = Field(min_length=1)
 
 
 class ProtocolError(Exception):

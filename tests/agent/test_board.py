@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from callcenter.acd.engine import AcdSnapshot, AgentView, CallView, QueueView
 from callcenter.acd.events import (
     AgentLogout,
     AgentStateChanged,
@@ -16,9 +17,18 @@ from callcenter.acd.events import (
     LegRinging,
     SetReady,
 )
-from callcenter.agent.board import AgentCounts, FloorTally, QueueCounts, day_start
+from callcenter.agent.board import (
+    WAITING_SHOWN,
+    AgentCounts,
+    BoardFeed,
+    FloorTally,
+    QueueCounts,
+    day_start,
+)
+from callcenter.agent.messages import BoardFigures
 from callcenter.records.stats import StateRow, state_seconds
 from tests.acd.test_engine import Floor
+from tests.conftest import ManualClock
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC).timestamp()
 
@@ -108,9 +118,11 @@ def test_agent_figures_handled_missed_pause_and_idle() -> None:
     )
     board = tally.figures(f.acd.snapshot(1000.0), now)
     by_id = {a.agent_id: a for a in board.agents}
-    assert (by_id["a1"].state, by_id["a1"].handled, by_id["a1"].idle_seconds) == (
-        "ready", 1, 744.0,
+    # The row gives the state's start and the time before it; the page adds the rest.
+    assert (by_id["a1"].state, by_id["a1"].state_since, by_id["a1"].handled) == (
+        "ready", T0 + 409.0, 1,
     )  # fmt: skip
+    assert (by_id["a1"].pause_seconds, by_id["a1"].idle_seconds) == (199.8, 744.0 - 591.0)
     assert by_id["a2"].state == "offline"
     [queue] = board.queues
     assert queue.today.offered == 4 and queue.last_15m.offered == 3
@@ -129,10 +141,10 @@ def test_waiting_callers_with_their_wait_and_ring() -> None:
     replay(f, tally)
     board = tally.figures(f.acd.snapshot(17.5), T0 + 17.5)
     [queue] = board.queues
-    assert [(c.caller, c.wait_seconds, c.ring) for c in queue.waiting] == [
-        ("13800000002", 12.5, 3), ("13800000003", 8.5, 2),
+    assert [(c.caller, c.waiting_since, c.ring) for c in queue.waiting] == [
+        ("13800000002", T0 + 5.0, 3), ("13800000003", T0 + 9.0, 2),
     ]  # fmt: skip
-    assert queue.longest_wait_seconds == 12.5
+    assert (queue.waiting_count, queue.longest_waiting_since) == (2, T0 + 5.0)
     [agent] = board.agents
     assert (agent.state, agent.current_call, agent.current_caller) == (
         "on-call", "c1", "13800000001",
@@ -186,3 +198,111 @@ def test_state_seconds_close_a_stopped_process_at_its_last_state_change() -> Non
         "a1": (300.0, 200.0),
         "a2": (0.0, 0.0),
     }
+
+
+class HandFloor:
+    """An ACD view the test sets by hand: agents' states and waiting callers, each
+    started at the clock's monotonic time when set; elapsed times as the ACD gives them."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.agents: dict[str, tuple[str, str | None, float]] = {}
+        self.calls: dict[str, tuple[str, int, float]] = {}
+
+    def agent(self, agent_id: str, state: str, reason: str | None = None) -> None:
+        self.agents[agent_id] = (state, reason, self.clock.monotonic())
+
+    def wait(self, call_id: str, queue: str = "hotline", ring: int = 1) -> None:
+        self.calls[call_id] = (queue, ring, self.clock.monotonic())
+
+    def snapshot(self, jitter: float = 0.0) -> AcdSnapshot:
+        """The view now; `jitter` moves the ACD's reading of the clock (read a moment apart)."""
+        now = self.clock.monotonic() + jitter
+        calls = tuple(
+            CallView(call_id, queue, f"138{n:08d}", "waiting", now - start, ring, (), None, False)
+            for n, (call_id, (queue, ring, start)) in enumerate(self.calls.items())
+        )
+        agents = tuple(
+            AgentView(agent_id, agent_id.upper(), "007", state, reason, now - since, None, 0, ())
+            for agent_id, (state, reason, since) in self.agents.items()
+        )
+        queues = tuple({c.queue: QueueView(c.queue, 0, 0.0) for c in calls}.values())
+        return AcdSnapshot(queues or (QueueView("hotline", 0, 0.0),), agents, calls)
+
+
+def test_a_change_carries_only_the_rows_that_changed_and_the_whole_board_is_numbered() -> None:
+    clock = ManualClock(monotonic=0.0, wall=T0)
+    floor = HandFloor(clock)
+    for n in range(1, 6):
+        floor.agent(f"a{n}", "ready")
+    floor.wait("c1")
+    tally, feed = FloorTally(T0, tz=UTC), BoardFeed()
+    first = feed.update(tally.figures(floor.snapshot(), clock.wall()))
+    assert (first.full, first.seq, len(first.agents), len(first.queues)) == (True, 1, 5, 1)
+    assert {a.state_since for a in first.agents} == {T0}
+    # Time goes by, the ACD's clock read a moment off the wall clock: nothing changed.
+    for step, jitter in enumerate((0.004, -0.3, 0.9), start=2):
+        clock.advance(2.0)
+        quiet = feed.update(tally.figures(floor.snapshot(jitter), clock.wall()))
+        assert (quiet.full, quiet.seq, quiet.at) == (False, step, clock.wall())
+        assert (quiet.agents, quiet.queues, quiet.removed_agents, quiet.removed_queues) == (
+            [], [], [], [],
+        )  # fmt: skip
+    # One agent takes a break, one leaves the floor, a caller starts to wait.
+    clock.advance(1.0)
+    floor.agent("a3", "not-ready", "lunch")
+    del floor.agents["a5"]
+    floor.wait("c2")
+    clock.advance(1.0)
+    change = feed.update(tally.figures(floor.snapshot(), clock.wall()))
+    assert [(a.agent_id, a.state, a.reason, a.state_since) for a in change.agents] == [
+        ("a3", "not-ready", "lunch", T0 + 7.0)
+    ]
+    assert change.removed_agents == ["a5"] and change.removed_queues == []
+    [queue] = change.queues
+    assert [(c.call_id, c.waiting_since) for c in queue.waiting] == [("c1", T0), ("c2", T0 + 7)]
+    # Whoever connects now gets the board the next change applies to, numbered as the last.
+    whole = BoardFigures.model_validate_json(feed.whole())
+    assert (whole.full, whole.seq, whole.at) == (True, change.seq, clock.wall())
+    assert [a.agent_id for a in whole.agents] == ["a1", "a2", "a3", "a4"]
+    assert feed.whole() is feed.whole()  # serialised once for everyone who asks
+    # Everybody left: the next board is whole again.
+    feed.reset()
+    assert feed.update(tally.figures(floor.snapshot(), clock.wall())).full
+
+
+def test_a_board_row_changes_when_its_state_starts_again() -> None:
+    clock = ManualClock(monotonic=0.0, wall=T0)
+    floor = HandFloor(clock)
+    floor.agent("a1", "ready")
+    tally, feed = FloorTally(T0, tz=UTC), BoardFeed()
+    feed.update(tally.figures(floor.snapshot(), clock.wall()))
+    clock.advance(30.0)
+    floor.agent("a1", "ready")  # ready again after a call (between two readings)
+    [row] = feed.update(tally.figures(floor.snapshot(), clock.wall())).agents
+    assert row.state_since == T0 + 30.0
+    with pytest.raises(ValueError, match="a whole board removes nothing"):
+        BoardFigures.model_validate({
+            "full": True, "seq": 1, "at": T0, "day_started": T0, "counted_since": T0,
+            "queues": [], "agents": [row.model_dump()], "removed_agents": ["x"],
+        })  # fmt: skip
+
+
+def test_a_queue_lists_its_longest_waiting_callers_and_counts_them_all() -> None:
+    clock = ManualClock(monotonic=0.0, wall=T0)
+    floor = HandFloor(clock)
+    for n in range(3000):
+        floor.wait(f"c{n}", ring=1 + n % 4)
+        clock.advance(0.1)
+    tally = FloorTally(T0, tz=UTC, waiting_shown=5)
+    [queue] = tally.figures(floor.snapshot(), clock.wall()).queues
+    assert queue.waiting_count == 3000
+    assert [(c.call_id, c.ring) for c in queue.waiting] == [
+        ("c0", 1), ("c1", 2), ("c2", 3), ("c3", 4), ("c4", 1),
+    ]  # fmt: skip
+    assert [c.waiting_since for c in queue.waiting] == pytest.approx(
+        [T0 + n / 10 for n in range(5)], abs=1e-6
+    )
+    assert queue.longest_waiting_since == T0
+    [default] = FloorTally(T0, tz=UTC).figures(floor.snapshot(), clock.wall()).queues
+    assert len(default.waiting) == WAITING_SHOWN

@@ -24,7 +24,7 @@ from callcenter.acd.events import (
 )
 from callcenter.agent.auth import Sessions
 from callcenter.agent.desktop import AgentInfo, DesktopHub
-from callcenter.agent.messages import FloorAlert, FloorBatch
+from callcenter.agent.messages import FloorAlerts, FloorBatch
 from callcenter.bus import EventBus
 from callcenter.records.customers import Customer
 
@@ -253,7 +253,7 @@ async def test_supervisor_sees_the_floor_and_sets_an_agents_state(world: World) 
         *[CallAnswered(c, "hotline", "a1", f"l{c}", 9.0, 3, 1, False) for c in calls[:10]],
     )
     # The breach comes at once, as an alert of its own ...
-    alert = FloorAlert.model_validate(await receive(ws))
+    [alert] = FloorAlerts.model_validate(await receive(ws)).alerts
     assert alert.event == "TargetBreached" and alert.data["call_id"] == "c17"
     # ... and the 173 events in one frame: the latest state of a1, the latest event per call.
     batch = FloorBatch.model_validate(await receive(ws))
@@ -310,6 +310,7 @@ async def test_a_stuck_supervisor_never_holds_up_the_pops(world: World, monkeypa
     import callcenter.agent.desktop as desktop
 
     monkeypatch.setattr(desktop, "QUEUE_LIMIT", 8)  # the queues of the clients below
+    monkeypatch.setattr(world.hub._alerts, "window", 0.0)  # no coalescing: a frame per alert
     agent = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
     stuck = await world.client.ws_connect(
         f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
@@ -327,7 +328,7 @@ async def test_a_stuck_supervisor_never_holds_up_the_pops(world: World, monkeypa
     slow, _ = world.hub._supervisor_clients
     monkeypatch.setattr(slow.ws, "send_str", never)
     started = asyncio.get_running_loop().time()
-    for n in range(30):  # a breach each: more alerts than a queue holds
+    for n in range(30):  # a breach each: more alert frames than a queue holds
         world.publish(
             CallOffered(f"x{n}", "q", "a1", f"l{n}", "139", None, 1),
             TargetBreached(f"x{n}", "q", 3, "none"),
@@ -336,8 +337,8 @@ async def test_a_stuck_supervisor_never_holds_up_the_pops(world: World, monkeypa
         assert pop["call_id"] == f"x{n}"
     assert asyncio.get_running_loop().time() - started < 2.0
     assert slow.dropped  # disconnected, never waited for
-    alerts = [(await receive(fine, "event"))["data"]["call_id"] for _ in range(30)]
-    assert alerts == [f"x{n}" for n in range(30)]
+    alerts = [(await receive(fine, "floor.alerts"))["alerts"] for _ in range(30)]
+    assert [a["data"]["call_id"] for [a] in alerts] == [f"x{n}" for n in range(30)]
     blocked.set()
     for ws in (agent, stuck, fine):
         await ws.close()
@@ -384,13 +385,13 @@ async def test_supervisor_receives_the_board_figures_on_connect_and_then_periodi
         ws = await client.ws_connect(f"/ws/supervisor?token={(await resp.json())['token']}")
         assert (await receive(ws))["type"] == "hello"
         first = BoardFigures.model_validate(await receive(ws, "board.figures"))
-        assert first.v == 1 and first.at == t0 + 27
+        assert (first.v, first.full, first.at) == (2, True, t0 + 27)
         [queue] = first.queues
         assert (queue.today.offered, queue.today.answered, queue.today.abandoned) == (3, 1, 1)
         assert queue.today.service_level == 0.3333 and queue.today.abandonment_rate == 0.3333
         assert queue.today.asa_seconds == 4.0 and queue.last_15m == queue.today
-        assert [(c.caller, c.wait_seconds, c.ring) for c in queue.waiting] == [
-            ("13700000000", 7.0, 2)
+        assert [(c.caller, c.waiting_since, c.ring) for c in queue.waiting] == [
+            ("13700000000", t0 + 20.0, 2)
         ]
         agents = {a.agent_id: a for a in first.agents}
         assert (agents["a1"].state, agents["a1"].handled, agents["a1"].current_caller) == (
@@ -400,7 +401,7 @@ async def test_supervisor_receives_the_board_figures_on_connect_and_then_periodi
         assert (agents["a2"].state, agents["a2"].reason) == ("not-ready", "unreachable")
         clock.advance(10)
         later = BoardFigures.model_validate(await receive(ws, "board.figures"))
-        assert later.at == t0 + 37  # pushed again without being asked
+        assert later.at == t0 + 37 and not later.full  # pushed again without being asked
         await ws.close()
     finally:
         await hub.stop()

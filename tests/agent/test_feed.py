@@ -14,8 +14,8 @@ from callcenter.acd.events import (
     RingTicked,
     TargetBreached,
 )
-from callcenter.agent.feed import FloorFeed, alert
-from callcenter.agent.messages import FloorAlert, FloorBatch
+from callcenter.agent.feed import AlertBurst, FloorFeed, alert
+from callcenter.agent.messages import FloorAlerts, FloorBatch
 from callcenter.calls.switchboard import PhoneRegistered
 from callcenter.sip.message import Address
 from tests.acd.test_engine import Floor
@@ -89,13 +89,56 @@ def test_other_events_are_kept_per_subject_as_json_values() -> None:
     assert batch.calls[0].data["cause"] == LegFailure.BUSY.value
 
 
-def test_a_breach_alert_is_its_own_validated_message() -> None:
-    message = alert(TargetBreached("c1", "hotline", 3, "ring-all"), T0)
-    parsed = FloorAlert.model_validate_json(message.model_dump_json())
-    assert (parsed.type, parsed.event, parsed.alert) == ("event", "TargetBreached", True)
-    assert parsed.data == {
+def test_a_breach_alert_is_a_validated_message() -> None:
+    message = FloorAlerts(alerts=[alert(TargetBreached("c1", "hotline", 3, "ring-all"), T0)])
+    parsed = FloorAlerts.model_validate_json(message.model_dump_json())
+    [item] = parsed.alerts
+    assert (parsed.v, parsed.type, item.event, item.at) == (1, "floor.alerts", "TargetBreached", T0)
+    assert item.data == {
         "call_id": "c1",
         "queue": "hotline",
         "rings": 3,
         "escalation": "ring-all",
     }
+
+
+def breach(n: int) -> TargetBreached:
+    return TargetBreached(f"c{n}", "hotline", 3, "none")
+
+
+def ids(frames: list[FloorAlerts]) -> list[list[str]]:
+    return [[str(a.data["call_id"]) for a in frame.alerts] for frame in frames]
+
+
+def test_a_burst_of_alerts_goes_as_the_first_at_once_and_the_rest_in_one_frame() -> None:
+    burst = AlertBurst(window=0.25)
+    assert burst.next_deadline() is None
+    now = 100.0
+    assert ids(burst.add(alert(breach(0), T0), now)) == [["c0"]]  # at once
+    assert burst.next_deadline() is None  # nothing waits: no timer needed
+    for n in range(1, 10):
+        assert burst.add(alert(breach(n), T0 + n / 100), now + n / 100) == []
+    assert burst.next_deadline() == now + 0.25
+    assert burst.on_timer(now + 0.2) == []  # an early timer sends nothing
+    [frame] = burst.on_timer(now + 0.25)
+    assert ids([frame]) == [[f"c{n}" for n in range(1, 10)]]  # in order, none lost
+    assert [a.at for a in frame.alerts] == [T0 + n / 100 for n in range(1, 10)]
+    assert burst.next_deadline() is None
+    # The burst goes on: what comes within the next window waits for it ...
+    assert burst.add(alert(breach(10), T0 + 1), now + 0.3) == []
+    assert burst.next_deadline() == now + 0.5
+    # ... even if the timer is late: an alert never overtakes those waiting.
+    assert burst.add(alert(breach(11), T0 + 1), now + 0.6) == []
+    assert ids(burst.on_timer(now + 0.6)) == [["c10", "c11"]]
+    # A quiet window ends the burst: the next alert goes at once.
+    assert ids(burst.add(alert(breach(12), T0 + 2), now + 0.9)) == [["c12"]]
+
+
+def test_a_long_wait_of_alerts_goes_in_frames_of_a_bounded_size() -> None:
+    burst = AlertBurst(window=0.25, limit=4)
+    burst.add(alert(breach(0), T0), 0.0)
+    for n in range(1, 11):
+        burst.add(alert(breach(n), T0), 0.1)
+    frames = burst.on_timer(0.25)
+    assert ids(frames) == [["c1", "c2", "c3", "c4"], ["c5", "c6", "c7", "c8"], ["c9", "c10"]]
+    assert all(FloorAlerts.model_validate_json(f.model_dump_json()) == f for f in frames)

@@ -91,12 +91,22 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
             await page.click("#ready")
             await page.wait_for_selector("#state[data-state=ready]")
 
-            # A supervisor watches the floor from before the call.
+            # A supervisor watches the floor from before the call. Their websocket goes
+            # through the test, which records what the page gets and sends, and can add to it.
             sup = await browser.new_page(locale="en-US")
             frames: list[str] = []
+            sent: list[str] = []
+            routes: list[Any] = []
             page_errors: list[str] = []
             sup.on("pageerror", lambda error: page_errors.append(str(error)))
-            sup.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(f)))
+
+            def relay(ws: Any) -> None:
+                server = ws.connect_to_server()
+                server.on_message(lambda m: (frames.append(m), ws.send(m)))
+                ws.on_message(lambda m: (sent.append(m), server.send(m)))
+                routes.append(ws)
+
+            await sup.route_web_socket("**/ws/supervisor*", relay)
             await sup.goto(f"{base}/supervisor")
             await sup.fill("#user_id", "sup")
             await sup.fill("#password", "sup-pw")
@@ -152,7 +162,73 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
             assert "+8613812345678" in agent_row and agent_row.split("\t")[6] == "1", agent_row
             await asyncio.sleep(2.2)  # one board refresh
             await sup.screenshot(path=str(ARTIFACTS / "supervisor-board.png"), full_page=True)
+            await supervisor_board_is_kept_by_the_page(sup, frames, sent, routes[0])
+            assert page_errors == []
         finally:
             await browser.close()
             if driver is not None:
                 await driver.stop()
+
+
+def board_figures(frames: list[str]) -> list[dict[str, Any]]:
+    return [m for m in map(json.loads, frames) if m["type"] == "board.figures"]
+
+
+def seconds(clock: str) -> int:
+    """ "1:05" or "1:02:05" as seconds."""
+    total = 0
+    for part in clock.split(":"):
+        total = total * 60 + int(part)
+    return total
+
+
+async def supervisor_board_is_kept_by_the_page(
+    sup: Any, frames: list[str], sent: list[str], ws: Any
+) -> None:
+    """The board came whole once, then as changes; the page counts the time in a state
+    itself, asks for the whole board when it misses a change, shows a batch of alerts
+    and changes language without waiting for the server."""
+    figures = board_figures(frames)
+    assert figures[0]["full"] and figures[0]["v"] == 2
+    assert len(figures) >= 3 and not any(m["full"] for m in figures[1:])
+    assert [m["seq"] for m in figures] == list(range(figures[0]["seq"], figures[-1]["seq"] + 1))
+    # a001 is on the call (30 s of talk): their row stays as it is, and goes out no more.
+    cell = "#agents tr:has-text('Zhang Wei') td:nth-child(5)"
+    before, seen = seconds(await sup.inner_text(cell)), len(frames)
+    await asyncio.sleep(3.0)
+    after = seconds(await sup.inner_text(cell))
+    later = board_figures(frames[seen:])
+    assert later and all(m["agents"] == [] for m in later), later
+    assert after >= before + 2, (before, after)  # counted by the page, from state_since
+
+    # A change the page cannot apply (one went missing): it asks for the whole board,
+    # once, and goes on from the whole one it gets.
+    last, seen = board_figures(frames)[-1], len(frames)
+    ws.send(json.dumps({**last, "seq": last["seq"] + 5, "agents": [], "queues": []}))
+    for _ in range(50):
+        whole = [m for m in board_figures(frames[seen:]) if m["full"]]
+        if whole:
+            break
+        await asyncio.sleep(0.1)
+    assert whole and whole[0]["seq"] >= last["seq"], board_figures(frames[seen:])
+    assert [json.loads(m)["type"] for m in sent].count("supervisor.figures") == 1, sent
+    await sup.wait_for_selector("#agents tr:has-text('Zhang Wei'):has-text('On call')")
+
+    # Alerts that came together: each shown, the newest on top.
+    now = last["at"]
+    ws.send(json.dumps({"v": 1, "type": "floor.alerts", "alerts": [
+        {"event": "TargetBreached", "at": now, "data": {"call_id": f"c{n}", "queue": "hotline",
+                                                         "rings": 3, "escalation": "none"}}
+        for n in (1, 2, 3)
+    ]}))  # fmt: skip
+    await sup.wait_for_selector("#alerts li:nth-child(3)")
+    shown = await sup.locator("#alerts li").all_inner_texts()
+    assert [line.rsplit(" ", 1)[1] for line in shown] == ["c3", "c2", "c1"], shown
+    assert all("Not answered within three rings: hotline" in line for line in shown), shown
+
+    # In Chinese at once: the rows are written again by the page, not by new figures.
+    await sup.click("#lang")
+    await sup.wait_for_selector("#agents tr:has-text('Zhang Wei'):has-text('通话中')", timeout=900)
+    assert await sup.text_content("[data-t=agents]") == "坐席"
+    await sup.click("#lang")
+    await sup.wait_for_selector("#agents tr:has-text('Zhang Wei'):has-text('On call')", timeout=900)

@@ -22,6 +22,7 @@ const TEXTS = {
     sl_60m: "60分钟接通率", abandon_rate: "放弃率", asa: "平均应答时间", waiting_callers: "排队来电",
     queue: "队列", wait: "等待", in_state: "状态时长", current_call: "当前通话", handled: "今日接听",
     missed: "未接", pause_time: "小休时长", idle_time: "空闲时长", today_since: "今日统计自",
+    more_waiting: "另有 {n} 位排队",
   },
   en: {
     title_agent: "Agent desktop", title_supervisor: "Supervisor board", login: "Log in", logout: "Log out",
@@ -44,6 +45,7 @@ const TEXTS = {
     sl_60m: "SL 60 min", abandon_rate: "Abandoned", asa: "ASA", waiting_callers: "Waiting callers",
     queue: "Queue", wait: "Wait", in_state: "In state", current_call: "Current call", handled: "Handled",
     missed: "Missed", pause_time: "Pause", idle_time: "Idle", today_since: "Today since",
+    more_waiting: "{n} more waiting",
   },
 };
 
@@ -63,6 +65,7 @@ function toggleLanguage() {
   LANG = LANG === "zh" ? "en" : "zh";
   localStorage.setItem("lang", LANG);
   applyTexts();
+  document.dispatchEvent(new Event("desktop-language"));  // for texts a page wrote itself
 }
 
 // One websocket with reconnection (back-off, resume from the last message number).

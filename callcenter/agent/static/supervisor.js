@@ -1,0 +1,149 @@
+// The supervisor page: log in, then one websocket. The board comes as
+// board.figures, whole once and then only the rows that changed (applied in
+// order, by `seq`); floor.batch keeps agents' states live between two of them;
+// times in state and waits are counted here, from the moments they began.
+// Breach alerts come in floor.alerts, one or several. No build step.
+(function () {
+  applyTexts();
+  const $ = (id) => document.getElementById(id);
+  const ALERTS_KEPT = 200;  // lines in the alert list
+  let link = null;
+  // The board as the server last described it: {seq, at, day_started, counted_since,
+  // agents: Map(id -> row), queues: Map(name -> row)}, in the server's order.
+  let board = null;
+  let asking = false;  // a whole board was asked for (supervisor.figures)
+  // The server's wall clock minus this browser's. Each message's `at` is a little
+  // behind the server's clock when it arrives (a whole board up to a period), so the
+  // largest of the last few readings is the best.
+  const skews = [];
+  const serverNow = () => Date.now() / 1000 + (skews.length ? Math.max(...skews) : 0);
+
+  const pct = (x) => (x === null || x === undefined ? "–" : (x * 100).toFixed(0) + "%");
+  const since = (at, start) => (start === null || start === undefined ? "–" : Math.max(0, at - start).toFixed(0) + " s");
+  function clock(x) {
+    const s = Math.floor(Math.max(0, x)), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+    return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s % 60).padStart(2, "0");
+  }
+  function row(cells) { const tr = document.createElement("tr"); for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.append(td); } return tr; }
+  function put(td, value) { const text = String(value); if (td.textContent !== text) td.textContent = text; }
+
+  // Agents: one table row each, kept; a change rewrites its cells, the clock its times.
+  const agentRows = new Map();
+  function agentRow(id) {
+    let tr = agentRows.get(id);
+    if (!tr) {
+      tr = document.createElement("tr");
+      for (let i = 0; i < 12; i++) tr.insertCell();
+      const ready = document.createElement("button");
+      ready.onclick = () => link.send({ type: "supervisor.set_state", agent_id: id, state: "ready", reason: "supervisor" });
+      const pause = document.createElement("button");
+      pause.onclick = () => link.send({ type: "supervisor.set_state", agent_id: id, state: "not-ready", reason: prompt(t("reason")) || "supervisor" });
+      tr.cells[10].append(ready); tr.cells[11].append(pause);
+      agentRows.set(id, tr); $("agents").append(tr);
+    }
+    return tr;
+  }
+  function showAgent(a) {
+    const c = agentRow(a.agent_id).cells;
+    put(c[0], a.name); put(c[1], a.number); put(c[2], t(a.state)); put(c[3], a.reason || "");
+    put(c[5], a.current_caller || ""); put(c[6], a.handled); put(c[7], a.missed);
+    put(c[10].firstChild, t("ready")); put(c[11].firstChild, t("not_ready"));
+    agentTimes(a, c, serverNow());
+  }
+  function agentTimes(a, c, now) {
+    const today = Math.max(0, now - Math.max(a.state_since, board.day_started));  // the current state's share
+    put(c[4], clock(now - a.state_since));
+    put(c[8], clock(a.pause_seconds + (a.state === "not-ready" ? today : 0)));
+    put(c[9], clock(a.idle_seconds + (a.state === "ready" ? today : 0)));
+  }
+  function dropAgent(id) {
+    board.agents.delete(id);
+    const tr = agentRows.get(id);
+    if (tr) { tr.remove(); agentRows.delete(id); }
+  }
+
+  // Queues and their waiting callers: a few rows, drawn again whenever anything shows.
+  function showQueues() {
+    const now = serverNow(), queues = [...board.queues.values()];
+    $("queues").replaceChildren(...queues.map((q) => row([q.name, q.waiting_count, since(now, q.longest_waiting_since),
+      q.today.offered, pct(q.today.service_level), pct(q.last_15m.service_level), pct(q.last_30m.service_level),
+      pct(q.last_60m.service_level), pct(q.today.abandonment_rate),
+      q.today.asa_seconds === null ? "–" : q.today.asa_seconds.toFixed(0) + " s"])));
+    $("calls").replaceChildren(...queues.flatMap((q) => {
+      const rows = q.waiting.map((c) => row([q.name, c.caller, since(now, c.waiting_since), c.ring, c.breached ? t("breach") : ""]));
+      const more = q.waiting_count - q.waiting.length;  // only the longest-waiting come listed
+      if (more > 0) rows.push(row([q.name, t("more_waiting").replace("{n}", more), "", "", ""]));
+      return rows;
+    }));
+    $("figures-note").textContent = `${t("today_since")} ${new Date(board.counted_since * 1000).toLocaleString()}` +
+      ` · ${new Date(board.at * 1000).toLocaleTimeString()}`;
+  }
+
+  function onFigures(m) {
+    if (m.full) {
+      board = { agents: new Map(), queues: new Map() };
+      asking = false;
+      agentRows.clear(); $("agents").replaceChildren();
+    } else if (!board || m.seq !== board.seq + 1) {
+      // A change against a board this page does not have: ask for the whole one.
+      if (!asking) { asking = true; link.send({ type: "supervisor.figures" }); }
+      return;
+    }
+    Object.assign(board, { seq: m.seq, at: m.at, day_started: m.day_started, counted_since: m.counted_since });
+    skews.push(m.at - Date.now() / 1000);
+    if (skews.length > 5) skews.shift();
+    for (const id of m.removed_agents) dropAgent(id);
+    for (const name of m.removed_queues) board.queues.delete(name);
+    for (const a of m.agents) { board.agents.set(a.agent_id, a); showAgent(a); }
+    for (const q of m.queues) board.queues.set(q.name, q);
+    showQueues();
+  }
+  function onBatch(m) {
+    if (!board) return;
+    for (const u of m.agents) {  // only what changed after the figures were made
+      const a = board.agents.get(u.agent_id);
+      if (!a || u.at <= board.at || u.at < a.state_since) continue;
+      const ended = Math.max(0, u.at - Math.max(a.state_since, board.day_started));  // today's share of the state that ended
+      const b = { ...a, state: u.state, reason: u.reason, state_since: u.at,
+        pause_seconds: a.pause_seconds + (a.state === "not-ready" ? ended : 0),
+        idle_seconds: a.idle_seconds + (a.state === "ready" ? ended : 0) };
+      board.agents.set(u.agent_id, b);
+      showAgent(b);
+    }
+  }
+  function onAlerts(m) {
+    const list = $("alerts");
+    for (const a of m.alerts) {  // in the order they happened: the newest ends on top
+      const li = document.createElement("li"); li.className = "alert";
+      li.textContent = `${new Date(a.at * 1000).toLocaleTimeString()} ${t("breach")}: ${a.data.queue} ${a.data.call_id}`;
+      list.prepend(li);
+    }
+    while (list.children.length > ALERTS_KEPT) list.lastChild.remove();
+  }
+  function onMessage(m) {
+    if (m.type === "board.figures") onFigures(m);
+    if (m.type === "floor.batch") onBatch(m);
+    if (m.type === "floor.alerts") onAlerts(m);
+  }
+
+  setInterval(() => {  // the times grow here, not on the wire
+    if (!board) return;
+    const now = serverNow();
+    for (const [id, tr] of agentRows) agentTimes(board.agents.get(id), tr.cells, now);
+    showQueues();
+  }, 1000);
+  document.addEventListener("desktop-language", () => {
+    if (!board) return;
+    for (const a of board.agents.values()) showAgent(a);
+    showQueues();
+  });
+
+  $("login").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: $("user_id").value, password: $("password").value }) });
+    const body = await r.json();
+    if (!r.ok || body.role !== "supervisor") { $("login-error").textContent = body.error || "supervisors only"; return; }
+    $("login-box").hidden = true; $("board").hidden = false;
+    link = connect("/ws/supervisor", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; });
+  });
+})();
