@@ -9,13 +9,14 @@ them when calls arrive at --rate calls/s: the events of concurrent calls
 interleave, so a batch holds one or two events of many calls, as the writer's
 batches do under load. They are written through `Store` in batches of each
 --batch size (one transaction per batch, every statement of the writer,
-queue_log included) into a fresh database on an embedded PostgreSQL
-(pgserver); measured are the wall time, the CPU time of this process (the
-service's side: `Store` and asyncpg) and the CPU time of the PostgreSQL
-server's processes (postmaster, backends, WAL writer, checkpointer,
-autovacuum). Then the same records are appended to a journal (one fsync per
-batch) and the journal is replayed into another fresh database, measured the
-same way.
+queue_log included) into a database on an embedded PostgreSQL (pgserver)
+that already holds --history earlier calls, vacuumed and analyzed as a
+database in service is, so the planner and the indexes see tables of that
+size. Measured are the wall time, the CPU time of this process (the service's
+side: `Store` and asyncpg) and the CPU time of the PostgreSQL server's
+processes (postmaster, backends, WAL writer, checkpointer, autovacuum). Then
+the same records are appended to a journal (one fsync per batch) and the
+journal is replayed into another copy of that database, measured the same way.
 """
 
 from __future__ import annotations
@@ -67,21 +68,73 @@ def call_records(calls: int, rate: float) -> list[dict[str, Any]]:
     ]
 
 
-async def fresh_database(admin_dsn: str, name: str) -> str:
+def _dsn(admin_dsn: str, name: str) -> str:
+    base, _, query = admin_dsn.partition("?")
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+
+
+# Calls already in the database: rows like the benchmark's, from before its first one.
+HISTORY_SQL = """
+INSERT INTO calls (call_id, queue, hotline, caller, caller_e164, queue_position, arrived_at,
+                   answered_at, ended_at, rings_to_answer, rings, wait_seconds, talk_seconds,
+                   agent_id, outcome, hung_up_by, within_target)
+SELECT 'old-' || n || '@pbx', 'hotline', '4000', '139' || lpad(n::text, 8, '0'),
+       '+86139' || lpad(n::text, 8, '0'), 1, to_timestamp(1763000000 + n * 0.1),
+       to_timestamp(1763000012 + n * 0.1), to_timestamp(1763000072 + n * 0.1), 3, 3, 12, 60,
+       'a' || (n % 300), 'answered', 'caller', true
+FROM generate_series(1, $1) n;
+INSERT INTO ring_attempts (leg_id, call_id, agent_id, offered_at, ended_at, outcome, leg_rings)
+SELECT 'old-l' || n || leg, 'old-' || n || '@pbx', 'a' || (n % 300),
+       to_timestamp(1763000000 + n * 0.1), to_timestamp(1763000010 + n * 0.1),
+       CASE leg WHEN 'a' THEN 'missed' ELSE 'answered' END, 2
+FROM generate_series(1, $1) n, (VALUES ('a'), ('b')) l (leg);
+INSERT INTO call_events (key, call_id, at, kind, data)
+SELECT 'old:' || n || ':' || i, 'old-' || n || '@pbx', to_timestamp(1763000000 + n * 0.1 + i),
+       'CallQueued', jsonb_build_object('call_id', 'old-' || n || '@pbx', 'queue', 'hotline',
+       'caller', '139' || lpad(n::text, 8, '0'), 'position', 1, 'hotline', '')
+FROM generate_series(1, $1) n, generate_series(1, 7) i;
+INSERT INTO queue_log (key, time, callid, queuename, agent, event, data1)
+SELECT 'old:' || n || ':' || i || ':q0', to_timestamp(1763000000 + n * 0.1 + i),
+       'old-' || n || '@pbx', 'hotline', 'a' || (n % 300), 'CONNECT', '12'
+FROM generate_series(1, $1) n, generate_series(1, 4) i;
+INSERT INTO agent_state_history (key, agent_id, at, state, previous, reason)
+SELECT 'old:' || n || ':4', 'a' || (n % 300), to_timestamp(1763000010 + n * 0.1), 'not-ready',
+       'ringing', 'ring-no-answer'
+FROM generate_series(1, $1) n;
+"""
+
+
+async def history_database(admin_dsn: str, calls: int) -> str:
+    """A migrated database holding `calls` earlier calls, vacuumed and analyzed: the
+    template of every database the benchmark writes into."""
+    name = "bench_history"
     conn = await asyncpg.connect(admin_dsn)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    base, _, query = admin_dsn.partition("?")
-    dsn = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(_dsn(admin_dsn, name))
     try:
         await apply_migrations(conn)
+        for sql in HISTORY_SQL.split(";")[:-1]:
+            await conn.execute(sql, calls)
+        await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
-    return dsn
+    return name
+
+
+async def fresh_database(admin_dsn: str, name: str, template: str) -> str:
+    """A copy of the template, with no dirty buffers left to be written during a phase."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY file_copy')
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
+    return _dsn(admin_dsn, name)
 
 
 class Phase(NamedTuple):
@@ -124,12 +177,13 @@ async def warm(store: Store) -> None:
 
 
 async def run(
-    admin_dsn: str, meter: Meter, calls: int, rate: float, batches: list[int]
+    admin_dsn: str, meter: Meter, calls: int, rate: float, batches: list[int], history: int
 ) -> list[Phase]:
     records = call_records(calls, rate)
+    template = await history_database(admin_dsn, history)
     phases: list[Phase] = []
     for batch in batches:
-        dsn = await fresh_database(admin_dsn, f"bench_write_{batch}")
+        dsn = await fresh_database(admin_dsn, f"bench_write_{batch}", template)
         store = Store(dsn, max_size=2)
         await warm(store)
         meter.start()
@@ -145,7 +199,7 @@ async def run(
             journal.append(records[i : i + batch])
         append = meter.phase("journal append + fsync", batch, len(records))
         phases.append(append._replace(pg_cpu=float("nan")))
-        dsn = await fresh_database(admin_dsn, "bench_replay")
+        dsn = await fresh_database(admin_dsn, "bench_replay", template)
         store = Store(dsn, max_size=2)
         await warm(store)
         meter.start()
@@ -189,10 +243,13 @@ def main() -> None:
     parser.add_argument(
         "--dsn", default=None, help="a PostgreSQL to use instead of pgserver (CPU not measured)"
     )
-    parser.add_argument("--quick", action="store_true", help="300 calls, no doc")
+    parser.add_argument(
+        "--history", type=int, default=50_000, help="calls in the database before the first"
+    )
+    parser.add_argument("--quick", action="store_true", help="300 calls, 3,000 before, no doc")
     c.add_common_args(parser)
     args = parser.parse_args()
-    calls = 300 if args.quick else args.calls
+    calls, history = (300, 3000) if args.quick else (args.calls, args.history)
     batches = [int(b) for b in args.batch.split(",")]
     doc, quiet, waited, facts = c.begin(args)
     where = "at --dsn" if args.dsn else "embedded (pgserver)"
@@ -207,7 +264,7 @@ def main() -> None:
     meter = Meter(server.get_pid() if server is not None else None)
     started, load = c.today(), c.load_average()
     try:
-        phases = asyncio.run(run(dsn, meter, calls, args.rate, batches))
+        phases = asyncio.run(run(dsn, meter, calls, args.rate, batches, history))
     finally:
         if server is not None:
             server.cleanup()
@@ -221,7 +278,8 @@ def main() -> None:
             f"- Date: {started}; load average before the run: {load}.",
             c.machine_block(facts, quiet, waited),
             f"- {calls:,} calls arriving at {args.rate:g} calls/s, {EVENTS_PER_CALL} records each"
-            f" ({calls * EVENTS_PER_CALL:,} records); PostgreSQL {where}.",
+            f" ({calls * EVENTS_PER_CALL:,} records), written into a database that holds"
+            f" {history:,} earlier calls (vacuumed and analyzed); PostgreSQL {where}.",
             "",
             c.md_table(HEADERS, rows),
         ])  # fmt: skip
