@@ -11,11 +11,12 @@ newest events are dropped and counted rather than holding up call handling
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import weakref
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["EventBus", "Published", "Subscription"]
+__all__ = ["EventBus", "Published", "Subscription", "event_fields", "field_names"]
 
 E = TypeVar("E")
 
@@ -27,6 +28,27 @@ class Published(Generic[E]):
     seq: int
     wall: float
     event: E
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """The fields of an event class, in declaration order.
+
+    Read from the dataclass definition rather than `__slots__`, which classes
+    compiled with mypyc do not have (docs/decisions/0003-mypyc.md).
+    """
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields)
+    return names
+
+
+def event_fields(event: object) -> dict[str, Any]:
+    """An event's fields by name, values as they are."""
+    return {name: getattr(event, name) for name in field_names(type(event))}
 
 
 class Subscription(Generic[E]):

@@ -25,7 +25,7 @@ import structlog
 
 from callcenter.acd.engine import Acd, AcdSnapshot
 from callcenter.acd.events import AcdAction, AcdCommand
-from callcenter.bus import EventBus
+from callcenter.bus import EventBus, event_fields
 from callcenter.calls.switchboard import (
     CallRefused,
     Dropped,
@@ -223,7 +223,7 @@ class SipRuntime:
                 if outcome or self._debug:
                     call_id = getattr(action, "call_id", None)
                     with _call_context(call_id):
-                        fields = {k: v for k, v in _fields(action).items() if k != "call_id"}
+                        fields = {k: v for k, v in event_fields(action).items() if k != "call_id"}
                         emit = calls_log.info if outcome else calls_log.debug
                         emit(_event_name(name), **fields)
                 self.bus.publish(action, self.clock.wall())
@@ -274,11 +274,6 @@ def _call_context(call_id: str | None) -> Iterator[None]:
 
 def _first_line(data: bytes) -> str:
     return data[:120].split(b"\r\n", 1)[0].decode("utf-8", "replace")
-
-
-def _fields(event: object) -> dict[str, Any]:
-    slots = getattr(type(event), "__slots__", ())
-    return {name: getattr(event, name) for name in slots}
 
 
 @functools.lru_cache(maxsize=256)

@@ -69,7 +69,7 @@ from callcenter.acd.events import (
     TargetBreached,
     TransferCall,
 )
-from callcenter.bus import EventBus, Published
+from callcenter.bus import EventBus, Published, event_fields
 from callcenter.clock import Clock, LoopClock
 from callcenter.records.customers import Customer
 from callcenter.records.forms import CallForm
@@ -670,9 +670,9 @@ class DesktopHub:
         if snap is None:
             return {}
         return {
-            "queues": [_fields(q) for q in snap.queues],
-            "agents": [_fields(a) for a in snap.agents],
-            "calls": [_fields(c) for c in snap.calls],
+            "queues": [event_fields(q) for q in snap.queues],
+            "agents": [event_fields(a) for a in snap.agents],
+            "calls": [event_fields(c) for c in snap.calls],
         }
 
 
@@ -685,10 +685,6 @@ def _queue_counts(q: QueueStats) -> QueueCounts:
         q.short_abandons,
         (q.asa_seconds or 0.0) * q.answered,
     )
-
-
-def _fields(obj: object) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in getattr(type(obj), "__slots__", ())}
 
 
 def _customer(customer: Customer | None) -> dict[str, Any] | None:

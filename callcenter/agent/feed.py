@@ -31,6 +31,7 @@ import enum
 from typing import Any, TypeVar
 
 from callcenter.acd.events import AgentStateChanged, RingTicked, TargetBreached
+from callcenter.bus import field_names
 
 from .messages import Alert, FloorAlerts, FloorBatch
 
@@ -80,7 +81,7 @@ class FloorFeed:
         elif isinstance(call_id, str):
             kept = _latest(self._calls, call_id, (wall, event), self.limit)
         else:
-            fields = getattr(type(event), "__slots__", ())
+            fields = field_names(type(event))
             key = (type(event).__name__, getattr(event, fields[0], None) if fields else None)
             kept = _latest(self._others, key, (wall, event), self.limit)
         if not kept:
@@ -165,7 +166,7 @@ def alert(event: TargetBreached, wall: float) -> Alert:
 
 def event_fields(event: object) -> dict[str, Any]:
     """An event's fields as JSON values (enums by value, anything else as text)."""
-    return {name: _plain(getattr(event, name)) for name in getattr(type(event), "__slots__", ())}
+    return {name: _plain(getattr(event, name)) for name in field_names(type(event))}
 
 
 def _plain(value: object) -> Any:
