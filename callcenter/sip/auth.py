@@ -220,7 +220,9 @@ _FOLD_RE = re.compile(r"[ \t]*(?:\r\n|\r|\n)[ \t]+")
 # Characters never allowed in a header value once it is unfolded: C0 controls
 # except HTAB, DEL (qdtext excludes both), and lone surrogates, which have no
 # UTF-8 form and so cannot be hashed or sent.
-_FORBIDDEN_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+# (Written as regex escapes, not string escapes: no surrogate in the source,
+# which mypyc cannot compile.)
+_FORBIDDEN_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 
 # nc-value = 8LHEX. We accept 1 to 8 hex digits of either case.
 _NC_RE = re.compile(r"[0-9A-Fa-f]{1,8}")

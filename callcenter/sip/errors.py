@@ -9,7 +9,7 @@ protocol forbids: a bug to fix, never a peer's doing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from .message import Message
@@ -36,16 +36,18 @@ class RemoteProtocolError(SipError):
     peer's administrator can see what was wrong.
     """
 
-    status_hint: int = 400
+    #: The class's default answer; an instance may name a more precise one.
+    default_status: ClassVar[int] = 400
 
     def __init__(self, reason: str, *, status_hint: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        # Always set on the instance: a class-level default for an instance
+        # attribute is not seen by the compiled class (mypyc).
+        self.status_hint = self.default_status if status_hint is None else status_hint
         #: The message, when the error was found after its header section was
         #: read; a request kept here can still be answered with `status_hint`.
         self.message: Message | None = None
-        if status_hint is not None:
-            self.status_hint = status_hint
 
 
 class ParseError(RemoteProtocolError):
@@ -55,7 +57,7 @@ class ParseError(RemoteProtocolError):
 class MessageTooLarge(ParseError):
     """The message exceeds the configured size limit: 513 (RFC 3261 §21.5.12)."""
 
-    status_hint = 513
+    default_status = 513
 
 
 class LocalProtocolError(SipError):

@@ -288,8 +288,10 @@ class Registrar:
         current = {k: b for k, b in before.items() if b.expires_at > now}
         try:
             after = self._apply_contacts(request, aor, current, source, call_id, cseq, now)
-        except _Rejected as exc:
-            return self._reply(request, exc.status, detail=exc.detail, extra=exc.extra, aor=aor)
+        except _Rejected as rejected:  # not `exc`: compiled code types a name once
+            return self._reply(
+                request, rejected.status, detail=rejected.detail, extra=rejected.extra, aor=aor
+            )
         while len(after) > self._max_contacts:
             del after[next(iter(after))]  # the least recently added or refreshed
 
