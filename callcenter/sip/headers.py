@@ -168,6 +168,15 @@ class Params(Mapping[str, str | None]):
                 return value
         raise KeyError(key)
 
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        # Mapping.get, written out: the inherited one is interpreted even when
+        # this class is compiled, and every tag and branch is read through it.
+        lower = key.lower()
+        for name, value in self._items:
+            if name.lower() == lower:
+                return value
+        return default
+
     def __iter__(self) -> Iterator[str]:
         return (name for name, _ in self._items)
 

@@ -49,6 +49,10 @@ __all__ = [
 
 
 class State(enum.Enum):
+    # Members are singletons compared by identity, so hashing by identity is
+    # exact; Enum's own __hash__ is Python code run on every table lookup.
+    __hash__ = object.__hash__
+
     CALLING = "calling"
     TRYING = "trying"
     PROCEEDING = "proceeding"
@@ -60,6 +64,8 @@ class State(enum.Enum):
 
 class Input(enum.Enum):
     """What can happen to a transaction."""
+
+    __hash__ = object.__hash__  # as State's
 
     RESPONSE_1XX = "1xx received"
     RESPONSE_2XX = "2xx received"
