@@ -1,12 +1,39 @@
-"""Writing records to PostgreSQL: one idempotent statement per event, in order.
+"""Writing records to PostgreSQL: a batch in one set-based statement.
 
 A record is an event as the bus published it, flattened to JSON (so the
 journal can hold it unchanged): ``{"key", "kind", "at", "event"}``, where
-``key`` is the idempotency key ``<boot id>:<bus sequence>``. `write` applies a
-batch in one transaction, in order. Every statement is idempotent — inserts
-skip on conflict, updates set values rather than add to them — so a batch
-written twice (a crash between the commit and the journal's truncation)
-changes nothing the second time.
+``key`` is the idempotency key ``<boot id>:<bus sequence>``.
+
+Theory of operation. `write` applies a batch with one statement, so in one
+transaction and one round trip, whatever the batch's size; its plan is
+prepared once per connection. The records go in as one array per column and
+become ``record_batch``: one row per record, numbered in order (``seq``), the
+event as JSON. The statement's parts derive every table's rows from it:
+
+1. ``call_events`` and ``agent_state_history``: one row per record, inserted
+   unless its key is there already.
+2. ``calls`` and ``ring_attempts``: each event is a change to some columns of
+   one row ("answered at this time, by this agent"). The changes are folded
+   per row in ``seq`` order: for each column the batch's last change wins,
+   except the caller's name and the phone's first ring, which the first one
+   sets for good. A row that exists before the batch takes every change of the
+   batch (an ``UPDATE``); a row the batch opens is inserted once, with the
+   changes from its opening event on already applied. That is what applying
+   the records one at a time does (a change before its row exists finds
+   nothing), which the tests check by writing the same records as one batch,
+   one at a time and split otherwise.
+3. ``queue_log``: some lines take the queue's name and the call's original
+   position from its ``calls`` row, the one from before the batch or the one
+   the batch opens.
+
+The parts of one statement all see the tables as they were before it, which
+is why the inserts and updates of a table split as in 2 and never read what
+another part writes.
+
+Every part is idempotent: inserts skip on conflict, updates set values rather
+than add to them. So a batch written twice (a crash between the commit and the
+journal's truncation) changes nothing the second time but the rows'
+``updated_at``.
 
 Connection failures and time-outs become `StoreUnavailable` (httpcore-style
 mapping at the boundary), the signal for the writer to journal instead.
@@ -62,224 +89,332 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-def _ts(at: float) -> datetime:
-    return datetime.fromtimestamp(at, UTC)
+# -- the batch ------------------------------------------------------------------------------
+
+# The batch, passed as one array per column: the records in order, numbered
+# from 1 (``seq``), each event as JSON (parsed once, here).
+_BATCH = """
+record_batch AS MATERIALIZED (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::jsonb[],
+                         $6::text[]) WITH ORDINALITY
+        AS b (key, call_id, at, kind, e, caller_e164, seq)
+)"""
 
 
-_Statement = tuple[str, tuple[Any, ...]]
-
-
-def _statements(record: Record, region: str = "CN") -> list[_Statement]:
-    """The SQL that applies one record, idempotently."""
-    kind, e, at, key = record["kind"], record["event"], _ts(record["at"]), record["key"]
-    call_id = e.get("call_id")
-
-    def canonical(number: str) -> str:
-        return canonical_number(number, region)
-
-    out: list[_Statement] = [
-        (
-            "INSERT INTO call_events (key, call_id, at, kind, data) VALUES ($1,$2,$3,$4,$5)"
-            " ON CONFLICT (key) DO NOTHING",
-            (key, call_id, at, kind, json.dumps(e)),
-        )
+def _batch_columns(records: Sequence[Record], region: str) -> list[list[Any]]:
+    """The arguments of the statement: the only work done per record in Python."""
+    kinds = [r["kind"] for r in records]
+    return [
+        [r["key"] for r in records],
+        [r["event"].get("call_id") for r in records],
+        [datetime.fromtimestamp(r["at"], UTC) for r in records],
+        kinds,
+        [json.dumps(r["event"]) for r in records],
+        [
+            canonical_number(r["event"]["caller"], region) if kind == "CallQueued" else None
+            for kind, r in zip(kinds, records, strict=True)
+        ],
     ]
-    match kind:
-        case "CallQueued":
-            out.append((
-                "INSERT INTO calls (call_id, queue, hotline, caller, caller_e164, queue_position,"
-                " arrived_at) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (call_id) DO NOTHING",
-                (call_id, e["queue"], e.get("hotline") or None, e["caller"],
-                 canonical(e["caller"]), e["position"], at),
-            ))  # fmt: skip
-        case "CallOffered":
-            out.append((
-                "INSERT INTO calls (call_id, queue, caller, caller_name, arrived_at)"
-                " VALUES ($1,$2,$3,$4,$5) ON CONFLICT (call_id) DO UPDATE"
-                " SET caller_name = COALESCE(calls.caller_name, EXCLUDED.caller_name)",
-                (call_id, e["queue"], e["caller"], e["caller_name"], at),
-            ))  # fmt: skip
-            out.append((
-                "INSERT INTO ring_attempts (leg_id, call_id, agent_id, offered_at)"
-                " VALUES ($1,$2,$3,$4) ON CONFLICT (leg_id) DO NOTHING",
-                (e["leg_id"], call_id, e["agent_id"], at),
-            ))  # fmt: skip
-        case "OfferEnded":
-            out.append((
-                "UPDATE ring_attempts SET ended_at = $2, outcome = $3, leg_rings = $4"
-                " WHERE leg_id = $1",
-                (e["leg_id"], at, e["outcome"], e["leg_rings"]),
-            ))  # fmt: skip
-        case "CallAnswered" if e["transferred"]:
-            # The answer after a transfer: the call's own answer (its service
-            # level sample) stays as it was; the ring attempt records this one.
-            out.append((
-                "UPDATE calls SET outcome = 'transferred', updated_at = now() WHERE call_id = $1",
-                (call_id,),
-            ))  # fmt: skip
-            out.append((
-                "UPDATE ring_attempts SET ended_at = $2, outcome = 'answered', leg_rings = $3"
-                " WHERE leg_id = $1",
-                (e["leg_id"], at, e["leg_rings"]),
-            ))  # fmt: skip
-        case "CallAnswered":
-            out.append((
-                "UPDATE calls SET answered_at = $2, rings_to_answer = $3, rings = $3,"
-                " wait_seconds = $4, agent_id = $5, within_target = $6,"
-                " outcome = 'answered', updated_at = now() WHERE call_id = $1",
-                (call_id, at, e["rings"], e["answer_seconds"], e["agent_id"], e["within_target"]),
-            ))  # fmt: skip
-            out.append((
-                "UPDATE ring_attempts SET ended_at = $2, outcome = 'answered', leg_rings = $3"
-                " WHERE leg_id = $1",
-                (e["leg_id"], at, e["leg_rings"]),
-            ))  # fmt: skip
-        case "RingTicked" if e.get("leg_id") and e["ring"] == 1:
-            out.append((
-                "UPDATE ring_attempts SET rang_at = $2 WHERE leg_id = $1 AND rang_at IS NULL",
-                (e["leg_id"], at),
-            ))  # fmt: skip
-        case "TargetBreached":
-            out.append(("UPDATE calls SET breached = true WHERE call_id = $1", (call_id,)))
-        case "CallAbandoned":
-            outcome = "short-abandon" if e["short"] else "abandoned"
-            out.append((
-                "UPDATE calls SET ended_at = $2, wait_seconds = $3, rings = $5,"
-                " outcome = CASE WHEN outcome = 'answered' THEN 'transferred' ELSE $4 END,"
-                " abandoned_where = $6, hung_up_by = 'caller', updated_at = now()"
-                " WHERE call_id = $1",
-                (call_id, at, e["wait_seconds"], outcome, e["rings"], e["where"]),
-            ))  # fmt: skip
-        case "CallEnded":
-            out.append((
-                "UPDATE calls SET ended_at = $2, talk_seconds = $3,"
-                " hung_up_by = $4, updated_at = now() WHERE call_id = $1",
-                (call_id, at, e["talk_seconds"], e["hung_up_by"]),
-            ))  # fmt: skip
-        case "CallOverflowed" if e["kind"] != "queue":
-            out.append((
-                "UPDATE calls SET ended_at = $2, outcome = 'overflow', updated_at = now()"
-                " WHERE call_id = $1",
-                (call_id, at),
-            ))  # fmt: skip
-        case "CallRejected":
-            out.append((
-                "INSERT INTO calls (call_id, queue, hotline, caller, arrived_at, ended_at, outcome)"
-                " VALUES ($1, '', $2, '', $3, $3, 'rejected') ON CONFLICT (call_id) DO NOTHING",
-                (call_id, e["called"], at),
-            ))  # fmt: skip
-        case "AgentStateChanged":
-            out.append((
-                "INSERT INTO agent_state_history (key, agent_id, at, state, previous, reason)"
-                " VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (key) DO NOTHING",
-                (key, e["agent_id"], at, e["state"], e["previous"], e["reason"]),
-            ))  # fmt: skip
-    out += _queue_log(key, kind, e, at)
-    return out
 
 
-_QL_INSERT = (
-    "INSERT INTO queue_log (key, time, callid, queuename, agent, event,"
-    " data1, data2, data3, data4, data5)"
+# -- call_events, agent_state_history -------------------------------------------------------
+
+_EVENTS = """
+events_written AS (
+    INSERT INTO call_events (key, call_id, at, kind, data)
+    SELECT key, call_id, at, kind, e FROM record_batch
+    ON CONFLICT (key) DO NOTHING
+)"""
+
+_AGENT_STATES = """
+agent_states_written AS (
+    INSERT INTO agent_state_history (key, agent_id, at, state, previous, reason)
+    SELECT key, e->>'agent_id', at, e->>'state', e->>'previous', e->>'reason'
+    FROM record_batch WHERE kind = 'AgentStateChanged'
+    ON CONFLICT (key) DO NOTHING
+)"""
+
+
+def _set_last(table: str, columns: Sequence[str]) -> str:
+    """SET clauses giving each column the folded change ``d`` if there is one."""
+    return ", ".join(f"{col} = COALESCE(d.{col}, {table}.{col})" for col in columns)
+
+
+def _first(column: str) -> str:
+    """The value of a row's first change to `column` in the batch (NULL: none)."""
+    return f"(array_agg({column} ORDER BY seq) FILTER (WHERE {column} IS NOT NULL))[1] AS {column}"
+
+
+def _last(column: str) -> str:
+    """The value of a row's last change to `column` in the batch (NULL: none)."""
+    return (
+        f"(array_agg({column} ORDER BY seq DESC) FILTER (WHERE {column} IS NOT NULL))[1]"
+        f" AS {column}"
+    )
+
+
+# -- calls ----------------------------------------------------------------------------------
+
+# The row the first CallQueued, CallOffered or CallRejected of a call writes
+# (the later ones would do nothing).
+_CALL_OPENING = """
+call_opening AS (
+    SELECT DISTINCT ON (call_id) call_id, seq, at,
+        CASE WHEN kind = 'CallRejected' THEN '' ELSE e->>'queue' END AS queue,
+        CASE kind WHEN 'CallQueued' THEN NULLIF(e->>'hotline', '')
+                  WHEN 'CallRejected' THEN e->>'called' END AS hotline,
+        CASE WHEN kind = 'CallRejected' THEN '' ELSE e->>'caller' END AS caller,
+        caller_e164,
+        CASE WHEN kind = 'CallQueued' THEN (e->>'position')::integer END AS queue_position,
+        CASE WHEN kind = 'CallRejected' THEN at END AS ended_at,
+        CASE WHEN kind = 'CallRejected' THEN 'rejected' END AS outcome
+    FROM record_batch
+    WHERE kind IN ('CallQueued', 'CallOffered', 'CallRejected')
+    ORDER BY call_id, seq
+)"""
+
+# What each event changes in its calls row; NULL is "no change" (no event sets
+# one of these columns to NULL).
+_CALL_CHANGES = """
+call_changes AS (
+    SELECT call_id, seq,
+        CASE WHEN kind = 'CallOffered' THEN e->>'caller_name' END AS caller_name,
+        CASE WHEN answer THEN at END AS answered_at,
+        CASE WHEN answer THEN (e->>'rings')::integer END AS rings_to_answer,
+        CASE WHEN answer OR abandon THEN (e->>'rings')::integer END AS rings,
+        CASE WHEN answer THEN (e->>'answer_seconds')::float8
+             WHEN abandon THEN (e->>'wait_seconds')::float8 END AS wait_seconds,
+        CASE WHEN answer THEN e->>'agent_id' END AS agent_id,
+        CASE WHEN answer THEN (e->>'within_target')::boolean END AS within_target,
+        CASE WHEN abandon OR kind IN ('CallEnded', 'CallOverflowed') THEN at END AS ended_at,
+        CASE WHEN kind = 'CallEnded' THEN (e->>'talk_seconds')::float8 END AS talk_seconds,
+        CASE WHEN abandon THEN 'caller'
+             WHEN kind = 'CallEnded' THEN e->>'hung_up_by' END AS hung_up_by,
+        CASE WHEN abandon THEN e->>'where' END AS abandoned_where,
+        CASE WHEN answer THEN 'answered'
+             WHEN kind = 'CallAnswered' THEN 'transferred'  -- the answer after a transfer
+             WHEN kind = 'CallOverflowed' THEN 'overflow'
+             WHEN abandon AND (e->>'short')::boolean THEN 'short-abandon'
+             WHEN abandon THEN 'abandoned' END AS outcome,
+        kind = 'TargetBreached' AS breached,
+        kind NOT IN ('CallOffered', 'TargetBreached') AS touched  -- sets updated_at
+    FROM (
+        SELECT *, kind = 'CallAnswered' AND NOT (e->>'transferred')::boolean AS answer,
+               kind = 'CallAbandoned' AS abandon
+        FROM record_batch
+        WHERE kind IN ('CallOffered', 'CallAnswered', 'TargetBreached', 'CallAbandoned',
+                       'CallEnded')
+           OR (kind = 'CallOverflowed' AND e->>'kind' <> 'queue')
+    ) b
+)"""
+
+# Columns where the batch's last change wins.
+_CALL_LAST = (
+    "answered_at", "rings_to_answer", "rings", "wait_seconds", "agent_id", "within_target",
+    "ended_at", "talk_seconds", "hung_up_by", "abandoned_where",
+)  # fmt: skip
+
+_CALL_FOLD = ", ".join([
+    _first("caller_name"),
+    *map(_last, _CALL_LAST),
+    "array_agg(outcome ORDER BY seq DESC) FILTER (WHERE outcome IS NOT NULL) AS outcomes",
+    "bool_or(breached) AS breached",
+    "bool_or(touched) AS touched",
+])  # fmt: skip
+
+
+def _outcome(prior: str) -> str:
+    """A call's outcome after the folded changes ``d``, from its `prior` outcome: an
+    abandon after an answer marks the call transferred (the caller left while waiting
+    after a transfer)."""
+    return (
+        f"CASE WHEN d.outcomes[1] IS NULL THEN {prior}"
+        " WHEN d.outcomes[1] IN ('abandoned', 'short-abandon')"
+        f" AND COALESCE(d.outcomes[2], {prior}) = 'answered' THEN 'transferred'"
+        " ELSE d.outcomes[1] END"
+    )
+
+
+# Rows that exist before the batch take all its changes (and only those that
+# change something get a new row version).
+_CALLS_UPDATE = f"""
+calls_updated AS (
+    UPDATE calls c SET
+        caller_name = COALESCE(c.caller_name, d.caller_name),
+        {_set_last("c", _CALL_LAST)},
+        outcome = {_outcome("c.outcome")},
+        breached = c.breached OR d.breached,
+        updated_at = CASE WHEN d.touched THEN now() ELSE c.updated_at END
+    FROM (SELECT call_id, {_CALL_FOLD} FROM call_changes GROUP BY call_id) d
+    WHERE c.call_id = d.call_id
+      AND (d.touched OR (d.breached AND NOT c.breached)
+           OR (c.caller_name IS NULL AND d.caller_name IS NOT NULL))
+)"""
+
+_CALL_INSERTED = ", ".join(  # the folded changes ``d`` over the opening row ``o``
+    "COALESCE(d.ended_at, o.ended_at)" if col == "ended_at" else f"d.{col}" for col in _CALL_LAST
 )
-# The original position, from the calls row written at ENTERQUEUE.
-_ORIG_POSITION = "COALESCE(c.queue_position, 0)::text"
+
+# Rows the batch creates: the opening row with the changes from its event on
+# (its own caller name included) applied. A call whose row exists conflicts
+# and is left to the update above.
+_CALLS_INSERT = f"""
+calls_inserted AS (
+    INSERT INTO calls (call_id, queue, hotline, caller, caller_e164, queue_position, arrived_at,
+                       caller_name, {", ".join(_CALL_LAST)}, outcome, breached)
+    SELECT o.call_id, o.queue, o.hotline, o.caller, o.caller_e164, o.queue_position, o.at,
+        d.caller_name,
+        {_CALL_INSERTED},
+        {_outcome("o.outcome")},
+        COALESCE(d.breached, false)
+    FROM call_opening o LEFT JOIN (
+        SELECT call_id, {_CALL_FOLD} FROM (
+            SELECT x.* FROM call_changes x JOIN call_opening o USING (call_id)
+            WHERE x.seq >= o.seq
+        ) x GROUP BY call_id
+    ) d USING (call_id)
+    ON CONFLICT (call_id) DO NOTHING
+)"""
 
 
-def _queue_log(key: str, kind: str, e: dict[str, Any], at: datetime) -> list[_Statement]:
-    """The Asterisk app_queue lines for this event, if any (units in docs/records.md).
+# -- ring_attempts --------------------------------------------------------------------------
 
-    Durations are whole seconds, ring times of RINGNOANSWER and RINGCANCELED
-    milliseconds, as Asterisk writes them.
-    """
+# A leg's row is written by its first CallOffered.
+_LEG_OPENING = """
+leg_opening AS (
+    SELECT DISTINCT ON (e->>'leg_id') e->>'leg_id' AS leg_id, call_id,
+           e->>'agent_id' AS agent_id, at, seq
+    FROM record_batch WHERE kind = 'CallOffered'
+    ORDER BY e->>'leg_id', seq
+)"""
 
-    def row(n: int, callid: str, queue: str, agent: str, event: str, *data: object) -> _Statement:
-        values = [str(d) for d in data] + [""] * (5 - len(data))
-        sql = _QL_INSERT + " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT DO NOTHING"
-        return (sql, (f"{key}:q{n}", at, callid, queue, agent, event, *values))
+# What each event changes in its ring_attempts row (NULL: no change).
+_LEG_CHANGES = """
+leg_changes AS (
+    SELECT e->>'leg_id' AS leg_id, seq,
+        CASE WHEN kind = 'RingTicked' THEN at END AS rang_at,  -- the phone's first ring
+        CASE WHEN kind <> 'RingTicked' THEN at END AS ended_at,
+        CASE kind WHEN 'OfferEnded' THEN e->>'outcome'
+                  WHEN 'CallAnswered' THEN 'answered' END AS outcome,
+        CASE WHEN kind <> 'RingTicked' THEN (e->>'leg_rings')::integer END AS leg_rings
+    FROM record_batch
+    WHERE kind IN ('OfferEnded', 'CallAnswered')
+       OR (kind = 'RingTicked' AND e->>'leg_id' <> '' AND (e->>'ring')::numeric = 1)
+)"""
 
-    def joined(agent: str, event: str, data: str, *args: object) -> _Statement:
-        """A line whose queue name (and original position) come from the calls row."""
-        sql = (
-            f"{_QL_INSERT} SELECT $1, $2, $3, c.queue, $4, $5, {data} FROM calls c"
-            " WHERE c.call_id = $3 ON CONFLICT DO NOTHING"
-        )
-        return (sql, (f"{key}:q0", at, e["call_id"], agent, event, *args))
+_LEG_LAST = ("ended_at", "outcome", "leg_rings")
+_LEG_FOLD = ", ".join([_first("rang_at"), *map(_last, _LEG_LAST)])
 
-    ms = str(round(e.get("seconds", 0.0) * 1000))
-    match kind:
-        case "CallQueued":
-            return [row(0, e["call_id"], e["queue"], "NONE", "ENTERQUEUE", "", e["caller"])]
-        case "OfferEnded":
-            cancelled = e["outcome"] in ("cancelled", "answered-elsewhere")
-            event = "RINGCANCELED" if cancelled else "RINGNOANSWER"
-            return [joined(e["agent_id"], event, "$6, '', '', '', ''", ms)]
-        case "CallAnswered" if not e["transferred"]:
-            hold, rings = int(e["answer_seconds"]), e["leg_rings"]
-            return [
-                row(0, e["call_id"], e["queue"], e["agent_id"], "CONNECT", hold, e["leg_id"], rings)
-            ]
-        case "CallEnded":
-            event = "COMPLETECALLER" if e["hung_up_by"] == "caller" else "COMPLETEAGENT"
-            data = f"$6, $7, {_ORIG_POSITION}, '', ''"
-            held, talk = str(int(e["hold_seconds"])), str(int(e["talk_seconds"]))
-            return [joined(e["agent_id"], event, data, held, talk)]
-        case "CallAbandoned":
-            data = f"'1', {_ORIG_POSITION}, $6, '', ''"
-            return [joined("NONE", "ABANDON", data, str(int(e["wait_seconds"])))]
-        case "CallTransferred":
-            data = f"$6, $7, '0', $8, {_ORIG_POSITION}"
-            talk = str(int(e["talk_seconds"]))
-            return [
-                joined(e["agent_id"], "BLINDTRANSFER", data, e["target"], e["target_kind"], talk)
-            ]
-        case "CallOverflowed":
-            event = "FULL" if e["reason"] == "max-length" else "EXITWITHTIMEOUT"
-            return [joined("NONE", event, f"'1', {_ORIG_POSITION}, '', '', ''")]
-        case "AgentStateChanged":
-            agent, state, previous, reason = e["agent_id"], e["state"], e["previous"], e["reason"]
-            lines: list[_Statement] = []
-            if previous == "offline":
-                lines.append(row(0, "NONE", "NONE", agent, "ADDMEMBER"))
-            if state == "not-ready":
-                lines.append(row(1, "NONE", "NONE", agent, "PAUSE", reason or ""))
-            elif state == "ready" and previous in ("not-ready", "offline"):
-                lines.append(row(1, "NONE", "NONE", agent, "UNPAUSE"))
-            elif state == "offline":
-                lines.append(row(1, "NONE", "NONE", agent, "REMOVEMEMBER"))
-            return lines
-    return []
+_LEGS_UPDATE = f"""
+legs_updated AS (
+    UPDATE ring_attempts r SET
+        rang_at = COALESCE(r.rang_at, d.rang_at),
+        {_set_last("r", _LEG_LAST)}
+    FROM (SELECT leg_id, {_LEG_FOLD} FROM leg_changes GROUP BY leg_id) d
+    WHERE r.leg_id = d.leg_id
+      AND (d.ended_at IS NOT NULL OR (r.rang_at IS NULL AND d.rang_at IS NOT NULL))
+)"""
+
+_LEGS_INSERT = f"""
+legs_inserted AS (
+    INSERT INTO ring_attempts (leg_id, call_id, agent_id, offered_at, rang_at,
+                               ended_at, outcome, leg_rings)
+    SELECT o.leg_id, o.call_id, o.agent_id, o.at, d.rang_at, d.ended_at, d.outcome, d.leg_rings
+    FROM leg_opening o LEFT JOIN (
+        SELECT leg_id, {_LEG_FOLD} FROM (
+            SELECT x.* FROM leg_changes x JOIN leg_opening o USING (leg_id)
+            WHERE x.seq > o.seq
+        ) x GROUP BY leg_id
+    ) d USING (leg_id)
+    ON CONFLICT (leg_id) DO NOTHING
+)"""
 
 
-def _plan(records: Sequence[Record], region: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The batch's statements, grouped into as few round trips as order allows.
+# -- queue_log ------------------------------------------------------------------------------
 
-    Event rows and queue_log lines depend on nothing written in the same
-    batch except the calls rows (queue_log reads the queue name from them), so
-    they go in bulk: events first, queue_log last. The row updates keep their
-    order; consecutive runs of the same statement become one `executemany`.
-    """
-    events: list[tuple[Any, ...]] = []
-    ordered: list[tuple[str, tuple[Any, ...]]] = []
-    queue_log: dict[str, list[tuple[Any, ...]]] = {}
-    events_sql = ""
-    for record in records:
-        statements = _statements(record, region)
-        (events_sql, event_args), rest = statements[0], statements[1:]
-        events.append(event_args)
-        for sql, args in rest:
-            if sql.startswith(_QL_INSERT):
-                queue_log.setdefault(sql, []).append(args)
-            else:
-                ordered.append((sql, args))
-    plan: list[tuple[str, list[tuple[Any, ...]]]] = [(events_sql, events)] if events else []
-    for sql, args in ordered:
-        if plan and plan[-1][0] == sql:
-            plan[-1][1].append(args)
-        else:
-            plan.append((sql, [args]))
-    plan += list(queue_log.items())
-    return plan
+# The Asterisk app_queue lines (units in docs/records.md): durations in whole
+# seconds, ring times of RINGNOANSWER and RINGCANCELED in milliseconds, as
+# Asterisk writes them. Most lines take the queue's name and the call's
+# original position from its calls row: the row from before the batch or the
+# one the batch opens (both are set once, when the row is written). A call
+# with neither gets none of those lines.
+_CALL_LINES = """
+call_lines AS (
+    SELECT b.key, b.at, b.call_id, b.kind, b.e, COALESCE(c.queue, o.queue) AS queue,
+           COALESCE(CASE WHEN c.call_id IS NULL THEN o.queue_position
+                         ELSE c.queue_position END, 0)::text AS orig_position
+    FROM record_batch b LEFT JOIN calls c USING (call_id) LEFT JOIN call_opening o USING (call_id)
+    WHERE b.kind IN ('OfferEnded', 'CallEnded', 'CallAbandoned', 'CallTransferred',
+                     'CallOverflowed')
+      AND (c.call_id IS NOT NULL OR o.call_id IS NOT NULL)
+)"""
+
+
+def _seconds(field: str) -> str:
+    """A duration of the event in whole seconds, truncated (as Python's int())."""
+    return f"trunc((b.e->>'{field}')::numeric)::text"
+
+
+_QUEUE_LOG = f"""
+queue_log_written AS (
+    INSERT INTO queue_log (key, time, callid, queuename, agent, event,
+                           data1, data2, data3, data4, data5)
+    SELECT b.key || ':q0', b.at, b.call_id, b.e->>'queue', 'NONE', 'ENTERQUEUE',
+           '', b.e->>'caller', '', '', ''
+    FROM record_batch b WHERE b.kind = 'CallQueued'
+    UNION ALL
+    SELECT b.key || ':q0', b.at, b.call_id, b.queue, b.e->>'agent_id',
+           CASE WHEN b.e->>'outcome' IN ('cancelled', 'answered-elsewhere')
+                THEN 'RINGCANCELED' ELSE 'RINGNOANSWER' END,
+           round(COALESCE((b.e->>'seconds')::float8, 0) * 1000)::bigint::text, '', '', '', ''
+    FROM call_lines b WHERE b.kind = 'OfferEnded'
+    UNION ALL
+    SELECT b.key || ':q0', b.at, b.call_id, b.e->>'queue', b.e->>'agent_id', 'CONNECT',
+           {_seconds("answer_seconds")}, b.e->>'leg_id', b.e->>'leg_rings', '', ''
+    FROM record_batch b WHERE b.kind = 'CallAnswered' AND NOT (b.e->>'transferred')::boolean
+    UNION ALL
+    SELECT b.key || ':q0', b.at, b.call_id, b.queue, b.e->>'agent_id',
+           CASE WHEN b.e->>'hung_up_by' = 'caller' THEN 'COMPLETECALLER'
+                ELSE 'COMPLETEAGENT' END,
+           {_seconds("hold_seconds")}, {_seconds("talk_seconds")}, b.orig_position, '', ''
+    FROM call_lines b WHERE b.kind = 'CallEnded'
+    UNION ALL
+    SELECT b.key || ':q0', b.at, b.call_id, b.queue, 'NONE', 'ABANDON',
+           '1', b.orig_position, {_seconds("wait_seconds")}, '', ''
+    FROM call_lines b WHERE b.kind = 'CallAbandoned'
+    UNION ALL
+    SELECT b.key || ':q0', b.at, b.call_id, b.queue, b.e->>'agent_id', 'BLINDTRANSFER',
+           b.e->>'target', b.e->>'target_kind', '0', {_seconds("talk_seconds")}, b.orig_position
+    FROM call_lines b WHERE b.kind = 'CallTransferred'
+    UNION ALL
+    SELECT b.key || ':q0', b.at, b.call_id, b.queue, 'NONE',
+           CASE WHEN b.e->>'reason' = 'max-length' THEN 'FULL' ELSE 'EXITWITHTIMEOUT' END,
+           '1', b.orig_position, '', '', ''
+    FROM call_lines b WHERE b.kind = 'CallOverflowed'
+    UNION ALL
+    SELECT b.key || ':q0', b.at, 'NONE', 'NONE', b.e->>'agent_id', 'ADDMEMBER', '', '', '', '', ''
+    FROM record_batch b WHERE b.kind = 'AgentStateChanged' AND b.e->>'previous' = 'offline'
+    UNION ALL
+    SELECT a.key || ':q1', a.at, 'NONE', 'NONE', a.e->>'agent_id', a.event,
+           CASE WHEN a.event = 'PAUSE' THEN COALESCE(a.e->>'reason', '') ELSE '' END,
+           '', '', '', ''
+    FROM (
+        SELECT *, CASE WHEN e->>'state' = 'not-ready' THEN 'PAUSE'
+                       WHEN e->>'state' = 'ready' AND e->>'previous' IN ('not-ready', 'offline')
+                       THEN 'UNPAUSE'
+                       WHEN e->>'state' = 'offline' THEN 'REMOVEMEMBER' END AS event
+        FROM record_batch WHERE kind = 'AgentStateChanged'
+    ) a WHERE a.event IS NOT NULL
+    ON CONFLICT DO NOTHING
+)"""
+
+#: The batch in one statement (see the module's docstring).
+_WRITE = "WITH " + ",".join([
+    _BATCH, _EVENTS, _AGENT_STATES,
+    _CALL_OPENING, _CALL_CHANGES, _CALLS_UPDATE, _CALLS_INSERT,
+    _LEG_OPENING, _LEG_CHANGES, _LEGS_UPDATE, _LEGS_INSERT,
+    _CALL_LINES, _QUEUE_LOG,
+]) + "\nSELECT 1"  # fmt: skip
 
 
 class Store:
@@ -306,7 +441,11 @@ class Store:
                 raise StoreUnavailable("no database")
             pool = await self._guard(
                 lambda: asyncpg.create_pool(
-                    self._dsn, min_size=self._min, max_size=self._max, timeout=self.timeout
+                    self._dsn,
+                    min_size=self._min,
+                    max_size=self._max,
+                    timeout=self.timeout,
+                    reset=_reset_connection,
                 )
             )
 
@@ -335,16 +474,13 @@ class Store:
         if not records:
             return
         pool = await self._get_pool()
-
-        plan = _plan(records, self.region)
+        args = _batch_columns(records, self.region)
 
         async def apply() -> None:
-            async with pool.acquire() as conn, conn.transaction():
-                for sql, rows in plan:
-                    if len(rows) == 1:
-                        await conn.execute(sql, *rows[0])
-                    else:
-                        await conn.executemany(sql, rows)
+            # One statement: atomic on its own, one round trip, its plan prepared
+            # once per connection.
+            async with pool.acquire() as conn:
+                await conn.execute(_WRITE, *args)
 
         try:
             await self._guard(apply)
@@ -361,3 +497,11 @@ class Store:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+
+
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """Leave no transaction open, without the query asyncpg's default reset sends at
+    every release (unlock advisory locks, close cursors, unlisten, reset settings: the
+    writer's connections have none of those, and a batch would pay a round trip)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
