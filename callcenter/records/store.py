@@ -217,21 +217,24 @@ _CALL_LAST = (
 _CALL_FOLD = ", ".join([
     _first("caller_name"),
     *map(_last, _CALL_LAST),
-    "array_agg(outcome ORDER BY seq DESC) FILTER (WHERE outcome IS NOT NULL) AS outcomes",
+    _last("outcome"),
+    "(array_agg(outcome ORDER BY seq DESC) FILTER (WHERE outcome IN ('answered', 'transferred',"
+    " 'overflow')))[1] AS settled",  # the last outcome that is not an abandon
     "bool_or(breached) AS breached",
     "bool_or(touched) AS touched",
 ])  # fmt: skip
 
 
 def _outcome(prior: str) -> str:
-    """A call's outcome after the folded changes ``d``, from its `prior` outcome: an
-    abandon after an answer marks the call transferred (the caller left while waiting
-    after a transfer)."""
+    """A call's outcome after the folded changes ``d``, from its `prior` outcome. An
+    abandon after an answer or a transfer (the caller left while waiting after a
+    transfer) leaves the call transferred; so an abandon written again, once it has
+    made the call transferred, changes nothing."""
     return (
-        f"CASE WHEN d.outcomes[1] IS NULL THEN {prior}"
-        " WHEN d.outcomes[1] IN ('abandoned', 'short-abandon')"
-        f" AND COALESCE(d.outcomes[2], {prior}) = 'answered' THEN 'transferred'"
-        " ELSE d.outcomes[1] END"
+        f"CASE WHEN d.outcome IS NULL THEN {prior}"
+        " WHEN d.outcome IN ('abandoned', 'short-abandon')"
+        f" AND COALESCE(d.settled, {prior}) IN ('answered', 'transferred') THEN 'transferred'"
+        " ELSE d.outcome END"
     )
 
 

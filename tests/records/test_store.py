@@ -207,6 +207,19 @@ async def test_a_batch_written_twice_changes_nothing(
     assert await rows(conn) == first
 
 
+async def test_a_later_batch_written_again_alone_changes_nothing(
+    store: Store, conn: asyncpg.Connection
+) -> None:
+    """What a replay of the journal does after a crash between the commit and the
+    journal's truncation: the records before it went in already and are not written
+    again. B was answered in the first batch and abandoned in the second."""
+    batch = records(interleaved_calls())
+    first, later = batch[:12], batch[12:]
+    expected = await written(store, conn, [first, later])
+    await store.write(later)
+    assert await rows(conn) == expected
+
+
 # -- many random streams ----------------------------------------------------------------------
 
 
