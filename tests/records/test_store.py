@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -118,6 +119,23 @@ def splits(rng: random.Random, items: list[Record]) -> list[list[Record]]:
         out.append(items[start:end])
         start = end
     return out
+
+
+def test_a_record_holds_every_field_of_its_event_even_without_slots() -> None:
+    @dataclass(frozen=True)
+    class Compiled:  # what mypyc makes of a slotted dataclass: no __slots__
+        call_id: str
+        rings: int
+        name: str | None = None
+
+    record = to_record("b", 7, T0, Compiled("c1", 2))
+    assert record == {
+        "key": "b:7", "kind": "Compiled", "at": T0,
+        "event": {"call_id": "c1", "rings": 2, "name": None},
+    }  # fmt: skip
+    assert to_record("b", 8, T0, CallRejected("c2", "4000", "closed"))["event"] == {
+        "call_id": "c2", "called": "4000", "reason": "closed",
+    }  # fmt: skip
 
 
 async def test_a_batch_gives_the_rows_its_records_give_one_at_a_time(
