@@ -42,13 +42,14 @@ mapping at the boundary), the signal for the writer to journal instead.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+
+from callcenter.bus import field_names
 
 from .migrate import apply_migrations
 from .numbers import canonical_number
@@ -77,24 +78,8 @@ def to_record(boot: str, seq: int, wall: float, event: object) -> Record:
         "key": f"{boot}:{seq}",
         "kind": type(event).__name__,
         "at": wall,
-        "event": {name: _plain(getattr(event, name)) for name in _fields(type(event))},
+        "event": {name: _plain(getattr(event, name)) for name in field_names(type(event))},
     }
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _fields(cls: type) -> tuple[str, ...]:
-    """An event class's fields: those of the dataclass (mypyc, compiling one, leaves no
-    ``__slots__``), else its slots."""
-    fields = _FIELDS.get(cls)
-    if fields is None:
-        if dataclasses.is_dataclass(cls):
-            fields = tuple(field.name for field in dataclasses.fields(cls))
-        else:
-            fields = tuple(getattr(cls, "__slots__", ()))
-        _FIELDS[cls] = fields
-    return fields
 
 
 def _plain(value: object) -> object:
