@@ -129,6 +129,55 @@ async def test_writing_the_same_records_twice_changes_nothing(database: str) -> 
         await store.close()
 
 
+async def test_records_arriving_within_the_linger_go_in_one_batch(
+    database: str, tmp_path: Path
+) -> None:
+    await migrated(database)
+    bus: EventBus[Any] = EventBus()
+    store = Store(database)
+    batches: list[int] = []
+    real_write = store.write
+
+    async def write(records: list[dict[str, Any]]) -> None:
+        batches.append(len(records))
+        await real_write(records)
+
+    store.write = write  # type: ignore[method-assign]
+    writer = RecordsWriter(bus, store, tmp_path / "journal", linger=1.0)
+    await writer.start()
+    try:
+        for n in range(5):  # 25 records over about 0.1 s
+            for event in answered_call(n):
+                bus.publish(event, T0 + n)
+            await asyncio.sleep(0.02)
+        await wait_for(lambda: _ok(writer.written == 25))
+        assert batches == [25]
+    finally:
+        await writer.stop()
+
+
+async def test_stop_cuts_the_linger_short_and_writes_what_the_writer_holds(
+    database: str, tmp_path: Path
+) -> None:
+    await migrated(database)
+    bus: EventBus[Any] = EventBus()
+    writer = RecordsWriter(bus, Store(database), tmp_path / "journal", linger=60.0)
+    await writer.start()
+    for i, event in enumerate(answered_call(1)):
+        bus.publish(event, T0 + i)
+    await asyncio.sleep(0.05)  # the writer holds the first record and waits for more
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await writer.stop()
+    assert loop.time() - started < 5
+    assert (writer.written, writer.journaled) == (5, 0)
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM call_events") == 5
+    finally:
+        await conn.close()
+
+
 async def _count(conn: asyncpg.Connection, sql: str, expected: int) -> bool:
     return bool(await conn.fetchval(sql) == expected)
 
