@@ -5,10 +5,17 @@
 # CALLCENTER_* environment variables (see config/callcenter.example.toml).
 
 FROM python:3.11-slim AS build
+# The call path is compiled with mypyc (setup.py, docs/decisions/0003-mypyc.md):
+# a C compiler and mypy are needed here only, not in the image.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY callcenter ./callcenter
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip install --no-cache-dir "setuptools>=68" wheel "mypy>=1.10" \
+    && CALLCENTER_COMPILE=1 pip wheel --no-cache-dir --no-build-isolation --wheel-dir /wheels . \
+    && python -c "import zipfile, glob, sys; names = zipfile.ZipFile(glob.glob('/wheels/callcenter-*.whl')[0]).namelist(); sys.exit(not any(n.startswith('callcenter/sip/parser.') and n.endswith('.so') for n in names))"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -637,6 +637,9 @@ def add_common_args(parser: object, *, records: bool = False) -> None:
     add("--no-doc", action="store_true", help="do not update any markdown file")
     add("--worktree", action="store_true",
         help="measure the working tree (default: a frozen copy of the committed HEAD)")  # fmt: skip
+    add("--pure", action="store_true",
+        help="measure the interpreted code (default: the call path compiled with mypyc, "
+        "as the image ships it)")  # fmt: skip
 
 
 class Start(NamedTuple):
