@@ -411,8 +411,8 @@ class SipEndpoint:
 
 def _stamp_received(req: Request, source: Address) -> Via:
     """§18.2.1 and RFC 3581 §4: record where the request really came from."""
-    vias = req.headers.get_all("Via")
-    top = Via.parse(vias[0])
+    parsed = req.top_via  # parsed once, by the validator; shared, so copied to change
+    top = Via(parsed.transport, parsed.host, parsed.port, parsed.params.copy(), parsed.protocol)
     changed = False
     if top.host.strip("[]") != source.host:
         top.params.set("received", source.host)
@@ -422,15 +422,10 @@ def _stamp_received(req: Request, source: Address) -> Via:
         if "received" not in top.params:
             top.params.set("received", source.host)
         changed = True
-    if changed:
-        req.headers.remove("Via")
-        for value in [str(top), *vias[1:]]:
-            req.headers.add("Via", value)
-        # Keep Via first among the fields, where it was.
-        fields = list(req.headers)
-        req.headers = Headers(
-            [f for f in fields if f[0] == "Via"] + [f for f in fields if f[0] != "Via"]
-        )
+    if not changed:
+        return parsed
+    # In place: the other headers keep what the validator parsed from them.
+    req.headers.replace_first("Via", str(top), parsed=top)
     return top
 
 

@@ -227,6 +227,22 @@ class Headers:
         self._memo.pop(key, None)
         self._fields = [f for f in self._fields if f[0] != key]
 
+    def replace_first(self, name: str, value: str, parsed: object = None) -> None:
+        """Replace the first list element of a header (a UAS stamping the top
+        Via), in place; what was parsed from other headers is kept. `parsed`,
+        if given, is the new element's parsed value for `memo`."""
+        key = canonical_name(name)
+        self._memo.pop(key, None)
+        for i, (n, v) in enumerate(self._fields):
+            if n == key:
+                rest = split_comma(v)[1:]
+                self._fields[i] = (key, ", ".join([value, *rest]))
+                break
+        else:
+            self._fields.append((key, value))
+        if parsed is not None:
+            self._memo[key] = parsed
+
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first list element of a header (a proxy popping Via)."""
         key = canonical_name(name)

@@ -39,6 +39,10 @@ def test_invite_gets_100_at_rport_address_and_one_event() -> None:
     # §18.2.1 / RFC 3581: received and rport stamped, the 100 goes to the real source.
     via = ev.request.top_via
     assert via.params["received"] == "127.0.0.1" and via.params["rport"] == "5070"
+    assert ev.request.headers.get_all("Via")[0] == str(via)
+    # Stamping the Via kept what the parser read from the other headers: the
+    # request passed up carries the From and To parsed once, by the validator.
+    assert ev.request.headers.memo("From", lambda: None) is not None
     [send] = events(out, Send)
     assert send.dest == UAC
     trying = parse_message(send.data)

@@ -617,6 +617,26 @@ def test_pop_first_pops_one_list_element() -> None:
     assert h.pop_first("Contact") is None
 
 
+def test_replace_first_changes_one_element_and_keeps_what_was_parsed_elsewhere() -> None:
+    h = _h()
+    to = h.memo("To", lambda: NameAddr.parse(h.get("To") or ""))
+    h.memo("Via", lambda: "stale")
+    h.replace_first("Via", "SIP/2.0/UDP a;branch=1;received=10.0.0.1")
+    assert h.get_all("Via") == [
+        "SIP/2.0/UDP a;branch=1;received=10.0.0.1",
+        "SIP/2.0/UDP b;branch=2",
+        "SIP/2.0/UDP c;branch=3",
+    ]
+    assert [n for n, _ in h][:3] == ["Via", "To", "Via"]  # fields stay where they were
+    assert h.memo("To", lambda: NameAddr.parse("<sip:other@z>")) is to  # kept
+    assert h.memo("Via", lambda: "fresh") == "fresh"  # forgotten
+    h.replace_first("Via", "SIP/2.0/UDP d;branch=4", parsed="given")
+    assert h.memo("Via", lambda: "fresh") == "given"
+    empty = Headers()
+    empty.replace_first("Via", "SIP/2.0/UDP e;branch=5")
+    assert empty.get_all("Via") == ["SIP/2.0/UDP e;branch=5"]
+
+
 def test_headers_equality_copy_and_construction_canonicalise() -> None:
     h = Headers([("i", "x"), ("CONTENT-LENGTH", "0")])
     assert list(h) == [("Call-ID", "x"), ("Content-Length", "0")]
