@@ -35,8 +35,17 @@ than add to them. So a batch written twice (a crash between the commit and the
 journal's truncation) changes nothing the second time but the rows'
 ``updated_at``.
 
-Connection failures and time-outs become `StoreUnavailable` (httpcore-style
-mapping at the boundary), the signal for the writer to journal instead.
+Errors are mapped at the boundary (httpcore-style) into two kinds, because
+the writer answers them differently. `StoreUnavailable`: the database cannot
+take writes now, whatever the records (connection failures, time-outs, and
+the SQLSTATE classes of `_UNAVAILABLE_CLASSES`: resources, shutdown, a
+failover's read-only standby, a missing table or privilege); the writer
+journals and retries. `StoreRefused`: PostgreSQL refuses the batch for its
+data (a constraint, a value out of range, text it cannot hold, and any other
+error of the statement), or a record cannot be turned into arguments at all;
+the same records would be refused again, so the writer finds the refused ones
+and sets them aside. A refused statement changes nothing (it is one
+transaction), so a part of the batch can be written again on its own.
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ from callcenter.bus import field_names
 from .migrate import apply_migrations
 from .numbers import canonical_number
 
-__all__ = ["Store", "StoreUnavailable", "to_record"]
+__all__ = ["Store", "StoreRefused", "StoreUnavailable", "to_record"]
 
 Record = dict[str, Any]
 
@@ -68,8 +77,57 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATE classes (the first two characters) of errors that say the database
+# cannot take writes now rather than that the records are bad: 08 connection,
+# 25 transaction state (25006: a read-only standby after a failover), 40
+# serialization or deadlock, 42 a missing table, column or privilege (the
+# schema or the grants, which an operator fixes), 53 resources (disk full, out
+# of memory, too many connections), 55 a lock or object in use, 57 operator
+# intervention (shutdown, cancelled), 58 system (I/O), F0 configuration, XX
+# internal.
+_UNAVAILABLE_CLASSES = frozenset({"08", "25", "40", "42", "53", "55", "57", "58", "F0", "XX"})
+
+# What building a batch's arguments raises for a malformed record (a field
+# missing or of the wrong type, a time out of range).
+_MALFORMED: tuple[type[Exception], ...] = (
+    LookupError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    OverflowError,
+    OSError,
+)
+
+
 class StoreUnavailable(Exception):
     """The database cannot take writes right now."""
+
+
+class StoreRefused(Exception):
+    """PostgreSQL refuses the batch for its data: written again, it would fail again.
+
+    `error` is the error's class (``CheckViolationError``), `sqlstate` its
+    code (None for a record that could not become arguments), `message` and
+    `detail` PostgreSQL's words."""
+
+    def __init__(self, error: str, sqlstate: str | None, message: str, detail: str | None) -> None:
+        super().__init__(f"{error}: {message}")
+        self.error = error
+        self.sqlstate = sqlstate
+        self.message = message
+        self.detail = detail
+
+    @classmethod
+    def of(cls, exc: Exception) -> StoreRefused:
+        # asyncpg's errors carry PostgreSQL's message without the detail that
+        # str() appends; other exceptions have only str().
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        sqlstate, detail = getattr(exc, "sqlstate", None), getattr(exc, "detail", None)
+        return cls(type(exc).__name__, sqlstate, message, detail)
+
+
+def _unavailable(exc: asyncpg.PostgresError) -> bool:
+    return str(getattr(exc, "sqlstate", None) or "")[:2] in _UNAVAILABLE_CLASSES
 
 
 def to_record(boot: str, seq: int, wall: float, event: object) -> Record:
@@ -422,7 +480,8 @@ _WRITE = "WITH " + ",".join([
 
 
 class Store:
-    """An asyncpg pool; `write` maps connection failures to `StoreUnavailable`."""
+    """An asyncpg pool; `write` maps connection failures to `StoreUnavailable`
+    and the refusals of bad records to `StoreRefused`."""
 
     def __init__(
         self,
@@ -468,23 +527,41 @@ class Store:
         return self._pool
 
     async def _guard(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run `fn` within the time-out; its failures are `StoreUnavailable`.
+
+        Any PostgreSQL error counts: `write` has turned the refusals of its
+        statement into `StoreRefused` already, and an error while connecting
+        or migrating (a wrong password, a migration that fails) is a problem of
+        the database, not of the records."""
         try:
             return await asyncio.wait_for(fn(), self.timeout)
-        except _UNAVAILABLE as exc:
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
 
     async def write(self, records: Sequence[Record]) -> None:
-        """Apply the records in order, in one transaction."""
+        """Apply the records in order, in one transaction.
+
+        Raises `StoreUnavailable` when the database cannot take them now, and
+        `StoreRefused` when it refuses them (then nothing of the batch is
+        written)."""
         if not records:
             return
+        try:
+            args = _batch_columns(records, self.region)
+        except _MALFORMED as exc:
+            raise StoreRefused.of(exc) from exc
         pool = await self._get_pool()
-        args = _batch_columns(records, self.region)
 
         async def apply() -> None:
             # One statement: atomic on its own, one round trip, its plan prepared
             # once per connection.
             async with pool.acquire() as conn:
-                await conn.execute(_WRITE, *args)
+                try:
+                    await conn.execute(_WRITE, *args)
+                except asyncpg.PostgresError as exc:
+                    if _unavailable(exc):
+                        raise
+                    raise StoreRefused.of(exc) from exc
 
         try:
             await self._guard(apply)

@@ -26,7 +26,7 @@ from callcenter.acd.events import (
     TargetBreached,
 )
 from callcenter.records.migrate import apply_migrations
-from callcenter.records.store import Record, Store, to_record
+from callcenter.records.store import Record, Store, StoreRefused, to_record
 
 T0 = 1_763_900_000.0
 TABLES = {  # table: its key
@@ -309,8 +309,10 @@ async def test_a_batch_the_database_refuses_writes_nothing(
         ],
         boot="bad",
     )  # rings_to_answer 0 breaks a CHECK constraint: the whole batch is refused
-    with pytest.raises(asyncpg.CheckViolationError):
+    with pytest.raises(StoreRefused) as refused:
         await store.write(bad)
+    assert isinstance(refused.value.__cause__, asyncpg.CheckViolationError)
+    assert (refused.value.error, refused.value.sqlstate) == ("CheckViolationError", "23514")
     await store.write(good)
     assert [r["key"] for r in await conn.fetch("SELECT key FROM call_events")] == ["good:0"]
     assert [r["call_id"] for r in await conn.fetch("SELECT call_id FROM calls")] == ["F@pbx"]
