@@ -19,12 +19,21 @@ the next file segment, so nothing written during a replay is lost.
 Every record carries an idempotency key, so replaying an entry the database
 already has (the process died between the insert and the truncate) inserts
 nothing twice.
+
+Records PostgreSQL refuses (bad data: it would refuse them again) are set
+aside in ``rejected.jsonl`` in the same directory, appended and fsync'd as
+the journal is: one JSON object per line, the record with when and why, no
+checksum, so that an operator can read and fix them. `requeue` puts fixed
+ones back in the journal (``python -m callcenter.records.journal requeue``),
+for the next start to replay.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +43,7 @@ from typing import Any
 __all__ = ["Journal", "JournalEntries"]
 
 _SEGMENT = "journal-{:06d}.log"
+REJECTED = "rejected.jsonl"
 
 
 @dataclass(slots=True)
@@ -46,8 +56,16 @@ class JournalEntries:
     corrupt: int = 0  # a complete line whose checksum does not match
 
 
+def _json(value: dict[str, Any]) -> bytes:
+    # A lone surrogate (text decoded with "surrogateescape", or a JSON "\ud800"
+    # from a client) has no UTF-8 form: written as its JSON escape, it reads
+    # back as the same string instead of failing the whole append.
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text.encode("utf-8", "backslashreplace")
+
+
 def encode(record: dict[str, Any]) -> bytes:
-    body = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    body = _json(record)
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
@@ -85,21 +103,39 @@ class Journal:
     def current(self) -> Path:
         return self.directory / _SEGMENT.format(self._current)
 
+    @property
+    def rejected(self) -> Path:
+        """The file of records PostgreSQL refused."""
+        return self.directory / REJECTED
+
     def append(self, records: Iterable[dict[str, Any]]) -> int:
         """Append and fsync; returns the number of records written."""
-        data = b"".join(encode(r) for r in records)
-        if not data:
-            return 0
-        fd = os.open(self.current, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return data.count(b"\n")
+        return _append(self.current, b"".join(encode(r) for r in records))
+
+    def set_aside(self, rejections: Iterable[dict[str, Any]]) -> int:
+        """Append to the rejected file and fsync; returns the number of lines."""
+        return _append(self.rejected, b"".join(_json(r) + b"\n" for r in rejections))
+
+    def requeue(self, rejected: Path) -> int:
+        """Append the records of a rejected file (fixed by an operator) to the journal.
+
+        Each line's ``record`` goes back, in the file's order; a key that comes
+        again (a record set aside twice) goes back once, from its last line.
+        Run it while the service is stopped: the next start replays the journal
+        first. Returns the number of records; a line that is not a rejection
+        with a keyed record raises ValueError naming it, and then nothing is
+        appended."""
+        records: dict[str, dict[str, Any]] = {}
+        for number, line in enumerate(rejected.read_text("utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)["record"]
+                key = record["key"]
+            except (ValueError, LookupError, TypeError) as exc:
+                raise ValueError(f"{rejected}:{number}: not a rejected record ({exc})") from exc
+            records[str(key)] = record
+        return self.append(records.values())
 
     def segments(self) -> list[Path]:
         found = [(self._number(p), p) for p in self.directory.glob("journal-*.log")]
@@ -141,9 +177,50 @@ class Journal:
         return iter(self.segments())
 
 
+def _append(path: Path, data: bytes) -> int:
+    """Append complete lines to `path` and fsync; returns the number of lines."""
+    if not data:
+        return 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return data.count(b"\n")
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m callcenter.records.journal requeue FIXED.jsonl JOURNAL_DIR``."""
+    parser = argparse.ArgumentParser(prog="python -m callcenter.records.journal")
+    commands = parser.add_subparsers(dest="command", required=True)
+    requeue = commands.add_parser(
+        "requeue",
+        help="put the records of a (fixed) rejected file back in the journal; "
+        "run it while the service is stopped",
+    )
+    requeue.add_argument("rejected", type=Path, help="a rejected file, e.g. a fixed copy")
+    requeue.add_argument("journal", type=Path, help="the journal directory (<data_dir>/journal)")
+    args = parser.parse_args(argv)
+    try:
+        count = Journal(args.journal).requeue(args.rejected)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{count} records appended to the journal in {args.journal}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callcenter.records.journal import Journal, decode, encode
+from callcenter.records.journal import Journal, decode, encode, main
 
 
 def test_append_then_replay_in_order_then_commit_empties_it(tmp_path: Path) -> None:
@@ -63,3 +65,53 @@ def test_decode_never_raises(data: bytes) -> None:
 )
 def test_round_trip(record: dict) -> None:
     assert decode(encode(record)[:-1]) == record
+
+
+def test_a_lone_surrogate_is_journaled_and_read_back(tmp_path: Path) -> None:
+    """Text with no UTF-8 form (a lone surrogate) does not fail the append."""
+    j = Journal(tmp_path)
+    text = "x" + chr(0xD800) + "客服"
+    assert j.append([{"key": "s", "text": text}]) == 1
+    assert j.start_replay().records == [{"key": "s", "text": text}]
+
+
+def rejection(key: str, **event: object) -> dict[str, object]:
+    return {
+        "at": "2025-11-23T12:13:20+00:00",
+        "error": "CheckViolationError",
+        "sqlstate": "23514",
+        "message": "new row violates check constraint",
+        "detail": None,
+        "record": {"key": key, "kind": "CallAbandoned", "at": 1.0, "event": event},
+    }
+
+
+def test_set_aside_then_requeue_puts_the_fixed_records_back_in_order(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "journal")
+    assert j.set_aside([rejection("b:1", rings=0), rejection("b:2", text="\x00")]) == 2
+    assert j.set_aside([rejection("b:1", rings=0)]) == 1  # set aside again by a replay
+    assert j.rejected.parent == j.directory and j.segments() == []
+    # The operator moves the file away, fixes it, and requeues it.
+    fixed = tmp_path / "fixed.jsonl"
+    j.rejected.rename(fixed)
+    lines = [json.loads(line) for line in fixed.read_text().splitlines()]
+    assert lines[1]["record"]["event"]["text"] == "\x00"
+    for line in lines:
+        line["record"]["event"] = {"rings": 1}
+    fixed.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
+    assert main(["requeue", str(fixed), str(j.directory)]) == 0
+    records = Journal(j.directory).start_replay().records
+    assert [(r["key"], r["event"]) for r in records] == [("b:1", {"rings": 1}), ("b:2", {"rings": 1})]
+
+
+def test_requeue_of_a_file_that_is_not_rejections_appends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    j = Journal(tmp_path / "journal")
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(json.dumps(rejection("b:1")) + "\n" + '{"key": "b:2"}\n')
+    with pytest.raises(ValueError, match=r"wrong\.jsonl:2"):
+        j.requeue(wrong)
+    assert j.segments() == []
+    assert main(["requeue", str(wrong), str(j.directory)]) == 1
+    assert "wrong.jsonl:2: not a rejected record" in capsys.readouterr().err
