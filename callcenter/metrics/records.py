@@ -33,5 +33,10 @@ class RecordsCollector(Collector):
             ("journaled", "Records written to the journal (database down or slow).", w.journaled),
             ("replayed", "Records replayed from the journal into the database.", w.replayed),
             ("dropped", "Events lost because the writer's queue was full.", w.dropped),
+            (
+                "rejected",
+                "Records the database refused for their data, set aside in the rejected file.",
+                w.rejected,
+            ),
         ):
             yield CounterMetricFamily(f"callcenter_records_{name}", help_text, value=value)
