@@ -144,12 +144,22 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
             )
 
             await sup.wait_for_selector("#agents tr:has-text('On call')")
-            # The floor's events came batched (floor.batch), and the page took them.
-            assert any(
-                b["type"] == "floor.batch"
-                and ("a001", "on-call") in {(a["agent_id"], a["state"]) for a in b["agents"]}
-                for b in map(json.loads, frames)
-            ), frames
+
+            # The floor's events come batched (floor.batch, every 0.5 s). The page may
+            # have shown "On call" from the board's figures first, so give the batch
+            # that carries it a moment to arrive.
+            def on_call_batched() -> bool:
+                return any(
+                    b["type"] == "floor.batch"
+                    and ("a001", "on-call") in {(a["agent_id"], a["state"]) for a in b["agents"]}
+                    for b in map(json.loads, list(frames))
+                )
+
+            for _ in range(50):
+                if on_call_batched():
+                    break
+                await asyncio.sleep(0.1)
+            assert on_call_batched(), frames
             assert page_errors == []
             # The board's figures: one call offered and answered within three rings. They
             # come every 2 s, so the answer shows in the next figures after it.
