@@ -662,6 +662,11 @@ class Acd:
 
     def _dispatch(self, now: float) -> list[AcdAction]:
         """Offer waiting calls to available agents, best call first."""
+        # Nothing to do without both a waiting call and a ready agent: in a
+        # quiet queue there is no waiting call, under overload no ready agent,
+        # and neither side is then scanned.
+        if not self._waiting or not self._ready:
+            return []
         # Calls that can take another agent now: waiting with no phone ringing
         # (or ringing everyone). Usually none, so the agents are not scanned.
         waiting = [c for c in self._waiting.values() if not c.legs or c.ring_all]
