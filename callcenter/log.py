@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Any, Final, TextIO
 
 import structlog
@@ -19,7 +20,13 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .settings import LogSettings
 
-__all__ = ["configure_logging", "mask_numbers", "redact_secrets"]
+__all__ = ["add_call_id", "configure_logging", "current_call", "mask_numbers", "redact_secrets"]
+
+#: The call the work in progress is about, for the `call_id` of its log lines:
+#: a Call-ID, or the raw bytes of the SIP message being handled, whose Call-ID
+#: is read only if a line is written (handling a datagram does not pay for a
+#: lookup that no line uses).
+current_call: ContextVar[str | bytes | None] = ContextVar("callcenter_call", default=None)
 
 REDACTED: Final = "***"
 # Marks the root handler we install, so that configuring again replaces it
@@ -149,6 +156,19 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     return event_dict
 
 
+def add_call_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """`call_id` from `current_call`, unless the line names one itself."""
+    if "call_id" not in event_dict:
+        call = current_call.get()
+        if isinstance(call, bytes):
+            from .sip.parser import peek_call_id  # only when a line is written
+
+            call = peek_call_id(call)
+        if call is not None:
+            event_dict["call_id"] = call
+    return event_dict
+
+
 def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
     """Route structlog and standard-library logging to `stream` (default stdout)."""
     stream = sys.stdout if stream is None else stream
@@ -157,6 +177,7 @@ def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> No
 
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_call_id,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         # Tracebacks become text before redaction and masking so that an

@@ -34,12 +34,13 @@ from callcenter.calls.switchboard import (
     SwitchboardOutput,
 )
 from callcenter.clock import Clock
+from callcenter.log import current_call
 from callcenter.metrics.sip import SipMetrics
 from callcenter.sip.aio import SipTransports, TransportConfig
 from callcenter.sip.errors import ParseError
 from callcenter.sip.events import KeepAliveReceived, MessageRejected, Send, TransactionTimedOut
 from callcenter.sip.message import Address, Message, Transport
-from callcenter.sip.parser import KeepAlive, peek_call_id
+from callcenter.sip.parser import KeepAlive
 from callcenter.sip.ua import RegistrationChanged, RegistrationStatus
 
 __all__ = ["CoreFactory", "SipRuntime"]
@@ -137,8 +138,13 @@ class SipRuntime:
 
     def datagram_received(self, data: bytes, source: Address) -> None:
         self.metrics.count("in", data)
-        with _call_context(peek_call_id(data)):
+        # Log lines written meanwhile carry the message's Call-ID, read from
+        # these bytes only if a line is written (callcenter.log.add_call_id).
+        token = current_call.set(data)
+        try:
             self._run(lambda now: self.core.receive(data, source, now))
+        finally:
+            current_call.reset(token)
 
     def stream_item_received(self, item: Message | KeepAlive | ParseError, source: Address) -> None:
         call_id = None
@@ -268,8 +274,11 @@ def _call_context(call_id: str | None) -> Iterator[None]:
     if call_id is None:
         yield
         return
-    with structlog.contextvars.bound_contextvars(call_id=call_id):
+    token = current_call.set(call_id)
+    try:
         yield
+    finally:
+        current_call.reset(token)
 
 
 def _first_line(data: bytes) -> str:

@@ -206,6 +206,30 @@ def test_call_id_from_context_on_every_line():
     ]
 
 
+def test_call_id_read_from_the_message_being_handled_only_when_a_line_is_written():
+    from callcenter.log import current_call
+
+    stream = io.StringIO()
+    configure_logging(LogSettings(format="json"), stream=stream)
+    log = structlog.get_logger()
+    token = current_call.set(b"BYE sip:a@b SIP/2.0\r\ni: raw-77@host\r\n\r\n")
+    try:
+        log.info("from the bytes")
+        log.info("named", call_id="explicit-1")  # a line's own call_id wins
+    finally:
+        current_call.reset(token)
+    token = current_call.set("plain-9@host")
+    try:
+        log.info("from a Call-ID")
+    finally:
+        current_call.reset(token)
+    log.info("none")
+    lines = json_lines(stream.getvalue())
+    assert [line.get("call_id") for line in lines] == [
+        "raw-77@host", "explicit-1", "plain-9@host", None,
+    ]  # fmt: skip
+
+
 def test_stdlib_logging_goes_through_the_same_processors():
     stream = io.StringIO()
     configure_logging(LogSettings(format="json"), stream=stream)

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from callcenter.app import Service
+from callcenter.log import add_call_id
 from callcenter.settings import Settings
 from callcenter.sip.message import Response
 from callcenter.sip.parser import StreamFramer, parse_message
@@ -133,7 +134,7 @@ async def test_log_lines_carry_the_call_id(service: Service) -> None:
     transport, proto, port = await udp_client()
     dest = ("127.0.0.1", sip_port(service))
     try:
-        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars, add_call_id]) as logs:
             transport.sendto(request(via_host=f"127.0.0.1:{port}", call_id="log-test-1"), dest)
             await recv(proto)
             await recv(proto)
