@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -21,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from callcenter import __version__
 from callcenter.acd.errors import AcdError
 from callcenter.acd.queues import QueueConfig
+from callcenter.acd.ringclock import CADENCES
 from callcenter.settings import QueueSettings
 
 from .auth import Login, Sessions, hash_password
@@ -31,12 +35,16 @@ __all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
 log = structlog.get_logger("callcenter.admin")
 
 
+#: As the configuration's agents: the extension is a SIP URI's user part.
+EXTENSION = r"^[A-Za-z0-9_.+-]+$"
+
+
 class AgentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1, max_length=200)
     number: str = Field(min_length=1, max_length=20)
-    extension: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.+-]+$")
+    extension: str = Field(min_length=1, max_length=64, pattern=EXTENSION)
     groups: dict[str, int] = Field(default_factory=lambda: {"service": 1})
     password: str = Field(min_length=8, max_length=200)
     # The phone's password for the service's registrar (standalone mode).
@@ -47,7 +55,7 @@ class AgentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=200)
     number: str | None = Field(default=None, min_length=1, max_length=20)
-    extension: str | None = Field(default=None, min_length=1, max_length=64)
+    extension: str | None = Field(default=None, min_length=1, max_length=64, pattern=EXTENSION)
     groups: dict[str, int] | None = None
     enabled: bool | None = None
 
@@ -282,12 +290,54 @@ def _upsert_queue(acd: Any, queue: QueueConfig) -> list[Any]:
 
 
 async def _body(request: web.Request, model: type[Any]) -> Any:
+    """The request's JSON as `model`, or a 400 naming the first problem.
+
+    Validated strictly, as the document says: a string is not an integer,
+    nor 0 a boolean. JSON does not tell 18.0 from 18, so an integral number
+    counts as an integer; NaN, Infinity and numbers out of range are refused.
+    """
     try:
-        return model.model_validate_json(await request.read())
+        data = json.loads(
+            await request.read(), parse_float=_json_number, parse_constant=_no_constant
+        )
+        _check_text(data, ())
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise _json_error(400, f"{where}: {first['msg']}") from None
+    except ValueError as exc:  # not JSON, not UTF-8, a number out of range
+        raise _json_error(400, f"body: {exc}") from None
+
+
+def _json_number(text: str) -> float | int:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return int(value) if value.is_integer() else value
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _check_text(value: Any, where: tuple[str | int, ...]) -> None:
+    """Refuse text PostgreSQL cannot store: U+0000, and lone surrogates."""
+    if isinstance(value, str):
+        place = ".".join(map(str, where)) or "body"
+        if "\x00" in value:
+            raise _json_error(400, f"{place}: text cannot hold U+0000")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise _json_error(400, f"{place}: not Unicode text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, (*where, key))
+            _check_text(item, (*where, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, (*where, i))
 
 
 def _json_error(status: int, message: str) -> web.HTTPException:
@@ -302,36 +352,136 @@ def _json_error(status: int, message: str) -> web.HTTPException:
     return cls(text=json.dumps({"error": message}), content_type="application/json")
 
 
+# -- the OpenAPI document -----------------------------------------------------------------
+#
+# The answers' shapes, for the document only: the handlers build their JSON
+# directly, and tests/agent/test_admin_schema.py checks every answer against
+# these schemas.
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(_Answer):
+    error: str
+
+
+class AgentOut(_Answer):
+    id: str
+    name: str
+    number: str
+    extension: str
+    groups: dict[str, int]
+    enabled: bool
+
+
+class Done(_Answer):
+    id: str
+
+
+class AgentEdited(_Answer):
+    id: str
+    enabled: bool
+
+
+class SipPasswordSet(_Answer):
+    id: str
+    extension: str
+    realm: str
+
+
+class AuditEntry(_Answer):
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any]
+
+
+#: Text without U+0000 (PostgreSQL's text and jsonb cannot hold it).
+NO_NUL = "^[^\\u0000]*$"
+
+_ERRORS = {
+    400: "invalid body (not JSON, or not as its schema says)",
+    401: "no token, or an expired one",
+    403: "not a supervisor",
+    404: "no such agent (or not enabled)",
+    409: "a conflict: the id or extension exists, the agent is on a call, or pbx mode",
+    503: "the database is off or unavailable",
+}
+
+
+#: path -> method -> (summary, request body schema, success status, its body, other errors).
+#: Every operation can also answer 401, 403 and 503.
+_OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...]]]] = {
+    "/api/admin/agents": {
+        "get": ("List agents", None, 200, "Agent[]", ()),
+        "post": ("Add an agent", "AgentIn", 201, "Done", (400, 409)),
+    },
+    "/api/admin/agents/{agent_id}": {
+        "patch": ("Edit or disable an agent", "AgentPatch", 200, "AgentEdited", (400, 404, 409)),
+    },
+    "/api/admin/agents/{agent_id}/password": {
+        "post": ("Reset an agent's desktop password", "PasswordIn", 200, "Done", (400, 404)),
+    },
+    "/api/admin/agents/{agent_id}/sip-password": {
+        "post": (
+            "Set or reset an agent's phone (SIP) password for the service's registrar;"
+            " stored as digest H(A1) values, in effect at the next REGISTER",
+            "PasswordIn", 200, "SipPasswordSet", (400, 404, 409),
+        ),
+    },
+    "/api/admin/queues": {"get": ("List queues", None, 200, "Queue[]", ())},
+    "/api/admin/queues/{name}": {
+        "put": ("Add or change a queue (the body's name is the URL's)", "Queue", 200, "Queue",
+                (400,)),
+    },
+    "/api/admin/audit": {"get": ("The audit log, newest first", None, 200, "AuditEntry[]", ())},
+}  # fmt: skip
+
+
 def openapi_document() -> dict[str, Any]:
-    schemas = {
-        "AgentIn": AgentIn.model_json_schema(),
-        "AgentPatch": AgentPatch.model_json_schema(),
-        "PasswordIn": PasswordIn.model_json_schema(),
-        "Queue": QueueSettings.model_json_schema(),
-    }
+    """The API's OpenAPI 3.1 document: request bodies from the models that
+    validate them, and every status each handler can answer with its body."""
+    schemas: dict[str, Any] = {}
+    models: dict[str, type[BaseModel]] = {
+        "AgentIn": AgentIn, "AgentPatch": AgentPatch, "PasswordIn": PasswordIn,
+        "Queue": QueueSettings, "Error": Error, "Agent": AgentOut, "Done": Done,
+        "AgentEdited": AgentEdited, "SipPasswordSet": SipPasswordSet, "AuditEntry": AuditEntry,
+    }  # fmt: skip
+    for name, model in models.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+    _queue_rules(schemas)
+    for name in ("AgentIn", "AgentPatch", "PasswordIn", "Queue", "OverflowSettings"):
+        _no_nul(schemas[name])
 
-    def body(name: str) -> dict[str, Any]:
-        return {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
-        }
+    def json_of(name: str) -> dict[str, Any]:
+        ref = {"$ref": f"#/components/schemas/{name.removesuffix('[]')}"}
+        schema = {"type": "array", "items": ref} if name.endswith("[]") else ref
+        return {"application/json": {"schema": schema}}
 
-    def op(summary: str, request: str | None = None, ok: str = "200") -> dict[str, Any]:
-        responses = {
-            ok: {"description": "done"},
-            "400": {"description": "invalid body"},
-            "401": {"description": "no or expired token"},
-            "403": {"description": "not a supervisor"},
-        }
-        out: dict[str, Any] = {
-            "summary": summary,
-            "security": [{"bearer": []}],
-            "responses": responses,
-        }
-        if request:
-            out["requestBody"] = body(request)
-        return out
-
+    paths: dict[str, Any] = {}
+    for path, methods in _OPERATIONS.items():
+        for method, (summary, request, status, answer, errors) in methods.items():
+            responses = {str(status): {"description": "done", "content": json_of(answer)}}
+            for code in sorted({401, 403, 503, *errors}):
+                responses[str(code)] = {"description": _ERRORS[code], "content": json_of("Error")}
+            op: dict[str, Any] = {
+                "summary": summary,
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {"name": name, "in": "path", "required": True,
+                     "schema": {"type": "string", "minLength": 1}}
+                    for name in re.findall(r"\{(\w+)\}", path)
+                ],
+                "responses": responses,
+            }  # fmt: skip
+            if request is not None:
+                op["requestBody"] = {"required": True, "content": json_of(request)}
+            paths.setdefault(path, {})[method] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "callcenter administration", "version": __version__},
@@ -339,24 +489,40 @@ def openapi_document() -> dict[str, Any]:
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
-        "paths": {
-            "/api/admin/agents": {
-                "get": op("List agents"),
-                "post": op("Add an agent", "AgentIn", "201"),
-            },
-            "/api/admin/agents/{agent_id}": {"patch": op("Edit or disable an agent", "AgentPatch")},
-            "/api/admin/agents/{agent_id}/password": {
-                "post": op("Reset an agent's desktop password", "PasswordIn")
-            },
-            "/api/admin/agents/{agent_id}/sip-password": {
-                "post": op(
-                    "Set or reset an agent's phone (SIP) password for the service's registrar;"
-                    " stored as digest H(A1) values, in effect at the next REGISTER",
-                    "PasswordIn",
-                )
-            },
-            "/api/admin/queues": {"get": op("List queues")},
-            "/api/admin/queues/{name}": {"put": op("Add or change a queue", "Queue")},
-            "/api/admin/audit": {"get": op("The audit log, newest first")},
-        },
+        "paths": paths,
     }
+
+
+def _queue_rules(schemas: dict[str, Any]) -> None:
+    """What QueueSettings' validators check, said in the schema too: a cadence
+    is a preset (any case) or a list of durations in (0, 60] s, and an overflow
+    to a queue or a number names its target."""
+    presets = [
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in key)
+        for key in sorted(CADENCES)
+    ]
+    durations = {"type": "number", "exclusiveMinimum": 0, "maximum": 60}
+    schemas["Queue"]["properties"]["cadence"]["anyOf"] = [
+        {"type": "string", "pattern": f"^({'|'.join(presets)})$"},
+        {"type": "array", "items": durations, "minItems": 1},
+    ]
+    schemas["OverflowSettings"].update(
+        {
+            "if": {"properties": {"kind": {"enum": ["queue", "number"]}}, "required": ["kind"]},
+            "then": {"properties": {"target": {"minLength": 1}}, "required": ["target"]},
+        }
+    )
+
+
+def _no_nul(schema: Any) -> None:
+    """Say in a request schema what `_check_text` refuses: U+0000 in text."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and "pattern" not in schema:
+        schema["pattern"] = NO_NUL
+    if isinstance(schema.get("additionalProperties"), dict):
+        schema["propertyNames"] = {"pattern": NO_NUL}
+    for sub in [*schema.get("properties", {}).values(), *schema.get("anyOf", [])]:
+        _no_nul(sub)
+    for key in ("items", "additionalProperties"):
+        _no_nul(schema.get(key))
