@@ -216,7 +216,12 @@ class Params(Mapping[str, str | None]):
         return "".join(f";{n}" if v is None else f";{n}={v}" for n, v in self._items)
 
 
-@dataclass(slots=True)
+# The value classes parsed for every message (SipURI, NameAddr, Via) write
+# their __init__ out (dataclass(init=False)): the generated one is interpreted
+# even when the module is compiled (docs/decisions/0003-mypyc.md).
+
+
+@dataclass(slots=True, init=False)
 class SipURI:
     """A `sip:` or `sips:` URI (RFC 3261 §19.1), or any other absolute URI.
 
@@ -225,14 +230,34 @@ class SipURI:
     host compare case-insensitively, user and parameters as parsed.
     """
 
-    scheme: str = "sip"
-    user: str | None = None
-    host: str = ""
-    port: int | None = None
-    params: Params = field(default_factory=Params)
-    headers: str | None = None
-    password: str | None = field(default=None, repr=False)
-    opaque: str | None = None
+    scheme: str
+    user: str | None
+    host: str
+    port: int | None
+    params: Params
+    headers: str | None
+    password: str | None = field(repr=False)
+    opaque: str | None
+
+    def __init__(
+        self,
+        scheme: str = "sip",
+        user: str | None = None,
+        host: str = "",
+        port: int | None = None,
+        params: Params | None = None,
+        headers: str | None = None,
+        password: str | None = None,
+        opaque: str | None = None,
+    ) -> None:
+        self.scheme = scheme
+        self.user = user
+        self.host = host
+        self.port = port
+        self.params = Params() if params is None else params
+        self.headers = headers
+        self.password = password
+        self.opaque = opaque
 
     @classmethod
     def parse(cls, text: str) -> SipURI:
@@ -289,7 +314,7 @@ def _port(text: str | None) -> int | None:
     return port
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class NameAddr:
     """A From/To/Contact/Route value: `"Name" <uri>;params` or `uri;params` (§20.10).
 
@@ -299,9 +324,21 @@ class NameAddr:
     """
 
     uri: SipURI
-    display_name: str | None = None
-    params: Params = field(default_factory=Params)
-    wildcard: bool = False
+    display_name: str | None
+    params: Params
+    wildcard: bool
+
+    def __init__(
+        self,
+        uri: SipURI,
+        display_name: str | None = None,
+        params: Params | None = None,
+        wildcard: bool = False,
+    ) -> None:
+        self.uri = uri
+        self.display_name = display_name
+        self.params = Params() if params is None else params
+        self.wildcard = wildcard
 
     @classmethod
     def parse(cls, text: str) -> NameAddr:
@@ -354,15 +391,29 @@ class NameAddr:
         return f"{name}<{self.uri}>{self.params}"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Via:
     """One Via entry (§20.42) with the RFC 3581 `rport` extension."""
 
     transport: str
     host: str
-    port: int | None = None
-    params: Params = field(default_factory=Params)
-    protocol: str = "SIP/2.0"
+    port: int | None
+    params: Params
+    protocol: str
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: Params | None = None,
+        protocol: str = "SIP/2.0",
+    ) -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = Params() if params is None else params
+        self.protocol = protocol
 
     @classmethod
     def parse(cls, text: str) -> Via:
