@@ -274,6 +274,9 @@ class Service:
             {a.id: AgentInfo(a.id, a.name, a.number) for a in self.settings.agents},
             command=self._agent_command,
             snapshot=lambda: self.sip.snapshot() if self.sip is not None else None,
+            agent_view=lambda agent_id: (
+                self.sip.agent_view(agent_id) if self.sip is not None else None
+            ),
             greeting=desk.greeting,
             lookup=lookup,
             save_form=save,

@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from callcenter.acd.engine import Acd, AcdSnapshot
+from callcenter.acd.engine import Acd, AcdSnapshot, AgentView
 from callcenter.acd.events import AcdAction, AcdCommand
 from callcenter.bus import EventBus, event_fields
 from callcenter.calls.switchboard import (
@@ -117,6 +117,11 @@ class SipRuntime:
         if self._core is None or self._loop is None:
             return None
         return self._core.acd.snapshot(self._loop.time())
+
+    def agent_view(self, agent_id: str) -> AgentView | None:
+        if self._core is None or self._loop is None:
+            return None
+        return self._core.acd.agent_view(agent_id, self._loop.time())
 
     def administer(self, change: Callable[[Acd, float], list[AcdAction]]) -> None:
         """An administrative change; the ACD's errors propagate to the caller."""

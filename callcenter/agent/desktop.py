@@ -50,7 +50,7 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from callcenter.acd.engine import AcdSnapshot
+from callcenter.acd.engine import AcdSnapshot, AgentView
 from callcenter.acd.errors import AcdError
 from callcenter.acd.events import (
     AcdCommand,
@@ -143,6 +143,7 @@ class DesktopHub:
         command: Callable[[AcdCommand], None],
         snapshot: Callable[[], AcdSnapshot | None],
         greeting: str,
+        agent_view: Callable[[str], AgentView | None] | None = None,
         lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
         save_form: Callable[[CallForm], Awaitable[bool]] | None = None,
         replay_messages: int = 500,
@@ -158,6 +159,9 @@ class DesktopHub:
         self.agents = agents
         self._command = command
         self._snapshot = snapshot
+        # One agent's state without the whole floor: a shift's logins would
+        # otherwise build the floor once per agent (quadratic in agents).
+        self._agent_view = agent_view or self._agent_view_from_snapshot
         self.greeting = greeting
         self._lookup = lookup
         self._save_form = save_form
@@ -294,10 +298,13 @@ class DesktopHub:
 
     # -- connections ----------------------------------------------------------------------
 
+    def _agent_view_from_snapshot(self, agent_id: str) -> AgentView | None:
+        snap = self._snapshot()
+        return next((a for a in snap.agents if a.agent_id == agent_id), None) if snap else None
+
     def _log_in(self, agent_id: str) -> None:
         """Opening the desktop logs an offline agent in to the ACD (not ready)."""
-        snap = self._snapshot()
-        view = next((a for a in snap.agents if a.agent_id == agent_id), None) if snap else None
+        view = self._agent_view(agent_id)
         if view is not None and view.state == "offline":
             with contextlib.suppress(AcdError):
                 self._command(AgentLogin(agent_id))
@@ -305,8 +312,7 @@ class DesktopHub:
     def _hello(self, client: _Client, since: str | None) -> None:
         agent_id = client.login.user_id
         info = self.agents.get(agent_id)
-        snap = self._snapshot()
-        view = next((a for a in snap.agents if a.agent_id == agent_id), None) if snap else None
+        view = self._agent_view(agent_id)
         pops = [p for (a, _), p in self._pops.items() if a == agent_id]
         self._enqueue(client, {
             "type": "hello",

@@ -398,6 +398,9 @@ def test_snapshot_shows_waiting_calls_and_agents() -> None:
         ("c2", 2, ()),
     ]
     assert snap.agents[0].state == "reserved"
+    # One agent's line, without the floor: the same as the snapshot's.
+    assert f.acd.agent_view("a1", 7.0) == snap.agents[0]
+    assert f.acd.agent_view("nobody", 7.0) is None
 
 
 def test_blind_transfer_to_a_queue_ends_the_agents_talk_and_requeues_the_same_call() -> None:

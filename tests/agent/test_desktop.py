@@ -98,6 +98,25 @@ async def receive(ws: Any, kind: str | None = None) -> dict[str, Any]:
             return msg
 
 
+async def test_an_agent_connecting_needs_only_their_own_state_not_the_floor(world: World) -> None:
+    # A shift's logins must not build the whole floor once per agent.
+    from callcenter.acd.engine import AgentView
+    from callcenter.acd.events import AgentLogin
+
+    def no_floor() -> None:
+        raise AssertionError("the floor was built for one agent's login")
+
+    world.hub._snapshot = no_floor
+    world.hub._agent_view = lambda agent_id: AgentView(
+        agent_id, "Zhang Wei", "001", "offline", None, 3.0, None, 0, ("support",)
+    )
+    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    hello = await receive(ws, "hello")
+    assert (hello["agent"]["id"], hello["state"]) == ("a1", "offline")
+    assert AgentLogin("a1") in world.commands  # an offline agent is logged in
+    await ws.close()
+
+
 async def test_login_refusals_are_indistinguishable_and_throttled(world: World) -> None:
     c = world.client
     wrong = await c.post("/api/login", json={"user_id": "a1", "password": "nope"})
