@@ -140,28 +140,37 @@ class AdminApi:
         extension = patch.extension or row["extension"]
         groups = patch.groups if patch.groups is not None else json.loads(row["groups"])
         enabled = row["enabled"] if patch.enabled is None else patch.enabled
-        try:
-            if enabled:
-                self._administer(
-                    lambda acd, now: _upsert(acd, agent_id, name, number, extension, groups)
-                )
-            elif row["enabled"]:
-                self._administer(lambda acd, now: acd.remove_agent(agent_id, now))
-                self.sessions.remove_user(agent_id)
-        except AcdError as exc:
-            raise _json_error(409, str(exc)) from None
+
+        def apply_to_floor() -> None:
+            try:
+                if enabled:
+                    self._administer(
+                        lambda acd, now: _upsert(acd, agent_id, name, number, extension, groups)
+                    )
+                elif row["enabled"]:
+                    self._administer(lambda acd, now: acd.remove_agent(agent_id, now))
+            except AcdError as exc:
+                raise _json_error(409, str(exc)) from None
+
+        # The database first, in a transaction the floor's refusal rolls back:
+        # its constraints (an extension another agent has) must hold before the
+        # running floor or the phones' passwords change, or a refused edit would
+        # leave them changed until the next restart.
+        await self._execute(
+            "UPDATE agents SET name=$2, number=$3, extension=$4, groups=$5, enabled=$6,"
+            " sip_digest = CASE WHEN extension = $4 THEN sip_digest END,"
+            " updated_at=now() WHERE id=$1",
+            agent_id, name, number, extension, json.dumps(groups), enabled,
+            then=apply_to_floor,
+        )  # fmt: skip
+        if not enabled and row["enabled"]:
+            self.sessions.remove_user(agent_id)
         if self._phones is not None:
             # The stored digest hashes the extension: a new one needs a new password.
             if not enabled or extension != row["extension"]:
                 self._phones.remove(row["extension"])
             elif not row["enabled"] and row.get("sip_digest"):
                 self._phones.stored(extension, json.loads(row["sip_digest"]))
-        await self._execute(
-            "UPDATE agents SET name=$2, number=$3, extension=$4, groups=$5, enabled=$6,"
-            " sip_digest = CASE WHEN extension = $4 THEN sip_digest END,"
-            " updated_at=now() WHERE id=$1",
-            agent_id, name, number, extension, json.dumps(groups), enabled,
-        )  # fmt: skip
         await self._audit(actor, "agent.edit", agent_id, patch.model_dump(exclude_none=True))
         return web.json_response({"id": agent_id, "enabled": enabled})
 
@@ -259,13 +268,19 @@ class AdminApi:
         async with pool.acquire() as conn:
             return [dict(r) for r in await conn.fetch(sql, *args)]
 
-    async def _execute(self, sql: str, *args: Any) -> None:
+    async def _execute(
+        self, sql: str, *args: Any, then: Callable[[], None] | None = None
+    ) -> None:
+        """Run one statement; with `then`, in a transaction that commits only
+        if `then()`, called after the statement, raises nothing."""
         import asyncpg
 
         pool = await self._conn_pool()
         try:
-            async with pool.acquire() as conn:
+            async with pool.acquire() as conn, conn.transaction():
                 await conn.execute(sql, *args)
+                if then is not None:
+                    then()
         except asyncpg.UniqueViolationError as exc:
             raise _json_error(409, f"already exists: {exc.detail or exc}") from None
 

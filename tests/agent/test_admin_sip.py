@@ -100,6 +100,15 @@ async def test_a_supervisor_sets_a_phones_password_and_the_phone_registers(
                                {"password": "short"}))[0] == 400  # fmt: skip
             assert (await post("/api/admin/agents/ghost/sip-password",
                                {"password": "long-enough"}))[0] == 404  # fmt: skip
+            # Moving an agent to an extension another agent has is refused, and
+            # changes nothing: not the floor, not the phone's password.
+            async with s.patch(
+                f"{base}/api/admin/agents/a002", json={"extension": "1001"}, headers=auth
+            ) as r:
+                assert r.status == 409
+            assert service.sip is not None
+            assert service.sip.core.acd.agents["a002"].extension == "1002"
+            assert await asyncio.to_thread(register, service, "1002", "phone-pw-2") == both_ok
             async with s.post(
                 f"{base}/api/admin/agents/a002/sip-password", json={"password": "long-enough"}
             ) as r:
