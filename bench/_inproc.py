@@ -80,8 +80,11 @@ class Recorder:
 
             return wrapped
 
-        for name in ("receive", "receive_stream_item", "on_timer", "command", "transport_error"):
-            setattr(core, name, entry(getattr(core, name)))
+        # The core and the transports may be compiled (mypyc): their methods
+        # cannot be replaced, so the runtime is given stand-ins that record and
+        # pass everything else through.
+        entries = ("receive", "receive_stream_item", "on_timer", "command", "transport_error")
+        runtime._core = _Through(core, {n: entry(getattr(core, n)) for n in entries})  # type: ignore[assignment]
 
         send = runtime.transports.send
 
@@ -94,7 +97,18 @@ class Recorder:
                 self.sent.append(Sent(loop.time(), line.split(" ", 1)[0], user))
             send(data, dest)
 
-        runtime.transports.send = recording_send  # type: ignore[method-assign]
+        runtime.transports = _Through(runtime.transports, {"send": recording_send})  # type: ignore[assignment]
+
+
+class _Through:
+    """`target` with some of its methods replaced; everything else passes through."""
+
+    def __init__(self, target: Any, replaced: dict[str, Callable[..., Any]]) -> None:
+        self.__dict__.update(replaced)
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
 
 
 @contextlib.asynccontextmanager
