@@ -165,6 +165,10 @@ class CallMetrics:
         # The queue of the call each agent is wrapping up, from CallEnded or
         # CallTransferred until the AgentStateChanged that leaves wrap-up.
         self._wrapping: dict[str, str] = {}
+        # Agents whose series exist; one added later (the administration API)
+        # gets them at zero when they first change state, i.e. log in, which
+        # comes before their first answer or miss.
+        self._primed_agents: set[str] = set()
 
     def set_targets(self, targets: dict[str, float]) -> None:
         """Each queue's ring target in seconds, for abandons within the target."""
@@ -192,8 +196,12 @@ class CallMetrics:
             for reason in OVERFLOW_REASONS:
                 self.overflowed.labels(queue, reason)
         for agent in agents:
-            self.no_answer.labels(agent)
-            self.agent_answered.labels(agent)
+            self._prime_agent(agent)
+
+    def _prime_agent(self, agent: str) -> None:
+        self.no_answer.labels(agent)
+        self.agent_answered.labels(agent)
+        self._primed_agents.add(agent)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="metrics")
@@ -244,10 +252,13 @@ class CallMetrics:
             case CallEnded(queue=queue, agent_id=agent, talk_seconds=talk):
                 self.talk_time.labels(queue).observe(talk)
                 self._wrapping[agent] = queue
-            case AgentStateChanged(previous="wrap-up", agent_id=agent):
-                queue_name = self._wrapping.pop(agent, None)
-                if queue_name is not None:
-                    self.wrap_up_time.labels(queue_name).observe(event.seconds)
+            case AgentStateChanged(agent_id=agent):
+                if agent not in self._primed_agents:
+                    self._prime_agent(agent)
+                if event.previous == "wrap-up":
+                    queue_name = self._wrapping.pop(agent, None)
+                    if queue_name is not None:
+                        self.wrap_up_time.labels(queue_name).observe(event.seconds)
             case OfferEnded(agent_id=agent, outcome="missed"):
                 self.no_answer.labels(agent).inc()
 

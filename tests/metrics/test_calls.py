@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry
 from callcenter.acd.engine import AcdSnapshot, AgentView, QueueView
 from callcenter.acd.events import (
     AgentHungUp,
+    AgentStateChanged,
     CallAbandoned,
     CallAnswered,
     CallArrived,
@@ -163,3 +164,9 @@ def test_primed_series_exist_at_zero_before_the_first_call() -> None:
     assert value("callcenter_calls_overflowed_total", {"queue": "hotline", "reason": "breach"}) == 0
     assert value("callcenter_agent_ring_no_answer_total", {"agent": "a1"}) == 0
     assert value("callcenter_agent_calls_answered_total", {"agent": "a1"}) == 0
+    # An agent added later (administration API): at zero from their first
+    # state change, their login, before any answer or miss.
+    assert value("callcenter_agent_calls_answered_total", {"agent": "a9"}) is None
+    m.observe(AgentStateChanged("a9", "not-ready", "offline", None))
+    assert value("callcenter_agent_ring_no_answer_total", {"agent": "a9"}) == 0
+    assert value("callcenter_agent_calls_answered_total", {"agent": "a9"}) == 0
