@@ -16,7 +16,8 @@ phones (``scenarios/uas_answer.xml``, registered for every agent). The clients
 (bench/_wsclients.py) run in a process of their own: 1,000 agents and 50
 supervisors logged in (argon2 at the service, once each) and connected; a
 supervisor receives the floor coalesced (a ``floor.batch`` every 0.5 s), breach
-alerts and the board's figures every 2 s.
+alerts coalesced in bursts (``floor.alerts``) and the board's figures whole once,
+then their changed rows every 2 s (docs/desktop.md).
 
 Each rate gets a fresh service. A rate is *sustained* when every call was
 answered, answers kept up with the offered rate (95 %), every call popped and
