@@ -72,6 +72,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
 )
@@ -565,9 +566,19 @@ class Store:
 
         try:
             await self._guard(apply)
+        except StoreRefused:
+            raise
         except StoreUnavailable:
             await self._reset()
             raise
+        except Exception as exc:
+            # The driver in a state it should not be in (asyncpg's
+            # InternalClientError "another operation is in progress" on a
+            # connection whose query a time-out cancelled): not the records'
+            # fault, so journal them and start again with fresh connections,
+            # rather than let the writer die and records pile up unwritten.
+            await self._reset()
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def _reset(self) -> None:
         pool, self._pool = self._pool, None

@@ -357,3 +357,39 @@ async def test_a_refused_offer_is_whole_after_the_documented_reimport(
         assert (leg["leg_id"], leg["outcome"], leg["leg_rings"]) == ("leg-1", "answered", 2)
     finally:
         await writer.stop()
+
+
+async def test_a_connection_left_mid_operation_is_a_database_problem_and_the_pool_starts_afresh(
+) -> None:
+    # A time-out that cancels a query can leave a pooled connection "in the
+    # middle of another operation"; asyncpg then raises InternalClientError on
+    # its next use. That must journal the records (StoreUnavailable) and drop
+    # the pool, never end the writer or set records aside as refused.
+    class Broken:
+        async def execute(self, *args: Any) -> None:
+            raise asyncpg.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress"
+            )
+
+    class Pool:
+        terminated = False
+
+        def acquire(self) -> Any:
+            class Acquired:
+                async def __aenter__(self) -> Broken:
+                    return Broken()
+
+                async def __aexit__(self, *exc: object) -> None:
+                    return None
+
+            return Acquired()
+
+        def terminate(self) -> None:
+            self.terminated = True
+
+    store = Store("postgresql://unused", timeout=1.0)
+    pool = Pool()
+    store._pool = pool
+    with pytest.raises(StoreUnavailable, match="another operation"):
+        await store.write(numbered(answered_call(1)))
+    assert pool.terminated and store._pool is None
