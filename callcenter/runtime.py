@@ -15,10 +15,9 @@ and counts it, so a bug triggered by one message can never stop the service.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -143,27 +142,32 @@ class SipRuntime:
 
     def datagram_received(self, data: bytes, source: Address) -> None:
         self.metrics.count("in", data)
-        # Log lines written meanwhile carry the message's Call-ID, read from
-        # these bytes only if a line is written (callcenter.log.add_call_id).
-        token = current_call.set(data)
-        try:
-            self._run(lambda now: self.core.receive(data, source, now))
-        finally:
-            current_call.reset(token)
+        # The Call-ID is read from these bytes only if a line is written.
+        self._run_about(data, lambda now: self.core.receive(data, source, now))
 
     def stream_item_received(self, item: Message | KeepAlive | ParseError, source: Address) -> None:
         call_id = None
         if isinstance(item, Message):
             self.metrics.count_message("in", item)
             call_id = item.headers.get("Call-ID")
-        with _call_context(call_id):
-            self._run(lambda now: self.core.receive_stream_item(item, source, now))
+        self._run_about(call_id, lambda now: self.core.receive_stream_item(item, source, now))
 
     def connection_lost(self, peer: Address) -> None:
         if self._core is not None:
             self._run(lambda now: self.core.transport_error(peer, now))
 
     # -- the loop -------------------------------------------------------------------------
+
+    def _run_about(
+        self, call: str | bytes | None, step: Callable[[float], list[SwitchboardOutput]]
+    ) -> None:
+        """`_run` for a message: the log lines written meanwhile carry its Call-ID
+        (callcenter.log.add_call_id)."""
+        token = current_call.set(call)
+        try:
+            self._run(step)
+        finally:
+            current_call.reset(token)
 
     def _run(self, step: Callable[[float], list[SwitchboardOutput]]) -> None:
         assert self._loop is not None
@@ -201,12 +205,12 @@ class SipRuntime:
                 self._log_rejection(now, source=str(source), reason=reason, status=status)
             case TransactionTimedOut(tx, request, timer):
                 self.metrics.transaction_timeouts.labels(tx.method).inc()
-                with _call_context(request.headers.get("Call-ID")):
-                    log.info(
-                        "sip transaction timed out",
-                        method=tx.method,
-                        timer=timer.value if timer else "transport",
-                    )
+                log.info(
+                    "sip transaction timed out",
+                    call_id=request.headers.get("Call-ID"),
+                    method=tx.method,
+                    timer=timer.value if timer else "transport",
+                )
             case KeepAliveReceived(source):
                 log.debug("keep-alive", source=str(source))
             case CallRefused(source, status, reason):
@@ -232,11 +236,9 @@ class SipRuntime:
                 name = type(action).__name__
                 outcome = name in _OUTCOMES
                 if outcome or self._debug:
-                    call_id = getattr(action, "call_id", None)
-                    with _call_context(call_id):
-                        fields = {k: v for k, v in event_fields(action).items() if k != "call_id"}
-                        emit = calls_log.info if outcome else calls_log.debug
-                        emit(_event_name(name), **fields)
+                    # An event's own call_id, if it has one, names the line's call.
+                    emit = calls_log.info if outcome else calls_log.debug
+                    emit(_event_name(name), **event_fields(action))
                 self.bus.publish(action, self.clock.wall())
 
     def _log_rejection(self, now: float, **fields: Any) -> None:
@@ -271,19 +273,6 @@ _OUTCOMES = frozenset({
     "CallAnswered", "CallAbandoned", "CallEnded", "CallTransferred", "CallOverflowed",
     "CallRejected", "TargetBreached",
 })  # fmt: skip
-
-
-@contextlib.contextmanager
-def _call_context(call_id: str | None) -> Iterator[None]:
-    """Every log line written while handling a message carries its Call-ID."""
-    if call_id is None:
-        yield
-        return
-    token = current_call.set(call_id)
-    try:
-        yield
-    finally:
-        current_call.reset(token)
 
 
 def _first_line(data: bytes) -> str:
