@@ -129,7 +129,8 @@ async def running_service(
         yield service, recorder
     finally:
         try:
-            await asyncio.wait_for(service.stop(), 15)
+            async with asyncio.timeout(15):
+                await service.stop()
         finally:
             unsettle_gc()
             log_file.close()

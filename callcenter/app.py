@@ -181,7 +181,8 @@ class Service:
         """Agents and queues from the database (seeded from the file the first
         time). If the database cannot be reached, the file's are used."""
         try:
-            conn = await asyncio.wait_for(asyncpg.connect(dsn), 10)
+            async with asyncio.timeout(10):
+                conn = await asyncpg.connect(dsn)
             try:
                 await apply_migrations(conn)
                 directory = await seed_and_load(
@@ -626,7 +627,8 @@ async def run(
             await stop.wait()
             log.info("service stopping", signal=received[0] if received else None)
         try:
-            await asyncio.wait_for(service.stop(), stop_timeout)
+            async with asyncio.timeout(stop_timeout):
+                await service.stop()
         except TimeoutError:
             log.error("service did not stop in time", timeout=stop_timeout)
             return 1

@@ -74,6 +74,7 @@ from callcenter.clock import Clock, LoopClock
 from callcenter.records.customers import Customer
 from callcenter.records.forms import CallForm
 from callcenter.records.stats import AgentStats, QueueStats
+from callcenter.tasks import cancel_and_wait
 
 from .auth import Login, LoginRefused, Sessions
 from .board import WAITING_SHOWN, AgentCounts, BoardFeed, FloorTally, QueueCounts
@@ -212,10 +213,7 @@ class DesktopHub:
     async def stop(self) -> None:
         if self._alert_timer is not None:
             self._alert_timer.cancel()
-        for task in [*self._tasks, *self._lookups]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait([*self._tasks, *self._lookups])
         for client in [*self._agent_clients.values(), *self._supervisor_clients]:
             await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         self._bus.unsubscribe(self._sub)
@@ -529,7 +527,8 @@ class DesktopHub:
         try:
             # The pop must not wait long for the database: a slow lookup
             # pops without the customer record rather than after ring 1.
-            pop["customer"] = _customer(await asyncio.wait_for(self._lookup(event.caller), 0.5))
+            async with asyncio.timeout(0.5):
+                pop["customer"] = _customer(await self._lookup(event.caller))
         except Exception as exc:
             log.warning("customer lookup failed", error=str(exc) or type(exc).__name__)
         finally:
@@ -646,14 +645,12 @@ class DesktopHub:
             snap = self._snapshot()
             agents = [a.agent_id for a in snap.agents] if snap is not None else list(self.agents)
             try:
-                queues, per_agent = await asyncio.wait_for(
-                    self._records(
+                async with asyncio.timeout(30):
+                    queues, per_agent = await self._records(
                         datetime.fromtimestamp(day, UTC),
                         datetime.fromtimestamp(self.tally.started, UTC),
                         agents,
-                    ),
-                    30,
-                )
+                    )
             except Exception as exc:
                 log.warning(
                     "today's figures not read from the records",

@@ -17,7 +17,6 @@ call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -41,6 +40,7 @@ from callcenter.acd.events import (
 )
 from callcenter.acd.queues import QueueConfig
 from callcenter.bus import EventBus
+from callcenter.tasks import cancel_and_wait
 
 __all__ = ["OVERFLOW_REASONS", "WRAP_UP_BUCKETS", "CallMetrics", "FloorCollector", "ring_buckets"]
 
@@ -208,9 +208,7 @@ class CallMetrics:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
         self._bus.unsubscribe(self._sub)
 
     async def _run(self) -> None:

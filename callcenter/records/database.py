@@ -63,10 +63,10 @@ class Pool:
             raise ConnectionError("no database")
         async with self._lock:
             if self._pool is None:
-                self._pool = await asyncio.wait_for(
-                    asyncpg.create_pool(self.dsn, min_size=0, max_size=self.max_size),
-                    self.timeout,
-                )
+                async with asyncio.timeout(self.timeout):
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn, min_size=0, max_size=self.max_size
+                    )
         return self._pool
 
     async def close(self) -> None:

@@ -535,7 +535,8 @@ class Store:
         or migrating (a wrong password, a migration that fails) is a problem of
         the database, not of the records."""
         try:
-            return await asyncio.wait_for(fn(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await fn()
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
 

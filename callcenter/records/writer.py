@@ -43,6 +43,7 @@ import structlog
 
 from callcenter.bus import EventBus, Published, Subscription
 from callcenter.clock import Clock, LoopClock
+from callcenter.tasks import cancel_and_wait
 
 from .journal import Journal, JournalEntries
 from .store import Record, Store, StoreRefused, StoreUnavailable, to_record
@@ -155,11 +156,7 @@ class RecordsWriter:
     async def stop(self, timeout: float = 5.0) -> None:
         """Write (or journal) what is queued, then stop."""
         await self._flush(timeout)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._bus.unsubscribe(self._sub)
         await self.store.close()
 
@@ -191,7 +188,8 @@ class RecordsWriter:
             try:
                 if self.linger > 0 and self._sub.queue.qsize() < self.batch_size - 1:
                     with contextlib.suppress(TimeoutError):  # stop() ends it early
-                        await asyncio.wait_for(self._flushing.wait(), self.linger)
+                        async with asyncio.timeout(self.linger):
+                            await self._flushing.wait()
                 while len(items) < self.batch_size and (nxt := self._sub.get_nowait()) is not None:
                     items.append(nxt)
                 await self._write(self._records(items))

@@ -194,10 +194,8 @@ class SipTransports:
     async def _resolve_and_send(self, data: bytes, dest: Address) -> None:
         loop = asyncio.get_running_loop()
         try:
-            infos = await asyncio.wait_for(
-                loop.getaddrinfo(dest.host, dest.port, type=socket.SOCK_DGRAM),
-                self.config.connect_timeout,
-            )
+            async with asyncio.timeout(self.config.connect_timeout):
+                infos = await loop.getaddrinfo(dest.host, dest.port, type=socket.SOCK_DGRAM)
             ip = str(infos[0][4][0])
         except (OSError, TimeoutError, IndexError) as exc:
             log.warning("cannot resolve", host=dest.host, error=str(exc) or type(exc).__name__)
@@ -227,12 +225,10 @@ class SipTransports:
         if dest.transport is Transport.TLS and ctx is None:
             ctx = ssl.create_default_context()
         try:
-            _, proto = await asyncio.wait_for(
-                loop.create_connection(
+            async with asyncio.timeout(self.config.connect_timeout):
+                _, proto = await loop.create_connection(
                     lambda: _Stream(self, dest.transport, dest), dest.host, dest.port, ssl=ctx
-                ),
-                self.config.connect_timeout,
-            )
+                )
             return proto
         except (TimeoutError, OSError) as exc:
             log.warning("connection failed", peer=str(dest), error=str(exc) or type(exc).__name__)

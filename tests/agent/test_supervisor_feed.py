@@ -183,3 +183,30 @@ async def test_a_burst_of_breaches_is_one_alert_at_once_then_one_frame(desk: Des
     alone_at, alone = await alerts()
     assert alone == ["y"] and alone_at < 0.3
     await ws.close()
+
+
+@pytest.mark.parametrize("turns", range(6))
+async def test_stopping_while_todays_figures_arrive_stops(turns: int) -> None:
+    """A stop that lands as the records answer still stops: Python 3.11's
+    wait_for returned the result and swallowed the cancellation, leaving the
+    reader asleep for five minutes and the service's stop waiting on it."""
+    asked, answer = asyncio.Event(), asyncio.Event()
+
+    async def history(start: Any, end: Any, agents: list[str]) -> tuple[list[Any], list[Any]]:
+        asked.set()
+        await answer.wait()
+        return [], []
+
+    clock = ManualClock(monotonic=0.0, wall=T0)
+    hub = DesktopHub(
+        EventBus(), Sessions(), AGENTS, command=lambda cmd: None, snapshot=lambda: None,
+        greeting="", clock=clock, history=history,
+    )  # fmt: skip
+    hub.start()
+    async with asyncio.timeout(2):
+        await asked.wait()
+    answer.set()
+    for _ in range(turns):  # the stop lands at each point of the answer's way back
+        await asyncio.sleep(0)
+    async with asyncio.timeout(2):  # all its tasks ended, none asleep
+        await hub.stop()
