@@ -23,6 +23,7 @@ from /proc/<pid>/stat over the steady part of each step (100 % = one core).
     .venv/bin/python bench/throughput.py               # 50 100 200 300 500 calls/s
     .venv/bin/python bench/throughput.py --quick       # a smoke run, no doc update
     .venv/bin/python bench/throughput.py --profile 300 # cProfile the service at 300/s
+    .venv/bin/python bench/throughput.py --py-spy 200  # where the CPU goes, compiled code too
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
+from _spy import Spy, summarise
 
 TARGET_CPS = 500.0
 HOTLINE_PASSWORD = "hotline-bench-secret"
@@ -82,7 +84,12 @@ class Step:
 
 
 def run_step(
-    rate: float, args: argparse.Namespace, root: Path, *, profile: Path | None = None
+    rate: float,
+    args: argparse.Namespace,
+    root: Path,
+    *,
+    profile: Path | None = None,
+    spy: Path | None = None,
 ) -> Step:
     work = root / f"step-{rate:g}{'-profile' if profile else ''}"
     work.mkdir(parents=True)
@@ -147,10 +154,17 @@ def run_step(
         )  # fmt: skip
         sampler.pids["uac"] = uac.pid
         started = time.monotonic()
+        # py-spy over the calls, past the first second (the callers' ramp).
+        spying = None
+        if spy is not None:
+            time.sleep(1.0)
+            spying = Spy(service.pid, max(1.0, min(args.duration, calls / rate) - 2.0), spy)
         thread = threading.Thread(target=_sample, args=(sampler, stop_sampling), daemon=True)
         thread.start()
         uac.proc.wait()
         ended = time.monotonic()
+        if spying is not None:
+            spying.wait()
         stop_sampling.set()
         thread.join()
         stats = uac.stats()
@@ -337,6 +351,10 @@ def main() -> int:
     )
     parser.add_argument("--keep-going", action="store_true", help="run steps after a failed one")
     parser.add_argument("--profile", type=float, metavar="RATE", help="cProfile the service")
+    parser.add_argument(
+        "--py-spy", type=float, metavar="RATE",
+        help="sample the service with py-spy --native during the calls (compiled code too)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="two short steps; no doc update")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     c.add_common_args(parser, records=True)
@@ -349,6 +367,29 @@ def main() -> int:
     steps: list[Step] = []
     profile_text = ""
     try:
+        if args.py_spy:
+            raw = root / "service.spy"
+            step = run_step(args.py_spy, args, root, spy=raw)
+            print(c.text_table(HEADERS, [step.row()]))
+            rows = [[name, n, pct] for name, n, pct in summarise(raw)]
+            print(c.text_table(["area", "samples", "%"], rows))
+            if doc is not None:
+                body = "\n".join([
+                    f"Command: `{c.command_line()}`",
+                    "",
+                    f"- Date: {c.today()}.",
+                    c.machine_block(facts, quiet, waited),
+                    "- The service sampled with `py-spy record --native` during the calls "
+                    "(250 samples/s; the step's figures are slightly lowered by the sampling). "
+                    "Busy samples by the innermost frame of the service's own code, else by "
+                    "library; the event loop waiting in epoll excluded:",
+                    "",
+                    c.md_table(HEADERS, [step.row()]),
+                    "",
+                    c.md_table(["area", "samples", "% of busy"], rows),
+                ])  # fmt: skip
+                c.update_doc(f"throughput-pyspy-{args.via}-records-{args.records}", body, doc)
+            return 0
         if args.profile:
             prof = root / "service.prof"
             step = run_step(args.profile, args, root, profile=prof)

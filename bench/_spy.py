@@ -1,0 +1,110 @@
+"""Where a running service spends its CPU, sampled with py-spy (``--native``, so
+the call path compiled with mypyc shows by module too).
+
+Each sample is put down to the innermost frame of the service's own code
+(``callcenter/<package>``, or the module name inside a mypyc symbol), else to
+the library at the top of the stack; samples of the event loop waiting in
+epoll are idle and left out.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+__all__ = ["SPY", "Spy", "summarise"]
+
+SPY = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy"
+
+# mypyc names its C functions after the module, by its last name where that is unique
+# (CPyDef_endpoint___SipEndpoint___receive), else with its package (CPyDef_acd___events___...).
+_MYPYC = re.compile(r"CPy(?:Def|Py)_(\w+?)___")
+_IDLE = ("epoll_wait", "uv__io_poll", "select.epoll", "_selector.poll")
+_LIBS = (
+    ("structlog", "logging (structlog, stdlib)"),
+    ("/logging/", "logging (structlog, stdlib)"),
+    ("asyncpg", "asyncpg (PostgreSQL driver)"),
+    ("prometheus_client", "prometheus_client"),
+    ("aiohttp", "aiohttp (HTTP, websockets)"),
+    ("pydantic", "pydantic"),
+    ("uvloop", "event loop and sockets (uvloop, asyncio)"),
+    ("asyncio", "event loop and sockets (uvloop, asyncio)"),
+    ("libuv", "event loop and sockets (uvloop, asyncio)"),
+    ("uv__", "event loop and sockets (uvloop, asyncio)"),
+    ("sendto", "event loop and sockets (uvloop, asyncio)"),
+    ("recvfrom", "event loop and sockets (uvloop, asyncio)"),
+)
+_SIP_MODULES = frozenset({
+    "aio", "auth", "builders", "dialog", "endpoint", "errors", "events", "headers", "message",
+    "parser", "registrar", "registration", "throttle", "timers", "transaction", "ua", "sip",
+})  # fmt: skip
+_CALLS_MODULES = frozenset({"bridge", "switchboard", "admission", "calls"})
+_ACD_MODULES = frozenset({"engine", "agents", "queues", "ringclock", "strategies", "acd"})
+
+
+def _own_area(frame: str) -> str | None:
+    """The service's package a frame belongs to, if it is the service's own code."""
+    m = re.search(r"callcenter/(\w+)(?:/|\.py)", frame)
+    if m is not None:
+        return m.group(1)
+    m = _MYPYC.search(frame)
+    if m is not None:
+        first = m.group(1)
+        for modules, name in ((_SIP_MODULES, "sip"), (_CALLS_MODULES, "calls"),
+                              (_ACD_MODULES, "acd")):  # fmt: skip
+            if first in modules:
+                return name
+        return first
+    return None
+
+
+class Spy:
+    """``py-spy record`` on `pid` for `seconds`, raw (collapsed) stacks into `out`."""
+
+    def __init__(self, pid: int, seconds: float, out: Path, rate: int = 250) -> None:
+        exe = str(SPY) if SPY.exists() else shutil.which("py-spy")
+        if exe is None:
+            raise SystemExit("py-spy not found: .venv/bin/pip install py-spy")
+        self.out = out
+        self.proc = subprocess.Popen(
+            [exe, "record", "--native", "--pid", str(pid), "--rate", str(rate),
+             "--duration", str(max(1, round(seconds))), "--format", "raw",
+             "--output", str(out), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def wait(self, timeout: float = 60.0) -> Path:
+        self.proc.wait(timeout)
+        return self.out
+
+
+def summarise(raw: Path) -> list[tuple[str, int, float]]:
+    """(area, samples, % of busy samples), largest first."""
+    areas: Counter[str] = Counter()
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if any(idle in frames[-1] for idle in _IDLE):
+            continue
+        area = None
+        for frame in reversed(frames):
+            own = _own_area(frame)
+            if own is not None:
+                area = f"callcenter.{own}"
+                break
+        if area is None:
+            top = frames[-1]
+            area = next((name for key, name in _LIBS if key in top), None)
+            if area is None:
+                area = next(
+                    (name for f in reversed(frames) for key, name in _LIBS if key in f),
+                    "other (interpreter, stdlib)",
+                )
+        areas[area] += int(count)
+    busy = sum(areas.values()) or 1
+    return [(name, n, 100.0 * n / busy) for name, n in areas.most_common()]
