@@ -20,7 +20,14 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .settings import LogSettings
 
-__all__ = ["add_call_id", "configure_logging", "current_call", "mask_numbers", "redact_secrets"]
+__all__ = [
+    "LogBudget",
+    "add_call_id",
+    "configure_logging",
+    "current_call",
+    "mask_numbers",
+    "redact_secrets",
+]
 
 #: The call the work in progress is about, for the `call_id` of its log lines:
 #: a Call-ID, or the raw bytes of the SIP message being handled, whose Call-ID
@@ -72,6 +79,35 @@ _INLINE_SECRET = re.compile(
 # "10.0.0.1:15060" and "pbx:15060" are left alone, "sip:13812345678" is not.
 _HOST_BEFORE_COLON = re.compile(r"([A-Za-z0-9.\-\]]+):$")
 _URI_SCHEMES: Final = frozenset({"sip", "sips", "tel"})
+
+
+class LogBudget:
+    """At most `limit` lines per `window` seconds for one kind of line (a flood of
+    garbage or of refused records must not flood the log); `take` says whether
+    this one may be written and counts the rest in `held`, which the next line
+    written reports (as `not_logged_before`) and resets."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.held = 0
+        self._since = float("-inf")
+        self._used = 0
+
+    def take(self, now: float) -> bool:
+        if now - self._since >= self.window:
+            self._since, self._used = now, 0
+        if self._used < self.limit:
+            self._used += 1
+            return True
+        self.held += 1
+        return False
+
+    def written(self) -> dict[str, int]:
+        """After a `take` that allowed a line: the fields to add to it (the count
+        of lines left out since the last one written), and the count reset."""
+        held, self.held = self.held, 0
+        return {"not_logged_before": held} if held else {}
 
 
 def _mask_number(match: re.Match[str]) -> str:

@@ -33,7 +33,7 @@ from callcenter.calls.switchboard import (
     SwitchboardOutput,
 )
 from callcenter.clock import Clock
-from callcenter.log import current_call
+from callcenter.log import LogBudget, current_call
 from callcenter.metrics.sip import SipMetrics
 from callcenter.sip.aio import SipTransports, TransportConfig
 from callcenter.sip.errors import ParseError
@@ -70,8 +70,7 @@ class SipRuntime:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._rejections_logged = 0
-        self._rejection_window = 0.0
+        self._rejection_log = LogBudget(20, 10.0)
         self.dropped = 0
         self._debug = False
 
@@ -243,13 +242,8 @@ class SipRuntime:
 
     def _log_rejection(self, now: float, **fields: Any) -> None:
         """At most 20 lines per 10 s: a flood of garbage must not flood the log."""
-        if now - self._rejection_window > 10.0:
-            if self._rejections_logged > 20:
-                log.warning("rejections suppressed", count=self._rejections_logged - 20)
-            self._rejection_window, self._rejections_logged = now, 0
-        self._rejections_logged += 1
-        if self._rejections_logged <= 20:
-            log.warning("sip message rejected", **fields)
+        if self._rejection_log.take(now):
+            log.warning("sip message rejected", **fields, **self._rejection_log.written())
 
     def _rearm(self) -> None:
         """Keep exactly one timer, at the core's next deadline."""

@@ -8,7 +8,7 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from callcenter.log import configure_logging, mask_numbers, redact_secrets
+from callcenter.log import LogBudget, configure_logging, mask_numbers, redact_secrets
 from callcenter.settings import LogSettings
 
 DIGEST = (
@@ -263,3 +263,12 @@ def test_reconfiguring_replaces_only_our_handler():
         assert other in root.handlers
     finally:
         root.removeHandler(other)
+
+
+def test_a_log_budget_allows_its_lines_per_window_and_reports_the_rest() -> None:
+    budget = LogBudget(2, 10.0)
+    allowed = [budget.take(t) for t in (0.0, 1.0, 2.0, 3.0, 9.9)]
+    assert allowed == [True, True, False, False, False]
+    assert budget.written() == {"not_logged_before": 3} and budget.held == 0
+    assert budget.take(10.0)  # a new window
+    assert budget.written() == {}

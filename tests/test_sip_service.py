@@ -216,3 +216,19 @@ async def test_untrusted_sources_get_403_and_a_flood_is_dropped() -> None:
         stranger_t.close()
         friend_t.close()
         await svc.stop()
+
+
+async def test_a_flood_of_garbage_writes_twenty_lines_not_one_per_message(
+    service: Service,
+) -> None:
+    transport, proto, port = await udp_client()
+    dest = ("127.0.0.1", sip_port(service))
+    try:
+        with capture_logs() as logs:
+            for n in range(30):
+                bad = request("OPTIONS", via_host=f"127.0.0.1:{port}", call_id=f"flood-{n}")
+                transport.sendto(bad.replace(b"CSeq: 1 OPTIONS\r\n", b""), dest)
+                await asyncio.wait_for(proto.queue.get(), 5)  # each one answered 400
+    finally:
+        transport.close()
+    assert [e["event"] for e in logs].count("sip message rejected") == 20

@@ -43,6 +43,7 @@ import structlog
 
 from callcenter.bus import EventBus, Published, Subscription
 from callcenter.clock import Clock, LoopClock
+from callcenter.log import LogBudget
 from callcenter.tasks import cancel_and_wait
 
 from .journal import Journal, JournalEntries
@@ -79,26 +80,6 @@ class _Unsettled(StoreUnavailable):
         self.written = written
 
 
-class _LogBudget:
-    """At most `limit` log lines per `window` seconds; `held` counts the rest."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self.held = 0
-        self._since = float("-inf")
-        self._used = 0
-
-    def take(self, now: float) -> bool:
-        if now - self._since >= self.window:
-            self._since, self._used = now, 0
-        if self._used < self.limit:
-            self._used += 1
-            return True
-        self.held += 1
-        return False
-
-
 class RecordsWriter:
     def __init__(
         self,
@@ -131,7 +112,7 @@ class RecordsWriter:
         self._clock = clock or LoopClock()
         # A flood of refusals (every record of some kind refused) logs the first
         # `refusals_logged` of each `refusal_window` and counts the rest.
-        self._refusal_log = _LogBudget(refusals_logged, refusal_window)
+        self._refusal_log = LogBudget(refusals_logged, refusal_window)
         self.written = 0
         self.journaled = 0
         self.replayed = 0
@@ -255,9 +236,8 @@ class RecordsWriter:
         self.rejected += len(refused)
         budget = self._refusal_log
         for record, exc in refused:
-            held = budget.held
+            first_held = budget.held == 0
             if budget.take(self._clock.monotonic()):
-                budget.held = 0
                 log.warning(
                     "record refused by the database, set aside",
                     key=record.get("key"),
@@ -267,9 +247,9 @@ class RecordsWriter:
                     message=exc.message,
                     detail=exc.detail,
                     file=str(self.journal.rejected),
-                    **({"not_logged_before": held} if held else {}),
+                    **budget.written(),
                 )
-            elif held == 0:
+            elif first_held:
                 log.warning(
                     "more records refused: logging paused, all are in the rejected file",
                     file=str(self.journal.rejected),
