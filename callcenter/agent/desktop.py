@@ -143,8 +143,8 @@ class DesktopHub:
         *,
         command: Callable[[AcdCommand], None],
         snapshot: Callable[[], AcdSnapshot | None],
+        agent_view: Callable[[str], AgentView | None],
         greeting: str,
-        agent_view: Callable[[str], AgentView | None] | None = None,
         lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
         save_form: Callable[[CallForm], Awaitable[bool]] | None = None,
         replay_messages: int = 500,
@@ -162,7 +162,7 @@ class DesktopHub:
         self._snapshot = snapshot
         # One agent's state without the whole floor: a shift's logins would
         # otherwise build the floor once per agent (quadratic in agents).
-        self._agent_view = agent_view or self._agent_view_from_snapshot
+        self._agent_view = agent_view
         self.greeting = greeting
         self._lookup = lookup
         self._save_form = save_form
@@ -295,10 +295,6 @@ class DesktopHub:
         return ws
 
     # -- connections ----------------------------------------------------------------------
-
-    def _agent_view_from_snapshot(self, agent_id: str) -> AgentView | None:
-        snap = self._snapshot()
-        return next((a for a in snap.agents if a.agent_id == agent_id), None) if snap else None
 
     def _log_in(self, agent_id: str) -> None:
         """Opening the desktop logs an offline agent in to the ACD (not ready)."""

@@ -43,7 +43,7 @@ class World:
         sessions.add_user("a2", "pw-a2", "agent")
         sessions.add_user("sup", "pw-sup", "supervisor")
         self.hub = DesktopHub(
-            self.bus, sessions, AGENTS, command=self.command, snapshot=lambda: None,
+            self.bus, sessions, AGENTS, command=self.command, snapshot=lambda: None, agent_view=lambda _: None,
             greeting="您好，客服中心{number}号为您服务", lookup=self.lookup, save_form=self.save,
             replay_messages=100, feed_every=0.1,
         )  # fmt: skip
@@ -387,7 +387,9 @@ async def test_supervisor_receives_the_board_figures_on_connect_and_then_periodi
     bus: EventBus[Any] = EventBus()
     hub = DesktopHub(
         bus, sessions, AGENTS, command=lambda cmd: None,
-        snapshot=lambda: floor.acd.snapshot(floor.now), greeting="", figures_every=0.05,
+        snapshot=lambda: floor.acd.snapshot(floor.now),
+        agent_view=lambda agent: floor.acd.agent_view(agent, floor.now), greeting="",
+        figures_every=0.05,
         clock=clock,
     )  # fmt: skip
     app = web.Application()

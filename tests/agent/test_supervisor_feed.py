@@ -35,6 +35,7 @@ class Desk:
         sessions.add_user("sup", "pw-sup", "supervisor")
         self.hub = DesktopHub(
             self.bus, sessions, AGENTS, command=lambda cmd: None, snapshot=self.floor.snapshot,
+            agent_view=lambda _: None,
             greeting="", clock=self.clock, figures_every=0.05, waiting_shown=3, alert_window=0.5,
         )  # fmt: skip
         app = web.Application()
@@ -200,6 +201,7 @@ async def test_stopping_while_todays_figures_arrive_stops(turns: int) -> None:
     clock = ManualClock(monotonic=0.0, wall=T0)
     hub = DesktopHub(
         EventBus(), Sessions(), AGENTS, command=lambda cmd: None, snapshot=lambda: None,
+        agent_view=lambda _: None,
         greeting="", clock=clock, history=history,
     )  # fmt: skip
     hub.start()
