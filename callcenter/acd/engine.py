@@ -62,6 +62,7 @@ from .events import (
     LegFailure,
     LegRinging,
     OfferEnded,
+    QueueConfigured,
     RedirectCall,
     RejectCall,
     RingAgent,
@@ -652,11 +653,12 @@ class Acd:
         self._unschedule(("wrap", agent_id), ("cooldown", agent_id))
         return out
 
-    def upsert_queue(self, queue: QueueConfig) -> None:
+    def upsert_queue(self, queue: QueueConfig) -> list[AcdAction]:
         """Add or change a queue; calls already waiting keep the settings they had."""
         self.queues[queue.name] = queue
         self._by_number = {n: q for q in self.queues.values() for n in q.numbers}
         self._catch_all = next((q for q in self.queues.values() if not q.numbers), None)
+        return [QueueConfigured(queue.name, queue.target_seconds)]
 
     # -- dispatch -------------------------------------------------------------------------
 

@@ -327,6 +327,15 @@ class AgentStateChanged:
     seconds: float = 0.0  # how long the agent was in `previous` (wrap-up time, for one)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueConfigured:
+    """A queue was added or changed while the service runs (the administration
+    API); the configuration file's queues are there from the start."""
+
+    queue: str
+    target_seconds: float  # answer within this to meet the rings target
+
+
 AcdEvent = (
     CallQueued
     | CallOffered
@@ -340,5 +349,6 @@ AcdEvent = (
     | CallOverflowed
     | CallRejected
     | AgentStateChanged
+    | QueueConfigured
 )
 AcdAction = RingAgent | CancelLeg | RejectCall | RedirectCall | AcdEvent

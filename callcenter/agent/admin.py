@@ -223,7 +223,7 @@ class AdminApi:
             " DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
             body.name, body.model_dump_json(),
         )  # fmt: skip
-        self._administer(lambda acd, now: _upsert_queue(acd, queue))
+        self._administer(lambda acd, now: acd.upsert_queue(queue))
         await self._audit(actor, "queue.put", body.name, body.model_dump(mode="json"))
         return web.json_response(body.model_dump(mode="json"))
 
@@ -299,9 +299,6 @@ def _upsert(
     return []
 
 
-def _upsert_queue(acd: Any, queue: QueueConfig) -> list[Any]:
-    acd.upsert_queue(queue)
-    return []
 
 
 async def _body(request: web.Request, model: type[Any]) -> Any:

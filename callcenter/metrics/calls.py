@@ -36,6 +36,7 @@ from callcenter.acd.events import (
     CallRejected,
     CallTransferred,
     OfferEnded,
+    QueueConfigured,
     TargetBreached,
 )
 from callcenter.acd.queues import QueueConfig
@@ -177,26 +178,29 @@ class CallMetrics:
     def prime(self, queues: Sequence[str], agents: Sequence[str]) -> None:
         """Create every queue's and agent's series at zero (see the module docstring)."""
         for queue in queues:
-            for family in (
-                self.offered,
-                self.answered,
-                self.within,
-                self.breached,
-                self.abandoned,
-                self.short,
-                self.abandoned_within,
-                self.transferred,
-                self.answer_time,
-                self.rings,
-                self.abandon_time,
-                self.talk_time,
-                self.wrap_up_time,
-            ):
-                family.labels(queue)
-            for reason in OVERFLOW_REASONS:
-                self.overflowed.labels(queue, reason)
+            self._prime_queue(queue)
         for agent in agents:
             self._prime_agent(agent)
+
+    def _prime_queue(self, queue: str) -> None:
+        for family in (
+            self.offered,
+            self.answered,
+            self.within,
+            self.breached,
+            self.abandoned,
+            self.short,
+            self.abandoned_within,
+            self.transferred,
+            self.answer_time,
+            self.rings,
+            self.abandon_time,
+            self.talk_time,
+            self.wrap_up_time,
+        ):
+            family.labels(queue)
+        for reason in OVERFLOW_REASONS:
+            self.overflowed.labels(queue, reason)
 
     def _prime_agent(self, agent: str) -> None:
         self.no_answer.labels(agent)
@@ -222,6 +226,11 @@ class CallMetrics:
         match event:
             case CallQueued(queue=queue):
                 self.offered.labels(queue).inc()
+            case QueueConfigured(queue=queue, target_seconds=target):
+                # Added through the administration API: its series at zero
+                # before its first call, and its target for abandons.
+                self._target[queue] = target
+                self._prime_queue(queue)
             case CallAnswered() if event.transferred:
                 self.agent_answered.labels(event.agent_id).inc()
             case CallAnswered():

@@ -170,3 +170,15 @@ def test_primed_series_exist_at_zero_before_the_first_call() -> None:
     m.observe(AgentStateChanged("a9", "not-ready", "offline", None))
     assert value("callcenter_agent_ring_no_answer_total", {"agent": "a9"}) == 0
     assert value("callcenter_agent_calls_answered_total", {"agent": "a9"}) == 0
+    # A queue added later (administration API): the ACD says so, and its
+    # series are at zero before its first call, its target known for abandons.
+    floor = Floor("a1")
+    sales = QueueConfig("sales", ("4001",), "sales", cadence=Cadence("slow", (2.0, 4.0)))
+    assert value("callcenter_calls_offered_total", {"queue": "sales"}) is None
+    for event in floor.acd.upsert_queue(sales):
+        m.observe(event)
+    assert value("callcenter_calls_offered_total", {"queue": "sales"}) == 0
+    assert value("callcenter_calls_overflowed_total", {"queue": "sales", "reason": "breach"}) == 0
+    assert floor.acd.queues["sales"] is sales
+    m.observe(CallAbandoned("c1", "sales", 17.9, 3, "queued", None, short=False))
+    assert value("callcenter_calls_abandoned_within_target_total", {"queue": "sales"}) == 1
