@@ -64,7 +64,7 @@ def _own_area(frame: str) -> str | None:
 class Spy:
     """``py-spy record`` on `pid` for `seconds`, raw (collapsed) stacks into `out`."""
 
-    def __init__(self, pid: int, seconds: float, out: Path, rate: int = 250) -> None:
+    def __init__(self, pid: int, seconds: float, out: Path, rate: int = 25) -> None:
         exe = str(SPY) if SPY.exists() else shutil.which("py-spy")
         if exe is None:
             raise SystemExit("py-spy not found: .venv/bin/pip install py-spy")
@@ -72,12 +72,15 @@ class Spy:
         self.proc = subprocess.Popen(
             [exe, "record", "--native", "--pid", str(pid), "--rate", str(rate),
              "--duration", str(max(1, round(seconds))), "--format", "raw",
-             "--output", str(out), "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             "--output", str(out)],
+            stdout=subprocess.DEVNULL, stderr=(out.with_suffix(".log")).open("wb"),
         )  # fmt: skip
 
     def wait(self, timeout: float = 60.0) -> Path:
         self.proc.wait(timeout)
+        if not self.out.exists():
+            log = self.out.with_suffix(".log").read_text(errors="replace")
+            raise SystemExit(f"py-spy wrote nothing: {log.strip()[-500:]}")
         return self.out
 
 
