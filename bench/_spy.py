@@ -4,7 +4,7 @@ the call path compiled with mypyc shows by module too).
 Each sample is put down to the innermost frame of the service's own code
 (``callcenter/<package>``, or the module name inside a mypyc symbol), else to
 the library at the top of the stack; samples of the event loop waiting in
-epoll are idle and left out.
+epoll, and of worker threads waiting for work, are idle and left out.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ SPY = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy"
 # (CPyDef_endpoint___SipEndpoint___receive), else with its package (CPyDef_acd___events___...).
 _MYPYC = re.compile(r"CPy(?:Def|Py)_(\w+?)___")
 _IDLE = ("epoll_wait", "uv__io_poll", "select.epoll", "_selector.poll")
+# A worker thread waiting for work (the thread pool's queue) is idle too.
+_WAITING = ("_queue_SimpleQueue_get", "PyThread_acquire_lock_timed")
 _LIBS = (
     ("structlog", "logging (structlog, stdlib)"),
     ("/logging/", "logging (structlog, stdlib)"),
@@ -92,7 +94,7 @@ def summarise(raw: Path) -> list[tuple[str, int, float]]:
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
-        if any(idle in frames[-1] for idle in _IDLE):
+        if any(idle in frames[-1] for idle in _IDLE) or any(w in stack for w in _WAITING):
             continue
         area = None
         for frame in reversed(frames):

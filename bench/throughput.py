@@ -380,8 +380,8 @@ def main() -> int:
                     f"- Date: {c.today()}.",
                     c.machine_block(facts, quiet, waited),
                     "- The service sampled with `py-spy record --native` during the calls "
-                    "(25 samples/s: it stops the process for each sample, which lowers the step's own "
-                    "figures). "
+                    "(25 samples/s: it stops the process for each sample, which lowers the "
+                    "step's own figures). "
                     "Busy samples by the innermost frame of the service's own code, else by "
                     "library; the event loop waiting in epoll excluded:",
                     "",

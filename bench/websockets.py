@@ -25,6 +25,7 @@ no client was disconnected.
 
     .venv/bin/python bench/websockets.py --wait-quiet 600   # 300 and 100 calls/s
     .venv/bin/python bench/websockets.py --quick            # a smoke run, no doc update
+    .venv/bin/python bench/websockets.py --py-spy 100       # where the service's CPU goes
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from datetime import datetime
 from pathlib import Path
 
 import _common as c
+from _spy import Spy, summarise
 
 TARGET_P99_MS = 25.0
 # The header line of each message in SIPp's -trace_msg file: its local time.
@@ -136,7 +138,7 @@ def invites_sent(message_log: Path) -> dict[str, float]:
     return sent
 
 
-def run_step(rate: float, args: argparse.Namespace, root: Path) -> Step:
+def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None = None) -> Step:
     work = root / f"step-{rate:g}"
     work.mkdir(parents=True)
     hold = args.hold_ms / 1000.0
@@ -203,7 +205,13 @@ def run_step(rate: float, args: argparse.Namespace, root: Path) -> Step:
         started = time.monotonic()
         thread = threading.Thread(target=c.sample_every, args=(sampler, stop_sampling), daemon=True)
         thread.start()
+        spying = None
+        if spy is not None:  # over the calls, past the callers' first second
+            time.sleep(1.0)
+            spying = Spy(service.pid, max(1.0, calls / rate - 2.0), spy)
         uac.proc.wait()
+        if spying is not None:
+            spying.wait()
         stop_sampling.set()
         thread.join()
         time.sleep(1.0)  # the last pops on their way
@@ -287,6 +295,10 @@ def main() -> int:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     parser.add_argument("--quick", action="store_true", help="a short, small run; no doc update")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--py-spy", type=float, metavar="RATE",
+        help="one step at RATE with the service sampled by py-spy --native; no doc update",
+    )  # fmt: skip
     c.add_common_args(parser)
     args = parser.parse_args()
     if args.quick:
@@ -297,6 +309,11 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="cc-bench-websockets-"))
     steps: list[Step] = []
     try:
+        if args.py_spy:
+            step = run_step(args.py_spy, args, root, spy=root / "service.spy")
+            print(c.text_table(HEADERS, [step.row()]))
+            print(c.text_table(["area", "samples", "%"], summarise(root / "service.spy")))
+            return 0
         for rate in rates:
             print(f"[bench] {rate:g} calls/s for {args.duration:g} s ...", flush=True)
             steps.append(run_step(rate, args, root))
