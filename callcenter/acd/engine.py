@@ -674,21 +674,34 @@ class Acd:
         waiting = [c for c in self._waiting.values() if not c.legs or c.ring_all]
         if not waiting:
             return []
-        free = [a for a in self._ready.values() if a.available(now)]
-        if not free:
+        ready = self._ready
+        # Usually someone is available: this stops at the first one.
+        if not any(a.available(now) for a in ready.values()):
             return []
         waiting.sort(key=_dispatch_order)
         out: list[AcdAction] = []
+        taken: set[str] = set()  # offered a call in this pass: no longer available
         for call in waiting:
             queue = call.queue
-            # `free` holds only agents available now: it is refreshed after each offer.
+            # One pass over the ready agents per call (a floor has a thousand).
             if call.direct_agent is not None:
-                in_group = [a for a in free if a.id == call.direct_agent]
+                agent = ready.get(call.direct_agent)
+                in_group = (
+                    [agent]
+                    if agent is not None and agent.id not in taken and agent.available(now)
+                    else []
+                )
             else:
-                in_group = [a for a in free if queue.group in a.groups]
-            candidates = [a for a in in_group if a.id not in call.tried]
+                group = queue.group
+                in_group = [
+                    a
+                    for a in ready.values()
+                    if group in a.groups and a.available(now) and a.id not in taken
+                ]
+            tried = call.tried
+            candidates = [a for a in in_group if a.id not in tried] if tried else in_group
             if not candidates and in_group and not call.legs:
-                call.tried.clear()  # everyone was tried: start again
+                tried.clear()  # everyone was tried: start again
                 candidates = in_group
             if not candidates:
                 continue
@@ -700,10 +713,7 @@ class Acd:
             for agent in chosen:
                 out += self._offer(call, agent, now)
             # An offer reserves its agent and changes no other agent.
-            taken = {a.id for a in chosen}
-            free = [a for a in free if a.id not in taken]
-            if not free:
-                break
+            taken.update(a.id for a in chosen)
         return out
 
     # -- views ----------------------------------------------------------------------------

@@ -37,6 +37,16 @@ def best_candidate(
     strategy: Strategy, candidates: Sequence[Agent], group: str, last_offered: str | None
 ) -> Agent:
     """`order_candidates(...)[0]`, without sorting them all. `candidates` is not empty."""
+    if strategy is Strategy.LONGEST_IDLE:
+        # The common strategy, over a whole floor per call: compared field by
+        # field rather than through a key tuple built for every agent.
+        best = candidates[0]
+        for agent in candidates:
+            if agent.idle_since < best.idle_since or (
+                agent.idle_since == best.idle_since and agent.id < best.id
+            ):
+                best = agent
+        return best
     key = _key(strategy, group)
     if key is not None:
         return min(candidates, key=key)
