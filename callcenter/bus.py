@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import weakref
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -69,22 +68,24 @@ class Subscription(Generic[E]):
 
 class EventBus(Generic[E]):
     def __init__(self) -> None:
-        self._subscriptions: weakref.WeakSet[Subscription[E]] = weakref.WeakSet()
+        # A tuple, replaced on (un)subscribe: publishing, a dozen times per
+        # call, iterates it as it is. Subscribers unsubscribe when they stop.
+        self._subscriptions: tuple[Subscription[E], ...] = ()
         self._seq = 0
 
     def subscribe(self, name: str, maxsize: int = 10_000) -> Subscription[E]:
         sub: Subscription[E] = Subscription(name, maxsize)
-        self._subscriptions.add(sub)
+        self._subscriptions = (*self._subscriptions, sub)
         return sub
 
     def unsubscribe(self, sub: Subscription[E]) -> None:
-        self._subscriptions.discard(sub)
+        self._subscriptions = tuple(s for s in self._subscriptions if s is not sub)
 
     def publish(self, event: E, wall: float) -> None:
         """Never blocks, never raises: a full subscriber loses this event."""
         self._seq += 1
         item = Published(self._seq, wall, event)
-        for sub in list(self._subscriptions):
+        for sub in self._subscriptions:
             try:
                 sub.queue.put_nowait(item)
             except asyncio.QueueFull:
