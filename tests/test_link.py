@@ -1,0 +1,134 @@
+"""The link to the floor process (decision 0004): every bus event across and
+back, split anywhere; malformed bytes refused; unacknowledged events kept."""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from typing import Any, Union
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from callcenter.bus import field_names
+from callcenter.link import (
+    Acked,
+    EventCodec,
+    EventReceived,
+    Link,
+    LinkError,
+    Outbox,
+    Reply,
+    Request,
+    bus_events,
+)
+from callcenter.sip.message import Address, Transport
+
+EVENTS = bus_events()
+
+
+def _values(hint: Any) -> st.SearchStrategy[Any]:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return st.one_of(*(_values(a) for a in typing.get_args(hint)))
+    if hint is type(None):
+        return st.none()
+    if hint is str:
+        return st.text(max_size=12)
+    if hint is bool:
+        return st.booleans()
+    if hint is int:
+        return st.integers(-(2**40), 2**40)
+    if hint is float:
+        return st.floats(allow_nan=False, allow_infinity=False)
+    if hint is Address:
+        return st.builds(Address, st.sampled_from(["127.0.0.1", "::1", "pbx.example"]),
+                         st.integers(1, 65535), st.sampled_from(list(Transport)))  # fmt: skip
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return st.sampled_from(list(hint))
+    raise AssertionError(f"no values for {hint!r}: teach the test (and the codec) this type")
+
+
+def _event(cls: type) -> st.SearchStrategy[Any]:
+    hints = typing.get_type_hints(cls)
+    return st.builds(cls, **{name: _values(hints[name]) for name in field_names(cls)})
+
+
+def test_the_link_carries_the_bus_events_of_every_kind() -> None:
+    names = {cls.__name__ for cls in EVENTS}
+    assert {"CallOffered", "CallAnswered", "AgentStateChanged", "QueueConfigured",
+            "RegistrationChanged", "PhoneRegistered"} <= names  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(*(_event(cls) for cls in EVENTS)), min_size=1, max_size=8),
+       st.integers(1, 7))  # fmt: skip
+def test_events_arrive_equal_and_in_order_however_the_bytes_are_split(
+    events: list[object], chunk: int
+) -> None:
+    sender, receiver = Link(EventCodec(EVENTS)), Link(EventCodec(EVENTS))
+    stream = b"".join(sender.event(seq, 1_795_420_800.5 + seq, e) for seq, e in enumerate(events))
+    got: list[object] = []
+    for at in range(0, len(stream), chunk):
+        got += receiver.receive(stream[at : at + chunk])
+    assert got == [
+        EventReceived(seq, 1_795_420_800.5 + seq, e) for seq, e in enumerate(events)
+    ]
+    assert all(type(m.event) is type(e) for m, e in zip(got, events, strict=True))  # type: ignore[attr-defined]
+
+
+def test_acks_requests_and_replies_round_trip() -> None:
+    a, b = Link(EventCodec(EVENTS)), Link(EventCodec(EVENTS))
+    data = a.ack(41) + a.request(7, "command", {"agent_id": "a1", "kind": "ready"})
+    data += a.reply(7, False, {"error": "invalid transition", "state": "on-call"})
+    assert b.receive(data) == [
+        Acked(41),
+        Request(7, "command", {"agent_id": "a1", "kind": "ready"}),
+        Reply(7, False, {"error": "invalid transition", "state": "on-call"}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        (["E", 1, 2.0, "os.system", ["rm -rf /"]], "unknown event"),
+        (["E", 1, 2.0, "CallQueued", ["c1"]], "values expected"),
+        (["E", 1, 2.0, "PhoneRegistered", ["1001", "sip:x", ["h", "p", "UDP"], 60]], "PhoneRegistered"),
+        (["X", 1], "unknown message"),
+        (["A", "one"], "unknown message"),
+        ({"E": 1}, "non-empty array"),
+        ([], "non-empty array"),
+        (17, "non-empty array"),
+    ],
+)
+def test_a_message_that_is_not_of_this_link_is_refused_by_name(message: Any, problem: str) -> None:
+    link = Link(EventCodec(EVENTS))
+    with pytest.raises(LinkError, match=problem):
+        link.receive(msgpack.packb(message))
+
+
+def test_bytes_that_are_not_messagepack_are_refused() -> None:
+    with pytest.raises(LinkError, match="malformed"):
+        Link(EventCodec(EVENTS)).receive(b"\xc1\xc1\xc1")  # 0xc1 is never used
+
+
+def test_an_event_without_a_codec_is_not_sent() -> None:
+    class Stray:
+        pass
+
+    with pytest.raises(LinkError, match="no codec"):
+        Link(EventCodec(EVENTS)).event(1, 0.0, Stray())
+
+
+def test_the_outbox_keeps_what_is_not_acknowledged_in_order_up_to_its_bound() -> None:
+    link, box = Link(EventCodec(EVENTS)), Outbox(limit=3)
+    [cls] = [c for c in EVENTS if c.__name__ == "CallRejected"]
+    frames = {seq: link.event(seq, 0.0, cls(f"c{seq}", "4000", "closed")) for seq in (1, 2, 3, 4)}
+    assert [box.add(seq, frames[seq]) for seq in (1, 2, 3, 4)] == [True, True, True, False]
+    assert box.acked(1) == 1 and len(box) == 2
+    resent = Link(EventCodec(EVENTS)).receive(box.unacked())
+    assert [m.seq for m in resent] == [2, 3]  # type: ignore[union-attr]
+    assert box.acked(10) == 2 and box.unacked() == b""
