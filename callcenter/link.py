@@ -28,9 +28,9 @@ import enum
 import types
 import typing
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import msgpack
 
@@ -46,6 +46,7 @@ __all__ = [
     "Outbox",
     "Reply",
     "Request",
+    "bus_codec",
     "bus_events",
 ]
 
@@ -60,6 +61,13 @@ def bus_events() -> tuple[type, ...]:
     from callcenter.sip.ua import RegistrationChanged
 
     return (*typing.get_args(AcdEvent), RegistrationChanged, PhoneRegistered)
+
+
+def bus_codec() -> EventCodec:
+    """The codec for `bus_events`, with the enums their fields hold."""
+    from callcenter.sip.registration import RegState
+
+    return EventCodec(bus_events(), enums=(RegState,))
 
 
 class LinkError(Exception):
@@ -94,74 +102,87 @@ class Reply:
 
 LinkMessage = EventReceived | Acked | Request | Reply
 
-_Convert = Callable[[Any], Any]
+
+def _accepted(hint: Any) -> tuple[type, ...]:
+    """The types a field's value may have on arrival; () when the annotation
+    does not say (mypyc keeps `str | None` as `type`; the compiled class then
+    checks its arguments itself)."""
+    if typing.get_origin(hint) is types.UnionType:
+        parts = [_accepted(a) for a in typing.get_args(hint)]
+        return () if any(not p for p in parts) else tuple(t for p in parts for t in p)
+    if hint is type(None):
+        return (type(None),)
+    if hint is float:
+        return (float, int)
+    if isinstance(hint, type) and hint is not type:
+        return (hint,)
+    return ()
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _address(value: Any) -> Address:
-    host, port, transport = value
-    return Address(str(host), int(port), Transport(transport))
-
-
-def _decoder(hint: Any) -> _Convert:
-    """How to rebuild a field's value of type `hint` from its wire form."""
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        inner = [_decoder(a) for a in typing.get_args(hint) if a is not type(None)]
-        if len(inner) == 1 and inner[0] is not _identity:
-            one = inner[0]
-            return lambda v: None if v is None else one(v)
-        return _identity
-    if origin is tuple:
-        return tuple
-    if hint is Address:
-        return _address
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return hint
-    return _identity
-
-
-def _encode_value(value: Any) -> Any:
-    if isinstance(value, Address):
-        return (value.host, value.port, value.transport.value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    return value
+# Values that are not MessagePack's own types travel as extension types, so a
+# message decodes without the classes' annotations (mypyc-compiled classes keep
+# only a lossy form of them).
+_ADDRESS = 1  # Address: [host, port, transport]
+_ENUM = 2  # an enum member: [class name, value]
 
 
 class EventCodec:
-    """Events as (class name, field values), for the classes given only."""
+    """Events as (class name, field values), for the classes given only; enum
+    members of the `enums` given (and addresses) as values."""
 
-    def __init__(self, classes: Iterable[type]) -> None:
-        self._classes: dict[str, tuple[type, tuple[str, ...], tuple[_Convert, ...]]] = {}
+    def __init__(self, classes: Iterable[type], enums: Iterable[type[enum.Enum]] = ()) -> None:
+        self._classes: dict[str, tuple[type, tuple[str, ...], tuple[tuple[type, ...], ...]]] = {}
         for cls in classes:
             if not dataclasses.is_dataclass(cls):
                 raise TypeError(f"{cls.__name__} is not a dataclass")
             hints = typing.get_type_hints(cls)
             names = field_names(cls)
-            self._classes[cls.__name__] = (cls, names, tuple(_decoder(hints[n]) for n in names))
+            self._classes[cls.__name__] = (cls, names, tuple(_accepted(hints[n]) for n in names))
+        known: list[type[enum.Enum]] = [*enums, Transport]
+        self._enums: dict[str, type[enum.Enum]] = {e.__name__: e for e in known}
 
     def encode(self, event: object) -> tuple[str, list[Any]]:
         name = type(event).__name__
         entry = self._classes.get(name)
         if entry is None or type(event) is not entry[0]:
             raise LinkError(f"no codec for event {name}")
-        return name, [_encode_value(getattr(event, n)) for n in entry[1]]
+        return name, [getattr(event, n) for n in entry[1]]
 
     def decode(self, name: str, values: list[Any]) -> object:
         entry = self._classes.get(name) if isinstance(name, str) else None
         if entry is None:
             raise LinkError(f"unknown event {name!r}")
-        cls, names, converters = entry
+        cls, names, accepted = entry
         if not isinstance(values, list) or len(values) != len(names):
             raise LinkError(f"event {name}: {len(names)} values expected")
+        for field, value, types_ in zip(names, values, accepted, strict=True):
+            if types_ and not isinstance(value, types_):
+                raise LinkError(f"event {name}: {field} is a {type(value).__name__}")
         try:
-            return cls(*(convert(v) for convert, v in zip(converters, values, strict=True)))
+            return cls(*values)
         except (TypeError, ValueError) as exc:
             raise LinkError(f"event {name}: {exc}") from exc
+
+    def pack_value(self, value: Any) -> Any:
+        """msgpack's `default`: the values it does not know itself."""
+        if isinstance(value, Address):
+            data = msgpack.packb([value.host, value.port, value.transport.value])
+            return msgpack.ExtType(_ADDRESS, data)
+        if isinstance(value, enum.Enum) and type(value).__name__ in self._enums:
+            return msgpack.ExtType(_ENUM, msgpack.packb([type(value).__name__, value.value]))
+        raise LinkError(f"cannot send a {type(value).__name__}")
+
+    def unpack_value(self, code: int, data: bytes) -> Any:
+        """msgpack's `ext_hook`."""
+        try:
+            match code, msgpack.unpackb(data):
+                case (1, [str(host), int(port), str(transport)]):
+                    return Address(host, port, Transport(transport))
+                case (2, [str(kind), value]) if kind in self._enums:
+                    return self._enums[kind](value)
+        except ValueError as exc:
+            raise LinkError(f"bad value: {exc}") from exc
+        raise LinkError(f"unknown value of extension type {code}")
 
 
 class Link:
@@ -169,9 +190,13 @@ class Link:
 
     def __init__(self, codec: EventCodec) -> None:
         self.codec = codec
-        self._packer = msgpack.Packer(use_bin_type=True)
+        self._packer = msgpack.Packer(use_bin_type=True, default=codec.pack_value)
         self._unpacker = msgpack.Unpacker(
-            raw=False, use_list=True, max_buffer_size=MAX_MESSAGE, strict_map_key=True
+            raw=False,
+            use_list=True,
+            max_buffer_size=MAX_MESSAGE,
+            strict_map_key=True,
+            ext_hook=codec.unpack_value,
         )
 
     # -- out ------------------------------------------------------------------------------
