@@ -680,24 +680,17 @@ class Acd:
             return []
         waiting.sort(key=_dispatch_order)
         out: list[AcdAction] = []
-        taken: set[str] = set()  # offered a call in this pass: no longer available
+        # An offer takes its agent out of `ready` (reserved): later calls of this
+        # pass see only the agents still free.
         for call in waiting:
             queue = call.queue
             # One pass over the ready agents per call (a floor has a thousand).
             if call.direct_agent is not None:
                 agent = ready.get(call.direct_agent)
-                in_group = (
-                    [agent]
-                    if agent is not None and agent.id not in taken and agent.available(now)
-                    else []
-                )
+                in_group = [agent] if agent is not None and agent.available(now) else []
             else:
                 group = queue.group
-                in_group = [
-                    a
-                    for a in ready.values()
-                    if group in a.groups and a.available(now) and a.id not in taken
-                ]
+                in_group = [a for a in ready.values() if group in a.groups and a.available(now)]
             tried = call.tried
             candidates = [a for a in in_group if a.id not in tried] if tried else in_group
             if not candidates and in_group and not call.legs:
@@ -712,8 +705,6 @@ class Acd:
                 chosen = [best_candidate(queue.strategy, candidates, queue.group, last)]
             for agent in chosen:
                 out += self._offer(call, agent, now)
-            # An offer reserves its agent and changes no other agent.
-            taken.update(a.id for a in chosen)
         return out
 
     # -- views ----------------------------------------------------------------------------
