@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -43,6 +44,7 @@ _SIP_MODULES = frozenset({
     "aio", "auth", "builders", "dialog", "endpoint", "errors", "events", "headers", "message",
     "parser", "registrar", "registration", "throttle", "timers", "transaction", "ua", "sip",
 })  # fmt: skip
+_OUTER = frozenset({"cli", "app", "__main__"})
 _CALLS_MODULES = frozenset({"bridge", "switchboard", "admission", "calls"})
 _ACD_MODULES = frozenset({"engine", "agents", "queues", "ringclock", "strategies", "acd"})
 
@@ -78,6 +80,15 @@ class Spy:
             stdout=subprocess.DEVNULL, stderr=(out.with_suffix(".log")).open("wb"),
         )  # fmt: skip
 
+    @classmethod
+    def over_calls(cls, pid: int, placing: float, out: Path | None) -> Spy | None:
+        """Sampling over calls being placed for `placing` seconds from now, past
+        the callers' first second (their ramp); None when `out` is None."""
+        if out is None:
+            return None
+        time.sleep(1.0)
+        return cls(pid, max(1.0, placing - 2.0), out)
+
     def wait(self, timeout: float = 60.0) -> Path:
         self.proc.wait(timeout)
         if not self.out.exists():
@@ -99,7 +110,9 @@ def summarise(raw: Path) -> list[tuple[str, int, float]]:
         area = None
         for frame in reversed(frames):
             own = _own_area(frame)
-            if own is not None:
+            # The process's outer frames (the CLI running the loop, the service's
+            # start) hold every sample: what runs under them is the loop's own.
+            if own is not None and own not in _OUTER:
                 area = f"callcenter.{own}"
                 break
         if area is None:

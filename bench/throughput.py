@@ -154,13 +154,9 @@ def run_step(
         )  # fmt: skip
         sampler.pids["uac"] = uac.pid
         started = time.monotonic()
-        # py-spy over the calls, past the first second (the callers' ramp).
-        spying = None
-        if spy is not None:
-            time.sleep(1.0)
-            spying = Spy(service.pid, max(1.0, min(args.duration, calls / rate) - 2.0), spy)
         thread = threading.Thread(target=_sample, args=(sampler, stop_sampling), daemon=True)
         thread.start()
+        spying = Spy.over_calls(service.pid, calls / rate, spy)
         uac.proc.wait()
         ended = time.monotonic()
         if spying is not None:
@@ -365,52 +361,44 @@ def main() -> int:
     doc, quiet, waited, facts = c.begin(args)
     root = Path(tempfile.mkdtemp(prefix="cc-bench-throughput-"))
     steps: list[Step] = []
-    profile_text = ""
     try:
-        if args.py_spy:
-            raw = root / "service.spy"
-            step = run_step(args.py_spy, args, root, spy=raw)
-            print(c.text_table(HEADERS, [step.row()]))
-            rows = [[name, n, pct] for name, n, pct in summarise(raw)]
-            print(c.text_table(["area", "samples", "%"], rows))
-            if doc is not None:
-                body = "\n".join([
-                    f"Command: `{c.command_line()}`",
-                    "",
-                    f"- Date: {c.today()}.",
-                    c.machine_block(facts, quiet, waited),
+        if args.py_spy or args.profile:
+            if args.py_spy:
+                raw = root / "service.spy"
+                step = run_step(args.py_spy, args, root, spy=raw)
+                rows = [[name, n, pct] for name, n, pct in summarise(raw)]
+                print(c.text_table(["area", "samples", "%"], rows))
+                kind, table = "pyspy", c.md_table(["area", "samples", "% of busy"], rows)
+                how = (
                     "- The service sampled with `py-spy record --native` during the calls "
                     "(25 samples/s: it stops the process for each sample, which lowers the "
-                    "step's own figures). "
-                    "Busy samples by the innermost frame of the service's own code, else by "
-                    "library; the event loop waiting in epoll excluded:",
-                    "",
-                    c.md_table(HEADERS, [step.row()]),
-                    "",
-                    c.md_table(["area", "samples", "% of busy"], rows),
-                ])  # fmt: skip
-                c.update_doc(f"throughput-pyspy-{args.via}-records-{args.records}", body, doc)
-            return 0
-        if args.profile:
-            prof = root / "service.prof"
-            step = run_step(args.profile, args, root, profile=prof)
+                    "step's own figures). Busy samples by the innermost frame of the "
+                    "service's own code, else by library; the event loop waiting in epoll "
+                    "excluded:"
+                )
+            else:
+                prof = root / "service.prof"
+                step = run_step(args.profile, args, root, profile=prof)
+                kind, table = "profile", profile_summary(prof)
+                how = (
+                    "- The service ran under cProfile (which slows it down: the step's own "
+                    "figures are not throughput figures). Own CPU time by area, the event "
+                    "loop's idle wait in epoll excluded:"
+                )
             print(c.text_table(HEADERS, [step.row()]))
-            profile_text = profile_summary(prof)
             if doc is not None:
                 body = "\n".join([
                     f"Command: `{c.command_line()}`",
                     "",
                     f"- Date: {c.today()}.",
                     c.machine_block(facts, quiet, waited),
-                    "- The service ran under cProfile (which slows it down: the step's own "
-                    "figures are not throughput figures). Own CPU time by area, the event "
-                    "loop's idle wait in epoll excluded:",
+                    how,
                     "",
                     c.md_table(HEADERS, [step.row()]),
                     "",
-                    profile_text,
+                    table,
                 ])  # fmt: skip
-                c.update_doc(f"throughput-profile-{args.via}-records-{args.records}", body, doc)
+                c.update_doc(f"throughput-{kind}-{args.via}-records-{args.records}", body, doc)
             return 0
         for rate in rates:
             print(f"[bench] step {rate:g} calls/s for {args.duration:g} s ...", flush=True)

@@ -205,10 +205,7 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
         started = time.monotonic()
         thread = threading.Thread(target=c.sample_every, args=(sampler, stop_sampling), daemon=True)
         thread.start()
-        spying = None
-        if spy is not None:  # over the calls, past the callers' first second
-            time.sleep(1.0)
-            spying = Spy(service.pid, max(1.0, calls / rate - 2.0), spy)
+        spying = Spy.over_calls(service.pid, calls / rate, spy)
         uac.proc.wait()
         if spying is not None:
             spying.wait()
