@@ -38,8 +38,7 @@ from prometheus_client.registry import Collector
 from . import __version__
 from .acd.agents import Agent
 from .acd.engine import Acd
-from .acd.errors import AcdError
-from .acd.events import AcdAction, AcdCommand, AgentLogin, SetReady
+from .acd.events import AgentLogin, SetReady
 from .acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from .acd.ringclock import Cadence
 from .agent.admin import AdminApi
@@ -51,6 +50,7 @@ from .calls.admission import CallAdmission
 from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
+from .control import LocalControl
 from .health import RegistrationStatus
 from .metrics.calls import CallMetrics, FloorCollector
 from .metrics.records import RecordsCollector
@@ -118,6 +118,9 @@ class Service:
         # Phones' passwords for the registrar (standalone mode): the file's, or
         # digests set through the administration API (stored in the database).
         self.phones = PhoneSecrets(settings.sip.public_host) if settings.acd.mode != "pbx" else None
+        # The floor's way to the ACD (desktop, administration, /healthz).
+        self.control = LocalControl(self.phones)
+        self.control.accounts = [a.name for a in settings.accounts]
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
         self._stack: AsyncExitStack | None = None
@@ -274,11 +277,7 @@ class Service:
             self.bus,
             sessions,
             {a.id: AgentInfo(a.id, a.name, a.number) for a in self.settings.agents},
-            command=self._agent_command,
-            snapshot=lambda: self.sip.snapshot() if self.sip is not None else None,
-            agent_view=lambda agent_id: (
-                self.sip.agent_view(agent_id) if self.sip is not None else None
-            ),
+            control=self.control,
             greeting=desk.greeting,
             lookup=lookup,
             save_form=save,
@@ -290,21 +289,11 @@ class Service:
         stack.push_async_callback(self.desktop.stop)
         self.admin = AdminApi(
             sessions,
-            administer=self._administer,
+            control=self.control,
             pool=pool.get if pool is not None else None,
             to_queue=_queue,
-            phones=self.phones,
+            phone_realm=self.phones.realm if self.phones is not None else None,
         )
-
-    def _administer(self, change: Callable[[Acd, float], list[AcdAction]]) -> None:
-        if self.sip is None:
-            raise AcdError("the service is starting")
-        self.sip.administer(change)
-
-    def _agent_command(self, command: AcdCommand) -> None:
-        if self.sip is None:
-            raise AcdError("the service is starting")
-        self.sip.command(command)
 
     async def _start_sip(self, stack: AsyncExitStack) -> None:
         """Bind the SIP transports, build the core, register every account.
@@ -341,6 +330,7 @@ class Service:
         await runtime.start()
         stack.push_async_callback(runtime.stop)
         self.sip = runtime
+        self.control.runtime = runtime
         self.sip_addresses = [
             f"{t.lower()}:{h}:{p}" for t, (h, p) in runtime.transports.bound.items()
         ]
@@ -354,7 +344,11 @@ class Service:
         routes = self.desktop.routes() if self.desktop is not None else []
         routes += self.admin.routes() if self.admin is not None else []
         app = make_web_app(
-            self, self.registry, clock=self.clock, routes=routes, on_loop=self._loop_collectors
+            self.control,
+            self.registry,
+            clock=self.clock,
+            routes=routes,
+            on_loop=self._loop_collectors,
         )
         runner = await start_web(app, http.host, http.port)
         stack.push_async_callback(runner.cleanup)

@@ -31,6 +31,6 @@ class RegistrationStatus:
 
 
 class HealthSource(Protocol):
-    def registrations(self) -> list[RegistrationStatus]:
+    async def registrations(self) -> list[RegistrationStatus]:
         """One status per configured account, in configuration order."""
         ...

@@ -72,7 +72,7 @@ async def _record_start(app: web.Application) -> AsyncIterator[None]:
 async def healthz(request: web.Request) -> web.Response:
     """200 "ok" when every configured account is registered, else 503 "degraded"."""
     app = request.app
-    statuses = app[HEALTH_KEY].registrations()
+    statuses = await app[HEALTH_KEY].registrations()
     healthy = all(status.healthy for status in statuses)
     uptime = app[CLOCK_KEY].monotonic() - app[STARTED_AT_KEY]
     body: dict[str, Any] = {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from typing import Any
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -15,3 +17,34 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class HandControl:
+    """A `callcenter.control.CallControl` over plain functions, for tests that
+    drive the desktop without a call path: commands to `command` (which may
+    raise the ACD's errors), the floor from `snapshot` and `agent_view`."""
+
+    def __init__(
+        self,
+        command: Callable[[Any], None] = lambda cmd: None,
+        snapshot: Callable[[], Any] = lambda: None,
+        agent_view: Callable[[str], Any] = lambda agent_id: None,
+    ) -> None:
+        self._command = command
+        self._snapshot = snapshot
+        self._agent_view = agent_view
+
+    async def command(self, command: Any) -> None:
+        self._command(command)
+
+    async def administer(self, change: Any) -> None:
+        raise NotImplementedError("no administration in this test")
+
+    async def snapshot(self) -> Any:
+        return self._snapshot()
+
+    async def agent_view(self, agent_id: str) -> Any:
+        return self._agent_view(agent_id)
+
+    async def registrations(self) -> list[Any]:
+        return []

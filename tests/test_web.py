@@ -23,7 +23,7 @@ class FixedHealth:
     def __init__(self, statuses: list[RegistrationStatus]) -> None:
         self.statuses = statuses
 
-    def registrations(self) -> list[RegistrationStatus]:
+    async def registrations(self) -> list[RegistrationStatus]:
         return self.statuses
 
 

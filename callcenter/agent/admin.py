@@ -25,10 +25,17 @@ from callcenter import __version__
 from callcenter.acd.errors import AcdError
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.ringclock import CADENCES
+from callcenter.control import (
+    CallControl,
+    RemoveAgent,
+    SetPhoneDigest,
+    UpsertAgent,
+    UpsertQueue,
+)
 from callcenter.settings import QueueSettings
 
 from .auth import Login, Sessions, hash_password
-from .phones import PhoneSecrets
+from .phones import phone_digest
 
 __all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
 
@@ -70,14 +77,14 @@ class AdminApi:
         self,
         sessions: Sessions,
         *,
-        administer: Callable[[Callable[[Any, float], list[Any]]], None],
+        control: CallControl,
         pool: Callable[[], Awaitable[Any]] | None,
         to_queue: Callable[[QueueSettings], QueueConfig],
-        phones: PhoneSecrets | None = None,
+        phone_realm: str | None = None,
     ) -> None:
         self.sessions = sessions
-        self._phones = phones  # None in pbx mode: phones register with the PBX
-        self._administer = administer
+        self._realm = phone_realm  # None in pbx mode: phones register with the PBX
+        self._control = control
         self._pool = pool
         self._to_queue = to_queue
 
@@ -109,19 +116,17 @@ class AdminApi:
         pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
         digest = None
         if body.sip_password is not None:
-            digest = self._phones_or_409().digest(body.extension, body.sip_password)
+            digest = phone_digest(self._realm_or_409(), body.extension, body.sip_password)
         await self._execute(
             "INSERT INTO agents (id, name, number, extension, groups, password_hash, sip_digest)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7)",
             body.id, body.name, body.number, body.extension, json.dumps(body.groups), pw_hash,
             None if digest is None else json.dumps(digest),
         )  # fmt: skip
-        if digest is not None and self._phones is not None:
-            self._phones.stored(body.extension, digest)
-        self._administer(
-            lambda acd, now: _upsert(
-                acd, body.id, body.name, body.number, body.extension, body.groups
-            )
+        if digest is not None:
+            await self._control.administer(SetPhoneDigest(body.extension, digest))
+        await self._control.administer(
+            UpsertAgent(body.id, body.name, body.number, body.extension, body.groups)
         )
         self.sessions.set_hash(body.id, pw_hash, "agent")
         details = body.model_dump(exclude={"password", "sip_password"})
@@ -141,14 +146,14 @@ class AdminApi:
         groups = patch.groups if patch.groups is not None else json.loads(row["groups"])
         enabled = row["enabled"] if patch.enabled is None else patch.enabled
 
-        def apply_to_floor() -> None:
+        async def apply_to_floor() -> None:
             try:
                 if enabled:
-                    self._administer(
-                        lambda acd, now: _upsert(acd, agent_id, name, number, extension, groups)
+                    await self._control.administer(
+                        UpsertAgent(agent_id, name, number, extension, groups)
                     )
                 elif row["enabled"]:
-                    self._administer(lambda acd, now: acd.remove_agent(agent_id, now))
+                    await self._control.administer(RemoveAgent(agent_id))
             except AcdError as exc:
                 raise _json_error(409, str(exc)) from None
 
@@ -165,12 +170,13 @@ class AdminApi:
         )  # fmt: skip
         if not enabled and row["enabled"]:
             self.sessions.remove_user(agent_id)
-        if self._phones is not None:
+        if self._realm is not None:
             # The stored digest hashes the extension: a new one needs a new password.
             if not enabled or extension != row["extension"]:
-                self._phones.remove(row["extension"])
+                await self._control.administer(SetPhoneDigest(row["extension"], None))
             elif not row["enabled"] and row.get("sip_digest"):
-                self._phones.stored(extension, json.loads(row["sip_digest"]))
+                stored = json.loads(row["sip_digest"])
+                await self._control.administer(SetPhoneDigest(extension, stored))
         await self._audit(actor, "agent.edit", agent_id, patch.model_dump(exclude_none=True))
         return web.json_response({"id": agent_id, "enabled": enabled})
 
@@ -191,21 +197,21 @@ class AdminApi:
         actor = self._supervisor(request)
         agent_id = request.match_info["agent_id"]
         body = await _body(request, PasswordIn)
-        phones = self._phones_or_409()
+        realm = self._realm_or_409()
         rows = await self._fetch("SELECT extension FROM agents WHERE id = $1 AND enabled", agent_id)
         if not rows:
             raise _json_error(404, f"no enabled agent {agent_id!r}")
         extension = rows[0]["extension"]
-        digest = phones.digest(extension, body.password)
+        digest = phone_digest(realm, extension, body.password)
         await self._execute(
             "UPDATE agents SET sip_digest=$2, updated_at=now() WHERE id=$1",
             agent_id, json.dumps(digest),
         )  # fmt: skip
-        phones.stored(extension, digest)
+        await self._control.administer(SetPhoneDigest(extension, digest))
         await self._audit(
-            actor, "agent.sip_password", agent_id, {"extension": extension, "realm": phones.realm}
+            actor, "agent.sip_password", agent_id, {"extension": extension, "realm": realm}
         )
-        return web.json_response({"id": agent_id, "extension": extension, "realm": phones.realm})
+        return web.json_response({"id": agent_id, "extension": extension, "realm": realm})
 
     async def list_queues(self, request: web.Request) -> web.Response:
         self._supervisor(request)
@@ -223,7 +229,7 @@ class AdminApi:
             " DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
             body.name, body.model_dump_json(),
         )  # fmt: skip
-        self._administer(lambda acd, now: acd.upsert_queue(queue))
+        await self._control.administer(UpsertQueue(queue))
         await self._audit(actor, "queue.put", body.name, body.model_dump(mode="json"))
         return web.json_response(body.model_dump(mode="json"))
 
@@ -250,10 +256,10 @@ class AdminApi:
             raise _json_error(403, "supervisors only")
         return login.user_id
 
-    def _phones_or_409(self) -> PhoneSecrets:
-        if self._phones is None:
+    def _realm_or_409(self) -> str:
+        if self._realm is None:
             raise _json_error(409, "phones register with the PBX (acd.mode = pbx), not here")
-        return self._phones
+        return self._realm
 
     async def _conn_pool(self) -> Any:
         if self._pool is None:
@@ -269,7 +275,7 @@ class AdminApi:
             return [dict(r) for r in await conn.fetch(sql, *args)]
 
     async def _execute(
-        self, sql: str, *args: Any, then: Callable[[], None] | None = None
+        self, sql: str, *args: Any, then: Callable[[], Awaitable[None]] | None = None
     ) -> None:
         """Run one statement; with `then`, in a transaction that commits only
         if `then()`, called after the statement, raises nothing."""
@@ -280,7 +286,7 @@ class AdminApi:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute(sql, *args)
                 if then is not None:
-                    then()
+                    await then()
         except asyncpg.UniqueViolationError as exc:
             raise _json_error(409, f"already exists: {exc.detail or exc}") from None
 
@@ -290,15 +296,6 @@ class AdminApi:
             "INSERT INTO audit_log (actor, action, target, details) VALUES ($1,$2,$3,$4)",
             actor, action, target, json.dumps(details, default=str),
         )  # fmt: skip
-
-
-def _upsert(
-    acd: Any, agent_id: str, name: str, number: str, ext: str, groups: dict[str, int]
-) -> list[Any]:
-    acd.upsert_agent(agent_id, name, number, ext, groups)
-    return []
-
-
 
 
 async def _body(request: web.Request, model: type[Any]) -> Any:

@@ -50,7 +50,6 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from callcenter.acd.engine import AcdSnapshot, AgentView
 from callcenter.acd.errors import AcdError
 from callcenter.acd.events import (
     AcdCommand,
@@ -71,6 +70,7 @@ from callcenter.acd.events import (
 )
 from callcenter.bus import EventBus, Published, event_fields
 from callcenter.clock import Clock, LoopClock
+from callcenter.control import CallControl
 from callcenter.records.customers import Customer
 from callcenter.records.forms import CallForm
 from callcenter.records.stats import AgentStats, QueueStats
@@ -141,9 +141,7 @@ class DesktopHub:
         sessions: Sessions,
         agents: dict[str, AgentInfo],
         *,
-        command: Callable[[AcdCommand], None],
-        snapshot: Callable[[], AcdSnapshot | None],
-        agent_view: Callable[[str], AgentView | None],
+        control: CallControl,
         greeting: str,
         lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
         save_form: Callable[[CallForm], Awaitable[bool]] | None = None,
@@ -158,11 +156,10 @@ class DesktopHub:
     ) -> None:
         self.sessions = sessions
         self.agents = agents
-        self._command = command
-        self._snapshot = snapshot
-        # One agent's state without the whole floor: a shift's logins would
-        # otherwise build the floor once per agent (quadratic in agents).
-        self._agent_view = agent_view
+        # The ACD, in this process or the call process: commands, the floor's
+        # snapshot, and one agent's state without the whole floor (a shift's
+        # logins would otherwise build the floor once per agent).
+        self._control = control
         self.greeting = greeting
         self._lookup = lookup
         self._save_form = save_form
@@ -265,9 +262,9 @@ class DesktopHub:
         if previous is not None:
             await previous.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
         writer = asyncio.get_running_loop().create_task(self._write(client))
-        self._log_in(login.user_id)
         try:
-            self._hello(client, request.query.get("since"))
+            await self._log_in(login.user_id)
+            await self._hello(client, request.query.get("since"))
             await self._read(client)
         finally:
             writer.cancel()
@@ -285,8 +282,9 @@ class DesktopHub:
         self._supervisor_clients.append(client)
         writer = asyncio.get_running_loop().create_task(self._write(client))
         try:
-            self._enqueue(client, {"type": "hello", "role": "supervisor", "board": self._board()})
-            self._enqueue_text(client, self._whole_figures())
+            board = await self._board()
+            self._enqueue(client, {"type": "hello", "role": "supervisor", "board": board})
+            self._enqueue_text(client, await self._whole_figures())
             await self._read(client)
         finally:
             writer.cancel()
@@ -296,17 +294,17 @@ class DesktopHub:
 
     # -- connections ----------------------------------------------------------------------
 
-    def _log_in(self, agent_id: str) -> None:
+    async def _log_in(self, agent_id: str) -> None:
         """Opening the desktop logs an offline agent in to the ACD (not ready)."""
-        view = self._agent_view(agent_id)
+        view = await self._control.agent_view(agent_id)
         if view is not None and view.state == "offline":
             with contextlib.suppress(AcdError):
-                self._command(AgentLogin(agent_id))
+                await self._control.command(AgentLogin(agent_id))
 
-    def _hello(self, client: _Client, since: str | None) -> None:
+    async def _hello(self, client: _Client, since: str | None) -> None:
         agent_id = client.login.user_id
         info = self.agents.get(agent_id)
-        view = self._agent_view(agent_id)
+        view = await self._control.agent_view(agent_id)
         pops = [p for (a, _), p in self._pops.items() if a == agent_id]
         self._enqueue(client, {
             "type": "hello",
@@ -371,9 +369,9 @@ class DesktopHub:
                 case Ping():
                     return {"type": "pong", "ref": ref}
                 case Board() if login.role == "supervisor":
-                    return {"type": "board", "ref": ref, "board": self._board()}
+                    return {"type": "board", "ref": ref, "board": await self._board()}
                 case Figures() if login.role == "supervisor":
-                    self._enqueue_text(client, self._whole_figures())
+                    self._enqueue_text(client, await self._whole_figures())
                     return None
                 case SetAgentState() if login.role == "supervisor":
                     cmd: AcdCommand = (
@@ -388,19 +386,21 @@ class DesktopHub:
                         state=message.state,
                         reason=message.reason,
                     )
-                    self._command(cmd)
+                    await self._control.command(cmd)
                 case _ if login.role != "agent":
                     return _error_message("forbidden", "not a supervisor command", ref)
                 case Ready():
-                    self._command(SetReady(login.user_id))
+                    await self._control.command(SetReady(login.user_id))
                 case NotReady():
-                    self._command(SetNotReady(login.user_id, message.reason))
+                    await self._control.command(SetNotReady(login.user_id, message.reason))
                 case EndWrapUpMsg():
-                    self._command(EndWrapUp(login.user_id))
+                    await self._control.command(EndWrapUp(login.user_id))
                 case LogoutMsg():
-                    self._command(AgentLogout(login.user_id))
+                    await self._control.command(AgentLogout(login.user_id))
                 case Transfer():
-                    self._command(TransferCall(login.user_id, message.target_kind, message.target))
+                    await self._control.command(
+                        TransferCall(login.user_id, message.target_kind, message.target)
+                    )
                 case SubmitForm():
                     return await self._submit(login.user_id, message)
                 case _:
@@ -574,14 +574,17 @@ class DesktopHub:
 
     # -- the supervisor board -------------------------------------------------------------
 
-    def figures(self) -> BoardFigures:
+    async def figures(self) -> BoardFigures:
         """The whole board's figures now (validated by its pydantic model)."""
-        return self.tally.figures(self._snapshot(), self._clock.wall())
+        snapshot = await self._control.snapshot()
+        return self.tally.figures(snapshot, self._clock.wall())
 
-    def _whole_figures(self) -> str:
+    async def _whole_figures(self) -> str:
         """The whole board for one supervisor: as of the last change sent to the others."""
         if self._board_feed.board is None:  # nobody has a board: start from now
-            self._board_feed.update(self.figures())
+            figures = await self.figures()
+            if self._board_feed.board is None:  # nor while the snapshot came
+                self._board_feed.update(figures)
         return self._board_feed.whole()
 
     async def _push_figures(self) -> None:
@@ -592,7 +595,7 @@ class DesktopHub:
                 self._board_feed.reset()
                 continue
             try:
-                text = self._board_feed.update(self.figures()).model_dump_json()
+                text = self._board_feed.update(await self.figures()).model_dump_json()
             except Exception:
                 log.exception("board figures failed")
                 self._board_feed.reset()  # whoever connects next starts afresh
@@ -638,7 +641,7 @@ class DesktopHub:
         minutes, since a journal replayed late adds to it."""
         assert self._records is not None
         while (day := self.tally.day) < self.tally.started:
-            snap = self._snapshot()
+            snap = await self._control.snapshot()
             agents = [a.agent_id for a in snap.agents] if snap is not None else list(self.agents)
             try:
                 async with asyncio.timeout(30):
@@ -664,8 +667,8 @@ class DesktopHub:
             )
             await asyncio.sleep(HISTORY_EVERY)
 
-    def _board(self) -> dict[str, Any]:
-        snap = self._snapshot()
+    async def _board(self) -> dict[str, Any]:
+        snap = await self._control.snapshot()
         if snap is None:
             return {}
         return {

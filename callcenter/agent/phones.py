@@ -18,7 +18,7 @@ from typing import Any
 
 from callcenter.sip.auth import StoredDigest, digest_ha1
 
-__all__ = ["ALGORITHMS", "PhoneSecrets"]
+__all__ = ["ALGORITHMS", "PhoneSecrets", "phone_digest"]
 
 ALGORITHMS = ("MD5", "SHA-256")  # what the registrar offers
 
@@ -46,10 +46,7 @@ class PhoneSecrets:
 
     def digest(self, user: str, password: str) -> dict[str, str]:
         """What the database keeps for this password: never the password itself."""
-        out = {"realm": self.realm, "user": user}
-        for algorithm in ALGORITHMS:
-            out[algorithm] = digest_ha1(algorithm, user, self.realm, password)
-        return out
+        return phone_digest(self.realm, user, password)
 
     def stored(self, user: str, digest: Mapping[str, Any] | None) -> bool:
         """A digest from the database; ignored (False) if made for another realm or user."""
@@ -61,3 +58,11 @@ class PhoneSecrets:
 
     def remove(self, user: str) -> None:
         self._by_user.pop(user, None)
+
+
+def phone_digest(realm: str, user: str, password: str) -> dict[str, str]:
+    """The H(A1) values of a phone's password for `realm`, as the database keeps them."""
+    out = {"realm": realm, "user": user}
+    for algorithm in ALGORITHMS:
+        out[algorithm] = digest_ha1(algorithm, user, realm, password)
+    return out

@@ -27,6 +27,7 @@ from callcenter.agent.desktop import AgentInfo, DesktopHub
 from callcenter.agent.messages import FloorAlerts, FloorBatch
 from callcenter.bus import EventBus
 from callcenter.records.customers import Customer
+from tests.helpers import HandControl
 
 AGENTS = {"a1": AgentInfo("a1", "Zhang Wei", "001"), "a2": AgentInfo("a2", "Li Na", "002")}
 
@@ -43,7 +44,7 @@ class World:
         sessions.add_user("a2", "pw-a2", "agent")
         sessions.add_user("sup", "pw-sup", "supervisor")
         self.hub = DesktopHub(
-            self.bus, sessions, AGENTS, command=self.command, snapshot=lambda: None, agent_view=lambda _: None,
+            self.bus, sessions, AGENTS, control=HandControl(self.command),
             greeting="您好，客服中心{number}号为您服务", lookup=self.lookup, save_form=self.save,
             replay_messages=100, feed_every=0.1,
         )  # fmt: skip
@@ -106,9 +107,12 @@ async def test_an_agent_connecting_needs_only_their_own_state_not_the_floor(worl
     def no_floor() -> None:
         raise AssertionError("the floor was built for one agent's login")
 
-    world.hub._snapshot = no_floor
-    world.hub._agent_view = lambda agent_id: AgentView(
-        agent_id, "Zhang Wei", "001", "offline", None, 3.0, None, 0, ("support",)
+    world.hub._control = HandControl(
+        world.command,
+        snapshot=no_floor,
+        agent_view=lambda agent_id: AgentView(
+            agent_id, "Zhang Wei", "001", "offline", None, 3.0, None, 0, ("support",)
+        ),
     )
     ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
     hello = await receive(ws, "hello")
@@ -386,9 +390,10 @@ async def test_supervisor_receives_the_board_figures_on_connect_and_then_periodi
     sessions.add_user("sup", "pw-sup", "supervisor")
     bus: EventBus[Any] = EventBus()
     hub = DesktopHub(
-        bus, sessions, AGENTS, command=lambda cmd: None,
-        snapshot=lambda: floor.acd.snapshot(floor.now),
-        agent_view=lambda agent: floor.acd.agent_view(agent, floor.now), greeting="",
+        bus, sessions, AGENTS, greeting="", control=HandControl(
+            snapshot=lambda: floor.acd.snapshot(floor.now),
+            agent_view=lambda agent: floor.acd.agent_view(agent, floor.now),
+        ),
         figures_every=0.05,
         clock=clock,
     )  # fmt: skip

@@ -20,6 +20,7 @@ from callcenter.bus import EventBus
 from tests.agent.test_board import HandFloor
 from tests.agent.test_desktop import AGENTS, receive
 from tests.conftest import ManualClock
+from tests.helpers import HandControl
 
 T0 = 1_795_420_800.0
 
@@ -34,8 +35,7 @@ class Desk:
         sessions = Sessions()
         sessions.add_user("sup", "pw-sup", "supervisor")
         self.hub = DesktopHub(
-            self.bus, sessions, AGENTS, command=lambda cmd: None, snapshot=self.floor.snapshot,
-            agent_view=lambda _: None,
+            self.bus, sessions, AGENTS, control=HandControl(snapshot=self.floor.snapshot),
             greeting="", clock=self.clock, figures_every=0.05, waiting_shown=3, alert_window=0.5,
         )  # fmt: skip
         app = web.Application()
@@ -200,8 +200,7 @@ async def test_stopping_while_todays_figures_arrive_stops(turns: int) -> None:
 
     clock = ManualClock(monotonic=0.0, wall=T0)
     hub = DesktopHub(
-        EventBus(), Sessions(), AGENTS, command=lambda cmd: None, snapshot=lambda: None,
-        agent_view=lambda _: None,
+        EventBus(), Sessions(), AGENTS, control=HandControl(),
         greeting="", clock=clock, history=history,
     )  # fmt: skip
     hub.start()
