@@ -50,7 +50,7 @@ from .calls.admission import CallAdmission
 from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
-from .control import LocalControl
+from .control import CallSide, LocalControl
 from .health import RegistrationStatus
 from .metrics.calls import CallMetrics, FloorCollector
 from .metrics.records import RecordsCollector
@@ -119,8 +119,8 @@ class Service:
         # digests set through the administration API (stored in the database).
         self.phones = PhoneSecrets(settings.sip.public_host) if settings.acd.mode != "pbx" else None
         # The floor's way to the ACD (desktop, administration, /healthz).
-        self.control = LocalControl(self.phones)
-        self.control.accounts = [a.name for a in settings.accounts]
+        self.call_side = CallSide(self.phones, [a.name for a in settings.accounts])
+        self.control = LocalControl(self.call_side)
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
         self._stack: AsyncExitStack | None = None
@@ -144,13 +144,8 @@ class Service:
             await stack.aclose()
 
     def registrations(self) -> list[RegistrationStatus]:
-        """`HealthSource` for /healthz: read from the user agent when asked."""
-        if self.sip is None:
-            return [RegistrationStatus(a.name, "unregistered") for a in self.settings.accounts]
-        return [
-            RegistrationStatus(s.account, s.state.value, s.expires_in, s.last_error)
-            for s in self.sip.registration_status()
-        ]
+        """The PBX accounts' registration state, read from the user agent."""
+        return self.call_side.registrations()
 
     async def _start_records(self, stack: AsyncExitStack) -> None:
         """Subscribe the records writer before any call event can happen.
@@ -330,7 +325,7 @@ class Service:
         await runtime.start()
         stack.push_async_callback(runtime.stop)
         self.sip = runtime
-        self.control.runtime = runtime
+        self.call_side.runtime = runtime
         self.sip_addresses = [
             f"{t.lower()}:{h}:{p}" for t, (h, p) in runtime.transports.bound.items()
         ]

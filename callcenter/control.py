@@ -13,26 +13,42 @@ cross a process boundary and be logged as they are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from callcenter.acd.engine import Acd, AcdSnapshot, AgentView
+from callcenter.acd.engine import Acd, AcdSnapshot, AgentView, CallView, QueueView
 from callcenter.acd.errors import AcdError
-from callcenter.acd.events import AcdAction, AcdCommand
-from callcenter.acd.queues import QueueConfig
+from callcenter.acd.events import (
+    AcdAction,
+    AcdCommand,
+    AgentLogin,
+    AgentLogout,
+    EndWrapUp,
+    SetNotReady,
+    SetReady,
+    TransferCall,
+)
+from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
+from callcenter.acd.ringclock import Cadence
 from callcenter.agent.phones import PhoneSecrets
+from callcenter.bus import field_names
 from callcenter.health import RegistrationStatus
+from callcenter.link import Channel, EventCodec, LinkError, RemoteError
 
 __all__ = [
     "AdminChange",
     "CallControl",
+    "CallSide",
     "LocalControl",
+    "RemoteControl",
     "RemoveAgent",
     "SetPhoneDigest",
     "UpsertAgent",
     "UpsertQueue",
     "apply_change",
+    "snapshot_from_wire",
+    "snapshot_to_wire",
 ]
 
 
@@ -91,7 +107,7 @@ class CallControl(Protocol):
 
 
 class _Runtime(Protocol):
-    """What `LocalControl` needs of `callcenter.runtime.SipRuntime`."""
+    """What `CallSide` needs of `callcenter.runtime.SipRuntime`."""
 
     def command(self, cmd: AcdCommand) -> None: ...
     def administer(self, change: Any) -> None: ...
@@ -115,27 +131,27 @@ def apply_change(change: AdminChange, acd: Acd, now: float) -> list[AcdAction]:
     return []
 
 
-class LocalControl:
-    """The call path in this process: each method a direct call, no wait.
+class CallSide:
+    """The call process's end: what the floor's requests do, synchronously.
 
     `runtime` is None until the SIP side has started; `phones` is the
     registrar's table of phone passwords (None in pbx mode).
     """
 
-    def __init__(self, phones: PhoneSecrets | None = None) -> None:
+    def __init__(self, phones: PhoneSecrets | None = None, accounts: Sequence[str] = ()) -> None:
         self.runtime: _Runtime | None = None
         self.phones = phones
-        self.accounts: list[str] = []
+        self.accounts = list(accounts)
 
     def _started(self) -> _Runtime:
         if self.runtime is None:
             raise AcdError("the service is starting")
         return self.runtime
 
-    async def command(self, command: AcdCommand) -> None:
+    def command(self, command: AcdCommand) -> None:
         self._started().command(command)
 
-    async def administer(self, change: AdminChange) -> None:
+    def administer(self, change: AdminChange) -> None:
         if isinstance(change, SetPhoneDigest):
             if self.phones is not None:
                 if change.digest is None:
@@ -145,16 +161,212 @@ class LocalControl:
             return
         self._started().administer(lambda acd, now: apply_change(change, acd, now))
 
-    async def snapshot(self) -> AcdSnapshot | None:
+    def snapshot(self) -> AcdSnapshot | None:
         return self.runtime.snapshot() if self.runtime is not None else None
 
-    async def agent_view(self, agent_id: str) -> AgentView | None:
+    def agent_view(self, agent_id: str) -> AgentView | None:
         return self.runtime.agent_view(agent_id) if self.runtime is not None else None
 
-    async def registrations(self) -> list[RegistrationStatus]:
+    def registrations(self) -> list[RegistrationStatus]:
         if self.runtime is None:
             return [RegistrationStatus(name, "unregistered") for name in self.accounts]
         return [
             RegistrationStatus(s.account, s.state.value, s.expires_in, s.last_error)
             for s in self.runtime.registration_status()
         ]
+
+    def handle(self, kind: str, payload: Any) -> Any:
+        """A request from the floor process (`Channel`'s `on_request`)."""
+        match kind:
+            case "command":
+                self.command(_COMMANDS.decode(*_named(payload)))  # type: ignore[arg-type]
+                return None
+            case "administer":
+                self.administer(_change_from_wire(payload))
+                return None
+            case "snapshot":
+                return snapshot_to_wire(self.snapshot())
+            case "agent_view":
+                if not isinstance(payload, str):
+                    raise LinkError("agent_view wants an agent id")
+                view = self.agent_view(payload)
+                return None if view is None else _values(view)
+            case "registrations":
+                return [_values(r) for r in self.registrations()]
+        raise LinkError(f"unknown request {kind!r}")
+
+
+class LocalControl:
+    """The call path in this process: each method a direct call, no wait."""
+
+    def __init__(self, side: CallSide) -> None:
+        self.side = side
+
+    async def command(self, command: AcdCommand) -> None:
+        self.side.command(command)
+
+    async def administer(self, change: AdminChange) -> None:
+        self.side.administer(change)
+
+    async def snapshot(self) -> AcdSnapshot | None:
+        return self.side.snapshot()
+
+    async def agent_view(self, agent_id: str) -> AgentView | None:
+        return self.side.agent_view(agent_id)
+
+    async def registrations(self) -> list[RegistrationStatus]:
+        return self.side.registrations()
+
+
+class RemoteControl:
+    """The call path in the call process, over the link (decision 0004).
+
+    The ACD's refusals come back as `AcdError` with its text; a link that is
+    down or slow is `AcdError` too ("the call process is not answering"), so
+    the desktop and the administration API report it as they report a refusal.
+    """
+
+    def __init__(self, channel: Callable[[], Channel | None], timeout: float = 5.0) -> None:
+        self._channel = channel
+        self.timeout = timeout
+
+    async def _ask(self, kind: str, payload: Any) -> Any:
+        channel = self._channel()
+        if channel is None:
+            raise AcdError("the call process is not connected")
+        try:
+            return await channel.request(kind, payload, self.timeout)
+        except RemoteError as exc:
+            raise AcdError(str(exc)) from None
+        except (ConnectionError, TimeoutError) as exc:
+            raise AcdError(f"the call process is not answering ({type(exc).__name__})") from None
+
+    async def command(self, command: AcdCommand) -> None:
+        await self._ask("command", list(_COMMANDS.encode(command)))
+
+    async def administer(self, change: AdminChange) -> None:
+        await self._ask("administer", _change_to_wire(change))
+
+    async def snapshot(self) -> AcdSnapshot | None:
+        return snapshot_from_wire(await self._ask("snapshot", None))
+
+    async def agent_view(self, agent_id: str) -> AgentView | None:
+        values = await self._ask("agent_view", agent_id)
+        return None if values is None else _agent_view(values)
+
+    async def registrations(self) -> list[RegistrationStatus]:
+        try:
+            rows = await self._ask("registrations", None)
+        except AcdError as exc:
+            return [RegistrationStatus("call process", "unregistered", None, str(exc))]
+        return [RegistrationStatus(*row) for row in rows]
+
+
+# -- on the wire ------------------------------------------------------------------------
+
+_COMMANDS = EventCodec(
+    (AgentLogin, SetReady, SetNotReady, EndWrapUp, AgentLogout, TransferCall,
+     UpsertAgent, RemoveAgent, SetPhoneDigest),
+)  # fmt: skip
+
+
+def _named(payload: Any) -> tuple[str, list[Any]]:
+    match payload:
+        case [str(name), list(values)]:
+            return name, values
+    raise LinkError("a command is [name, values]")
+
+
+def _values(obj: Any) -> list[Any]:
+    return [getattr(obj, name) for name in field_names(type(obj))]
+
+
+def _change_to_wire(change: AdminChange) -> list[Any]:
+    if isinstance(change, UpsertQueue):
+        return ["UpsertQueue", [change.queue.name, _queue_values(change.queue)]]
+    return list(_COMMANDS.encode(change))
+
+
+def _change_from_wire(payload: Any) -> AdminChange:
+    name, values = _named(payload)
+    if name == "UpsertQueue":
+        return UpsertQueue(_queue_from_values(values))
+    change = _COMMANDS.decode(name, values)
+    if not isinstance(change, UpsertAgent | RemoveAgent | SetPhoneDigest):
+        raise LinkError(f"{name} is not an administrative change")
+    return change
+
+
+def _queue_values(queue: QueueConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in field_names(QueueConfig):
+        value = getattr(queue, name)
+        match value:
+            case Cadence():
+                value = [value.name, list(value.pattern)]
+            case Overflow():
+                value = [value.kind, value.target, value.retry_after]
+            case Strategy() | Escalation():
+                value = value.value
+            case tuple():
+                value = list(value)
+        out[name] = value
+    return out
+
+
+def _queue_from_values(values: Any) -> QueueConfig:
+    if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], dict):
+        raise LinkError("a queue is [name, fields]")
+    fields = dict(values[1])
+    try:
+        name, pattern = fields["cadence"]
+        kind, target, retry_after = fields["overflow"]
+        fields.update(
+            numbers=tuple(fields["numbers"]),
+            strategy=Strategy(fields["strategy"]),
+            escalation=Escalation(fields["escalation"]),
+            cadence=Cadence(name, tuple(pattern)),
+            overflow=Overflow(kind, target, retry_after),
+        )
+        return QueueConfig(**fields)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LinkError(f"a queue's fields: {exc}") from None
+
+
+def snapshot_to_wire(snapshot: AcdSnapshot | None) -> list[Any] | None:
+    if snapshot is None:
+        return None
+    return [
+        [_values(q) for q in snapshot.queues],
+        [_values(a) for a in snapshot.agents],
+        [_values(c) for c in snapshot.calls],
+    ]
+
+
+def snapshot_from_wire(payload: Any) -> AcdSnapshot | None:
+    if payload is None:
+        return None
+    try:
+        queues, agents, calls = payload
+        return AcdSnapshot(
+            tuple(QueueView(*q) for q in queues),
+            tuple(_agent_view(a) for a in agents),
+            tuple(_call_view(c) for c in calls),
+        )
+    except (TypeError, ValueError) as exc:
+        raise AcdError(f"a snapshot the call process sent is malformed: {exc}") from None
+
+
+def _call_view(values: list[Any]) -> CallView:
+    call_id, queue, caller, state, wait, ring, ringing, agent_id, breached = values
+    return CallView(call_id, queue, caller, state, wait, ring, tuple(ringing), agent_id, breached)
+
+
+def _agent_view(values: list[Any]) -> AgentView:
+    try:
+        agent_id, name, number, state, reason, seconds, call, handled, groups = values
+        return AgentView(
+            agent_id, name, number, state, reason, seconds, call, handled, tuple(groups)
+        )
+    except (TypeError, ValueError) as exc:
+        raise AcdError(f"an agent's state the call process sent is malformed: {exc}") from None

@@ -1,8 +1,9 @@
 """The link between the call process and the floor process (decision 0004).
 
-Sans-I/O, like the SIP core: `Link` turns messages into bytes and bytes into
-messages, and keeps what the other side has not acknowledged; a thin asyncio
-transport (not here yet) moves the bytes over a socketpair.
+Sans-I/O at heart, like the SIP core: `Link` turns messages into bytes and
+bytes into messages, `Outbox` keeps what the other side has not acknowledged;
+`Channel`, a thin asyncio transport, moves the bytes over a socketpair and
+matches replies to requests.
 
 On the wire each message is one MessagePack array, which delimits itself, so a
 stream needs no framing of its own:
@@ -23,32 +24,40 @@ an outbox at its bound says so, and the caller journals what it cannot keep.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import enum
+import itertools
 import types
 import typing
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import structlog
 
 from callcenter.bus import field_names
 from callcenter.sip.message import Address, Transport
 
 __all__ = [
     "Acked",
+    "Channel",
     "EventCodec",
     "EventReceived",
     "Link",
     "LinkError",
     "Outbox",
+    "RemoteError",
     "Reply",
     "Request",
     "bus_codec",
     "bus_events",
 ]
+
+log = structlog.get_logger(__name__)
 
 #: Largest message accepted (a snapshot of a large floor is the biggest).
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -283,3 +292,126 @@ class Outbox:
     def unacked(self) -> bytes:
         """Everything not acknowledged, to send again to a new peer, in order."""
         return b"".join(data for _, data in self._pending)
+
+
+class RemoteError(Exception):
+    """The other side refused a request: `kind` names its error's class."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+#: Answers a request (kind, payload) with a payload, or raises: the error's
+#: class name and text go back as the refusal. Called in order, on the loop.
+RequestHandler = Callable[[str, Any], Any]
+
+
+class Channel:
+    """One side of the link over an asyncio stream (a socketpair's end).
+
+    `run` reads until the other side closes, handing events to `on_event`,
+    acknowledgements to `on_ack` and requests to `on_request` (whose answer or
+    refusal is sent back at once); `request` sends one and waits for its
+    reply. Writes never wait: the socket's buffer grows instead, and what can
+    pile up there is bounded by the sender's `Outbox`.
+    """
+
+    def __init__(
+        self,
+        link: Link,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        on_event: Callable[[EventReceived], None] | None = None,
+        on_ack: Callable[[int], None] | None = None,
+        on_request: RequestHandler | None = None,
+    ) -> None:
+        self.link = link
+        self._reader = reader
+        self._writer = writer
+        self._on_event = on_event
+        self._on_ack = on_ack
+        self._on_request = on_request
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self.closed = False
+
+    def send(self, data: bytes) -> None:
+        if self.closed or self._writer.is_closing():
+            raise ConnectionResetError("the link is closed")
+        self._writer.write(data)
+
+    async def request(self, kind: str, payload: Any, timeout: float = 5.0) -> Any:
+        """The reply's payload; `RemoteError` if refused, `ConnectionError` if
+        the link closes first, `TimeoutError` after `timeout` seconds."""
+        id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[id] = future
+        try:
+            self.send(self.link.request(id, kind, payload))
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self._waiting.pop(id, None)
+
+    async def run(self) -> None:
+        """Read until end of stream or bytes that are not this link's (logged)."""
+        try:
+            while data := await self._reader.read(256 * 1024):
+                for message in self.link.receive(data):
+                    self._dispatch(message)
+        except LinkError as exc:
+            log.error("link closed: bad data from the other side", error=str(exc))
+        except ConnectionError as exc:
+            log.warning("link lost", error=str(exc))
+        finally:
+            self._closed()
+
+    def _dispatch(self, message: LinkMessage) -> None:
+        match message:
+            case EventReceived():
+                if self._on_event is not None:
+                    self._on_event(message)
+            case Acked(seq):
+                if self._on_ack is not None:
+                    self._on_ack(seq)
+            case Request(id, kind, payload):
+                self.send(self._answer(id, kind, payload))
+            case Reply(id, ok, payload):
+                future = self._waiting.get(id)
+                if future is None or future.done():
+                    return  # its requester gave up waiting
+                if ok:
+                    future.set_result(payload)
+                else:
+                    kind, text = _refusal(payload)
+                    future.set_exception(RemoteError(kind, text))
+
+    def _answer(self, id: int, kind: str, payload: Any) -> bytes:
+        if self._on_request is None:
+            return self.link.reply(id, False, ["LinkError", "this side takes no requests"])
+        try:
+            return self.link.reply(id, True, self._on_request(kind, payload))
+        except Exception as exc:  # the refusal goes back; this side goes on
+            return self.link.reply(id, False, [type(exc).__name__, str(exc)])
+
+    def _closed(self) -> None:
+        self.closed = True
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionResetError("the link closed"))
+        with contextlib.suppress(Exception):
+            self._writer.close()
+
+    async def close(self) -> None:
+        self._closed()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+
+
+def _refusal(payload: Any) -> tuple[str, str]:
+    match payload:
+        case [str(kind), str(text)]:
+            return kind, text
+    return "LinkError", f"refused: {payload!r}"[:200]

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from callcenter.acd.engine import Acd
 from callcenter.acd.errors import AcdError
-from callcenter.acd.events import AgentLogin, QueueConfigured, SetReady
+from callcenter.acd.events import (
+    AgentLogin,
+    CallArrived,
+    QueueConfigured,
+    SetNotReady,
+    SetReady,
+)
+from callcenter.acd.queues import Escalation, Overflow, Strategy
+from callcenter.acd.ringclock import Cadence
 from callcenter.agent.phones import PhoneSecrets, phone_digest
 from callcenter.control import (
+    CallSide,
     LocalControl,
+    RemoteControl,
     RemoveAgent,
     SetPhoneDigest,
     UpsertAgent,
     UpsertQueue,
     apply_change,
 )
+from callcenter.link import Channel, Link, bus_codec
 from callcenter.sip.auth import StoredDigest
 from tests.acd.test_engine import agent, queue
 from tests.sip.helpers import Ids
@@ -64,8 +79,8 @@ def test_changes_as_data_apply_to_the_acd() -> None:
 
 async def test_local_control_before_and_after_the_call_path_starts() -> None:
     phones = PhoneSecrets("example.test")
-    control = LocalControl(phones)
-    control.accounts = ["pbx"]
+    side = CallSide(phones, ["pbx"])
+    control = LocalControl(side)
     with pytest.raises(AcdError, match="starting"):
         await control.command(AgentLogin("a1"))
     assert await control.snapshot() is None
@@ -75,7 +90,7 @@ async def test_local_control_before_and_after_the_call_path_starts() -> None:
     ]
 
     runtime = AcdRuntime(Acd([queue()], [agent("a1")], new_id=Ids()))
-    control.runtime = runtime
+    side.runtime = runtime
     await control.command(AgentLogin("a1"))
     await control.command(SetReady("a1"))
     view = await control.agent_view("a1")
@@ -92,3 +107,85 @@ async def test_local_control_before_and_after_the_call_path_starts() -> None:
     assert isinstance(phones.lookup("1002"), StoredDigest)
     await control.administer(SetPhoneDigest("1002", None))
     assert phones.lookup("1002") is None
+
+
+@contextlib.asynccontextmanager
+async def linked(side: CallSide) -> AsyncIterator[tuple[RemoteControl, Channel]]:
+    """A `RemoteControl` reaching `side` over a real socketpair."""
+    a, b = socket.socketpair()
+    call_end = Channel(bus_link(), *await asyncio.open_connection(sock=a), on_request=side.handle)
+    floor_end = Channel(bus_link(), *await asyncio.open_connection(sock=b))
+    tasks = [asyncio.create_task(call_end.run()), asyncio.create_task(floor_end.run())]
+    try:
+        yield RemoteControl(lambda: floor_end, timeout=2.0), call_end
+    finally:
+        await floor_end.close()
+        await call_end.close()
+        await asyncio.gather(*tasks)
+
+
+def bus_link() -> Link:
+    return Link(bus_codec())
+
+
+async def test_the_floor_process_reaches_the_acd_over_the_link() -> None:
+    phones = PhoneSecrets("example.test")
+    side = CallSide(phones, ["pbx"])
+    async with linked(side) as (remote, _):
+        with pytest.raises(AcdError, match="starting"):  # before the call path is up
+            await remote.command(AgentLogin("a1"))
+        assert await remote.snapshot() is None
+        assert [(r.account, r.state) for r in await remote.registrations()] == [
+            ("pbx", "unregistered")
+        ]
+
+        runtime = AcdRuntime(Acd([queue()], [agent("a1")], new_id=Ids()))
+        side.runtime = runtime
+        await remote.command(AgentLogin("a1"))
+        await remote.command(SetNotReady("a1", "lunch"))
+        runtime.now = 7.5
+        assert await remote.agent_view("a1") == runtime.acd.agent_view("a1", 7.5)
+        assert await remote.agent_view("nobody") is None
+        with pytest.raises(AcdError, match="nobody"):  # the ACD's refusal, with its text
+            await remote.command(SetReady("nobody"))
+
+        await remote.command(SetReady("a1"))
+        runtime.actions += runtime.acd.handle(CallArrived("c1", "4000", "13800000000"), 8.0)
+        runtime.now = 9.0
+        snapshot = await remote.snapshot()
+        assert snapshot == runtime.acd.snapshot(9.0)
+        assert snapshot is not None and snapshot.calls[0].agents_ringing == ("a1",)
+
+        # Administrative changes arrive whole, a queue's settings included.
+        sales = queue(
+            name="sales", numbers=("4001", "4002"), strategy=Strategy.FEWEST_CALLS,
+            cadence=Cadence.of("uk"), escalation=Escalation.OVERFLOW,
+            overflow=Overflow("number", "5000", 30), wrap_up=2.5,
+        )  # fmt: skip
+        await remote.administer(UpsertQueue(sales))
+        assert runtime.acd.queues["sales"] == sales
+        await remote.administer(UpsertAgent("a2", "Li Na", "002", "1002", {"cs": 2}))
+        assert runtime.acd.agents["a2"].groups == {"cs": 2}
+        await remote.administer(SetPhoneDigest("1002", phone_digest("example.test", "1002", "p")))
+        assert isinstance(phones.lookup("1002"), StoredDigest)
+        await remote.administer(RemoveAgent("a2"))
+        assert "a2" not in runtime.acd.agents
+
+
+async def test_a_call_process_that_is_gone_or_silent_is_an_error_not_a_hang() -> None:
+    side = CallSide(None, ["pbx"])
+    async with linked(side) as (remote, call_end):
+        await call_end.close()
+        with pytest.raises(AcdError, match="not answering"):
+            await remote.command(AgentLogin("a1"))
+        [status] = await remote.registrations()  # /healthz says why
+        assert status.state == "unregistered" and "not answering" in str(status.last_error)
+    with pytest.raises(AcdError, match="not connected"):
+        await RemoteControl(lambda: None).snapshot()
+
+    a, b = socket.socketpair()  # a peer that reads but never answers
+    with a:
+        silent = Channel(bus_link(), *await asyncio.open_connection(sock=b))
+        with pytest.raises(AcdError, match="TimeoutError"):
+            await RemoteControl(lambda: silent, timeout=0.05).snapshot()
+        await silent.close()

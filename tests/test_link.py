@@ -3,7 +3,9 @@ back, split anywhere; malformed bytes refused; unacknowledged events kept."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import socket
 import types
 import typing
 from typing import Any, Union
@@ -16,10 +18,12 @@ from hypothesis import strategies as st
 from callcenter.bus import field_names
 from callcenter.link import (
     Acked,
+    Channel,
     EventReceived,
     Link,
     LinkError,
     Outbox,
+    RemoteError,
     Reply,
     Request,
     bus_codec,
@@ -78,9 +82,7 @@ def test_events_arrive_equal_and_in_order_however_the_bytes_are_split(
     got: list[object] = []
     for at in range(0, len(stream), chunk):
         got += receiver.receive(stream[at : at + chunk])
-    assert got == [
-        EventReceived(seq, 1_795_420_800.5 + seq, e) for seq, e in enumerate(events)
-    ]
+    assert got == [EventReceived(seq, 1_795_420_800.5 + seq, e) for seq, e in enumerate(events)]
     assert all(type(m.event) is type(e) for m, e in zip(got, events, strict=True))  # type: ignore[attr-defined]
 
 
@@ -100,7 +102,10 @@ def test_acks_requests_and_replies_round_trip() -> None:
     [
         (["E", 1, 2.0, "os.system", ["rm -rf /"]], "unknown event"),
         (["E", 1, 2.0, "CallQueued", ["c1"]], "values expected"),
-        (["E", 1, 2.0, "PhoneRegistered", ["1001", "sip:x", ["h", "p", "UDP"], 60]], "PhoneRegistered"),
+        (
+            ["E", 1, 2.0, "PhoneRegistered", ["1001", "sip:x", ["h", "p", "UDP"], 60]],
+            "PhoneRegistered",
+        ),
         (["X", 1], "unknown message"),
         (["A", "one"], "unknown message"),
         ({"E": 1}, "non-empty array"),
@@ -142,3 +147,44 @@ def test_the_outbox_keeps_what_is_not_acknowledged_in_order_up_to_its_bound() ->
     resent = Link(bus_codec()).receive(box.unacked())
     assert [m.seq for m in resent] == [2, 3]  # type: ignore[union-attr]
     assert box.acked(10) == 2 and box.unacked() == b""
+
+
+async def test_a_channel_carries_events_acks_requests_and_refusals_over_a_socketpair() -> None:
+    from callcenter.acd.events import CallQueued, RingTicked
+
+    got: list[EventReceived] = []
+    acks: list[int] = []
+
+    def answer(kind: str, payload: Any) -> Any:
+        if kind == "echo":
+            return payload
+        raise KeyError(kind)
+
+    a, b = socket.socketpair()
+    left = Channel(Link(bus_codec()), *await asyncio.open_connection(sock=a),
+                   on_ack=acks.append, on_request=answer)  # fmt: skip
+    right = Channel(Link(bus_codec()), *await asyncio.open_connection(sock=b), on_event=got.append)
+    tasks = [asyncio.create_task(left.run()), asyncio.create_task(right.run())]
+    events = [CallQueued("c1", "service", "13800000000", 1), RingTicked("c1", 2, "a1", "l1")]
+    for seq, event in enumerate(events, 1):
+        left.send(left.link.event(seq, 1_795_420_800.0 + seq, event))
+    right.send(right.link.ack(2))
+    assert await right.request("echo", {"big": "x" * 300_000}) == {"big": "x" * 300_000}
+    assert [(e.seq, e.event) for e in got] == list(enumerate(events, 1))
+    assert acks == [2]
+    with pytest.raises(RemoteError) as refused:
+        await right.request("what", None)
+    assert refused.value.kind == "KeyError"
+    with pytest.raises(RemoteError, match="no requests"):  # this side serves none
+        await left.request("echo", 1)
+
+    # Bytes that are not the link's close it; a request in flight fails at once.
+    pending = asyncio.create_task(right.request("echo", 1, timeout=5.0))
+    await asyncio.sleep(0)
+    right._writer.write(b"\xc1" * 4)  # never valid MessagePack
+    with pytest.raises(ConnectionError):
+        await pending  # left closed the link on reading garbage
+    await asyncio.gather(*tasks)
+    assert left.closed and right.closed
+    with pytest.raises(ConnectionError):
+        left.send(b"")
