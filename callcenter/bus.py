@@ -91,6 +91,17 @@ class EventBus(Generic[E]):
             except asyncio.QueueFull:
                 sub.dropped += 1
 
+    def republish(self, seq: int, wall: float, event: E) -> None:
+        """An event another process's bus numbered (the floor process, decision
+        0004): published here under that number, so records keep their key."""
+        self._seq = seq
+        item = Published(seq, wall, event)
+        for sub in self._subscriptions:
+            try:
+                sub.queue.put_nowait(item)
+            except asyncio.QueueFull:
+                sub.dropped += 1
+
     @property
     def published(self) -> int:
         return self._seq

@@ -28,11 +28,12 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import inspect
 import itertools
 import types
 import typing
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -303,7 +304,8 @@ class RemoteError(Exception):
 
 
 #: Answers a request (kind, payload) with a payload, or raises: the error's
-#: class name and text go back as the refusal. Called in order, on the loop.
+#: class name and text go back as the refusal. Called in order, on the loop;
+#: an awaitable answer is awaited in a task of its own and sent when ready.
 RequestHandler = Callable[[str, Any], Any]
 
 
@@ -335,6 +337,7 @@ class Channel:
         self._on_request = on_request
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._answering: set[asyncio.Future[None]] = set()
         self.closed = False
 
     def send(self, data: bytes) -> None:
@@ -377,7 +380,7 @@ class Channel:
                 if self._on_ack is not None:
                     self._on_ack(seq)
             case Request(id, kind, payload):
-                self.send(self._answer(id, kind, payload))
+                self._answer(id, kind, payload)
             case Reply(id, ok, payload):
                 future = self._waiting.get(id)
                 if future is None or future.done():
@@ -388,16 +391,34 @@ class Channel:
                     kind, text = _refusal(payload)
                     future.set_exception(RemoteError(kind, text))
 
-    def _answer(self, id: int, kind: str, payload: Any) -> bytes:
+    def _answer(self, id: int, kind: str, payload: Any) -> None:
         if self._on_request is None:
-            return self.link.reply(id, False, ["LinkError", "this side takes no requests"])
+            self.send(self.link.reply(id, False, ["LinkError", "this side takes no requests"]))
+            return
         try:
-            return self.link.reply(id, True, self._on_request(kind, payload))
+            answer = self._on_request(kind, payload)
+            if inspect.isawaitable(answer):
+                task = asyncio.ensure_future(self._answer_later(id, answer))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+                return
+            reply = self.link.reply(id, True, answer)
         except Exception as exc:  # the refusal goes back; this side goes on
-            return self.link.reply(id, False, [type(exc).__name__, str(exc)])
+            reply = self.link.reply(id, False, [type(exc).__name__, str(exc)])
+        self.send(reply)
+
+    async def _answer_later(self, id: int, answer: Awaitable[Any]) -> None:
+        try:
+            reply = self.link.reply(id, True, await answer)
+        except Exception as exc:
+            reply = self.link.reply(id, False, [type(exc).__name__, str(exc)])
+        if not self.closed:
+            self.send(reply)
 
     def _closed(self) -> None:
         self.closed = True
+        for task in self._answering:
+            task.cancel()
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(ConnectionResetError("the link closed"))

@@ -47,3 +47,13 @@ def test_event_fields_in_declaration_order_whether_compiled_or_not() -> None:
     }  # fmt: skip
     assert list(event_fields(Send(b"x", Address("127.0.0.1", 5060)))) == ["data", "dest"]
     assert field_names(str) == ()
+
+
+async def test_events_numbered_by_another_process_keep_their_numbers() -> None:
+    bus: EventBus[str] = EventBus()
+    sub = bus.subscribe("records")
+    bus.republish(41, 100.0, "e41")
+    bus.republish(42, 101.0, "e42")
+    got = [await sub.get() for _ in range(2)]
+    assert [(p.seq, p.wall, p.event) for p in got] == [(41, 100.0, "e41"), (42, 101.0, "e42")]
+    assert bus.published == 42

@@ -155,9 +155,15 @@ async def test_a_channel_carries_events_acks_requests_and_refusals_over_a_socket
     got: list[EventReceived] = []
     acks: list[int] = []
 
+    async def later(value: int) -> int:
+        await asyncio.sleep(0.01)
+        return value * 2
+
     def answer(kind: str, payload: Any) -> Any:
         if kind == "echo":
             return payload
+        if kind == "later":  # answered when ready, the link free meanwhile
+            return later(payload)
         raise KeyError(kind)
 
     a, b = socket.socketpair()
@@ -170,6 +176,9 @@ async def test_a_channel_carries_events_acks_requests_and_refusals_over_a_socket
         left.send(left.link.event(seq, 1_795_420_800.0 + seq, event))
     right.send(right.link.ack(2))
     assert await right.request("echo", {"big": "x" * 300_000}) == {"big": "x" * 300_000}
+    slow = asyncio.create_task(right.request("later", 21))
+    assert await right.request("echo", 1) == 1  # not held up by the slow answer
+    assert await slow == 42
     assert [(e.seq, e.event) for e in got] == list(enumerate(events, 1))
     assert acks == [2]
     with pytest.raises(RemoteError) as refused:

@@ -95,6 +95,7 @@ class RecordsWriter:
         clock: Clock | None = None,
         refusals_logged: int = 10,
         refusal_window: float = 60.0,
+        on_settled: Callable[[int], None] | None = None,
     ) -> None:
         self._sub: Subscription[Any] = bus.subscribe("records", maxsize=200_000)
         self._bus = bus
@@ -113,6 +114,9 @@ class RecordsWriter:
         # A flood of refusals (every record of some kind refused) logs the first
         # `refusals_logged` of each `refusal_window` and counts the rest.
         self._refusal_log = LogBudget(refusals_logged, refusal_window)
+        # Told the bus number up to which every event is written or journaled
+        # (the floor process acknowledges them to the call process with it).
+        self._on_settled = on_settled
         self.written = 0
         self.journaled = 0
         self.replayed = 0
@@ -149,16 +153,23 @@ class RecordsWriter:
             await asyncio.sleep(0.01)
         # What the write loop still holds (its write did not finish in time: if it
         # commits after all, the journal's replay changes nothing), then the queue.
-        leftover = self._records(self._holding) + self._drain()
+        items = self._holding + self._drain_items()
         self._holding = []
+        leftover = self._records(items)
         if leftover:
             self._to_journal(leftover)
+        if items:
+            self._settled(items[-1].seq)
 
-    def _drain(self) -> list[Record]:
-        records: list[Record] = []
+    def _drain_items(self) -> list[Published[Any]]:
+        items: list[Published[Any]] = []
         while (item := self._sub.get_nowait()) is not None:
-            records += self._records([item])
-        return records
+            items.append(item)
+        return items
+
+    def _settled(self, seq: int) -> None:
+        if self._on_settled is not None:
+            self._on_settled(seq)
 
     def _records(self, items: list[Published[Any]]) -> list[Record]:
         return [to_record(self._boot, p.seq, p.wall, p.event) for p in items if _recorded(p.event)]
@@ -174,6 +185,7 @@ class RecordsWriter:
                 while len(items) < self.batch_size and (nxt := self._sub.get_nowait()) is not None:
                     items.append(nxt)
                 await self._write(self._records(items))
+                self._settled(items[-1].seq)
             finally:
                 self._holding = []
 

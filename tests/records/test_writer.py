@@ -161,7 +161,10 @@ async def test_stop_cuts_the_linger_short_and_writes_what_the_writer_holds(
 ) -> None:
     await migrated(database)
     bus: EventBus[Any] = EventBus()
-    writer = RecordsWriter(bus, Store(database), tmp_path / "journal", linger=60.0)
+    settled: list[int] = []
+    writer = RecordsWriter(
+        bus, Store(database), tmp_path / "journal", linger=60.0, on_settled=settled.append
+    )
     await writer.start()
     for i, event in enumerate(answered_call(1)):
         bus.publish(event, T0 + i)
@@ -171,6 +174,7 @@ async def test_stop_cuts_the_linger_short_and_writes_what_the_writer_holds(
     await writer.stop()
     assert loop.time() - started < 5
     assert (writer.written, writer.journaled) == (5, 0)
+    assert settled[-1] == bus.published  # every event taken care of, ring tick included
     conn = await asyncpg.connect(database)
     try:
         assert await conn.fetchval("SELECT count(*) FROM call_events") == 5
@@ -188,7 +192,10 @@ async def test_burst_through_a_database_outage_lands_every_call_exactly_once(
     await migrated(own_postgres.dsn)
     bus: EventBus[Any] = EventBus()
     store = Store(own_postgres.dsn, timeout=1.0)
-    writer = RecordsWriter(bus, store, tmp_path / "journal", retry_min=0.2, retry_max=0.5)
+    settled: list[int] = []
+    writer = RecordsWriter(
+        bus, store, tmp_path / "journal", retry_min=0.2, retry_max=0.5, on_settled=settled.append
+    )
     await writer.start()
     published = 0
     for n in range(60):
@@ -206,6 +213,8 @@ async def test_burst_through_a_database_outage_lands_every_call_exactly_once(
             lambda: _count(conn, "SELECT count(*) FROM calls WHERE ended_at IS NOT NULL", 60), 60
         )
         assert writer.journaled > 0 and writer.replayed > 0  # the outage really happened
+        # Written or journaled, in order: what the floor process acknowledges.
+        assert settled == sorted(settled) and settled[-1] == bus.published
         await wait_for(lambda: _ok(not writer.backlog))
         assert await conn.fetchval("SELECT count(*) FROM calls") == 60
         recorded_per_call = 5  # every event of answered_call but the ring tick
