@@ -8,6 +8,7 @@ reverse. `run` adds the process concerns: signals and a bounded stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import json
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import datetime
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import asyncpg
 import structlog
@@ -31,9 +32,11 @@ from prometheus_client import (
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Info,
+    ProcessCollector,
     disable_created_metrics,
 )
 from prometheus_client.registry import Collector
+from pydantic import SecretStr
 
 from . import __version__
 from .acd.agents import Agent
@@ -50,11 +53,13 @@ from .calls.admission import CallAdmission
 from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
-from .control import CallSide, LocalControl
+from .control import CallControl, CallSide, LocalControl, RemoteControl
+from .floor import FloorProcess
 from .health import RegistrationStatus
-from .metrics.calls import CallMetrics, FloorCollector
+from .link import Channel, EventReceived, Link, bus_codec
+from .metrics.calls import CallMetrics, DesktopCollector, FloorCollector
 from .metrics.records import RecordsCollector
-from .metrics.scrape import LoopCollector
+from .metrics.scrape import LoopCollector, Scraper
 from .metrics.sip import SipMetrics
 from .records.customers import Customer, CustomerDirectory
 from .records.database import Pool, open_database
@@ -76,6 +81,7 @@ from .sip.registration import Account, Registration
 from .sip.throttle import Throttle, TrustedSources
 from .sip.timers import TimerConfig
 from .sip.ua import UaConfig, UserAgent
+from .tasks import cancel_and_wait
 from .web import listening_addresses, make_web_app, start_web
 
 __all__ = ["STOP_TIMEOUT", "Service", "run"]
@@ -87,6 +93,8 @@ STOP_TIMEOUT: Final = 8.0
 
 log = structlog.get_logger(__name__)
 
+Role = Literal["all", "call", "floor"]
+
 
 class Service:
     """Everything the process runs, started and stopped as one unit."""
@@ -97,14 +105,30 @@ class Service:
         *,
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
+        floor_link: socket.socket | None = None,
+        boot: str = "",
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock if clock is not None else LoopClock()
+        # One process does everything ("all"), or two share it (decision 0004):
+        # the call path ("call") and, given the link to it, the floor ("floor").
+        self.role: Role = (
+            "floor"
+            if floor_link is not None
+            else "call"
+            if settings.service.floor_process
+            else "all"
+        )
+        self._floor_link = floor_link
+        # The call process's run: the key of its records (with the bus's numbers).
+        self.boot = boot or secrets.token_hex(6)
         # A `_created` sample beside every counter and histogram doubles the
         # scrape (a thousand agents' counters) for a timestamp no rule reads.
         disable_created_metrics()  # type: ignore[no-untyped-call]
-        self.registry = registry if registry is not None else _default_registry()
-        self.sip_metrics = SipMetrics(self.registry)
+        if registry is None:
+            registry = _floor_registry() if self.role == "floor" else _default_registry()
+        self.registry = registry
+        self.sip_metrics = SipMetrics(self.registry) if self.role != "floor" else None
         # Collectors reading the loop's state: collected on the loop at each
         # scrape, the text rendered in a thread (metrics/scrape.py).
         self._loop_collectors: list[LoopCollector] = []
@@ -120,7 +144,16 @@ class Service:
         self.phones = PhoneSecrets(settings.sip.public_host) if settings.acd.mode != "pbx" else None
         # The floor's way to the ACD (desktop, administration, /healthz).
         self.call_side = CallSide(self.phones, [a.name for a in settings.accounts])
-        self.control = LocalControl(self.call_side)
+        self.control: CallControl = (
+            RemoteControl(lambda: self.channel)
+            if self.role == "floor"
+            else LocalControl(self.call_side)
+        )
+        self.channel: Channel | None = None  # the floor's link to the call process
+        self.link_closed = asyncio.Event()
+        self.floor: FloorProcess | None = None  # the call process's floor process
+        self.dsn = ""
+        self._scraper: Scraper | None = None
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
         self._stack: AsyncExitStack | None = None
@@ -130,11 +163,22 @@ class Service:
         if self._stack is not None:
             raise RuntimeError("service already started")
         async with AsyncExitStack() as stack:
-            await self._start_records(stack)
-            self._start_metrics(stack)
-            self._start_desktop(stack)
-            await self._start_sip(stack)
-            await self._start_http(stack)
+            await self._open_database(stack)
+            if self.role == "floor":
+                await self._open_link(stack)
+            if self.role != "call":
+                await self._start_records(stack)
+                self._start_metrics(stack)
+                self._start_desktop(stack)
+            if self.role == "floor":
+                self._run_link(stack)
+            if self.role == "call":
+                self._start_call_metrics()
+                await self._start_floor(stack)
+            if self.role != "floor":
+                await self._start_sip(stack)
+            if self.role != "call":
+                await self._start_http(stack)
             self._stack = stack.pop_all()
 
     async def stop(self) -> None:
@@ -147,34 +191,106 @@ class Service:
         """The PBX accounts' registration state, read from the user agent."""
         return self.call_side.registrations()
 
-    async def _start_records(self, stack: AsyncExitStack) -> None:
-        """Subscribe the records writer before any call event can happen.
+    async def _open_database(self, stack: AsyncExitStack) -> None:
+        """The configured or embedded database, and the agents and queues in it.
 
         A database that cannot be reached does not stop the service: records
         go to the journal and are written when it answers.
         """
         db_settings = self.settings.database
         if not db_settings.enabled:
-            log.warning("call records are off (database.enabled = false)")
+            if self.role != "floor":
+                log.warning("call records are off (database.enabled = false)")
             return
-        data_dir = self.settings.service.data_dir
-        dsn = ""
         try:
-            database = await open_database(db_settings.dsn.get_secret_value(), data_dir)
+            database = await open_database(
+                db_settings.dsn.get_secret_value(), self.settings.service.data_dir
+            )
         except Exception as exc:  # pgserver failing to start: journal until restart
             log.error("embedded database failed to start; journaling records", error=str(exc))
-        else:
-            stack.push_async_callback(database.close)
-            dsn = database.dsn
-            await self._load_directory(dsn)
-            self.db_pool = Pool(dsn)
+            return
+        stack.push_async_callback(database.close)
+        self.dsn = database.dsn
+        await self._load_directory(self.dsn)
+        if self.role != "call":
+            self.db_pool = Pool(self.dsn)
             stack.push_async_callback(self.db_pool.close)
-        store = Store(dsn, min_size=db_settings.pool_min, max_size=db_settings.pool_max)
-        writer = RecordsWriter(self.bus, store, data_dir / "journal")
+
+    async def _start_records(self, stack: AsyncExitStack) -> None:
+        """Subscribe the records writer before any call event can happen."""
+        db_settings = self.settings.database
+        if not db_settings.enabled:
+            return
+        store = Store(self.dsn, min_size=db_settings.pool_min, max_size=db_settings.pool_max)
+        writer = RecordsWriter(
+            self.bus,
+            store,
+            self.settings.service.data_dir / "journal",
+            boot_id=lambda: self.boot,
+            on_settled=self._settled if self.role == "floor" else None,
+        )
         await writer.start()
         stack.push_async_callback(writer.stop)
         self.records = writer
         self.registry.register(self._on_loop(RecordsCollector(writer)))
+
+    async def _open_link(self, stack: AsyncExitStack) -> None:
+        """The floor process's end of the link: the call process's events onto
+        this process's bus, under their numbers; requests to it over the same link."""
+        assert self._floor_link is not None
+        reader, writer = await asyncio.open_connection(sock=self._floor_link)
+        self.channel = Channel(Link(bus_codec()), reader, writer, on_event=self._arrived)
+        stack.push_async_callback(self.channel.close)
+
+    def _run_link(self, stack: AsyncExitStack) -> None:
+        """Read the link once everything that consumes its events has subscribed."""
+        assert self.channel is not None
+        task = asyncio.create_task(self.channel.run(), name="floor-link")
+        task.add_done_callback(lambda _: self.link_closed.set())
+        stack.push_async_callback(cancel_and_wait, [task])
+
+    def _arrived(self, received: EventReceived) -> None:
+        self.bus.republish(received.seq, received.wall, received.event)
+        if self.records is None:  # nothing to write: taken care of on arrival
+            self._settled(received.seq)
+
+    def _settled(self, seq: int) -> None:
+        channel = self.channel
+        if channel is not None and not channel.closed:
+            with contextlib.suppress(ConnectionError):
+                channel.send(channel.link.ack(seq))
+
+    async def _start_floor(self, stack: AsyncExitStack) -> None:
+        """The floor process, started before SIP so it misses no event."""
+        database = self.settings.database.model_copy(update={"dsn": SecretStr(self.dsn)})
+        settings = self.settings.model_copy(update={"database": database})
+        self.floor = FloorProcess(
+            settings, self.bus, self.call_side, boot=self.boot, metrics=self._render_metrics
+        )
+        await self.floor.start()
+        stack.push_async_callback(self.floor.stop)
+
+    async def _render_metrics(self, request: Any) -> bytes:
+        """The call process's metrics, for the floor process's /metrics."""
+        match request:
+            case [str(accept), list(names)] if all(isinstance(n, str) for n in names):
+                pass
+            case _:
+                raise ValueError("a metrics request is [accept, names]")
+        if self._scraper is None:
+            self._scraper = Scraper(self.registry, self._loop_collectors)
+        body, _ = await self._scraper.render(accept, names)
+        return body
+
+    async def _call_metrics(self, accept: str, names: list[str]) -> bytes:
+        """The floor process asks the call process for its metrics."""
+        channel = self.channel
+        if channel is None or channel.closed:
+            raise ConnectionError("the call process is not connected")
+        body = await channel.request("metrics", [accept, names], timeout=10.0)
+        if not isinstance(body, bytes):
+            raise TypeError("the call process's metrics are not bytes")
+        return body
 
     async def _load_directory(self, dsn: str) -> None:
         """Agents and queues from the database (seeded from the file the first
@@ -222,11 +338,19 @@ class Service:
         metrics.prime([q.name for q in queues], [a.id for a in self.settings.agents])
         metrics.start()
         stack.push_async_callback(metrics.stop)
+        clients = lambda: self.desktop.client_count if self.desktop is not None else 0  # noqa: E731
+        if self.role == "floor":  # the floor's gauges come from the call process
+            self.registry.register(self._on_loop(DesktopCollector(clients)))
+        else:
+            self._start_call_metrics(clients)
+
+    def _start_call_metrics(self, clients: Callable[[], int] | None = None) -> None:
+        """The floor's gauges, read from the ACD at scrape time."""
         self.registry.register(
             self._on_loop(
                 FloorCollector(
                     lambda: self.sip.snapshot() if self.sip is not None else None,
-                    lambda: self.desktop.client_count if self.desktop is not None else 0,
+                    clients,
                     lambda: self.sip.core.acd.queues.values() if self.sip is not None else (),
                 )
             )
@@ -296,7 +420,8 @@ class Service:
         De-registration is pushed on the stack after the sockets, so on stop
         it runs first, while the sockets are still open.
         """
-        sip = self.settings.sip
+        sip, sip_metrics = self.settings.sip, self.sip_metrics
+        assert sip_metrics is not None  # not the floor process
         tls_context = None
         if "tls" in sip.transports and sip.tls_certificate and sip.tls_private_key:
             tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -315,11 +440,11 @@ class Service:
         runtime = SipRuntime(
             transports,
             partial(build_core, self.settings, trusted, phone_secrets=self.phones),
-            self.sip_metrics,
+            sip_metrics,
             self.bus,
             self.clock,
         )
-        self.sip_metrics.register_state_collector(
+        sip_metrics.register_state_collector(
             self.registry, runtime.registration_status, wrap=self._on_loop
         )
         await runtime.start()
@@ -341,6 +466,7 @@ class Service:
         app = make_web_app(
             self.control,
             self.registry,
+            more_metrics=self._call_metrics if self.role == "floor" else None,
             clock=self.clock,
             routes=routes,
             on_loop=self._loop_collectors,
@@ -578,6 +704,14 @@ class _RandomIds:
 
 
 _new_id = _RandomIds()
+
+
+def _floor_registry() -> CollectorRegistry:
+    """The floor process's own metrics; its CPU and memory under a name of
+    their own, since the call process's `process_*` come on the same page."""
+    registry = CollectorRegistry()
+    ProcessCollector(namespace="callcenter_floor", registry=registry)
+    return registry
 
 
 def _default_registry() -> CollectorRegistry:

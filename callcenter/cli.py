@@ -26,7 +26,7 @@ from .settings import CONFIG_ENV_VAR, ENV_PREFIX, Settings, SettingsError, load_
 
 log = structlog.get_logger("callcenter")
 
-__all__ = ["main"]
+__all__ = ["main", "run_on_loop"]
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_USAGE = 2
@@ -135,11 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(settings)
     configure_logging(settings.log)
     if args.command == "migrate":
-        return _run_loop(settings, _with_database(settings, _migrate_step))
+        return run_on_loop(settings, _with_database(settings, _migrate_step))
     if args.command == "import-customers":
-        return _run_loop(settings, _with_database(settings, partial(_import_step, args.file)))
+        return run_on_loop(settings, _with_database(settings, partial(_import_step, args.file)))
     if args.command == "export-calls":
-        return _run_loop(
+        return run_on_loop(
             settings, _with_database(settings, partial(_export_step, args.start, args.end))
         )
     if args.command == "demo":
@@ -148,11 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
         options = DemoOptions(args.agents, args.rate, args.abandon, seed=args.seed)
-        return _run_loop(settings, run_demo(settings, options))
-    return _run_loop(settings, run(settings))
+        return run_on_loop(settings, run_demo(settings, options))
+    return run_on_loop(settings, run(settings))
 
 
-def _run_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:
+def run_on_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:
     """Run `main` on the configured event loop (uvloop unless told otherwise)."""
     factory = None
     if settings.service.event_loop == "uvloop":

@@ -95,6 +95,10 @@ class ServiceSettings(_Section):
     #: The asyncio event loop: uvloop (libuv; the default where it is
     #: installed) handles the sockets with much less CPU than the standard one.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    #: The desktop, records, metrics and HTTP in a second process beside the
+    #: call path (docs/decisions/0004-process-split.md): the call process keeps
+    #: a core for SIP and the ACD. Off: one process does everything.
+    floor_process: bool = False
 
 
 class LogSettings(_Section):

@@ -7,9 +7,10 @@ metrics from an injected `CollectorRegistry`. Whoever composes the service
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+import structlog
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
@@ -36,6 +37,11 @@ CLOCK_KEY = web.AppKey[Clock]("clock")
 VERSION_KEY = web.AppKey("version", str)
 STARTED_AT_KEY = web.AppKey("started_at", float)
 
+log = structlog.get_logger(__name__)
+
+#: Another process's metrics page for (Accept, name[] filters), in that format.
+MoreMetrics = Callable[[str, list[str]], Awaitable[bytes]]
+
 # Bounds the graceful stop: open keep-alive connections get this long to finish.
 SHUTDOWN_TIMEOUT = 3.0
 
@@ -48,6 +54,7 @@ def make_web_app(
     version: str = __version__,
     routes: Sequence[web.AbstractRouteDef] = (),
     on_loop: Sequence[LoopCollector] = (),
+    more_metrics: MoreMetrics | None = None,
 ) -> web.Application:
     """Build the application; `clock` defaults to the running loop's clock.
     `routes` adds the desktop's login and websocket routes; `on_loop` are the
@@ -59,7 +66,7 @@ def make_web_app(
     app[VERSION_KEY] = version
     app.cleanup_ctx.append(_record_start)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", _metrics_handler(Scraper(registry, on_loop)))
+    app.router.add_get("/metrics", _metrics_handler(Scraper(registry, on_loop), more_metrics))
     app.add_routes(routes)
     return app
 
@@ -92,13 +99,25 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if healthy else 503)
 
 
-def _metrics_handler(scraper: Scraper) -> Handler:
+def _metrics_handler(scraper: Scraper, more: MoreMetrics | None) -> Handler:
     """Text exposition or OpenMetrics as the scraper asks (Accept), `name[]`
-    filters honoured, compressed when accepted; rendered off the loop."""
+    filters honoured, compressed when accepted; rendered off the loop. `more`
+    adds another process's page in the same format (the call process's, when
+    this is the floor process): without it the scrape fails, so Prometheus
+    sees the target down rather than half its series gone."""
 
     async def metrics(request: web.Request) -> web.Response:
         accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
-        body, content_type = await scraper.render(accept, request.query.getall("name[]", []))
+        names = request.query.getall("name[]", [])
+        body, content_type = await scraper.render(accept, names)
+        if more is not None:
+            try:
+                rest = await more(accept, names)
+            except Exception as exc:
+                log.warning("the call process's metrics are unavailable", error=str(exc))
+                raise web.HTTPServiceUnavailable(text=f"call process: {exc}\n") from None
+            # OpenMetrics ends the page once, with "# EOF": only the last part keeps it.
+            body = body.removesuffix(b"# EOF\n") + rest
         response = web.Response(body=body, headers={"Content-Type": content_type})
         response.enable_compression()
         return response

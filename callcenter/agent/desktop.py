@@ -641,9 +641,9 @@ class DesktopHub:
         minutes, since a journal replayed late adds to it."""
         assert self._records is not None
         while (day := self.tally.day) < self.tally.started:
-            snap = await self._control.snapshot()
-            agents = [a.agent_id for a in snap.agents] if snap is not None else list(self.agents)
             try:
+                snap = await self._control.snapshot()
+                agents = [a.agent_id for a in snap.agents] if snap else list(self.agents)
                 async with asyncio.timeout(30):
                     queues, per_agent = await self._records(
                         datetime.fromtimestamp(day, UTC),

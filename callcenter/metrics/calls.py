@@ -281,7 +281,7 @@ class FloorCollector(Collector):
     def __init__(
         self,
         snapshot: Callable[[], AcdSnapshot | None],
-        clients: Callable[[], int],
+        clients: Callable[[], int] | None,
         queues: Callable[[], Iterable[QueueConfig]] = tuple,
     ) -> None:
         self._snapshot = snapshot
@@ -304,11 +304,6 @@ class FloorCollector(Collector):
             "callcenter_agent_state_seconds",
             "Seconds each agent has been in its current state, labelled with the state.",
             labels=["agent", "state"],
-        )
-        desk = GaugeMetricFamily(
-            "callcenter_desktop_clients",
-            "Desktop websockets connected (agents and supervisors).",
-            value=self._clients(),
         )
         cycle = GaugeMetricFamily(
             "callcenter_queue_ring_cycle_seconds",
@@ -334,4 +329,20 @@ class FloorCollector(Collector):
                 in_state.add_metric([a.agent_id, a.state], a.seconds_in_state)
             for state, n in counts.items():
                 agents.add_metric([state], n)
-        yield from (waiting, longest, cycle, target, agents, in_state, desk)
+        yield from (waiting, longest, cycle, target, agents, in_state)
+        if self._clients is not None:  # the desktop in this process
+            yield from DesktopCollector(self._clients).collect()
+
+
+class DesktopCollector(Collector):
+    """The desktop's websockets, read at scrape time."""
+
+    def __init__(self, clients: Callable[[], int]) -> None:
+        self._clients = clients
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "callcenter_desktop_clients",
+            "Desktop websockets connected (agents and supervisors).",
+            value=self._clients(),
+        )

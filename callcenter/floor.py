@@ -1,0 +1,224 @@
+"""The floor process (decision 0004): desktop, records, metrics and HTTP beside the call path.
+
+With ``service.floor_process = true`` the service runs as two processes. The
+call process binds the SIP sockets and runs the `Switchboard` (SIP, B2BUA,
+ACD); the floor process, its child, runs everything that only consumes the
+event bus or serves people: the desktop's websockets and pops, the records
+writer, the call metrics, the board's figures, the administration API and
+the HTTP server. They talk over one socketpair (`callcenter.link`):
+
+- every event of the call process's bus goes to the floor process, numbered;
+  the floor's records writer acknowledges the number up to which everything
+  is written or journaled, and the call process keeps what is not yet
+  acknowledged (`Outbox`), to send again to a floor process started after a
+  crash;
+- the floor asks the call process (`RemoteControl` -> `CallSide`) for agents'
+  commands, administrative changes, snapshots, registrations and the call
+  process's own metrics, which its ``/metrics`` serves after its own.
+
+`FloorProcess` is the call process's end: it starts the child, restarts it
+with a bounded back-off if it dies, and stops it last. `floor_main` is the
+child's entry point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import structlog
+
+from callcenter.bus import EventBus
+from callcenter.control import CallSide
+from callcenter.link import Channel, Link, Outbox, bus_codec
+from callcenter.settings import Settings
+from callcenter.tasks import cancel_and_wait
+
+__all__ = ["FloorProcess", "floor_main"]
+
+log = structlog.get_logger(__name__)
+
+#: Restart back-off of a floor process that died, in seconds.
+RESTART_MIN: Final = 0.5
+RESTART_MAX: Final = 30.0
+#: How long a stopping floor process may take to write what it holds.
+STOP_WAIT: Final = 5.0
+
+
+class FloorProcess:
+    """The call process's end of the link: starts, feeds and restarts the floor."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bus: EventBus[Any],
+        side: CallSide,
+        *,
+        boot: str,
+        metrics: Callable[[Any], Awaitable[bytes]],
+        outbox_limit: int = 200_000,
+    ) -> None:
+        self.settings = settings
+        self.boot = boot
+        self._side = side
+        self._metrics = metrics
+        self._bus = bus
+        self._sub = bus.subscribe("floor", maxsize=200_000)
+        self.outbox = Outbox(outbox_limit)
+        self.lost = 0  # events neither sent nor kept: the outbox was full
+        self.started = 0  # floor processes started, restarts included
+        self.channel: Channel | None = None
+        self._process: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._link = Link(bus_codec())
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._spawn()
+        self._tasks = [
+            asyncio.create_task(self._pump(), name="floor-pump"),
+            asyncio.create_task(self._keep_running(), name="floor-keeper"),
+        ]
+
+    async def stop(self) -> None:
+        """Send what is queued, close the link (the floor writes what it holds
+        and exits), wait for the child, kill it if it does not go."""
+        self._stopping = True
+        self._send_queued()
+        await cancel_and_wait(self._tasks)
+        self._bus.unsubscribe(self._sub)
+        if self.channel is not None:
+            await self.channel.close()
+        process, self._process = self._process, None
+        if process is not None:
+            await asyncio.to_thread(process.join, STOP_WAIT)
+            if process.is_alive():
+                log.error("floor process did not stop; killing it", pid=process.pid)
+                process.kill()
+                await asyncio.to_thread(process.join, 2.0)
+
+    # -- the child ------------------------------------------------------------------------
+
+    async def _spawn(self) -> None:
+        ours, theirs = socket.socketpair()
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(
+            target=floor_main,
+            args=(self.settings, self.boot, theirs),
+            name="callcenter-floor",
+            daemon=True,
+        )
+        await asyncio.to_thread(process.start)  # the child's interpreter starts meanwhile
+        theirs.close()
+        self._process = process
+        self.started += 1
+        reader, writer = await asyncio.open_connection(sock=ours)
+        self.channel = Channel(
+            self._link, reader, writer, on_ack=self._acked, on_request=self._answer
+        )
+        # What the previous floor process did not acknowledge, first, in order.
+        if len(self.outbox):
+            log.info("resending to the new floor process", events=len(self.outbox))
+            self.channel.send(self.outbox.unacked())
+        self.connected.set()
+        log.info("floor process started", pid=process.pid)
+
+    async def _keep_running(self) -> None:
+        delay = RESTART_MIN
+        while True:
+            channel = self.channel
+            assert channel is not None
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            await channel.run()
+            self.connected.clear()
+            if self._stopping:
+                return
+            process = self._process
+            if process is not None:
+                await asyncio.to_thread(process.join, 1.0)
+            log.error(
+                "floor process ended; starting another",
+                exitcode=getattr(process, "exitcode", None),
+                unacknowledged=len(self.outbox),
+                after=delay,
+            )
+            if loop.time() - began > 60:  # it had been running: start again soon
+                delay = RESTART_MIN
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_MAX)
+            await self._spawn()
+
+    def _acked(self, seq: int) -> None:
+        self.outbox.acked(seq)
+
+    def _answer(self, kind: str, payload: Any) -> Any:
+        if kind == "metrics":
+            return self._metrics(payload)
+        return self._side.handle(kind, payload)
+
+    # -- the events -----------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        while True:
+            item = await self._sub.get()
+            self._send(item.seq, item.wall, item.event)
+            self._send_queued()
+
+    def _send_queued(self) -> None:
+        while (item := self._sub.get_nowait()) is not None:
+            self._send(item.seq, item.wall, item.event)
+
+    def _send(self, seq: int, wall: float, event: object) -> None:
+        try:
+            data = self._link.event(seq, wall, event)
+        except Exception:  # an event the link cannot carry is a bug: log it, go on
+            log.exception("event not sent to the floor process", kind=type(event).__name__)
+            return
+        if not self.outbox.add(seq, data):
+            self.lost += 1
+            if self.lost == 1 or self.lost % 10_000 == 0:
+                log.error("floor process far behind: events lost", lost=self.lost)
+            return
+        channel = self.channel
+        if channel is not None and not channel.closed:
+            with contextlib.suppress(ConnectionError):
+                channel.send(data)
+
+
+def floor_main(settings: Settings, boot: str, link: socket.socket) -> None:
+    """The floor process: runs until the call process closes the link (or SIGTERM)."""
+    from callcenter.cli import run_on_loop
+    from callcenter.log import configure_logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the call process says when to stop
+    configure_logging(settings.log)
+    structlog.contextvars.bind_contextvars(process="floor")
+    run_on_loop(settings, _run_floor(settings, boot, link))
+
+
+async def _run_floor(settings: Settings, boot: str, link: socket.socket) -> int:
+    from callcenter.app import Service
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    service = Service(settings, floor_link=link, boot=boot)
+    try:
+        await service.start()
+    except Exception:
+        log.exception("floor process failed to start")
+        return 1
+    closed = asyncio.ensure_future(service.link_closed.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([closed, stopped], return_when=asyncio.FIRST_COMPLETED)
+    closed.cancel()
+    stopped.cancel()
+    await service.stop()
+    return 0
