@@ -195,6 +195,16 @@ def children(pid: int) -> list[int]:
     return _parents().get(pid, [])
 
 
+def floor_process(pid: int) -> int | None:
+    """The service's floor process (``service.floor_process``), if it runs one:
+    its child started by multiprocessing's spawn."""
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return child
+    return None
+
+
 def descendants(pid: int) -> list[int]:
     parents = _parents()
     out, todo = [], [pid]

@@ -48,7 +48,7 @@ TARGET_CPS = 500.0
 HOTLINE_PASSWORD = "hotline-bench-secret"
 HEADERS = (
     "offered/s", "agents", "calls", "answered", "failed", "achieved/s",
-    "setup p50 ms", "setup p99 ms", "retrans", "service CPU %", "PostgreSQL CPU %",
+    "setup p50 ms", "setup p99 ms", "retrans", "service CPU %", "floor CPU %", "PostgreSQL CPU %",
     "Kamailio CPU %", "SIPp CPU %", "machine %", "start-up s", "sustained",
 )  # fmt: skip
 
@@ -65,6 +65,7 @@ class Step:
     p99: float
     retrans: int
     service_cpu: float
+    floor_cpu: float
     pg_cpu: float
     kam_cpu: float
     sipp_cpu: float
@@ -77,7 +78,7 @@ class Step:
     def row(self) -> list[object]:
         return [
             f"{self.rate:g}", self.agents, self.calls, self.answered, self.failed,
-            self.achieved, self.p50, self.p99, self.retrans, self.service_cpu,
+            self.achieved, self.p50, self.p99, self.retrans, self.service_cpu, self.floor_cpu,
             self.pg_cpu, self.kam_cpu, self.sipp_cpu, self.machine, self.startup,
             ("yes" if self.sustained else "**no**") + self.note,
         ]  # fmt: skip
@@ -109,6 +110,8 @@ def run_step(
         sip_port=sip_port, http_port=http_port, agents=agents, queues=[queue],
         log_level=args.log_level, records=args.records == "on",
     )  # fmt: skip
+    if args.floor_process:
+        config["service"]["floor_process"] = True  # type: ignore[index]
     kam = None
     lifetime = args.duration + hold + 180
     if args.via == "kamailio":
@@ -146,6 +149,9 @@ def run_step(
         if kam is not None and kam.pid is not None:
             trees["kamailio"] = kam.pid
         sampler = c.CpuSampler({"service": service.pid, "uas": uas.pid}, trees)
+        floor = c.floor_process(service.pid)
+        if floor is not None:
+            sampler.pids["floor"] = floor
         sampler.sample()
         uac = c.Sipp(
             "callers", "uac_call.xml", work, target=target, service=number,
@@ -204,6 +210,7 @@ def run_step(
         p99=p99,
         retrans=stats.retransmissions,
         service_cpu=window["service"],
+        floor_cpu=window.get("floor", float("nan")),
         pg_cpu=window.get("postgres", float("nan")),
         kam_cpu=window.get("kamailio", float("nan")),
         sipp_cpu=window.get("uac", 0.0) + window.get("uas", 0.0),
@@ -351,6 +358,10 @@ def main() -> int:
         "--py-spy", type=float, metavar="RATE",
         help="sample the service with py-spy --native during the calls (compiled code too)",
     )  # fmt: skip
+    parser.add_argument(
+        "--floor-process", action="store_true",
+        help="the service as two processes (service.floor_process, decision 0004)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="two short steps; no doc update")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     c.add_common_args(parser, records=True)
@@ -437,13 +448,16 @@ def main() -> int:
                "pbx mode: callers and phones through Kamailio (registrar + record-routing "
                "proxy), the service registered with it as `hotline`")
             + ", call records "
-            f"{'on (embedded PostgreSQL, as shipped)' if args.records == 'on' else 'off'}.",
+            f"{'on (embedded PostgreSQL, as shipped)' if args.records == 'on' else 'off'}"
+            + (", desktop, records, metrics and HTTP in the floor process "
+               "(`service.floor_process`)." if args.floor_process else ", one process."),
             "",
             c.md_table(HEADERS, [s.row() for s in steps]),
             "",
             verdict,
         ])  # fmt: skip
-        c.update_doc(f"throughput-{args.via}-records-{args.records}", body, doc)
+        floor = "-floor-process" if args.floor_process else ""
+        c.update_doc(f"throughput-{args.via}-records-{args.records}{floor}", body, doc)
     return 0
 
 
