@@ -54,7 +54,7 @@ _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)")
 HEADERS = (
     "offered/s", "agents", "supervisors", "calls", "answered", "achieved/s", "pops",
     "pop p50 ms", "pop p99 ms", "pop max ms", "pops <= 25 ms %", "clients dropped",
-    "supervisor frames/s", "supervisor kB/s", "service CPU %", "PostgreSQL CPU %",
+    "supervisor frames/s", "supervisor kB/s", "service CPU %", "floor CPU %", "PostgreSQL CPU %",
     "clients CPU %", "SIPp CPU %", "machine %", "sustained",
 )  # fmt: skip
 
@@ -76,6 +76,7 @@ class Step:
     sup_rate: float
     sup_kbytes: float
     service_cpu: float
+    floor_cpu: float
     pg_cpu: float
     clients_cpu: float
     sipp_cpu: float
@@ -87,7 +88,8 @@ class Step:
         return [
             f"{self.rate:g}", self.agents, self.supervisors, self.calls, self.answered,
             self.achieved, self.pops, self.p50, self.p99, self.worst, self.within, self.dropped,
-            self.sup_rate, self.sup_kbytes, self.service_cpu, self.pg_cpu, self.clients_cpu,
+            self.sup_rate, self.sup_kbytes, self.service_cpu, self.floor_cpu, self.pg_cpu,
+            self.clients_cpu,
             self.sipp_cpu, self.machine, ("yes" if self.sustained else "**no**") + self.note,
         ]  # fmt: skip
 
@@ -157,6 +159,8 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
     config["desktop"] = {
         "supervisors": [{"id": u, "name": u, "password": p} for u, p in supervisors]
     }
+    if args.floor_process:
+        config["service"]["floor_process"] = True  # type: ignore[index]
     (work / "service.toml").write_text(c.to_toml(config))
     print(f"[bench] importing {len(numbers)} customers ...", flush=True)
     imported_in = import_customers(work, numbers)
@@ -192,6 +196,9 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
             {"service": service.pid, "uas": uas.pid, "clients": clients.pid},
             {"postgres": pg} if pg else {},
         )
+        floor = c.floor_process(service.pid)
+        if floor is not None:
+            sampler.pids["floor"] = floor
         sampler.sample()
         uac = c.Sipp(
             "callers", "uac_call_number.xml", work, target=f"{c.LOOPBACK}:{sip_port}",
@@ -262,6 +269,7 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
         sup_rate=seen["counts"]["supervisor_frames"] / max(1.0, placing + hold),
         sup_kbytes=seen["counts"]["supervisor_bytes"] / 1000.0 / max(1.0, placing + hold),
         service_cpu=window["service"],
+        floor_cpu=window.get("floor", float("nan")),
         pg_cpu=window.get("postgres", float("nan")),
         clients_cpu=window["clients"],
         sipp_cpu=window.get("uac", 0.0) + window.get("uas", 0.0),
@@ -290,6 +298,10 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--supervisors", type=int, default=50)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--floor-process", action="store_true",
+        help="the service as two processes (service.floor_process, decision 0004)",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a short, small run; no doc update")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
@@ -343,13 +355,16 @@ def main() -> int:
             f"{args.hold_ms} ms, {args.duration:g} s of calls per rate, wrap-up 0 s, records on "
             "(embedded PostgreSQL), every caller a customer on file (the pop carries the "
             "record). Pop time: the caller's INVITE leaving SIPp to the pop frame received "
-            "by the agent's client, both on the machine's wall clock.",
+            "by the agent's client, both on the machine's wall clock."
+            + (" Desktop, records, metrics and HTTP in the floor process "
+               "(`service.floor_process`)." if args.floor_process else " One process."),
             "",
             c.md_table(HEADERS, [s.row() for s in steps]),
             "",
             *verdicts,
         ])  # fmt: skip
-        c.update_doc("websockets-pop", body, doc)
+        floor = "-floor-process" if args.floor_process else ""
+        c.update_doc(f"websockets-pop{floor}", body, doc)
     return 0
 
 
