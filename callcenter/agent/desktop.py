@@ -180,6 +180,7 @@ class DesktopHub:
         # Per agent: messages held behind a pop whose lookup is running ([None] slots).
         self._outbox: dict[str, deque[list[dict[str, Any] | None]]] = {}
         self._lookups: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Future[Any]] = set()  # sessions a newer one replaced
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._records = history
         self._figures_every = figures_every
@@ -257,8 +258,7 @@ class DesktopHub:
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
         await ws.prepare(request)
         client = _Client(ws, login)
-        previous = self._agent_clients.get(login.user_id)
-        self._agent_clients[login.user_id] = client
+        previous = self._agent_clients.pop(login.user_id, None)
         if previous is not None:
             await previous.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
         writer = asyncio.get_running_loop().create_task(self._write(client))
@@ -279,12 +279,15 @@ class DesktopHub:
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
         await ws.prepare(request)
         client = _Client(ws, login)
-        self._supervisor_clients.append(client)
         writer = asyncio.get_running_loop().create_task(self._write(client))
         try:
             board = await self._board()
+            await self._start_board()
+            # From here on nothing waits: hello, the whole board as of the last
+            # change sent to the others, then this client gets what they get.
             self._enqueue(client, {"type": "hello", "role": "supervisor", "board": board})
-            self._enqueue_text(client, await self._whole_figures())
+            self._enqueue_text(client, self._board_feed.whole())
+            self._supervisor_clients.append(client)
             await self._read(client)
         finally:
             writer.cancel()
@@ -320,6 +323,15 @@ class DesktopHub:
             for seq, text in self._history.get(agent_id, ()):
                 if seq > int(since):
                     self._enqueue_text(client, text)
+        # Nothing waited since the state was read: from here on this client gets
+        # the agent's messages, after its hello (one session per agent).
+        other = self._agent_clients.get(agent_id)
+        self._agent_clients[agent_id] = client
+        if other is not None and other is not client:
+            closing = other.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
+            task = asyncio.ensure_future(closing)
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def _write(self, client: _Client) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
@@ -371,7 +383,8 @@ class DesktopHub:
                 case Board() if login.role == "supervisor":
                     return {"type": "board", "ref": ref, "board": await self._board()}
                 case Figures() if login.role == "supervisor":
-                    self._enqueue_text(client, await self._whole_figures())
+                    await self._start_board()
+                    self._enqueue_text(client, self._board_feed.whole())
                     return None
                 case SetAgentState() if login.role == "supervisor":
                     cmd: AcdCommand = (
@@ -579,13 +592,13 @@ class DesktopHub:
         snapshot = await self._control.snapshot()
         return self.tally.figures(snapshot, self._clock.wall())
 
-    async def _whole_figures(self) -> str:
-        """The whole board for one supervisor: as of the last change sent to the others."""
-        if self._board_feed.board is None:  # nobody has a board: start from now
+    async def _start_board(self) -> None:
+        """Nobody has a board yet: start one from now (`BoardFeed.whole` then
+        gives a joining supervisor the board as of the last change sent)."""
+        if self._board_feed.board is None:
             figures = await self.figures()
             if self._board_feed.board is None:  # nor while the snapshot came
                 self._board_feed.update(figures)
-        return self._board_feed.whole()
 
     async def _push_figures(self) -> None:
         """What changed on the board since the last period, one frame for all supervisors."""

@@ -211,3 +211,28 @@ async def test_stopping_while_todays_figures_arrive_stops(turns: int) -> None:
         await asyncio.sleep(0)
     async with asyncio.timeout(2):  # all its tasks ended, none asleep
         await hub.stop()
+
+
+async def test_a_supervisor_joining_while_the_floor_is_slow_to_answer_gets_hello_first(
+    desk: Desk,
+) -> None:
+    # Over the link to the call process a snapshot takes time; the board's
+    # periodic frames and the feed must not reach the joining page before its hello.
+    floor = desk.floor
+
+    class SlowFloor(HandControl):
+        async def snapshot(self) -> Any:
+            await asyncio.sleep(0.2)  # several figures periods
+            return floor.snapshot()
+
+    first = await desk.supervisor()
+    desk.hub._control = SlowFloor()
+    resp = await desk.client.post("/api/login", json={"user_id": "sup", "password": "pw-sup"})
+    token = (await resp.json())["token"]
+    joining = await desk.client.ws_connect(f"/ws/supervisor?token={token}")
+    assert json.loads((await joining.receive()).data)["type"] == "hello"
+    page = Page(joining)
+    assert (await page.next()).full  # then the whole board, then changes in order
+    await page.next()
+    await joining.close()
+    await first.close()
