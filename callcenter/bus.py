@@ -84,18 +84,15 @@ class EventBus(Generic[E]):
     def publish(self, event: E, wall: float) -> None:
         """Never blocks, never raises: a full subscriber loses this event."""
         self._seq += 1
-        item = Published(self._seq, wall, event)
-        for sub in self._subscriptions:
-            try:
-                sub.queue.put_nowait(item)
-            except asyncio.QueueFull:
-                sub.dropped += 1
+        self._fan_out(Published(self._seq, wall, event))
 
     def republish(self, seq: int, wall: float, event: E) -> None:
         """An event another process's bus numbered (the floor process, decision
         0004): published here under that number, so records keep their key."""
         self._seq = seq
-        item = Published(seq, wall, event)
+        self._fan_out(Published(seq, wall, event))
+
+    def _fan_out(self, item: Published[E]) -> None:
         for sub in self._subscriptions:
             try:
                 sub.queue.put_nowait(item)
