@@ -213,8 +213,10 @@ async def test_burst_through_a_database_outage_lands_every_call_exactly_once(
             lambda: _count(conn, "SELECT count(*) FROM calls WHERE ended_at IS NOT NULL", 60), 60
         )
         assert writer.journaled > 0 and writer.replayed > 0  # the outage really happened
-        # Written or journaled, in order: what the floor process acknowledges.
-        assert settled == sorted(settled) and settled[-1] == bus.published
+        # Written or journaled, in order: what the floor process acknowledges
+        # (told once the write returns, a moment after its rows are visible).
+        await wait_for(lambda: _ok(bool(settled) and settled[-1] == bus.published))
+        assert settled == sorted(settled)
         await wait_for(lambda: _ok(not writer.backlog))
         assert await conn.fetchval("SELECT count(*) FROM calls") == 60
         recorded_per_call = 5  # every event of answered_call but the ring tick
