@@ -283,7 +283,7 @@ def _values(obj: Any) -> list[Any]:
 
 def _change_to_wire(change: AdminChange) -> list[Any]:
     if isinstance(change, UpsertQueue):
-        return ["UpsertQueue", [change.queue.name, _queue_values(change.queue)]]
+        return ["UpsertQueue", [_queue_values(change.queue)]]
     return list(_COMMANDS.encode(change))
 
 
@@ -315,9 +315,9 @@ def _queue_values(queue: QueueConfig) -> dict[str, Any]:
 
 
 def _queue_from_values(values: Any) -> QueueConfig:
-    if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], dict):
-        raise LinkError("a queue is [name, fields]")
-    fields = dict(values[1])
+    if not isinstance(values, list) or len(values) != 1 or not isinstance(values[0], dict):
+        raise LinkError("a queue is [fields]")
+    fields = dict(values[0])
     try:
         name, pattern = fields["cadence"]
         kind, target, retry_after = fields["overflow"]

@@ -77,7 +77,6 @@ class FloorProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._link = Link(bus_codec())
-        self.connected = asyncio.Event()
 
     async def start(self) -> None:
         await self._spawn()
@@ -120,13 +119,12 @@ class FloorProcess:
         self.started += 1
         reader, writer = await asyncio.open_connection(sock=ours)
         self.channel = Channel(
-            self._link, reader, writer, on_ack=self._acked, on_request=self._answer
+            self._link, reader, writer, on_ack=self.outbox.acked, on_request=self._answer
         )
         # What the previous floor process did not acknowledge, first, in order.
         if len(self.outbox):
             log.info("resending to the new floor process", events=len(self.outbox))
             self.channel.send(self.outbox.unacked())
-        self.connected.set()
         log.info("floor process started", pid=process.pid)
 
     async def _keep_running(self) -> None:
@@ -137,7 +135,6 @@ class FloorProcess:
             loop = asyncio.get_running_loop()
             began = loop.time()
             await channel.run()
-            self.connected.clear()
             if self._stopping:
                 return
             process = self._process
@@ -154,9 +151,6 @@ class FloorProcess:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_MAX)
             await self._spawn()
-
-    def _acked(self, seq: int) -> None:
-        self.outbox.acked(seq)
 
     def _answer(self, kind: str, payload: Any) -> Any:
         if kind == "metrics":

@@ -326,7 +326,7 @@ class Channel:
         writer: asyncio.StreamWriter,
         *,
         on_event: Callable[[EventReceived], None] | None = None,
-        on_ack: Callable[[int], None] | None = None,
+        on_ack: Callable[[int], object] | None = None,
         on_request: RequestHandler | None = None,
     ) -> None:
         self.link = link
