@@ -180,7 +180,6 @@ class DesktopHub:
         # Per agent: messages held behind a pop whose lookup is running ([None] slots).
         self._outbox: dict[str, deque[list[dict[str, Any] | None]]] = {}
         self._lookups: set[asyncio.Task[None]] = set()
-        self._closing: set[asyncio.Future[Any]] = set()  # sessions a newer one replaced
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._records = history
         self._figures_every = figures_every
@@ -258,9 +257,6 @@ class DesktopHub:
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
         await ws.prepare(request)
         client = _Client(ws, login)
-        previous = self._agent_clients.pop(login.user_id, None)
-        if previous is not None:
-            await previous.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
         writer = asyncio.get_running_loop().create_task(self._write(client))
         try:
             await self._log_in(login.user_id)
@@ -324,14 +320,12 @@ class DesktopHub:
                 if seq > int(since):
                     self._enqueue_text(client, text)
         # Nothing waited since the state was read: from here on this client gets
-        # the agent's messages, after its hello (one session per agent).
+        # the agent's messages, after its hello. One session per agent: the
+        # one it replaces is closed.
         other = self._agent_clients.get(agent_id)
         self._agent_clients[agent_id] = client
-        if other is not None and other is not client:
-            closing = other.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
-            task = asyncio.ensure_future(closing)
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+        if other is not None:
+            await other.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
 
     async def _write(self, client: _Client) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.acd.errors import InvalidTransition
@@ -173,6 +173,18 @@ async def test_pop_with_customer_and_greeting_goes_to_that_agent_only(world: Wor
         await asyncio.wait_for(ws2.receive(), 0.3)
     await ws1.close()
     await ws2.close()
+
+
+async def test_one_session_per_agent_the_newer_replaces_the_older(world: World) -> None:
+    older = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    assert (await receive(older))["type"] == "hello"
+    newer = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    assert (await receive(newer))["type"] == "hello"
+    closed = await asyncio.wait_for(older.receive(), 3)
+    assert closed.type == WSMsgType.CLOSE and closed.data == WSCloseCode.POLICY_VIOLATION
+    world.publish(CallOffered("c1", "hotline", "a1", "leg1", "13812345678", "Han", 1))
+    assert (await receive(newer, "call.offered"))["call_id"] == "c1"
+    await newer.close()
 
 
 async def test_commands_errors_and_the_connection_stays_up(world: World) -> None:
