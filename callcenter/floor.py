@@ -28,6 +28,7 @@ import contextlib
 import multiprocessing
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -35,8 +36,12 @@ import structlog
 
 from callcenter.bus import EventBus
 from callcenter.control import CallSide
-from callcenter.link import Channel, Link, Outbox, bus_codec
+from callcenter.link import Channel, EventReceived, Link, Outbox, bus_codec
+from callcenter.records.journal import Journal
+from callcenter.records.store import to_record
+from callcenter.records.writer import is_recorded
 from callcenter.settings import Settings
+from callcenter.spool import Spool, read_all
 from callcenter.tasks import cancel_and_wait
 
 __all__ = ["FloorProcess", "floor_main"]
@@ -69,8 +74,8 @@ class FloorProcess:
         self._metrics = metrics
         self._bus = bus
         self._sub = bus.subscribe("floor", maxsize=200_000)
-        self.outbox = Outbox(outbox_limit)
-        self.lost = 0  # events neither sent nor kept: the outbox was full
+        self._spools = settings.service.data_dir / "outbox"
+        self.outbox = Outbox(outbox_limit, Spool(self._spools / f"{boot}.spool"))
         self.started = 0  # floor processes started, restarts included
         self.channel: Channel | None = None
         self._process: Any = None
@@ -78,7 +83,13 @@ class FloorProcess:
         self._stopping = False
         self._link = Link(bus_codec())
 
+    @property
+    def lost(self) -> int:
+        """Events neither sent nor kept: the outbox was full and its spool failed."""
+        return self.outbox.lost
+
     async def start(self) -> None:
+        self._journal_left_behind()
         await self._spawn()
         self._tasks = [
             asyncio.create_task(self._pump(), name="floor-pump"),
@@ -92,6 +103,9 @@ class FloorProcess:
         self._send_queued()
         await cancel_and_wait(self._tasks)
         self._bus.unsubscribe(self._sub)
+        # Alive until now, it has been sent the whole window (at its start, then
+        # as events came); closing the link tells it to write what it holds.
+        alive = self.channel is not None and not self.channel.closed
         if self.channel is not None:
             await self.channel.close()
         process, self._process = self._process, None
@@ -101,6 +115,13 @@ class FloorProcess:
                 log.error("floor process did not stop; killing it", pid=process.pid)
                 process.kill()
                 await asyncio.to_thread(process.join, 2.0)
+        # A floor process that ended cleanly wrote or journaled everything it
+        # was sent; what it was not sent (the spool), or everything not
+        # acknowledged if it did not end cleanly, is journaled here, now that
+        # no floor process uses the journal.
+        window, spooled = self.outbox.take_all()
+        clean = alive and process is not None and process.exitcode == 0
+        self._journal(self.boot, spooled if clean else window + spooled)
 
     # -- the child ------------------------------------------------------------------------
 
@@ -119,7 +140,7 @@ class FloorProcess:
         self.started += 1
         reader, writer = await asyncio.open_connection(sock=ours)
         self.channel = Channel(
-            self._link, reader, writer, on_ack=self.outbox.acked, on_request=self._answer
+            self._link, reader, writer, on_ack=self._acked, on_request=self._answer
         )
         # What the previous floor process did not acknowledge, first, in order.
         if len(self.outbox):
@@ -152,6 +173,11 @@ class FloorProcess:
             delay = min(delay * 2, RESTART_MAX)
             await self._spawn()
 
+    def _acked(self, seq: int) -> None:
+        more = self.outbox.acked(seq)  # from the spool into the window: send it
+        if more:
+            self._write(more)
+
     def _answer(self, kind: str, payload: Any) -> Any:
         if kind == "metrics":
             return self._metrics(payload)
@@ -162,28 +188,70 @@ class FloorProcess:
     async def _pump(self) -> None:
         while True:
             item = await self._sub.get()
-            self._send(item.seq, item.wall, item.event)
-            self._send_queued()
+            chunks = [self._encode(item.seq, item.wall, item.event)]
+            self._send_queued(chunks)
 
-    def _send_queued(self) -> None:
+    def _send_queued(self, chunks: list[bytes | None] | None = None) -> None:
+        """Send what the bus holds for the floor, with `chunks` already encoded
+        ahead of it, in one write: one system call per loop turn, not per event."""
+        chunks = chunks or []
         while (item := self._sub.get_nowait()) is not None:
-            self._send(item.seq, item.wall, item.event)
+            chunks.append(self._encode(item.seq, item.wall, item.event))
+        self._write(b"".join(chunk for chunk in chunks if chunk is not None))
 
-    def _send(self, seq: int, wall: float, event: object) -> None:
+    def _write(self, data: bytes) -> None:
+        channel = self.channel
+        if data and channel is not None and not channel.closed:
+            with contextlib.suppress(ConnectionError):
+                channel.send(data)
+
+    def _encode(self, seq: int, wall: float, event: object) -> bytes | None:
+        """The event's bytes, to send now; None when it waits in the outbox's
+        spool (or, the spool failing, is lost) or cannot be encoded."""
         try:
             data = self._link.event(seq, wall, event)
         except Exception:  # an event the link cannot carry is a bug: log it, go on
             log.exception("event not sent to the floor process", kind=type(event).__name__)
+            return None
+        lost = self.outbox.lost
+        if self.outbox.add(seq, data):
+            return data
+        if self.outbox.lost > lost and (lost == 0 or self.outbox.lost % 10_000 == 0):
+            log.error("floor process far behind: events lost", lost=self.outbox.lost)
+        return None
+
+    # -- what no floor process took ---------------------------------------------------------
+
+    def _journal_left_behind(self) -> None:
+        """Spools a previous run of the call process left (it died while its
+        floor process was behind): their records go to the journal, under that
+        run's id, for the floor's records writer to replay."""
+        for path in sorted(self._spools.glob("*.spool")):
+            try:
+                self._journal(path.stem, list(read_all(path)))
+                path.unlink()
+            except Exception:
+                log.exception("outbox spool left by a previous run not read", file=str(path))
+
+    def _journal(self, boot: str, entries: list[tuple[int, bytes]]) -> None:
+        if not entries:
             return
-        if not self.outbox.add(seq, data):
-            self.lost += 1
-            if self.lost == 1 or self.lost % 10_000 == 0:
-                log.error("floor process far behind: events lost", lost=self.lost)
+        if not self.settings.database.enabled:
+            log.warning("events not taken by the floor process dropped: records are off",
+                        events=len(entries))  # fmt: skip
             return
-        channel = self.channel
-        if channel is not None and not channel.closed:
-            with contextlib.suppress(ConnectionError):
-                channel.send(data)
+        link = Link(bus_codec())
+        records = [
+            to_record(boot, message.seq, message.wall, message.event)
+            for message in link.receive(b"".join(data for _, data in entries))
+            if isinstance(message, EventReceived) and is_recorded(message.event)
+        ]
+        journal = Journal(self.settings.service.data_dir / "journal")
+        journal.append(records)
+        log.warning(
+            "events the floor process did not take: their records journaled",
+            events=len(entries), records=len(records), run=boot,
+        )  # fmt: skip
 
 
 def floor_main(settings: Settings, boot: str, link: socket.socket) -> None:
@@ -194,7 +262,7 @@ def floor_main(settings: Settings, boot: str, link: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the call process says when to stop
     configure_logging(settings.log)
     structlog.contextvars.bind_contextvars(process="floor")
-    run_on_loop(settings, _run_floor(settings, boot, link))
+    sys.exit(run_on_loop(settings, _run_floor(settings, boot, link)))
 
 
 async def _run_floor(settings: Settings, boot: str, link: socket.socket) -> int:

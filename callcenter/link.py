@@ -18,8 +18,8 @@ stream needs no framing of its own:
   agent's command, an administrative change, a snapshot) and its reply.
 
 Events the other side has not acknowledged stay in the sender's `Outbox`, to
-be sent again if the floor process is restarted; they are never lost silently:
-an outbox at its bound says so, and the caller journals what it cannot keep.
+be sent again if the floor process is restarted; beyond the outbox's bound
+they wait in a spool file (`callcenter.spool`), and are never lost silently.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import structlog
 
 from callcenter.bus import field_names
 from callcenter.sip.message import Address, Transport
+from callcenter.spool import Spool
 
 __all__ = [
     "Acked",
@@ -263,36 +264,64 @@ class Link:
 
 
 class Outbox:
-    """Events sent but not yet acknowledged, in order, up to `limit`.
+    """Events sent but not yet acknowledged, in order, up to `limit` in memory.
 
-    `add` returns False when the outbox is full: the caller must keep that
-    event some other way (the records' journal); it is not held here.
+    Beyond the bound, events wait unsent in the `spool` (a file, in order)
+    and come back into the window, to be sent, as acknowledgements make room.
+    `add` says whether to send an event now; with no spool, or one the disk
+    refuses, an event beyond the bound is counted in `lost` and not held.
     """
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 200_000, spool: Spool | None = None) -> None:
         self.limit = limit
+        self.spool = spool
+        self.lost = 0
         self._pending: deque[tuple[int, bytes]] = deque()
 
     def __len__(self) -> int:
-        return len(self._pending)
+        """Every event not acknowledged: in the window and in the spool."""
+        return len(self._pending) + (len(self.spool) if self.spool is not None else 0)
 
     def add(self, seq: int, data: bytes) -> bool:
-        if len(self._pending) >= self.limit:
-            return False
-        self._pending.append((seq, data))
-        return True
+        """Keep `data`; True when it is in the window and should be sent now."""
+        spool = self.spool
+        if len(self._pending) < self.limit and not (spool is not None and len(spool)):
+            self._pending.append((seq, data))
+            return True
+        if spool is not None:
+            try:
+                spool.append(seq, data)
+                return False
+            except OSError as exc:
+                log.error("outbox spool refused an event", error=str(exc), file=str(spool.path))
+        self.lost += 1
+        return False
 
-    def acked(self, seq: int) -> int:
-        """Forget every event up to `seq`; how many that was."""
-        n = 0
-        while self._pending and self._pending[0][0] <= seq:
-            self._pending.popleft()
-            n += 1
-        return n
+    def acked(self, seq: int) -> bytes:
+        """Forget every event up to `seq`. Returns what moved from the spool
+        into the window, to send now (empty when nothing did)."""
+        pending = self._pending
+        while pending and pending[0][0] <= seq:
+            pending.popleft()
+        spool = self.spool
+        if spool is None or not len(spool) or len(pending) > self.limit // 2:
+            return b""
+        moved = spool.take(self.limit - len(pending))
+        pending.extend(moved)
+        return b"".join(data for _, data in moved)
 
     def unacked(self) -> bytes:
-        """Everything not acknowledged, to send again to a new peer, in order."""
+        """The window: what was sent and not acknowledged, to send again to a
+        new peer, in order (what the spool holds follows as acks come)."""
         return b"".join(data for _, data in self._pending)
+
+    def take_all(self) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
+        """Everything not acknowledged, in order: the window (sent) and what
+        the spool held (never sent). The outbox is empty afterwards."""
+        window = list(self._pending)
+        self._pending.clear()
+        spooled = self.spool.take(len(self.spool)) if self.spool is not None else []
+        return window, spooled
 
 
 class RemoteError(Exception):

@@ -11,17 +11,24 @@ import json
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import asyncpg
 
+from callcenter.acd.events import CallQueued, RingTicked
 from callcenter.app import Service
+from callcenter.bus import EventBus
+from callcenter.control import CallSide
+from callcenter.floor import FloorProcess
+from callcenter.link import Link, bus_codec
+from callcenter.records.journal import Journal
 from callcenter.records.customers import import_customers
 from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
+from callcenter.spool import Spool
 from tests.helpers import free_port
 
 
@@ -149,3 +156,36 @@ async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_pa
         await db.close()
         await service.stop()
     assert not service.floor.channel or service.floor.channel.closed
+
+
+async def test_events_no_floor_process_took_are_journaled_as_records(tmp_path: Any) -> None:
+    """What a floor process never acknowledged (its window, and the spool beyond
+    it) is journaled by the call process at stop, and a spool a crashed run left
+    behind at the next start, each under its run's id, for the records writer
+    to replay: a floor process that stays down loses no record."""
+    settings = Settings(service={"data_dir": str(tmp_path)})
+    link = Link(bus_codec())
+    left = Spool(tmp_path / "outbox" / "run1.spool")
+    left.append(5, link.event(5, 1.0, CallQueued("c0", "hotline", "13800000000", 1)))
+    left.append(6, link.event(6, 1.0, RingTicked("c0", 2)))  # not a record
+    left.clear = lambda: None  # type: ignore[method-assign]  # the run "died": file kept
+    assert left._writer is not None
+    left._writer.close()
+
+    bus: EventBus[Any] = EventBus()
+    floor = FloorProcess(settings, bus, cast(CallSide, None), boot="run2",
+                         metrics=cast(Any, None), outbox_limit=2)  # fmt: skip
+    floor._journal_left_behind()
+    assert not list((tmp_path / "outbox").glob("*.spool"))
+    for n in (1, 2, 3):  # no floor process: two in the window, one spooled
+        bus.publish(CallQueued(f"c{n}", "hotline", "13800000000", n), 2.0)
+    floor._send_queued()
+    assert len(floor.outbox) == 3 and floor.lost == 0
+    await floor.stop()
+    records = Journal(tmp_path / "journal").start_replay().records
+    assert [(r["key"], r["kind"]) for r in records] == [
+        ("run1:5", "CallQueued"), ("run2:1", "CallQueued"),
+        ("run2:2", "CallQueued"), ("run2:3", "CallQueued"),
+    ]  # fmt: skip
+    assert [r["event"]["call_id"] for r in records] == ["c0", "c1", "c2", "c3"]
+    assert not list((tmp_path / "outbox").glob("*.spool"))

@@ -49,7 +49,7 @@ from callcenter.tasks import cancel_and_wait
 from .journal import Journal, JournalEntries
 from .store import Record, Store, StoreRefused, StoreUnavailable, to_record
 
-__all__ = ["RecordsWriter"]
+__all__ = ["RecordsWriter", "is_recorded"]
 
 log = structlog.get_logger("callcenter.records")
 
@@ -61,7 +61,7 @@ RECORDED = frozenset({
 })  # fmt: skip
 
 
-def _recorded(event: object) -> bool:
+def is_recorded(event: object) -> bool:
     """Records are the call and agent events, and of the ring ticks only the
     first of an agent leg (when that phone started ringing)."""
     name = type(event).__name__
@@ -172,7 +172,8 @@ class RecordsWriter:
             self._on_settled(seq)
 
     def _records(self, items: list[Published[Any]]) -> list[Record]:
-        return [to_record(self._boot, p.seq, p.wall, p.event) for p in items if _recorded(p.event)]
+        boot = self._boot
+        return [to_record(boot, p.seq, p.wall, p.event) for p in items if is_recorded(p.event)]
 
     async def _write_loop(self) -> None:
         while True:
