@@ -433,6 +433,7 @@ class Service:
             tls_port=sip.tls_port,
             tls_context=tls_context,
             max_message_size=sip.max_message_size,
+            udp_receive_buffer=sip.udp_receive_buffer,
         )
         trusted = TrustedSources(
             [*self.settings.acd.trusted, *await _resolve(a.server for a in self.settings.accounts)]

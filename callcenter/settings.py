@@ -142,6 +142,10 @@ class SipSettings(_Section):
     t2: float = Field(default=4.0, gt=0)
     t4: float = Field(default=5.0, gt=0)
     max_message_size: int = Field(default=65535, ge=1500)
+    #: The UDP socket's receive buffer in bytes (0: the system's default,
+    #: 208 KiB on Linux, which a burst of a few hundred calls/s overflows;
+    #: the kernel caps it at net.core.rmem_max, and a capped buffer is logged).
+    udp_receive_buffer: int = Field(default=4 * 1024 * 1024, ge=0)
     options_interval: float = Field(default=30.0, ge=0)
     options_timeout: float = Field(default=5.0, gt=0)
     # Digest algorithms offered when phones register and trunks call, most
