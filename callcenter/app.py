@@ -267,8 +267,9 @@ class Service:
         self.floor = FloorProcess(
             settings, self.bus, self.call_side, boot=self.boot, metrics=self._render_metrics
         )
-        await self.floor.start()
+        await self.floor.start()  # it stops itself if it fails
         stack.push_async_callback(self.floor.stop)
+        self.http_addresses = self.floor.http_addresses  # kept current on restarts
 
     async def _render_metrics(self, request: Any) -> bytes:
         """The call process's metrics, for the floor process's /metrics."""

@@ -53,6 +53,8 @@ RESTART_MIN: Final = 0.5
 RESTART_MAX: Final = 30.0
 #: How long a stopping floor process may take to write what it holds.
 STOP_WAIT: Final = 5.0
+#: How long the first floor process may take to serve HTTP.
+START_WAIT: Final = 60.0
 
 
 class FloorProcess:
@@ -82,6 +84,9 @@ class FloorProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._link = Link(bus_codec())
+        #: Where the floor process serves HTTP, as it says once it does.
+        self.http_addresses: list[str] = []
+        self._ready: asyncio.Future[None] | None = None
 
     @property
     def lost(self) -> int:
@@ -89,12 +94,21 @@ class FloorProcess:
         return self.outbox.lost
 
     async def start(self) -> None:
+        """Start the floor process; returns once it serves HTTP. Raises
+        RuntimeError if it ends first (its log says why) or TimeoutError."""
         self._journal_left_behind()
+        ready = self._ready = asyncio.get_running_loop().create_future()
         await self._spawn()
         self._tasks = [
             asyncio.create_task(self._pump(), name="floor-pump"),
             asyncio.create_task(self._keep_running(), name="floor-keeper"),
         ]
+        try:
+            async with asyncio.timeout(START_WAIT):
+                await ready
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         """Send what is queued, close the link (the floor writes what it holds
@@ -161,9 +175,15 @@ class FloorProcess:
             process = self._process
             if process is not None:
                 await asyncio.to_thread(process.join, 1.0)
+            exitcode = getattr(process, "exitcode", None)
+            if self._ready is not None and not self._ready.done():  # the first start failed
+                self._ready.set_exception(
+                    RuntimeError(f"the floor process ended before serving (exit code {exitcode})")
+                )
+                return
             log.error(
                 "floor process ended; starting another",
-                exitcode=getattr(process, "exitcode", None),
+                exitcode=exitcode,
                 unacknowledged=len(self.outbox),
                 after=delay,
             )
@@ -181,7 +201,20 @@ class FloorProcess:
     def _answer(self, kind: str, payload: Any) -> Any:
         if kind == "metrics":
             return self._metrics(payload)
+        if kind == "serving":
+            return self._serving(payload)
         return self._side.handle(kind, payload)
+
+    def _serving(self, payload: Any) -> None:
+        """The floor process serves HTTP at these addresses (each one started says so)."""
+        match payload:
+            case {"http": list(addresses)} if all(isinstance(a, str) for a in addresses):
+                self.http_addresses[:] = addresses
+            case _:
+                raise ValueError("'serving' takes {'http': [addresses]}")
+        log.info("floor process serving", http=addresses)
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
 
     # -- the events -----------------------------------------------------------------------
 
@@ -274,8 +307,11 @@ async def _run_floor(settings: Settings, boot: str, link: socket.socket) -> int:
     service = Service(settings, floor_link=link, boot=boot)
     try:
         await service.start()
+        assert service.channel is not None
+        await service.channel.request("serving", {"http": service.http_addresses})
     except Exception:
         log.exception("floor process failed to start")
+        await service.stop()
         return 1
     closed = asyncio.ensure_future(service.link_closed.wait())
     stopped = asyncio.ensure_future(stop.wait())

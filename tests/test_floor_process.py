@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import aiohttp
 import asyncpg
+import pytest
 
 from callcenter.acd.events import CallQueued, RingTicked
 from callcenter.app import Service
@@ -22,8 +25,8 @@ from callcenter.bus import EventBus
 from callcenter.control import CallSide
 from callcenter.floor import FloorProcess
 from callcenter.link import Link, bus_codec
-from callcenter.records.journal import Journal
 from callcenter.records.customers import import_customers
+from callcenter.records.journal import Journal
 from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
@@ -73,7 +76,8 @@ async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_pa
     service = Service(settings)  # the default registry: the process's own metrics too
     await service.start()
     assert service.role == "call" and service.floor is not None and service.dsn
-    assert service.http_addresses == []  # HTTP is the floor process's
+    # start() returned once the floor process served HTTP, and says where.
+    assert service.http_addresses == [f"127.0.0.1:{http_port}"]
     http = f"http://127.0.0.1:{http_port}"
     db = await asyncpg.connect(service.dsn)
     await import_customers(db, "name,numbers,vip,notes\nHan Meimei,13812345678,yes,\n")
@@ -189,3 +193,23 @@ async def test_events_no_floor_process_took_are_journaled_as_records(tmp_path: A
     ]  # fmt: skip
     assert [r["event"]["call_id"] for r in records] == ["c0", "c1", "c2", "c3"]
     assert not list((tmp_path / "outbox").glob("*.spool"))
+
+
+async def test_a_floor_process_that_cannot_serve_fails_the_start(tmp_path: Any) -> None:
+    """The HTTP port is taken: the floor process logs why and exits, and the
+    call process's start fails with it instead of running without a desktop."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    with taken:
+        settings = Settings(
+            service={"data_dir": str(tmp_path / "var"), "floor_process": True},
+            http={"port": taken.getsockname()[1]},
+            sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+            database={"enabled": False},
+        )
+        service = Service(settings)
+        with pytest.raises(RuntimeError, match="ended before serving"):
+            await service.start()
+        await service.stop()
+    assert multiprocessing.active_children() == []
