@@ -135,6 +135,7 @@ def _accepted(hint: Any) -> tuple[type, ...]:
 # only a lossy form of them).
 _ADDRESS = 1  # Address: [host, port, transport]
 _ENUM = 2  # an enum member: [class name, value]
+_BIG_INT = 3  # an int beyond MessagePack's 64 bits, in decimal (a value a person typed)
 
 
 class EventCodec:
@@ -181,10 +182,17 @@ class EventCodec:
             return msgpack.ExtType(_ADDRESS, data)
         if isinstance(value, enum.Enum) and type(value).__name__ in self._enums:
             return msgpack.ExtType(_ENUM, msgpack.packb([type(value).__name__, value.value]))
+        if type(value) is int:  # msgpack packs the others itself
+            return msgpack.ExtType(_BIG_INT, str(value).encode())
         raise LinkError(f"cannot send a {type(value).__name__}")
 
     def unpack_value(self, code: int, data: bytes) -> Any:
         """msgpack's `ext_hook`."""
+        if code == _BIG_INT:
+            try:
+                return int(data.decode("ascii"))
+            except ValueError as exc:
+                raise LinkError(f"bad integer: {exc}") from exc
         try:
             match code, msgpack.unpackb(data):
                 case (1, [str(host), int(port), str(transport)]):

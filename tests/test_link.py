@@ -98,6 +98,16 @@ def test_acks_requests_and_replies_round_trip() -> None:
     ]
 
 
+def test_integers_beyond_64_bits_cross_too() -> None:
+    # An administrator may type any number; the ACD answers whether it fits.
+    huge = {"max_length": 10**30, "max_wait": -(2**70), "small": 5}
+    a, b = Link(bus_codec()), Link(bus_codec())
+    assert b.receive(a.request(1, "administer", huge)) == [Request(1, "administer", huge)]
+    bad = msgpack.packb(["Q", 1, "x", msgpack.ExtType(3, b"12x")])
+    with pytest.raises(LinkError, match="bad integer"):
+        b.receive(bad)
+
+
 @pytest.mark.parametrize(
     ("message", "problem"),
     [
