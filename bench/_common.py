@@ -759,14 +759,16 @@ def service_config(
     log_level: str = "info",
     data_dir: str = "./var",
     records: bool = True,
+    floor_process: bool = True,
 ) -> dict[str, object]:
-    """Settings (as plain data) for the service in standalone mode on 127.0.0.1.
+    """Settings (as plain data) for the service in standalone mode on 127.0.0.1,
+    as two processes (as shipped) unless `floor_process` is False.
 
     With `records` the service writes call records as it ships: to an embedded
     PostgreSQL it starts in `data_dir`/postgres (and the journal).
     """
     return {
-        "service": {"name": "bench", "data_dir": data_dir},
+        "service": {"name": "bench", "data_dir": data_dir, "floor_process": floor_process},
         "database": {"enabled": records},
         "log": {"level": log_level, "format": "json"},
         "http": {"host": LOOPBACK, "port": http_port},

@@ -110,8 +110,8 @@ def run_step(
         sip_port=sip_port, http_port=http_port, agents=agents, queues=[queue],
         log_level=args.log_level, records=args.records == "on",
     )  # fmt: skip
-    if args.floor_process:
-        config["service"]["floor_process"] = True  # type: ignore[index]
+    if args.one_process:
+        config["service"]["floor_process"] = False  # type: ignore[index]
     kam = None
     lifetime = args.duration + hold + 180
     if args.via == "kamailio":
@@ -359,8 +359,9 @@ def main() -> int:
         help="sample the service with py-spy --native during the calls (compiled code too)",
     )  # fmt: skip
     parser.add_argument(
-        "--floor-process", action="store_true",
-        help="the service as two processes (service.floor_process, decision 0004)",
+        "--one-process", action="store_true",
+        help="the service as one process (service.floor_process = false); as shipped it "
+             "runs the floor process beside the call process (decision 0004)",
     )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="two short steps; no doc update")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -450,13 +451,14 @@ def main() -> int:
             + ", call records "
             f"{'on (embedded PostgreSQL, as shipped)' if args.records == 'on' else 'off'}"
             + (", desktop, records, metrics and HTTP in the floor process "
-               "(`service.floor_process`)." if args.floor_process else ", one process."),
+               "(`service.floor_process`, as shipped)." if not args.one_process
+               else ", one process (`service.floor_process = false`)."),
             "",
             c.md_table(HEADERS, [s.row() for s in steps]),
             "",
             verdict,
         ])  # fmt: skip
-        floor = "-floor-process" if args.floor_process else ""
+        floor = "-one-process" if args.one_process else ""
         c.update_doc(f"throughput-{args.via}-records-{args.records}{floor}", body, doc)
     return 0
 

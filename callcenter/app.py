@@ -54,7 +54,7 @@ from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
 from .control import CallControl, CallSide, LocalControl, RemoteControl
-from .floor import FloorProcess
+from .floor import FloorProcess, FloorProcessFailed
 from .health import RegistrationStatus
 from .link import Channel, EventReceived, Link, bus_codec
 from .metrics.calls import CallMetrics, DesktopCollector, FloorCollector
@@ -756,7 +756,7 @@ async def run(
         service = Service(settings)
         try:
             await service.start()
-        except OSError as exc:
+        except (OSError, FloorProcessFailed) as exc:
             log.error("service failed to start", error=str(exc))
             return 1
         settle_gc()

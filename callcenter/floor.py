@@ -44,7 +44,7 @@ from callcenter.settings import Settings
 from callcenter.spool import Spool, read_all
 from callcenter.tasks import cancel_and_wait
 
-__all__ = ["FloorProcess", "floor_main"]
+__all__ = ["FloorProcess", "FloorProcessFailed", "floor_main"]
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +55,10 @@ RESTART_MAX: Final = 30.0
 STOP_WAIT: Final = 5.0
 #: How long the first floor process may take to serve HTTP.
 START_WAIT: Final = 60.0
+
+
+class FloorProcessFailed(RuntimeError):
+    """The floor process ended before serving; its own log line says why."""
 
 
 class FloorProcess:
@@ -95,7 +99,7 @@ class FloorProcess:
 
     async def start(self) -> None:
         """Start the floor process; returns once it serves HTTP. Raises
-        RuntimeError if it ends first (its log says why) or TimeoutError."""
+        `FloorProcessFailed` if it ends first, TimeoutError if it is silent."""
         self._journal_left_behind()
         ready = self._ready = asyncio.get_running_loop().create_future()
         await self._spawn()
@@ -177,9 +181,10 @@ class FloorProcess:
                 await asyncio.to_thread(process.join, 1.0)
             exitcode = getattr(process, "exitcode", None)
             if self._ready is not None and not self._ready.done():  # the first start failed
-                self._ready.set_exception(
-                    RuntimeError(f"the floor process ended before serving (exit code {exitcode})")
-                )
+                self._ready.set_exception(FloorProcessFailed(
+                    f"the floor process ended before serving (exit code {exitcode}; its log "
+                    "line 'floor process failed to start' says why)"
+                ))  # fmt: skip
                 return
             log.error(
                 "floor process ended; starting another",

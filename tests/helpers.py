@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+import aiohttp
+import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
+
+#: The form tests that run the whole service, and work in either, run it in:
+#: two processes (`service.floor_process`, as shipped) unless
+#: CALLCENTER_TEST_ONE_PROCESS=1. scripts/test sets it for its first pass (pure
+#: Python) and not for the compiled one, so both forms are tested.
+FLOOR_PROCESS = os.environ.get("CALLCENTER_TEST_ONE_PROCESS") != "1"
+
+MetricValue = Callable[..., float | None]
+
+
+async def scrape(session: aiohttp.ClientSession, http_address: str) -> MetricValue:
+    """The service's /metrics page, as `registry.get_sample_value` reads a
+    registry: by sample name and labels; in either form of the service."""
+    async with session.get(f"http://{http_address}/metrics") as response:
+        assert response.status == 200, await response.text()
+        page = await response.text()
+    samples = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+    }
+
+    def value(name: str, labels: dict[str, str] | None = None) -> float | None:
+        return samples.get((name, frozenset((labels or {}).items())))
+
+    return value
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -48,3 +80,13 @@ class HandControl:
 
     async def registrations(self) -> list[Any]:
         return []
+
+
+@contextlib.asynccontextmanager
+async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the service's database (`Service.dsn`), in either form."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()

@@ -14,7 +14,7 @@ import pytest
 
 from callcenter import __version__
 from callcenter.cli import main
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,6 +112,7 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path):
         CALLCENTER_SIP__PORT=str(free_port()),
         CALLCENTER_SIP__TLS_PORT=str(free_port()),
         CALLCENTER_SERVICE__DATA_DIR=str(tmp_path / "var"),
+        CALLCENTER_SERVICE__FLOOR_PROCESS=str(FLOOR_PROCESS).lower(),
         CALLCENTER_LOG__LEVEL="debug",
     )
     process = subprocess.Popen(
@@ -135,8 +136,10 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path):
     lines = [json.loads(line) for line in out.splitlines()]
     events = [line["event"] for line in lines]
     # The default event loop is uvloop (a dependency); the calls tests run on asyncio's.
-    [loop] = [line for line in lines if line["event"] == "event loop"]
-    assert loop["implementation"] == "uvloop"
+    # Each process says which it runs (the floor process's lines say process=floor).
+    loops = {line.get("process", "call"): line for line in lines if line["event"] == "event loop"}
+    assert loops.keys() == ({"call", "floor"} if FLOOR_PROCESS else {"call"})
+    assert {line["implementation"] for line in loops.values()} == {"uvloop"}
     assert events.index("sip listening") < events.index("service started")
     assert events[-1] == "service stopped"
     assert "Traceback" not in err
@@ -167,6 +170,7 @@ def test_demo_runs_calls_and_stops_on_sigterm(tmp_path):
         CALLCENTER_SIP__TLS_PORT=str(free_port()),
         CALLCENTER_LOG__FORMAT="json",
         CALLCENTER_SERVICE__DATA_DIR=str(tmp_path / "var"),
+        CALLCENTER_SERVICE__FLOOR_PROCESS=str(FLOOR_PROCESS).lower(),
         CALLCENTER_QUEUES='[{"name": "hotline", "cadence": [0.1, 0.4], "wrap_up": 0.2}]',
     )
     process = subprocess.Popen(
@@ -189,6 +193,7 @@ def test_demo_runs_calls_and_stops_on_sigterm(tmp_path):
             process.kill()
             process.communicate()
     assert "callcenter demo: 2 simulated agents" in out
+    assert f"agent desktop:    http://127.0.0.1:{port}/agent" in out
     events = [json.loads(line)["event"] for line in out.splitlines() if line.startswith("{")]
     assert events.count("phone registered") == 2
     assert "call answered" in events

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import asyncpg
 from prometheus_client import CollectorRegistry
 
@@ -14,7 +15,7 @@ from callcenter.settings import Settings
 from callcenter.sim.core import SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, free_port, scrape
 
 
 def test_demo_settings_are_standalone_with_registering_agents() -> None:
@@ -31,7 +32,7 @@ def test_demo_settings_are_standalone_with_registering_agents() -> None:
 async def test_simulated_calls_are_answered_or_abandoned_and_none_fail(tmp_path) -> None:
     """End to end: simulated SIP traffic, the ACD, and the records in the embedded PostgreSQL."""
     base = Settings(
-        service={"data_dir": str(tmp_path / "var")},
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         queues=[{"name": "hotline", "cadence": [0.1, 0.4], "wrap_up": 0.2, "setup_timeout": 1.0}],
@@ -76,9 +77,7 @@ async def test_simulated_calls_are_answered_or_abandoned_and_none_fail(tmp_path)
         assert stats.placed == 12 and stats.failed == 0
         assert stats.answered + stats.abandoned == 12 and stats.answered >= 3
         # Every call is on record once the writer has caught up.
-        assert service.records is not None
-        store = service.records.store
-        conn = await asyncpg.connect(store._dsn)
+        conn = await asyncpg.connect(service.dsn)
         try:
             while loop.time() < deadline + 10:
                 done = await conn.fetchval("SELECT count(*) FROM calls WHERE outcome IS NOT NULL")
@@ -90,7 +89,8 @@ async def test_simulated_calls_are_answered_or_abandoned_and_none_fail(tmp_path)
             await conn.close()
         assert outcomes.get("answered", 0) == stats.answered
         # The wallboard's counters agree with the simulator and the records.
-        value = service.registry.get_sample_value
+        async with aiohttp.ClientSession() as session:
+            value = await scrape(session, service.http_addresses[0])
         assert value("callcenter_calls_offered_total", {"queue": "hotline"}) == 12
         assert value("callcenter_calls_answered_total", {"queue": "hotline"}) == stats.answered
         assert value("callcenter_calls_abandoned_total", {"queue": "hotline"}) == stats.abandoned

@@ -19,13 +19,14 @@ from callcenter.settings import Settings
 from callcenter.sip.message import Response
 from callcenter.sip.parser import StreamFramer, parse_message
 
-from .helpers import free_port
+from .helpers import FLOOR_PROCESS, free_port
 from .sip.helpers import request
 
 
 @pytest.fixture
 async def service() -> AsyncIterator[Service]:
     settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
         database={"enabled": False},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port()},
@@ -158,6 +159,7 @@ async def test_tls_transport_with_a_configured_certificate(tmp_path: Path) -> No
     )  # fmt: skip
     tls_port = free_port()
     settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
         database={"enabled": False},
         http={"port": free_port()},
         sip={
@@ -185,6 +187,7 @@ async def test_tls_transport_with_a_configured_certificate(tmp_path: Path) -> No
 
 async def test_untrusted_sources_get_403_and_a_flood_is_dropped() -> None:
     settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
         database={"enabled": False},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "host": "127.0.0.1"},

@@ -13,10 +13,11 @@ from structlog.testing import capture_logs
 from callcenter import __version__
 from callcenter.app import GC_THRESHOLDS, Service, run
 from callcenter.clock import LoopClock
+from callcenter.floor import FloorProcessFailed
 from callcenter.health import RegistrationStatus
 from callcenter.settings import Settings
 from callcenter.web import listening_addresses, make_web_app, start_web
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, free_port
 
 
 class FixedHealth:
@@ -31,6 +32,7 @@ def settings_on(port: int, **sections) -> Settings:
     """Settings on a free HTTP port, and free SIP ports (never a real PBX's 5060)."""
     sip = {"port": free_port(), "tls_port": free_port(), **sections.pop("sip", {})}
     sections.setdefault("database", {"enabled": False})
+    sections.setdefault("service", {"floor_process": FLOOR_PROCESS})
     return Settings(http={"port": port}, sip=sip, **sections)
 
 
@@ -171,7 +173,7 @@ async def test_service_start_failure_leaves_nothing_running():
     blocker = await start_web(web_app(), "127.0.0.1", port)
     try:
         service = Service(settings_on(port))
-        with pytest.raises(OSError):
+        with pytest.raises((OSError, FloorProcessFailed)):
             await service.start()
         await service.stop()
     finally:
@@ -184,7 +186,7 @@ async def test_run_logs_start_and_stops_on_request():
     with capture_logs() as logs:
         task = asyncio.create_task(run(settings_on(port), stop=stop))
         before = gc.get_threshold()
-        for _ in range(100):
+        for _ in range(1000):  # a floor process takes a second or two to start
             if any(entry["event"] == "service started" for entry in logs):
                 break
             await asyncio.sleep(0.02)

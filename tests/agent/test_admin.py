@@ -10,12 +10,12 @@ from prometheus_client import CollectorRegistry
 
 from callcenter.app import Service
 from callcenter.settings import Settings
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, free_port
 
 
 async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_path: Path) -> None:
     settings = Settings(
-        service={"data_dir": str(tmp_path / "var")},
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         agents=[

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from callcenter.app import Service
 from callcenter.settings import Settings
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, connected, free_port
 from tests.interop.sipclient import UdpSipClient, digest_authorization, parse_challenge
 
 
@@ -47,7 +47,7 @@ def register(service: Service, user: str, password: str) -> dict[str, int]:
 
 def settings(tmp_path: Path) -> Settings:
     return Settings(
-        service={"data_dir": str(tmp_path / "var")},
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         agents=[{"id": "a001", "name": "Zhang Wei", "number": "001", "extension": "1001",
@@ -126,8 +126,8 @@ async def test_a_supervisor_sets_a_phones_password_and_the_phone_registers(
                 doc = await r.json()
             assert "/api/admin/agents/{agent_id}/sip-password" in doc["paths"]
         # Stored as digests for the realm, never the password.
-        assert service.db_pool is not None
-        async with (await service.db_pool.get()).acquire() as conn:
+        assert service.dsn
+        async with connected(service.dsn) as conn:
             stored = json.loads(
                 await conn.fetchval("SELECT sip_digest FROM agents WHERE id = 'a002'")
             )

@@ -17,12 +17,12 @@ from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, connected, free_port
 
 
 async def test_pop_before_ring_one_with_the_customer_then_the_form_is_stored(tmp_path: Any) -> None:
     settings = Settings(
-        service={"data_dir": str(tmp_path / "var")},
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
@@ -31,8 +31,8 @@ async def test_pop_before_ring_one_with_the_customer_then_the_form_is_stored(tmp
     )  # fmt: skip
     service = Service(settings, registry=CollectorRegistry())
     await service.start()
-    assert service.db_pool is not None and service.sip is not None
-    async with (await service.db_pool.get()).acquire() as conn:
+    assert service.dsn and service.sip is not None
+    async with connected(service.dsn) as conn:
         await import_customers(
             conn, "name,numbers,vip,notes\nHan Meimei,13812345678,yes,prefers WeChat\n"
         )
@@ -88,7 +88,7 @@ async def test_pop_before_ring_one_with_the_customer_then_the_form_is_stored(tmp
                     "type"
                 ] != "form.saved":
                     assert reply["type"] != "error", reply
-        async with (await service.db_pool.get()).acquire() as conn:
+        async with connected(service.dsn) as conn:
             row = await conn.fetchrow("SELECT * FROM call_forms WHERE id = 'form-e2e-0001'")
         assert row["agent_id"] == "a001" and row["satisfaction_score"] == 4
     finally:

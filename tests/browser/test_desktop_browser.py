@@ -18,7 +18,7 @@ from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, connected, free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -40,7 +40,7 @@ def chromium() -> str:
 @pytest.fixture
 async def service(tmp_path: Path) -> Any:
     settings = Settings(
-        service={"data_dir": str(tmp_path / "var")},
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
@@ -50,8 +50,8 @@ async def service(tmp_path: Path) -> Any:
     )  # fmt: skip
     svc = Service(settings, registry=CollectorRegistry())
     await svc.start()
-    assert svc.db_pool is not None
-    async with (await svc.db_pool.get()).acquire() as conn:
+    assert svc.dsn
+    async with connected(svc.dsn) as conn:
         await import_customers(
             conn, "name,numbers,vip,notes\nHan Meimei,13812345678,yes,prefers mornings\n"
         )
@@ -135,8 +135,8 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
             await page.select_option("select[name=category]", "repair")
             await page.click("#call-form button[type=submit]")
             await page.wait_for_selector("#form-status:has-text('Saved')", timeout=10_000)
-            assert service.db_pool is not None
-            async with (await service.db_pool.get()).acquire() as conn:
+            assert service.dsn
+            async with connected(service.dsn) as conn:
                 row = await conn.fetchrow("SELECT * FROM call_forms ORDER BY saved_at DESC LIMIT 1")
             assert row["service_requested"] == "water leak under the sink"
             assert (

@@ -38,6 +38,7 @@ from callcenter.app import Service
 from callcenter.bus import Published, Subscription
 from callcenter.calls.switchboard import PhoneRegistered
 from callcenter.settings import AcdSettings, Settings, SipSettings, TrunkSettings
+from tests.helpers import FLOOR_PROCESS
 
 from .conftest import PBX_USERS
 from .kamailio import Kamailio
@@ -79,6 +80,7 @@ def agent(extension: str) -> dict[str, Any]:
 
 def pbx_settings(kam: Kamailio, agents: tuple[str, ...] = AGENTS, **queue: Any) -> Settings:
     return Settings(
+        service={"floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         accounts=[
@@ -480,6 +482,7 @@ async def test_pbx_challenges_the_agent_leg_and_the_hotline_credentials_answer(
 
 def standalone_settings() -> Settings:
     return Settings(
+        service={"floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         acd={"mode": "standalone"},

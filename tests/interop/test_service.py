@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from callcenter.app import Service
 from callcenter.settings import Settings
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, free_port
 
 from .conftest import PBX_USERS
 from .garbage import send_garbage
@@ -30,6 +30,7 @@ RETRY_MAX = 2.0
 
 def settings_for(kam: Kamailio, transport: str = "udp", **account: Any) -> Settings:
     return Settings(
+        service={"floor_process": FLOOR_PROCESS},
         database={"enabled": False},
         http={"port": free_port()},
         sip={

@@ -37,7 +37,7 @@ from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from tests.helpers import free_port
+from tests.helpers import FLOOR_PROCESS, free_port, scrape
 from tests.interop.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -256,7 +256,7 @@ async def test_every_dashboard_and_rule_expression_gives_the_expected_figures(
     phones = [PhoneSpec(f"100{n}", f"pw-{n}") for n in range(1, 5)]
     async with _silent_registrar() as registrar_port:
         settings = Settings(
-            service={"data_dir": str(tmp_path / "var")},
+            service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
             http={"port": free_port()},
             sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
             accounts=[{"name": "pbx", "server": "127.0.0.1", "port": registrar_port,
@@ -335,7 +335,7 @@ async def _scenario(
 
 
 async def _check(service: Service, prometheus: Prometheus, session: aiohttp.ClientSession) -> None:
-    value = service.registry.get_sample_value
+    value = await scrape(session, service.http_addresses[0])
     q = {"queue": "hotline"}
     assert value("callcenter_calls_offered_total", q) == 7
     answer_sum = value("callcenter_answer_seconds_sum", q)
