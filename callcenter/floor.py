@@ -304,7 +304,7 @@ def floor_main(settings: Settings, boot: str, link: socket.socket) -> None:
 
 
 async def _run_floor(settings: Settings, boot: str, link: socket.socket) -> int:
-    from callcenter.app import Service
+    from callcenter.app import Service, settle_gc
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -318,6 +318,7 @@ async def _run_floor(settings: Settings, boot: str, link: socket.socket) -> int:
         log.exception("floor process failed to start")
         await service.stop()
         return 1
+    settle_gc()  # as the call process does: full collections rare, start-up frozen
     closed = asyncio.ensure_future(service.link_closed.wait())
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait([closed, stopped], return_when=asyncio.FIRST_COMPLETED)
