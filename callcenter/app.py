@@ -653,9 +653,13 @@ def _account(acc: AccountSettings) -> Account:
 
 
 #: Collector thresholds while the service runs: young collections every 10,000
-#: net allocations instead of 700, and a full collection after 100 of the
-#: middle generation's instead of 10 (see `settle_gc`).
-GC_THRESHOLDS: Final = (10_000, 10, 100)
+#: net allocations instead of 700; the middle generation's after 1,000 of those
+#: instead of 10, and a full collection after 100 of the middle generation's
+#: (see `settle_gc`). With the middle generation collected every 10 young
+#: collections, each of those passes (over every call's state in flight)
+#: stopped the loop long enough to put the ring clock's p99 at 54 ms at 200
+#: calls/s; at 1,000, 20 ms (bench/ring_accuracy.py, docs/performance.md).
+GC_THRESHOLDS: Final = (10_000, 1_000, 100)
 _gc_before: list[tuple[int, int, int]] = []
 
 
