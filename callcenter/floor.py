@@ -10,8 +10,9 @@ the HTTP server. They talk over one socketpair (`callcenter.link`):
 - every event of the call process's bus goes to the floor process, numbered;
   the floor's records writer acknowledges the number up to which everything
   is written or journaled, and the call process keeps what is not yet
-  acknowledged (`Outbox`), to send again to a floor process started after a
-  crash;
+  acknowledged (`Outbox`, in memory, then in a spool file), to send again to a
+  floor process started after a crash; what no floor process took is
+  journaled as records by the call process at stop;
 - the floor asks the call process (`RemoteControl` -> `CallSide`) for agents'
   commands, administrative changes, snapshots, registrations and the call
   process's own metrics, which its ``/metrics`` serves after its own.
