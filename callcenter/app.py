@@ -225,7 +225,7 @@ class Service:
         writer = RecordsWriter(
             self.bus,
             store,
-            self.settings.service.data_dir / "journal",
+            self.settings.service.journal_dir,
             boot_id=lambda: self.boot,
             on_settled=self._settled if self.role == "floor" else None,
         )

@@ -38,9 +38,9 @@ import structlog
 from callcenter.bus import EventBus
 from callcenter.control import CallSide
 from callcenter.link import Channel, EventReceived, Link, Outbox, bus_codec
+from callcenter.log import LogBudget
 from callcenter.records.journal import Journal
-from callcenter.records.store import to_record
-from callcenter.records.writer import is_recorded
+from callcenter.records.writer import to_records
 from callcenter.settings import Settings
 from callcenter.spool import Spool, read_all
 from callcenter.tasks import cancel_and_wait
@@ -89,14 +89,10 @@ class FloorProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._link = Link(bus_codec())
+        self._lost_log = LogBudget(10, 60.0)  # a full disk must not flood the log too
         #: Where the floor process serves HTTP, as it says once it does.
         self.http_addresses: list[str] = []
         self._ready: asyncio.Future[None] | None = None
-
-    @property
-    def lost(self) -> int:
-        """Events neither sent nor kept: the outbox was full and its spool failed."""
-        return self.outbox.lost
 
     async def start(self) -> None:
         """Start the floor process; returns once it serves HTTP. Raises
@@ -252,11 +248,15 @@ class FloorProcess:
         except Exception:  # an event the link cannot carry is a bug: log it, go on
             log.exception("event not sent to the floor process", kind=type(event).__name__)
             return None
-        lost = self.outbox.lost
-        if self.outbox.add(seq, data):
+        outbox = self.outbox
+        lost = outbox.lost
+        if outbox.add(seq, data):
             return data
-        if self.outbox.lost > lost and (lost == 0 or self.outbox.lost % 10_000 == 0):
-            log.error("floor process far behind: events lost", lost=self.outbox.lost)
+        if outbox.lost > lost and self._lost_log.take(asyncio.get_running_loop().time()):
+            log.error(
+                "floor process far behind and the outbox's spool refused: event lost",
+                lost=outbox.lost, error=outbox.spool_error, **self._lost_log.written(),
+            )  # fmt: skip
         return None
 
     # -- what no floor process took ---------------------------------------------------------
@@ -279,14 +279,10 @@ class FloorProcess:
             log.warning("events not taken by the floor process dropped: records are off",
                         events=len(entries))  # fmt: skip
             return
-        link = Link(bus_codec())
-        records = [
-            to_record(boot, message.seq, message.wall, message.event)
-            for message in link.receive(b"".join(data for _, data in entries))
-            if isinstance(message, EventReceived) and is_recorded(message.event)
-        ]
-        journal = Journal(self.settings.service.data_dir / "journal")
-        journal.append(records)
+        # A link of its own: the channel's is mid-stream with the floor's messages.
+        messages = Link(bus_codec()).receive(b"".join(data for _, data in entries))
+        records = to_records(boot, (m for m in messages if isinstance(m, EventReceived)))
+        Journal(self.settings.service.journal_dir).append(records)
         log.warning(
             "events the floor process did not take: their records journaled",
             events=len(entries), records=len(records), run=boot,

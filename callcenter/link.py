@@ -284,6 +284,7 @@ class Outbox:
         self.limit = limit
         self.spool = spool
         self.lost = 0
+        self.spool_error = ""  # why the spool last refused an event
         self._pending: deque[tuple[int, bytes]] = deque()
 
     def __len__(self) -> int:
@@ -300,8 +301,8 @@ class Outbox:
             try:
                 spool.append(seq, data)
                 return False
-            except OSError as exc:
-                log.error("outbox spool refused an event", error=str(exc), file=str(spool.path))
+            except OSError as exc:  # the caller logs the loss (it knows how often)
+                self.spool_error = str(exc)
         self.lost += 1
         return False
 

@@ -101,6 +101,11 @@ class ServiceSettings(_Section):
     #: memory, about 350 calls/s at most instead of 500 here).
     floor_process: bool = True
 
+    @property
+    def journal_dir(self) -> Path:
+        """Where records wait when the database cannot take them (docs/records.md)."""
+        return self.data_dir / "journal"
+
 
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"

@@ -184,7 +184,7 @@ async def test_events_no_floor_process_took_are_journaled_as_records(tmp_path: A
     for n in (1, 2, 3):  # no floor process: two in the window, one spooled
         bus.publish(CallQueued(f"c{n}", "hotline", "13800000000", n), 2.0)
     floor._send_queued()
-    assert len(floor.outbox) == 3 and floor.lost == 0
+    assert len(floor.outbox) == 3 and floor.outbox.lost == 0
     await floor.stop()
     records = Journal(tmp_path / "journal").start_replay().records
     assert [(r["key"], r["kind"]) for r in records] == [

@@ -34,10 +34,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -49,7 +49,7 @@ from callcenter.tasks import cancel_and_wait
 from .journal import Journal, JournalEntries
 from .store import Record, Store, StoreRefused, StoreUnavailable, to_record
 
-__all__ = ["RecordsWriter", "is_recorded"]
+__all__ = ["RecordsWriter", "is_recorded", "to_records"]
 
 log = structlog.get_logger("callcenter.records")
 
@@ -68,6 +68,21 @@ def is_recorded(event: object) -> bool:
     if name == "RingTicked":
         return getattr(event, "leg_id", None) is not None and getattr(event, "ring", 0) == 1
     return name in RECORDED
+
+
+class _Numbered(Protocol):
+    @property
+    def seq(self) -> int: ...
+    @property
+    def wall(self) -> float: ...
+    @property
+    def event(self) -> Any: ...
+
+
+def to_records(boot: str, items: Iterable[_Numbered]) -> list[Record]:
+    """The records among numbered events (the bus's, or the link's), keyed by
+    `boot`, the run that numbered them."""
+    return [to_record(boot, i.seq, i.wall, i.event) for i in items if is_recorded(i.event)]
 
 
 class _Unsettled(StoreUnavailable):
@@ -172,8 +187,7 @@ class RecordsWriter:
             self._on_settled(seq)
 
     def _records(self, items: list[Published[Any]]) -> list[Record]:
-        boot = self._boot
-        return [to_record(boot, p.seq, p.wall, p.event) for p in items if is_recorded(p.event)]
+        return to_records(self._boot, items)
 
     async def _write_loop(self) -> None:
         while True:
