@@ -109,9 +109,8 @@ def run_step(
     config = c.service_config(
         sip_port=sip_port, http_port=http_port, agents=agents, queues=[queue],
         log_level=args.log_level, records=args.records == "on",
+        floor_process=not args.one_process,
     )  # fmt: skip
-    if args.one_process:
-        config["service"]["floor_process"] = False  # type: ignore[index]
     kam = None
     lifetime = args.duration + hold + 180
     if args.via == "kamailio":

@@ -154,13 +154,11 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
              "max_length": 100000, "max_wait": 3600.0}  # fmt: skip
     config = c.service_config(
         sip_port=sip_port, http_port=http_port, agents=agents, queues=[queue],
-        log_level=args.log_level,
+        log_level=args.log_level, floor_process=not args.one_process,
     )  # fmt: skip
     config["desktop"] = {
         "supervisors": [{"id": u, "name": u, "password": p} for u, p in supervisors]
     }
-    if args.one_process:
-        config["service"]["floor_process"] = False  # type: ignore[index]
     (work / "service.toml").write_text(c.to_toml(config))
     print(f"[bench] importing {len(numbers)} customers ...", flush=True)
     imported_in = import_customers(work, numbers)
