@@ -112,8 +112,8 @@ class CustomerDirectory:
         try:
             row = await conn.fetchrow(_LOOKUP, key, recent)
         finally:
-            # The pool resets a connection it takes back, a round trip of its
-            # own: done after the answer, not on the pop's time.
+            # Given back after the answer, not on the pop's time: a connection a
+            # time-out left inside a transaction is rolled back on the way.
             release = asyncio.get_running_loop().create_task(self._pool.release(conn))
             self._releasing.add(release)
             release.add_done_callback(self._releasing.discard)

@@ -60,6 +60,7 @@ import asyncpg
 
 from callcenter.bus import field_names
 
+from .database import reset_connection
 from .migrate import apply_migrations
 from .numbers import canonical_number
 
@@ -509,7 +510,7 @@ class Store:
                     min_size=self._min,
                     max_size=self._max,
                     timeout=self.timeout,
-                    reset=_reset_connection,
+                    reset=reset_connection,
                 )
             )
 
@@ -590,11 +591,3 @@ class Store:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
-
-
-async def _reset_connection(conn: asyncpg.Connection) -> None:
-    """Leave no transaction open, without the query asyncpg's default reset sends at
-    every release (unlock advisory locks, close cursors, unlisten, reset settings: the
-    writer's connections have none of those, and a batch would pay a round trip)."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
