@@ -165,6 +165,19 @@ def hwm_mb(pid: int | str = "self") -> float:
     return float("nan")
 
 
+def udp_drops(ports: Iterable[int]) -> dict[int, int]:
+    """Datagrams the kernel dropped at each bound UDP socket on ``ports`` (its receive
+    buffer full), from /proc/net/udp's last column: the socket's lifetime count."""
+    wanted = set(ports)
+    drops = dict.fromkeys(wanted, 0)
+    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        fields = line.split()
+        port = int(fields[1].rsplit(":", 1)[1], 16)
+        if port in wanted:
+            drops[port] += int(fields[-1])
+    return drops
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs from /proc/stat, for whole-machine load."""
     first = Path("/proc/stat").read_text().splitlines()[0].split()[1:]

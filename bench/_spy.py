@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-__all__ = ["SPY", "Spy", "summarise"]
+__all__ = ["SPY", "Spy", "floor_output", "summarise"]
 
 SPY = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy"
 
@@ -81,13 +81,19 @@ class Spy:
         )  # fmt: skip
 
     @classmethod
-    def over_calls(cls, pid: int, placing: float, out: Path | None) -> Spy | None:
-        """Sampling over calls being placed for `placing` seconds from now, past
-        the callers' first second (their ramp); None when `out` is None."""
+    def over_calls(cls, pid: int, floor: int | None, placing: float, out: Path | None) -> list[Spy]:
+        """Sampling the call process `pid` into `out`, and its floor process (when it
+        runs one) into :func:`floor_output`, over calls being placed for `placing`
+        seconds from now, past the callers' first second (their ramp); none when
+        `out` is None."""
         if out is None:
-            return None
+            return []
         time.sleep(1.0)
-        return cls(pid, max(1.0, placing - 2.0), out)
+        seconds = max(1.0, placing - 2.0)
+        spies = [cls(pid, seconds, out)]
+        if floor is not None:
+            spies.append(cls(floor, seconds, floor_output(out)))
+        return spies
 
     def wait(self, timeout: float = 60.0) -> Path:
         self.proc.wait(timeout)
@@ -95,6 +101,11 @@ class Spy:
             log = self.out.with_suffix(".log").read_text(errors="replace")
             raise SystemExit(f"py-spy wrote nothing: {log.strip()[-500:]}")
         return self.out
+
+
+def floor_output(out: Path) -> Path:
+    """Where :meth:`Spy.over_calls` puts the floor process's samples beside `out`."""
+    return out.with_name(f"{out.stem}-floor{out.suffix}")
 
 
 def summarise(raw: Path) -> list[tuple[str, int, float]]:

@@ -42,14 +42,14 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
-from _spy import Spy, summarise
+from _spy import Spy, floor_output, summarise
 
 TARGET_CPS = 500.0
 HOTLINE_PASSWORD = "hotline-bench-secret"
 HEADERS = (
     "offered/s", "agents", "calls", "answered", "failed", "achieved/s",
     "setup p50 ms", "setup p99 ms", "retrans", "service CPU %", "floor CPU %", "PostgreSQL CPU %",
-    "Kamailio CPU %", "SIPp CPU %", "machine %", "start-up s", "sustained",
+    "Kamailio CPU %", "SIPp CPU %", "machine %", "UDP drops", "start-up s", "sustained",
 )  # fmt: skip
 
 
@@ -70,6 +70,7 @@ class Step:
     kam_cpu: float
     sipp_cpu: float
     machine: float
+    drops: str
     startup: float
     problems: int
     sustained: bool
@@ -79,7 +80,7 @@ class Step:
         return [
             f"{self.rate:g}", self.agents, self.calls, self.answered, self.failed,
             self.achieved, self.p50, self.p99, self.retrans, self.service_cpu, self.floor_cpu,
-            self.pg_cpu, self.kam_cpu, self.sipp_cpu, self.machine, self.startup,
+            self.pg_cpu, self.kam_cpu, self.sipp_cpu, self.machine, self.drops, self.startup,
             ("yes" if self.sustained else "**no**") + self.note,
         ]  # fmt: skip
 
@@ -161,14 +162,15 @@ def run_step(
         started = time.monotonic()
         thread = threading.Thread(target=_sample, args=(sampler, stop_sampling), daemon=True)
         thread.start()
-        spying = Spy.over_calls(service.pid, calls / rate, spy)
+        spying = Spy.over_calls(service.pid, floor, calls / rate, spy)
         uac.proc.wait()
         ended = time.monotonic()
-        if spying is not None:
-            spying.wait()
+        for spy_proc in spying:
+            spy_proc.wait()
         stop_sampling.set()
         thread.join()
         stats = uac.stats()
+        drops = _drops(sip_port, kam, phone_port, uac.port)
     finally:
         stop_sampling.set()
         for p in (uac, uas):
@@ -214,11 +216,23 @@ def run_step(
         kam_cpu=window.get("kamailio", float("nan")),
         sipp_cpu=window.get("uac", 0.0) + window.get("uas", 0.0),
         machine=window["machine"],
+        drops=drops,
         startup=startup,
         problems=problems,
         sustained=sustained,
         note=note,
     )
+
+
+def _drops(service: int, kam: Any, phones: int, callers: int) -> str:
+    """Datagrams the kernel dropped at each party's SIP socket over the step (each is
+    a retransmission later): service / Kamailio / phones / callers."""
+    ports = {"service": service, "phones": phones, "callers": callers}
+    if kam is not None:
+        ports["Kamailio"] = kam.port
+    counts = c.udp_drops(ports.values())
+    order = ("service", "Kamailio", "phones", "callers")
+    return " / ".join(str(counts[ports[k]]) if k in ports else "-" for k in order)
 
 
 def _kamailio(work: Path, agents: list[c.AgentSpec], lifetime: float) -> Any:
@@ -377,12 +391,21 @@ def main() -> int:
             if args.py_spy:
                 raw = root / "service.spy"
                 step = run_step(args.py_spy, args, root, spy=raw)
-                rows = [[name, n, pct] for name, n, pct in summarise(raw)]
-                print(c.text_table(["area", "samples", "%"], rows))
-                kind, table = "pyspy", c.md_table(["area", "samples", "% of busy"], rows)
+                tables = []
+                for title, path in (("call process", raw), ("floor process", floor_output(raw))):
+                    if not path.exists():
+                        continue
+                    rows = [[name, n, pct] for name, n, pct in summarise(path)]
+                    print(f"{title}:")
+                    print(c.text_table(["area", "samples", "%"], rows))
+                    tables.append(
+                        f"The {title}:\n\n" + c.md_table(["area", "samples", "% of busy"], rows)
+                    )
+                kind, table = "pyspy", "\n\n".join(tables)
                 how = (
-                    "- The service sampled with `py-spy record --native` during the calls "
-                    "(25 samples/s: it stops the process for each sample, which lowers the "
+                    "- The call process and the floor process sampled with `py-spy record "
+                    "--native` during the calls (25 samples/s: it stops the process for each "
+                    "sample, which lowers the "
                     "step's own figures). Busy samples by the innermost frame of the "
                     "service's own code, else by library; the event loop waiting in epoll "
                     "excluded:"

@@ -46,7 +46,7 @@ from datetime import datetime
 from pathlib import Path
 
 import _common as c
-from _spy import Spy, summarise
+from _spy import Spy, floor_output, summarise
 
 TARGET_P99_MS = 25.0
 # The header line of each message in SIPp's -trace_msg file: its local time.
@@ -210,10 +210,10 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
         started = time.monotonic()
         thread = threading.Thread(target=c.sample_every, args=(sampler, stop_sampling), daemon=True)
         thread.start()
-        spying = Spy.over_calls(service.pid, calls / rate, spy)
+        spying = Spy.over_calls(service.pid, floor, calls / rate, spy)
         uac.proc.wait()
-        if spying is not None:
-            spying.wait()
+        for spy_proc in spying:
+            spy_proc.wait()
         stop_sampling.set()
         thread.join()
         time.sleep(1.0)  # the last pops on their way
@@ -320,7 +320,13 @@ def main() -> int:
         if args.py_spy:
             step = run_step(args.py_spy, args, root, spy=root / "service.spy")
             print(c.text_table(HEADERS, [step.row()]))
-            print(c.text_table(["area", "samples", "%"], summarise(root / "service.spy")))
+            for title, path in (
+                ("call process", root / "service.spy"),
+                ("floor process", floor_output(root / "service.spy")),
+            ):
+                if path.exists():
+                    print(f"{title}:")
+                    print(c.text_table(["area", "samples", "%"], summarise(path)))
             return 0
         for rate in rates:
             print(f"[bench] {rate:g} calls/s for {args.duration:g} s ...", flush=True)
