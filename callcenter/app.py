@@ -57,7 +57,7 @@ from .control import CallControl, CallSide, LocalControl, RemoteControl
 from .floor import FloorProcess, FloorProcessFailed
 from .health import RegistrationStatus
 from .link import Channel, EventReceived, Link, bus_codec
-from .metrics.calls import CallMetrics, DesktopCollector, FloorCollector
+from .metrics.calls import CallMetrics, DesktopCollector, FloorCollector, pop_latency
 from .metrics.records import RecordsCollector
 from .metrics.scrape import LoopCollector, Scraper
 from .metrics.sip import SipMetrics
@@ -404,6 +404,7 @@ class Service:
             replay_messages=desk.replay_messages,
             clock=self.clock,
             history=history,
+            popped=pop_latency(self.registry).observe,
         )
         self.desktop.start()
         stack.push_async_callback(self.desktop.stop)

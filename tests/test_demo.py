@@ -8,7 +8,7 @@ import aiohttp
 import asyncpg
 from prometheus_client import CollectorRegistry
 
-from callcenter.acd.events import CallAbandoned, CallAnswered
+from callcenter.acd.events import CallAbandoned, CallAnswered, CallOffered
 from callcenter.app import Service
 from callcenter.demo import DemoOptions, demo_settings
 from callcenter.settings import Settings
@@ -95,6 +95,7 @@ async def test_simulated_calls_are_answered_or_abandoned_and_none_fail(tmp_path)
         assert value("callcenter_calls_answered_total", {"queue": "hotline"}) == stats.answered
         assert value("callcenter_calls_abandoned_total", {"queue": "hotline"}) == stats.abandoned
         assert outcomes.get("abandoned", 0) + outcomes.get("short-abandon", 0) == stats.abandoned
+        pops = value("callcenter_desktop_pop_seconds_count")
     finally:
         await driver.stop()
         await service.stop()
@@ -103,3 +104,5 @@ async def test_simulated_calls_are_answered_or_abandoned_and_none_fail(tmp_path)
         seen.append(item.event)
     assert sum(isinstance(e, CallAnswered) for e in seen) == stats.answered
     assert sum(isinstance(e, CallAbandoned) for e in seen) == stats.abandoned
+    # Every offer popped once on the agent's desktop, its latency measured.
+    assert pops == sum(isinstance(e, CallOffered) for e in seen) > 0

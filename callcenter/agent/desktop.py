@@ -153,8 +153,12 @@ class DesktopHub:
         alert_window: float = ALERT_WINDOW,
         waiting_shown: int = WAITING_SHOWN,
         tz: tzinfo | None = None,
+        popped: Callable[[float], None] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Told the seconds from each offer (its event's wall time, stamped where
+        # the ACD runs) to its pop queued for the agent's websocket.
+        self._popped = popped
         self.agents = agents
         # The ACD, in this process or the call process: commands, the floor's
         # snapshot, and one agent's state without the whole floor (a shift's
@@ -516,6 +520,8 @@ class DesktopHub:
         self._pops[(event.agent_id, event.call_id)] = pop
         if self._lookup is None:
             self._to_agent(event.agent_id, dict(pop))
+            if self._popped is not None:
+                self._popped(max(0.0, self._clock.wall() - wall))
             return
         slot: list[dict[str, Any] | None] = [None]
         self._outbox.setdefault(event.agent_id, deque()).append(slot)
@@ -537,6 +543,8 @@ class DesktopHub:
         finally:
             slot[0] = dict(pop)
             self._flush(event.agent_id)
+            if self._popped is not None:
+                self._popped(max(0.0, self._clock.wall() - pop["offered_at"]))
 
     def _flush(self, agent_id: str) -> None:
         """Deliver the agent's messages that no pending pop holds back, in order."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ class World:
         self.forms: list[object] = []
         self.refuse = False
         self.db_down = False
+        self.popped: list[float] = []
         sessions = Sessions()
         sessions.add_user("a1", "pw-a1", "agent")
         sessions.add_user("a2", "pw-a2", "agent")
@@ -46,7 +48,7 @@ class World:
         self.hub = DesktopHub(
             self.bus, sessions, AGENTS, control=HandControl(self.command),
             greeting="您好，客服中心{number}号为您服务", lookup=self.lookup, save_form=self.save,
-            replay_messages=100, feed_every=0.1,
+            replay_messages=100, feed_every=0.1, popped=self.popped.append,
         )  # fmt: skip
 
     def command(self, cmd: object) -> None:
@@ -57,6 +59,8 @@ class World:
     async def lookup(self, number: str) -> Customer | None:
         if number == "13812345678":
             return Customer(7, "Han Meimei", "1 Chaoyang Rd", True, "VIP", ("+8613812345678",))
+        if number == "13900000001":  # a database that takes its time
+            await asyncio.sleep(0.05)
         return None
 
     async def save(self, form: Any) -> bool:
@@ -173,6 +177,17 @@ async def test_pop_with_customer_and_greeting_goes_to_that_agent_only(world: Wor
         await asyncio.wait_for(ws2.receive(), 0.3)
     await ws1.close()
     await ws2.close()
+
+
+async def test_each_pop_reports_its_time_from_the_offer_lookup_included(world: World) -> None:
+    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    assert (await receive(ws))["type"] == "hello"
+    offered = time.time()  # the offer's wall time, as the ACD stamps it
+    world.bus.publish(CallOffered("c9", "hotline", "a1", "leg9", "13900000001", None, 1), offered)
+    pop = await receive(ws, "call.offered")
+    assert pop["offered_at"] == offered and pop["customer"] is None
+    assert len(world.popped) == 1 and 0.05 <= world.popped[0] < 2.0
+    await ws.close()
 
 
 async def test_one_session_per_agent_the_newer_replaces_the_older(world: World) -> None:
