@@ -31,7 +31,8 @@ async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.call_later(args.lifetime, stop.set)
-    pops: list[tuple[float, str, str]] = []  # (received, call_id, agent)
+    # (received, call_id, agent, offered_at: the service's clock at the offer)
+    pops: list[tuple[float, str, str, float]] = []
     counts = {"supervisor_frames": 0, "supervisor_bytes": 0, "agent_frames": 0}
     closed: dict[str, int] = {}  # close code -> sockets
     started = time.monotonic()
@@ -62,7 +63,8 @@ async def main(args: argparse.Namespace) -> None:
                     counts["agent_frames"] += 1
                     if OFFERED in msg.data:
                         now = time.time()  # noqa: TID251 (the bench's clock, not the service's)
-                        pops.append((now, json.loads(msg.data)["call_id"], user))
+                        pop = json.loads(msg.data)
+                        pops.append((now, pop["call_id"], user, pop["offered_at"]))
                 how = str(ws.close_code)
             except aiohttp.ClientError as exc:  # the connection went away under us
                 how = type(exc).__name__

@@ -13,7 +13,10 @@ of every calling number imported first (``callcenter import-customers``), so
 every pop carries a customer record. SIPp plays the callers
 (``scenarios/uac_call_number.xml``, calling from those numbers) and the
 phones (``scenarios/uas_answer.xml``, registered for every agent). The clients
-(bench/_wsclients.py) run in a process of their own: 1,000 agents and 50
+(bench/_wsclients.py) run in two processes of their own, the agents' and the
+supervisors' (different browsers on different machines: an agent's pop does not
+wait in the bench's loop behind supervisors' frames; both processes' CPU counts
+as the clients'): 1,000 agents and 50
 supervisors logged in (argon2 at the service, once each) and connected; a
 supervisor receives the floor coalesced (a ``floor.batch`` every 0.5 s), breach
 alerts coalesced in bursts (``floor.alerts``) and the board's figures whole once,
@@ -41,9 +44,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import _common as c
 from _spy import Spy, floor_output, summarise
@@ -53,7 +58,8 @@ TARGET_P99_MS = 25.0
 _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)")
 HEADERS = (
     "offered/s", "agents", "supervisors", "calls", "answered", "achieved/s", "pops",
-    "pop p50 ms", "pop p99 ms", "pop max ms", "pops <= 25 ms %", "clients dropped",
+    "pop p50 ms", "pop p99 ms", "pop max ms", "pops <= 25 ms %", "to offer p99 ms",
+    "offer to pop p99 ms", "pop queued p99 ms", "clients dropped",
     "supervisor frames/s", "supervisor kB/s", "service CPU %", "floor CPU %", "PostgreSQL CPU %",
     "clients CPU %", "SIPp CPU %", "machine %", "sustained",
 )  # fmt: skip
@@ -72,6 +78,9 @@ class Step:
     p99: float
     worst: float
     within: float
+    to_offer: float
+    offer_to_pop: float
+    queued: str
     dropped: int
     sup_rate: float
     sup_kbytes: float
@@ -87,7 +96,8 @@ class Step:
     def row(self) -> list[object]:
         return [
             f"{self.rate:g}", self.agents, self.supervisors, self.calls, self.answered,
-            self.achieved, self.pops, self.p50, self.p99, self.worst, self.within, self.dropped,
+            self.achieved, self.pops, self.p50, self.p99, self.worst, self.within,
+            self.to_offer, self.offer_to_pop, self.queued, self.dropped,
             self.sup_rate, self.sup_kbytes, self.service_cpu, self.floor_cpu, self.pg_cpu,
             self.clients_cpu,
             self.sipp_cpu, self.machine, ("yes" if self.sustained else "**no**") + self.note,
@@ -168,10 +178,17 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
         [sys.executable, "-m", "callcenter", "run", "--config", "service.toml"],
         cwd=work, log=work / "service.log", lifetime=lifetime, env=c.child_env(),
     )  # fmt: skip
-    users = {"agent": [[a.id, a.password] for a in agents],
-             "supervisor": [list(s) for s in supervisors]}  # fmt: skip
-    (work / "users.json").write_text(json.dumps(users))
-    clients = uas = uac = None
+    # Agents' and supervisors' browsers are different machines: two client processes,
+    # so an agent's pop never waits in the bench's own loop behind supervisors' frames.
+    groups = {
+        "agents": {"agent": [[a.id, a.password] for a in agents], "supervisor": []},
+        "supervisors": {"agent": [], "supervisor": [list(s) for s in supervisors]},
+    }
+    groups = {name: users for name, users in groups.items() if any(users.values())}
+    for name, users in groups.items():
+        (work / f"users-{name}.json").write_text(json.dumps(users))
+    clients: dict[str, c.Proc] = {}
+    uas = uac = None
     stop_sampling = threading.Event()
     try:
         c.wait_http(http_port, timeout=60 + 0.5 * (len(agents) + len(supervisors)))
@@ -183,15 +200,19 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
         uas.wait_bound()
         print(f"[bench] logging in {len(agents)} agents and {len(supervisors)} supervisors ...",
               flush=True)  # fmt: skip
-        clients = c.Proc(
-            [sys.executable, str(c.BENCH_DIR / "_wsclients.py"), "--http",
-             f"{c.LOOPBACK}:{http_port}", "--users", "users.json", "--out", "seen.json",
-             "--lifetime", str(lifetime)],
-            cwd=work, log=work / "clients.log", lifetime=lifetime + 30, env=c.child_env(),
-        )  # fmt: skip
-        _wait_ready(work / "clients.log", clients, timeout=120 + 0.5 * len(users["agent"]))
+        for name in groups:
+            clients[name] = c.Proc(
+                [sys.executable, str(c.BENCH_DIR / "_wsclients.py"), "--http",
+                 f"{c.LOOPBACK}:{http_port}", "--users", f"users-{name}.json",
+                 "--out", f"seen-{name}.json", "--lifetime", str(lifetime)],
+                cwd=work, log=work / f"clients-{name}.log", lifetime=lifetime + 30,
+                env=c.child_env(),
+            )  # fmt: skip
+        for name, proc in clients.items():
+            _wait_ready(work / f"clients-{name}.log", proc, timeout=120 + 0.5 * len(agents))
         sampler = c.CpuSampler(
-            {"service": service.pid, "uas": uas.pid, "clients": clients.pid},
+            {"service": service.pid, "uas": uas.pid}
+            | {f"clients-{name}": proc.pid for name, proc in clients.items()},
             {"postgres": pg} if pg else {},
         )
         floor = c.floor_process(service.pid)
@@ -218,23 +239,29 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
         thread.join()
         time.sleep(1.0)  # the last pops on their way
         stats = uac.stats()
-        clients.stop(signal.SIGTERM, grace=30.0)
+        queued = _pop_queued_p99(http_port)
+        for proc in clients.values():
+            proc.stop(signal.SIGTERM, grace=30.0)
     finally:
         stop_sampling.set()
         for p in (uac, uas):
             if p is not None:
                 p.proc.stop(signal.SIGUSR1, grace=2.0)
-        if clients is not None:
-            clients.stop(signal.SIGTERM, grace=10.0)
+        for proc in clients.values():
+            proc.stop(signal.SIGTERM, grace=10.0)
         service.stop(signal.SIGTERM, grace=15.0)
         c.stop_postgres(work / "var")
     placing = calls / rate
     window = sampler.percent(started + min(hold + 1.0, placing / 4), started + placing)
-    seen = json.loads((work / "seen.json").read_text())
+    seen = _seen([work / f"seen-{name}.json" for name in groups])
     sent = invites_sent(work / "callers" / "messages.log")
-    latencies = [(at - sent[call_id]) * 1000.0 for at, call_id, _ in seen["pops"]
-                 if call_id in sent]  # fmt: skip
-    popped = {call_id for _, call_id, _ in seen["pops"]}
+    pops = [pop for pop in seen["pops"] if pop[1] in sent]
+    latencies = [(at - sent[call_id]) * 1000.0 for at, call_id, _, _ in pops]
+    # The two halves: the call process (INVITE to the offer's event, stamped when the
+    # ACD published it) and the rest (link, floor process, customer lookup, socket).
+    to_offer = [(offered - sent[call_id]) * 1000.0 for _, call_id, _, offered in pops]
+    offer_to_pop = [(at - offered) * 1000.0 for at, _, _, offered in pops]
+    popped = {call_id for _, call_id, _, _ in seen["pops"]}
     achieved = stats.answer_rate(placing)
     # Clients the service closed before the end (1013: too slow).
     dropped = len(agents) - seen["open"]["agent"] + len(supervisors) - seen["open"]["supervisor"]
@@ -263,18 +290,58 @@ def run_step(rate: float, args: argparse.Namespace, root: Path, spy: Path | None
         p99=c.percentile(latencies, 99),
         worst=max(latencies, default=float("nan")),
         within=100.0 * sum(1 for x in latencies if x <= TARGET_P99_MS) / max(1, len(latencies)),
+        to_offer=c.percentile(to_offer, 99),
+        offer_to_pop=c.percentile(offer_to_pop, 99),
+        queued=queued,
         dropped=dropped,
         sup_rate=seen["counts"]["supervisor_frames"] / max(1.0, placing + hold),
         sup_kbytes=seen["counts"]["supervisor_bytes"] / 1000.0 / max(1.0, placing + hold),
         service_cpu=window["service"],
         floor_cpu=window.get("floor", float("nan")),
         pg_cpu=window.get("postgres", float("nan")),
-        clients_cpu=window["clients"],
+        clients_cpu=sum(window.get(f"clients-{name}", 0.0) for name in groups),
         sipp_cpu=window.get("uac", 0.0) + window.get("uas", 0.0),
         machine=window["machine"],
         sustained=sustained,
         note=note,
     )
+
+
+def _pop_queued_p99(http_port: int) -> str:
+    """The service's own measure of the pop's 99th percentile (its
+    ``callcenter_desktop_pop_seconds``: offer to pop queued for the socket), as
+    the histogram's bucket it falls in: "<= 25" ms."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://{c.LOOPBACK}:{http_port}/metrics", timeout=10) as r:
+        page = r.read().decode()
+    buckets: list[tuple[float, float]] = []
+    for family in text_string_to_metric_families(page):
+        if family.name == "callcenter_desktop_pop_seconds":
+            buckets = sorted(
+                (float(x.labels["le"]), x.value) for x in family.samples
+                if x.name.endswith("_bucket")
+            )  # fmt: skip
+    if not buckets or buckets[-1][1] == 0:
+        return "-"
+    total = buckets[-1][1]
+    bound = next(le for le, count in buckets if count >= 0.99 * total)
+    return f"<= {bound * 1000:g}" if bound != float("inf") else "> 1000"
+
+
+def _seen(paths: list[Path]) -> dict[str, Any]:
+    """What the client processes saw, together: pops, frame counts, open sockets."""
+    seen: dict[str, Any] = {"pops": [], "counts": {}, "open": {"agent": 0, "supervisor": 0}}
+    for path in paths:
+        part = json.loads(path.read_text())
+        seen["pops"] += part["pops"]
+        for key, value in part["counts"].items():
+            seen["counts"][key] = seen["counts"].get(key, 0) + value
+        for role, count in part["open"].items():
+            seen["open"][role] += count
+    seen["counts"].setdefault("supervisor_frames", 0)
+    seen["counts"].setdefault("supervisor_bytes", 0)
+    return seen
 
 
 def _wait_ready(log: Path, proc: c.Proc, timeout: float) -> None:
