@@ -590,9 +590,17 @@ class DesktopHub:
     # -- the supervisor board -------------------------------------------------------------
 
     async def figures(self) -> BoardFigures:
-        """The whole board's figures now (validated by its pydantic model)."""
+        """The whole board's figures now (validated by its pydantic model), built in
+        steps with the event loop's other work (pops) in between."""
         snapshot = await self._control.snapshot()
-        return self.tally.figures(snapshot, self._clock.wall())
+        steps = self.tally.steps(snapshot, self._clock.wall())
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                board: BoardFigures = done.value
+                return board
+            await asyncio.sleep(0)
 
     async def _start_board(self) -> None:
         """Nobody has a board yet: start one from now (`BoardFeed.whole` then

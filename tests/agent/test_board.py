@@ -18,6 +18,7 @@ from callcenter.acd.events import (
     SetReady,
 )
 from callcenter.agent.board import (
+    ROWS_PER_STEP,
     WAITING_SHOWN,
     AgentCounts,
     BoardFeed,
@@ -306,3 +307,60 @@ def test_a_queue_lists_its_longest_waiting_callers_and_counts_them_all() -> None
     assert queue.longest_waiting_since == T0
     [default] = FloorTally(T0, tz=UTC).figures(floor.snapshot(), clock.wall()).queues
     assert len(default.waiting) == WAITING_SHOWN
+
+
+def test_the_board_built_in_steps_is_the_board_built_at_once() -> None:
+    # A thousand agents' rows take the event loop for 10-20 ms: the desktop builds them
+    # in steps of ROWS_PER_STEP, with a screen pop's turn in between.
+    clock = ManualClock(monotonic=0.0, wall=T0)
+    floor = HandFloor(clock)
+    for n in range(1, 251):
+        floor.agent(f"a{n:03d}", "ready" if n % 3 else "not-ready", None if n % 3 else "lunch")
+    floor.wait("c1")
+    clock.advance(5.0)
+    snapshot = floor.snapshot()
+    at_once = FloorTally(T0, tz=UTC).figures(snapshot, clock.wall())
+    steps = FloorTally(T0, tz=UTC).steps(snapshot, clock.wall())
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+            pauses += 1
+        except StopIteration as done:
+            in_steps = done.value
+            break
+    assert pauses == 250 // ROWS_PER_STEP == 2
+    assert in_steps == at_once and len(in_steps.agents) == 250
+
+
+async def test_the_desktop_builds_the_board_with_the_loop_free_between_steps() -> None:
+    import asyncio
+
+    from callcenter.agent.auth import Sessions
+    from callcenter.agent.desktop import DesktopHub
+    from callcenter.bus import EventBus
+    from tests.helpers import HandControl
+
+    clock = ManualClock(monotonic=0.0, wall=T0)
+    floor = HandFloor(clock)
+    for n in range(1, 351):
+        floor.agent(f"a{n:03d}", "ready")
+    hub = DesktopHub(
+        EventBus(), Sessions(), {}, control=HandControl(lambda _: None, snapshot=floor.snapshot),
+        greeting="", clock=clock,
+    )  # fmt: skip
+    turns = 0
+
+    async def meanwhile() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.get_running_loop().create_task(meanwhile())
+    await asyncio.sleep(0)
+    turns = 0
+    board = await hub.figures()
+    other.cancel()
+    assert len(board.agents) == 350
+    assert turns >= 350 // ROWS_PER_STEP  # the other task ran between the steps
