@@ -1,4 +1,4 @@
-"""Ending background tasks.
+"""Ending background tasks; long work in steps.
 
 Two asyncio patterns lose a cancellation on Python 3.11, and a service that
 loses one cannot stop: ``asyncio.wait_for`` returns a result that arrives
@@ -6,15 +6,41 @@ together with the cancel (the task goes on, e.g. into a five-minute sleep;
 banned in the package, use ``asyncio.timeout``), and ``with
 suppress(CancelledError): await task`` swallows the *caller's* cancellation
 along with the task's. `cancel_and_wait` is the one way to end tasks here.
+
+Work that would hold the event loop for long (the supervisor board's thousand
+rows) is written as a generator that yields between steps and returns its
+result: `run_steps` runs it at once, `run_in_steps` lets the loop's other work
+(a screen pop) run between the steps.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Generator, Iterable
+from typing import Any, TypeVar, cast
 
-__all__ = ["cancel_and_wait"]
+__all__ = ["cancel_and_wait", "run_in_steps", "run_steps"]
+
+T = TypeVar("T")
+
+
+def run_steps(steps: Generator[None, None, T]) -> T:
+    """The work's result, its steps run one after the other."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
+
+
+async def run_in_steps(steps: Generator[None, None, T]) -> T:
+    """The work's result, the event loop's other work run between its steps."""
+    try:
+        while True:
+            next(steps)
+            await asyncio.sleep(0)
+    except StopIteration as done:
+        return cast(T, done.value)
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:

@@ -57,6 +57,7 @@ from callcenter.acd.events import (
     CallRejected,
     OfferEnded,
 )
+from callcenter.tasks import run_steps
 
 from .messages import AgentFigures, BoardFigures, PeriodFigures, QueueFigures, WaitingCaller
 
@@ -327,13 +328,7 @@ class FloorTally:
         """The whole board at `now` (wall time): the ACD's view plus the counts.
 
         Not numbered yet (`seq` 0): `BoardFeed` numbers what goes out."""
-        steps = self.steps(snapshot, now)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                board: BoardFigures = done.value
-                return board
+        return run_steps(self.steps(snapshot, now))
 
     def steps(
         self, snapshot: AcdSnapshot | None, now: float

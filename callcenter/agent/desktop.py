@@ -74,7 +74,7 @@ from callcenter.control import CallControl
 from callcenter.records.customers import Customer
 from callcenter.records.forms import CallForm
 from callcenter.records.stats import AgentStats, QueueStats
-from callcenter.tasks import cancel_and_wait
+from callcenter.tasks import cancel_and_wait, run_in_steps
 
 from .auth import Login, LoginRefused, Sessions
 from .board import WAITING_SHOWN, AgentCounts, BoardFeed, FloorTally, QueueCounts
@@ -593,14 +593,7 @@ class DesktopHub:
         """The whole board's figures now (validated by its pydantic model), built in
         steps with the event loop's other work (pops) in between."""
         snapshot = await self._control.snapshot()
-        steps = self.tally.steps(snapshot, self._clock.wall())
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                board: BoardFigures = done.value
-                return board
-            await asyncio.sleep(0)
+        return await run_in_steps(self.tally.steps(snapshot, self._clock.wall()))
 
     async def _start_board(self) -> None:
         """Nobody has a board yet: start one from now (`BoardFeed.whole` then
