@@ -423,11 +423,14 @@ def main() -> int:
             c.machine_block(facts, quiet, waited),
             f"- {args.agents} agents (all ready, their phones one SIPp UAS answering at once) "
             f"and {args.supervisors} supervisors logged in with their websockets open, in "
-            "one client process; hold "
+            "two client processes (the agents', the supervisors'); hold "
             f"{args.hold_ms} ms, {args.duration:g} s of calls per rate, wrap-up 0 s, records on "
             "(embedded PostgreSQL), every caller a customer on file (the pop carries the "
             "record). Pop time: the caller's INVITE leaving SIPp to the pop frame received "
-            "by the agent's client, both on the machine's wall clock."
+            "by the agent's client, both on the machine's wall clock; split at the offer's "
+            "event (stamped by the ACD in the call process): to offer, then offer to pop "
+            "(link, floor process, customer lookup, socket, client). Pop queued: the "
+            "service's own `callcenter_desktop_pop_seconds` p99, as its histogram bucket."
             + (" Desktop, records, metrics and HTTP in the floor process "
                "(`service.floor_process`, as shipped)." if not args.one_process
                else " One process (`service.floor_process = false`)."),
