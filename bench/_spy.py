@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-__all__ = ["SPY", "Spy", "floor_output", "summarise"]
+__all__ = ["SPY", "Spy", "floor_output", "summaries", "summarise"]
 
 SPY = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy"
 
@@ -106,6 +106,13 @@ class Spy:
 def floor_output(out: Path) -> Path:
     """Where :meth:`Spy.over_calls` puts the floor process's samples beside `out`."""
     return out.with_name(f"{out.stem}-floor{out.suffix}")
+
+
+def summaries(out: Path) -> list[tuple[str, list[tuple[str, int, float]]]]:
+    """`summarise` of each process :meth:`Spy.over_calls` sampled into `out`:
+    ("call process", rows), then ("floor process", rows) when there was one."""
+    found = (("call process", out), ("floor process", floor_output(out)))
+    return [(title, summarise(path)) for title, path in found if path.exists()]
 
 
 def summarise(raw: Path) -> list[tuple[str, int, float]]:

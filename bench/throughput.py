@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
-from _spy import Spy, floor_output, summarise
+from _spy import Spy, summaries
 
 TARGET_CPS = 500.0
 HOTLINE_PASSWORD = "hotline-bench-secret"
@@ -392,10 +392,8 @@ def main() -> int:
                 raw = root / "service.spy"
                 step = run_step(args.py_spy, args, root, spy=raw)
                 tables = []
-                for title, path in (("call process", raw), ("floor process", floor_output(raw))):
-                    if not path.exists():
-                        continue
-                    rows = [[name, n, pct] for name, n, pct in summarise(path)]
+                for title, found in summaries(raw):
+                    rows = [[name, n, pct] for name, n, pct in found]
                     print(f"{title}:")
                     print(c.text_table(["area", "samples", "%"], rows))
                     tables.append(

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
-from _spy import Spy, floor_output, summarise
+from _spy import Spy, summaries
 
 TARGET_P99_MS = 25.0
 # The header line of each message in SIPp's -trace_msg file: its local time.
@@ -387,13 +387,9 @@ def main() -> int:
         if args.py_spy:
             step = run_step(args.py_spy, args, root, spy=root / "service.spy")
             print(c.text_table(HEADERS, [step.row()]))
-            for title, path in (
-                ("call process", root / "service.spy"),
-                ("floor process", floor_output(root / "service.spy")),
-            ):
-                if path.exists():
-                    print(f"{title}:")
-                    print(c.text_table(["area", "samples", "%"], summarise(path)))
+            for title, rows in summaries(root / "service.spy"):
+                print(f"{title}:")
+                print(c.text_table(["area", "samples", "%"], rows))
             return 0
         for rate in rates:
             print(f"[bench] {rate:g} calls/s for {args.duration:g} s ...", flush=True)
