@@ -75,6 +75,15 @@ _INLINE_SECRET = re.compile(
 )
 
 
+# Values that neither hold a secret nor a number to mask, whatever their content.
+_PLAIN: Final = frozenset({int, float, bool, type(None)})
+# A run of five digits: what `_NUMBER` needs at the least (a cheap first look).
+_FIVE_DIGITS = re.compile(r"\d{5}")
+# Whether a key names a secret, by key as written; keys come from the code and
+# a few libraries, so the memo stays small (bounded for keys from elsewhere).
+_SECRET_KEY_SEEN: dict[str, bool] = {}
+_SECRET_KEY_SEEN_MAX: Final = 4096
+
 # The token before a ":" that makes the digits after it a port, not a user:
 # "10.0.0.1:15060" and "pbx:15060" are left alone, "sip:13812345678" is not.
 _HOST_BEFORE_COLON = re.compile(r"([A-Za-z0-9.\-\]]+):$")
@@ -123,6 +132,12 @@ def _mask_number(match: re.Match[str]) -> str:
 
 
 def _mask_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        # Most values hold no run of five digits: one scan, no substitution.
+        return _NUMBER.sub(_mask_number, value) if _FIVE_DIGITS.search(value) else value
+    if kind in _PLAIN:
+        return value
     if isinstance(value, str):
         return _NUMBER.sub(_mask_number, value)
     if isinstance(value, dict):
@@ -143,7 +158,9 @@ def mask_numbers(_logger: WrappedLogger, _method: str, event_dict: EventDict) ->
             continue
         if isinstance(value, int) and not isinstance(value, bool) and _is_number_key(key):
             value = str(value)
-        event_dict[key] = _mask_value(value)
+        masked = _mask_value(value)
+        if masked is not value:
+            event_dict[key] = masked
     return event_dict
 
 
@@ -155,6 +172,19 @@ def _is_number_key(key: str) -> bool:
 
 
 def _redact_text(value: str) -> str:
+    # Most text is ASCII and names none of the words: four substring tests
+    # (the words `_INLINE_SECRET` and `_DIGEST_MARKER` start with)
+    # instead of two scans. (Non-ASCII text takes the patterns: with IGNORECASE
+    # they also match letters such as "ſ" that lower() keeps.)
+    if value.isascii():
+        lowered = value.lower()
+        if not (
+            "password" in lowered
+            or "secret" in lowered
+            or "token" in lowered
+            or "digest" in lowered
+        ):
+            return value
     value = _INLINE_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", value)
     if not _DIGEST_MARKER.search(value):
         return value
@@ -162,6 +192,11 @@ def _redact_text(value: str) -> str:
 
 
 def _redact_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        return _redact_text(value)
+    if kind in _PLAIN:
+        return value
     if isinstance(value, SecretStr):
         return REDACTED
     if isinstance(value, str | bytes):
@@ -175,12 +210,25 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
+def _is_secret_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    known = _SECRET_KEY_SEEN.get(key)
+    if known is None:
+        known = key.lower().replace("-", "_") in _SECRET_KEYS
+        if len(_SECRET_KEY_SEEN) < _SECRET_KEY_SEEN_MAX:
+            _SECRET_KEY_SEEN[key] = known
+    return known
+
+
 def _redact_mapping(mapping: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in mapping.items():
-        if isinstance(key, str) and key.lower().replace("-", "_") in _SECRET_KEYS:
+        if _is_secret_key(key):
             mapping[key] = REDACTED
         else:
-            mapping[key] = _redact_value(value)
+            redacted = _redact_value(value)
+            if redacted is not value:
+                mapping[key] = redacted
     return mapping
 
 

@@ -139,6 +139,21 @@ def test_redact_inline_password():
     assert event["event"] == "login failed password=*** user=4000"
 
 
+def test_redaction_checks_every_spelling_and_leaves_other_values_as_they_are():
+    # ASCII text is first checked for the words cheaply; other text always goes
+    # through the patterns, which match case-insensitively ("ſ" is an "s" to them).
+    event = redact_secrets(None, "info", {
+        "a": "PassWord=hunter2", "b": "paſsword: hunter2", "c": "Authorization: " + DIGEST,
+        "d": "TOKEN=abc", "e": "nothing to see", "f": 42, "g": None, "h": [1.5, "secret=s"],
+    })  # fmt: skip
+    assert event["a"] == "PassWord=***"
+    assert event["b"] == "paſsword: ***"
+    assert "6629fae49393a05397450978507c4ef1" not in event["c"]
+    assert event["d"] == "TOKEN=***"
+    assert (event["e"], event["f"], event["g"]) == ("nothing to see", 42, None)
+    assert event["h"] == [1.5, "secret=***"]
+
+
 def test_password_never_logged_even_in_debug():
     out = emit(LogSettings(level="debug", format="json"), password="hunter2", auth=DIGEST)
     assert "hunter2" not in out
