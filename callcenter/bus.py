@@ -36,12 +36,17 @@ def field_names(cls: type) -> tuple[str, ...]:
     """The fields of an event class, in declaration order.
 
     Read from the dataclass definition rather than `__slots__`, which classes
-    compiled with mypyc do not have (docs/decisions/0003-mypyc.md).
+    compiled with mypyc do not have (docs/decisions/0003-mypyc.md); a class
+    written out instead of a dataclass (the SIP core's hottest values) names
+    its fields in `__match_args__`.
     """
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields)
+        if dataclasses.is_dataclass(cls):
+            names = tuple(f.name for f in dataclasses.fields(cls))
+        else:
+            names = tuple(getattr(cls, "__match_args__", ()))
+        _FIELD_NAMES[cls] = names
     return names
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from . import grammar
 from .errors import ParseError
@@ -447,12 +448,28 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.host}{port}{self.params}"
 
 
-@dataclass(frozen=True, slots=True)
 class CSeq:
-    """`CSeq: 4711 INVITE` (§20.16): a sequence number below 2**31 and a method."""
+    """`CSeq: 4711 INVITE` (§20.16): a sequence number below 2**31 and a method.
 
-    seq: int
-    method: str
+    Parsed for every message: written out rather than a frozen dataclass so that
+    mypyc compiles its methods (see `callcenter.sip.events.TxKey`)."""
+
+    __match_args__: Final = ("seq", "method")
+
+    def __init__(self, seq: int, method: str) -> None:
+        self.seq: Final = seq
+        self.method: Final = method
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CSeq):
+            return NotImplemented
+        return self.seq == other.seq and self.method == other.method
+
+    def __hash__(self) -> int:
+        return hash((self.seq, self.method))
+
+    def __repr__(self) -> str:
+        return f"CSeq(seq={self.seq!r}, method={self.method!r})"
 
     @classmethod
     def parse(cls, text: str) -> CSeq:

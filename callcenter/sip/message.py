@@ -12,8 +12,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from .errors import ParseError
 from .headers import CSeq, NameAddr, Via, split_comma
@@ -43,13 +42,36 @@ class Transport(enum.StrEnum):
         return self is not Transport.UDP
 
 
-@dataclass(frozen=True, slots=True)
 class Address:
-    """Where a message came from or goes to: transport, host and port."""
+    """Where a message came from or goes to: transport, host and port.
 
-    host: str
-    port: int
-    transport: Transport = Transport.UDP
+    One per datagram, and a key of several tables: written out rather than a
+    frozen dataclass so that mypyc compiles it (see
+    `callcenter.sip.events.TxKey`), the hash computed once."""
+
+    __match_args__: Final = ("host", "port", "transport")
+
+    def __init__(self, host: str, port: int, transport: Transport = Transport.UDP) -> None:
+        self.host: Final = host
+        self.port: Final = port
+        self.transport: Final = transport
+        self._hash: Final = hash((host, port, transport))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Address):
+            return NotImplemented
+        return (
+            self._hash == other._hash
+            and self.host == other.host
+            and self.port == other.port
+            and self.transport == other.transport
+        )
+
+    def __repr__(self) -> str:
+        return f"Address(host={self.host!r}, port={self.port!r}, transport={self.transport!r})"
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -259,13 +281,19 @@ class Headers:
         return None
 
 
-@dataclass(slots=True)
 class Message:
-    """What requests and responses share: headers, body and typed accessors."""
+    """What requests and responses share: headers, body and typed accessors.
 
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
-    version: str = "SIP/2.0"
+    Written out rather than dataclasses (one or two per datagram): mypyc then
+    compiles the constructors and comparisons (see `callcenter.sip.events.TxKey`).
+    Messages compare equal when their type and every field are equal."""
+
+    def __init__(
+        self, headers: Headers | None = None, body: bytes = b"", version: str = "SIP/2.0"
+    ) -> None:
+        self.headers: Headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
 
     def _required(self, name: str) -> str:
         value = self.headers.get(name)
@@ -321,10 +349,29 @@ class Message:
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
 
 
-@dataclass(slots=True)
 class Request(Message):
-    method: str = "OPTIONS"
-    uri: str = ""
+    def __init__(
+        self,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+        method: str = "OPTIONS",
+        uri: str = "",
+    ) -> None:
+        super().__init__(headers, body, version)
+        self.method = method
+        self.uri = uri
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request) or type(other) is not type(self):
+            return NotImplemented
+        return (
+            self.method == other.method
+            and self.uri == other.uri
+            and self.version == other.version
+            and self.body == other.body
+            and self.headers == other.headers
+        )
 
     def _start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"
@@ -333,10 +380,29 @@ class Request(Message):
         return f"<Request {self.method} {self.uri}>"
 
 
-@dataclass(slots=True)
 class Response(Message):
-    status: int = 200
-    reason: str = "OK"
+    def __init__(
+        self,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+        status: int = 200,
+        reason: str = "OK",
+    ) -> None:
+        super().__init__(headers, body, version)
+        self.status = status
+        self.reason = reason
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Response) or type(other) is not type(self):
+            return NotImplemented
+        return (
+            self.status == other.status
+            and self.reason == other.reason
+            and self.version == other.version
+            and self.body == other.body
+            and self.headers == other.headers
+        )
 
     def _start_line(self) -> str:
         return f"{self.version} {self.status} {self.reason}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from .builders import make_response
 from .errors import TransactionStateError
@@ -105,19 +105,48 @@ COMPLETED, CONFIRMED, ACCEPTED, TERMINATED = (
 # -- actions -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class Transmit:
-    """Put these bytes on the wire towards `dest`."""
+    """Put these bytes on the wire towards `dest`.
 
-    data: bytes
-    dest: Address
+    This and PassUp are made for every message: written out rather than frozen
+    dataclasses so that mypyc compiles them (see `callcenter.sip.events.TxKey`)."""
+
+    __match_args__: Final = ("data", "dest")
+
+    def __init__(self, data: bytes, dest: Address) -> None:
+        self.data: Final = data
+        self.dest: Final = dest
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Transmit):
+            return NotImplemented
+        return self.data == other.data and self.dest == other.dest
+
+    def __hash__(self) -> int:
+        return hash((self.data, self.dest))
+
+    def __repr__(self) -> str:
+        return f"Transmit(data={self.data!r}, dest={self.dest!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class PassUp:
     """Hand a message to the transaction user (a response, or an ACK for a 2xx)."""
 
-    message: Message
+    __match_args__: Final = ("message",)
+
+    def __init__(self, message: Message) -> None:
+        self.message: Final = message
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PassUp):
+            return NotImplemented
+        return self.message == other.message
+
+    def __hash__(self) -> int:
+        return hash(self.message)
+
+    def __repr__(self) -> str:
+        return f"PassUp(message={self.message!r})"
 
 
 @dataclass(frozen=True, slots=True)
