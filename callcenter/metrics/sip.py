@@ -8,10 +8,10 @@ the gauge can never disagree with /healthz.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from callcenter.sip.message import Message, Request, Response
@@ -47,13 +47,8 @@ class SipMetrics:
     """The SIP metric families, registered on an injected registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._message_children: dict[tuple[str, str, str], Any] = {}
-        self.messages = Counter(
-            "callcenter_sip_messages",
-            "SIP messages sent and received, by direction, request method or response class.",
-            ["direction", "method", "status_class"],
-            registry=registry,
-        )
+        self._messages = _MessageCounts()
+        registry.register(self._messages)
         self.parse_errors = Counter(
             "callcenter_sip_parse_errors",
             "Malformed or oversized messages rejected, by the status answered (or none).",
@@ -82,24 +77,14 @@ class SipMetrics:
 
     def count(self, direction: str, data: bytes) -> None:
         method, status_class = message_label(data)
-        self._message_counter(direction, method, status_class).inc()
+        self._messages.add((direction, method, status_class))
 
     def count_message(self, direction: str, msg: Message) -> None:
         if isinstance(msg, Response):
-            self._message_counter(direction, "", f"{msg.status // 100}xx").inc()
+            self._messages.add((direction, "", f"{msg.status // 100}xx"))
         elif isinstance(msg, Request):
             method = msg.method if msg.method in KNOWN_METHODS else "other"
-            self._message_counter(direction, method, "").inc()
-
-    def _message_counter(self, direction: str, method: str, status_class: str) -> Any:
-        """The labelled child, looked up once per label set (a message counts
-        on every datagram; `labels()` takes a lock and validates each time).
-        The label values are few: a direction, a method or "other", a class."""
-        key = (direction, method, status_class)
-        child = self._message_children.get(key)
-        if child is None:
-            child = self._message_children[key] = self.messages.labels(*key)
-        return child
+            self._messages.add((direction, method, ""))
 
     def register_state_collector(
         self,
@@ -108,6 +93,38 @@ class SipMetrics:
         wrap: Callable[[Collector], Collector] = lambda c: c,
     ) -> None:
         registry.register(wrap(_RegistrationCollector(source)))
+
+
+class _MessageCounts(Collector):
+    """`callcenter_sip_messages_total`, counted in plain integers.
+
+    A message counts on every datagram (a dozen per call, thousands a second),
+    so the count is a dict entry rather than a prometheus_client child, whose
+    `inc` takes a lock each time; the family is built at scrape time. Counted on
+    the event loop only; the copy a scrape reads is taken in one step. The
+    label values are few: a direction, a method or "other", a class."""
+
+    NAME: Final = "callcenter_sip_messages"
+    DOC: Final = "SIP messages sent and received, by direction, request method or response class."
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str], int] = {}
+
+    def add(self, key: tuple[str, str, str]) -> None:
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
+
+    def describe(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(self.NAME, self.DOC, labels=_MESSAGE_LABELS)
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self.NAME, self.DOC, labels=_MESSAGE_LABELS)
+        for key, count in dict(self.counts).items():
+            family.add_metric(key, count)
+        yield family
+
+
+_MESSAGE_LABELS: Final = ("direction", "method", "status_class")
 
 
 class _RegistrationCollector(Collector):
