@@ -16,8 +16,9 @@ from pathlib import Path
 from setuptools import setup
 
 #: The packages on the call path: every message and every call goes through
-#: them. Everything else (web, records, metrics, desktop) stays interpreted.
-COMPILED = ("callcenter/sip", "callcenter/calls", "callcenter/acd")
+#: them, and the runtime that feeds them from the sockets. Everything else (web,
+#: records, metrics, desktop) stays interpreted.
+COMPILED = ("callcenter/sip", "callcenter/calls", "callcenter/acd", "callcenter/runtime.py")
 
 
 def _ext_modules() -> list[object]:
@@ -26,7 +27,12 @@ def _ext_modules() -> list[object]:
     from mypyc.build import mypycify
 
     here = Path(__file__).resolve().parent
-    paths = sorted(str(p.relative_to(here)) for d in COMPILED for p in (here / d).glob("*.py"))
+    found = [
+        p
+        for c in COMPILED
+        for p in ((here / c).glob("*.py") if (here / c).is_dir() else [here / c])
+    ]
+    paths = sorted(str(p.relative_to(here)) for p in found)
     return list(mypycify(paths, opt_level="3"))
 
 

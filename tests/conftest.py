@@ -16,9 +16,15 @@ if _compiled:
     sys.path.insert(0, _compiled)
     import callcenter.acd.engine
     import callcenter.calls.switchboard
+    import callcenter.runtime
     import callcenter.sip.parser
 
-    for _module in (callcenter.sip.parser, callcenter.calls.switchboard, callcenter.acd.engine):
+    for _module in (
+        callcenter.sip.parser,
+        callcenter.calls.switchboard,
+        callcenter.acd.engine,
+        callcenter.runtime,
+    ):
         if not (_module.__file__ or "").startswith(_compiled) or not _module.__file__.endswith(
             ".so"
         ):
