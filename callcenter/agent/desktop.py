@@ -83,6 +83,7 @@ from .messages import (
     VERSION,
     Board,
     BoardFigures,
+    Feed,
     Figures,
     FloorAlerts,
     NotReady,
@@ -132,6 +133,7 @@ class _Client:
         default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
     )
     dropped: bool = False
+    calls: bool = False  # a supervisor's floor.batch carries calls and other events
 
 
 class DesktopHub:
@@ -380,6 +382,9 @@ class DesktopHub:
                     return {"type": "pong", "ref": ref}
                 case Board() if login.role == "supervisor":
                     return {"type": "board", "ref": ref, "board": await self._board()}
+                case Feed() if login.role == "supervisor":
+                    client.calls = message.calls
+                    return {"type": "ok", "ref": ref}
                 case Figures() if login.role == "supervisor":
                     await self._start_board()
                     self._enqueue_text(client, self._board_feed.whole())
@@ -638,14 +643,27 @@ class DesktopHub:
             if not self._supervisor_clients:
                 self._feed.clear()
                 continue
+            supervisors = list(self._supervisor_clients)
+            wants_calls = any(client.calls for client in supervisors)
             try:
-                batch = self._feed.take(self._clock.wall())
+                batch = self._feed.take(self._clock.wall(), calls=wants_calls)
             except Exception:
                 log.exception("floor batch failed")
                 self._feed.clear()
                 continue
-            if batch is not None:
-                self._to_supervisors(batch.model_dump_json())
+            if batch is None:
+                continue
+            # Serialised once per kind: with calls for those who asked, agents only
+            # (and only when an agent changed) for the others.
+            whole = batch.model_dump_json() if wants_calls else None
+            agents = batch
+            if wants_calls:
+                agents = batch.model_copy(update={"calls": [], "other": []})
+            agents_only = agents.model_dump_json() if agents.agents else None
+            for client in supervisors:
+                text = whole if client.calls else agents_only
+                if text is not None:
+                    self._enqueue_text(client, text)
 
     def _to_supervisors(self, text: str) -> None:
         """Text serialised once, queued for every supervisor (never waited for)."""

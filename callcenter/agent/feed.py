@@ -94,10 +94,14 @@ class FloorFeed:
         self._events = self._omitted = 0
         self._since = None
 
-    def take(self, at: float) -> FloorBatch | None:
-        """The batch of what happened since the last one (None: nothing did); starts afresh."""
+    def take(self, at: float, calls: bool = True) -> FloorBatch | None:
+        """The batch of what happened since the last one (None: nothing did); starts
+        afresh. Without `calls`, its `calls` and `other` are left empty (not built)."""
         if not self._events or self._since is None:
             return None
+        if not calls:
+            self._calls.clear()
+            self._others.clear()
         batch = FloorBatch.model_validate({
             "at": at,
             "since": self._since,

@@ -92,6 +92,16 @@ class Figures(_In):
     type: Literal["supervisor.figures"]
 
 
+class Feed(_In):
+    """A supervisor says what its `floor.batch`es carry: agents' states always; each
+    call's latest event and the other events (`calls`) only when asked, since the
+    board's page does not use them and at hundreds of calls a second they are most
+    of what a supervisor would receive."""
+
+    type: Literal["supervisor.feed"]
+    calls: bool
+
+
 ClientMessage = Annotated[
     Ready
     | NotReady
@@ -102,7 +112,8 @@ ClientMessage = Annotated[
     | Ping
     | SetAgentState
     | Board
-    | Figures,
+    | Figures
+    | Feed,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

@@ -288,12 +288,50 @@ async def test_form_saved_only_once_stored(world: World) -> None:
     await ws.close()
 
 
+async def test_a_supervisors_batches_carry_calls_only_when_asked(world: World) -> None:
+    tok = await token(world, "sup", "pw-sup")
+    plain = await world.client.ws_connect(f"/ws/supervisor?token={tok}")
+    full = await world.client.ws_connect(f"/ws/supervisor?token={tok}")
+    for ws in (plain, full):
+        assert (await receive(ws))["role"] == "supervisor"
+        await receive(ws, "board.figures")
+    await full.send_str(json.dumps({"v": 1, "type": "supervisor.feed", "calls": True}))
+    await receive(full, "ok")
+    # Only calls' events: the one who asked gets them, the other gets no batch at all.
+    world.publish(*[RingTicked(f"c{n}", 1) for n in range(5)])
+    batch = FloorBatch.model_validate(await receive(full, "floor.batch"))
+    assert sorted(c.call_id for c in batch.calls) == [f"c{n}" for n in range(5)]
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(receive(plain, "floor.batch"), 0.7)
+    # An agent's state change: both get it, the plain one without the calls beside it.
+    world.publish(CallOffered("c9", "hotline", "a1", "l9", "139", None, 1))
+    world.publish(AgentStateChanged("a1", "ringing", "ready", None))
+    plain_batch = FloorBatch.model_validate(await receive(plain, "floor.batch"))
+    full_batch = FloorBatch.model_validate(await receive(full, "floor.batch"))
+    assert [a.agent_id for a in plain_batch.agents] == ["a1"] == [
+        a.agent_id for a in full_batch.agents
+    ]
+    assert (plain_batch.calls, plain_batch.other) == ([], [])
+    assert [c.call_id for c in full_batch.calls] == ["c9"]
+    assert plain_batch.events == full_batch.events == 2
+    # Asking again for agents only.
+    await full.send_str(json.dumps({"v": 1, "type": "supervisor.feed", "calls": False}))
+    await receive(full, "ok")
+    world.publish(RingTicked("c9", 2))
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(receive(full, "floor.batch"), 0.7)
+    await plain.close()
+    await full.close()
+
+
 async def test_supervisor_sees_the_floor_and_sets_an_agents_state(world: World) -> None:
     ws = await world.client.ws_connect(
         f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
     )
     assert (await receive(ws))["role"] == "supervisor"
     await receive(ws, "board.figures")
+    await ws.send_str(json.dumps({"v": 1, "type": "supervisor.feed", "calls": True}))
+    await receive(ws, "ok")
     calls = [f"c{n}" for n in range(40)]
     world.publish(
         *[CallOffered(c, "hotline", "a1", f"l{c}", "139", None, 1) for c in calls],
