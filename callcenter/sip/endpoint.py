@@ -61,7 +61,6 @@ from .transaction import (
     Terminated,
     TimedOut,
     Transaction,
-    Transmit,
     TxAction,
 )
 
@@ -387,8 +386,8 @@ class SipEndpoint:
         out: list[SipAction] = []
         for action in actions:
             match action:
-                case Transmit(data, dest):
-                    out.append(Send(data, dest))
+                case Send():
+                    out.append(action)
                 case PassUp(msg) if isinstance(msg, Response):
                     out.append(ResponseReceived(key, msg, tx.peer))
                 case PassUp(msg):

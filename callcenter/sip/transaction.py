@@ -28,6 +28,7 @@ from typing import ClassVar, Final
 
 from .builders import make_response
 from .errors import TransactionStateError
+from .events import Send
 from .message import Address, Headers, Message, Request, Response
 from .timers import Timer, TimerConfig
 
@@ -42,7 +43,6 @@ __all__ = [
     "Terminated",
     "TimedOut",
     "Transaction",
-    "Transmit",
     "TxAction",
     "make_ack_for_failure",
 ]
@@ -105,32 +105,12 @@ COMPLETED, CONFIRMED, ACCEPTED, TERMINATED = (
 # -- actions -----------------------------------------------------------------------------
 
 
-class Transmit:
-    """Put these bytes on the wire towards `dest`.
-
-    This and PassUp are made for every message: written out rather than frozen
-    dataclasses so that mypyc compiles them (see `callcenter.sip.events.TxKey`)."""
-
-    __match_args__: Final = ("data", "dest")
-
-    def __init__(self, data: bytes, dest: Address) -> None:
-        self.data: Final = data
-        self.dest: Final = dest
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Transmit):
-            return NotImplemented
-        return self.data == other.data and self.dest == other.dest
-
-    def __hash__(self) -> int:
-        return hash((self.data, self.dest))
-
-    def __repr__(self) -> str:
-        return f"Transmit(data={self.data!r}, dest={self.dest!r})"
-
-
 class PassUp:
-    """Hand a message to the transaction user (a response, or an ACK for a 2xx)."""
+    """Hand a message to the transaction user (a response, or an ACK for a 2xx).
+
+    Made for every message: written out rather than a frozen dataclass so that
+    mypyc compiles it (see `callcenter.sip.events.TxKey`). Bytes to put on the
+    wire are the endpoint's own `Send`, passed through as they are."""
 
     __match_args__: Final = ("message",)
 
@@ -161,7 +141,7 @@ class Terminated:
     """The transaction reached Terminated and can be forgotten."""
 
 
-TxAction = Transmit | PassUp | TimedOut | Terminated
+TxAction = Send | PassUp | TimedOut | Terminated
 _Table = dict[tuple[State, Input], tuple[State, str]]
 
 
@@ -236,10 +216,10 @@ class Transaction:
 
     def _transmit(self, data: bytes) -> list[TxAction]:
         self._last_sent = data
-        return [Transmit(data, self.peer)]
+        return [Send(data, self.peer)]
 
     def _retransmit(self, now: float, msg: Message | None) -> list[TxAction]:
-        return [Transmit(self._last_sent, self.peer)] if self._last_sent is not None else []
+        return [Send(self._last_sent, self.peer)] if self._last_sent is not None else []
 
     def _absorb(self, now: float, msg: Message | None) -> list[TxAction]:
         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callcenter.sip.errors import TransactionStateError
+from callcenter.sip.events import Send
 from callcenter.sip.message import Address, Request, Response, Transport
 from callcenter.sip.parser import parse_message
 from callcenter.sip.timers import Timer, TimerConfig
@@ -17,7 +18,6 @@ from callcenter.sip.transaction import (
     State,
     Terminated,
     TimedOut,
-    Transmit,
 )
 
 from .helpers import request
@@ -55,9 +55,9 @@ def run_until(tx: object, end: float) -> list[tuple[float, object]]:
 def test_invite_client_retransmits_on_timer_a_doubling_then_times_out_on_b() -> None:
     tx = ClientInviteTransaction(req(), PEER, T)
     first = tx.start(0.0)
-    assert [type(a) for a in first] == [Transmit]
+    assert [type(a) for a in first] == [Send]
     events = run_until(tx, 100.0)
-    sends = [t for t, a in events if isinstance(a, Transmit)]
+    sends = [t for t, a in events if isinstance(a, Send)]
     # A fires at 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 (doubling, no cap) until B at 64*T1 = 32.
     assert sends == [0.5, 1.5, 3.5, 7.5, 15.5, 31.5]
     assert [(t, a) for t, a in events if isinstance(a, TimedOut)] == [(32.0, TimedOut(Timer.B))]
@@ -82,7 +82,7 @@ def test_invite_client_acks_failure_and_absorbs_retransmitted_final() -> None:
     tx.receive(resp(r, 180), 0.1)
     out = tx.receive(resp(r, 486), 1.0)
     assert isinstance(out[1], PassUp) and out[1].message.status == 486  # type: ignore[union-attr]
-    ack = parse_message(next(a.data for a in out if isinstance(a, Transmit)))
+    ack = parse_message(next(a.data for a in out if isinstance(a, Send)))
     assert isinstance(ack, Request) and ack.method == "ACK"
     # §17.1.1.3: same branch and CSeq number as the INVITE, To from the response.
     assert ack.top_via.branch == r.top_via.branch
@@ -91,7 +91,7 @@ def test_invite_client_acks_failure_and_absorbs_retransmitted_final() -> None:
     assert ack.uri == r.uri
     # A retransmitted 486 is answered with the same ACK and not passed up again.
     again = tx.receive(resp(r, 486), 1.5)
-    assert [type(a) for a in again] == [Transmit]
+    assert [type(a) for a in again] == [Send]
     assert tx.state is State.COMPLETED
     # Timer D (32 s on UDP) ends the transaction.
     assert tx.next_deadline() == pytest.approx(33.0)
@@ -135,7 +135,7 @@ def test_non_invite_client_timer_e_doubles_to_t2_and_f_times_out() -> None:
     tx = ClientNonInviteTransaction(req("REGISTER"), PEER, T)
     tx.start(0.0)
     events = run_until(tx, 100.0)
-    sends = [t for t, a in events if isinstance(a, Transmit)]
+    sends = [t for t, a in events if isinstance(a, Send)]
     assert sends[:6] == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5]  # 0.5, 1, 2, 4, then T2 = 4
     assert (32.0, TimedOut(Timer.F)) in events
 
@@ -186,7 +186,7 @@ def test_invite_server_retransmits_failure_on_g_until_ack_then_confirmed() -> No
     tx.send(resp(r, 486), 1.0)
     assert tx.state is State.COMPLETED
     events = run_until(tx, 5.0)
-    assert [t for t, a in events if isinstance(a, Transmit)] == [1.5, 2.5, 4.5]
+    assert [t for t, a in events if isinstance(a, Send)] == [1.5, 2.5, 4.5]
     ack = req("ACK", cseq_method="ACK", to_tag="uas-1")
     assert tx.receive(ack, 5.0) == []
     assert tx.state is State.CONFIRMED
@@ -253,7 +253,7 @@ def test_timer_values_follow_configured_t1_t2(t1: float, t2: float) -> None:
     tx = ClientNonInviteTransaction(req("OPTIONS"), PEER, cfg)
     tx.start(0.0)
     events = run_until(tx, 1000.0)
-    sends = [t for t, a in events if isinstance(a, Transmit)]
+    sends = [t for t, a in events if isinstance(a, Send)]
     gaps = [round(b - a, 6) for a, b in zip([0.0, *sends], sends, strict=False)]
     assert gaps[0] == t1
     assert max(gaps) == t2

@@ -13,7 +13,7 @@ from callcenter.sip.dialog import DialogId
 from callcenter.sip.events import RequestReceived, ResponseReceived, Send, TxKey
 from callcenter.sip.headers import CSeq
 from callcenter.sip.message import Address, Headers, Request, Response, Transport
-from callcenter.sip.transaction import PassUp, Transmit
+from callcenter.sip.transaction import PassUp
 
 ADDR = Address("127.0.0.1", 5060)
 COMPILED = bool(os.environ.get("CALLCENTER_TEST_COMPILED"))
@@ -25,7 +25,6 @@ PAIRS: list[tuple[object, object]] = [
     (CSeq(1, "INVITE"), CSeq(1, "BYE")),
     (ADDR, Address("127.0.0.1", 5060, Transport.TCP)),
     (Send(b"x", ADDR), Send(b"x", Address("127.0.0.1", 5061))),
-    (Transmit(b"x", ADDR), Transmit(b"x", Address("127.0.0.1", 5061))),
 ]
 
 
