@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ import asyncpg
 
 from callcenter.acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
 from callcenter.records.customers import CustomerDirectory, export_calls, import_customers
+from callcenter.records.database import reset_connection
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.store import Store, to_record
 
@@ -194,7 +196,107 @@ async def test_a_pop_lookup_is_one_round_trip_with_the_whole_record(database: st
         assert len(queries) == 1 and {c.name for c in many if c is not None} == {"Han Meimei"}
         assert [c["call_id"] for c in many[0].recent_calls] == ["call-7"]
         assert many[0].open_complaints == () and many[0].follow_ups == ()
+        # Pops of different callers asked for at the same moment: one statement for all,
+        # each answer its own caller's (Li Lei by either number, a stranger None).
+        queries.clear()
+        fresh = CustomerDirectory(pool)
+        li_mobile, han, stranger, li_landline = await asyncio.gather(*(
+            fresh.lookup(n) for n in ("13812345678", "13998765432", "13700000000", "010 6552 1234")
+        ))  # fmt: skip
+        assert len(queries) == 1
+        assert li_mobile is not None and li_landline is not None and han is not None
+        assert (li_mobile.name, li_landline.name, han.name, stranger) == (
+            "Li Lei", "Li Lei", "Han Meimei", None,
+        )  # fmt: skip
+        assert li_mobile.recent_calls == li_landline.recent_calls == found.recent_calls
+        assert [c["call_id"] for c in han.recent_calls] == ["call-7"]
+        # At most `batch` numbers in one statement: five callers, batch 2, three statements.
+        queries.clear()
+        small = CustomerDirectory(pool, batch=2)
+        five = ("13812345678", "13998765432", "13700000000", "13700000001", "13911114444")
+        names = [c.name if c else None for c in await asyncio.gather(*map(small.lookup, five))]
+        assert names == ["Li Lei", "Han Meimei", None, None, "Wang Fang"]
+        assert len(queries) == 3
     finally:
         await pool.close()
         await store.close()
+        await conn.close()
+
+
+async def test_a_failed_lookup_fails_every_pop_in_its_statement_and_is_not_cached(
+    database: str,
+) -> None:
+    conn = await migrated(database)
+    queries: list[str] = []
+
+    async def log_queries(c: asyncpg.Connection) -> None:
+        c.add_query_logger(lambda q: queries.append(q.query))
+
+    # As the service's pool: no statement of its own when a connection is given back.
+    pool = await asyncpg.create_pool(
+        database, min_size=1, max_size=2, init=log_queries, reset=reset_connection
+    )
+    try:
+        await import_customers(conn, CSV.format(long=""))
+        directory = CustomerDirectory(pool)
+        # The statement fails (the table is gone for a moment): both pops see the error.
+        await conn.execute("ALTER TABLE customer_numbers RENAME TO customer_numbers_away")
+        results = await asyncio.gather(
+            directory.lookup("13812345678"), directory.lookup("13998765432"),
+            return_exceptions=True,
+        )  # fmt: skip
+        assert all(isinstance(r, asyncpg.UndefinedTableError) for r in results), results
+        # Nothing cached, nothing left running: the next pop asks again and gets the record.
+        await conn.execute("ALTER TABLE customer_numbers_away RENAME TO customer_numbers")
+        found = await directory.lookup("13812345678")
+        assert found is not None and found.name == "Li Lei"
+        # A pop that stops waiting (its time limit) leaves the answer for the next one.
+        queries.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0):
+                await directory.lookup("13998765432")
+        async with asyncio.timeout(10):
+            while not any("ANY($1" in q for q in queries):
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the answer goes into the cache as the statement returns
+        queries.clear()
+        han = await directory.lookup("13998765432")
+        assert han is not None and han.name == "Han Meimei"
+        assert queries == []  # from the cache
+    finally:
+        await pool.close()
+        await conn.close()
+
+
+async def test_a_pop_gets_its_answer_before_the_connection_goes_back(database: str) -> None:
+    """Whatever giving the connection back to the pool costs (a reset, a slow pool),
+    the pop does not wait for it: the answer is handed over as soon as it is read."""
+    conn = await migrated(database)
+    returned = asyncio.Event()
+    resets = 0
+
+    async def slow_reset(c: asyncpg.Connection) -> None:
+        nonlocal resets
+        resets += 1
+        await returned.wait()
+
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=1, reset=slow_reset)
+    try:
+        await import_customers(conn, CSV.format(long=""))
+        directory = CustomerDirectory(pool)
+        async with asyncio.timeout(5):
+            found = await directory.lookup("13812345678")
+        assert found is not None and found.name == "Li Lei"
+        assert pool.get_idle_size() == 0  # the connection is still on its way back
+        # The next statement waits for it (the pool's only one), not the pop before.
+        other = asyncio.get_running_loop().create_task(directory.lookup("13998765432"))
+        await asyncio.sleep(0.2)
+        assert not other.done() and resets == 1
+        returned.set()
+        async with asyncio.timeout(5):
+            han = await other
+        assert han is not None and han.name == "Han Meimei"
+    finally:
+        returned.set()
+        await pool.close()
         await conn.close()
