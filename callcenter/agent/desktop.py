@@ -10,7 +10,8 @@ their phone, `call.answered`, `call.offer_ended` (the pop closes: missed, or
 answered by another agent in ring-all), `call.ended` (who hung up first) and
 `agent.state`. Supervisors get the floor coalesced (feed.py): one
 `floor.batch` every `feed_every` seconds with the latest state of each agent
-and the latest event of each call, the same text for all of them; a breach of
+and the latest event of each call, the same text for all of them, written to
+one supervisor at a time over half the period (`_fan_out`); a breach of
 the ring target goes to them at once, and the rest of a burst of breaches a
 moment later in one `floor.alerts` (`alert_window`).
 
@@ -41,7 +42,7 @@ import contextlib
 import itertools
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -110,6 +111,8 @@ log = structlog.get_logger("callcenter.desktop")
 QUEUE_LIMIT = 256  # messages waiting for one browser before it is dropped
 HISTORY_EVERY = 300.0  # seconds between reads of today's figures from the records
 HISTORY_RETRY = 30.0  # after a failed read
+# Supervisors' batches and board changes go out spread over this part of their period.
+SPREAD = 0.5
 
 # Today's figures from the records for [start, end) and these agents.
 History = Callable[
@@ -610,8 +613,7 @@ class DesktopHub:
 
     async def _push_figures(self) -> None:
         """What changed on the board since the last period, one frame for all supervisors."""
-        while True:
-            await asyncio.sleep(self._figures_every)
+        async for _ in _every(self._figures_every):
             if not self._supervisor_clients:
                 self._board_feed.reset()
                 continue
@@ -621,7 +623,8 @@ class DesktopHub:
                 log.exception("board figures failed")
                 self._board_feed.reset()  # whoever connects next starts afresh
                 continue
-            self._to_supervisors(text)
+            frames = [(client, text) for client in self._supervisor_clients]
+            await self._fan_out(frames, within=self._figures_every * SPREAD)
 
     def _send_alerts(self, frames: list[FloorAlerts]) -> None:
         """Send what `AlertBurst` gave, then keep one timer at its next deadline."""
@@ -638,8 +641,7 @@ class DesktopHub:
 
     async def _push_feed(self) -> None:
         """The floor's events since the last batch, one frame for all supervisors."""
-        while True:
-            await asyncio.sleep(self._feed_every)
+        async for _ in _every(self._feed_every):
             if not self._supervisor_clients:
                 self._feed.clear()
                 continue
@@ -660,15 +662,27 @@ class DesktopHub:
             if wants_calls:
                 agents = batch.model_copy(update={"calls": [], "other": []})
             agents_only = agents.model_dump_json() if agents.agents else None
-            for client in supervisors:
-                text = whole if client.calls else agents_only
-                if text is not None:
-                    self._enqueue_text(client, text)
+            texts = ((client, whole if client.calls else agents_only) for client in supervisors)
+            frames = [(client, text) for client, text in texts if text is not None]
+            await self._fan_out(frames, within=self._feed_every * SPREAD)
 
     def _to_supervisors(self, text: str) -> None:
         """Text serialised once, queued for every supervisor (never waited for)."""
         for client in list(self._supervisor_clients):
             self._enqueue_text(client, text)
+
+    async def _fan_out(self, frames: list[tuple[_Client, str]], within: float) -> None:
+        """Large frames (a batch, the board's change) for supervisors, paced: spread over
+        `within` seconds, one supervisor at a time. Fifty writes of a frame back to
+        back would hold up every pop that became ready meanwhile for all of them,
+        and what they cost beyond the event loop (the kernel's copies, fifty
+        browsers parsing at once where they share a machine) lands on the pops of
+        that moment too; paced, a pop waits for one write at most."""
+        gap = within / len(frames) if frames else 0.0
+        for client, text in frames:
+            if not client.ws.closed:
+                self._enqueue_text(client, text)
+            await asyncio.sleep(gap)
 
     async def _read_history(self) -> None:
         """Today before this process started, from the records; again every few
@@ -710,6 +724,17 @@ class DesktopHub:
             "agents": [event_fields(a) for a in snap.agents],
             "calls": [event_fields(c) for c in snap.calls],
         }
+
+
+async def _every(period: float) -> AsyncIterator[None]:
+    """Every `period` seconds on the event loop's clock, whatever each turn takes (a
+    paced fan-out); after a turn that ends later than the next was due, at once."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
+    while True:
+        due = max(due + period, loop.time())
+        await asyncio.sleep(due - loop.time())
+        yield
 
 
 def _queue_counts(q: QueueStats) -> QueueCounts:

@@ -308,9 +308,11 @@ async def test_a_supervisors_batches_carry_calls_only_when_asked(world: World) -
     world.publish(AgentStateChanged("a1", "ringing", "ready", None))
     plain_batch = FloorBatch.model_validate(await receive(plain, "floor.batch"))
     full_batch = FloorBatch.model_validate(await receive(full, "floor.batch"))
-    assert [a.agent_id for a in plain_batch.agents] == ["a1"] == [
-        a.agent_id for a in full_batch.agents
-    ]
+    assert (
+        [a.agent_id for a in plain_batch.agents]
+        == ["a1"]
+        == [a.agent_id for a in full_batch.agents]
+    )
     assert (plain_batch.calls, plain_batch.other) == ([], [])
     assert [c.call_id for c in full_batch.calls] == ["c9"]
     assert plain_batch.events == full_batch.events == 2
@@ -322,6 +324,41 @@ async def test_a_supervisors_batches_carry_calls_only_when_asked(world: World) -
         await asyncio.wait_for(receive(full, "floor.batch"), 0.7)
     await plain.close()
     await full.close()
+
+
+async def test_a_batch_goes_to_supervisors_paced(world: World, monkeypatch) -> None:
+    """A batch's writes to supervisors are spread over half its period, one at a time:
+    work that becomes ready as the first goes out (a pop whose customer has just been
+    read) runs before the rest of them, not after all."""
+    tok = await token(world, "sup", "pw-sup")
+    sockets = [await world.client.ws_connect(f"/ws/supervisor?token={tok}") for _ in range(3)]
+    for ws in sockets:
+        await receive(ws, "board.figures")
+    loop = asyncio.get_running_loop()
+    order: list[str] = []
+    written: list[float] = []
+
+    def recording(n: int, send: Any) -> Any:
+        async def send_str(text: str) -> None:
+            if '"floor.batch"' in text:
+                order.append(f"supervisor {n}")
+                written.append(loop.time())
+                if n == 0:  # something else becomes ready as the first write goes out
+                    loop.call_soon(order.append, "pop")
+            await send(text)
+
+        return send_str
+
+    for n, client in enumerate(world.hub._supervisor_clients):
+        monkeypatch.setattr(client.ws, "send_str", recording(n, client.ws.send_str))
+    world.publish(AgentStateChanged("a1", "ready", "logged-out", None))
+    for ws in sockets:
+        assert [a["agent_id"] for a in (await receive(ws, "floor.batch"))["agents"]] == ["a1"]
+    assert order == ["supervisor 0", "pop", "supervisor 1", "supervisor 2"]
+    # feed_every 0.1 s: three supervisors over 0.05 s, a third of it between two writes.
+    assert written[2] - written[0] >= 2 * 0.05 / 3 - 0.002, written
+    for ws in sockets:
+        await ws.close()
 
 
 async def test_supervisor_sees_the_floor_and_sets_an_agents_state(world: World) -> None:
