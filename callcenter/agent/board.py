@@ -74,7 +74,7 @@ __all__ = [
 
 WINDOWS = (15 * 60, 30 * 60, 60 * 60)  # the sliding windows, seconds
 WAITING_SHOWN = 20  # waiting callers listed per queue (the longest-waiting); all are counted
-ROWS_PER_STEP = 100  # agents' rows built between two turns of the event loop (FloorTally.steps)
+ROWS_PER_STEP = 20  # agents' rows built between two turns of the event loop (FloorTally.steps)
 _OPEN_CALLS_LIMIT = 100_000  # calls remembered for their queue (events lost on the bus leak)
 _SAME_START = 1.0  # seconds: readings of a state's start this close are the same start
 
