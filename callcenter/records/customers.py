@@ -182,12 +182,19 @@ def _customers(rows: list[asyncpg.Record]) -> dict[str, Customer]:
 
 # Every part of a pop in one statement, for several numbers at once (a row per
 # number on file, `key`): the lists come back as JSON arrays, their timestamps
-# turned back into datetimes by `_json_rows`.
+# turned back into datetimes by `_json_rows`. The last calls are read per number
+# through calls_caller_e164 (the latest few of each, then the latest of those): with
+# `caller_e164 = ANY(numbers)` the planner walked the calls table backwards by time
+# until enough of the caller's turned up, the whole table for a caller with few calls.
 _LOOKUP = """
 SELECT n.number AS key, c.id, c.name, c.address, c.vip, c.notes, nums.numbers,
   (SELECT coalesce(json_agg(r ORDER BY r.arrived_at DESC), '[]')
-     FROM (SELECT call_id, arrived_at, outcome, agent_id, talk_seconds FROM calls
-           WHERE caller_e164 = ANY(nums.numbers) ORDER BY arrived_at DESC LIMIT $2) r
+     FROM (SELECT k.* FROM unnest(nums.numbers) AS num(number)
+           CROSS JOIN LATERAL (
+             SELECT call_id, arrived_at, outcome, agent_id, talk_seconds FROM calls
+             WHERE caller_e164 = num.number ORDER BY arrived_at DESC LIMIT $2
+           ) k
+           ORDER BY k.arrived_at DESC LIMIT $2) r
   ) AS recent_calls,
   (SELECT coalesce(json_agg(r ORDER BY r.deadline_at), '[]')
      FROM (SELECT id, class, matter, occurred_at, deadline_at, created_at FROM complaints

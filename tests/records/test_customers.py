@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -300,3 +301,47 @@ async def test_a_pop_gets_its_answer_before_the_connection_goes_back(database: s
         returned.set()
         await pool.close()
         await conn.close()
+
+
+async def test_a_lookup_reads_only_its_callers_calls_however_many_there_are(database: str) -> None:
+    """The pop's last calls come through the caller index, not a scan of the calls
+    table backwards by time until five of the caller's turn up (a caller with few
+    calls on a busy line read the whole table, on every pop)."""
+    from callcenter.records.customers import _LOOKUP
+
+    conn = await migrated(database)
+    try:
+        await import_customers(conn, CSV.format(long=""))
+        # 20,000 calls from other numbers, newer than any of Li Lei's two.
+        await conn.execute("""
+            INSERT INTO calls (call_id, queue, caller, caller_e164, arrived_at)
+            SELECT 'other-' || n, 'hotline', '139' || n, '+86139' || lpad(n::text, 8, '0'),
+                   now() - n * interval '1 second'
+            FROM generate_series(1, 20000) AS n
+        """)  # fmt: skip
+        await conn.execute("""
+            INSERT INTO calls (call_id, queue, caller, caller_e164, arrived_at)
+            VALUES ('li-1', 'hotline', '13812345678', '+8613812345678', now() - interval '1 day'),
+                   ('li-2', 'hotline', '01065521234', '+861065521234', now() - interval '2 days')
+        """)  # fmt: skip
+        await conn.execute("ANALYZE calls")
+        keys = ["+8613812345678", "+8613998765432"]
+        [[plan]] = await conn.fetch("EXPLAIN (ANALYZE, FORMAT JSON) " + _LOOKUP, keys, 5)
+        scans = [
+            node for node in _nodes(json.loads(plan)[0]["Plan"])
+            if node.get("Relation Name") == "calls"
+        ]  # fmt: skip
+        assert scans and all(n.get("Index Name") == "calls_caller_e164" for n in scans), scans
+        # One probe per number of the customers' (Li Lei's two, Han's one), and no
+        # other caller's call read and thrown away.
+        assert sum(n["Actual Loops"] for n in scans) == 3
+        assert all(n.get("Rows Removed by Filter", 0) == 0 for n in scans)
+        rows = await conn.fetch(_LOOKUP, keys, 5)
+        li = next(r for r in rows if r["name"] == "Li Lei")
+        assert [c["call_id"] for c in json.loads(li["recent_calls"])] == ["li-1", "li-2"]
+    finally:
+        await conn.close()
+
+
+def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(n for child in node.get("Plans", ()) for n in _nodes(child))]
