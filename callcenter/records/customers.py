@@ -83,20 +83,22 @@ class CustomerDirectory:
         ttl: float = 30.0,
         size: int = 10_000,
         batch: int = 100,
+        recent: int = 5,
     ) -> None:
         self._pool = pool
         self.region = region
         self.ttl = ttl
         self.size = size
         self.batch = batch
+        self.recent = recent  # last calls in a pop
         self._cache: OrderedDict[str, tuple[float, Customer | None]] = OrderedDict()
         # Per number asked for (and not answered yet): the lookups waiting for it.
         self._waiting: dict[str, list[asyncio.Future[Customer | None]]] = {}
-        # Per length of the call history asked for: the numbers for the next statement.
-        self._due: dict[int, list[str]] = {}
+        # The numbers for the next statement (sent once this loop turn's lookups are in).
+        self._due: list[str] = []
         self._statements: set[asyncio.Task[None]] = set()
 
-    async def lookup(self, number: str, recent: int = 5) -> Customer | None:
+    async def lookup(self, number: str) -> Customer | None:
         key = canonical_number(number, self.region)
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
@@ -108,43 +110,34 @@ class CustomerDirectory:
         waiting = self._waiting.get(key)
         if waiting is None:
             waiting = self._waiting[key] = []
-            due = self._due.get(recent)
-            if due is None:
-                # After the other lookups of this turn: they join the statement.
-                due = self._due[recent] = []
-                loop.call_soon(self._send, recent)
-            due.append(key)
+            if not self._due:  # after the other lookups of this turn: they join it
+                loop.call_soon(self._send)
+            self._due.append(key)
         waiting.append(future)
         return await future
 
-    def _send(self, recent: int) -> None:
-        keys = self._due.pop(recent, [])
+    def _send(self) -> None:
+        keys, self._due = self._due, []
         loop = asyncio.get_running_loop()
         for start in range(0, len(keys), self.batch):
-            task = loop.create_task(self._load(keys[start : start + self.batch], recent))
+            task = loop.create_task(self._load(keys[start : start + self.batch]))
             self._statements.add(task)
             task.add_done_callback(self._statements.discard)
 
-    async def _load(self, keys: list[str], recent: int) -> None:
+    async def _load(self, keys: list[str]) -> None:
         """One statement for these numbers; its answers go to their waiters (and the
         cache) as soon as they are read, before the connection goes back to the pool."""
         try:
             # The service's pool gives a connection back without a statement of its
             # own (records.database.reset_connection): nothing to wait for on the pop's time.
             async with self._pool.acquire() as conn:
-                rows = await conn.fetch(_LOOKUP, keys, recent)
+                rows = await conn.fetch(_LOOKUP, keys, self.recent)
                 self._answer(keys, _customers(rows))
-        except BaseException as exc:
-            for key in keys:
-                for future in self._waiting.pop(key, ()):
-                    if future.done():
-                        continue
-                    if isinstance(exc, Exception):
-                        future.set_exception(exc)
-                    else:
-                        future.cancel()
-            if not isinstance(exc, Exception):
-                raise
+        except Exception as exc:
+            self._fail(keys, exc)
+        except BaseException:  # cancelled (shutting down): so are its lookups
+            self._fail(keys, None)
+            raise
 
     def _answer(self, keys: list[str], found: dict[str, Customer]) -> None:
         expires = time.monotonic() + self.ttl
@@ -157,6 +150,17 @@ class CustomerDirectory:
                     future.set_result(customer)
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
+
+    def _fail(self, keys: list[str], error: Exception | None) -> None:
+        """The statement failed (`error`) or was cancelled (None): so do its lookups."""
+        for key in keys:
+            for future in self._waiting.pop(key, ()):
+                if future.done():
+                    continue
+                if error is None:
+                    future.cancel()
+                else:
+                    future.set_exception(error)
 
     def forget(self, number: str) -> None:
         self._cache.pop(canonical_number(number, self.region), None)
