@@ -14,9 +14,14 @@ that already holds --history earlier calls, vacuumed and analyzed as a
 database in service is, so the planner and the indexes see tables of that
 size. Measured are the wall time, the CPU time of this process (the service's
 side: `Store` and asyncpg) and the CPU time of the PostgreSQL server's
-processes (postmaster, backends, WAL writer, checkpointer, autovacuum). Then
-the same records are appended to a journal (one fsync per batch) and the
-journal is replayed into another copy of that database, measured the same way.
+processes (postmaster, backends, WAL writer, checkpointer, autovacuum).
+
+Then the path the service takes (decision 0005): the same calls' events are
+published on a bus whose records the journal appender takes, flushed after
+every event (the runtime flushes after every step of the core that has
+records, which is at most that often), as the call process does, fsyncs in
+its thread included; and the records writer writes that journal into another
+copy of the database, as the floor process does, measured the same way.
 """
 
 from __future__ import annotations
@@ -39,15 +44,18 @@ from callcenter.acd.events import (
     CallQueued,
     OfferEnded,
 )
-from callcenter.records.journal import Journal
+from callcenter.bus import EventBus
+from callcenter.records.appender import JournalAppender
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.store import Store, to_record
+from callcenter.records.writer import RecordsWriter
 
 EVENTS_PER_CALL = 7
 
 
-def call_records(calls: int, rate: float) -> list[dict[str, Any]]:
-    """The records of `calls` answered calls arriving at `rate` calls/s, in bus order."""
+def call_events(calls: int, rate: float) -> list[tuple[float, object]]:
+    """The events of `calls` answered calls arriving at `rate` calls/s, in bus order,
+    with their wall-clock times."""
     timeline: list[tuple[float, int, int, object]] = []
     for n in range(calls):
         cid, number, arrived = f"bench-{n}@pbx", f"138{n:08d}", n / rate
@@ -63,8 +71,14 @@ def call_records(calls: int, rate: float) -> list[dict[str, Any]]:
         timeline += [(arrived + at, n, i, event) for i, (at, event) in enumerate(events)]
     timeline.sort(key=lambda item: item[:3])
     t0 = 1_763_900_000.0
+    return [(t0 + at, event) for at, _, _, event in timeline]
+
+
+def call_records(calls: int, rate: float) -> list[dict[str, Any]]:
+    """The records of `call_events`, numbered as the bus numbers them."""
     return [
-        to_record("bench", seq, t0 + at, event) for seq, (at, _, _, event) in enumerate(timeline)
+        to_record("bench", seq, wall, event)
+        for seq, (wall, event) in enumerate(call_events(calls, rate), 1)
     ]
 
 
@@ -192,21 +206,27 @@ async def run(
         await store.close()
 
     batch = batches[0]
+    events = call_events(calls, rate)
     with tempfile.TemporaryDirectory() as tmp:
-        journal = Journal(Path(tmp))
+        bus: EventBus[Any] = EventBus()
+        appender = JournalAppender(Path(tmp), "bench")
+        appender.start()
+        bus.tap(appender)
         meter.start()
-        for i in range(0, len(records), batch):
-            journal.append(records[i : i + batch])
-        append = meter.phase("journal append + fsync", batch, len(records))
+        for wall, event in events:
+            bus.publish(event, wall)
+            bus.flush()
+        appender.close()  # the last fsync, and the thread's, counted
+        append = meter.phase("journal appender (call process)", 1, len(records))
         phases.append(append._replace(pg_cpu=float("nan")))
         dsn = await fresh_database(admin_dsn, "bench_replay", template)
         store = Store(dsn, max_size=2)
         await warm(store)
+        writer = RecordsWriter(store, Path(tmp), batch_size=batch)
         meter.start()
-        entries = journal.start_replay()
-        await write_all(store, entries.records, batch)
-        journal.commit_replay(entries)
-        phases.append(meter.phase("journal replay into PostgreSQL", batch, len(records)))
+        while await writer.write_some():
+            pass
+        phases.append(meter.phase("journal into PostgreSQL (writer)", batch, len(records)))
         await store.close()
     return phases
 

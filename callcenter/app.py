@@ -8,7 +8,6 @@ reverse. `run` adds the process concerns: signals and a bounded stop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import ipaddress
 import json
@@ -57,10 +56,17 @@ from .control import CallControl, CallSide, LocalControl, RemoteControl
 from .floor import FloorProcess, FloorProcessFailed
 from .health import RegistrationStatus
 from .link import Channel, EventReceived, Link, bus_codec
-from .metrics.calls import CallMetrics, DesktopCollector, FloorCollector, pop_latency
-from .metrics.records import RecordsCollector
+from .metrics.calls import (
+    CallMetrics,
+    DesktopCollector,
+    FeedCollector,
+    FloorCollector,
+    pop_latency,
+)
+from .metrics.records import AppenderCollector, RecordsCollector
 from .metrics.scrape import LoopCollector, Scraper
 from .metrics.sip import SipMetrics
+from .records.appender import JournalAppender
 from .records.customers import Customer, CustomerDirectory
 from .records.database import Pool, open_database
 from .records.directory import seed_and_load
@@ -106,7 +112,6 @@ class Service:
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
         floor_link: socket.socket | None = None,
-        boot: str = "",
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock if clock is not None else LoopClock()
@@ -120,8 +125,8 @@ class Service:
             else "all"
         )
         self._floor_link = floor_link
-        # The call process's run: the key of its records (with the bus's numbers).
-        self.boot = boot or secrets.token_hex(6)
+        # This run of the call process: the key of its records (with the bus's numbers).
+        self.boot = secrets.token_hex(6)
         # A `_created` sample beside every counter and histogram doubles the
         # scrape (a thousand agents' counters) for a timestamp no rule reads.
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -135,6 +140,9 @@ class Service:
         self.bus: EventBus[Any] = EventBus()
         self.sip: SipRuntime | None = None
         self.records: RecordsWriter | None = None
+        self.journal: JournalAppender | None = None
+        self.feed_gaps = 0  # events the floor process's feed skipped (the floor process)
+        self._fed = 0  # the number of the last event fed (the floor process)
         self.db_pool: Pool | None = None
         self.desktop: DesktopHub | None = None
         self.admin: AdminApi | None = None
@@ -164,6 +172,8 @@ class Service:
             raise RuntimeError("service already started")
         async with AsyncExitStack() as stack:
             await self._open_database(stack)
+            if self.role != "floor":
+                self._start_journal(stack)
             if self.role == "floor":
                 await self._open_link(stack)
             if self.role != "call":
@@ -216,19 +226,26 @@ class Service:
             self.db_pool = Pool(self.dsn)
             stack.push_async_callback(self.db_pool.close)
 
+    def _start_journal(self, stack: AsyncExitStack) -> None:
+        """Records made durable where the events are born (decision 0005): the
+        journal taps the bus before any call event can happen, and closes last."""
+        if not self.settings.database.enabled:
+            return
+        journal = JournalAppender(self.settings.service.journal_dir, self.boot)
+        journal.start()
+        stack.callback(journal.close)
+        self.bus.tap(journal)
+        stack.callback(self.bus.untap, journal)
+        self.journal = journal
+        self.registry.register(self._on_loop(AppenderCollector(journal)))
+
     async def _start_records(self, stack: AsyncExitStack) -> None:
-        """Subscribe the records writer before any call event can happen."""
+        """The records writer: the journal into PostgreSQL."""
         db_settings = self.settings.database
         if not db_settings.enabled:
             return
         store = Store(self.dsn, min_size=db_settings.pool_min, max_size=db_settings.pool_max)
-        writer = RecordsWriter(
-            self.bus,
-            store,
-            self.settings.service.journal_dir,
-            boot_id=lambda: self.boot,
-            on_settled=self._settled if self.role == "floor" else None,
-        )
+        writer = RecordsWriter(store, self.settings.service.journal_dir)
         await writer.start()
         stack.push_async_callback(writer.stop)
         self.records = writer
@@ -250,26 +267,29 @@ class Service:
         stack.push_async_callback(cancel_and_wait, [task])
 
     def _arrived(self, received: EventReceived) -> None:
+        """An event of the call process's feed, onto this process's bus under
+        its number. A gap (the feed dropped, or this process started mid-run)
+        is counted; the records do not depend on the feed."""
+        if self._fed and received.seq > self._fed + 1:
+            self.feed_gaps += received.seq - self._fed - 1
+        self._fed = received.seq
         self.bus.republish(received.seq, received.wall, received.event)
-        if self.records is None:  # nothing to write: taken care of on arrival
-            self._settled(received.seq)
-
-    def _settled(self, seq: int) -> None:
-        channel = self.channel
-        if channel is not None and not channel.closed:
-            with contextlib.suppress(ConnectionError):
-                channel.send(channel.link.ack(seq))
 
     async def _start_floor(self, stack: AsyncExitStack) -> None:
         """The floor process, started before SIP so it misses no event."""
         database = self.settings.database.model_copy(update={"dsn": SecretStr(self.dsn)})
         settings = self.settings.model_copy(update={"database": database})
-        self.floor = FloorProcess(
-            settings, self.bus, self.call_side, boot=self.boot, metrics=self._render_metrics
-        )
+        self.floor = FloorProcess(settings, self.bus, self.call_side, metrics=self._render_metrics)
         await self.floor.start()  # it stops itself if it fails
         stack.push_async_callback(self.floor.stop)
         self.http_addresses = self.floor.http_addresses  # kept current on restarts
+        floor = self.floor
+        self.registry.register(FeedCollector(
+            "callcenter_floor_feed_dropped",
+            "Events not fed to the floor process: it was down, or so far behind that "
+            "the link's buffer was full (records do not depend on the feed).",
+            lambda: floor.dropped,
+        ))  # fmt: skip
 
     async def _render_metrics(self, request: Any) -> bytes:
         """The call process's metrics, for the floor process's /metrics."""
@@ -342,6 +362,12 @@ class Service:
         clients = lambda: self.desktop.client_count if self.desktop is not None else 0  # noqa: E731
         if self.role == "floor":  # the floor's gauges come from the call process
             self.registry.register(self._on_loop(DesktopCollector(clients)))
+            self.registry.register(FeedCollector(
+                "callcenter_floor_feed_gaps",
+                "Events of the call process's feed this floor process did not get "
+                "(dropped by the call process while it was down or far behind).",
+                lambda: self.feed_gaps,
+            ))  # fmt: skip
         else:
             self._start_call_metrics(clients)
 

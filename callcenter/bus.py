@@ -6,6 +6,13 @@ happened. The desktop, the records writer and the metrics subscribe. Each
 subscriber has its own bounded queue; when a slow one falls behind, its
 newest events are dropped and counted rather than holding up call handling
 (`Subscription.dropped`), and the subscriber can tell from the gap.
+
+A `Tap` is the one kind of consumer that sees every event at once, in the
+publisher's own call: the records journal (`callcenter.records.appender`),
+which must not lose an event to a full queue. Taps buffer what they are
+given; `flush` makes it durable, and the runtime calls it after each step
+before the step's datagrams are sent (write-ahead: a BYE is answered only once
+the call's records are in the journal).
 """
 
 from __future__ import annotations
@@ -13,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["EventBus", "Published", "Subscription", "event_fields", "field_names"]
+__all__ = ["EventBus", "Published", "Subscription", "Tap", "event_fields", "field_names"]
 
 E = TypeVar("E")
 
@@ -71,12 +78,32 @@ class Subscription(Generic[E]):
             return None
 
 
+class Tap(Protocol):
+    """A consumer called in `publish` itself: it must not block or raise."""
+
+    def add(self, item: Published[Any]) -> None: ...
+    def flush(self) -> None: ...
+
+
 class EventBus(Generic[E]):
     def __init__(self) -> None:
         # A tuple, replaced on (un)subscribe: publishing, a dozen times per
         # call, iterates it as it is. Subscribers unsubscribe when they stop.
         self._subscriptions: tuple[Subscription[E], ...] = ()
+        self._taps: tuple[Tap, ...] = ()
         self._seq = 0
+
+    def tap(self, tap: Tap) -> None:
+        """Give `tap` every event from now on, in `publish` itself."""
+        self._taps = (*self._taps, tap)
+
+    def untap(self, tap: Tap) -> None:
+        self._taps = tuple(t for t in self._taps if t is not tap)
+
+    def flush(self) -> None:
+        """Make durable what the taps hold (the runtime, after each step)."""
+        for tap in self._taps:
+            tap.flush()
 
     def subscribe(self, name: str, maxsize: int = 10_000) -> Subscription[E]:
         sub: Subscription[E] = Subscription(name, maxsize)
@@ -98,6 +125,8 @@ class EventBus(Generic[E]):
         self._fan_out(Published(seq, wall, event))
 
     def _fan_out(self, item: Published[E]) -> None:
+        for tap in self._taps:
+            tap.add(item)
         for sub in self._subscriptions:
             try:
                 sub.queue.put_nowait(item)

@@ -2,17 +2,19 @@
 
 With ``service.floor_process = true`` the service runs as two processes. The
 call process binds the SIP sockets and runs the `Switchboard` (SIP, B2BUA,
-ACD); the floor process, its child, runs everything that only consumes the
-event bus or serves people: the desktop's websockets and pops, the records
-writer, the call metrics, the board's figures, the administration API and
-the HTTP server. They talk over one socketpair (`callcenter.link`):
+ACD), and appends every record to the journal as its event is published
+(`records.appender`, decision 0005); the floor process, its child, runs
+everything that only consumes events or serves people: the desktop's
+websockets and pops, the records writer (the journal into PostgreSQL), the
+call metrics, the board's figures, the administration API and the HTTP
+server. They talk over one socketpair (`callcenter.link`):
 
-- every event of the call process's bus goes to the floor process, numbered;
-  the floor's records writer acknowledges the number up to which everything
-  is written or journaled, and the call process keeps what is not yet
-  acknowledged (`Outbox`, in memory, then in a spool file), to send again to a
-  floor process started after a crash; what no floor process took is
-  journaled as records by the call process at stop;
+- the call process's events go to the floor process as a one-way, numbered
+  feed. The feed may drop: when the floor process is down, or so far behind
+  that the link's buffer passes `FEED_BUFFER`, events are dropped and counted
+  (`dropped`), and the floor process sees the gap in the numbers. Nothing is
+  lost that matters: the records are in the journal already, and the
+  desktop's view of the floor comes from the ACD itself;
 - the floor asks the call process (`RemoteControl` -> `CallSide`) for agents'
   commands, administrative changes, snapshots, registrations and the call
   process's own metrics, which its ``/metrics`` serves after its own.
@@ -25,7 +27,6 @@ child's entry point.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import signal
 import socket
@@ -37,12 +38,9 @@ import structlog
 
 from callcenter.bus import EventBus
 from callcenter.control import CallSide
-from callcenter.link import Channel, EventReceived, Link, Outbox, bus_codec
+from callcenter.link import Channel, Link, bus_codec
 from callcenter.log import LogBudget
-from callcenter.records.journal import Journal
-from callcenter.records.writer import to_records
 from callcenter.settings import Settings
-from callcenter.spool import Spool, read_all
 from callcenter.tasks import cancel_and_wait
 
 __all__ = ["FloorProcess", "FloorProcessFailed", "floor_main"]
@@ -52,10 +50,14 @@ log = structlog.get_logger(__name__)
 #: Restart back-off of a floor process that died, in seconds.
 RESTART_MIN: Final = 0.5
 RESTART_MAX: Final = 30.0
-#: How long a stopping floor process may take to write what it holds.
+#: How long a stopping floor process may take to finish (its records writer
+#: writes what the journal holds for up to 3 s of it).
 STOP_WAIT: Final = 5.0
 #: How long the first floor process may take to serve HTTP.
 START_WAIT: Final = 60.0
+#: Bytes the link may hold unsent before the feed drops events: about 20 s of
+#: events at 500 calls/s (a floor process that far behind is not keeping up).
+FEED_BUFFER: Final = 32 * 1024 * 1024
 
 
 class FloorProcessFailed(RuntimeError):
@@ -71,33 +73,35 @@ class FloorProcess:
         bus: EventBus[Any],
         side: CallSide,
         *,
-        boot: str,
         metrics: Callable[[Any], Awaitable[bytes]],
-        outbox_limit: int = 200_000,
+        feed_buffer: int = FEED_BUFFER,
     ) -> None:
         self.settings = settings
-        self.boot = boot
         self._side = side
         self._metrics = metrics
         self._bus = bus
-        self._sub = bus.subscribe("floor", maxsize=200_000)
-        self._spools = settings.service.data_dir / "outbox"
-        self.outbox = Outbox(outbox_limit, Spool(self._spools / f"{boot}.spool"))
+        self._sub = bus.subscribe("floor", maxsize=100_000)
+        self.feed_buffer = feed_buffer
         self.started = 0  # floor processes started, restarts included
         self.channel: Channel | None = None
         self._process: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._link = Link(bus_codec())
-        self._lost_log = LogBudget(10, 60.0)  # a full disk must not flood the log too
+        self._dropped_log = LogBudget(10, 60.0)
+        self._dropped = 0  # events the link could not take (no floor process, or far behind)
         #: Where the floor process serves HTTP, as it says once it does.
         self.http_addresses: list[str] = []
         self._ready: asyncio.Future[None] | None = None
 
+    @property
+    def dropped(self) -> int:
+        """Events not fed to the floor process: the bus queue's and the link's drops."""
+        return self._sub.dropped + self._dropped
+
     async def start(self) -> None:
         """Start the floor process; returns once it serves HTTP. Raises
         `FloorProcessFailed` if it ends first, TimeoutError if it is silent."""
-        self._journal_left_behind()
         ready = self._ready = asyncio.get_running_loop().create_future()
         await self._spawn()
         self._tasks = [
@@ -112,15 +116,12 @@ class FloorProcess:
             raise
 
     async def stop(self) -> None:
-        """Send what is queued, close the link (the floor writes what it holds
-        and exits), wait for the child, kill it if it does not go."""
+        """Send what is queued, close the link (the floor process finishes and
+        exits), wait for the child, kill it if it does not go."""
         self._stopping = True
         self._send_queued()
         await cancel_and_wait(self._tasks)
         self._bus.unsubscribe(self._sub)
-        # Alive until now, it has been sent the whole window (at its start, then
-        # as events came); closing the link tells it to write what it holds.
-        alive = self.channel is not None and not self.channel.closed
         if self.channel is not None:
             await self.channel.close()
         process, self._process = self._process, None
@@ -130,13 +131,6 @@ class FloorProcess:
                 log.error("floor process did not stop; killing it", pid=process.pid)
                 process.kill()
                 await asyncio.to_thread(process.join, 2.0)
-        # A floor process that ended cleanly wrote or journaled everything it
-        # was sent; what it was not sent (the spool), or everything not
-        # acknowledged if it did not end cleanly, is journaled here, now that
-        # no floor process uses the journal.
-        window, spooled = self.outbox.take_all()
-        clean = alive and process is not None and process.exitcode == 0
-        self._journal(self.boot, spooled if clean else window + spooled)
 
     # -- the child ------------------------------------------------------------------------
 
@@ -145,7 +139,7 @@ class FloorProcess:
         context = multiprocessing.get_context("spawn")
         process = context.Process(
             target=floor_main,
-            args=(self.settings, self.boot, theirs),
+            args=(self.settings, theirs),
             name="callcenter-floor",
             daemon=True,
         )
@@ -154,13 +148,7 @@ class FloorProcess:
         self._process = process
         self.started += 1
         reader, writer = await asyncio.open_connection(sock=ours)
-        self.channel = Channel(
-            self._link, reader, writer, on_ack=self._acked, on_request=self._answer
-        )
-        # What the previous floor process did not acknowledge, first, in order.
-        if len(self.outbox):
-            log.info("resending to the new floor process", events=len(self.outbox))
-            self.channel.send(self.outbox.unacked())
+        self.channel = Channel(self._link, reader, writer, on_request=self._answer)
         log.info("floor process started", pid=process.pid)
 
     async def _keep_running(self) -> None:
@@ -183,22 +171,12 @@ class FloorProcess:
                     "line 'floor process failed to start' says why)"
                 ))  # fmt: skip
                 return
-            log.error(
-                "floor process ended; starting another",
-                exitcode=exitcode,
-                unacknowledged=len(self.outbox),
-                after=delay,
-            )
+            log.error("floor process ended; starting another", exitcode=exitcode, after=delay)
             if loop.time() - began > 60:  # it had been running: start again soon
                 delay = RESTART_MIN
             await asyncio.sleep(delay)
             delay = min(delay * 2, RESTART_MAX)
             await self._spawn()
-
-    def _acked(self, seq: int) -> None:
-        more = self.outbox.acked(seq)  # from the spool into the window: send it
-        if more:
-            self._write(more)
 
     def _answer(self, kind: str, payload: Any) -> Any:
         if kind == "metrics":
@@ -218,78 +196,46 @@ class FloorProcess:
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
 
-    # -- the events -----------------------------------------------------------------------
+    # -- the feed -------------------------------------------------------------------------
 
     async def _pump(self) -> None:
         while True:
             item = await self._sub.get()
-            chunks = [self._encode(item.seq, item.wall, item.event)]
-            self._send_queued(chunks)
+            self._send_queued([self._encode(item.seq, item.wall, item.event)])
 
-    def _send_queued(self, chunks: list[bytes | None] | None = None) -> None:
+    def _send_queued(self, chunks: list[bytes] | None = None) -> None:
         """Send what the bus holds for the floor, with `chunks` already encoded
         ahead of it, in one write: one system call per loop turn, not per event."""
         chunks = chunks or []
+        count = len(chunks)
         while (item := self._sub.get_nowait()) is not None:
             chunks.append(self._encode(item.seq, item.wall, item.event))
-        self._write(b"".join(chunk for chunk in chunks if chunk is not None))
-
-    def _write(self, data: bytes) -> None:
+            count += 1
+        data = b"".join(chunks)
+        if not data:
+            return
         channel = self.channel
-        if data and channel is not None and not channel.closed:
-            with contextlib.suppress(ConnectionError):
+        if channel is not None and not channel.closed and channel.buffered() <= self.feed_buffer:
+            try:
                 channel.send(data)
+                return
+            except ConnectionError:
+                pass
+        self._dropped += count
+        now = asyncio.get_running_loop().time()
+        if not self._stopping and self._dropped_log.take(now):
+            log.warning("events not fed to the floor process: it is down or far behind",
+                        dropped=self._dropped, **self._dropped_log.written())  # fmt: skip
 
-    def _encode(self, seq: int, wall: float, event: object) -> bytes | None:
-        """The event's bytes, to send now; None when it waits in the outbox's
-        spool (or, the spool failing, is lost) or cannot be encoded."""
+    def _encode(self, seq: int, wall: float, event: object) -> bytes:
         try:
-            data = self._link.event(seq, wall, event)
+            return self._link.event(seq, wall, event)
         except Exception:  # an event the link cannot carry is a bug: log it, go on
             log.exception("event not sent to the floor process", kind=type(event).__name__)
-            return None
-        outbox = self.outbox
-        lost = outbox.lost
-        if outbox.add(seq, data):
-            return data
-        if outbox.lost > lost and self._lost_log.take(asyncio.get_running_loop().time()):
-            log.error(
-                "floor process far behind and the outbox's spool refused: event lost",
-                lost=outbox.lost, error=outbox.spool_error, **self._lost_log.written(),
-            )  # fmt: skip
-        return None
-
-    # -- what no floor process took ---------------------------------------------------------
-
-    def _journal_left_behind(self) -> None:
-        """Spools a previous run of the call process left (it died while its
-        floor process was behind): their records go to the journal, under that
-        run's id, for the floor's records writer to replay."""
-        for path in sorted(self._spools.glob("*.spool")):
-            try:
-                self._journal(path.stem, list(read_all(path)))
-                path.unlink()
-            except Exception:
-                log.exception("outbox spool left by a previous run not read", file=str(path))
-
-    def _journal(self, boot: str, entries: list[tuple[int, bytes]]) -> None:
-        if not entries:
-            return
-        if not self.settings.database.enabled:
-            log.warning("events not taken by the floor process dropped: records are off",
-                        events=len(entries))  # fmt: skip
-            return
-        # A link of its own: the channel's is mid-stream with the floor's messages.
-        messages = Link(bus_codec()).receive(b"".join(data for _, data in entries))
-        records = to_records(boot, (m for m in messages if isinstance(m, EventReceived)))
-        Journal(self.settings.service.journal_dir).append(records)
-        log.warning(
-            "events the floor process did not take: their records journaled",
-            events=len(entries), records=len(records), run=boot,
-        )  # fmt: skip
+            return b""
 
 
-def floor_main(settings: Settings, boot: str, link: socket.socket) -> None:
+def floor_main(settings: Settings, link: socket.socket) -> None:
     """The floor process: runs until the call process closes the link (or SIGTERM)."""
     from callcenter.cli import run_on_loop
     from callcenter.log import configure_logging
@@ -297,16 +243,16 @@ def floor_main(settings: Settings, boot: str, link: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the call process says when to stop
     configure_logging(settings.log)
     structlog.contextvars.bind_contextvars(process="floor")
-    sys.exit(run_on_loop(settings, _run_floor(settings, boot, link)))
+    sys.exit(run_on_loop(settings, _run_floor(settings, link)))
 
 
-async def _run_floor(settings: Settings, boot: str, link: socket.socket) -> int:
+async def _run_floor(settings: Settings, link: socket.socket) -> int:
     from callcenter.app import Service, settle_gc
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    service = Service(settings, floor_link=link, boot=boot)
+    service = Service(settings, floor_link=link)
     try:
         await service.start()
         assert service.channel is not None

@@ -1,9 +1,8 @@
 """The link between the call process and the floor process (decision 0004).
 
 Sans-I/O at heart, like the SIP core: `Link` turns messages into bytes and
-bytes into messages, `Outbox` keeps what the other side has not acknowledged;
-`Channel`, a thin asyncio transport, moves the bytes over a socketpair and
-matches replies to requests.
+bytes into messages; `Channel`, a thin asyncio transport, moves the bytes
+over a socketpair and matches replies to requests.
 
 On the wire each message is one MessagePack array, which delimits itself, so a
 stream needs no framing of its own:
@@ -12,14 +11,13 @@ stream needs no framing of its own:
   and its dataclass fields in order (`callcenter.bus.field_names`); only
   classes given to the `EventCodec` are rebuilt, so nothing on the wire names
   code to run.
-- ``["A", seq]``: every event up to `seq` is taken care of (written or
-  journaled by the records writer): the sender may forget them.
 - ``["Q", id, kind, payload]`` and ``["R", id, ok, payload]``: a request (an
   agent's command, an administrative change, a snapshot) and its reply.
 
-Events the other side has not acknowledged stay in the sender's `Outbox`, to
-be sent again if the floor process is restarted; beyond the outbox's bound
-they wait in a spool file (`callcenter.spool`), and are never lost silently.
+Events are a one-way feed: nothing is acknowledged or sent again. The
+records are durable before an event is sent (the journal, decision 0005), so
+a feed that drops (a floor process down or far behind) loses no record; the
+receiver sees the gap in the numbers.
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ import inspect
 import itertools
 import types
 import typing
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -42,16 +39,13 @@ import structlog
 
 from callcenter.bus import field_names
 from callcenter.sip.message import Address, Transport
-from callcenter.spool import Spool
 
 __all__ = [
-    "Acked",
     "Channel",
     "EventCodec",
     "EventReceived",
     "Link",
     "LinkError",
-    "Outbox",
     "RemoteError",
     "Reply",
     "Request",
@@ -93,11 +87,6 @@ class EventReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class Acked:
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
 class Request:
     id: int
     kind: str
@@ -111,7 +100,7 @@ class Reply:
     payload: Any
 
 
-LinkMessage = EventReceived | Acked | Request | Reply
+LinkMessage = EventReceived | Request | Reply
 
 
 def _accepted(hint: Any) -> tuple[type, ...]:
@@ -224,9 +213,6 @@ class Link:
         name, values = self.codec.encode(event)
         return self._pack(["E", seq, wall, name, values])
 
-    def ack(self, seq: int) -> bytes:
-        return self._pack(["A", seq])
-
     def request(self, id: int, kind: str, payload: Any) -> bytes:
         return self._pack(["Q", id, kind, payload])
 
@@ -262,75 +248,11 @@ class Link:
         match item:
             case ["E", int(seq), int() | float() as wall, str(name), list(values)]:
                 return EventReceived(seq, float(wall), self.codec.decode(name, values))
-            case ["A", int(seq)]:
-                return Acked(seq)
             case ["Q", int(id), str(kind), payload]:
                 return Request(id, kind, payload)
             case ["R", int(id), bool(ok), payload]:
                 return Reply(id, ok, payload)
         raise LinkError(f"unknown message {str(item[0])[:20]!r} of {len(item)} items")
-
-
-class Outbox:
-    """Events sent but not yet acknowledged, in order, up to `limit` in memory.
-
-    Beyond the bound, events wait unsent in the `spool` (a file, in order)
-    and come back into the window, to be sent, as acknowledgements make room.
-    `add` says whether to send an event now; with no spool, or one the disk
-    refuses, an event beyond the bound is counted in `lost` and not held.
-    """
-
-    def __init__(self, limit: int = 200_000, spool: Spool | None = None) -> None:
-        self.limit = limit
-        self.spool = spool
-        self.lost = 0
-        self.spool_error = ""  # why the spool last refused an event
-        self._pending: deque[tuple[int, bytes]] = deque()
-
-    def __len__(self) -> int:
-        """Every event not acknowledged: in the window and in the spool."""
-        return len(self._pending) + (len(self.spool) if self.spool is not None else 0)
-
-    def add(self, seq: int, data: bytes) -> bool:
-        """Keep `data`; True when it is in the window and should be sent now."""
-        spool = self.spool
-        if len(self._pending) < self.limit and not (spool is not None and len(spool)):
-            self._pending.append((seq, data))
-            return True
-        if spool is not None:
-            try:
-                spool.append(seq, data)
-                return False
-            except OSError as exc:  # the caller logs the loss (it knows how often)
-                self.spool_error = str(exc)
-        self.lost += 1
-        return False
-
-    def acked(self, seq: int) -> bytes:
-        """Forget every event up to `seq`. Returns what moved from the spool
-        into the window, to send now (empty when nothing did)."""
-        pending = self._pending
-        while pending and pending[0][0] <= seq:
-            pending.popleft()
-        spool = self.spool
-        if spool is None or not len(spool) or len(pending) > self.limit // 2:
-            return b""
-        moved = spool.take(self.limit - len(pending))
-        pending.extend(moved)
-        return b"".join(data for _, data in moved)
-
-    def unacked(self) -> bytes:
-        """The window: what was sent and not acknowledged, to send again to a
-        new peer, in order (what the spool holds follows as acks come)."""
-        return b"".join(data for _, data in self._pending)
-
-    def take_all(self) -> tuple[list[tuple[int, bytes]], list[tuple[int, bytes]]]:
-        """Everything not acknowledged, in order: the window (sent) and what
-        the spool held (never sent). The outbox is empty afterwards."""
-        window = list(self._pending)
-        self._pending.clear()
-        spooled = self.spool.take(len(self.spool)) if self.spool is not None else []
-        return window, spooled
 
 
 class RemoteError(Exception):
@@ -350,11 +272,11 @@ RequestHandler = Callable[[str, Any], Any]
 class Channel:
     """One side of the link over an asyncio stream (a socketpair's end).
 
-    `run` reads until the other side closes, handing events to `on_event`,
-    acknowledgements to `on_ack` and requests to `on_request` (whose answer or
-    refusal is sent back at once); `request` sends one and waits for its
-    reply. Writes never wait: the socket's buffer grows instead, and what can
-    pile up there is bounded by the sender's `Outbox`.
+    `run` reads until the other side closes, handing events to `on_event`
+    and requests to `on_request` (whose answer or refusal is sent back at
+    once); `request` sends one and waits for its reply. Writes never wait:
+    the socket's buffer grows instead, and the feed's sender looks at
+    `buffered` and drops rather than let it grow without bound.
     """
 
     def __init__(
@@ -364,14 +286,12 @@ class Channel:
         writer: asyncio.StreamWriter,
         *,
         on_event: Callable[[EventReceived], None] | None = None,
-        on_ack: Callable[[int], object] | None = None,
         on_request: RequestHandler | None = None,
     ) -> None:
         self.link = link
         self._reader = reader
         self._writer = writer
         self._on_event = on_event
-        self._on_ack = on_ack
         self._on_request = on_request
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
@@ -382,6 +302,10 @@ class Channel:
         if self.closed or self._writer.is_closing():
             raise ConnectionResetError("the link is closed")
         self._writer.write(data)
+
+    def buffered(self) -> int:
+        """Bytes written and not yet taken by the other side's socket."""
+        return self._writer.transport.get_write_buffer_size()
 
     async def request(self, kind: str, payload: Any, timeout: float = 5.0) -> Any:
         """The reply's payload; `RemoteError` if refused, `ConnectionError` if
@@ -414,9 +338,6 @@ class Channel:
             case EventReceived():
                 if self._on_event is not None:
                     self._on_event(message)
-            case Acked(seq):
-                if self._on_ack is not None:
-                    self._on_ack(seq)
             case Request(id, kind, payload):
                 self._answer(id, kind, payload)
             case Reply(id, ok, payload):

@@ -2,9 +2,11 @@
 
 The pattern is aioquic's protocol adapter. Every input (a datagram, a framed
 stream message, a closed connection, an agent's command, a timer) is handed to
-the `Switchboard` with `loop.time()` as `now`; the returned actions are
-executed in order (`Send` goes to the transports; events are logged, counted
-and published on the bus with the wall-clock time); then ONE timer is re-armed
+the `Switchboard` with `loop.time()` as `now`; the returned events are
+logged, counted and published on the bus with the wall-clock time, the
+records among them appended to the journal (the bus's taps, flushed), and
+only then is each `Send` handed to the transports, in order (write-ahead:
+decision 0005); then ONE timer is re-armed
 at the core's next deadline. An early or spurious timer fire is harmless: the
 core only does what is due.
 
@@ -181,11 +183,25 @@ class SipRuntime:
         self._rearm()
 
     def _execute_all(self, actions: list[SwitchboardOutput], now: float) -> None:
+        """The step's events first, then its records made durable (the bus's
+        taps: the journal), then its datagrams: write-ahead, so nothing is
+        answered whose record a crash could lose (decision 0005)."""
+        sends: list[Send] = []
         for action in actions:
+            if type(action) is Send:
+                sends.append(action)
+                continue
             try:
                 self._execute(action, now)
             except Exception:
                 log.exception("action failed", action=type(action).__name__)
+        if len(sends) < len(actions):
+            self.bus.flush()
+        for send in sends:
+            try:
+                self._execute(send, now)
+            except Exception:
+                log.exception("action failed", action="Send")
 
     def _execute(self, action: SwitchboardOutput, now: float) -> None:
         match action:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from callcenter.acd.events import CallAbandoned
-from callcenter.bus import EventBus, event_fields, field_names
+from callcenter.bus import EventBus, Published, event_fields, field_names
 from callcenter.sip.events import Send
 from callcenter.sip.message import Address
 
@@ -57,3 +59,31 @@ async def test_events_numbered_by_another_process_keep_their_numbers() -> None:
     got = [await sub.get() for _ in range(2)]
     assert [(p.seq, p.wall, p.event) for p in got] == [(41, 100.0, "e41"), (42, 101.0, "e42")]
     assert bus.published == 42
+
+
+def test_a_tap_sees_every_event_in_publish_itself_and_is_flushed_on_demand() -> None:
+    class Tap:
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, str]] = []
+            self.flushed = 0
+
+        def add(self, item: Published[Any]) -> None:
+            self.seen.append((item.seq, item.event))
+
+        def flush(self) -> None:
+            self.flushed += 1
+
+    bus: EventBus[str] = EventBus()
+    full = bus.subscribe("slow", maxsize=1)
+    tap = Tap()
+    bus.tap(tap)
+    for n in range(3):
+        bus.publish(f"e{n}", wall=0.0)
+    assert tap.seen == [(1, "e0"), (2, "e1"), (3, "e2")]  # a full queue elsewhere loses them
+    assert full.dropped == 2 and tap.flushed == 0
+    bus.flush()
+    assert tap.flushed == 1
+    bus.untap(tap)
+    bus.publish("e3", wall=0.0)
+    bus.flush()
+    assert len(tap.seen) == 3 and tap.flushed == 1

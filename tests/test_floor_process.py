@@ -2,11 +2,13 @@
 process pop on the floor process's websockets, the agent's commands reach the
 ACD over the link, records land in PostgreSQL, one /metrics page shows both
 processes, and a floor process killed mid-shift is replaced without losing a
-record."""
+record: the records are journaled by the call process (decision 0005), and
+the feed of events to the floor process drops rather than waits."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -19,19 +21,17 @@ import aiohttp
 import asyncpg
 import pytest
 
-from callcenter.acd.events import CallQueued, RingTicked
+from callcenter.acd.events import CallQueued
 from callcenter.app import Service
 from callcenter.bus import EventBus
 from callcenter.control import CallSide
 from callcenter.floor import FloorProcess
-from callcenter.link import Link, bus_codec
+from callcenter.link import Channel, Link, bus_codec
 from callcenter.records.customers import import_customers
-from callcenter.records.journal import Journal
 from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from callcenter.spool import Spool
 from tests.helpers import free_port
 
 
@@ -130,9 +130,10 @@ async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_pa
             assert "callcenter_floor_process_cpu_seconds_total" in page
             assert page.count("# TYPE process_cpu_seconds_total") == 1
 
-            # The floor process dies mid-shift; a call goes on meanwhile; the
-            # new floor process gets what the old one had not acknowledged (all
-            # of that call), and every record lands once.
+            # The floor process dies mid-shift; a call goes on meanwhile, its
+            # events not fed to anyone while no floor process runs; its records
+            # are in the call process's journal, and the new floor process's
+            # writer puts every record in the database once.
             first_events = await db.fetchval(
                 "SELECT count(*) FROM call_events WHERE call_id IS NOT NULL"
             )
@@ -142,7 +143,7 @@ async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_pa
             await until(
                 lambda: asyncio.sleep(0, service.floor.started > first_floor), 30, "a new floor"
             )
-            await until(lambda: recorded(2), 20, "the second call's record, resent")
+            await until(lambda: recorded(2), 20, "the second call's record, from the journal")
             assert await db.fetchval("SELECT count(*) FROM calls") == 2
             per_call = await db.fetch(
                 "SELECT call_id, count(*) AS n FROM call_events"
@@ -150,10 +151,15 @@ async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_pa
             )
             assert [r["n"] for r in per_call] == [first_events, first_events]  # whole, once
             # Keyed by the call process's run and numbers, whichever floor wrote them,
-            # so what a new floor process is sent again is never stored twice.
+            # so what a new floor process writes again is never stored twice.
             boots = await db.fetch("SELECT DISTINCT split_part(key, ':', 1) FROM call_events")
             assert [r[0] for r in boots] == [service.boot]
             await until(healthy, 30, "the new floor process's HTTP")
+            async with session.get(f"{http}/metrics") as r:
+                page = await r.text()
+            dropped = [line for line in page.splitlines()
+                       if line.startswith("callcenter_floor_feed_dropped_total ")]  # fmt: skip
+            assert len(dropped) == 1 and float(dropped[0].split()[1]) > 0
     finally:
         for driver in drivers:
             await driver.stop()
@@ -162,37 +168,35 @@ async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_pa
     assert not service.floor.channel or service.floor.channel.closed
 
 
-async def test_events_no_floor_process_took_are_journaled_as_records(tmp_path: Any) -> None:
-    """What a floor process never acknowledged (its window, and the spool beyond
-    it) is journaled by the call process at stop, and a spool a crashed run left
-    behind at the next start, each under its run's id, for the records writer
-    to replay: a floor process that stays down loses no record."""
+async def test_the_feed_drops_and_counts_what_no_floor_process_can_take(tmp_path: Any) -> None:
+    """With no floor process, or one so far behind that the link holds more than its
+    bound, events are dropped and counted rather than held without bound (the records
+    are journaled apart from the feed); what does go across is in order."""
     settings = Settings(service={"data_dir": str(tmp_path)})
-    link = Link(bus_codec())
-    left = Spool(tmp_path / "outbox" / "run1.spool")
-    left.append(5, link.event(5, 1.0, CallQueued("c0", "hotline", "13800000000", 1)))
-    left.append(6, link.event(6, 1.0, RingTicked("c0", 2)))  # not a record
-    left.clear = lambda: None  # type: ignore[method-assign]  # the run "died": file kept
-    assert left._writer is not None
-    left._writer.close()
-
     bus: EventBus[Any] = EventBus()
-    floor = FloorProcess(settings, bus, cast(CallSide, None), boot="run2",
-                         metrics=cast(Any, None), outbox_limit=2)  # fmt: skip
-    floor._journal_left_behind()
-    assert not list((tmp_path / "outbox").glob("*.spool"))
-    for n in (1, 2, 3):  # no floor process: two in the window, one spooled
+    floor = FloorProcess(settings, bus, cast(CallSide, None), metrics=cast(Any, None),
+                         feed_buffer=10_000)  # fmt: skip
+    for n in (1, 2, 3):  # no floor process
         bus.publish(CallQueued(f"c{n}", "hotline", "13800000000", n), 2.0)
     floor._send_queued()
-    assert len(floor.outbox) == 3 and floor.outbox.lost == 0
+    assert floor.dropped == 3
+    # A floor process that does not read: the sockets' buffers, then the link's, fill up.
+    ours, theirs = socket.socketpair()
+    floor.channel = Channel(Link(bus_codec()), *await asyncio.open_connection(sock=ours))
+    for n in range(4, 20_004):
+        bus.publish(CallQueued(f"c{n}", "hotline", "13800000000", n), 2.0)
+        floor._send_queued()
+    assert 3 < floor.dropped < 20_003
+    assert floor.channel.buffered() <= 10_000 + 200  # the bound, and one loop turn's events
+    theirs.setblocking(False)
+    received = b""
+    with contextlib.suppress(BlockingIOError):
+        while chunk := theirs.recv(1 << 20):
+            received += chunk
+    seqs = [m.seq for m in Link(bus_codec()).receive(received)]  # type: ignore[union-attr]
+    assert seqs and seqs == sorted(seqs) and seqs[0] == 4
     await floor.stop()
-    records = Journal(tmp_path / "journal").start_replay().records
-    assert [(r["key"], r["kind"]) for r in records] == [
-        ("run1:5", "CallQueued"), ("run2:1", "CallQueued"),
-        ("run2:2", "CallQueued"), ("run2:3", "CallQueued"),
-    ]  # fmt: skip
-    assert [r["event"]["call_id"] for r in records] == ["c0", "c1", "c2", "c3"]
-    assert not list((tmp_path / "outbox").glob("*.spool"))
+    theirs.close()
 
 
 async def test_a_floor_process_that_cannot_serve_fails_the_start(tmp_path: Any) -> None:

@@ -1,5 +1,5 @@
 """The link to the floor process (decision 0004): every bus event across and
-back, split anywhere; malformed bytes refused; unacknowledged events kept."""
+back, split anywhere; malformed bytes refused; requests answered in either order."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ from hypothesis import strategies as st
 
 from callcenter.bus import field_names
 from callcenter.link import (
-    Acked,
     Channel,
     EventReceived,
     Link,
     LinkError,
-    Outbox,
     RemoteError,
     Reply,
     Request,
@@ -30,7 +28,6 @@ from callcenter.link import (
     bus_events,
 )
 from callcenter.sip.message import Address, Transport
-from callcenter.spool import Spool, read_all
 
 EVENTS = bus_events()
 
@@ -87,12 +84,11 @@ def test_events_arrive_equal_and_in_order_however_the_bytes_are_split(
     assert all(type(m.event) is type(e) for m, e in zip(got, events, strict=True))  # type: ignore[attr-defined]
 
 
-def test_acks_requests_and_replies_round_trip() -> None:
+def test_requests_and_replies_round_trip() -> None:
     a, b = Link(bus_codec()), Link(bus_codec())
-    data = a.ack(41) + a.request(7, "command", {"agent_id": "a1", "kind": "ready"})
+    data = a.request(7, "command", {"agent_id": "a1", "kind": "ready"})
     data += a.reply(7, False, {"error": "invalid transition", "state": "on-call"})
     assert b.receive(data) == [
-        Acked(41),
         Request(7, "command", {"agent_id": "a1", "kind": "ready"}),
         Reply(7, False, {"error": "invalid transition", "state": "on-call"}),
     ]
@@ -149,89 +145,10 @@ def test_an_event_without_a_codec_is_not_sent() -> None:
         Link(bus_codec()).event(1, 0.0, Stray())
 
 
-def _rejected(link: Link, seq: int) -> bytes:
-    [cls] = [c for c in EVENTS if c.__name__ == "CallRejected"]
-    return link.event(seq, 0.0, cls(f"c{seq}", "4000", "closed"))
-
-
-def _seqs(data: bytes) -> list[int]:
-    return [m.seq for m in Link(bus_codec()).receive(data)]  # type: ignore[union-attr]
-
-
-def test_the_outbox_keeps_what_is_not_acknowledged_in_order_up_to_its_bound() -> None:
-    link, box = Link(bus_codec()), Outbox(limit=3)
-    frames = {seq: _rejected(link, seq) for seq in (1, 2, 3, 4)}
-    assert [box.add(seq, frames[seq]) for seq in (1, 2, 3, 4)] == [True, True, True, False]
-    assert box.lost == 1  # no spool: beyond the bound, counted and not held
-    assert box.acked(1) == b"" and len(box) == 2
-    assert _seqs(box.unacked()) == [2, 3]
-    assert box.acked(10) == b"" and box.unacked() == b""
-
-
-def test_beyond_its_bound_the_outbox_spools_in_order_and_sends_as_acks_make_room(
-    tmp_path: Any,
-) -> None:
-    link = Link(bus_codec())
-    spool = Spool(tmp_path / "outbox" / "run.spool")
-    box = Outbox(limit=4, spool=spool)
-    sent = [seq for seq in range(1, 11) if box.add(seq, _rejected(link, seq))]
-    assert sent == [1, 2, 3, 4] and len(box) == 10 and box.lost == 0
-    assert spool.path.exists()
-    assert box.acked(1) == b""  # three in the window: more than half, no refill yet
-    moved = box.acked(2)  # two left: the window fills up again from the spool
-    assert _seqs(moved) == [5, 6]
-    assert _seqs(box.unacked()) == [3, 4, 5, 6]
-    # While the spool holds anything, new events queue behind it, in order.
-    assert box.add(11, _rejected(link, 11)) is False
-    assert _seqs(box.acked(6)) == [7, 8, 9, 10]
-    assert _seqs(box.acked(10)) == [11]
-    assert not spool.path.exists() and len(box) == 1  # emptied: the file is gone
-    assert box.add(12, _rejected(link, 12)) is True
-
-
-def test_everything_unacknowledged_comes_out_window_first_then_spool(tmp_path: Any) -> None:
-    link = Link(bus_codec())
-    box = Outbox(limit=2, spool=Spool(tmp_path / "run.spool"))
-    for seq in range(1, 6):
-        box.add(seq, _rejected(link, seq))
-    window, spooled = box.take_all()
-    assert [seq for seq, _ in window] == [1, 2] and [seq for seq, _ in spooled] == [3, 4, 5]
-    assert _seqs(b"".join(data for _, data in spooled)) == [3, 4, 5]
-    assert len(box) == 0 and not (tmp_path / "run.spool").exists()
-
-
-def test_a_spool_the_disk_refuses_counts_the_event_lost(tmp_path: Any) -> None:
-    (tmp_path / "outbox").write_text("a file where the spool's directory should be")
-    box = Outbox(limit=1, spool=Spool(tmp_path / "outbox" / "run.spool"))
-    link = Link(bus_codec())
-    assert box.add(1, _rejected(link, 1)) is True
-    assert box.add(2, _rejected(link, 2)) is False
-    assert box.lost == 1 and len(box) == 1
-
-
-def test_a_spool_left_behind_reads_back_whole_entries_only(tmp_path: Any) -> None:
-    spool = Spool(tmp_path / "run.spool")
-    for seq in (1, 2, 3):
-        spool.append(seq, b"x" * seq)
-    assert spool.take(1) == [(1, b"x")]
-    spool.append(4, b"yyyy")
-    assert spool.take(10) == [(2, b"xx"), (3, b"xxx"), (4, b"yyyy")] and len(spool) == 0
-    left = Spool(tmp_path / "left.spool")
-    left.append(7, b"abc")
-    left.append(8, b"defg")
-    assert left._writer is not None
-    left._writer.flush()
-    size = left.path.stat().st_size
-    with open(left.path, "r+b") as file:  # the process died half-way through entry 8
-        file.truncate(size - 2)
-    assert list(read_all(left.path)) == [(7, b"abc")]
-
-
-async def test_a_channel_carries_events_acks_requests_and_refusals_over_a_socketpair() -> None:
+async def test_a_channel_carries_events_requests_and_refusals_over_a_socketpair() -> None:
     from callcenter.acd.events import CallQueued, RingTicked
 
     got: list[EventReceived] = []
-    acks: list[int] = []
 
     async def later(value: int) -> int:
         await asyncio.sleep(0.01)
@@ -246,19 +163,18 @@ async def test_a_channel_carries_events_acks_requests_and_refusals_over_a_socket
 
     a, b = socket.socketpair()
     left = Channel(Link(bus_codec()), *await asyncio.open_connection(sock=a),
-                   on_ack=acks.append, on_request=answer)  # fmt: skip
+                   on_request=answer)  # fmt: skip
     right = Channel(Link(bus_codec()), *await asyncio.open_connection(sock=b), on_event=got.append)
     tasks = [asyncio.create_task(left.run()), asyncio.create_task(right.run())]
     events = [CallQueued("c1", "service", "13800000000", 1), RingTicked("c1", 2, "a1", "l1")]
     for seq, event in enumerate(events, 1):
         left.send(left.link.event(seq, 1_795_420_800.0 + seq, event))
-    right.send(right.link.ack(2))
     assert await right.request("echo", {"big": "x" * 300_000}) == {"big": "x" * 300_000}
     slow = asyncio.create_task(right.request("later", 21))
     assert await right.request("echo", 1) == 1  # not held up by the slow answer
     assert await slow == 42
     assert [(e.seq, e.event) for e in got] == list(enumerate(events, 1))
-    assert acks == [2]
+    assert left.buffered() == 0  # the other side took everything
     with pytest.raises(RemoteError) as refused:
         await right.request("what", None)
     assert refused.value.kind == "KeyError"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
@@ -135,7 +136,9 @@ async def test_log_lines_carry_the_call_id(service: Service) -> None:
     transport, proto, port = await udp_client()
     dest = ("127.0.0.1", sip_port(service))
     try:
-        with capture_logs(processors=[structlog.contextvars.merge_contextvars, add_call_id]) as logs:
+        with capture_logs(
+            processors=[structlog.contextvars.merge_contextvars, add_call_id]
+        ) as logs:
             transport.sendto(request(via_host=f"127.0.0.1:{port}", call_id="log-test-1"), dest)
             await recv(proto)
             await recv(proto)
@@ -235,3 +238,58 @@ async def test_a_flood_of_garbage_writes_twenty_lines_not_one_per_message(
     finally:
         transport.close()
     assert [e["event"] for e in logs].count("sip message rejected") == 20
+
+
+async def test_a_steps_records_are_journaled_before_its_datagrams_are_sent(tmp_path: Path) -> None:
+    """Write-ahead (decision 0005): when the journal is flushed with a call's
+    first record, the caller has not been answered yet; right after, it has."""
+    import socket
+
+    settings = Settings(
+        service={"floor_process": False, "data_dir": str(tmp_path)},
+        database={"dsn": f"postgresql://nobody@127.0.0.1:{free_port()}/none"},  # records wait
+        http={"port": free_port()},
+        sip={"port": free_port(), "transports": ["udp"]},
+        queues=[{"name": "hotline", "numbers": ["4000"]}],
+    )
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.setblocking(False)
+    port = client.getsockname()[1]
+    try:
+        assert svc.journal is not None
+        journal = svc.journal
+        seen: list[tuple[int, int]] = []  # (records written so far, datagrams received so far)
+
+        class Spy:
+            def add(self, item: object) -> None:
+                pass
+
+            def flush(self) -> None:
+                received = 0
+                with contextlib.suppress(BlockingIOError):
+                    while client.recv(65535):  # loopback delivers at once
+                        received += 1
+                seen.append((journal.appended, received))
+
+        svc.bus.tap(Spy())  # after the journal's tap: flushed after it
+        invite = request(
+            "INVITE", uri=f"sip:4000@127.0.0.1:{sip_port(svc)}", via_host=f"127.0.0.1:{port}",
+            extra=f"Contact: <sip:13812345678@127.0.0.1:{port}>\r\n",
+        ).replace(b"Contact: <sip:13812345678@127.0.0.1:5070>\r\n", b"")  # fmt: skip
+        client.sendto(invite, ("127.0.0.1", sip_port(svc)))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while not seen and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert seen and seen[0][0] >= 1  # the call's record is in the file …
+        assert seen[0][1] == 0  # … and nothing answered the INVITE yet
+        await asyncio.sleep(0.05)
+        assert client.recv(65535).startswith(b"SIP/2.0 ")  # then it was answered
+        records = [line for s in journal.journal.segments() for line in s.read_bytes().splitlines()]
+        assert any(b'"CallQueued"' in line or b'"CallRejected"' in line for line in records)
+    finally:
+        client.close()
+        await svc.stop()

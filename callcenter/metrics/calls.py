@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from callcenter.acd.agents import AgentState
@@ -45,7 +45,7 @@ from callcenter.tasks import cancel_and_wait
 
 __all__ = [
     "OVERFLOW_REASONS", "POP_BUCKETS", "WRAP_UP_BUCKETS", "CallMetrics", "DesktopCollector",
-    "FloorCollector", "pop_latency", "ring_buckets",
+    "FeedCollector", "FloorCollector", "pop_latency", "ring_buckets",
 ]  # fmt: skip
 
 #: `CallOverflowed.reason` values (primed at zero for every queue).
@@ -364,3 +364,16 @@ class DesktopCollector(Collector):
             "Desktop websockets connected (agents and supervisors).",
             value=self._clients(),
         )
+
+
+class FeedCollector(Collector):
+    """The feed of events to the floor process (decision 0004): what the call
+    process dropped, or what the floor process found missing on arrival."""
+
+    def __init__(self, name: str, help_text: str, count: Callable[[], int]) -> None:
+        self._name = name
+        self._help = help_text
+        self._count = count
+
+    def collect(self) -> Iterable[Metric]:
+        yield CounterMetricFamily(self._name, self._help, value=self._count())

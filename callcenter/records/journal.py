@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Journal", "JournalEntries"]
+__all__ = ["Journal", "JournalEntries", "SegmentRead", "fsync_dir"]
 
 _SEGMENT = "journal-{:06d}.log"
 REJECTED = "rejected.jsonl"
@@ -81,6 +81,17 @@ def decode(line: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
+
+
+@dataclass(slots=True)
+class SegmentRead:
+    """What `Journal.read` found in one segment from an offset on."""
+
+    records: list[dict[str, Any]]
+    end: int  # the offset after the last whole line read
+    corrupt: int  # whole lines whose checksum or JSON is bad (skipped)
+    tail: int  # bytes after the last whole line (a line being written, or torn)
+    eof: bool  # the read reached the end of the file
 
 
 class Journal:
@@ -137,6 +148,36 @@ class Journal:
             records[str(key)] = record
         return self.append(records.values())
 
+    def next_segment(self) -> Path:
+        """The name of a new segment after every one there is (the appender's next)."""
+        numbers = [self._number(p) for p in self.directory.glob("journal-*.log")]
+        self._current = max((n for n in numbers if n is not None), default=0) + 1
+        return self.current
+
+    @staticmethod
+    def read(path: Path, offset: int, limit: int) -> SegmentRead:
+        """The whole lines of `path` from `offset` on, reading at most `limit`
+        bytes (at least one whole line, however long)."""
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read(limit)
+            while data and b"\n" not in data and len(data) == limit:  # one very long line
+                more = f.read(limit)
+                data += more
+                if not more:
+                    break
+            eof = not f.read(1)
+        end = data.rfind(b"\n") + 1
+        records: list[dict[str, Any]] = []
+        corrupt = 0
+        for line in data[: end - 1].split(b"\n") if end else ():
+            record = decode(line)
+            if record is None:
+                corrupt += 1
+            else:
+                records.append(record)
+        return SegmentRead(records, offset + end, corrupt, len(data) - end, eof)
+
     def segments(self) -> list[Path]:
         found = [(self._number(p), p) for p in self.directory.glob("journal-*.log")]
         return [p for n, p in sorted((n, p) for n, p in found if n is not None)]
@@ -157,7 +198,7 @@ class Journal:
         """The replayed records are stored: remove their segments."""
         for path in entries.segments:
             path.unlink(missing_ok=True)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
 
     @staticmethod
     def _read(path: Path, entries: JournalEntries) -> None:
@@ -193,7 +234,7 @@ def _append(path: Path, data: bytes) -> int:
     return data.count(b"\n")
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -1,19 +1,26 @@
-"""The records writer: bus events to PostgreSQL, through the journal when it must.
+"""The records writer: the journal into PostgreSQL, in order (decision 0005).
 
-The writer subscribes to the event bus and writes batches in order. It never
-holds up call handling: the bus does not block, and a batch the database
-cannot take within `Store.timeout` goes to the journal at once. While the
-journal holds anything, new batches go there too, so the order of records is
-kept; a replay task retries the database on a back-off and, when it answers,
-replays the journal oldest first and empties it. A process that dies leaves
-its journal behind: the next start replays it before anything else.
+The call process appends every record to the journal as its event is
+published (`records.appender`); the writer, in the floor process (or beside
+the appender in one process), follows the journal and writes it into
+PostgreSQL: the oldest segment first, from where it got to, in batches of one
+statement each. A sealed segment (a newer one exists) is removed once all of
+it is written; the newest is followed as it grows. Where the writer got to
+(a segment and an offset) is kept in the journal directory's
+``writer.position`` after each part written, so a writer that starts again,
+in a new floor process or after a stop, goes on from there. The file is not
+fsync'd: after a crash the writer may start a little earlier, which is safe,
+since every write is idempotent (records are keyed ``<run>:<bus number>``)
+and nothing is stored twice.
+
+The writer never holds up call handling: the call process does not wait for
+it. While PostgreSQL is down or slow the records simply wait in the journal
+(`backlog`, `pending_bytes`), and the writer retries on a back-off.
 
 A batch costs the database about as much as a few dozen records (one
-statement, one commit: docs/performance.md), so after the first record the
-writer waits `linger` seconds for more, unless a full batch is waiting
-already: a batch holds a tenth of a second of records, hundreds under load,
-rather than the few that arrive while the previous write runs. `stop` cuts
-the wait short and writes, or journals, what the writer holds.
+statement, one commit: docs/performance.md), so once it has caught up the
+writer waits `linger` seconds before reading again: a batch holds a tenth of
+a second of records, hundreds under load.
 
 A batch PostgreSQL refuses for its data (`StoreRefused`: a constraint, a
 value out of range, a NUL byte in text) does not stop the writer, and its
@@ -23,66 +30,38 @@ until the refused records stand alone; those are set aside in the journal
 directory's rejected file and logged (`Journal.set_aside`), the others land
 in their order. A refused statement writes nothing and every write is
 idempotent, so writing part of a batch again is safe; one bad record in a
-batch of 500 costs about 2 x 9 extra writes. A replay from the journal does
-the same, so a refused record never blocks the journal. Should the database
-become unavailable part way, what is not written yet goes to the journal (or,
-in a replay, stays there).
+batch of 500 costs about 2 x 9 extra writes.
+
+A whole line whose checksum does not match is skipped and counted
+(`corrupt`); bytes after the last whole line of a sealed segment are what a
+crash in the middle of a write leaves (`torn`), never a record the call
+process had flushed whole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
-from collections.abc import Callable, Iterable
+import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
 
 import structlog
 
-from callcenter.bus import EventBus, Published, Subscription
 from callcenter.clock import Clock, LoopClock
 from callcenter.log import LogBudget
 from callcenter.tasks import cancel_and_wait
 
-from .journal import Journal, JournalEntries
-from .store import Record, Store, StoreRefused, StoreUnavailable, to_record
+from .journal import Journal, fsync_dir
+from .store import Record, Store, StoreRefused, StoreUnavailable
 
-__all__ = ["RecordsWriter", "is_recorded", "to_records"]
+__all__ = ["POSITION", "RecordsWriter"]
+
+#: The file in the journal directory that says where the writer got to.
+POSITION = "writer.position"
 
 log = structlog.get_logger("callcenter.records")
-
-#: Event kinds that are records; ring ticks and registrations are not.
-RECORDED = frozenset({
-    "CallQueued", "CallOffered", "OfferEnded", "CallAnswered", "TargetBreached",
-    "CallAbandoned", "CallEnded", "CallTransferred", "CallOverflowed", "CallRejected",
-    "AgentStateChanged",
-})  # fmt: skip
-
-
-def is_recorded(event: object) -> bool:
-    """Records are the call and agent events, and of the ring ticks only the
-    first of an agent leg (when that phone started ringing)."""
-    name = type(event).__name__
-    if name == "RingTicked":
-        return getattr(event, "leg_id", None) is not None and getattr(event, "ring", 0) == 1
-    return name in RECORDED
-
-
-class _Numbered(Protocol):
-    @property
-    def seq(self) -> int: ...
-    @property
-    def wall(self) -> float: ...
-    @property
-    def event(self) -> Any: ...
-
-
-def to_records(boot: str, items: Iterable[_Numbered]) -> list[Record]:
-    """The records among numbered events (the bus's, or the link's), keyed by
-    `boot`, the run that numbered them."""
-    return [to_record(boot, i.seq, i.wall, i.event) for i in items if is_recorded(i.event)]
 
 
 class _Unsettled(StoreUnavailable):
@@ -98,124 +77,159 @@ class _Unsettled(StoreUnavailable):
 class RecordsWriter:
     def __init__(
         self,
-        bus: EventBus[Any],
         store: Store,
         journal_dir: Path,
         *,
         batch_size: int = 500,
         linger: float = 0.1,
+        read_bytes: int = 1024 * 1024,
         retry_min: float = 0.5,
         retry_max: float = 10.0,
-        boot_id: Callable[[], str] = lambda: secrets.token_hex(6),
         clock: Clock | None = None,
         refusals_logged: int = 10,
         refusal_window: float = 60.0,
-        on_settled: Callable[[int], None] | None = None,
     ) -> None:
-        self._sub: Subscription[Any] = bus.subscribe("records", maxsize=200_000)
-        self._bus = bus
         self.store = store
         self.journal = Journal(journal_dir)
         self.batch_size = batch_size
         self.linger = linger
+        self.read_bytes = read_bytes
         self._retry = (retry_min, retry_max)
-        self._boot = boot_id()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._backlog = bool(self.journal.segments())  # a previous process left some
-        self._wake = asyncio.Event()
-        self._flushing = asyncio.Event()  # stop() cuts a linger short
-        self._holding: list[Published[Any]] = []  # taken off the queue, not yet stored
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._clock = clock or LoopClock()
+        # Where the writer got to: a segment and the offset after its last line written.
+        self._position = journal_dir / POSITION
+        self._at: tuple[Path, int] | None = self._load_position()
         # A flood of refusals (every record of some kind refused) logs the first
         # `refusals_logged` of each `refusal_window` and counts the rest.
         self._refusal_log = LogBudget(refusals_logged, refusal_window)
-        # Told the bus number up to which every event is written or journaled
-        # (the floor process acknowledges them to the call process with it).
-        self._on_settled = on_settled
+        self.unavailable = False
         self.written = 0
-        self.journaled = 0
-        self.replayed = 0
         self.rejected = 0
+        self.corrupt = 0
+        self.torn = 0
 
     @property
     def backlog(self) -> bool:
-        return self._backlog
+        """True while the database does not take the records (they wait in the journal)."""
+        return self.unavailable
 
-    @property
-    def dropped(self) -> int:
-        return self._sub.dropped
+    def pending_bytes(self) -> int:
+        """Bytes of the journal not yet written into the database."""
+        total = 0
+        for path in self.journal.segments():
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        if self._at is not None:
+            total -= min(self._at[1], total)
+        return total
 
     async def start(self) -> None:
-        if self._backlog:
-            log.info("journal left by a previous run", bytes=self.journal.size_bytes())
-        self._tasks = [
-            asyncio.create_task(self._write_loop(), name="records-writer"),
-            asyncio.create_task(self._replay_loop(), name="records-replay"),
-        ]
+        if self.journal.segments():
+            log.info("journal to write", bytes=self.pending_bytes())
+        self._task = asyncio.create_task(self._write_loop(), name="records-writer")
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Write (or journal) what is queued, then stop."""
-        await self._flush(timeout)
-        await cancel_and_wait(self._tasks)
-        self._bus.unsubscribe(self._sub)
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Write what the journal holds, for up to `timeout` seconds, then stop;
+        what is left stays in the journal for the next start."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(self._task)
+            await cancel_and_wait([self._task])
         await self.store.close()
 
-    async def _flush(self, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        self._flushing.set()
-        while (self._holding or not self._sub.queue.empty()) and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        # What the write loop still holds (its write did not finish in time: if it
-        # commits after all, the journal's replay changes nothing), then the queue.
-        items = self._holding + self._drain_items()
-        self._holding = []
-        leftover = self._records(items)
-        if leftover:
-            self._to_journal(leftover)
-        if items:
-            self._settled(items[-1].seq)
-
-    def _drain_items(self) -> list[Published[Any]]:
-        items: list[Published[Any]] = []
-        while (item := self._sub.get_nowait()) is not None:
-            items.append(item)
-        return items
-
-    def _settled(self, seq: int) -> None:
-        if self._on_settled is not None:
-            self._on_settled(seq)
-
-    def _records(self, items: list[Published[Any]]) -> list[Record]:
-        return to_records(self._boot, items)
-
     async def _write_loop(self) -> None:
+        delay = self._retry[0]
         while True:
-            items = self._holding = [await self._sub.get()]
             try:
-                if self.linger > 0 and self._sub.queue.qsize() < self.batch_size - 1:
-                    with contextlib.suppress(TimeoutError):  # stop() ends it early
-                        async with asyncio.timeout(self.linger):
-                            await self._flushing.wait()
-                while len(items) < self.batch_size and (nxt := self._sub.get_nowait()) is not None:
-                    items.append(nxt)
-                await self._write(self._records(items))
-                self._settled(items[-1].seq)
-            finally:
-                self._holding = []
+                read = await self.write_some()
+            except StoreUnavailable as exc:
+                if not self.unavailable:
+                    log.warning("database unavailable; records wait in the journal",
+                                error=str(exc))  # fmt: skip
+                self.unavailable = True
+                if self._stopping.is_set():
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry[1])
+                continue
+            except OSError as exc:  # the journal's disk: try again, as for the database
+                log.error("journal not readable", error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry[1])
+                continue
+            if self.unavailable:
+                log.info("database available again; writing the journal")
+                self.unavailable = False
+            delay = self._retry[0]
+            if read < self.batch_size:  # caught up: let a batch's worth gather
+                if self._stopping.is_set() and read == 0:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.linger):
+                        await self._stopping.wait()
 
-    async def _write(self, records: list[Record]) -> None:
-        if not records:
-            return
-        if self._backlog:
-            self._to_journal(records)  # keep the order: behind the backlog
-            return
+    async def write_some(self) -> int:
+        """Write the next part of the journal; returns the records (and segments
+        removed) it got through, 0 when there was nothing new. Raises
+        `StoreUnavailable` with the position unchanged (what was written of it
+        is written again, to no effect, next time)."""
+        segments = self.journal.segments()
+        if not segments:
+            self._at = None
+            return 0
+        path = segments[0]
+        sealed = len(segments) > 1
+        offset = self._at[1] if self._at is not None and self._at[0] == path else 0
         try:
-            self.written += await self._store(records)
-        except _Unsettled as exc:
-            self.written += exc.written
-            log.warning("database unavailable, journaling", error=str(exc))
-            self._to_journal(exc.rest)
+            part = self.journal.read(path, offset, self.read_bytes)
+        except FileNotFoundError:  # removed under us (a requeue, an operator): next time
+            self._at = None
+            return 1
+        records = part.records
+        for start in range(0, len(records), self.batch_size):
+            self.written += await self._store(records[start : start + self.batch_size])
+        end = part.end
+        if part.corrupt:
+            self.corrupt += part.corrupt
+            log.warning("journal lines skipped: checksum or JSON bad",
+                        lines=part.corrupt, segment=path.name)  # fmt: skip
+        if sealed and part.eof and part.tail:  # a write cut short by a crash
+            self.torn += 1
+            log.warning("journal's last line torn, skipped", bytes=part.tail, segment=path.name)
+            end += part.tail
+        if sealed and part.eof:  # all of it written: the appender is past it for good
+            path.unlink(missing_ok=True)
+            fsync_dir(self.journal.directory)
+            self._moved(None)
+            return len(records) + 1
+        if end != offset:
+            self._moved((path, end))
+        return len(records)
+
+    def _moved(self, at: tuple[Path, int] | None) -> None:
+        self._at = at
+        data = json.dumps({"segment": at[0].name, "offset": at[1]} if at else {})
+        temporary = self._position.with_suffix(".new")
+        try:
+            temporary.write_text(data)
+            os.replace(temporary, self._position)
+        except OSError as exc:  # only a restart's head start is lost
+            log.warning("writer's position not saved", error=str(exc))
+
+    def _load_position(self) -> tuple[Path, int] | None:
+        try:
+            saved = json.loads(self._position.read_text())
+            path = self.journal.directory / str(saved["segment"])
+            offset = int(saved["offset"])
+        except (OSError, ValueError, LookupError, TypeError):
+            return None  # none, or unreadable: from the oldest segment's start
+        if path.parent != self.journal.directory or not path.exists() or offset < 0:
+            return None
+        return path, min(offset, path.stat().st_size)
 
     async def _store(self, records: list[Record]) -> int:
         """Write `records` in order, setting aside those PostgreSQL refuses;
@@ -283,37 +297,3 @@ class RecordsWriter:
                     logged=budget.limit,
                     window_seconds=budget.window,
                 )
-
-    def _to_journal(self, records: list[Record]) -> None:
-        self.journaled += self.journal.append(records)
-        self._backlog = True
-        self._wake.set()
-
-    async def _replay_loop(self) -> None:
-        delay = self._retry[0]
-        while True:
-            if not self._backlog:
-                self._wake.clear()
-                await self._wake.wait()
-                await asyncio.sleep(self._retry[0])
-            try:
-                await self._replay()
-                delay = self._retry[0]
-            except StoreUnavailable:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry[1])
-
-    async def _replay(self) -> None:
-        entries: JournalEntries = self.journal.start_replay()
-        if entries.torn or entries.corrupt:
-            log.warning("journal lines skipped", torn=entries.torn, corrupt=entries.corrupt)
-        records = entries.records
-        replayed = 0
-        # StoreUnavailable: nothing is lost, the sealed segments stay and are read again.
-        for start in range(0, len(records), self.batch_size):
-            replayed += await self._store(records[start : start + self.batch_size])
-        self.journal.commit_replay(entries)
-        self.replayed += replayed
-        if not self.journal.segments():
-            self._backlog = False
-            log.info("journal replayed", records=len(records))

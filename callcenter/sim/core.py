@@ -70,6 +70,8 @@ class SimStats:
     completed: int = 0
     phones_registered: int = 0
     answer_times: list[float] = field(default_factory=list)
+    #: The Call-IDs of the calls whose caller's BYE the service answered 2xx.
+    byes_answered: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -134,6 +136,7 @@ class Simulator:
         self._phone_dialogs: dict[DialogId, _PhoneCall] = {}
         self._callers: dict[TxKey, _Caller] = {}
         self._caller_dialogs: dict[DialogId, _Caller] = {}
+        self._byes: dict[TxKey, str] = {}  # callers' BYEs sent, by transaction: the Call-ID
         self._next_call: float | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -243,6 +246,11 @@ class Simulator:
                     self.stats.phones_registered += 1
                 return out
             return []
+        if tx.method == "BYE" and resp.status >= 200:
+            call_id = self._byes.pop(tx, None)
+            if call_id is not None and resp.status < 300:
+                self.stats.byes_answered.append(call_id)
+            return []
         caller = self._callers.get(tx)
         if caller is None or tx.method != "INVITE" or resp.status < 200:
             return []
@@ -344,7 +352,8 @@ class Simulator:
         caller.done = True
         self.stats.completed += 1
         bye = caller.dialog.create_request("BYE")
-        _, actions = self.endpoint.send_request(bye, self.config.service, now)
+        tx, actions = self.endpoint.send_request(bye, self.config.service, now)
+        self._byes[tx] = bye.call_id
         return self._handle(actions, now)
 
     def _respond(self, tx: TxKey, req: Request, status: int, now: float) -> list[SipAction]:

@@ -1,6 +1,6 @@
 """Records PostgreSQL refuses for their data, against a real PostgreSQL: the store says
 so (and writes nothing of the batch), the writer sets them aside and keeps the rest, in
-order, whether they come off the bus or out of the journal."""
+order, whether the call process has just journaled them or a previous run left them."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
 from callcenter.acd.events import AgentStateChanged, CallAbandoned, CallOffered, CallQueued
-from callcenter.bus import EventBus
 from callcenter.metrics.records import RecordsCollector
 from callcenter.records.journal import Journal, main
 from callcenter.records.store import Record, Store, StoreRefused, StoreUnavailable, to_record
 from callcenter.records.writer import RecordsWriter
 from tests.conftest import ManualClock
-from tests.records.test_writer import T0, _ok, answered_call, migrated, wait_for
+from tests.records.test_writer import T0, Journaled, _ok, answered_call, migrated, wait_for
 
 REFUSED = "record refused by the database, set aside"
 
@@ -152,12 +151,10 @@ async def test_a_refused_record_is_set_aside_and_the_rest_of_its_batch_lands_in_
     database: str, tmp_path: Path
 ) -> None:
     await migrated(database)
-    bus: EventBus[Any] = EventBus()
+    bus = Journaled(tmp_path / "journal", boot="w")
     store = RecordingStore(database)
     clock = ManualClock(wall=T0 + 100)
-    writer = RecordsWriter(
-        bus, store, tmp_path / "journal", linger=1.0, boot_id=lambda: "w", clock=clock
-    )
+    writer = RecordsWriter(store, tmp_path / "journal", linger=1.0, clock=clock)
     registry = CollectorRegistry()
     registry.register(RecordsCollector(writer))
     events = answered_call(1)
@@ -172,7 +169,7 @@ async def test_a_refused_record_is_set_aside_and_the_rest_of_its_batch_lands_in_
         keys = [f"w:{i + 1}" for i, e in enumerate(events) if type(e).__name__ != "RingTicked"]
         bad_key = "w:4"
         assert store.landed == [k for k in keys if k != bad_key]
-        assert (writer.written, writer.rejected, writer.journaled) == (5, 1, 0)
+        assert (writer.written, writer.rejected) == (5, 1)
         await assert_answered_call_landed(database, 1)
         assert await fetch(database, "SELECT * FROM calls WHERE call_id = 'bad-1@pbx'") == []
         # Set aside, with why and when.
@@ -194,12 +191,13 @@ async def test_a_refused_record_is_set_aside_and_the_rest_of_its_batch_lands_in_
             bus.publish(event, T0 + 50 + i)
         await wait_for(lambda: _ok(writer.written == 10))
         await assert_answered_call_landed(database, 2)
-        assert writer.rejected == 1 and writer.journal.segments() == []
+        assert writer.rejected == 1 and writer.pending_bytes() == 0
     finally:
         await writer.stop()
+        bus.close()
 
 
-async def test_a_refused_record_in_the_journal_is_set_aside_and_the_replay_goes_on(
+async def test_a_refused_record_in_a_journal_left_behind_is_set_aside_and_the_writer_goes_on(
     database: str, tmp_path: Path
 ) -> None:
     await migrated(database)
@@ -211,36 +209,36 @@ async def test_a_refused_record_in_the_journal_is_set_aside_and_the_replay_goes_
     events.append(bad_offer(2))
     left = numbered(events, boot="dead")
     Journal(journal_dir).append(left)
-    bus: EventBus[Any] = EventBus()
+    bus = Journaled(journal_dir)  # the next run, in a segment of its own
     store = RecordingStore(database)
-    writer = RecordsWriter(bus, store, journal_dir, batch_size=4, retry_min=0.05)
-    assert writer.backlog
+    writer = RecordsWriter(store, journal_dir, batch_size=4, retry_min=0.05)
     await writer.start()
     try:
-        await wait_for(lambda: _ok(not writer.backlog))
+        await wait_for(lambda: _ok(len(writer.journal.segments()) == 1))  # the old one is gone
         bad_keys = ["dead:6", f"dead:{len(left) - 1}"]
         assert store.landed == [r["key"] for r in left if r["key"] not in bad_keys]
-        assert (writer.replayed, writer.rejected) == (len(left) - 2, 2)
+        assert (writer.written, writer.rejected) == (len(left) - 2, 2)
         for n in (1, 2, 3):
             await assert_answered_call_landed(database, n)
         assert [line["record"]["key"] for line in rejected_lines(writer.journal)] == bad_keys
-        assert writer.journal.segments() == []  # the replay is committed
-        # New records go straight to the database again.
+        # The new run's records follow.
         for i, event in enumerate(answered_call(4)):
             bus.publish(event, T0 + 100 + i)
-        await wait_for(lambda: _ok(writer.written == 5))
+        await wait_for(lambda: _ok(writer.written == len(left) - 2 + 5))
         await assert_answered_call_landed(database, 4)
     finally:
         await writer.stop()
+        bus.close()
 
 
-async def test_an_outage_in_the_middle_of_a_refused_batch_journals_only_what_is_left(
+async def test_an_outage_in_the_middle_of_a_refused_batch_sets_the_record_aside_once(
     database: str, tmp_path: Path
 ) -> None:
-    """The database goes away while the writer looks for the refused record: the half
-    already written is not journaled again, and the refused record is set aside once."""
+    """The database goes away while the writer looks for the refused record: the
+    batch is written again when it is back (the half already written, to no effect),
+    and the refused record is set aside once."""
     await migrated(database)
-    bus: EventBus[Any] = EventBus()
+    bus = Journaled(tmp_path / "journal", boot="w")
 
     class FailingOnce(RecordingStore):
         async def write(self, records: Sequence[Record]) -> None:
@@ -250,31 +248,30 @@ async def test_an_outage_in_the_middle_of_a_refused_batch_journals_only_what_is_
             await super().write(records)
 
     store = FailingOnce(database)
-    writer = RecordsWriter(
-        bus, store, tmp_path / "journal", linger=1.0, retry_min=0.05, boot_id=lambda: "w"
-    )
+    writer = RecordsWriter(store, tmp_path / "journal", linger=1.0, retry_min=0.05)
     events = [*answered_call(1), bad_offer(1)]  # 5 good records, then the refused one
+    for i, event in enumerate(events):
+        bus.publish(event, T0 + i)
     await writer.start()
     try:
-        for i, event in enumerate(events):
-            bus.publish(event, T0 + i)
-        await wait_for(lambda: _ok(writer.journaled > 0 and not writer.backlog))
-        # Written: the first half (3). Journaled: the second half, replayed (2) and refused (1).
-        assert (writer.written, writer.journaled, writer.replayed) == (3, 3, 2)
+        await wait_for(lambda: _ok(writer.written + writer.rejected == 6))
+        assert store.writes > 3 and not writer.backlog  # the outage happened, and passed
+        assert (writer.written, writer.rejected) == (5, 1)
         assert [line["record"]["key"] for line in rejected_lines(writer.journal)] == ["w:7"]
         await assert_answered_call_landed(database, 1)
     finally:
         await writer.stop()
+        bus.close()
 
 
 async def test_many_refused_records_keep_the_writer_going_with_the_log_rate_limited(
     database: str, tmp_path: Path
 ) -> None:
     await migrated(database)
-    bus: EventBus[Any] = EventBus()
+    bus = Journaled(tmp_path / "journal")
     clock = ManualClock()
     writer = RecordsWriter(
-        bus, Store(database), tmp_path / "journal", batch_size=50, clock=clock,
+        Store(database), tmp_path / "journal", batch_size=50, clock=clock,
         refusals_logged=3, refusal_window=60.0,
     )  # fmt: skip
     await writer.start()
@@ -304,6 +301,7 @@ async def test_many_refused_records_keep_the_writer_going_with_the_log_rate_limi
             await assert_answered_call_landed(database, n)
     finally:
         await writer.stop()
+        bus.close()
 
 
 def documented_query() -> str:
@@ -321,8 +319,8 @@ async def test_a_refused_offer_is_whole_after_the_documented_reimport(
     journal_dir = tmp_path / "journal"
     events = answered_call(1)
     events[2] = CallOffered("call-1@pbx", "hotline", "a001", "leg-1", "138", "Li\x00Lei", 1)
-    bus: EventBus[Any] = EventBus()
-    writer = RecordsWriter(bus, Store(database), journal_dir, linger=0.5)
+    bus = Journaled(journal_dir)
+    writer = RecordsWriter(Store(database), journal_dir, linger=0.5)
     await writer.start()
     try:
         for i, event in enumerate(events):
@@ -331,6 +329,7 @@ async def test_a_refused_offer_is_whole_after_the_documented_reimport(
         assert writer.rejected == 1
     finally:
         await writer.stop()
+        bus.close()  # the service stops
     # The offer opened the leg's row: its answer found none.
     assert await fetch(database, "SELECT * FROM ring_attempts") == []
     # The operator's steps (docs/records.md): move the file away, fix it, add the call's
@@ -347,11 +346,12 @@ async def test_a_refused_offer_is_whole_after_the_documented_reimport(
     assert len(others) == 3  # queued, answered, ended
     fix.write_text("\n".join([json.dumps(line), *others]) + "\n")
     assert main(["requeue", str(fix), str(journal_dir)]) == 0
-    writer = RecordsWriter(EventBus(), Store(database), journal_dir, retry_min=0.05)
+    writer = RecordsWriter(Store(database), journal_dir, retry_min=0.05)
     await writer.start()
     try:
-        await wait_for(lambda: _ok(not writer.backlog))
-        assert (writer.replayed, writer.rejected) == (4, 0)
+        # Started where the last one stopped: only the requeued records are written.
+        await wait_for(lambda: _ok(writer.written == 4))
+        assert writer.rejected == 0 and len(writer.journal.segments()) == 1
         await assert_answered_call_landed(database, 1)
         (leg,) = await fetch(database, "SELECT * FROM ring_attempts")
         assert (leg["leg_id"], leg["outcome"], leg["leg_rings"]) == ("leg-1", "answered", 2)

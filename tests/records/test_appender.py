@@ -1,0 +1,169 @@
+"""The journal appender: the call process's records made durable where they are born."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callcenter.acd.events import CallEnded, CallQueued, RingTicked
+from callcenter.bus import EventBus
+from callcenter.records.appender import JournalAppender
+from callcenter.records.journal import Journal, decode
+
+T0 = 1_763_900_000.0
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    out = []
+    for line in path.read_bytes().split(b"\n")[:-1]:
+        record = decode(line)
+        assert record is not None, line
+        out.append(record)
+    return out
+
+
+@pytest.fixture
+async def tapped(tmp_path: Path) -> Any:
+    bus: EventBus[Any] = EventBus()
+    appender = JournalAppender(tmp_path / "journal", "run1")
+    appender.start()
+    bus.tap(appender)
+    yield bus, appender
+    appender.close()
+
+
+async def test_a_flush_writes_the_records_held_in_one_write(tapped: Any) -> None:
+    bus, appender = tapped
+    bus.publish(CallQueued("c1", "hotline", "138", 1), T0)
+    bus.publish(RingTicked("c1", 1), T0 + 1)  # not a record
+    bus.publish(CallEnded("c1", "hotline", None, "caller", 2.0), T0 + 2)
+    (segment,) = appender.journal.segments()
+    assert segment.read_bytes() == b""  # held until the flush
+    bus.flush()
+    records = lines(segment)
+    assert [(r["key"], r["kind"], r["at"]) for r in records] == [
+        ("run1:1", "CallQueued", T0), ("run1:3", "CallEnded", T0 + 2),
+    ]  # fmt: skip
+    assert records[0]["event"]["caller"] == "138"
+    assert appender.appended == 2 and appender.held == 0
+
+
+async def test_events_published_outside_a_step_are_written_at_the_next_loop_turn(
+    tapped: Any,
+) -> None:
+    bus, appender = tapped
+    bus.publish(CallQueued("c1", "hotline", "138", 1), T0)  # no flush follows
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    (segment,) = appender.journal.segments()
+    assert [r["key"] for r in lines(segment)] == ["run1:1"]
+
+
+async def test_segments_rotate_by_size_each_of_whole_lines(tmp_path: Path) -> None:
+    bus: EventBus[Any] = EventBus()
+    appender = JournalAppender(tmp_path, "r", rotate_bytes=1000)
+    appender.start()
+    bus.tap(appender)
+    try:
+        for n in range(40):
+            bus.publish(CallQueued(f"c{n}", "hotline", "138", 1), T0 + n)
+            bus.flush()
+        segments = appender.journal.segments()
+        assert len(segments) > 3
+        keys = [r["key"] for s in segments for r in lines(s)]
+        assert keys == [f"r:{n}" for n in range(1, 41)]
+        # Sealed once past the size, with the flush that passed it; the newest is open.
+        assert all(1000 <= s.stat().st_size < 1000 + 300 for s in segments[:-1])
+        assert segments[-1].stat().st_size < 1000
+    finally:
+        appender.close()
+
+
+async def test_the_journal_is_fsyncd_in_its_own_thread_not_on_the_loop(
+    tapped: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus, appender = tapped
+    threads: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        threads.append(threading.current_thread().name)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    bus.publish(CallQueued("c1", "hotline", "138", 1), T0)
+    bus.flush()
+    await asyncio.sleep(appender.sync_interval * 4)
+    assert threads and all(name.startswith("journal-sync") for name in threads)
+    assert appender.sync_failures == 0
+
+
+async def test_beyond_the_memory_bound_records_are_dropped_and_counted(tmp_path: Path) -> None:
+    bus: EventBus[Any] = EventBus()
+    appender = JournalAppender(tmp_path, "r", hold_limit=2)
+    bus.tap(appender)  # not started: nothing is written, as when the disk refuses
+    for n in range(5):
+        bus.publish(CallQueued(f"c{n}", "hotline", "138", 1), T0 + n)
+    assert (appender.held, appender.lost) == (2, 3)
+
+
+# A child process whose file size limit (RLIMIT_FSIZE) makes the kernel refuse
+# the journal part way through a write, as a full disk does; the limit is lifted
+# and the held records go out at the next flush.
+_REFUSING_DISK = r"""
+import asyncio, json, resource, signal, sys
+from pathlib import Path
+from callcenter.acd.events import CallQueued
+from callcenter.bus import EventBus
+from callcenter.records.appender import JournalAppender
+
+async def main(directory):
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead
+    bus = EventBus()
+    appender = JournalAppender(Path(directory), "r", retry_interval=0.05)
+    appender.start()
+    bus.tap(appender)
+    bus.publish(CallQueued("c0", "hotline", "138", 1), 1.0)
+    bus.flush()
+    size = (Path(directory) / "journal-000001.log").stat().st_size
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 150, hard))
+    for n in range(1, 6):
+        bus.publish(CallQueued(f"c{n}", "hotline", "138", 1), 1.0 + n)
+    bus.flush()  # part of the lines fit, then the kernel refuses
+    refused = dict(held=appender.held, refused=appender.refused, error=appender.error,
+                   size=(Path(directory) / "journal-000001.log").stat().st_size, first=size)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    await asyncio.sleep(0.2)  # the retry
+    appender.close()
+    print(json.dumps(dict(refused=refused, held=appender.held, lost=appender.lost,
+                          appended=appender.appended)))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_a_disk_that_refuses_part_way_loses_no_record_and_leaves_no_half_line(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _REFUSING_DISK, str(tmp_path)],
+        capture_output=True, text=True, timeout=30,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    refused = result["refused"]
+    assert refused["held"] == 5 and refused["refused"] == 1 and refused["error"]
+    assert refused["size"] == refused["first"]  # cut back to its last whole line
+    assert (result["held"], result["lost"], result["appended"]) == (0, 0, 6)
+    records = [r for s in Journal(tmp_path).segments() for r in lines(s)]
+    assert [r["event"]["call_id"] for r in records] == [f"c{n}" for n in range(6)]
