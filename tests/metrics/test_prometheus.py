@@ -410,6 +410,7 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterCallWaitingTooLong": (("queue",), {}),  # nobody waits now; see below
         "CallcenterSipRegistrationDown": (("account",), {("pbx",): 0.0}),
         "CallcenterRecordsBacklogGrowing": ((), {}),  # the database is up
+        "CallcenterRecordsJournalRefused": ((), {}),  # the disk takes the journal
         "CallcenterRecordsRejected": ((), {}),  # every record was taken
         "CallcenterMetricsDown": ((), {}),
     }
