@@ -216,7 +216,7 @@ async def run(
         for wall, event in events:
             bus.publish(event, wall)
             bus.flush()
-        appender.close()  # the last fsync, and the thread's, counted
+        await appender.close()  # the last fsync, and the thread's, counted
         append = meter.phase("journal appender (call process)", 1, len(records))
         phases.append(append._replace(pg_cpu=float("nan")))
         dsn = await fresh_database(admin_dsn, "bench_replay", template)

@@ -233,7 +233,7 @@ class Service:
             return
         journal = JournalAppender(self.settings.service.journal_dir, self.boot)
         journal.start()
-        stack.callback(journal.close)
+        stack.push_async_callback(journal.close)
         self.bus.tap(journal)
         stack.callback(self.bus.untap, journal)
         self.journal = journal

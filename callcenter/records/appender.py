@@ -26,15 +26,20 @@ newest segment as it grows.
 
 A disk that refuses a write (full, read-only, gone) loses nothing at first:
 the lines stay in memory, in order, the file is cut back to its last whole
-line, and the write is tried again at the next flush and every second; the
-refusal is logged at a bounded rate and counted. Beyond `hold_limit` records
-held, new records are dropped and counted (`lost`): memory is finite too.
+line (or, if it cannot be, the segment is sealed with its torn tail, which
+the writer skips), and the write is tried again every `retry_interval`
+seconds, not at every step: a refusing disk costs the call path nothing but
+the lines it holds. The refusal is logged at a bounded rate and counted.
+Beyond `hold_limit` records held, new records are dropped and counted
+(`lost`): memory is finite too. While the disk refuses, the write-ahead
+promise is void: calls are still answered (a full disk must not stop the
+hotline), their records only in memory until the disk takes them
+(`held`, alert ``CallcenterRecordsJournalRefused``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +102,7 @@ class JournalAppender:
         sync_interval: float = 0.05,
         hold_limit: int = 200_000,
         retry_interval: float = 1.0,
+        chunk_bytes: int = 1024 * 1024,
     ) -> None:
         self.journal = Journal(directory)
         self.boot = boot
@@ -105,12 +111,16 @@ class JournalAppender:
         self.sync_interval = sync_interval
         self.hold_limit = hold_limit
         self.retry_interval = retry_interval
+        self.chunk_bytes = chunk_bytes
         self._lines: list[bytes] = []  # encoded, not yet in the file, in order
         self._fd = -1
+        self._segment = 0  # the number of the segment appended to
         self._size = 0  # bytes of whole lines in the current segment
         self._opened_at = 0.0
+        self._seal = False  # the segment has a torn tail: seal it before the next write
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_soon: asyncio.Handle | None = None
+        self._retry: asyncio.TimerHandle | None = None  # set while the disk refuses
         self._sync_timer: asyncio.TimerHandle | None = None
         self._syncing = False
         self._dirty = False
@@ -128,14 +138,22 @@ class JournalAppender:
         return len(self._lines)
 
     def start(self) -> None:
+        """Open the newest segment; a disk that refuses even that is retried later."""
         self._loop = asyncio.get_running_loop()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="journal-sync")
-        self._open()
+        self._segment = self.journal.next_number()
+        try:
+            self._open()
+        except OSError as exc:
+            self._refused(exc)
 
-    def close(self) -> None:
-        """Write what is held, fsync and close (at stop, on the loop: it is the end)."""
-        self.flush()
-        for handle in (self._flush_soon, self._sync_timer):
+    async def close(self, timeout: float = 3.0) -> None:
+        """Write what is held, fsync and close; a disk that hangs is given `timeout`."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self._write_held()
+        for handle in (self._flush_soon, self._sync_timer, self._retry):
             if handle is not None:
                 handle.cancel()
         if self._lines:
@@ -144,10 +162,20 @@ class JournalAppender:
             self.lost += len(self._lines)
             self._lines.clear()
         fd, self._fd = self._fd, -1
-        if self._pool is not None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
             if fd >= 0:
-                self._pool.submit(_sync_and_close, fd)
-            self._pool.shutdown(wait=True)
+                loop = asyncio.get_running_loop()
+                async with asyncio.timeout(timeout):
+                    await loop.run_in_executor(pool, _sync_and_close, fd)
+        except TimeoutError:
+            log.error("the journal's last fsync did not finish at stop", timeout=timeout)
+        except OSError as exc:
+            log.error("the journal's last fsync failed", error=str(exc))
+        finally:
+            pool.shutdown(wait=False)
 
     # -- the tap ----------------------------------------------------------------------------
 
@@ -168,53 +196,74 @@ class JournalAppender:
         self.flush()
 
     def flush(self) -> None:
-        """Append the lines held, with one write. Never raises."""
+        """Append the lines held (one write, unless they are many). Never raises;
+        while the disk refuses, only the retry timer tries again."""
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        if self._retry is None:
+            self._write_held()
+
+    def _write_held(self) -> None:
         lines = self._lines
-        if not lines or self._fd < 0:
+        if not lines or self._loop is None:
             return
-        data = b"".join(lines)
         try:
-            _write_all(self._fd, data)
+            if self._fd < 0 or self._seal:
+                self._rotate()
+            while lines:
+                # At most `chunk_bytes` a write, so a backlog the disk takes back
+                # is written in parts and never copied whole.
+                n, size = 0, 0
+                while n < len(lines) and (n == 0 or size + len(lines[n]) <= self.chunk_bytes):
+                    size += len(lines[n])
+                    n += 1
+                data = b"".join(lines[:n])
+                _write_all(self._fd, data)
+                del lines[:n]
+                self.appended += n
+                self._size += len(data)
         except OSError as exc:
             self._refused(exc)
             return
-        self.appended += len(lines)
-        lines.clear()
         self.error = ""
-        self._size += len(data)
         self._dirty = True
-        assert self._loop is not None
         now = self._loop.time()
         if self._size >= self.rotate_bytes or now - self._opened_at >= self.rotate_seconds:
-            self._rotate()
-        elif self._sync_timer is None and not self._syncing:
+            try:
+                self._rotate()
+            except OSError as exc:  # no new segment: go on appending to this one
+                self._refused(exc, retry=False)
+        if self._sync_timer is None and not self._syncing:
             self._sync_timer = self._loop.call_later(self.sync_interval, self._sync)
 
     # -- the file ---------------------------------------------------------------------------
 
     def _open(self) -> None:
+        """Open segment number `_segment` (created if need be) for appending."""
         assert self._loop is not None and self._pool is not None
-        path = self.journal.next_segment()
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._size = os.fstat(self._fd).st_size
+        fd = os.open(self.journal.segment(self._segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                     0o600)  # fmt: skip
+        self._fd = fd
+        self._size = os.fstat(fd).st_size
         self._opened_at = self._loop.time()
         self._pool.submit(fsync_dir, self.journal.directory)  # the new name, durable
 
     def _rotate(self) -> None:
-        """Seal the segment (the writer may remove it once written) and open the next."""
+        """Seal the segment (the writer may remove it once written) and open the
+        next. Raises OSError, with the old segment still the one appended to."""
         assert self._pool is not None
         old = self._fd
+        self._segment += 1
         try:
             self._open()
-        except OSError as exc:  # no new segment: go on appending to this one
+        except OSError:
+            self._segment -= 1
             self._fd = old
-            self._refused(exc)
-            return
-        if self._sync_timer is not None:
-            self._sync_timer.cancel()
-            self._sync_timer = None
-        self._dirty = False
-        self._pool.submit(_sync_and_close, old)
+            raise
+        self._seal = False
+        if old >= 0:
+            self._pool.submit(_sync_and_close, old)
 
     def _sync(self) -> None:
         """fsync the segment in the journal's thread; again later if lines came meanwhile."""
@@ -238,20 +287,26 @@ class JournalAppender:
         if self._dirty and self._fd >= 0 and self._loop is not None:
             self._sync_timer = self._loop.call_later(self.sync_interval, self._sync)
 
-    def _refused(self, exc: OSError) -> None:
-        """The disk refused: keep the lines, cut the file back to whole lines, retry."""
+    def _refused(self, exc: OSError, retry: bool = True) -> None:
+        """The disk refused: keep the lines, cut the file back to whole lines, retry later."""
         self.refused += 1
         self.error = str(exc)
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, self._size)  # no half line before the retry's first
+        if self._fd >= 0:
+            try:
+                os.ftruncate(self._fd, self._size)  # no half line before the retry's first
+            except OSError:
+                self._seal = True  # a torn tail stays: the next write goes to a new segment
         assert self._loop is not None
-        now = self._loop.time()
-        if self._refusals.take(now):
+        if self._refusals.take(self._loop.time()):
             log.error("the disk refused the records journal; records held in memory",
                       error=self.error, held=len(self._lines), lost=self.lost,
                       **self._refusals.written())  # fmt: skip
-        if self._flush_soon is None:
-            self._flush_soon = self._loop.call_later(self.retry_interval, self._flush_later)
+        if retry and self._retry is None:
+            self._retry = self._loop.call_later(self.retry_interval, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry = None
+        self._write_held()
 
 
 def _write_all(fd: int, data: bytes) -> None:

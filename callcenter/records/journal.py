@@ -1,31 +1,31 @@
-"""An append-only, fsync'd, checksummed journal of records not yet in the database.
+"""The journal of call records: append-only, checksummed segment files.
 
 Theory of operation
 -------------------
-When PostgreSQL is down or slow, records are appended here instead, one per
-line::
+Every record is a line (decision 0005)::
 
-    <crc32 of the JSON, 8 hex digits> <JSON object>\\n
+    <crc32 of the JSON, 8 hex digits> <JSON object>\n
 
-`append` writes a batch and fsyncs once, so a record the writer has
-acknowledged survives a crash or a power cut. `replay` reads the lines back in
-order. A line whose checksum does not match, or a last line without its
-newline, is what a crash in the middle of a write leaves: it is skipped and
-reported (`JournalEntries.torn`, `corrupt`), never raised, because a half
-written record was never acknowledged. Once every entry of a replay is in the
-database, `commit_replay` truncates the file; entries appended meanwhile go to
-the next file segment, so nothing written during a replay is lost.
+The call process appends them as its events are published
+(`records.appender`), into numbered segments (``journal-NNNNNN.log``); a
+segment is sealed once a newer one exists. The records writer
+(`records.writer`) reads them back in order (`read`, from an offset, whole
+lines only) into PostgreSQL and removes a sealed segment once it is written.
+A line whose checksum does not match, or bytes after the last newline of a
+sealed segment, are what a crash in the middle of a write leaves: they are
+skipped and reported, never raised, because a half written record was never
+flushed whole. Every record carries an idempotency key, so writing a line
+the database already has inserts nothing twice.
 
-Every record carries an idempotency key, so replaying an entry the database
-already has (the process died between the insert and the truncate) inserts
-nothing twice.
+`append` writes and fsyncs a batch at once into the newest segment: the
+``requeue`` command's way in, run while the service is stopped.
 
 Records PostgreSQL refuses (bad data: it would refuse them again) are set
-aside in ``rejected.jsonl`` in the same directory, appended and fsync'd as
-the journal is: one JSON object per line, the record with when and why, no
-checksum, so that an operator can read and fix them. `requeue` puts fixed
-ones back in the journal (``python -m callcenter.records.journal requeue``),
-for the next start to replay.
+aside in ``rejected.jsonl`` in the same directory, appended and fsync'd: one
+JSON object per line, the record with when and why, no checksum, so that an
+operator can read and fix them. `requeue` puts fixed ones back in the
+journal (``python -m callcenter.records.journal requeue``), for the next start
+to write.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ REJECTED = "rejected.jsonl"
 
 @dataclass(slots=True)
 class JournalEntries:
-    """What a replay found: the records in order, and what had to be skipped."""
+    """What `Journal.read_all` found: the records in order, and what it skipped."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
     segments: list[Path] = field(default_factory=list)
@@ -112,7 +112,8 @@ class Journal:
 
     @property
     def current(self) -> Path:
-        return self.directory / _SEGMENT.format(self._current)
+        """The segment `append` writes to."""
+        return self.segment(self._current)
 
     @property
     def rejected(self) -> Path:
@@ -148,11 +149,13 @@ class Journal:
             records[str(key)] = record
         return self.append(records.values())
 
-    def next_segment(self) -> Path:
-        """The name of a new segment after every one there is (the appender's next)."""
+    def next_number(self) -> int:
+        """The number of a new segment after every one there is (the appender's first)."""
         numbers = [self._number(p) for p in self.directory.glob("journal-*.log")]
-        self._current = max((n for n in numbers if n is not None), default=0) + 1
-        return self.current
+        return max((n for n in numbers if n is not None), default=0) + 1
+
+    def segment(self, number: int) -> Path:
+        return self.directory / _SEGMENT.format(number)
 
     @staticmethod
     def read(path: Path, offset: int, limit: int) -> SegmentRead:
@@ -161,11 +164,11 @@ class Journal:
         with path.open("rb") as f:
             f.seek(offset)
             data = f.read(limit)
-            while data and b"\n" not in data and len(data) == limit:  # one very long line
+            while data and b"\n" not in data:  # a line longer than `limit`: all of it
                 more = f.read(limit)
-                data += more
                 if not more:
                     break
+                data += more
             eof = not f.read(1)
         end = data.rfind(b"\n") + 1
         records: list[dict[str, Any]] = []
@@ -185,34 +188,16 @@ class Journal:
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.segments() if p.exists())
 
-    def start_replay(self) -> JournalEntries:
-        """Seal the current segment and read every sealed one, oldest first."""
-        sealed = self.segments()
-        self._current += 1  # new appends go to a fresh segment
-        entries = JournalEntries(segments=sealed)
-        for path in sealed:
-            self._read(path, entries)
-        return entries
-
-    def commit_replay(self, entries: JournalEntries) -> None:
-        """The replayed records are stored: remove their segments."""
+    def read_all(self) -> JournalEntries:
+        """Every segment's records, oldest first (the last line of a segment
+        without its newline counted as torn), without changing anything."""
+        entries = JournalEntries(segments=self.segments())
         for path in entries.segments:
-            path.unlink(missing_ok=True)
-        fsync_dir(self.directory)
-
-    @staticmethod
-    def _read(path: Path, entries: JournalEntries) -> None:
-        data = path.read_bytes()
-        lines = data.split(b"\n")
-        tail = lines.pop()  # after the last newline: b"" unless the write was torn
-        if tail:
-            entries.torn += 1
-        for line in lines:
-            record = decode(line)
-            if record is None:
-                entries.corrupt += 1
-            else:
-                entries.records.append(record)
+            part = self.read(path, 0, max(path.stat().st_size, 1))
+            entries.records += part.records
+            entries.corrupt += part.corrupt
+            entries.torn += 1 if part.tail else 0
+        return entries
 
     def __iter__(self) -> Iterator[Path]:
         return iter(self.segments())

@@ -64,16 +64,6 @@ POSITION = "writer.position"
 log = structlog.get_logger("callcenter.records")
 
 
-class _Unsettled(StoreUnavailable):
-    """The database became unavailable part way through a batch: `rest` (the
-    records from the first one not written or set aside) is still to store."""
-
-    def __init__(self, cause: StoreUnavailable, rest: list[Record], written: int) -> None:
-        super().__init__(str(cause))
-        self.rest = rest
-        self.written = written
-
-
 class RecordsWriter:
     def __init__(
         self,
@@ -135,9 +125,7 @@ class RecordsWriter:
         what is left stays in the journal for the next start."""
         self._stopping.set()
         if self._task is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                async with asyncio.timeout(timeout):
-                    await asyncio.shield(self._task)
+            await asyncio.wait([self._task], timeout=timeout)
             await cancel_and_wait([self._task])
         await self.store.close()
 
@@ -156,8 +144,10 @@ class RecordsWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry[1])
                 continue
-            except OSError as exc:  # the journal's disk: try again, as for the database
-                log.error("journal not readable", error=str(exc))
+            except OSError as exc:  # the journal's or the rejected file's disk: try again
+                log.error("journal not read or rejected records not set aside", error=str(exc))
+                if self._stopping.is_set():
+                    return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry[1])
                 continue
@@ -165,7 +155,9 @@ class RecordsWriter:
                 log.info("database available again; writing the journal")
                 self.unavailable = False
             delay = self._retry[0]
-            if read < self.batch_size:  # caught up: let a batch's worth gather
+            await asyncio.sleep(0)  # a long journal: the loop's other work between parts
+            if read < self.batch_size and len(self.journal.segments()) <= 1:
+                # Caught up with the appender: let a batch's worth gather.
                 if self._stopping.is_set() and read == 0:
                     return
                 with contextlib.suppress(TimeoutError):
@@ -233,8 +225,8 @@ class RecordsWriter:
 
     async def _store(self, records: list[Record]) -> int:
         """Write `records` in order, setting aside those PostgreSQL refuses;
-        returns how many were written. Raises `_Unsettled` (a `StoreUnavailable`)
-        with what is left when the database becomes unavailable."""
+        returns how many were written. Raises `StoreUnavailable` when the
+        database becomes unavailable (what it wrote, it wrote)."""
         written = 0
         refused: list[tuple[Record, StoreRefused]] = []
         # Parts of `records` still to write, in order from the end of the list:
@@ -245,8 +237,6 @@ class RecordsWriter:
                 start, end = parts.pop()
                 try:
                     await self.store.write(records[start:end])
-                except StoreUnavailable as exc:
-                    raise _Unsettled(exc, records[start:], written) from exc
                 except StoreRefused as exc:
                     if end - start == 1:
                         refused.append((records[start], exc))

@@ -1,4 +1,4 @@
-"""The journal: durable appends, ordered replay, torn and corrupt lines skipped."""
+"""The journal: durable appends, ordered reads, torn and corrupt lines skipped."""
 
 from __future__ import annotations
 
@@ -12,24 +12,24 @@ from hypothesis import strategies as st
 from callcenter.records.journal import Journal, decode, encode, main
 
 
-def test_append_then_replay_in_order_then_commit_empties_it(tmp_path: Path) -> None:
+def test_append_then_read_in_order_from_any_whole_line(tmp_path: Path) -> None:
     j = Journal(tmp_path)
     assert j.append([{"key": "a", "n": 1}, {"key": "b", "n": 2}]) == 2
     assert j.append([{"key": "c", "text": "客服中心001号"}]) == 1
-    entries = j.start_replay()
+    entries = j.read_all()
     assert [r["key"] for r in entries.records] == ["a", "b", "c"]
     assert entries.records[2]["text"] == "客服中心001号"
-    # Written during the replay: kept for the next one.
-    j.append([{"key": "d"}])
-    j.commit_replay(entries)
-    again = j.start_replay()
-    assert [r["key"] for r in again.records] == ["d"]
+    first = j.read(j.current, 0, 10)  # less than a line: the whole line all the same
+    assert [r["key"] for r in first.records] == ["a"] and not first.eof
+    rest = j.read(j.current, first.end, 1 << 20)
+    assert [r["key"] for r in rest.records] == ["b", "c"] and rest.eof and rest.tail == 0
 
 
 def test_a_new_process_finds_what_the_last_one_left(tmp_path: Path) -> None:
     Journal(tmp_path).append([{"key": "left-behind"}])
-    entries = Journal(tmp_path).start_replay()
-    assert [r["key"] for r in entries.records] == ["left-behind"]
+    j = Journal(tmp_path)
+    assert [r["key"] for r in j.read_all().records] == ["left-behind"]
+    assert j.next_number() == 2  # the next run's appender starts a segment after it
 
 
 def test_torn_last_line_and_corrupt_line_are_skipped_not_raised(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_torn_last_line_and_corrupt_line_are_skipped_not_raised(tmp_path: Path) 
     lines[1] = lines[1].replace(b'"b"', b'"B"')  # a flipped byte: checksum mismatch
     torn = encode({"key": "d"})[:-7]  # a crash in the middle of a write
     path.write_bytes(b"\n".join(lines) + torn)
-    entries = Journal(tmp_path).start_replay()
+    entries = Journal(tmp_path).read_all()
     assert [r["key"] for r in entries.records] == ["a", "c"]
     assert (entries.torn, entries.corrupt) == (1, 1)
 
@@ -72,7 +72,7 @@ def test_a_lone_surrogate_is_journaled_and_read_back(tmp_path: Path) -> None:
     j = Journal(tmp_path)
     text = "x" + chr(0xD800) + "客服"
     assert j.append([{"key": "s", "text": text}]) == 1
-    assert j.start_replay().records == [{"key": "s", "text": text}]
+    assert j.read_all().records == [{"key": "s", "text": text}]
 
 
 def rejection(key: str, **event: object) -> dict[str, object]:
@@ -89,7 +89,7 @@ def rejection(key: str, **event: object) -> dict[str, object]:
 def test_set_aside_then_requeue_puts_the_fixed_records_back_in_order(tmp_path: Path) -> None:
     j = Journal(tmp_path / "journal")
     assert j.set_aside([rejection("b:1", rings=0), rejection("b:2", text="\x00")]) == 2
-    assert j.set_aside([rejection("b:1", rings=0)]) == 1  # set aside again by a replay
+    assert j.set_aside([rejection("b:1", rings=0)]) == 1  # set aside again by a rewrite
     assert j.rejected.parent == j.directory and j.segments() == []
     # The operator moves the file away, fixes it, and requeues it.
     fixed = tmp_path / "fixed.jsonl"
@@ -100,7 +100,7 @@ def test_set_aside_then_requeue_puts_the_fixed_records_back_in_order(tmp_path: P
         line["record"]["event"] = {"rings": 1}
     fixed.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
     assert main(["requeue", str(fixed), str(j.directory)]) == 0
-    records = Journal(j.directory).start_replay().records
+    records = Journal(j.directory).read_all().records
     assert [(r["key"], r["event"]) for r in records] == [("b:1", {"rings": 1}), ("b:2", {"rings": 1})]
 
 

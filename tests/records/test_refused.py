@@ -194,7 +194,7 @@ async def test_a_refused_record_is_set_aside_and_the_rest_of_its_batch_lands_in_
         assert writer.rejected == 1 and writer.pending_bytes() == 0
     finally:
         await writer.stop()
-        bus.close()
+        await bus.close()
 
 
 async def test_a_refused_record_in_a_journal_left_behind_is_set_aside_and_the_writer_goes_on(
@@ -228,7 +228,7 @@ async def test_a_refused_record_in_a_journal_left_behind_is_set_aside_and_the_wr
         await assert_answered_call_landed(database, 4)
     finally:
         await writer.stop()
-        bus.close()
+        await bus.close()
 
 
 async def test_an_outage_in_the_middle_of_a_refused_batch_sets_the_record_aside_once(
@@ -261,7 +261,7 @@ async def test_an_outage_in_the_middle_of_a_refused_batch_sets_the_record_aside_
         await assert_answered_call_landed(database, 1)
     finally:
         await writer.stop()
-        bus.close()
+        await bus.close()
 
 
 async def test_many_refused_records_keep_the_writer_going_with_the_log_rate_limited(
@@ -301,7 +301,7 @@ async def test_many_refused_records_keep_the_writer_going_with_the_log_rate_limi
             await assert_answered_call_landed(database, n)
     finally:
         await writer.stop()
-        bus.close()
+        await bus.close()
 
 
 def documented_query() -> str:
@@ -329,7 +329,7 @@ async def test_a_refused_offer_is_whole_after_the_documented_reimport(
         assert writer.rejected == 1
     finally:
         await writer.stop()
-        bus.close()  # the service stops
+        await bus.close()  # the service stops
     # The offer opened the leg's row: its answer found none.
     assert await fetch(database, "SELECT * FROM ring_attempts") == []
     # The operator's steps (docs/records.md): move the file away, fix it, add the call's
