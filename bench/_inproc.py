@@ -25,9 +25,10 @@ from typing import Any, TextIO, TypeVar
 
 import uvloop
 
-from callcenter.app import Service, settle_gc, unsettle_gc
+from callcenter.app import Service
 from callcenter.clock import LoopClock
 from callcenter.log import configure_logging
+from callcenter.process import settle_gc, unsettle_gc
 from callcenter.runtime import SipRuntime
 from callcenter.settings import Settings
 

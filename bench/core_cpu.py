@@ -34,10 +34,10 @@ from callcenter.acd.agents import Agent
 from callcenter.acd.engine import Acd
 from callcenter.acd.events import AgentLogin, CallAnswered, CallEnded, SetReady
 from callcenter.acd.queues import QueueConfig
-from callcenter.app import _new_id as new_id
-from callcenter.app import settle_gc
 from callcenter.calls.bridge import AgentTarget, Bridge, BridgeConfig
 from callcenter.calls.switchboard import Switchboard
+from callcenter.ids import new_id
+from callcenter.process import settle_gc
 from callcenter.sip.endpoint import EndpointConfig
 from callcenter.sip.events import Send
 from callcenter.sip.message import Address, Transport

@@ -119,10 +119,10 @@ async def measure(args: argparse.Namespace, work: Path) -> list[object]:
                     stall_ms.append(max(gaps, default=0.0) * 1000.0)
                     # The part of a scrape done on the loop (metrics/scrape.py).
                     t0 = time.perf_counter()
-                    for collector in service._loop_collectors:
+                    for collector in service.loop_collectors:
                         collector.freeze()
                     on_loop_ms.append((time.perf_counter() - t0) * 1000.0)
-                    for collector in service._loop_collectors:
+                    for collector in service.loop_collectors:
                         collector.thaw()
                     await asyncio.sleep(0.1)
             ticking = False

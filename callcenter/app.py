@@ -1,17 +1,24 @@
-"""The composition root: builds the service from `Settings`, starts and stops it in order.
+"""The call process's composition root: builds the service from `Settings`,
+starts and stops it in order.
 
-Start order is SIP, then HTTP, so that ``/healthz`` answering means the
-whole service is up; `Service.stop` unwinds the same `AsyncExitStack` in
-reverse. `run` adds the process concerns: signals and a bounded stop.
+The call process owns the database's set-up (the embedded PostgreSQL, the
+migrations, the directory seeded from the file), the records journal
+(decision 0005), the SIP transports and the `Switchboard` (SIP, B2BUA, ACD).
+The floor's half (`callcenter.floor.Floor`: records writer, desktop, call
+metrics, administration, HTTP) runs in this process's loop with
+``service.floor_process = false``, or in the floor process, its child
+(`callcenter.supervisor.FloorProcess`, decision 0004), as shipped.
+
+Start order: database, journal, the floor's half, SIP, then HTTP, so that
+``/healthz`` answering means the whole service is up; `Service.stop`
+unwinds the same `AsyncExitStack` in reverse. `run` adds the process
+concerns: signals and a bounded stop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import ipaddress
-import json
-import os
 import random
 import secrets
 import signal
@@ -19,9 +26,8 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from datetime import datetime
 from functools import partial
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import asyncpg
 import structlog
@@ -31,7 +37,6 @@ from prometheus_client import (
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Info,
-    ProcessCollector,
     disable_created_metrics,
 )
 from prometheus_client.registry import Collector
@@ -41,56 +46,41 @@ from . import __version__
 from .acd.agents import Agent
 from .acd.engine import Acd
 from .acd.events import AgentLogin, SetReady
-from .acd.queues import Escalation, Overflow, QueueConfig, Strategy
-from .acd.ringclock import Cadence
-from .agent.admin import AdminApi
-from .agent.auth import Sessions
-from .agent.desktop import AgentInfo, DesktopHub
-from .agent.phones import PhoneSecrets
 from .bus import EventBus
 from .calls.admission import CallAdmission
 from .calls.bridge import AgentTarget, Bridge, BridgeConfig
 from .calls.switchboard import Switchboard
 from .clock import Clock, LoopClock
-from .control import CallControl, CallSide, LocalControl, RemoteControl
-from .floor import FloorProcess, FloorProcessFailed
+from .control import CallSide, LocalControl
+from .floor import Floor
 from .health import RegistrationStatus
-from .link import Channel, EventReceived, Link, bus_codec
-from .metrics.calls import (
-    CallMetrics,
-    DesktopCollector,
-    FeedCollector,
-    FloorCollector,
-    pop_latency,
-)
-from .metrics.records import AppenderCollector, RecordsCollector
+from .ids import new_id
+from .metrics.calls import FeedCollector, FloorCollector
+from .metrics.journal import AppenderCollector
 from .metrics.scrape import LoopCollector, Scraper
 from .metrics.sip import SipMetrics
+from .process import settle_gc, unsettle_gc
+from .records import directory
 from .records.appender import JournalAppender
-from .records.customers import Customer, CustomerDirectory
-from .records.database import Pool, open_database
-from .records.directory import seed_and_load
-from .records.forms import CallForm, save_form
+from .records.database import open_database
 from .records.migrate import apply_migrations
-from .records.stats import AgentStats, QueueStats, agent_stats, queue_stats
-from .records.store import Store
 from .records.writer import RecordsWriter
 from .runtime import SipRuntime
-from .settings import AccountSettings, AgentSettings, QueueSettings, Settings
+from .settings import AccountSettings, AgentSettings, Settings
 from .sip.aio import TransportConfig
 from .sip.auth import DigestClient, DigestServer
 from .sip.endpoint import EndpointConfig
 from .sip.headers import NameAddr
 from .sip.message import Address, Transport
+from .sip.phones import PhoneSecrets
 from .sip.registrar import Registrar
 from .sip.registration import Account, Registration
 from .sip.throttle import Throttle, TrustedSources
 from .sip.timers import TimerConfig
 from .sip.ua import UaConfig, UserAgent
-from .tasks import cancel_and_wait
-from .web import listening_addresses, make_web_app, start_web
+from .supervisor import FloorProcess, FloorProcessFailed
 
-__all__ = ["STOP_TIMEOUT", "Service", "run"]
+__all__ = ["STOP_TIMEOUT", "Service", "build_core", "run"]
 
 # Upper bound on a graceful stop after SIGTERM. It leaves room for
 # un-REGISTERing within one SIP transaction timeout of a LAN PBX and stays
@@ -99,11 +89,10 @@ STOP_TIMEOUT: Final = 8.0
 
 log = structlog.get_logger(__name__)
 
-Role = Literal["all", "call", "floor"]
-
 
 class Service:
-    """Everything the process runs, started and stopped as one unit."""
+    """The call process (and, in one process, the floor's half), started and
+    stopped as one unit."""
 
     def __init__(
         self,
@@ -111,84 +100,62 @@ class Service:
         *,
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
-        floor_link: socket.socket | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock if clock is not None else LoopClock()
-        # One process does everything ("all"), or two share it (decision 0004):
-        # the call path ("call") and, given the link to it, the floor ("floor").
-        self.role: Role = (
-            "floor"
-            if floor_link is not None
-            else "call"
-            if settings.service.floor_process
-            else "all"
-        )
-        self._floor_link = floor_link
         # This run of the call process: the key of its records (with the bus's numbers).
         self.boot = secrets.token_hex(6)
         # A `_created` sample beside every counter and histogram doubles the
         # scrape (a thousand agents' counters) for a timestamp no rule reads.
         disable_created_metrics()  # type: ignore[no-untyped-call]
-        if registry is None:
-            registry = _floor_registry() if self.role == "floor" else _default_registry()
-        self.registry = registry
-        self.sip_metrics = SipMetrics(self.registry) if self.role != "floor" else None
+        self.registry = registry if registry is not None else _default_registry()
+        self.sip_metrics = SipMetrics(self.registry)
         # Collectors reading the loop's state: collected on the loop at each
         # scrape, the text rendered in a thread (metrics/scrape.py).
-        self._loop_collectors: list[LoopCollector] = []
+        self.loop_collectors: list[LoopCollector] = []
         self.bus: EventBus[Any] = EventBus()
         self.sip: SipRuntime | None = None
-        self.records: RecordsWriter | None = None
         self.journal: JournalAppender | None = None
-        self.feed_gaps = 0  # events the floor process's feed skipped (the floor process)
-        self._fed = 0  # the number of the last event fed (the floor process)
-        self.db_pool: Pool | None = None
-        self.desktop: DesktopHub | None = None
-        self.admin: AdminApi | None = None
-        self._password_hashes: dict[str, str] = {}
         # Phones' passwords for the registrar (standalone mode): the file's, or
         # digests set through the administration API (stored in the database).
         self.phones = PhoneSecrets(settings.sip.public_host) if settings.acd.mode != "pbx" else None
-        # The floor's way to the ACD (desktop, administration, /healthz).
+        # What the floor's half asks of the call path (desktop, administration, /healthz).
         self.call_side = CallSide(self.phones, [a.name for a in settings.accounts])
-        self.control: CallControl = (
-            RemoteControl(lambda: self.channel)
-            if self.role == "floor"
-            else LocalControl(self.call_side)
-        )
-        self.channel: Channel | None = None  # the floor's link to the call process
-        self.link_closed = asyncio.Event()
-        self.floor: FloorProcess | None = None  # the call process's floor process
+        self.floor_side: Floor | None = None  # the floor's half in this process
+        self.floor: FloorProcess | None = None  # or in the floor process
         self.dsn = ""
+        self._password_hashes: dict[str, str] = {}
         self._scraper: Scraper | None = None
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
         self._stack: AsyncExitStack | None = None
 
+    @property
+    def records(self) -> RecordsWriter | None:
+        """The records writer, when it runs in this process."""
+        return self.floor_side.records if self.floor_side is not None else None
+
     async def start(self) -> None:
-        """Start SIP, then HTTP. If any step fails, what already started is stopped."""
+        """Start everything in order. If any step fails, what already started is stopped."""
         if self._stack is not None:
             raise RuntimeError("service already started")
         async with AsyncExitStack() as stack:
             await self._open_database(stack)
-            if self.role != "floor":
-                self._start_journal(stack)
-            if self.role == "floor":
-                await self._open_link(stack)
-            if self.role != "call":
-                await self._start_records(stack)
-                self._start_metrics(stack)
-                self._start_desktop(stack)
-            if self.role == "floor":
-                self._run_link(stack)
-            if self.role == "call":
-                self._start_call_metrics()
+            self._start_journal(stack)
+            self._on_loop(
+                FloorCollector(
+                    lambda: self.sip.snapshot() if self.sip is not None else None,
+                    lambda: self.sip.core.acd.queues.values() if self.sip is not None else (),
+                )
+            )
+            if self.settings.service.floor_process:
+                await self._start_floor_process(stack)
+            else:
                 await self._start_floor(stack)
-            if self.role != "floor":
-                await self._start_sip(stack)
-            if self.role != "call":
-                await self._start_http(stack)
+            await self._start_sip(stack)
+            if self.floor_side is not None:
+                await self.floor_side.serve(stack)
+                self.http_addresses = self.floor_side.http_addresses
             self._stack = stack.pop_all()
 
     async def stop(self) -> None:
@@ -202,15 +169,15 @@ class Service:
         return self.call_side.registrations()
 
     async def _open_database(self, stack: AsyncExitStack) -> None:
-        """The configured or embedded database, and the agents and queues in it.
+        """The configured or embedded database, migrated, and the agents and
+        queues in it (seeded from the file the first time).
 
         A database that cannot be reached does not stop the service: records
-        go to the journal and are written when it answers.
+        wait in the journal and are written when it answers.
         """
         db_settings = self.settings.database
         if not db_settings.enabled:
-            if self.role != "floor":
-                log.warning("call records are off (database.enabled = false)")
+            log.warning("call records are off (database.enabled = false)")
             return
         try:
             database = await open_database(
@@ -221,10 +188,29 @@ class Service:
             return
         stack.push_async_callback(database.close)
         self.dsn = database.dsn
-        await self._load_directory(self.dsn)
-        if self.role != "call":
-            self.db_pool = Pool(self.dsn)
-            stack.push_async_callback(self.db_pool.close)
+        try:
+            async with asyncio.timeout(10):
+                conn = await asyncpg.connect(self.dsn)
+            try:
+                await apply_migrations(conn)
+                found = await directory.seed_and_load(
+                    conn, list(self.settings.agents), list(self.settings.queues)
+                )
+            finally:
+                await conn.close()
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            log.warning("database unreachable; agents and queues from the file", error=str(exc))
+            return
+        for problem in found.problems:
+            log.error("skipped a bad row", problem=problem)
+        if found.queues:
+            self.settings = self.settings.model_copy(
+                update={"agents": found.agents, "queues": found.queues}
+            )
+        self._password_hashes = found.password_hashes
+        if self.phones is not None:
+            for extension, digest in found.phone_digests.items():
+                self.phones.stored(extension, digest)
 
     def _start_journal(self, stack: AsyncExitStack) -> None:
         """Records made durable where the events are born (decision 0005): the
@@ -237,53 +223,33 @@ class Service:
         self.bus.tap(journal)
         stack.callback(self.bus.untap, journal)
         self.journal = journal
-        self.registry.register(self._on_loop(AppenderCollector(journal)))
-
-    async def _start_records(self, stack: AsyncExitStack) -> None:
-        """The records writer: the journal into PostgreSQL."""
-        db_settings = self.settings.database
-        if not db_settings.enabled:
-            return
-        store = Store(self.dsn, min_size=db_settings.pool_min, max_size=db_settings.pool_max)
-        writer = RecordsWriter(store, self.settings.service.journal_dir)
-        await writer.start()
-        stack.push_async_callback(writer.stop)
-        self.records = writer
-        self.registry.register(self._on_loop(RecordsCollector(writer)))
-
-    async def _open_link(self, stack: AsyncExitStack) -> None:
-        """The floor process's end of the link: the call process's events onto
-        this process's bus, under their numbers; requests to it over the same link."""
-        assert self._floor_link is not None
-        reader, writer = await asyncio.open_connection(sock=self._floor_link)
-        self.channel = Channel(Link(bus_codec()), reader, writer, on_event=self._arrived)
-        stack.push_async_callback(self.channel.close)
-
-    def _run_link(self, stack: AsyncExitStack) -> None:
-        """Read the link once everything that consumes its events has subscribed."""
-        assert self.channel is not None
-        task = asyncio.create_task(self.channel.run(), name="floor-link")
-        task.add_done_callback(lambda _: self.link_closed.set())
-        stack.push_async_callback(cancel_and_wait, [task])
-
-    def _arrived(self, received: EventReceived) -> None:
-        """An event of the call process's feed, onto this process's bus under
-        its number. A gap (the feed dropped, or this process started mid-run)
-        is counted; the records do not depend on the feed."""
-        if self._fed and received.seq > self._fed + 1:
-            self.feed_gaps += received.seq - self._fed - 1
-        self._fed = received.seq
-        self.bus.republish(received.seq, received.wall, received.event)
+        self._on_loop(AppenderCollector(journal))
 
     async def _start_floor(self, stack: AsyncExitStack) -> None:
+        """The floor's half in this process, on this bus, calling the ACD directly."""
+        database = self.settings.database.model_copy(update={"dsn": SecretStr(self.dsn)})
+        self.floor_side = Floor(
+            self.settings.model_copy(update={"database": database}),
+            self.bus,
+            LocalControl(self.call_side),
+            self.registry,
+            dsn=self.dsn,
+            password_hashes=self._password_hashes,
+            phone_realm=self.phones.realm if self.phones is not None else None,
+            clock=self.clock,
+            loop_collectors=self.loop_collectors,
+        )
+        await self.floor_side.start(stack)
+
+    async def _start_floor_process(self, stack: AsyncExitStack) -> None:
         """The floor process, started before SIP so it misses no event."""
         database = self.settings.database.model_copy(update={"dsn": SecretStr(self.dsn)})
         settings = self.settings.model_copy(update={"database": database})
-        self.floor = FloorProcess(settings, self.bus, self.call_side, metrics=self._render_metrics)
-        await self.floor.start()  # it stops itself if it fails
-        stack.push_async_callback(self.floor.stop)
-        self.http_addresses = self.floor.http_addresses  # kept current on restarts
-        floor = self.floor
+        floor = FloorProcess(settings, self.bus, self.call_side, metrics=self._render_metrics)
+        await floor.start()  # it stops itself if it fails
+        stack.push_async_callback(floor.stop)
+        self.floor = floor
+        self.http_addresses = floor.http_addresses  # kept current on restarts
         self.registry.register(FeedCollector(
             "callcenter_floor_feed_dropped",
             "Events not fed to the floor process: it was down, or so far behind that "
@@ -299,148 +265,18 @@ class Service:
             case _:
                 raise ValueError("a metrics request is [accept, names]")
         if self._scraper is None:
-            self._scraper = Scraper(self.registry, self._loop_collectors)
+            self._scraper = Scraper(self.registry, self.loop_collectors)
         body, _ = await self._scraper.render(accept, names)
         return body
 
-    async def _call_metrics(self, accept: str, names: list[str]) -> bytes:
-        """The floor process asks the call process for its metrics."""
-        channel = self.channel
-        if channel is None or channel.closed:
-            raise ConnectionError("the call process is not connected")
-        body = await channel.request("metrics", [accept, names], timeout=10.0)
-        if not isinstance(body, bytes):
-            raise TypeError("the call process's metrics are not bytes")
-        return body
+    def _on_loop(self, collector: Collector) -> None:
+        self.registry.register(self._loop(collector))
 
-    async def _load_directory(self, dsn: str) -> None:
-        """Agents and queues from the database (seeded from the file the first
-        time). If the database cannot be reached, the file's are used."""
-        try:
-            async with asyncio.timeout(10):
-                conn = await asyncpg.connect(dsn)
-            try:
-                await apply_migrations(conn)
-                directory = await seed_and_load(
-                    conn, list(self.settings.agents), list(self.settings.queues)
-                )
-                # Desktop passwords reset by a supervisor live in the database.
-                self._password_hashes = {
-                    r["id"]: r["password_hash"]
-                    for r in await conn.fetch(
-                        "SELECT id, password_hash FROM agents WHERE password_hash IS NOT NULL"
-                    )
-                }
-                # Phone passwords set by a supervisor: digests, in the database.
-                for r in await conn.fetch(
-                    "SELECT extension, sip_digest FROM agents"
-                    " WHERE enabled AND sip_digest IS NOT NULL"
-                ):
-                    if self.phones is not None:
-                        self.phones.stored(r["extension"], json.loads(r["sip_digest"]))
-            finally:
-                await conn.close()
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            log.warning("database unreachable; agents and queues from the file", error=str(exc))
-            return
-        for problem in directory.problems:
-            log.error("skipped a bad row", problem=problem)
-        if directory.queues:
-            self.settings = self.settings.model_copy(
-                update={"agents": directory.agents, "queues": directory.queues}
-            )
-
-    def _start_metrics(self, stack: AsyncExitStack) -> None:
-        """Call metrics from the bus; the floor's gauges read at scrape time."""
-        queues = [_queue(q) for q in self.settings.queues]
-        cycle = queues[0].cadence.cycle if queues else 5.0
-        metrics = CallMetrics(self.registry, self.bus, cycle)
-        metrics.set_targets({q.name: q.target_seconds for q in queues})
-        metrics.prime([q.name for q in queues], [a.id for a in self.settings.agents])
-        metrics.start()
-        stack.push_async_callback(metrics.stop)
-        clients = lambda: self.desktop.client_count if self.desktop is not None else 0  # noqa: E731
-        if self.role == "floor":  # the floor's gauges come from the call process
-            self.registry.register(self._on_loop(DesktopCollector(clients)))
-            self.registry.register(FeedCollector(
-                "callcenter_floor_feed_gaps",
-                "Events of the call process's feed this floor process did not get "
-                "(dropped by the call process while it was down or far behind).",
-                lambda: self.feed_gaps,
-            ))  # fmt: skip
-        else:
-            self._start_call_metrics(clients)
-
-    def _start_call_metrics(self, clients: Callable[[], int] | None = None) -> None:
-        """The floor's gauges, read from the ACD at scrape time."""
-        self.registry.register(
-            self._on_loop(
-                FloorCollector(
-                    lambda: self.sip.snapshot() if self.sip is not None else None,
-                    clients,
-                    lambda: self.sip.core.acd.queues.values() if self.sip is not None else (),
-                )
-            )
-        )
-
-    def _on_loop(self, collector: Collector) -> LoopCollector:
+    def _loop(self, collector: Collector) -> LoopCollector:
+        """`collector` read on the loop at each scrape (metrics/scrape.py)."""
         wrapped = LoopCollector(collector)
-        self._loop_collectors.append(wrapped)
+        self.loop_collectors.append(wrapped)
         return wrapped
-
-    def _start_desktop(self, stack: AsyncExitStack) -> None:
-        """The desktop hub subscribes before SIP starts, so it misses no event."""
-        desk = self.settings.desktop
-        sessions = Sessions(desk.session_hours)
-        for agent in self.settings.agents:
-            sessions.add_user(agent.id, agent.password.get_secret_value(), "agent")
-        for agent_id, password_hash in self._password_hashes.items():
-            sessions.set_hash(agent_id, password_hash, "agent")
-        for supervisor in desk.supervisors:
-            sessions.add_user(supervisor.id, supervisor.password.get_secret_value(), "supervisor")
-        pool = self.db_pool
-        lookup = save = history = None
-        if pool is not None:
-            directory: list[CustomerDirectory] = []
-
-            async def lookup(number: str) -> Customer | None:
-                if not directory:
-                    directory.append(CustomerDirectory(await pool.get()))
-                return await directory[0].lookup(number)
-
-            async def save(form: CallForm) -> bool:
-                async with (await pool.get()).acquire() as conn:
-                    return await save_form(conn, form)
-
-            async def history(
-                start: datetime, end: datetime, agents: list[str]
-            ) -> tuple[list[QueueStats], list[AgentStats]]:
-                async with (await pool.get()).acquire() as conn:
-                    queues = await queue_stats(conn, start, end)
-                    return queues, await agent_stats(conn, start, end, agents)
-
-        self.desktop = DesktopHub(
-            self.bus,
-            sessions,
-            {a.id: AgentInfo(a.id, a.name, a.number) for a in self.settings.agents},
-            control=self.control,
-            greeting=desk.greeting,
-            lookup=lookup,
-            save_form=save,
-            replay_messages=desk.replay_messages,
-            clock=self.clock,
-            history=history,
-            popped=pop_latency(self.registry).observe,
-        )
-        self.desktop.start()
-        stack.push_async_callback(self.desktop.stop)
-        self.admin = AdminApi(
-            sessions,
-            control=self.control,
-            pool=pool.get if pool is not None else None,
-            to_queue=_queue,
-            phone_realm=self.phones.realm if self.phones is not None else None,
-        )
 
     async def _start_sip(self, stack: AsyncExitStack) -> None:
         """Bind the SIP transports, build the core, register every account.
@@ -449,7 +285,6 @@ class Service:
         it runs first, while the sockets are still open.
         """
         sip, sip_metrics = self.settings.sip, self.sip_metrics
-        assert sip_metrics is not None  # not the floor process
         tls_context = None
         if "tls" in sip.transports and sip.tls_certificate and sip.tls_private_key:
             tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -474,7 +309,7 @@ class Service:
             self.clock,
         )
         sip_metrics.register_state_collector(
-            self.registry, runtime.registration_status, wrap=self._on_loop
+            self.registry, runtime.registration_status, wrap=self._loop
         )
         await runtime.start()
         stack.push_async_callback(runtime.stop)
@@ -487,22 +322,6 @@ class Service:
             if agent.ready_on_start:
                 runtime.command(AgentLogin(agent.id))
                 runtime.command(SetReady(agent.id))
-
-    async def _start_http(self, stack: AsyncExitStack) -> None:
-        http = self.settings.http
-        routes = self.desktop.routes() if self.desktop is not None else []
-        routes += self.admin.routes() if self.admin is not None else []
-        app = make_web_app(
-            self.control,
-            self.registry,
-            more_metrics=self._call_metrics if self.role == "floor" else None,
-            clock=self.clock,
-            routes=routes,
-            on_loop=self._loop_collectors,
-        )
-        runner = await start_web(app, http.host, http.port)
-        stack.push_async_callback(runner.cleanup)
-        self.http_addresses = listening_addresses(runner)
 
 
 def build_core(
@@ -523,18 +342,18 @@ def build_core(
         Registration(
             acc,
             sent_by[acc.transport],
-            new_id=_new_id,
+            new_id=new_id,
             rng=random.random,
             options_interval=sip.options_interval,
             options_timeout=sip.options_timeout,
         )
         for acc in accounts
     ]
-    ua = UserAgent(UaConfig(endpoint), registrations, new_id=_new_id)
+    ua = UserAgent(UaConfig(endpoint), registrations, new_id=new_id)
     acd = Acd(
-        [_queue(q) for q in settings.queues],
+        [q.config() for q in settings.queues],
         [_agent(a) for a in settings.agents],
-        new_id=_new_id,
+        new_id=new_id,
     )
     transport = next(iter(sent_by))
     host, port = sent_by[transport]
@@ -547,7 +366,7 @@ def build_core(
         def locate(extension: str, now: float) -> AgentTarget | None:
             return AgentTarget(f"sip:{extension}@{domain}", pbx.registrar, domain)
 
-        credentials = DigestClient(pbx.auth_user or pbx.user, pbx.password, cnonce_factory=_new_id)
+        credentials = DigestClient(pbx.auth_user or pbx.user, pbx.password, cnonce_factory=new_id)
         transport, (host, port) = pbx.transport, sent_by[pbx.transport]
     else:
         domain = sip.public_host
@@ -576,7 +395,7 @@ def build_core(
     bridge = Bridge(
         ua.endpoint,
         BridgeConfig(host, port, transport),
-        new_id=_new_id,
+        new_id=new_id,
         locate=locate,
         credentials=credentials,
     )
@@ -621,29 +440,6 @@ def build_core(
     )
 
 
-def _queue(q: QueueSettings) -> QueueConfig:
-    return QueueConfig(
-        name=q.name,
-        numbers=tuple(q.numbers),
-        group=q.group,
-        strategy=Strategy(q.strategy),
-        priority=q.priority,
-        cadence=Cadence.of(q.cadence),
-        answer_within_rings=q.answer_within_rings,
-        agent_ring_limit=q.agent_ring_limit,
-        max_no_answer=q.max_no_answer,
-        escalation=Escalation(q.escalation),
-        max_wait=q.max_wait,
-        max_length=q.max_length,
-        overflow=Overflow(q.overflow.kind, q.overflow.target, q.overflow.retry_after),
-        wrap_up=q.wrap_up,
-        busy_cooldown=q.busy_cooldown,
-        decline_cooldown=q.decline_cooldown,
-        short_abandon=q.short_abandon,
-        setup_timeout=q.setup_timeout,
-    )
-
-
 def _agent(a: AgentSettings) -> Agent:
     return Agent(a.id, a.name, a.number, a.extension, dict(a.groups))
 
@@ -677,74 +473,6 @@ def _account(acc: AccountSettings) -> Account:
         retry_max=acc.retry_max,
         display_name=acc.display_name,
     )
-
-
-#: Collector thresholds while the service runs: young collections every 10,000
-#: net allocations instead of 700; the middle generation's after 1,000 of those
-#: instead of 10, and a full collection after 100 of the middle generation's
-#: (see `settle_gc`). With the middle generation collected every 10 young
-#: collections, each of those passes (over every call's state in flight)
-#: stopped the loop long enough to put the ring clock's p99 at 54 ms at 200
-#: calls/s; at 1,000, 20 ms (bench/ring_accuracy.py, docs/performance.md).
-GC_THRESHOLDS: Final = (10_000, 1_000, 100)
-_gc_before: list[tuple[int, int, int]] = []
-
-
-def settle_gc() -> None:
-    """Keep the garbage collector's full passes off the call path.
-
-    A full collection scans every tracked object, and a running service holds
-    many long-lived ones (settings, the floor, the desktop's sessions): on
-    this 2-core machine each pass stopped the event loop for 160-350 ms every
-    few seconds under load, and screen pops and ring ticks waited behind it.
-    Once the service is up, what start-up made is moved out of the
-    collector's sight (`gc.freeze`: it is still freed by reference counting,
-    only never scanned for cycles), and full passes are made rarer. Undone by
-    `unsettle_gc` when `run` returns (tests run the service in their process).
-    """
-    _gc_before.append(gc.get_threshold())
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-def unsettle_gc() -> None:
-    if _gc_before:
-        gc.set_threshold(*_gc_before.pop())
-        gc.unfreeze()
-
-
-class _RandomIds:
-    """Tags, branches, Call-IDs and cnonces: 64 random bits each (RFC 3261
-    §19.3) from the kernel's generator, read 4 KiB at a time: one system call
-    per 512 ids rather than one per id (a call needs about ten). A forked child
-    starts on fresh bytes, never on its parent's."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._at = 0
-        os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self) -> None:
-        self._buffer, self._at = b"", 0
-
-    def __call__(self) -> str:
-        at = self._at
-        if at + 8 > len(self._buffer):
-            self._buffer, at = os.urandom(4096), 0
-        self._at = at + 8
-        return self._buffer[at : at + 8].hex()
-
-
-_new_id = _RandomIds()
-
-
-def _floor_registry() -> CollectorRegistry:
-    """The floor process's own metrics; its CPU and memory under a name of
-    their own, since the call process's `process_*` come on the same page."""
-    registry = CollectorRegistry()
-    ProcessCollector(namespace="callcenter_floor", registry=registry)
-    return registry
 
 
 def _default_registry() -> CollectorRegistry:

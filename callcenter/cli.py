@@ -7,10 +7,9 @@ usage error or invalid settings (the message names the offending key).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -22,11 +21,12 @@ from . import __version__
 from .app import run
 from .demo import DemoOptions, run_demo
 from .log import configure_logging
+from .process import run_on_loop
 from .settings import CONFIG_ENV_VAR, ENV_PREFIX, Settings, SettingsError, load_settings
 
 log = structlog.get_logger("callcenter")
 
-__all__ = ["main", "run_on_loop"]
+__all__ = ["main"]
 
 EXIT_RUNTIME_ERROR = 1
 EXIT_USAGE = 2
@@ -150,22 +150,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = DemoOptions(args.agents, args.rate, args.abandon, seed=args.seed)
         return run_on_loop(settings, run_demo(settings, options))
     return run_on_loop(settings, run(settings))
-
-
-def run_on_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:
-    """Run `main` on the configured event loop (uvloop unless told otherwise)."""
-    factory = None
-    if settings.service.event_loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:  # the standard loop serves, more slowly
-            log.warning("uvloop is not installed; using the standard asyncio event loop")
-        else:
-            factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        loop = runner.get_loop()
-        log.debug("event loop", implementation=type(loop).__module__.split(".")[0])
-        return runner.run(main)
 
 
 def _check_config(settings: Settings) -> int:

@@ -31,10 +31,10 @@ from callcenter.acd.events import (
 )
 from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from callcenter.acd.ringclock import Cadence
-from callcenter.agent.phones import PhoneSecrets
 from callcenter.bus import field_names
 from callcenter.health import RegistrationStatus
 from callcenter.link import Channel, EventCodec, LinkError, RemoteError
+from callcenter.sip.phones import PhoneSecrets
 
 __all__ = [
     "AdminChange",

@@ -1,271 +1,325 @@
-"""The floor process (decision 0004): desktop, records, metrics and HTTP beside the call path.
+"""The floor's half of the service: what serves people and consumes the call events.
 
-With ``service.floor_process = true`` the service runs as two processes. The
-call process binds the SIP sockets and runs the `Switchboard` (SIP, B2BUA,
-ACD), and appends every record to the journal as its event is published
-(`records.appender`, decision 0005); the floor process, its child, runs
-everything that only consumes events or serves people: the desktop's
-websockets and pops, the records writer (the journal into PostgreSQL), the
-call metrics, the board's figures, the administration API and the HTTP
-server. They talk over one socketpair (`callcenter.link`):
+`Floor` is the composition of that half: the records writer (the journal
+into PostgreSQL, decision 0005), the call metrics, the desktop (agents' and
+supervisors' websockets, screen pops), the administration API and the HTTP
+server. It reads the call events from an `EventBus` and reaches the ACD only
+through a `CallControl`. It runs in one of two places:
 
-- the call process's events go to the floor process as a one-way, numbered
-  feed. The feed may drop: when the floor process is down, or so far behind
-  that the link's buffer passes `FEED_BUFFER`, events are dropped and counted
-  (`dropped`), and the floor process sees the gap in the numbers. Nothing is
-  lost that matters: the records are in the journal already, and the
-  desktop's view of the floor comes from the ACD itself;
-- the floor asks the call process (`RemoteControl` -> `CallSide`) for agents'
-  commands, administrative changes, snapshots, registrations and the call
-  process's own metrics, which its ``/metrics`` serves after its own.
+- in the call process itself (``service.floor_process = false``): the call
+  process's root (`callcenter.app.Service`) builds it on its own bus, with a
+  `LocalControl`;
+- in the floor process (decision 0004), whose root is `floor_main` here: the
+  call process's events arrive over the link (`callcenter.link`) onto this
+  process's bus, as a one-way, numbered feed that may have gaps (counted); the
+  ACD is asked over the same link (`RemoteControl`), and so are the call
+  process's own metrics, which ``/metrics`` serves after the floor's.
 
-`FloorProcess` is the call process's end: it starts the child, restarts it
-with a bounded back-off if it dies, and stops it last. `floor_main` is the
-child's entry point.
+Nothing here imports the call process's internals (the runtime, the SIP
+core, the supervisor of this process): `.importlinter` says so.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from contextlib import AsyncExitStack
+from datetime import datetime
+from typing import Any
 
+import asyncpg
 import structlog
+from prometheus_client import CollectorRegistry, ProcessCollector, disable_created_metrics
+from prometheus_client.registry import Collector
 
+from callcenter.agent.admin import AdminApi
+from callcenter.agent.auth import Sessions
+from callcenter.agent.desktop import AgentInfo, DesktopHub
 from callcenter.bus import EventBus
-from callcenter.control import CallSide
-from callcenter.link import Channel, Link, bus_codec
-from callcenter.log import LogBudget
-from callcenter.settings import Settings
+from callcenter.clock import Clock, LoopClock
+from callcenter.control import CallControl, RemoteControl
+from callcenter.link import Channel, EventReceived, Link, bus_codec
+from callcenter.log import configure_logging
+from callcenter.metrics.calls import CallMetrics, DesktopCollector, FeedCollector, pop_latency
+from callcenter.metrics.records import RecordsCollector
+from callcenter.metrics.scrape import LoopCollector
+from callcenter.process import run_on_loop, settle_gc, unsettle_gc
+from callcenter.records import directory
+from callcenter.records.customers import Customer, CustomerDirectory
+from callcenter.records.database import Pool
+from callcenter.records.forms import CallForm, save_form
+from callcenter.records.stats import AgentStats, QueueStats, agent_stats, queue_stats
+from callcenter.records.store import Store
+from callcenter.records.writer import RecordsWriter
+from callcenter.settings import QueueSettings, Settings
 from callcenter.tasks import cancel_and_wait
+from callcenter.web import MoreMetrics, listening_addresses, make_web_app, start_web
 
-__all__ = ["FloorProcess", "FloorProcessFailed", "floor_main"]
+__all__ = ["Floor", "floor_main"]
 
 log = structlog.get_logger(__name__)
 
-#: Restart back-off of a floor process that died, in seconds.
-RESTART_MIN: Final = 0.5
-RESTART_MAX: Final = 30.0
-#: How long a stopping floor process may take to finish (its records writer
-#: writes what the journal holds for up to 3 s of it).
-STOP_WAIT: Final = 5.0
-#: How long the first floor process may take to serve HTTP.
-START_WAIT: Final = 60.0
-#: Bytes the link may hold unsent before the feed drops events: about 20 s of
-#: events at 500 calls/s (a floor process that far behind is not keeping up).
-FEED_BUFFER: Final = 32 * 1024 * 1024
 
-
-class FloorProcessFailed(RuntimeError):
-    """The floor process ended before serving; its own log line says why."""
-
-
-class FloorProcess:
-    """The call process's end of the link: starts, feeds and restarts the floor."""
+class Floor:
+    """The floor's half, started in two steps: `start` (everything that consumes
+    events, before the call path can publish any) and `serve` (HTTP, last)."""
 
     def __init__(
         self,
         settings: Settings,
         bus: EventBus[Any],
-        side: CallSide,
+        control: CallControl,
+        registry: CollectorRegistry,
         *,
-        metrics: Callable[[Any], Awaitable[bytes]],
-        feed_buffer: int = FEED_BUFFER,
+        dsn: str,
+        password_hashes: dict[str, str],
+        phone_realm: str | None,
+        clock: Clock | None = None,
+        more_metrics: MoreMetrics | None = None,
+        loop_collectors: list[LoopCollector] | None = None,
     ) -> None:
         self.settings = settings
-        self._side = side
-        self._metrics = metrics
-        self._bus = bus
-        self._sub = bus.subscribe("floor", maxsize=100_000)
-        self.feed_buffer = feed_buffer
-        self.started = 0  # floor processes started, restarts included
-        self.channel: Channel | None = None
-        self._process: Any = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
-        self._link = Link(bus_codec())
-        self._dropped_log = LogBudget(10, 60.0)
-        self._dropped = 0  # events the link could not take (no floor process, or far behind)
-        #: Where the floor process serves HTTP, as it says once it does.
+        self.bus = bus
+        self.control = control
+        self.registry = registry
+        self.dsn = dsn
+        self.clock: Clock = clock if clock is not None else LoopClock()
+        self._password_hashes = password_hashes
+        self._phone_realm = phone_realm
+        self._more_metrics = more_metrics
+        #: Collectors that read this loop's state, frozen on the loop at a scrape
+        #: (in one process, shared with the call side's).
+        self.loop_collectors = loop_collectors if loop_collectors is not None else []
+        self.records: RecordsWriter | None = None
+        self.db_pool: Pool | None = None
+        self.desktop: DesktopHub | None = None
+        self.admin: AdminApi | None = None
         self.http_addresses: list[str] = []
-        self._ready: asyncio.Future[None] | None = None
 
-    @property
-    def dropped(self) -> int:
-        """Events not fed to the floor process: the bus queue's and the link's drops."""
-        return self._sub.dropped + self._dropped
+    def on_loop(self, collector: Collector) -> None:
+        """Register a collector that reads this loop's state (metrics/scrape.py)."""
+        wrapped = LoopCollector(collector)
+        self.loop_collectors.append(wrapped)
+        self.registry.register(wrapped)
 
-    async def start(self) -> None:
-        """Start the floor process; returns once it serves HTTP. Raises
-        `FloorProcessFailed` if it ends first, TimeoutError if it is silent."""
-        ready = self._ready = asyncio.get_running_loop().create_future()
-        await self._spawn()
-        self._tasks = [
-            asyncio.create_task(self._pump(), name="floor-pump"),
-            asyncio.create_task(self._keep_running(), name="floor-keeper"),
-        ]
-        try:
-            async with asyncio.timeout(START_WAIT):
-                await ready
-        except BaseException:
-            await self.stop()
-            raise
+    async def start(self, stack: AsyncExitStack) -> None:
+        """The records writer, the call metrics and the desktop."""
+        if self.settings.database.enabled and self.dsn:
+            self.db_pool = Pool(self.dsn)
+            stack.push_async_callback(self.db_pool.close)
+        await self._start_records(stack)
+        self._start_metrics(stack)
+        self._start_desktop(stack)
 
-    async def stop(self) -> None:
-        """Send what is queued, close the link (the floor process finishes and
-        exits), wait for the child, kill it if it does not go."""
-        self._stopping = True
-        self._send_queued()
-        await cancel_and_wait(self._tasks)
-        self._bus.unsubscribe(self._sub)
-        if self.channel is not None:
-            await self.channel.close()
-        process, self._process = self._process, None
-        if process is not None:
-            await asyncio.to_thread(process.join, STOP_WAIT)
-            if process.is_alive():
-                log.error("floor process did not stop; killing it", pid=process.pid)
-                process.kill()
-                await asyncio.to_thread(process.join, 2.0)
-
-    # -- the child ------------------------------------------------------------------------
-
-    async def _spawn(self) -> None:
-        ours, theirs = socket.socketpair()
-        context = multiprocessing.get_context("spawn")
-        process = context.Process(
-            target=floor_main,
-            args=(self.settings, theirs),
-            name="callcenter-floor",
-            daemon=True,
+    async def serve(self, stack: AsyncExitStack) -> None:
+        """The HTTP server: /healthz, /metrics, the desktop and the administration."""
+        http = self.settings.http
+        routes = self.desktop.routes() if self.desktop is not None else []
+        routes += self.admin.routes() if self.admin is not None else []
+        app = make_web_app(
+            self.control,
+            self.registry,
+            more_metrics=self._more_metrics,
+            clock=self.clock,
+            routes=routes,
+            on_loop=self.loop_collectors,
         )
-        await asyncio.to_thread(process.start)  # the child's interpreter starts meanwhile
-        theirs.close()
-        self._process = process
-        self.started += 1
-        reader, writer = await asyncio.open_connection(sock=ours)
-        self.channel = Channel(self._link, reader, writer, on_request=self._answer)
-        log.info("floor process started", pid=process.pid)
+        runner = await start_web(app, http.host, http.port)
+        stack.push_async_callback(runner.cleanup)
+        self.http_addresses = listening_addresses(runner)
 
-    async def _keep_running(self) -> None:
-        delay = RESTART_MIN
-        while True:
-            channel = self.channel
-            assert channel is not None
-            loop = asyncio.get_running_loop()
-            began = loop.time()
-            await channel.run()
-            if self._stopping:
-                return
-            process = self._process
-            if process is not None:
-                await asyncio.to_thread(process.join, 1.0)
-            exitcode = getattr(process, "exitcode", None)
-            if self._ready is not None and not self._ready.done():  # the first start failed
-                self._ready.set_exception(FloorProcessFailed(
-                    f"the floor process ended before serving (exit code {exitcode}; its log "
-                    "line 'floor process failed to start' says why)"
-                ))  # fmt: skip
-                return
-            log.error("floor process ended; starting another", exitcode=exitcode, after=delay)
-            if loop.time() - began > 60:  # it had been running: start again soon
-                delay = RESTART_MIN
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RESTART_MAX)
-            await self._spawn()
-
-    def _answer(self, kind: str, payload: Any) -> Any:
-        if kind == "metrics":
-            return self._metrics(payload)
-        if kind == "serving":
-            return self._serving(payload)
-        return self._side.handle(kind, payload)
-
-    def _serving(self, payload: Any) -> None:
-        """The floor process serves HTTP at these addresses (each one started says so)."""
-        match payload:
-            case {"http": list(addresses)} if all(isinstance(a, str) for a in addresses):
-                self.http_addresses[:] = addresses
-            case _:
-                raise ValueError("'serving' takes {'http': [addresses]}")
-        log.info("floor process serving", http=addresses)
-        if self._ready is not None and not self._ready.done():
-            self._ready.set_result(None)
-
-    # -- the feed -------------------------------------------------------------------------
-
-    async def _pump(self) -> None:
-        while True:
-            item = await self._sub.get()
-            self._send_queued([self._encode(item.seq, item.wall, item.event)])
-
-    def _send_queued(self, chunks: list[bytes] | None = None) -> None:
-        """Send what the bus holds for the floor, with `chunks` already encoded
-        ahead of it, in one write: one system call per loop turn, not per event."""
-        chunks = chunks or []
-        count = len(chunks)
-        while (item := self._sub.get_nowait()) is not None:
-            chunks.append(self._encode(item.seq, item.wall, item.event))
-            count += 1
-        data = b"".join(chunks)
-        if not data:
+    async def _start_records(self, stack: AsyncExitStack) -> None:
+        db = self.settings.database
+        if not db.enabled:
             return
-        channel = self.channel
-        if channel is not None and not channel.closed and channel.buffered() <= self.feed_buffer:
-            try:
-                channel.send(data)
-                return
-            except ConnectionError:
-                pass
-        self._dropped += count
-        now = asyncio.get_running_loop().time()
-        if not self._stopping and self._dropped_log.take(now):
-            log.warning("events not fed to the floor process: it is down or far behind",
-                        dropped=self._dropped, **self._dropped_log.written())  # fmt: skip
+        store = Store(self.dsn, min_size=db.pool_min, max_size=db.pool_max)
+        writer = RecordsWriter(store, self.settings.service.journal_dir)
+        await writer.start()
+        stack.push_async_callback(writer.stop)
+        self.records = writer
+        self.on_loop(RecordsCollector(writer))
 
-    def _encode(self, seq: int, wall: float, event: object) -> bytes:
-        try:
-            return self._link.event(seq, wall, event)
-        except Exception:  # an event the link cannot carry is a bug: log it, go on
-            log.exception("event not sent to the floor process", kind=type(event).__name__)
-            return b""
+    def _start_metrics(self, stack: AsyncExitStack) -> None:
+        """Call metrics from the bus; the desktop's websockets at scrape time."""
+        queues = [q.config() for q in self.settings.queues]
+        cycle = queues[0].cadence.cycle if queues else 5.0
+        metrics = CallMetrics(self.registry, self.bus, cycle)
+        metrics.set_targets({q.name: q.target_seconds for q in queues})
+        metrics.prime([q.name for q in queues], [a.id for a in self.settings.agents])
+        metrics.start()
+        stack.push_async_callback(metrics.stop)
+        self.on_loop(
+            DesktopCollector(lambda: self.desktop.client_count if self.desktop is not None else 0)
+        )
+
+    def _start_desktop(self, stack: AsyncExitStack) -> None:
+        """The desktop hub subscribes before SIP starts, so it misses no event."""
+        desk = self.settings.desktop
+        sessions = Sessions(desk.session_hours)
+        for agent in self.settings.agents:
+            sessions.add_user(agent.id, agent.password.get_secret_value(), "agent")
+        for agent_id, password_hash in self._password_hashes.items():
+            sessions.set_hash(agent_id, password_hash, "agent")
+        for supervisor in desk.supervisors:
+            sessions.add_user(supervisor.id, supervisor.password.get_secret_value(), "supervisor")
+        pool = self.db_pool
+        lookup = save = history = None
+        if pool is not None:
+            customers: list[CustomerDirectory] = []
+
+            async def lookup(number: str) -> Customer | None:
+                if not customers:
+                    customers.append(CustomerDirectory(await pool.get()))
+                return await customers[0].lookup(number)
+
+            async def save(form: CallForm) -> bool:
+                async with (await pool.get()).acquire() as conn:
+                    return await save_form(conn, form)
+
+            async def history(
+                start: datetime, end: datetime, agents: list[str]
+            ) -> tuple[list[QueueStats], list[AgentStats]]:
+                async with (await pool.get()).acquire() as conn:
+                    queues = await queue_stats(conn, start, end)
+                    return queues, await agent_stats(conn, start, end, agents)
+
+        self.desktop = DesktopHub(
+            self.bus,
+            sessions,
+            {a.id: AgentInfo(a.id, a.name, a.number) for a in self.settings.agents},
+            control=self.control,
+            greeting=desk.greeting,
+            lookup=lookup,
+            save_form=save,
+            replay_messages=desk.replay_messages,
+            clock=self.clock,
+            history=history,
+            popped=pop_latency(self.registry).observe,
+        )
+        self.desktop.start()
+        stack.push_async_callback(self.desktop.stop)
+        self.admin = AdminApi(
+            sessions,
+            control=self.control,
+            pool=pool.get if pool is not None else None,
+            to_queue=QueueSettings.config,
+            phone_realm=self._phone_realm,
+        )
+
+
+# -- the floor process ----------------------------------------------------------------------
 
 
 def floor_main(settings: Settings, link: socket.socket) -> None:
     """The floor process: runs until the call process closes the link (or SIGTERM)."""
-    from callcenter.cli import run_on_loop
-    from callcenter.log import configure_logging
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the call process says when to stop
     configure_logging(settings.log)
     structlog.contextvars.bind_contextvars(process="floor")
     sys.exit(run_on_loop(settings, _run_floor(settings, link)))
 
 
-async def _run_floor(settings: Settings, link: socket.socket) -> int:
-    from callcenter.app import Service, settle_gc
+class _Feed:
+    """The call process's events onto this process's bus, under their numbers;
+    a gap (events the call process dropped, or a start mid-run) is counted."""
 
+    def __init__(self, bus: EventBus[Any]) -> None:
+        self.bus = bus
+        self.gaps = 0
+        self._last = 0
+
+    def __call__(self, received: EventReceived) -> None:
+        if self._last and received.seq > self._last + 1:
+            self.gaps += received.seq - self._last - 1
+        self._last = received.seq
+        self.bus.republish(received.seq, received.wall, received.event)
+
+
+async def _run_floor(settings: Settings, link: socket.socket) -> int:
+    """The floor process's root: the link, then the `Floor` on it, until the link closes."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    service = Service(settings, floor_link=link)
-    try:
-        await service.start()
-        assert service.channel is not None
-        await service.channel.request("serving", {"http": service.http_addresses})
-    except Exception:
-        log.exception("floor process failed to start")
-        await service.stop()
-        return 1
-    settle_gc()  # as the call process does: full collections rare, start-up frozen
-    closed = asyncio.ensure_future(service.link_closed.wait())
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait([closed, stopped], return_when=asyncio.FIRST_COMPLETED)
-    closed.cancel()
-    stopped.cancel()
-    await service.stop()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    bus: EventBus[Any] = EventBus()
+    feed = _Feed(bus)
+    reader, writer = await asyncio.open_connection(sock=link)
+    channel = Channel(Link(bus_codec()), reader, writer, on_event=feed)
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    # Its CPU and memory under a name of its own: the call process's process_*
+    # metrics come on the same page.
+    registry = CollectorRegistry()
+    ProcessCollector(namespace="callcenter_floor", registry=registry)
+    registry.register(FeedCollector(
+        "callcenter_floor_feed_gaps",
+        "Events of the call process's feed this floor process did not get "
+        "(dropped by the call process while it was down or far behind).",
+        lambda: feed.gaps,
+    ))  # fmt: skip
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(channel.close)
+        try:
+            settings, hashes = await _directory(settings)
+            floor = Floor(
+                settings,
+                bus,
+                RemoteControl(lambda: channel),
+                registry,
+                dsn=settings.database.dsn.get_secret_value(),
+                password_hashes=hashes,
+                phone_realm=settings.sip.public_host if settings.acd.mode != "pbx" else None,
+                more_metrics=_call_metrics(channel),
+            )
+            await floor.start(stack)
+            reading = asyncio.create_task(channel.run(), name="floor-link")
+            stack.push_async_callback(cancel_and_wait, [reading])
+            await floor.serve(stack)
+            await channel.request("serving", {"http": floor.http_addresses})
+        except Exception:
+            log.exception("floor process failed to start")
+            return 1
+        settle_gc()  # as the call process does: full collections rare, start-up frozen
+        try:
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait([reading, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+        finally:
+            unsettle_gc()
     return 0
+
+
+async def _directory(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """The agents and queues the call process loaded (it seeded and migrated the
+    database), read again: a floor process started later sees every change
+    since. The file's if the database cannot be reached."""
+    db = settings.database
+    if not db.enabled or not db.dsn.get_secret_value():
+        return settings, {}
+    try:
+        async with asyncio.timeout(10):
+            conn = await asyncpg.connect(db.dsn.get_secret_value())
+        try:
+            found = await directory.load(conn, list(settings.agents))
+        finally:
+            await conn.close()
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        log.warning("database unreachable; agents and queues from the file", error=str(exc))
+        return settings, {}
+    for problem in found.problems:
+        log.error("skipped a bad row", problem=problem)
+    if found.queues:
+        settings = settings.model_copy(update={"agents": found.agents, "queues": found.queues})
+    return settings, found.password_hashes
+
+
+def _call_metrics(channel: Channel) -> Callable[[str, list[str]], Awaitable[bytes]]:
+    async def call_metrics(accept: str, names: list[str]) -> bytes:
+        """The call process's metrics, asked for over the link."""
+        if channel.closed:
+            raise ConnectionError("the call process is not connected")
+        body = await channel.request("metrics", [accept, names], timeout=10.0)
+        if not isinstance(body, bytes):
+            raise TypeError("the call process's metrics are not bytes")
+        return body
+
+    return call_metrics

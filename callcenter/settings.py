@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -43,6 +43,9 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as _PydanticSettingsError
 
 from . import __version__
+
+if TYPE_CHECKING:
+    from .acd.queues import QueueConfig
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -351,6 +354,32 @@ class QueueSettings(_Section):
 
         Cadence.of(value)  # raises ValueError naming the presets
         return value
+
+    def config(self) -> QueueConfig:
+        """The ACD's queue for these settings."""
+        from .acd.queues import Escalation, Overflow, QueueConfig, Strategy
+        from .acd.ringclock import Cadence
+
+        return QueueConfig(
+            name=self.name,
+            numbers=tuple(self.numbers),
+            group=self.group,
+            strategy=Strategy(self.strategy),
+            priority=self.priority,
+            cadence=Cadence.of(self.cadence),
+            answer_within_rings=self.answer_within_rings,
+            agent_ring_limit=self.agent_ring_limit,
+            max_no_answer=self.max_no_answer,
+            escalation=Escalation(self.escalation),
+            max_wait=self.max_wait,
+            max_length=self.max_length,
+            overflow=Overflow(self.overflow.kind, self.overflow.target, self.overflow.retry_after),
+            wrap_up=self.wrap_up,
+            busy_cooldown=self.busy_cooldown,
+            decline_cooldown=self.decline_cooldown,
+            short_abandon=self.short_abandon,
+            setup_timeout=self.setup_timeout,
+        )
 
 
 class Settings(BaseSettings):

@@ -21,7 +21,6 @@ from callcenter.acd.events import (
 )
 from callcenter.acd.queues import Escalation, Overflow, Strategy
 from callcenter.acd.ringclock import Cadence
-from callcenter.agent.phones import PhoneSecrets, phone_digest
 from callcenter.control import (
     CallSide,
     LocalControl,
@@ -34,6 +33,7 @@ from callcenter.control import (
 )
 from callcenter.link import Channel, Link, bus_codec
 from callcenter.sip.auth import StoredDigest
+from callcenter.sip.phones import PhoneSecrets, phone_digest
 from tests.acd.test_engine import agent, queue
 from tests.sip.helpers import Ids
 

@@ -25,13 +25,13 @@ from callcenter.acd.events import CallQueued
 from callcenter.app import Service
 from callcenter.bus import EventBus
 from callcenter.control import CallSide
-from callcenter.floor import FloorProcess
 from callcenter.link import Channel, Link, bus_codec
 from callcenter.records.customers import import_customers
 from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
+from callcenter.supervisor import FloorProcess
 from tests.helpers import free_port
 
 
@@ -75,7 +75,7 @@ async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_pa
     )  # fmt: skip
     service = Service(settings)  # the default registry: the process's own metrics too
     await service.start()
-    assert service.role == "call" and service.floor is not None and service.dsn
+    assert service.floor is not None and service.floor_side is None and service.dsn
     # start() returned once the floor process served HTTP, and says where.
     assert service.http_addresses == [f"127.0.0.1:{http_port}"]
     http = f"http://127.0.0.1:{http_port}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from callcenter.app import _RandomIds
+from callcenter.ids import RandomIds as _RandomIds
 
 
 def test_ids_are_64_random_bits_unique_across_blocks() -> None:

@@ -11,11 +11,12 @@ from prometheus_client import CollectorRegistry, Counter
 from structlog.testing import capture_logs
 
 from callcenter import __version__
-from callcenter.app import GC_THRESHOLDS, Service, run
+from callcenter.app import Service, run
 from callcenter.clock import LoopClock
-from callcenter.floor import FloorProcessFailed
 from callcenter.health import RegistrationStatus
+from callcenter.process import GC_THRESHOLDS
 from callcenter.settings import Settings
+from callcenter.supervisor import FloorProcessFailed
 from callcenter.web import listening_addresses, make_web_app, start_web
 from tests.helpers import FLOOR_PROCESS, free_port
 

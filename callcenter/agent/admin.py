@@ -33,9 +33,9 @@ from callcenter.control import (
     UpsertQueue,
 )
 from callcenter.settings import QueueSettings
+from callcenter.sip.phones import phone_digest
 
 from .auth import Login, Sessions, hash_password
-from .phones import phone_digest
 
 __all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
 

@@ -284,11 +284,9 @@ class FloorCollector(Collector):
     def __init__(
         self,
         snapshot: Callable[[], AcdSnapshot | None],
-        clients: Callable[[], int] | None,
         queues: Callable[[], Iterable[QueueConfig]] = tuple,
     ) -> None:
         self._snapshot = snapshot
-        self._clients = clients
         self._queues = queues
 
     def collect(self) -> Iterable[Metric]:
@@ -333,8 +331,6 @@ class FloorCollector(Collector):
             for state, n in counts.items():
                 agents.add_metric([state], n)
         yield from (waiting, longest, cycle, target, agents, in_state)
-        if self._clients is not None:  # the desktop in this process
-            yield from DesktopCollector(self._clients).collect()
 
 
 #: Screen pop latency buckets: the target is a pop within 25 ms (p99).

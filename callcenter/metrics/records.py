@@ -1,5 +1,5 @@
-"""Records metrics, read at scrape time: the journal's appender (the call
-process) and the records writer (the floor process, or the one process)."""
+"""The records writer's metrics (the floor's half), read at scrape time; the
+journal appender's (the call process) are in `metrics.journal`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from collections.abc import Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from callcenter.records.appender import JournalAppender
 from callcenter.records.writer import RecordsWriter
 
-__all__ = ["AppenderCollector", "RecordsCollector"]
+__all__ = ["RecordsCollector"]
 
 
 class RecordsCollector(Collector):
@@ -41,28 +40,5 @@ class RecordsCollector(Collector):
             ),
             ("journal_skipped", "Journal lines skipped: bad checksum, or torn by a crash.",
              w.corrupt + w.torn),
-        ):  # fmt: skip
-            yield CounterMetricFamily(f"callcenter_records_{name}", help_text, value=value)
-
-
-class AppenderCollector(Collector):
-    """The appender: records made durable where the calls happen."""
-
-    def __init__(self, appender: JournalAppender) -> None:
-        self._appender = appender
-
-    def collect(self) -> Iterable[Metric]:
-        a = self._appender
-        yield GaugeMetricFamily(
-            "callcenter_records_held",
-            "Records held in memory because the disk refused the journal.",
-            value=a.held,
-        )
-        for name, help_text, value in (
-            ("journaled", "Records appended to the journal.", a.appended),
-            ("journal_refused", "Journal writes the disk refused (each retried).", a.refused),
-            ("dropped", "Records lost: the disk refused and the memory bound was reached.",
-             a.lost),
-            ("journal_sync_failures", "Journal fsyncs that failed.", a.sync_failures),
         ):  # fmt: skip
             yield CounterMetricFamily(f"callcenter_records_{name}", help_text, value=value)

@@ -3,22 +3,26 @@ the database, where the administration (issue 5) manages them.
 
 `seed_and_load` inserts the configured agents and queues that the database
 does not have yet (an existing row is never overwritten by the file), then
-returns what the database holds, validated with the same settings models as
-the file, so a bad row is reported by name and skipped rather than stopping
-the service.
+returns what the database holds (`load`), validated with the same settings
+models as the file, so a bad row is reported by name and skipped rather than
+stopping the service. The call process seeds (after applying the
+migrations); the floor process only loads, with the desktop passwords and
+the phones' digests a supervisor set (`Directory.password_hashes`,
+`Directory.phone_digests`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 from pydantic import ValidationError
 
 from callcenter.settings import AgentSettings, QueueSettings
 
-__all__ = ["Directory", "seed_and_load"]
+__all__ = ["Directory", "load", "seed_and_load"]
 
 
 @dataclass(slots=True)
@@ -26,6 +30,10 @@ class Directory:
     agents: list[AgentSettings]
     queues: list[QueueSettings]
     problems: list[str] = field(default_factory=list)
+    #: Desktop passwords reset by a supervisor: argon2 hashes by agent id.
+    password_hashes: dict[str, str] = field(default_factory=dict)
+    #: Phone passwords set by a supervisor: digests by extension (enabled agents').
+    phone_digests: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def seed_and_load(
@@ -41,6 +49,12 @@ async def seed_and_load(
             "INSERT INTO queues (name, config) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             [(q.name, q.model_dump_json()) for q in queues],
         )
+    return await load(conn, agents)
+
+
+async def load(conn: asyncpg.Connection, agents: list[AgentSettings]) -> Directory:
+    """What the database holds; `agents` are the configured ones (their passwords
+    and start-up flags live in the configuration, not the table)."""
     directory = Directory([], [])
     # Passwords and start-up flags live in the configuration, not the table.
     configured = {a.id: a for a in agents}
@@ -64,4 +78,16 @@ async def seed_and_load(
             directory.queues.append(QueueSettings(**json.loads(row["config"])))
         except (ValidationError, ValueError, TypeError) as exc:
             directory.problems.append(f"queue {row['name']!r}: {exc}")
+    directory.password_hashes = {
+        r["id"]: r["password_hash"]
+        for r in await conn.fetch(
+            "SELECT id, password_hash FROM agents WHERE password_hash IS NOT NULL"
+        )
+    }
+    directory.phone_digests = {
+        r["extension"]: json.loads(r["sip_digest"])
+        for r in await conn.fetch(
+            "SELECT extension, sip_digest FROM agents WHERE enabled AND sip_digest IS NOT NULL"
+        )
+    }
     return directory

@@ -24,7 +24,7 @@ from callcenter.acd.events import (
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.ringclock import Cadence
 from callcenter.bus import EventBus
-from callcenter.metrics.calls import CallMetrics, FloorCollector, ring_buckets
+from callcenter.metrics.calls import CallMetrics, DesktopCollector, FloorCollector, ring_buckets
 from tests.acd.test_engine import Floor
 
 
@@ -92,7 +92,8 @@ def test_floor_gauges_come_from_the_snapshot() -> None:
         (),
     )
     queues = (QueueConfig("hotline", ("4000",), "cs", cadence=Cadence.of([0.2, 0.8])),)
-    registry.register(FloorCollector(lambda: snap, lambda: 4, lambda: queues))
+    registry.register(FloorCollector(lambda: snap, lambda: queues))
+    registry.register(DesktopCollector(lambda: 4))
     assert registry.get_sample_value("callcenter_calls_waiting", {"queue": "hotline"}) == 2
     assert (
         registry.get_sample_value("callcenter_longest_wait_seconds", {"queue": "hotline"}) == 12.5

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.agent.phones import PhoneSecrets
 from callcenter.sip.auth import AuthStatus, DigestClient, DigestServer, parse_credentials
+from callcenter.sip.phones import PhoneSecrets
 
 REALM = "cc.example.com"
 
