@@ -15,9 +15,9 @@ steps time by passing it. It keeps:
   of the current state counted up to the moment of reading.
 
 An event counts in the day and the windows in which it happened, as the
-Prometheus counters of docs/metrics.md do. A call counts in the queue it was
-first queued in, as in the records, whatever queue it overflows to; answers
-and abandons after a transfer are not samples (docs/metrics.md).
+Prometheus counters of docs/metrics.md do. What a call adds to a queue's
+counts, and to which queue (the one it was first queued in, as in the
+records), is the one fold the metrics share (`acd.kpi.KpiFold`).
 
 "Today" must survive a restart, and the counters do not: the records cover
 the day up to the moment this tally started (`baseline`), and the tally
@@ -47,16 +47,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
 
 from callcenter.acd.engine import AcdSnapshot, CallView
-from callcenter.acd.events import (
-    AgentStateChanged,
-    CallAbandoned,
-    CallAnswered,
-    CallEnded,
-    CallOverflowed,
-    CallQueued,
-    CallRejected,
-    OfferEnded,
-)
+from callcenter.acd.events import AgentStateChanged, CallAnswered, OfferEnded
+from callcenter.acd.kpi import KpiFold
 from callcenter.tasks import run_steps
 
 from .messages import AgentFigures, BoardFigures, PeriodFigures, QueueFigures, WaitingCaller
@@ -130,11 +122,6 @@ class AgentCounts:
     idle_seconds: float = 0.0
 
 
-_OFFERED = QueueCounts(offered=1)
-_ABANDONED = QueueCounts(abandoned=1)
-_SHORT = QueueCounts(abandoned=1, short_abandons=1)
-
-
 class _Window:
     """The last `seconds` of one queue: one-second buckets and their running total."""
 
@@ -195,7 +182,7 @@ class FloorTally:
         self._next_day = day_start(self._day + 26 * 3600, tz)
         self._queues: dict[str, _QueueTally] = {}
         self._agents: dict[str, _AgentTally] = {}
-        self._call_queue: dict[str, str] = {}
+        self._kpi = KpiFold(_OPEN_CALLS_LIMIT)
         self._base_day: float | None = None
         self._base_queues: dict[str, QueueCounts] = {}
         self._base_agents: dict[str, AgentCounts] = {}
@@ -257,30 +244,22 @@ class FloorTally:
     def observe(self, event: object, wall: float) -> None:
         """Count one event that happened at `wall`."""
         self._roll(wall)
+        kpi = self._kpi.observe(event)
+        if kpi is not None:
+            self._queue(kpi.queue).add(
+                QueueCounts(
+                    offered=kpi.offered,
+                    answered=kpi.answered,
+                    answered_within_target=kpi.answered_within_target,
+                    abandoned=kpi.abandoned,
+                    short_abandons=kpi.short_abandons,
+                    answer_seconds=kpi.answer_seconds,
+                ),
+                wall,
+            )
         match event:
-            case CallQueued(call_id=call_id, queue=queue):
-                if len(self._call_queue) >= _OPEN_CALLS_LIMIT:
-                    del self._call_queue[next(iter(self._call_queue))]
-                self._call_queue[call_id] = queue
-                self._queue(queue).add(_OFFERED, wall)
             case CallAnswered():
                 self._agent(event.agent_id).today.handled += 1
-                if not event.transferred:
-                    queue = self._call_queue.get(event.call_id, event.queue)
-                    delta = QueueCounts(
-                        answered=1,
-                        answered_within_target=int(event.within_target),
-                        answer_seconds=event.answer_seconds,
-                    )
-                    self._queue(queue).add(delta, wall)
-            case CallAbandoned():
-                queue = self._call_queue.pop(event.call_id, event.queue)
-                if not event.transferred:
-                    self._queue(queue).add(_SHORT if event.short else _ABANDONED, wall)
-            case CallEnded(call_id=call_id) | CallRejected(call_id=call_id):
-                self._call_queue.pop(call_id, None)
-            case CallOverflowed(call_id=call_id, kind=kind) if kind != "queue":
-                self._call_queue.pop(call_id, None)
             case OfferEnded(agent_id=agent_id, outcome="missed"):
                 self._agent(agent_id).today.missed += 1
             case AgentStateChanged(agent_id=agent_id, state=state):

@@ -39,6 +39,7 @@ from callcenter.acd.events import (
     QueueConfigured,
     TargetBreached,
 )
+from callcenter.acd.kpi import KpiFold
 from callcenter.acd.queues import QueueConfig
 from callcenter.bus import EventBus
 from callcenter.tasks import cancel_and_wait
@@ -66,7 +67,10 @@ class CallMetrics:
         self._bus = bus
         q = ["queue"]
         self.offered = Counter(
-            "callcenter_calls_offered", "Calls that reached a queue.", q, registry=registry
+            "callcenter_calls_offered",
+            "Calls offered, once each, in the queue they were first queued in.",
+            q,
+            registry=registry,
         )
         self.answered = Counter(
             "callcenter_calls_answered",
@@ -165,6 +169,7 @@ class CallMetrics:
             registry=registry,
         )
         self._task: asyncio.Task[None] | None = None
+        self._kpi = KpiFold()
         self._target: dict[str, float] = {}
         # The queue of the call each agent is wrapping up, from CallEnded or
         # CallTransferred until the AgentStateChanged that leaves wrap-up.
@@ -226,9 +231,14 @@ class CallMetrics:
                 self.observe(item.event)
 
     def observe(self, event: object) -> None:
+        # Offered, answered (within the target), abandoned and the answer time:
+        # the one fold the board and the records share (acd/kpi.py), which
+        # also says which queue a call counts in (its first).
+        kpi = self._kpi.observe(event)
         match event:
-            case CallQueued(queue=queue):
-                self.offered.labels(queue).inc()
+            case CallQueued():
+                if kpi is not None:
+                    self.offered.labels(kpi.queue).inc()
             case QueueConfigured(queue=queue, target_seconds=target):
                 # Added through the administration API: its series at zero
                 # before its first call, and its target for abandons.
@@ -238,20 +248,22 @@ class CallMetrics:
                 self.agent_answered.labels(event.agent_id).inc()
             case CallAnswered():
                 self.agent_answered.labels(event.agent_id).inc()
-                self.answered.labels(event.queue).inc()
-                self.answer_time.labels(event.queue).observe(event.answer_seconds)
-                self.rings.labels(event.queue).observe(event.rings)
-                if event.within_target:
-                    self.within.labels(event.queue).inc()
+                if kpi is not None:
+                    self.answered.labels(kpi.queue).inc()
+                    self.answer_time.labels(kpi.queue).observe(kpi.answer_seconds)
+                    self.rings.labels(kpi.queue).observe(event.rings)
+                    if kpi.answered_within_target:
+                        self.within.labels(kpi.queue).inc()
             case TargetBreached(queue=queue):
                 self.breached.labels(queue).inc()
-            case CallAbandoned() if not event.transferred:
-                self.abandoned.labels(event.queue).inc()
-                self.abandon_time.labels(event.queue).observe(event.wait_seconds)
-                if event.short:
-                    self.short.labels(event.queue).inc()
-                if event.wait_seconds < self._target.get(event.queue, 15.0):
-                    self.abandoned_within.labels(event.queue).inc()
+            case CallAbandoned():
+                if kpi is not None:
+                    self.abandoned.labels(kpi.queue).inc()
+                    self.abandon_time.labels(kpi.queue).observe(event.wait_seconds)
+                    if kpi.short_abandons:
+                        self.short.labels(kpi.queue).inc()
+                    if event.wait_seconds < self._target.get(kpi.queue, 15.0):
+                        self.abandoned_within.labels(kpi.queue).inc()
             case CallOverflowed(queue=queue, reason=reason):
                 self.overflowed.labels(queue, reason).inc()
             case CallRejected():

@@ -6,7 +6,9 @@ missed, seconds paused and idle).
 Definitions, as in docs/metrics.md: service level = answered within the ring
 target / (offered − short abandons); abandonment rate = (abandoned − short
 abandons) / (offered − short abandons); ASA = mean answer time of answered
-calls. Transferred calls count once, with their first answer.
+calls. Transferred calls count once, with their first answer; a call counts
+in the queue it was first queued in. The counters and the board count the
+same way (`acd.kpi.KpiFold`; tests/records/test_kpi.py checks they agree).
 """
 
 from __future__ import annotations

@@ -244,7 +244,9 @@ call_changes AS (
         CASE WHEN answer THEN (e->>'rings')::integer END AS rings_to_answer,
         CASE WHEN answer OR abandon THEN (e->>'rings')::integer END AS rings,
         CASE WHEN answer THEN (e->>'answer_seconds')::float8
-             WHEN abandon THEN (e->>'wait_seconds')::float8 END AS wait_seconds,
+             -- The caller leaving after a transfer: the wait that counts (ASA) is the answer's.
+             WHEN abandon AND NOT COALESCE((e->>'transferred')::boolean, false)
+             THEN (e->>'wait_seconds')::float8 END AS wait_seconds,
         CASE WHEN answer THEN e->>'agent_id' END AS agent_id,
         CASE WHEN answer THEN (e->>'within_target')::boolean END AS within_target,
         CASE WHEN abandon OR kind IN ('CallEnded', 'CallOverflowed') THEN at END AS ended_at,
