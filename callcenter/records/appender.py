@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Protocol
 
+import msgspec
 import structlog
 
 from callcenter.bus import Published
@@ -87,6 +89,29 @@ class _Numbered(Protocol):
 def to_records(boot: str, items: Iterable[_Numbered]) -> list[Record]:
     """The records among numbered events, keyed by `boot`, the run that numbered them."""
     return [to_record(boot, i.seq, i.wall, i.event) for i in items if is_recorded(i.event)]
+
+
+class _Line(msgspec.Struct):
+    """A record as its journal line holds it (`records.store.to_record`'s shape)."""
+
+    key: str
+    kind: str
+    at: float
+    event: object  # an event dataclass: msgspec writes its fields in order
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=str)
+
+
+def record_line(boot: str, seq: int, wall: float, event: object) -> bytes:
+    """The journal line of an event's record: what ``encode(to_record(...))`` gives,
+    written by msgspec straight from the event (about 1 µs instead of 6: the
+    call process writes one per record, decision 0005)."""
+    try:
+        body = _ENCODER.encode(_Line(f"{boot}:{seq}", type(event).__name__, wall, event))
+    except (UnicodeEncodeError, msgspec.EncodeError, TypeError):  # a lone surrogate, say
+        return encode(to_record(boot, seq, wall, event))
+    return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
 class JournalAppender:
@@ -186,9 +211,10 @@ class JournalAppender:
         if len(self._lines) >= self.hold_limit:
             self.lost += 1
             return
-        self._lines.append(encode(to_record(self.boot, item.seq, item.wall, event)))
+        self._lines.append(record_line(self.boot, item.seq, item.wall, event))
         if self._flush_soon is None and self._loop is not None:
-            # Published outside a runtime step: written at the loop's next turn.
+            # Should nobody flush it (an event published outside a runtime step),
+            # written at the loop's next turn; one such callback a turn at most.
             self._flush_soon = self._loop.call_soon(self._flush_later)
 
     def _flush_later(self) -> None:
@@ -198,9 +224,6 @@ class JournalAppender:
     def flush(self) -> None:
         """Append the lines held (one write, unless they are many). Never raises;
         while the disk refuses, only the retry timer tries again."""
-        if self._flush_soon is not None:
-            self._flush_soon.cancel()
-            self._flush_soon = None
         if self._retry is None:
             self._write_held()
 
@@ -211,6 +234,12 @@ class JournalAppender:
         try:
             if self._fd < 0 or self._seal:
                 self._rotate()
+            if len(lines) < 100:  # a step's few lines (the usual case): one write
+                data = b"".join(lines)
+                _write_all(self._fd, data)
+                self.appended += len(lines)
+                self._size += len(data)
+                lines.clear()
             while lines:
                 # At most `chunk_bytes` a write, so a backlog the disk takes back
                 # is written in parts and never copied whole.

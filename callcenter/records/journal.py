@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 __all__ = ["Journal", "JournalEntries", "SegmentRead", "fsync_dir"]
 
 _SEGMENT = "journal-{:06d}.log"
@@ -69,6 +71,9 @@ def encode(record: dict[str, Any]) -> bytes:
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
+_DECODER = msgspec.json.Decoder()
+
+
 def decode(line: bytes) -> dict[str, Any] | None:
     """The record of one complete line, or None if its checksum or JSON is bad."""
     if len(line) < 10 or line[8:9] != b" ":
@@ -77,9 +82,15 @@ def decode(line: bytes) -> dict[str, Any] | None:
     try:
         if int(line[:8], 16) != zlib.crc32(body):
             return None
-        record = json.loads(body)
     except ValueError:
         return None
+    try:
+        record = _DECODER.decode(body)
+    except msgspec.DecodeError:
+        try:  # what msgspec refuses and json takes: a lone surrogate's escape, say
+            record = json.loads(body)
+        except ValueError:
+            return None
     return record if isinstance(record, dict) else None
 
 

@@ -15,8 +15,9 @@ import pytest
 
 from callcenter.acd.events import CallEnded, CallQueued, RingTicked
 from callcenter.bus import EventBus
-from callcenter.records.appender import JournalAppender
-from callcenter.records.journal import Journal, decode
+from callcenter.records.appender import JournalAppender, record_line
+from callcenter.records.journal import Journal, decode, encode
+from callcenter.records.store import to_record
 
 T0 = 1_763_900_000.0
 
@@ -173,3 +174,45 @@ def test_a_disk_that_refuses_part_way_loses_no_record_and_leaves_no_half_line(
     assert (result["held"], result["lost"], result["appended"]) == (0, 0, 56)
     records = [r for s in Journal(tmp_path).segments() for r in lines(s)]
     assert [r["event"]["call_id"] for r in records] == [f"c{n}" for n in range(56)]
+
+
+def test_a_record_line_is_what_the_record_encoded_gives_every_recorded_event() -> None:
+    """msgspec writes the line straight from the event (the call process's hot path);
+    it must read back as the record `to_record` makes (the bytes may differ: msgspec
+    writes 1e-7 where json writes 1e-07)."""
+    from callcenter.acd.events import (
+        AgentStateChanged,
+        CallAbandoned,
+        CallAnswered,
+        CallOffered,
+        CallOverflowed,
+        CallRejected,
+        CallTransferred,
+        OfferEnded,
+        TargetBreached,
+    )  # fmt: skip
+
+    events = [
+        CallQueued("c1@pbx", "hotline", "+8613800000000", 1, "4000"),
+        CallOffered("c1@pbx", "hotline", "a1", "l1", "138", "李雷 \"Li\"", 1),
+        CallOffered("c1@pbx", "hotline", "a1", "l1", "138", None, 2),
+        RingTicked("c1@pbx", 1, "a1", "l1"),
+        OfferEnded("c1@pbx", "a1", "l1", "missed", 2, 9.123456789),
+        CallAnswered("c1@pbx", "hotline", "a1", "l2", 12.25, 3, 1, True),
+        TargetBreached("c1@pbx", "hotline", 3, "ring-all"),
+        CallAbandoned("c1@pbx", "hotline", 0.1, 1, "queued", None, True),
+        CallEnded("c1@pbx", "hotline", "a1", "caller", 60.0, 12.25),
+        CallTransferred("c1@pbx", "hotline", "a1", "queue", "sales", 3.5),
+        CallOverflowed("c1@pbx", "hotline", "max-wait", "number", "95588"),
+        CallRejected("c2@pbx", "9999", "no queue"),
+        AgentStateChanged("a1", "not-ready", "ready", "午饭", 1e-7),
+        # A lone surrogate (text decoded with surrogateescape) has no UTF-8 form:
+        # msgspec refuses it, and the line is written the slow way, as before.
+        CallOffered("c3@pbx", "hotline", "a1", "l1", "138", "x\udcff", 1),
+    ]
+    for seq, event in enumerate(events, 1):
+        wall = T0 + seq / 7
+        line = record_line("run", seq, wall, event)
+        assert line.endswith(b"\n")
+        assert decode(line[:-1]) == decode(encode(to_record("run", seq, wall, event))[:-1])
+        assert decode(line[:-1]) == to_record("run", seq, wall, event)
