@@ -340,6 +340,7 @@ def snapshot_to_wire(snapshot: AcdSnapshot | None) -> list[Any] | None:
         [_values(q) for q in snapshot.queues],
         [_values(a) for a in snapshot.agents],
         [_values(c) for c in snapshot.calls],
+        snapshot.seq,
     ]
 
 
@@ -347,11 +348,12 @@ def snapshot_from_wire(payload: Any) -> AcdSnapshot | None:
     if payload is None:
         return None
     try:
-        queues, agents, calls = payload
+        queues, agents, calls, seq = payload
         return AcdSnapshot(
             tuple(QueueView(*q) for q in queues),
             tuple(_agent_view(a) for a in agents),
             tuple(_call_view(c) for c in calls),
+            seq,
         )
     except (TypeError, ValueError) as exc:
         raise AcdError(f"a snapshot the call process sent is malformed: {exc}") from None

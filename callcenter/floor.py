@@ -207,6 +207,7 @@ class Floor:
             pool=pool.get if pool is not None else None,
             to_queue=QueueSettings.config,
             phone_realm=self._phone_realm,
+            changed=self.desktop.floor_changed,
         )
 
 

@@ -114,9 +114,11 @@ class SipRuntime:
         return self._core.ua.registration_status(self._loop.time())
 
     def snapshot(self) -> AcdSnapshot | None:
+        """The ACD's floor now, with the number of the last event published."""
         if self._core is None or self._loop is None:
             return None
-        return self._core.acd.snapshot(self._loop.time())
+        snap = self._core.acd.snapshot(self._loop.time())
+        return AcdSnapshot(snap.queues, snap.agents, snap.calls, self.bus.published)
 
     def agent_view(self, agent_id: str) -> AgentView | None:
         if self._core is None or self._loop is None:

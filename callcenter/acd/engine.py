@@ -153,6 +153,9 @@ class AcdSnapshot:
     queues: tuple[QueueView, ...]
     agents: tuple[AgentView, ...]
     calls: tuple[CallView, ...]
+    #: The number of the last event published before it was taken (0: not known):
+    #: a read model folding the events from here on skips those (acd/view.py).
+    seq: int = 0
 
 
 _Key = tuple[str, ...]

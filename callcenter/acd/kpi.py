@@ -9,7 +9,7 @@ counts (a `KpiDelta`), or into none. The Prometheus counters
 (`metrics.calls.CallMetrics`) and the supervisor board (`agent.board.FloorTally`)
 both add up these deltas, and the records' SQL (`records.stats.queue_stats`)
 counts the same way over the calls table; a property test drives the ACD
-with random traffic and checks that the three agree (tests/test_kpi.py).
+with random traffic and checks that the three agree (tests/records/test_kpi.py).
 
 The rules, those of the records (docs/metrics.md):
 
@@ -25,7 +25,11 @@ The rules, those of the records (docs/metrics.md):
   queue's ``short_abandon``) is an abandon too, and is taken out of the
   service level's and the abandonment rate's base;
 * a call overflowed to a number or rejected counts as offered and nothing
-  else.
+  else;
+* whether an answer was within the target, or an abandon short, is the
+  ACD's word in the event, measured against the queue the call was in at
+  that moment (after an overflow, the second queue's target and
+  ``short_abandon``), as the records store it.
 
 The fold remembers each call's first queue while the call is in progress,
 at most `limit` calls (events lost elsewhere must not make it grow without

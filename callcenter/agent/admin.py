@@ -26,6 +26,7 @@ from callcenter.acd.errors import AcdError
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.ringclock import CADENCES
 from callcenter.control import (
+    AdminChange,
     CallControl,
     RemoveAgent,
     SetPhoneDigest,
@@ -81,12 +82,22 @@ class AdminApi:
         pool: Callable[[], Awaitable[Any]] | None,
         to_queue: Callable[[QueueSettings], QueueConfig],
         phone_realm: str | None = None,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self._realm = phone_realm  # None in pbx mode: phones register with the PBX
         self._control = control
         self._pool = pool
         self._to_queue = to_queue
+        # Told after each change the ACD took: the desktop's read model of the
+        # floor learns agents' names and groups from a snapshot, not from events.
+        self._changed = changed
+
+    async def _administer(self, change: AdminChange) -> None:
+        try:
+            await self._control.administer(change)
+        finally:  # refused, or no reply: the ACD may have taken it all the same
+            self._changed()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -124,8 +135,8 @@ class AdminApi:
             None if digest is None else json.dumps(digest),
         )  # fmt: skip
         if digest is not None:
-            await self._control.administer(SetPhoneDigest(body.extension, digest))
-        await self._control.administer(
+            await self._administer(SetPhoneDigest(body.extension, digest))
+        await self._administer(
             UpsertAgent(body.id, body.name, body.number, body.extension, body.groups)
         )
         self.sessions.set_hash(body.id, pw_hash, "agent")
@@ -149,11 +160,11 @@ class AdminApi:
         async def apply_to_floor() -> None:
             try:
                 if enabled:
-                    await self._control.administer(
+                    await self._administer(
                         UpsertAgent(agent_id, name, number, extension, groups)
                     )
                 elif row["enabled"]:
-                    await self._control.administer(RemoveAgent(agent_id))
+                    await self._administer(RemoveAgent(agent_id))
             except AcdError as exc:
                 raise _json_error(409, str(exc)) from None
 
@@ -173,10 +184,10 @@ class AdminApi:
         if self._realm is not None:
             # The stored digest hashes the extension: a new one needs a new password.
             if not enabled or extension != row["extension"]:
-                await self._control.administer(SetPhoneDigest(row["extension"], None))
+                await self._administer(SetPhoneDigest(row["extension"], None))
             elif not row["enabled"] and row.get("sip_digest"):
                 stored = json.loads(row["sip_digest"])
-                await self._control.administer(SetPhoneDigest(extension, stored))
+                await self._administer(SetPhoneDigest(extension, stored))
         await self._audit(actor, "agent.edit", agent_id, patch.model_dump(exclude_none=True))
         return web.json_response({"id": agent_id, "enabled": enabled})
 
@@ -207,7 +218,7 @@ class AdminApi:
             "UPDATE agents SET sip_digest=$2, updated_at=now() WHERE id=$1",
             agent_id, json.dumps(digest),
         )  # fmt: skip
-        await self._control.administer(SetPhoneDigest(extension, digest))
+        await self._administer(SetPhoneDigest(extension, digest))
         await self._audit(
             actor, "agent.sip_password", agent_id, {"extension": extension, "realm": realm}
         )
@@ -229,7 +240,7 @@ class AdminApi:
             " DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
             body.name, body.model_dump_json(),
         )  # fmt: skip
-        await self._control.administer(UpsertQueue(queue))
+        await self._administer(UpsertQueue(queue))
         await self._audit(actor, "queue.put", body.name, body.model_dump(mode="json"))
         return web.json_response(body.model_dump(mode="json"))
 

@@ -51,6 +51,7 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from callcenter.acd.engine import AcdSnapshot
 from callcenter.acd.errors import AcdError
 from callcenter.acd.events import (
     AcdCommand,
@@ -69,6 +70,7 @@ from callcenter.acd.events import (
     TargetBreached,
     TransferCall,
 )
+from callcenter.acd.view import FloorView
 from callcenter.bus import EventBus, Published, event_fields
 from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl
@@ -159,6 +161,7 @@ class DesktopHub:
         waiting_shown: int = WAITING_SHOWN,
         tz: tzinfo | None = None,
         popped: Callable[[float], None] | None = None,
+        refresh_every: float = 60.0,
     ) -> None:
         self.sessions = sessions
         # Told the seconds from each offer (its event's wall time, stamped where
@@ -197,6 +200,14 @@ class DesktopHub:
         self._alerts = AlertBurst(alert_window)
         self._alert_timer: asyncio.TimerHandle | None = None
         self._board_feed = BoardFeed()
+        # The floor as the ACD sees it, folded from the events (acd/view.py): one
+        # snapshot from the ACD at first, again when the view goes stale (a gap in
+        # the events, an administrative change) or is `refresh_every` old.
+        self._view: FloorView | None = None
+        self._view_taken = 0.0
+        self._view_lock = asyncio.Lock()
+        self._view_wait: list[Published[Any]] | None = None  # consumed while a snapshot comes
+        self.refresh_every = refresh_every
         # Counting starts now: the records cover the day before.
         self.tally = FloorTally(self._clock.wall(), tz=tz, waiting_shown=waiting_shown)
 
@@ -464,6 +475,10 @@ class DesktopHub:
     async def _route(self, p: Published[Any]) -> None:
         event = p.event
         self.tally.observe(event, p.wall)
+        if self._view is not None:
+            self._view.observe(p.seq, event, p.wall)
+        if self._view_wait is not None:
+            self._view_wait.append(p)
         match event:
             case CallOffered():
                 self._offered(event, p.wall)
@@ -600,8 +615,39 @@ class DesktopHub:
     async def figures(self) -> BoardFigures:
         """The whole board's figures now (validated by its pydantic model), built in
         steps with the event loop's other work (pops) in between."""
-        snapshot = await self._control.snapshot()
+        snapshot = await self.floor()
         return await run_in_steps(self.tally.steps(snapshot, self._clock.wall()))
+
+    def floor_changed(self) -> None:
+        """An administrative change: the next read of the floor takes a new snapshot."""
+        self._view = None
+
+    async def floor(self) -> AcdSnapshot | None:
+        """The floor now, from the read model folded from the events (acd/view.py),
+        which takes one snapshot from the ACD when it has none, when it went stale
+        or every `refresh_every` seconds. A control whose snapshots are not
+        numbered (`seq` 0) is asked every time."""
+        async with self._view_lock:
+            view = self._view
+            if (
+                view is None
+                or view.stale
+                or self._clock.wall() - self._view_taken > self.refresh_every
+            ):
+                self._view = None
+                self._view_wait = []
+                try:
+                    snapshot = await self._control.snapshot()
+                finally:
+                    waited, self._view_wait = self._view_wait, None
+                if snapshot is None or snapshot.seq == 0:
+                    return snapshot
+                now = self._clock.wall()  # the snapshot's moment: when its reply came
+                view = FloorView(snapshot, now)
+                for p in waited:  # consumed while the snapshot came: those after it count
+                    view.observe(p.seq, p.event, p.wall)
+                self._view, self._view_taken = view, now
+            return view.snapshot(self._clock.wall())
 
     async def _start_board(self) -> None:
         """Nobody has a board yet: start one from now (`BoardFeed.whole` then
@@ -690,7 +736,7 @@ class DesktopHub:
         assert self._records is not None
         while (day := self.tally.day) < self.tally.started:
             try:
-                snap = await self._control.snapshot()
+                snap = await self.floor()
                 agents = [a.agent_id for a in snap.agents] if snap else list(self.agents)
                 async with asyncio.timeout(30):
                     queues, per_agent = await self._records(
@@ -716,7 +762,7 @@ class DesktopHub:
             await asyncio.sleep(HISTORY_EVERY)
 
     async def _board(self) -> dict[str, Any]:
-        snap = await self._control.snapshot()
+        snap = await self.floor()
         if snap is None:
             return {}
         return {

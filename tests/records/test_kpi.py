@@ -6,10 +6,8 @@ restarts of the call process mid-call (the calls in progress vanish with it)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import typing
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,31 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from callcenter.acd.agents import Agent
-from callcenter.acd.engine import Acd
-from callcenter.acd.errors import AcdError
-from callcenter.acd.events import (
-    AcdEvent,
-    AgentHungUp,
-    AgentLogin,
-    CallAnswered,
-    CallArrived,
-    CallerHungUp,
-    CallOverflowed,
-    CallQueued,
-    EndWrapUp,
-    LegAnswered,
-    LegFailed,
-    LegFailure,
-    LegRinging,
-    RingAgent,
-    SetNotReady,
-    SetReady,
-    TransferCall,
-)
+from callcenter.acd.events import CallAnswered, CallOverflowed, CallQueued
 from callcenter.acd.kpi import KpiFold
-from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
-from callcenter.acd.ringclock import Cadence
 from callcenter.agent.board import FloorTally
 from callcenter.bus import EventBus
 from callcenter.metrics.calls import CallMetrics
@@ -51,94 +26,7 @@ from callcenter.records.appender import to_records
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.stats import queue_stats
 from callcenter.records.store import Store
-from tests.sip.helpers import Ids
-
-T0 = 1_795_420_800.0  # a day's start in UTC: the whole history falls on one day
-AGENTS = ("a1", "a2", "a3")
-QUEUES = ("service", "sales")
-EVENTS = typing.get_args(AcdEvent)
-
-step = st.one_of(
-    st.tuples(st.just("arrive"), st.sampled_from(["4000", "5000"])),
-    st.tuples(st.just("ring"), st.integers(0, 9)),
-    st.tuples(st.just("answer"), st.integers(0, 9)),
-    st.tuples(st.just("answer"), st.just(-1)),  # the leg rung last: after an overflow, say
-    st.tuples(st.just("fail"), st.integers(0, 9)),
-    st.tuples(st.just("caller_bye"), st.integers(0, 9)),
-    st.tuples(st.just("agent_bye"), st.integers(0, 9)),
-    st.tuples(st.sampled_from(["ready", "not_ready", "end_wrap"]), st.sampled_from(AGENTS)),
-    st.tuples(st.just("transfer"), st.sampled_from(AGENTS), st.sampled_from(["sales", "a2"])),
-    st.tuples(st.just("wait"), st.floats(0.05, 3.0)),
-    st.tuples(st.just("restart")),
-)
-
-
-def _floor() -> Acd:
-    cadence = Cadence("test", (0.2, 0.8))  # a ring a second; the target is three
-    queues = [
-        # A caller waits at most 2 s here, then overflows to sales; short abandons under 0.5 s.
-        QueueConfig("service", ("4000",), "cs", cadence=cadence, wrap_up=0.5, max_length=3,
-                    max_wait=2.0, overflow=Overflow("queue", "sales"), short_abandon=0.5,
-                    escalation=Escalation.RING_ALL),
-        QueueConfig("sales", ("5000",), "cs", cadence=cadence, wrap_up=0.0, short_abandon=0.5,
-                    strategy=Strategy.RING_ALL, priority=1),
-    ]  # fmt: skip
-    agents = [Agent(a, a, a[-3:], f"1{a}", {"cs": 1}) for a in AGENTS]
-    return Acd(queues, agents, new_id=Ids("x"))
-
-
-def history(steps: Sequence[tuple[Any, ...]]) -> list[tuple[str, float, object]]:
-    """The events the ACD publishes under `steps`: (the process's run, time, event)."""
-    out: list[tuple[str, float, object]] = []
-    boot, acd, now, arrivals = "run1", _floor(), 0.0, 0
-    legs: list[tuple[str, str]] = []
-
-    def apply(actions: Sequence[object]) -> None:
-        for action in actions:
-            if isinstance(action, RingAgent):
-                legs.append((action.call_id, action.leg_id))
-            elif isinstance(action, EVENTS):
-                out.append((boot, T0 + now, action))
-
-    def start() -> None:
-        for agent_id in AGENTS:
-            apply(acd.handle(AgentLogin(agent_id), now))
-            apply(acd.handle(SetReady(agent_id), now))
-
-    start()
-    for kind, *args in steps:
-        cmd: Any = None
-        if kind == "arrive":
-            arrivals += 1
-            cmd = CallArrived(f"c{arrivals}", args[0], f"1380000{arrivals:04d}")
-        elif kind in ("ring", "answer", "fail") and legs:
-            call_id, leg_id = legs[-1] if args[0] < 0 else legs[args[0] % len(legs)]
-            cmd = {
-                "ring": LegRinging(call_id, leg_id),
-                "answer": LegAnswered(call_id, leg_id),
-                "fail": LegFailed(call_id, leg_id, LegFailure.UNREACHABLE, 480),
-            }[kind]
-        elif kind in ("caller_bye", "agent_bye") and arrivals:
-            call_id = f"c{args[0] % arrivals + 1}"
-            cmd = CallerHungUp(call_id) if kind == "caller_bye" else AgentHungUp(call_id)
-        elif kind == "transfer":
-            cmd = TransferCall(args[0], "queue" if args[1] == "sales" else "agent", args[1])
-        elif kind == "wait":
-            now += args[0]
-            apply(acd.on_timer(now))
-        elif kind == "restart":  # the call process dies: calls in progress vanish with it
-            boot, acd, legs = f"run{int(boot[3:]) + 1}", _floor(), []
-            start()
-        elif kind == "not_ready":
-            cmd = SetNotReady(args[0], "break")
-        elif kind in ("ready", "end_wrap"):
-            cmd = (SetReady if kind == "ready" else EndWrapUp)(args[0])
-        if cmd is not None:
-            # Refused commands (wrong state, unknown call) change nothing.
-            with contextlib.suppress(AcdError):
-                apply(acd.handle(cmd, now))
-    return out
-
+from tests.acd.traffic import AGENTS, QUEUES, T0, history, step
 
 Figures = dict[str, tuple[int, int, int, int, int, float | None]]
 
@@ -278,13 +166,14 @@ def test_random_traffic_reaches_the_cases_the_rules_are_about() -> None:
 
     rng = random.Random(7)
     kinds = ["arrive", "ring", "answer", "caller_bye", "wait", "transfer", "agent_bye"]
-    seen = {"overflow_answered": False, "short": False, "transferred": False}
+    seen = {"overflow_answered": False, "short": False, "transferred": False,
+            "to_number": False, "rejected": False}  # fmt: skip
     for _ in range(300):
         steps: list[tuple[Any, ...]] = []
         for _ in range(40):
             kind = rng.choice(kinds)
             if kind == "arrive":
-                steps.append((kind, rng.choice(["4000", "5000"])))
+                steps.append((kind, rng.choice(["4000", "5000", "6000"])))
             elif kind == "wait":
                 steps.append((kind, rng.uniform(0.05, 3.0)))
             elif kind == "transfer":
@@ -298,6 +187,8 @@ def test_random_traffic_reaches_the_cases_the_rules_are_about() -> None:
             if isinstance(e, CallAnswered) and not e.transferred and e.call_id in overflowed:
                 seen["overflow_answered"] = True  # answered in sales, first queued in service
             seen["short"] |= getattr(e, "short", False) is True
+            seen["to_number"] |= isinstance(e, CallOverflowed) and e.kind == "number"
+            seen["rejected"] |= type(e).__name__ == "CallRejected"
             seen["transferred"] |= getattr(e, "transferred", False) is True
     assert all(seen.values()), seen
 

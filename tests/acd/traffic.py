@@ -1,0 +1,158 @@
+"""Random traffic through the real ACD, for property tests of what is folded from its
+events (the KPI fold, the floor's read model): hypothesis draws the steps, `drive`
+plays them and yields after each what the ACD published."""
+
+from __future__ import annotations
+
+import contextlib
+import typing
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+from callcenter.acd.agents import Agent
+from callcenter.acd.engine import Acd
+from callcenter.acd.errors import AcdError
+from callcenter.acd.events import (
+    AcdEvent,
+    AgentHungUp,
+    AgentLogin,
+    AgentLogout,
+    CallArrived,
+    CallerHungUp,
+    EndWrapUp,
+    LegAnswered,
+    LegFailed,
+    LegFailure,
+    LegRinging,
+    RingAgent,
+    SetNotReady,
+    SetReady,
+    TransferCall,
+)
+from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
+from callcenter.acd.ringclock import Cadence
+from tests.sip.helpers import Ids
+
+T0 = 1_795_420_800.0  # a day's start in UTC: a whole history falls on one day
+AGENTS = ("a1", "a2", "a3")
+QUEUES = ("service", "sales")
+EVENTS = typing.get_args(AcdEvent)
+
+step = st.one_of(
+    # 6000 reaches no queue: the call is rejected.
+    st.tuples(st.just("arrive"), st.sampled_from(["4000", "5000", "6000"])),
+    st.tuples(st.just("ring"), st.integers(0, 9)),
+    st.tuples(st.just("answer"), st.integers(0, 9)),
+    st.tuples(st.just("answer"), st.just(-1)),  # the leg rung last: after an overflow, say
+    st.tuples(st.just("fail"), st.integers(0, 9)),
+    st.tuples(st.just("caller_bye"), st.integers(0, 9)),
+    st.tuples(st.just("agent_bye"), st.integers(0, 9)),
+    st.tuples(
+        st.sampled_from(["ready", "not_ready", "end_wrap", "logout", "login"]),
+        st.sampled_from(AGENTS),
+    ),
+    st.tuples(st.just("transfer"), st.sampled_from(AGENTS), st.sampled_from(["sales", "a2"])),
+    st.tuples(st.just("wait"), st.floats(0.05, 3.0)),
+    st.tuples(st.just("restart")),
+)
+
+
+def floor() -> Acd:
+    queues = [
+        # A ring a second, the target three; a caller waits at most 2 s here, then
+        # overflows to sales; short abandons under 0.5 s.
+        QueueConfig("service", ("4000",), "cs", cadence=Cadence("test", (0.2, 0.8)),
+                    wrap_up=0.5, max_length=3, max_wait=2.0, overflow=Overflow("queue", "sales"),
+                    short_abandon=0.5, escalation=Escalation.RING_ALL),
+        # Rings of 1.5 s, short abandons under 0.3 s; at most 3 s here or 2 waiting,
+        # then the caller is sent to a number at the PBX.
+        QueueConfig("sales", ("5000",), "cs", cadence=Cadence("slow", (0.5, 1.0)), wrap_up=0.0,
+                    short_abandon=0.3, strategy=Strategy.RING_ALL, priority=1, max_wait=3.0,
+                    max_length=2, overflow=Overflow("number", "95588")),
+    ]  # fmt: skip
+    agents = [Agent(a, a, a[-3:], f"1{a}", {"cs": 1}) for a in AGENTS]
+    return Acd(queues, agents, new_id=Ids("x"))
+
+
+@dataclass
+class Step:
+    """After one step: the process's run, its ACD, the time, what it published
+    (each event with the time it was published at)."""
+
+    boot: str
+    acd: Acd
+    now: float
+    events: list[tuple[float, object]] = field(default_factory=list)
+    restarted: bool = False
+
+
+def drive(steps: Sequence[tuple[Any, ...]]) -> Iterator[Step]:
+    """Play `steps`; the first `Step` is the agents logging in and going ready.
+    A "restart" is the call process dying: its calls vanish, a new ACD starts."""
+    legs: list[tuple[str, str]] = []
+    arrivals = 0
+    current = Step("run1", floor(), 0.0)
+
+    def apply(actions: Sequence[object], at: float) -> None:
+        for action in actions:
+            if isinstance(action, RingAgent):
+                legs.append((action.call_id, action.leg_id))
+            elif isinstance(action, EVENTS):
+                current.events.append((at, action))
+
+    def start() -> None:
+        for agent_id in AGENTS:
+            apply(current.acd.handle(AgentLogin(agent_id), current.now), current.now)
+            apply(current.acd.handle(SetReady(agent_id), current.now), current.now)
+
+    start()
+    yield current
+    for kind, *args in steps:
+        acd, now = current.acd, current.now
+        current = Step(current.boot, acd, now)
+        cmd: Any = None
+        if kind == "arrive":
+            arrivals += 1
+            cmd = CallArrived(f"c{arrivals}", args[0], f"1380000{arrivals:04d}")
+        elif kind in ("ring", "answer", "fail") and legs:
+            call_id, leg_id = legs[-1] if args[0] < 0 else legs[args[0] % len(legs)]
+            cmd = {
+                "ring": LegRinging(call_id, leg_id),
+                "answer": LegAnswered(call_id, leg_id),
+                "fail": LegFailed(call_id, leg_id, LegFailure.UNREACHABLE, 480),
+            }[kind]
+        elif kind in ("caller_bye", "agent_bye") and arrivals:
+            call_id = f"c{args[0] % arrivals + 1}"
+            cmd = CallerHungUp(call_id) if kind == "caller_bye" else AgentHungUp(call_id)
+        elif kind == "transfer":
+            cmd = TransferCall(args[0], "queue" if args[1] == "sales" else "agent", args[1])
+        elif kind == "wait":
+            # As the runtime does: the core's timer fires at each deadline in turn.
+            until = now + args[0]
+            while (due := acd.next_deadline()) is not None and due <= until:
+                apply(acd.on_timer(due), due)
+            current.now = until
+            apply(acd.on_timer(until), until)
+        elif kind == "restart":
+            current = Step(f"run{int(current.boot[3:]) + 1}", floor(), now, restarted=True)
+            legs.clear()
+            start()
+        elif kind == "not_ready":
+            cmd = SetNotReady(args[0], "break")
+        elif kind in ("ready", "end_wrap", "logout", "login"):
+            commands = {"ready": SetReady, "end_wrap": EndWrapUp, "logout": AgentLogout,
+                        "login": AgentLogin}  # fmt: skip
+            cmd = commands[kind](args[0])
+        if cmd is not None:
+            # Refused commands (wrong state, unknown call) change nothing.
+            with contextlib.suppress(AcdError):
+                apply(current.acd.handle(cmd, current.now), current.now)
+        yield current
+
+
+def history(steps: Sequence[tuple[Any, ...]]) -> list[tuple[str, float, object]]:
+    """The events the ACD publishes under `steps`: (the process's run, time, event)."""
+    return [(s.boot, T0 + at, e) for s in drive(steps) for at, e in s.events]
