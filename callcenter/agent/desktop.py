@@ -48,6 +48,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -57,14 +58,7 @@ from callcenter.acd.events import (
     AcdCommand,
     AgentLogin,
     AgentLogout,
-    AgentStateChanged,
-    CallAbandoned,
-    CallAnswered,
-    CallEnded,
-    CallOffered,
     EndWrapUp,
-    OfferEnded,
-    RingTicked,
     SetNotReady,
     SetReady,
     TargetBreached,
@@ -79,6 +73,7 @@ from callcenter.records.forms import CallForm
 from callcenter.records.stats import AgentStats, QueueStats
 from callcenter.tasks import cancel_and_wait, run_in_steps
 
+from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, encode
 from .auth import Login, LoginRefused, Sessions
 from .board import WAITING_SHOWN, AgentCounts, BoardFeed, FloorTally, QueueCounts
 from .feed import ALERT_WINDOW, AlertBurst, FloorFeed, alert
@@ -185,12 +180,11 @@ class DesktopHub:
         self._history: dict[str, deque[tuple[int, str]]] = {}
         self._seq: dict[str, itertools.count[int]] = {}
         self._replay = replay_messages
-        self._legs: dict[str, str] = {}  # leg id -> agent id
-        self._offers: dict[str, set[str]] = {}  # call id -> agents with an open pop
-        self._pops: dict[tuple[str, str], dict[str, Any]] = {}  # (agent, call) -> pop
+        # What each agent is told of the events (agent_feed.py: pure, typed messages).
+        self._agent_feed = AgentFeed(greeting, self._agent_number)
         self._tasks: list[asyncio.Task[None]] = []
         # Per agent: messages held behind a pop whose lookup is running ([None] slots).
-        self._outbox: dict[str, deque[list[dict[str, Any] | None]]] = {}
+        self._outbox: dict[str, deque[list[AgentMessage | None]]] = {}
         self._lookups: set[asyncio.Task[None]] = set()
         self._clock: Clock = clock if clock is not None else LoopClock()
         self._records = history
@@ -324,7 +318,7 @@ class DesktopHub:
         agent_id = client.login.user_id
         info = self.agents.get(agent_id)
         view = await self._control.agent_view(agent_id)
-        pops = [p for (a, _), p in self._pops.items() if a == agent_id]
+        pops = [_restored(pop) for pop in self._agent_feed.pops(agent_id)]
         self._enqueue(client, {
             "type": "hello",
             "role": "agent",
@@ -479,42 +473,11 @@ class DesktopHub:
             self._view.observe(p.seq, event, p.wall)
         if self._view_wait is not None:
             self._view_wait.append(p)
-        match event:
-            case CallOffered():
-                self._offered(event, p.wall)
-            case RingTicked(call_id, ring, _, leg_id):
-                if leg_id is not None:
-                    agent = self._legs.get(leg_id)
-                    if agent is not None:
-                        self._to_agent(agent, {"type": "call.ring", "call_id": call_id,
-                                               "scope": "phone", "ring": ring})  # fmt: skip
-                else:
-                    for agent in self._offers.get(call_id, ()):
-                        self._to_agent(agent, {"type": "call.ring", "call_id": call_id,
-                                               "scope": "caller", "ring": ring})  # fmt: skip
-            case OfferEnded(call_id, agent_id, leg_id, outcome, rings, _):
-                self._legs.pop(leg_id, None)
-                self._close_pop(agent_id, call_id)
-                self._to_agent(agent_id, {"type": "call.offer_ended", "call_id": call_id,
-                                          "outcome": outcome, "rings": rings})  # fmt: skip
-            case CallAnswered():
-                self._to_agent(event.agent_id, {
-                    "type": "call.answered", "call_id": event.call_id, "rings": event.rings,
-                    "answer_seconds": round(event.answer_seconds, 3),
-                    "within_target": event.within_target,
-                })  # fmt: skip
-            case CallEnded():
-                self._close_pop(event.agent_id, event.call_id)
-                self._to_agent(event.agent_id, {
-                    "type": "call.ended", "call_id": event.call_id,
-                    "hung_up_by": event.hung_up_by, "talk_seconds": round(event.talk_seconds, 1),
-                })  # fmt: skip
-            case CallAbandoned():
-                for agent in list(self._offers.get(event.call_id, ())):
-                    self._close_pop(agent, event.call_id)
-            case AgentStateChanged():
-                self._to_agent(event.agent_id, {"type": "agent.state", "state": event.state,
-                                                "reason": event.reason})  # fmt: skip
+        for agent_id, message in self._agent_feed.observe(event, p.wall):
+            if isinstance(message, CallOfferedMessage):
+                self._offered(agent_id, message)
+            else:
+                self._to_agent(agent_id, message)
         if not self._supervisor_clients:
             return
         self._feed.add(event, p.wall)
@@ -522,52 +485,37 @@ class DesktopHub:
             frames = self._alerts.add(alert(event, p.wall), self._clock.monotonic())
             self._send_alerts(frames)
 
-    def _offered(self, event: CallOffered, wall: float) -> None:
+    def _offered(self, agent_id: str, pop: CallOfferedMessage) -> None:
         """The pop is sent once the customer is looked up. The lookups run side by
         side, so one agent's lookup delays no one else's messages; that agent's
         later messages wait behind the pop (`_outbox`), so their order holds."""
-        info = self.agents.get(event.agent_id)
-        pop = {
-            "type": "call.offered",
-            "call_id": event.call_id,
-            "queue": event.queue,
-            "caller": event.caller,
-            "caller_name": event.caller_name,
-            "ring": event.caller_ring,
-            "offered_at": wall,
-            "greeting": self.greeting.format(number=info.number if info else ""),
-            "customer": None,
-        }
-        self._legs[event.leg_id] = event.agent_id
-        self._offers.setdefault(event.call_id, set()).add(event.agent_id)
-        self._pops[(event.agent_id, event.call_id)] = pop
         if self._lookup is None:
-            self._to_agent(event.agent_id, dict(pop))
+            self._to_agent(agent_id, msgspec.structs.replace(pop))
             if self._popped is not None:
-                self._popped(max(0.0, self._clock.wall() - wall))
+                self._popped(max(0.0, self._clock.wall() - pop.offered_at))
             return
-        slot: list[dict[str, Any] | None] = [None]
-        self._outbox.setdefault(event.agent_id, deque()).append(slot)
-        task = asyncio.get_running_loop().create_task(self._pop(event, pop, slot))
+        slot: list[AgentMessage | None] = [None]
+        self._outbox.setdefault(agent_id, deque()).append(slot)
+        task = asyncio.get_running_loop().create_task(self._pop(agent_id, pop, slot))
         self._lookups.add(task)
         task.add_done_callback(self._lookups.discard)
 
     async def _pop(
-        self, event: CallOffered, pop: dict[str, Any], slot: list[dict[str, Any] | None]
+        self, agent_id: str, pop: CallOfferedMessage, slot: list[AgentMessage | None]
     ) -> None:
         assert self._lookup is not None
         try:
             # The pop must not wait long for the database: a slow lookup
             # pops without the customer record rather than after ring 1.
             async with asyncio.timeout(0.5):
-                pop["customer"] = _customer(await self._lookup(event.caller))
+                pop.customer = _customer(await self._lookup(pop.caller))
         except Exception as exc:
             log.warning("customer lookup failed", error=str(exc) or type(exc).__name__)
         finally:
-            slot[0] = dict(pop)
-            self._flush(event.agent_id)
+            slot[0] = msgspec.structs.replace(pop)  # a copy: the pop kept for hello has no seq
+            self._flush(agent_id)
             if self._popped is not None:
-                self._popped(max(0.0, self._clock.wall() - pop["offered_at"]))
+                self._popped(max(0.0, self._clock.wall() - pop.offered_at))
 
     def _flush(self, agent_id: str) -> None:
         """Deliver the agent's messages that no pending pop holds back, in order."""
@@ -579,32 +527,27 @@ class DesktopHub:
         if outbox is not None and not outbox:
             del self._outbox[agent_id]
 
-    def _close_pop(self, agent_id: str, call_id: str) -> None:
-        self._pops.pop((agent_id, call_id), None)
-        agents = self._offers.get(call_id)
-        if agents is not None:
-            agents.discard(agent_id)
-            if not agents:
-                del self._offers[call_id]
-
-    def _to_agent(self, agent_id: str, message: dict[str, Any]) -> None:
+    def _to_agent(self, agent_id: str, message: AgentMessage) -> None:
         outbox = self._outbox.get(agent_id)
         if outbox:  # a pop ahead of it waits for its customer lookup
             outbox.append([message])
         else:
             self._deliver(agent_id, message)
 
-    def _deliver(self, agent_id: str, message: dict[str, Any]) -> None:
+    def _deliver(self, agent_id: str, message: AgentMessage) -> None:
         """Number the message, keep it for replay and send it: serialised once, here."""
         counter = self._seq.setdefault(agent_id, itertools.count(1))
-        message["seq"] = seq = next(counter)
-        message["v"] = VERSION
-        text = json.dumps(message, ensure_ascii=False, default=str)
+        message.seq = seq = next(counter)
+        text = encode(message)
         history = self._history.setdefault(agent_id, deque(maxlen=self._replay))
         history.append((seq, text))
         client = self._agent_clients.get(agent_id)
         if client is not None:
             self._enqueue_text(client, text)
+
+    def _agent_number(self, agent_id: str) -> str:
+        info = self.agents.get(agent_id)
+        return info.number if info is not None else ""
 
     def _last_seq(self, agent_id: str) -> int:
         history = self._history.get(agent_id)
@@ -792,6 +735,13 @@ def _queue_counts(q: QueueStats) -> QueueCounts:
         q.short_abandons,
         (q.asa_seconds or 0.0) * q.answered,
     )
+
+
+def _restored(pop: CallOfferedMessage) -> dict[str, Any]:
+    """A pop as `hello` restores it: the message without its number and version."""
+    restored: dict[str, Any] = msgspec.to_builtins(pop)
+    del restored["seq"], restored["v"]
+    return restored
 
 
 def _customer(customer: Customer | None) -> dict[str, Any] | None:

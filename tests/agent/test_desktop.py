@@ -416,13 +416,13 @@ async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
         await stuck.wait()
 
     monkeypatch.setattr(slow.ws, "send_str", never)
-    # More than a queue's worth for a1; for a2 half as many, in the same burst.
+    # More than a queue's worth for a1 (its phone's rings); for a2 half as many, in
+    # the same burst.
+    world.publish(CallOffered("c1", "q", "a1", "leg1", "1", None, 1))
     for n in range(desktop.QUEUE_LIMIT + 5):
         world.publish(RingTicked("c1", n, "a1", "leg1"))
         if n % 2 == 0:
             world.publish(CallOffered(f"x{n}", "q", "a2", f"l{n}", "1", None, 1))
-        if n == 0:
-            world.hub._legs["leg1"] = "a1"
     offers = len(range(0, desktop.QUEUE_LIMIT + 5, 2))
     got = [await receive(ws2, "call.offered") for _ in range(offers)]
     assert [m["call_id"] for m in got] == [f"x{n}" for n in range(0, desktop.QUEUE_LIMIT + 5, 2)]

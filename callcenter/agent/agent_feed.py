@@ -1,0 +1,194 @@
+"""What each agent's desktop is told of the ACD's events: a pure fold, typed messages.
+
+Theory of operation
+-------------------
+`AgentFeed.observe` takes one event (as the bus numbered and stamped it) and
+returns the messages it makes, each addressed to one agent, in order. It keeps
+only what routing needs: which agent a ringing leg belongs to, and which agents
+have a call's pop open. It reads no clock, does no I/O and has no opinion on
+delivery: the desktop (`DesktopHub`) looks the customer up for a `CallOffered`
+message (`customer` is filled in there), numbers every message, keeps it for
+replay and writes it to the agent's websocket.
+
+The messages are msgspec structs, tagged by their ``type`` (docs/desktop.md
+lists them with examples); `encode` writes one as the JSON text an agent's
+browser receives, with its number (``seq``) and the protocol version (``v``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from callcenter.acd.events import (
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallOffered,
+    OfferEnded,
+    RingTicked,
+)
+
+__all__ = [
+    "AgentFeed",
+    "AgentMessage",
+    "AgentState",
+    "CallAnsweredMessage",
+    "CallEndedMessage",
+    "CallOfferedMessage",
+    "CallRing",
+    "OfferEndedMessage",
+    "encode",
+]
+
+VERSION = 1
+
+
+class _Message(msgspec.Struct, tag_field="type", kw_only=True):
+    """Every message to an agent: numbered (``seq``) and versioned (``v``) when sent."""
+
+    seq: int = 0
+    v: int = VERSION
+
+
+class CallOfferedMessage(_Message, tag="call.offered"):
+    """The screen pop: sent as the ACD offers the call, so before the phone's ring 1."""
+
+    call_id: str
+    queue: str
+    caller: str
+    caller_name: str | None
+    ring: int  # the caller's ring when the offer was made
+    offered_at: float  # wall time of the offer
+    greeting: str
+    customer: dict[str, Any] | None = None  # looked up by the desktop
+
+
+class CallRing(_Message, tag="call.ring"):
+    """A ring started: of the caller (``scope`` "caller") or of the agent's phone ("phone")."""
+
+    call_id: str
+    scope: str
+    ring: int
+
+
+class OfferEndedMessage(_Message, tag="call.offer_ended"):
+    """The pop closes: missed, answered elsewhere (ring-all), cancelled…"""
+
+    call_id: str
+    outcome: str
+    rings: int
+
+
+class CallAnsweredMessage(_Message, tag="call.answered"):
+    call_id: str
+    rings: int
+    answer_seconds: float
+    within_target: bool
+
+
+class CallEndedMessage(_Message, tag="call.ended"):
+    call_id: str
+    hung_up_by: str
+    talk_seconds: float
+
+
+class AgentState(_Message, tag="agent.state"):
+    state: str
+    reason: str | None
+
+
+AgentMessage = (
+    CallOfferedMessage
+    | CallRing
+    | OfferEndedMessage
+    | CallAnsweredMessage
+    | CallEndedMessage
+    | AgentState
+)
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode(message: AgentMessage) -> str:
+    """The message as the JSON text an agent's browser receives."""
+    return _ENCODER.encode(message).decode()
+
+
+class AgentFeed:
+    """Events in, (agent id, message) out (see the module docstring). `number`
+    gives an agent's number for the greeting (``{number}`` in `greeting`)."""
+
+    def __init__(self, greeting: str, number: Callable[[str], str]) -> None:
+        self.greeting = greeting
+        self.number = number
+        self._legs: dict[str, str] = {}  # leg id -> agent id
+        self._offers: dict[str, set[str]] = {}  # call id -> agents with the pop open
+        self._pops: dict[tuple[str, str], CallOfferedMessage] = {}  # (agent, call) -> pop
+
+    def pops(self, agent_id: str) -> list[CallOfferedMessage]:
+        """The agent's calls with the pop open (for a desktop that reconnects)."""
+        return [pop for (agent, _), pop in self._pops.items() if agent == agent_id]
+
+    def observe(self, event: object, wall: float) -> list[tuple[str, AgentMessage]]:
+        """The messages `event`, stamped `wall`, makes, in order."""
+        match event:
+            case CallOffered():
+                pop = CallOfferedMessage(
+                    call_id=event.call_id,
+                    queue=event.queue,
+                    caller=event.caller,
+                    caller_name=event.caller_name,
+                    ring=event.caller_ring,
+                    offered_at=wall,
+                    greeting=self.greeting.format(number=self.number(event.agent_id)),
+                )
+                self._legs[event.leg_id] = event.agent_id
+                self._offers.setdefault(event.call_id, set()).add(event.agent_id)
+                self._pops[(event.agent_id, event.call_id)] = pop
+                return [(event.agent_id, pop)]
+            case RingTicked(call_id=call_id, ring=ring, leg_id=None):
+                return [
+                    (agent, CallRing(call_id=call_id, scope="caller", ring=ring))
+                    for agent in sorted(self._offers.get(call_id, ()))
+                ]
+            case RingTicked(call_id=call_id, ring=ring, leg_id=str(leg_id)):
+                agent = self._legs.get(leg_id)
+                if agent is None:
+                    return []
+                return [(agent, CallRing(call_id=call_id, scope="phone", ring=ring))]
+            case OfferEnded():
+                self._legs.pop(event.leg_id, None)
+                self._close(event.agent_id, event.call_id)
+                return [(event.agent_id, OfferEndedMessage(
+                    call_id=event.call_id, outcome=event.outcome, rings=event.leg_rings,
+                ))]  # fmt: skip
+            case CallAnswered():
+                return [(event.agent_id, CallAnsweredMessage(
+                    call_id=event.call_id, rings=event.rings,
+                    answer_seconds=round(event.answer_seconds, 3),
+                    within_target=event.within_target,
+                ))]  # fmt: skip
+            case CallEnded():
+                self._close(event.agent_id, event.call_id)
+                return [(event.agent_id, CallEndedMessage(
+                    call_id=event.call_id, hung_up_by=event.hung_up_by,
+                    talk_seconds=round(event.talk_seconds, 1),
+                ))]  # fmt: skip
+            case CallAbandoned():
+                for agent in list(self._offers.get(event.call_id, ())):
+                    self._close(agent, event.call_id)
+            case AgentStateChanged():
+                return [(event.agent_id, AgentState(state=event.state, reason=event.reason))]
+        return []
+
+    def _close(self, agent_id: str, call_id: str) -> None:
+        self._pops.pop((agent_id, call_id), None)
+        agents = self._offers.get(call_id)
+        if agents is not None:
+            agents.discard(agent_id)
+            if not agents:
+                del self._offers[call_id]
