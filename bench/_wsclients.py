@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-OFFERED = '"type": "call.offered"'
+OFFERED = '"call.offered"'  # the pop's type, with or without a space after the colon
 
 
 async def main(args: argparse.Namespace) -> None:

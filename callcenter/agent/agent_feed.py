@@ -28,9 +28,12 @@ from callcenter.acd.events import (
     CallAnswered,
     CallEnded,
     CallOffered,
+    CallTransferred,
     OfferEnded,
     RingTicked,
 )
+
+from .messages import VERSION
 
 __all__ = [
     "AgentFeed",
@@ -43,9 +46,6 @@ __all__ = [
     "OfferEndedMessage",
     "encode",
 ]
-
-VERSION = 1
-
 
 class _Message(msgspec.Struct, tag_field="type", kw_only=True):
     """Every message to an agent: numbered (``seq``) and versioned (``v``) when sent."""
@@ -181,6 +181,8 @@ class AgentFeed:
             case CallAbandoned():
                 for agent in list(self._offers.get(event.call_id, ())):
                     self._close(agent, event.call_id)
+            case CallTransferred():  # the agent's part is over: no more of this call's rings
+                self._close(event.agent_id, event.call_id)
             case AgentStateChanged():
                 return [(event.agent_id, AgentState(state=event.state, reason=event.reason))]
         return []

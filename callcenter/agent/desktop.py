@@ -42,7 +42,7 @@ import contextlib
 import itertools
 import json
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -167,7 +167,6 @@ class DesktopHub:
         # snapshot, and one agent's state without the whole floor (a shift's
         # logins would otherwise build the floor once per agent).
         self._control = control
-        self.greeting = greeting
         self._lookup = lookup
         self._save_form = save_form
         self._sub = bus.subscribe("desktop", maxsize=50_000)
@@ -538,7 +537,11 @@ class DesktopHub:
         """Number the message, keep it for replay and send it: serialised once, here."""
         counter = self._seq.setdefault(agent_id, itertools.count(1))
         message.seq = seq = next(counter)
-        text = encode(message)
+        try:
+            text = encode(message)
+        except Exception:  # a value msgspec cannot write: the agent's later messages go on
+            log.exception("agent message not sent", type=type(message).__name__, agent=agent_id)
+            return
         history = self._history.setdefault(agent_id, deque(maxlen=self._replay))
         history.append((seq, text))
         client = self._agent_clients.get(agent_id)
@@ -754,10 +757,16 @@ def _customer(customer: Customer | None) -> dict[str, Any] | None:
         "vip": customer.vip,
         "notes": customer.notes,
         "numbers": list(customer.numbers),
-        "recent_calls": list(customer.recent_calls),
-        "open_complaints": list(customer.open_complaints),
-        "follow_ups": list(customer.follow_ups),
+        "recent_calls": _wire_rows(customer.recent_calls),
+        "open_complaints": _wire_rows(customer.open_complaints),
+        "follow_ups": _wire_rows(customer.follow_ups),
     }
+
+
+def _wire_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with their times as the pop has always sent them (``str(datetime)``:
+    "2026-12-07 10:00:00+00:00"), which msgspec would write in ISO form."""
+    return [{k: str(v) if isinstance(v, datetime) else v for k, v in row.items()} for row in rows]
 
 
 def _error_message(code: str, message: str, ref: str | None = None) -> dict[str, Any]:

@@ -106,7 +106,9 @@ _ENCODER = msgspec.json.Encoder(enc_hook=str)
 def record_line(boot: str, seq: int, wall: float, event: object) -> bytes:
     """The journal line of an event's record: what ``encode(to_record(...))`` gives,
     written by msgspec straight from the event (about 1 µs instead of 6: the
-    call process writes one per record, decision 0005)."""
+    call process writes one per record, decision 0005). The same record, not
+    always the same bytes: msgspec writes 1e-7 where json writes 1e-07, and
+    null for a NaN or an infinity (which no ACD event holds)."""
     try:
         body = _ENCODER.encode(_Line(f"{boot}:{seq}", type(event).__name__, wall, event))
     except (UnicodeEncodeError, msgspec.EncodeError, TypeError):  # a lone surrogate, say
@@ -181,6 +183,7 @@ class JournalAppender:
         for handle in (self._flush_soon, self._sync_timer, self._retry):
             if handle is not None:
                 handle.cancel()
+        self._flush_soon = self._sync_timer = self._retry = None
         if self._lines:
             log.error("records not journaled at stop: the disk refused them",
                       records=len(self._lines), error=self.error)  # fmt: skip

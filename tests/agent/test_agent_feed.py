@@ -16,6 +16,7 @@ from callcenter.acd.events import (
     CallEnded,
     CallOffered,
     CallQueued,
+    CallTransferred,
     OfferEnded,
     RingTicked,
     TargetBreached,
@@ -66,6 +67,12 @@ TABLE: list[tuple[str, list[object], list[tuple[str, dict[str, Any]]]]] = [
      [OFFER_A1, CallAbandoned("c1", "hotline", 3.0, 1, "ringing", "a1", True),
       RingTicked("c1", 2)],
      [("a1", POP_A1)]),
+    ("a blind transfer ends the agent's part: no more of the call's rings, the pop closed",
+     [OFFER_A1, CallAnswered("c1", "hotline", "a1", "l1", 2.0, 1, 1, True),
+      CallTransferred("c1", "hotline", "a1", "queue", "sales", 30.0), RingTicked("c1", 1)],
+     [("a1", POP_A1),
+      ("a1", {"type": "call.answered", "call_id": "c1", "rings": 1, "answer_seconds": 2.0,
+              "within_target": True})]),
     ("the agent's state, with the reason",
      [AgentStateChanged("a1", "not-ready", "ready", "lunch")],
      [("a1", {"type": "agent.state", "state": "not-ready", "reason": "lunch"})]),
@@ -92,6 +99,9 @@ def test_an_open_pop_is_kept_for_a_desktop_that_reconnects_until_it_closes() -> 
     assert feed.pops("a2") == []
     feed.observe(CallEnded("c1", "hotline", "a1", "caller", 5.0), T)
     assert feed.pops("a1") == []
+    feed.observe(OFFER_A1, T)
+    feed.observe(CallTransferred("c1", "hotline", "a1", "agent", "a2", 3.0), T)
+    assert feed.pops("a1") == []  # handed on: not restored to the agent who transferred it
 
 
 def test_a_message_is_sent_as_json_with_its_type_number_and_version() -> None:
@@ -103,3 +113,19 @@ def test_a_message_is_sent_as_json_with_its_type_number_and_version() -> None:
     pop = CallOfferedMessage(call_id="c1", queue="q", caller="138", caller_name=None, ring=1,
                              offered_at=T, greeting="g", customer={"name": "韩梅梅"})  # fmt: skip
     assert json.loads(encode(pop))["customer"] == {"name": "韩梅梅"}
+
+
+def test_the_customer_in_a_pop_keeps_its_times_as_the_pop_has_always_sent_them() -> None:
+    from datetime import UTC, datetime
+
+    from callcenter.agent.desktop import _customer
+    from callcenter.records.customers import Customer
+
+    at = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    customer = Customer(7, "韩梅梅", None, True, None, ("13812345678",),
+                        recent_calls=({"call_id": "c0", "arrived_at": at},))  # fmt: skip
+    pop = CallOfferedMessage(call_id="c1", queue="q", caller="138", caller_name=None, ring=1,
+                             offered_at=T, greeting="g", customer=_customer(customer))  # fmt: skip
+    sent = json.loads(encode(pop))["customer"]
+    assert sent["recent_calls"] == [{"call_id": "c0", "arrived_at": "2026-12-07 10:00:00+00:00"}]
+    assert sent["name"] == "韩梅梅" and sent["numbers"] == ["13812345678"]
