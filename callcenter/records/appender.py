@@ -42,10 +42,9 @@ from __future__ import annotations
 import asyncio
 import os
 import zlib
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import msgspec
 import structlog
@@ -54,9 +53,9 @@ from callcenter.bus import Published
 from callcenter.log import LogBudget
 
 from .journal import Journal, encode, fsync_dir
-from .store import Record, to_record
+from .store import to_record
 
-__all__ = ["JournalAppender", "is_recorded", "to_records"]
+__all__ = ["JournalAppender", "is_recorded", "record_line"]
 
 log = structlog.get_logger("callcenter.records")
 
@@ -75,20 +74,6 @@ def is_recorded(event: object) -> bool:
     if name == "RingTicked":
         return getattr(event, "leg_id", None) is not None and getattr(event, "ring", 0) == 1
     return name in RECORDED
-
-
-class _Numbered(Protocol):
-    @property
-    def seq(self) -> int: ...
-    @property
-    def wall(self) -> float: ...
-    @property
-    def event(self) -> Any: ...
-
-
-def to_records(boot: str, items: Iterable[_Numbered]) -> list[Record]:
-    """The records among numbered events, keyed by `boot`, the run that numbered them."""
-    return [to_record(boot, i.seq, i.wall, i.event) for i in items if is_recorded(i.event)]
 
 
 class _Line(msgspec.Struct):

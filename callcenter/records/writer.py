@@ -94,6 +94,7 @@ class RecordsWriter:
         # A flood of refusals (every record of some kind refused) logs the first
         # `refusals_logged` of each `refusal_window` and counts the rest.
         self._refusal_log = LogBudget(refusals_logged, refusal_window)
+        self._sealed = False  # the segment read last had a newer one after it
         self.unavailable = False
         self.written = 0
         self.rejected = 0
@@ -156,7 +157,7 @@ class RecordsWriter:
                 self.unavailable = False
             delay = self._retry[0]
             await asyncio.sleep(0)  # a long journal: the loop's other work between parts
-            if read < self.batch_size and len(self.journal.segments()) <= 1:
+            if read < self.batch_size and not self._sealed:
                 # Caught up with the appender: let a batch's worth gather.
                 if self._stopping.is_set() and read == 0:
                     return
@@ -171,10 +172,10 @@ class RecordsWriter:
         is written again, to no effect, next time)."""
         segments = self.journal.segments()
         if not segments:
-            self._at = None
+            self._at, self._sealed = None, False
             return 0
         path = segments[0]
-        sealed = len(segments) > 1
+        sealed = self._sealed = len(segments) > 1
         offset = self._at[1] if self._at is not None and self._at[0] == path else 0
         try:
             part = self.journal.read(path, offset, self.read_bytes)

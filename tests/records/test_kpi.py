@@ -7,7 +7,6 @@ restarts of the call process mid-call (the calls in progress vanish with it)."""
 from __future__ import annotations
 
 import math
-import typing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,10 +21,10 @@ from callcenter.acd.kpi import KpiFold
 from callcenter.agent.board import FloorTally
 from callcenter.bus import EventBus
 from callcenter.metrics.calls import CallMetrics
-from callcenter.records.appender import to_records
+from callcenter.records.appender import is_recorded
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.stats import queue_stats
-from callcenter.records.store import Store
+from callcenter.records.store import Store, to_record
 from tests.acd.traffic import AGENTS, QUEUES, T0, history, step
 
 Figures = dict[str, tuple[int, int, int, int, int, float | None]]
@@ -67,17 +66,11 @@ def from_board(events: list[tuple[str, float, object]]) -> Figures:
     return out
 
 
-class _Numbered(typing.NamedTuple):
-    seq: int
-    wall: float
-    event: object
-
-
 async def from_records(dsn: str, events: list[tuple[str, float, object]]) -> Figures:
     records = [
-        record
+        to_record(boot, seq, wall, event)
         for seq, (boot, wall, event) in enumerate(events, 1)
-        for record in to_records(boot, [_Numbered(seq, wall, event)])
+        if is_recorded(event)
     ]
     store = Store(dsn)
     conn = await asyncpg.connect(dsn)
