@@ -118,7 +118,7 @@ def test_a_message_is_sent_as_json_with_its_type_number_and_version() -> None:
 def test_the_customer_in_a_pop_keeps_its_times_as_the_pop_has_always_sent_them() -> None:
     from datetime import UTC, datetime
 
-    from callcenter.agent.desktop import _customer
+    from callcenter.agent.agent_desk import _customer
     from callcenter.records.customers import Customer
 
     at = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)

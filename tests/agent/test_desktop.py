@@ -111,7 +111,7 @@ async def test_an_agent_connecting_needs_only_their_own_state_not_the_floor(worl
     def no_floor() -> None:
         raise AssertionError("the floor was built for one agent's login")
 
-    world.hub._control = HandControl(
+    world.hub.agent_desk.control = world.hub.floor_model.control = HandControl(
         world.command,
         snapshot=no_floor,
         agent_view=lambda agent_id: AgentView(
@@ -263,7 +263,7 @@ async def test_reconnect_replays_missed_messages_in_order_and_restores_the_call(
     await ws.close()
     # The replay window is kept as text: nothing in it for the garbage collector to scan.
     gc.collect()
-    [window] = world.hub._history.values()
+    [window] = world.hub.agent_desk.history.values()
     assert len(window) == 4 and not any(gc.is_tracked(entry) for entry in window)
 
 
@@ -349,7 +349,7 @@ async def test_a_batch_goes_to_supervisors_paced(world: World, monkeypatch) -> N
 
         return send_str
 
-    for n, client in enumerate(world.hub._supervisor_clients):
+    for n, client in enumerate(world.hub.supervisor_desk.clients):
         monkeypatch.setattr(client.ws, "send_str", recording(n, client.ws.send_str))
     world.publish(AgentStateChanged("a1", "ready", "logged-out", None))
     for ws in sockets:
@@ -409,7 +409,7 @@ async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
     ws2 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a2', 'pw-a2')}")
     await receive(ws1, "hello")
     await receive(ws2, "hello")
-    slow = world.hub._agent_clients["a1"]
+    slow = world.hub.agent_desk.clients["a1"]
     stuck = asyncio.Event()
 
     async def never(_: str) -> None:
@@ -432,10 +432,10 @@ async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
 
 
 async def test_a_stuck_supervisor_never_holds_up_the_pops(world: World, monkeypatch) -> None:
-    import callcenter.agent.desktop as desktop
+    import callcenter.agent.clients as clients
 
-    monkeypatch.setattr(desktop, "QUEUE_LIMIT", 8)  # the queues of the clients below
-    monkeypatch.setattr(world.hub._alerts, "window", 0.0)  # no coalescing: a frame per alert
+    monkeypatch.setattr(clients, "QUEUE_LIMIT", 8)  # the queues of the clients below
+    monkeypatch.setattr(world.hub.supervisor_desk.alerts, "window", 0.0)  # no coalescing: a frame per alert
     agent = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
     stuck = await world.client.ws_connect(
         f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
@@ -450,7 +450,7 @@ async def test_a_stuck_supervisor_never_holds_up_the_pops(world: World, monkeypa
     async def never(_: str) -> None:
         await blocked.wait()
 
-    slow, _ = world.hub._supervisor_clients
+    slow, _ = world.hub.supervisor_desk.clients
     monkeypatch.setattr(slow.ws, "send_str", never)
     started = asyncio.get_running_loop().time()
     for n in range(30):  # a breach each: more alert frames than a queue holds

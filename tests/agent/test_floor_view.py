@@ -33,7 +33,7 @@ async def test_the_board_folds_the_events_after_one_snapshot(tmp_path: Any) -> N
     assert service.sip is not None and service.floor_side is not None
     desktop = service.floor_side.desktop
     assert desktop is not None
-    control: Any = desktop._control
+    control: Any = desktop.floor_model.control
     asked: list[int] = []
     real = control.snapshot
 

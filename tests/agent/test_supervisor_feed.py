@@ -226,7 +226,7 @@ async def test_a_supervisor_joining_while_the_floor_is_slow_to_answer_gets_hello
             return floor.snapshot()
 
     first = await desk.supervisor()
-    desk.hub._control = SlowFloor()
+    desk.hub.floor_model.control = SlowFloor()
     resp = await desk.client.post("/api/login", json={"user_id": "sup", "password": "pw-sup"})
     token = (await resp.json())["token"]
     joining = await desk.client.ws_connect(f"/ws/supervisor?token={token}")

@@ -1,0 +1,90 @@
+"""What the desktop answers a browser: `hello` on connect and the replies to its
+messages, msgspec structs tagged by their ``type`` (docs/desktop.md lists them).
+
+The messages an agent is sent about calls are in agent_feed.py, the
+supervisors' batches, alerts and figures in messages.py; these are the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .messages import VERSION
+
+__all__ = [
+    "AgentHello",
+    "BoardReply",
+    "ErrorReply",
+    "FormSaved",
+    "Ok",
+    "Pong",
+    "Reply",
+    "SupervisorHello",
+    "encode_reply",
+]
+
+
+class _Reply(msgspec.Struct, tag_field="type", kw_only=True):
+    v: int = VERSION
+
+
+class Pong(_Reply, tag="pong"):
+    ref: str | None
+
+
+class Ok(_Reply, tag="ok"):
+    """The command was taken (the ACD's state change follows as `agent.state`)."""
+
+    ref: str | None
+
+
+class ErrorReply(_Reply, tag="error"):
+    """A message the server cannot take, or a command the ACD refused; the
+    connection stays up. `code`: bad-frame, bad-json, too-large, unknown-type,
+    invalid, invalid-form, forbidden, refused, unavailable."""
+
+    code: str
+    message: str
+    ref: str | None = None
+
+
+class FormSaved(_Reply, tag="form.saved"):
+    ref: str | None
+    form_id: str
+    duplicate: bool  # stored before (the same form id): nothing changed
+
+
+class BoardReply(_Reply, tag="board"):
+    """The floor now (`supervisor.board`): queues, agents and calls as the ACD sees them."""
+
+    ref: str | None
+    board: dict[str, Any]
+
+
+class AgentHello(_Reply, tag="hello"):
+    """An agent's first message: who, the state, the calls with their pop open,
+    and the number of the last message (``?since=N`` replays what follows it)."""
+
+    role: str
+    agent: dict[str, str]
+    state: str
+    reason: str | None
+    calls: list[dict[str, Any]]
+    seq: int
+
+
+class SupervisorHello(_Reply, tag="hello"):
+    role: str
+    board: dict[str, Any]
+
+
+Reply = Pong | Ok | ErrorReply | FormSaved | BoardReply | AgentHello | SupervisorHello
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_reply(reply: Reply) -> str:
+    """The reply as the JSON text the browser receives."""
+    return _ENCODER.encode(reply).decode()
