@@ -5,17 +5,20 @@ stored in the database and written to the audit log (who, what, when).
 Every request needs a supervisor's token (``Authorization: Bearer …``); the
 role is checked on every request. Bodies are validated with pydantic; the
 OpenAPI document is generated from the same models (``/api/openapi.json``).
+The rows are read and written by `records.directory` and `records.audit`:
+this module is the API's HTTP side (bodies, roles, answers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -33,10 +36,15 @@ from callcenter.control import (
     UpsertAgent,
     UpsertQueue,
 )
+from callcenter.records import audit as audit_log
+from callcenter.records import directory
 from callcenter.settings import QueueSettings
 from callcenter.sip.phones import phone_digest
 
 from .auth import Login, Sessions, hash_password
+
+if TYPE_CHECKING:
+    import asyncpg
 
 __all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
 
@@ -116,10 +124,15 @@ class AdminApi:
 
     async def list_agents(self, request: web.Request) -> web.Response:
         self._supervisor(request)
-        rows = await self._fetch(
-            "SELECT id, name, number, extension, groups, enabled FROM agents ORDER BY id"
-        )
-        return web.json_response([{**r, "groups": json.loads(r["groups"])} for r in rows])
+        async with self._db() as conn:
+            rows = await directory.agents(conn)
+        return web.json_response(
+            [
+                {"id": a.id, "name": a.name, "number": a.number, "extension": a.extension,
+                 "groups": a.groups, "enabled": a.enabled}
+                for a in rows
+            ]
+        )  # fmt: skip
 
     async def add_agent(self, request: web.Request) -> web.Response:
         actor = self._supervisor(request)
@@ -128,12 +141,12 @@ class AdminApi:
         digest = None
         if body.sip_password is not None:
             digest = phone_digest(self._realm_or_409(), body.extension, body.sip_password)
-        await self._execute(
-            "INSERT INTO agents (id, name, number, extension, groups, password_hash, sip_digest)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            body.id, body.name, body.number, body.extension, json.dumps(body.groups), pw_hash,
-            None if digest is None else json.dumps(digest),
-        )  # fmt: skip
+        async with self._db() as conn:
+            await directory.add_agent(
+                conn, agent_id=body.id, name=body.name, number=body.number,
+                extension=body.extension, groups=body.groups, password_hash=pw_hash,
+                sip_digest=digest,
+            )  # fmt: skip
         if digest is not None:
             await self._administer(SetPhoneDigest(body.extension, digest))
         await self._administer(
@@ -148,22 +161,20 @@ class AdminApi:
         actor = self._supervisor(request)
         agent_id = request.match_info["agent_id"]
         patch = await _body(request, AgentPatch)
-        rows = await self._fetch("SELECT * FROM agents WHERE id = $1", agent_id)
-        if not rows:
+        async with self._db() as conn:
+            row = await directory.agent(conn, agent_id)
+        if row is None:
             raise _json_error(404, f"no agent {agent_id!r}")
-        row = rows[0]
-        name, number = patch.name or row["name"], patch.number or row["number"]
-        extension = patch.extension or row["extension"]
-        groups = patch.groups if patch.groups is not None else json.loads(row["groups"])
-        enabled = row["enabled"] if patch.enabled is None else patch.enabled
+        name, number = patch.name or row.name, patch.number or row.number
+        extension = patch.extension or row.extension
+        groups = patch.groups if patch.groups is not None else row.groups
+        enabled = row.enabled if patch.enabled is None else patch.enabled
 
         async def apply_to_floor() -> None:
             try:
                 if enabled:
-                    await self._administer(
-                        UpsertAgent(agent_id, name, number, extension, groups)
-                    )
-                elif row["enabled"]:
+                    await self._administer(UpsertAgent(agent_id, name, number, extension, groups))
+                elif row.enabled:
                     await self._administer(RemoveAgent(agent_id))
             except AcdError as exc:
                 raise _json_error(409, str(exc)) from None
@@ -172,22 +183,19 @@ class AdminApi:
         # its constraints (an extension another agent has) must hold before the
         # running floor or the phones' passwords change, or a refused edit would
         # leave them changed until the next restart.
-        await self._execute(
-            "UPDATE agents SET name=$2, number=$3, extension=$4, groups=$5, enabled=$6,"
-            " sip_digest = CASE WHEN extension = $4 THEN sip_digest END,"
-            " updated_at=now() WHERE id=$1",
-            agent_id, name, number, extension, json.dumps(groups), enabled,
-            then=apply_to_floor,
-        )  # fmt: skip
-        if not enabled and row["enabled"]:
+        async with self._db() as conn:
+            await directory.update_agent(
+                conn, agent_id, name=name, number=number, extension=extension, groups=groups,
+                enabled=enabled, then=apply_to_floor,
+            )  # fmt: skip
+        if not enabled and row.enabled:
             self.sessions.remove_user(agent_id)
         if self._realm is not None:
             # The stored digest hashes the extension: a new one needs a new password.
-            if not enabled or extension != row["extension"]:
-                await self._administer(SetPhoneDigest(row["extension"], None))
-            elif not row["enabled"] and row.get("sip_digest"):
-                stored = json.loads(row["sip_digest"])
-                await self._administer(SetPhoneDigest(extension, stored))
+            if not enabled or extension != row.extension:
+                await self._administer(SetPhoneDigest(row.extension, None))
+            elif not row.enabled and row.sip_digest:
+                await self._administer(SetPhoneDigest(extension, row.sip_digest))
         await self._audit(actor, "agent.edit", agent_id, patch.model_dump(exclude_none=True))
         return web.json_response({"id": agent_id, "enabled": enabled})
 
@@ -196,9 +204,10 @@ class AdminApi:
         agent_id = request.match_info["agent_id"]
         body = await _body(request, PasswordIn)
         pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
-        if not await self._fetch("SELECT 1 FROM agents WHERE id = $1 AND enabled", agent_id):
-            raise _json_error(404, f"no enabled agent {agent_id!r}")
-        await self._execute("UPDATE agents SET password_hash=$2 WHERE id=$1", agent_id, pw_hash)
+        async with self._db() as conn:
+            if await directory.enabled_extension(conn, agent_id) is None:
+                raise _json_error(404, f"no enabled agent {agent_id!r}")
+            await directory.set_password_hash(conn, agent_id, pw_hash)
         self.sessions.set_hash(agent_id, pw_hash, "agent")
         await self._audit(actor, "agent.password", agent_id, {})
         return web.json_response({"id": agent_id})
@@ -209,15 +218,12 @@ class AdminApi:
         agent_id = request.match_info["agent_id"]
         body = await _body(request, PasswordIn)
         realm = self._realm_or_409()
-        rows = await self._fetch("SELECT extension FROM agents WHERE id = $1 AND enabled", agent_id)
-        if not rows:
-            raise _json_error(404, f"no enabled agent {agent_id!r}")
-        extension = rows[0]["extension"]
-        digest = phone_digest(realm, extension, body.password)
-        await self._execute(
-            "UPDATE agents SET sip_digest=$2, updated_at=now() WHERE id=$1",
-            agent_id, json.dumps(digest),
-        )  # fmt: skip
+        async with self._db() as conn:
+            extension = await directory.enabled_extension(conn, agent_id)
+            if extension is None:
+                raise _json_error(404, f"no enabled agent {agent_id!r}")
+            digest = phone_digest(realm, extension, body.password)
+            await directory.set_sip_digest(conn, agent_id, digest)
         await self._administer(SetPhoneDigest(extension, digest))
         await self._audit(
             actor, "agent.sip_password", agent_id, {"extension": extension, "realm": realm}
@@ -226,8 +232,9 @@ class AdminApi:
 
     async def list_queues(self, request: web.Request) -> web.Response:
         self._supervisor(request)
-        rows = await self._fetch("SELECT config FROM queues ORDER BY name")
-        return web.json_response([json.loads(r["config"]) for r in rows])
+        async with self._db() as conn:
+            configs = await directory.queue_configs(conn)
+        return web.json_response(configs)
 
     async def put_queue(self, request: web.Request) -> web.Response:
         actor = self._supervisor(request)
@@ -235,23 +242,23 @@ class AdminApi:
         if body.name != request.match_info["name"]:
             raise _json_error(400, "the body's name must match the URL")
         queue = self._to_queue(body)
-        await self._execute(
-            "INSERT INTO queues (name, config) VALUES ($1, $2) ON CONFLICT (name)"
-            " DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
-            body.name, body.model_dump_json(),
-        )  # fmt: skip
+        async with self._db() as conn:
+            await directory.put_queue(conn, body)
         await self._administer(UpsertQueue(queue))
         await self._audit(actor, "queue.put", body.name, body.model_dump(mode="json"))
         return web.json_response(body.model_dump(mode="json"))
 
     async def audit(self, request: web.Request) -> web.Response:
         self._supervisor(request)
-        rows = await self._fetch(
-            "SELECT at, actor, action, target, details FROM audit_log ORDER BY id DESC LIMIT 500"
-        )
+        async with self._db() as conn:
+            rows = await audit_log.recent(conn, 500)
         return web.json_response(
-            [{**r, "at": r["at"].isoformat(), "details": json.loads(r["details"])} for r in rows]
-        )
+            [
+                {"at": r.at.isoformat(), "actor": r.actor, "action": r.action,
+                 "target": r.target, "details": r.details}
+                for r in rows
+            ]
+        )  # fmt: skip
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
@@ -272,41 +279,26 @@ class AdminApi:
             raise _json_error(409, "phones register with the PBX (acd.mode = pbx), not here")
         return self._realm
 
-    async def _conn_pool(self) -> Any:
+    @contextlib.asynccontextmanager
+    async def _db(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the pool: 503 without a database or when the pool
+        cannot be had, 409 for a change that would duplicate a key."""
         if self._pool is None:
             raise _json_error(503, "administration needs the database (database.enabled)")
         try:
-            return await self._pool()
+            pool = await self._pool()
         except (OSError, TimeoutError) as exc:
             raise _json_error(503, f"the database is unavailable: {exc}") from None
-
-    async def _fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        pool = await self._conn_pool()
-        async with pool.acquire() as conn:
-            return [dict(r) for r in await conn.fetch(sql, *args)]
-
-    async def _execute(
-        self, sql: str, *args: Any, then: Callable[[], Awaitable[None]] | None = None
-    ) -> None:
-        """Run one statement; with `then`, in a transaction that commits only
-        if `then()`, called after the statement, raises nothing."""
-        import asyncpg
-
-        pool = await self._conn_pool()
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.execute(sql, *args)
-                if then is not None:
-                    await then()
-        except asyncpg.UniqueViolationError as exc:
-            raise _json_error(409, f"already exists: {exc.detail or exc}") from None
+            async with pool.acquire() as conn:
+                yield conn
+        except directory.AlreadyExists as exc:
+            raise _json_error(409, f"already exists: {exc}") from None
 
     async def _audit(self, actor: str, action: str, target: str, details: dict[str, Any]) -> None:
         log.info("admin change", actor=actor, action=action, target=target)
-        await self._execute(
-            "INSERT INTO audit_log (actor, action, target, details) VALUES ($1,$2,$3,$4)",
-            actor, action, target, json.dumps(details, default=str),
-        )  # fmt: skip
+        async with self._db() as conn:
+            await audit_log.append(conn, actor, action, target, details)
 
 
 async def _body(request: web.Request, model: type[Any]) -> Any:
