@@ -86,12 +86,17 @@ def twins(classes: list[type]) -> dict[type, type[msgspec.Struct]]:
         hints = typing.get_type_hints(cls)
         out[cls] = msgspec.defstruct(
             cls.__name__,
-            [(name, hints.get(name, Any)) for name in field_names(cls)],
+            [(name, _hint(hints.get(name))) for name in field_names(cls)],
             frozen=True,
             array_like=True,
             tag=cls.__name__,
         )
     return out
+
+
+def _hint(hint: Any) -> Any:
+    """The field's type for msgspec; compiled classes keep only `type` for a union."""
+    return Any if hint is None or hint is type else hint
 
 
 def cpu(fn: Callable[[], object], repeat: int) -> float:
