@@ -28,6 +28,36 @@ arrives for a leg the ACD gave up on (ring-all's losers, a late answer after a
 CANCEL) is ACKed and then ended with BYE, so no phone is left connected to
 nobody. Digest challenges (401/407) on an agent leg are answered once with the
 hotline account's credentials.
+
+The agent leg's table
+---------------------
+An agent leg is the client side of one INVITE, and its state changes only
+through `_LEG_TABLE`, `(state, input) -> (next state, action)`, as the
+transactions' in `callcenter.sip.transaction`: `_AgentLeg.fire` applies it and
+the bridge does what the action names.
+
+    CALLING --1xx--> RINGING                        LegRinging
+    RINGING, CANCELLING --1xx--> (unchanged)        nothing
+    CALLING, RINGING --2xx--> ANSWERED              ACK (unless the 200 holds the
+                                                    offer), LegAnswered
+    ANSWERED --2xx--> ANSWERED                      nothing: a retransmission
+    CANCELLING --2xx--> ENDED                       too late: ACK, then BYE
+    CALLING, RINGING --300-699--> ENDED             LegFailed (busy, declined, ...)
+    CANCELLING --300-699--> ENDED                   LegFailed (cancelled)
+    CALLING, RINGING, CANCELLING --timed out--> ENDED   LegFailed (unreachable)
+    ANSWERED --the phone's BYE--> ENDED             forget the leg's dialog
+    CALLING, RINGING --given up--> CANCELLING       CANCEL (§9.1)
+    CANCELLING --given up--> CANCELLING             nothing: one CANCEL is enough
+    ANSWERED --given up--> ENDED                    BYE (a transfer, or the call ended)
+
+"Given up" is the ACD's `cancel_leg`, or the caller leaving; it comes from our
+own code, so a state without an entry for it (only ENDED, which the bridge
+never reaches: an ended leg is forgotten) raises `TransactionStateError`. The
+other inputs come from the phone, through the INVITE transaction or a dialog,
+and one the table lacks (a 1xx after the 200, say) is absorbed. A 100 Trying
+is not an input (it is hop-by-hop and says nothing of the phone), nor is a
+401/407 answered with credentials: the leg keeps its state on a new
+transaction.
 """
 
 from __future__ import annotations
@@ -37,6 +67,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from callcenter.acd.events import (
     AgentHungUp,
@@ -51,7 +82,7 @@ from callcenter.sip.auth import AuthError, DigestClient, parse_challenge
 from callcenter.sip.builders import make_response
 from callcenter.sip.dialog import AnswerRetransmitter, Dialog, DialogId
 from callcenter.sip.endpoint import SipEndpoint, response_address
-from callcenter.sip.errors import SipError
+from callcenter.sip.errors import SipError, TransactionStateError
 from callcenter.sip.events import Send, SipAction, TxKey
 from callcenter.sip.headers import NameAddr, quote, split_comma
 from callcenter.sip.message import Address, Headers, Request, Response, Transport
@@ -94,11 +125,73 @@ class _Side(enum.Enum):
 
 
 class _LegState(enum.Enum):
+    # Hashed by identity, as `callcenter.sip.transaction.State`: Enum's own
+    # __hash__ is Python code, run on every table lookup.
+    __hash__ = object.__hash__
+
     CALLING = "calling"
     RINGING = "ringing"
     ANSWERED = "answered"
     CANCELLING = "cancelling"
     ENDED = "ended"
+
+
+class _LegInput(enum.Enum):
+    """What can happen to an agent leg (see the module docstring)."""
+
+    __hash__ = object.__hash__  # as _LegState's
+
+    RESPONSE_1XX = "1xx received (not 100)"
+    RESPONSE_2XX = "2xx received"
+    RESPONSE_FINAL = "300-699 received"
+    TIMED_OUT = "INVITE timed out"
+    BYE_RECEIVED = "BYE received"
+    GIVEN_UP = "given up"
+
+
+class _LegAction(enum.Enum):
+    """What the bridge does after a transition."""
+
+    NOTHING = "nothing"
+    REPORT_RINGING = "LegRinging"
+    REPORT_ANSWER = "ACK unless the 200 holds the offer, LegAnswered"
+    ACK_AND_BYE = "ACK, then BYE"
+    REPORT_FAILURE = "LegFailed with the response's cause"
+    REPORT_CANCELLED = "LegFailed(cancelled)"
+    REPORT_UNREACHABLE = "LegFailed(unreachable)"
+    SEND_CANCEL = "CANCEL"
+    SEND_BYE = "BYE"
+    FORGET = "forget the dialog"
+
+
+# Short names for the table, which reads like the docstring's.
+_CALLING, _RINGING, _ANSWERED = _LegState.CALLING, _LegState.RINGING, _LegState.ANSWERED
+_CANCELLING, _ENDED = _LegState.CANCELLING, _LegState.ENDED
+_In, _Do = _LegInput, _LegAction
+
+_LEG_TABLE: Final[dict[tuple[_LegState, _LegInput], tuple[_LegState, _LegAction]]] = {
+    (_CALLING, _In.RESPONSE_1XX): (_RINGING, _Do.REPORT_RINGING),
+    (_RINGING, _In.RESPONSE_1XX): (_RINGING, _Do.NOTHING),
+    (_CANCELLING, _In.RESPONSE_1XX): (_CANCELLING, _Do.NOTHING),
+    (_CALLING, _In.RESPONSE_2XX): (_ANSWERED, _Do.REPORT_ANSWER),
+    (_RINGING, _In.RESPONSE_2XX): (_ANSWERED, _Do.REPORT_ANSWER),
+    (_ANSWERED, _In.RESPONSE_2XX): (_ANSWERED, _Do.NOTHING),  # passed up again; ACKed once
+    (_CANCELLING, _In.RESPONSE_2XX): (_ENDED, _Do.ACK_AND_BYE),
+    (_CALLING, _In.RESPONSE_FINAL): (_ENDED, _Do.REPORT_FAILURE),
+    (_RINGING, _In.RESPONSE_FINAL): (_ENDED, _Do.REPORT_FAILURE),
+    (_CANCELLING, _In.RESPONSE_FINAL): (_ENDED, _Do.REPORT_CANCELLED),
+    (_CALLING, _In.TIMED_OUT): (_ENDED, _Do.REPORT_UNREACHABLE),
+    (_RINGING, _In.TIMED_OUT): (_ENDED, _Do.REPORT_UNREACHABLE),
+    (_CANCELLING, _In.TIMED_OUT): (_ENDED, _Do.REPORT_UNREACHABLE),
+    (_ANSWERED, _In.BYE_RECEIVED): (_ENDED, _Do.FORGET),
+    (_CALLING, _In.GIVEN_UP): (_CANCELLING, _Do.SEND_CANCEL),
+    (_RINGING, _In.GIVEN_UP): (_CANCELLING, _Do.SEND_CANCEL),
+    (_CANCELLING, _In.GIVEN_UP): (_CANCELLING, _Do.NOTHING),
+    (_ANSWERED, _In.GIVEN_UP): (_ENDED, _Do.SEND_BYE),
+}
+del _CALLING, _RINGING, _ANSWERED, _CANCELLING, _ENDED, _In, _Do
+#: Inputs from our own code: one the table lacks is a bug, and raises.
+_FROM_US: Final = frozenset({_LegInput.GIVEN_UP})
 
 
 @dataclass(slots=True)
@@ -112,6 +205,19 @@ class _AgentLeg:
     dialog: Dialog | None = None
     answer: Response | None = None  # the agent's 200, whose SDP goes to the caller
     authenticated: bool = False
+
+    def fire(self, event: _LegInput) -> _LegAction:
+        """Apply `_LEG_TABLE`: move to the next state and say what to do.
+
+        An input from the phone the table lacks is absorbed (NOTHING, the state
+        unchanged); one from our own code raises `TransactionStateError`."""
+        entry = _LEG_TABLE.get((self.state, event))
+        if entry is None:
+            if event in _FROM_US:
+                raise TransactionStateError("agent leg", self.state.value, event.value)
+            return _LegAction.NOTHING
+        self.state, action = entry
+        return action
 
 
 @dataclass(slots=True)
@@ -239,10 +345,10 @@ class Bridge:
         if found is None or tx.method != "INVITE":
             return []
         call = self._calls.get(found[0])
-        leg = call.legs.pop(found[1], None) if call is not None else None
-        if leg is None:
+        leg = call.legs.get(found[1]) if call is not None else None
+        if call is None or leg is None or leg.fire(_LegInput.TIMED_OUT) is _LegAction.NOTHING:
             return []
-        leg.state = _LegState.ENDED
+        del call.legs[leg.id]
         return [LegFailed(found[0], leg.id, LegFailure.UNREACHABLE, None)]
 
     def on_in_dialog(self, tx: TxKey, req: Request, now: float) -> list[BridgeOutput] | None:
@@ -300,17 +406,17 @@ class Bridge:
         leg = call.legs.get(leg_id) if call is not None else None
         if leg is None:
             return []
-        if leg.state is _LegState.ANSWERED:
+        action = leg.fire(_LegInput.GIVEN_UP)
+        if action is _LegAction.SEND_CANCEL:
+            return list(self.endpoint.cancel(leg.tx, now))
+        if action is _LegAction.SEND_BYE:
             assert call is not None
             if call.connected == leg.id and not call.ended:
                 # A blind transfer: the agent leaves, the caller stays answered.
                 call.connected = None
                 call.transferring = True
             return self._end_leg_with_bye(call, leg, now)
-        if leg.state is _LegState.CANCELLING:
-            return []  # the caller left and the ACD agrees: one CANCEL is enough
-        leg.state = _LegState.CANCELLING
-        return list(self.endpoint.cancel(leg.tx, now))
+        return []  # already cancelling (the caller left and the ACD agrees)
 
     def connect(self, call_id: str, leg_id: str, now: float) -> list[BridgeOutput]:
         """The ACD chose this answered leg: answer the caller with the agent's SDP."""
@@ -430,32 +536,36 @@ class Bridge:
         return Request(headers=headers, method="INVITE", uri=target.uri, body=body)
 
     def _leg_provisional(self, call: _Call, leg: _AgentLeg, resp: Response) -> list[BridgeOutput]:
-        if resp.status == 100 or leg.state is not _LegState.CALLING:
-            return []
-        leg.state = _LegState.RINGING
-        return [LegRinging(call.id, leg.id)]
+        if resp.status == 100:
+            return []  # hop-by-hop: it says nothing of the phone
+        if leg.fire(_LegInput.RESPONSE_1XX) is _LegAction.REPORT_RINGING:
+            return [LegRinging(call.id, leg.id)]
+        return []
 
     def _leg_answered(
         self, call: _Call, leg: _AgentLeg, resp: Response, now: float
     ) -> list[BridgeOutput]:
-        if leg.dialog is not None:
+        # The dialog is made before the transition, so a 200 whose Contact
+        # does not parse raises here and leaves the leg as it was.
+        dialog = Dialog.as_uac(leg.invite, resp) if leg.dialog is None else leg.dialog
+        action = leg.fire(_LegInput.RESPONSE_2XX)
+        if action is _LegAction.NOTHING:
             return []  # the transaction passes up retransmissions; ACKed once below
-        leg.dialog = Dialog.as_uac(leg.invite, resp)
+        leg.dialog = dialog
         leg.answer = resp
-        self._dialogs[_dialog_key(leg.dialog)] = (call.id, _Side.AGENT, leg.id)
-        late_offer = not leg.invite.body
-        if late_offer and leg.state is not _LegState.CANCELLING and not call.ended:
+        self._dialogs[_dialog_key(dialog)] = (call.id, _Side.AGENT, leg.id)
+        if action is _LegAction.REPORT_ANSWER and call.ended:
+            # A call ends by giving up each of its legs, so this does not
+            # happen; should it, the answer is too late all the same.
+            action = leg.fire(_LegInput.GIVEN_UP)
+        if action is not _LegAction.REPORT_ANSWER:
+            # Too late: the caller left or the ACD gave up on this leg. ACK, then BYE.
+            return self._ack(leg, resp) + self._end_leg_with_bye(call, leg, now)
+        if not leg.invite.body:
             # Its 200 holds an offer; the ACK must carry the caller's answer,
             # which the re-INVITE of the caller (in `connect`) brings.
-            leg.state = _LegState.ANSWERED
             return [LegAnswered(call.id, leg.id)]
-        out: list[BridgeOutput] = self._ack(leg, resp)
-        if leg.state is _LegState.CANCELLING or call.ended:
-            # Too late: the caller left or the ACD gave up on this leg. ACK, then BYE.
-            leg.state = _LegState.ANSWERED
-            return out + self._end_leg_with_bye(call, leg, now)
-        leg.state = _LegState.ANSWERED
-        return [*out, LegAnswered(call.id, leg.id)]
+        return [*self._ack(leg, resp), LegAnswered(call.id, leg.id)]
 
     def _leg_failed(
         self, call: _Call, leg: _AgentLeg, resp: Response, now: float
@@ -469,11 +579,12 @@ class Bridge:
                 leg.invite, leg.tx = retry, tx
                 self._by_client_tx[tx] = (call.id, leg.id)
                 return list(actions)
+        action = leg.fire(_LegInput.RESPONSE_FINAL)
+        if action is _LegAction.NOTHING:
+            return []
         self._by_client_tx.pop(leg.tx, None)
         call.legs.pop(leg.id, None)
-        state = leg.state
-        leg.state = _LegState.ENDED
-        if state is _LegState.CANCELLING:
+        if action is _LegAction.REPORT_CANCELLED:
             return [LegFailed(call.id, leg.id, LegFailure.CANCELLED, resp.status)]
         cause = _FAILURES.get(resp.status)
         if cause is None:
@@ -516,7 +627,7 @@ class Bridge:
         return self._ack(leg, resp)
 
     def _end_leg_with_bye(self, call: _Call, leg: _AgentLeg, now: float) -> list[BridgeOutput]:
-        leg.state = _LegState.ENDED
+        """BYE to a leg the table has just ended (given up once answered, or a late 200)."""
         call.legs.pop(leg.id, None)
         if leg.dialog is None:
             return []
@@ -646,7 +757,7 @@ class Bridge:
             out += actions
         for leg in list(call.legs.values()):
             if skip is _Side.AGENT and leg.id == call.connected:
-                leg.state = _LegState.ENDED
+                leg.fire(_LegInput.BYE_RECEIVED)  # answered -> ended: forget it
                 if leg.dialog is not None:
                     self._dialogs.pop(_dialog_key(leg.dialog), None)
                 call.legs.pop(leg.id, None)

@@ -65,7 +65,8 @@ class LocalProtocolError(SipError):
 
 
 class TransactionStateError(LocalProtocolError):
-    """An input arrived that the transaction's state table has no entry for."""
+    """An input from our own code that a state table (a transaction's, or an
+    agent leg's) has no entry for."""
 
     def __init__(self, machine: str, state: str, event: str) -> None:
         super().__init__(f"{machine}: no transition from {state} on {event}")
