@@ -322,6 +322,8 @@ class Bridge:
         call = self._calls.get(call_id)
         leg = call.legs.get(leg_id) if call is not None else None
         if call is None or leg is None:
+            if resp.status >= 200:  # the leg is gone: its transaction's last word
+                del self._by_client_tx[tx]
             return self._stray_answer(resp, now) if tx.method == "INVITE" else []
         if tx.method != "INVITE":
             return []  # CANCEL and BYE answers need nothing
@@ -348,7 +350,7 @@ class Bridge:
         leg = call.legs.get(found[1]) if call is not None else None
         if call is None or leg is None or leg.fire(_LegInput.TIMED_OUT) is _LegAction.NOTHING:
             return []
-        del call.legs[leg.id]
+        self._drop_leg(call, leg)
         return [LegFailed(found[0], leg.id, LegFailure.UNREACHABLE, None)]
 
     def on_in_dialog(self, tx: TxKey, req: Request, now: float) -> list[BridgeOutput] | None:
@@ -582,8 +584,7 @@ class Bridge:
         action = leg.fire(_LegInput.RESPONSE_FINAL)
         if action is _LegAction.NOTHING:
             return []
-        self._by_client_tx.pop(leg.tx, None)
-        call.legs.pop(leg.id, None)
+        self._drop_leg(call, leg)
         if action is _LegAction.REPORT_CANCELLED:
             return [LegFailed(call.id, leg.id, LegFailure.CANCELLED, resp.status)]
         cause = _FAILURES.get(resp.status)
@@ -628,13 +629,21 @@ class Bridge:
 
     def _end_leg_with_bye(self, call: _Call, leg: _AgentLeg, now: float) -> list[BridgeOutput]:
         """BYE to a leg the table has just ended (given up once answered, or a late 200)."""
-        call.legs.pop(leg.id, None)
+        self._drop_leg(call, leg)
         if leg.dialog is None:
             return []
         self._dialogs.pop(_dialog_key(leg.dialog), None)
         bye = leg.dialog.create_request("BYE")
         _, actions = self.endpoint.send_request(bye, self._next_hop(leg), now)
         return list(actions)
+
+    def _drop_leg(self, call: _Call, leg: _AgentLeg) -> None:
+        """The leg is over: forget it, and the call with it if the call is over
+        and this was its last leg (a caller who left while legs were cancelled)."""
+        call.legs.pop(leg.id, None)
+        self._by_client_tx.pop(leg.tx, None)
+        if call.ended and not call.legs and self._calls.get(call.id) is call:
+            del self._calls[call.id]
 
     def _next_hop(self, leg: _AgentLeg) -> Address:
         # With a route set the first hop is the PBX that recorded it; else the target.
@@ -760,7 +769,7 @@ class Bridge:
                 leg.fire(_LegInput.BYE_RECEIVED)  # answered -> ended: forget it
                 if leg.dialog is not None:
                     self._dialogs.pop(_dialog_key(leg.dialog), None)
-                call.legs.pop(leg.id, None)
+                self._drop_leg(call, leg)
                 continue
             out += self.cancel_leg(call.id, leg.id, now)
         self._forget_caller(call)
