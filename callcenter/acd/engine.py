@@ -339,9 +339,12 @@ class Acd:
         out.append(CallOverflowed(call.id, queue.name, reason, overflow.kind, overflow.target))
         target = self.queues.get(overflow.target) if overflow.kind == "queue" else None
         if target is not None and target is not queue:
-            # Same call, same caller's clock: the rings go on counting.
+            # Same call, same caller's clock: the rings go on counting. It now waits,
+            # is counted against max_length and is ordered by priority in the target.
             self._unschedule(("max_wait", call.id))
+            self._unwait(call)
             call.queue = target
+            self._wait(call)
             call.tried.clear()
             call.ring_all = False
             self._schedule(("max_wait", call.id), now + target.max_wait)

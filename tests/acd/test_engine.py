@@ -303,6 +303,22 @@ def test_overflow_to_another_queue_keeps_the_callers_ring_clock() -> None:
     assert (answered.queue, answered.answer_seconds, answered.rings) == ("backup", 11.0, 3)
 
 
+def test_a_call_overflowed_to_another_queue_counts_against_its_length_not_the_first() -> None:
+    main = queue(max_length=1, max_wait=2.0, overflow=Overflow("queue", "backup"))
+    backup = queue(name="backup", numbers=("5000",), group="tech", max_length=1)
+    f = Floor(queues=[main, backup])
+    f.do(CallArrived("c1", "4000", "1"))
+    f.until(2.0)  # c1 overflows to backup, where nobody serves it
+    f.do(CallArrived("c2", "4000", "2"))  # service has room again
+    f.do(CallArrived("c3", "5000", "3"))  # backup is full with c1
+    assert [(o.call_id, o.reason) for o in f.of(CallOverflowed)] == [
+        ("c1", "max-wait"), ("c3", "max-length"),
+    ]  # fmt: skip
+    assert [(q.name, q.waiting) for q in f.acd.snapshot(2.0).queues] == [
+        ("service", 1), ("backup", 1),
+    ]  # fmt: skip
+
+
 def test_queue_full_overflows_at_once() -> None:
     f = Floor(max_length=1)
     f.do(CallArrived("c1", "4000", "1"))
