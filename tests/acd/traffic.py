@@ -1,6 +1,14 @@
-"""Random traffic through the real ACD, for property tests of what is folded from its
-events (the KPI fold, the floor's read model): hypothesis draws the steps, `drive`
-plays them and yields after each what the ACD published."""
+"""Random traffic through the real ACD, the one generator of the property tests on it:
+the engine's own invariants, and what is folded from its events (the KPI fold, the
+floor's read model). Hypothesis draws the steps, `drive` plays them on `floor()` and
+yields after each the ACD and what it published.
+
+The steps reach arrivals to both queues and to a number no queue takes, phone reports
+(ringing, answered, failed for each cause), hang-ups on both sides, every agent
+command (a4 starts logged out), transfers to a queue and to an agent, time passing
+(with the timer on time, or late: `step_with_stalls`) and restarts of the call
+process. The floor has overflow from one queue to another and to a number, short
+abandons and ring-no-answer."""
 
 from __future__ import annotations
 
@@ -37,7 +45,8 @@ from callcenter.acd.ringclock import Cadence
 from tests.sip.helpers import Ids
 
 T0 = 1_795_420_800.0  # a day's start in UTC: a whole history falls on one day
-AGENTS = ("a1", "a2", "a3")
+AGENTS = ("a1", "a2", "a3", "a4")
+ON_SHIFT = AGENTS[:3]  # logged in and ready at the start; a4 only by a "login" step
 QUEUES = ("service", "sales")
 EVENTS = typing.get_args(AcdEvent)
 
@@ -45,9 +54,10 @@ step = st.one_of(
     # 6000 reaches no queue: the call is rejected.
     st.tuples(st.just("arrive"), st.sampled_from(["4000", "5000", "6000"])),
     st.tuples(st.just("ring"), st.integers(0, 9)),
+    st.tuples(st.just("ring"), st.just(-1)),  # then unanswered: ring-no-answer
     st.tuples(st.just("answer"), st.integers(0, 9)),
     st.tuples(st.just("answer"), st.just(-1)),  # the leg rung last: after an overflow, say
-    st.tuples(st.just("fail"), st.integers(0, 9)),
+    st.tuples(st.just("fail"), st.integers(0, 9), st.sampled_from(LegFailure)),
     st.tuples(st.just("caller_bye"), st.integers(0, 9)),
     st.tuples(st.just("agent_bye"), st.integers(0, 9)),
     st.tuples(
@@ -55,18 +65,29 @@ step = st.one_of(
         st.sampled_from(AGENTS),
     ),
     st.tuples(st.just("transfer"), st.sampled_from(AGENTS), st.sampled_from(["sales", "a2"])),
-    st.tuples(st.just("wait"), st.floats(0.05, 3.0)),
+    st.tuples(st.just("wait"), st.floats(0.05, 4.0)),
     st.tuples(st.just("restart")),
 )
+# Also a busy loop: the timer fires once, late, with deadlines overdue. The engine
+# acts at each deadline regardless, and the KPI fold reads the figures its events
+# carry; the floor's read model stamps each event with the time it is published, so
+# it agrees with the engine exactly only when the timer is on time, and draws `step`.
+step_with_stalls = st.one_of(step, st.tuples(st.just("stall"), st.floats(0.05, 4.0)))
+
+
+# What a phone or the PBX answers with each cause (the engine reads only the cause).
+STATUS = {LegFailure.BUSY: 486, LegFailure.DECLINED: 603, LegFailure.UNREACHABLE: 480,
+          LegFailure.CANCELLED: None, LegFailure.ERROR: 500}  # fmt: skip
 
 
 def floor() -> Acd:
     queues = [
         # A ring a second, the target three; a caller waits at most 2 s here, then
-        # overflows to sales; short abandons under 0.5 s.
+        # overflows to sales; short abandons under 0.5 s. An agent's phone rings once,
+        # then the next agent's: ring-no-answer comes before the overflow.
         QueueConfig("service", ("4000",), "cs", cadence=Cadence("test", (0.2, 0.8)),
                     wrap_up=0.5, max_length=3, max_wait=2.0, overflow=Overflow("queue", "sales"),
-                    short_abandon=0.5, escalation=Escalation.RING_ALL),
+                    short_abandon=0.5, escalation=Escalation.RING_ALL, agent_ring_limit=1),
         # Rings of 1.5 s, short abandons under 0.3 s; at most 3 s here or 2 waiting,
         # then the caller is sent to a number at the PBX.
         QueueConfig("sales", ("5000",), "cs", cadence=Cadence("slow", (0.5, 1.0)), wrap_up=0.0,
@@ -104,7 +125,7 @@ def drive(steps: Sequence[tuple[Any, ...]]) -> Iterator[Step]:
                 current.events.append((at, action))
 
     def start() -> None:
-        for agent_id in AGENTS:
+        for agent_id in ON_SHIFT:
             apply(current.acd.handle(AgentLogin(agent_id), current.now), current.now)
             apply(current.acd.handle(SetReady(agent_id), current.now), current.now)
 
@@ -119,11 +140,12 @@ def drive(steps: Sequence[tuple[Any, ...]]) -> Iterator[Step]:
             cmd = CallArrived(f"c{arrivals}", args[0], f"1380000{arrivals:04d}")
         elif kind in ("ring", "answer", "fail") and legs:
             call_id, leg_id = legs[-1] if args[0] < 0 else legs[args[0] % len(legs)]
-            cmd = {
-                "ring": LegRinging(call_id, leg_id),
-                "answer": LegAnswered(call_id, leg_id),
-                "fail": LegFailed(call_id, leg_id, LegFailure.UNREACHABLE, 480),
-            }[kind]
+            if kind == "ring":
+                cmd = LegRinging(call_id, leg_id)
+            elif kind == "answer":
+                cmd = LegAnswered(call_id, leg_id)
+            else:
+                cmd = LegFailed(call_id, leg_id, args[1], STATUS[args[1]])
         elif kind in ("caller_bye", "agent_bye") and arrivals:
             call_id = f"c{args[0] % arrivals + 1}"
             cmd = CallerHungUp(call_id) if kind == "caller_bye" else AgentHungUp(call_id)
@@ -136,6 +158,9 @@ def drive(steps: Sequence[tuple[Any, ...]]) -> Iterator[Step]:
                 apply(acd.on_timer(due), due)
             current.now = until
             apply(acd.on_timer(until), until)
+        elif kind == "stall":
+            current.now = now + args[0]
+            apply(acd.on_timer(current.now), current.now)
         elif kind == "restart":
             current = Step(f"run{int(current.boot[3:]) + 1}", floor(), now, restarted=True)
             legs.clear()

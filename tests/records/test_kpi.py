@@ -25,7 +25,7 @@ from callcenter.records.appender import is_recorded
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.stats import queue_stats
 from callcenter.records.store import Store, to_record
-from tests.acd.traffic import AGENTS, QUEUES, T0, history, step
+from tests.acd.traffic import AGENTS, QUEUES, T0, history, step_with_stalls
 
 Figures = dict[str, tuple[int, int, int, int, int, float | None]]
 
@@ -130,13 +130,13 @@ async def kpi_database(database: str) -> str:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(st.lists(step, max_size=50))
+@given(st.lists(step_with_stalls, max_size=50))
 # The cases the rules are about, always tried: a call overflowed to sales and
-# answered there; a short abandon and a long one; a transfer to a queue, the
+# answered there; short abandons and a long one; a transfer to a queue, the
 # caller then leaving; a restart with a call ringing.
 @example([("arrive", "4000"), ("wait", 2.5), ("answer", -1)])
 @example([("arrive", "4000"), ("caller_bye", 0), ("arrive", "5000"), ("wait", 1.0),
-          ("caller_bye", 1)])  # fmt: skip
+          ("caller_bye", 1), ("arrive", "5000"), ("caller_bye", 2)])  # fmt: skip
 @example([("arrive", "4000"), ("answer", -1), ("transfer", "a1", "sales"), ("wait", 0.3),
           ("caller_bye", 0), ("arrive", "5000"), ("answer", -1), ("transfer", "a1", "a2"),
           ("answer", -1), ("agent_bye", 1)])  # fmt: skip
