@@ -212,6 +212,8 @@ async def _import_step(path: Path, conn: Any, applied: list[Any]) -> int:
         return EXIT_USAGE
     report = await import_customers(conn, text)
     print(f"imported: {report.imported}, rejected: {len(report.rejected)}")
+    if report.rejected:
+        print("rejected rows, none of them stored (fix them and import those rows again):")
     for line, reason in report.rejected:
         print(f"  line {line}: {reason}")
     return EXIT_RUNTIME_ERROR if report.rejected else 0

@@ -232,14 +232,29 @@ def _json_rows(text: str) -> tuple[dict[str, Any], ...]:
     return tuple(rows)
 
 
-def _rows(text: str) -> Iterable[tuple[int, dict[str, str]]]:
+def _rows(text: str) -> Iterable[tuple[int, dict[str, str] | str]]:
+    """Each row by its line number; where the file stops being CSV, the reason, and no more."""
     reader = csv.DictReader(io.StringIO(text))
-    for row in reader:
-        yield reader.line_num, {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+    try:
+        for row in reader:
+            yield reader.line_num, {
+                k.strip().lower(): (v or "").strip() for k, v in row.items() if k
+            }
+    except csv.Error as exc:
+        yield reader.line_num + 1, f"not CSV from here on ({exc}); the rows before it are read"
+
+
+# Control characters but tab and line breaks (an address may span lines): no name, address
+# or note holds them, and PostgreSQL refuses NUL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _parse_row(row: dict[str, str], region: str) -> tuple[dict[str, Any], list[str]] | str:
     """The customer and their numbers, or the reason the row is rejected."""
+    for column, value in row.items():
+        bad = _CONTROL.search(value)
+        if bad is not None:
+            return f"{column} holds a control character ({bad.group()!r}), which is not text"
     name = row.get("name", "")
     if not name:
         return "name is empty"
@@ -274,22 +289,26 @@ async def import_customers(conn: asyncpg.Connection, text: str, region: str = "C
         report.rejected.append((1, "the header must name the columns: name, numbers, …"))
         return report
     for line, row in _rows(text):
-        parsed = _parse_row(row, region)
+        parsed = row if isinstance(row, str) else _parse_row(row, region)
         if isinstance(parsed, str):
             report.rejected.append((line, parsed))
             continue
         customer, numbers = parsed
-        async with conn.transaction():
-            cid = await conn.fetchval(
-                "INSERT INTO customers (name, address, vip, notes) VALUES ($1,$2,$3,$4)"
-                " RETURNING id",
-                customer["name"], customer["address"], customer["vip"], customer["notes"],
-            )  # fmt: skip
-            await conn.executemany(
-                "INSERT INTO customer_numbers (number, customer_id) VALUES ($1, $2)"
-                " ON CONFLICT (number) DO UPDATE SET customer_id = EXCLUDED.customer_id",
-                [(n, cid) for n in numbers],
-            )
+        try:
+            async with conn.transaction():  # one row: stored whole or not at all
+                cid = await conn.fetchval(
+                    "INSERT INTO customers (name, address, vip, notes) VALUES ($1,$2,$3,$4)"
+                    " RETURNING id",
+                    customer["name"], customer["address"], customer["vip"], customer["notes"],
+                )  # fmt: skip
+                await conn.executemany(
+                    "INSERT INTO customer_numbers (number, customer_id) VALUES ($1, $2)"
+                    " ON CONFLICT (number) DO UPDATE SET customer_id = EXCLUDED.customer_id",
+                    [(n, cid) for n in numbers],
+                )
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            report.rejected.append((line, f"the database refused it: {exc}"))
+            continue
         report.imported += 1
     return report
 

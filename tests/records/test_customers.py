@@ -380,3 +380,42 @@ async def test_a_callers_name_that_is_a_formula_is_exported_as_text(database: st
     finally:
         await store.close()
         await conn.close()
+
+
+async def test_import_reports_a_nul_byte_and_goes_on(database: str) -> None:
+    conn = await migrated(database)
+    try:
+        text = (
+            "name,numbers,address\n"
+            "Zhao Lei,13911115555,\n"
+            "Qian\x00Li,13911116666,\n"
+            "Sun Wei,13911117777,Room\x07 5\n"
+            "Li Na,13911118888,\"Room 5\nBuilding 2\"\n"
+        )
+        report = await import_customers(conn, text)
+        assert report.imported == 2
+        assert report.rejected == [
+            (3, "name holds a control character ('\\x00'), which is not text"),
+            (4, "address holds a control character ('\\x07'), which is not text"),
+        ]
+        names = {r["name"] for r in await conn.fetch("SELECT name FROM customers")}
+        assert names == {"Zhao Lei", "Li Na"}
+    finally:
+        await conn.close()
+
+
+async def test_import_stops_where_the_file_stops_being_csv_and_says_where(database: str) -> None:
+    import csv
+
+    conn = await migrated(database)
+    limit = csv.field_size_limit()
+    try:
+        csv.field_size_limit(1000)
+        text = "name,numbers,notes\nZhou Jie,13911119999,\nWu Di,13911110000," + "n" * 2000 + "\n"
+        report = await import_customers(conn, text)
+        assert report.imported == 1
+        [(line, reason)] = report.rejected
+        assert line == 3 and reason.startswith("not CSV from here on"), (line, reason)
+    finally:
+        csv.field_size_limit(limit)
+        await conn.close()
