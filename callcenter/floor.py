@@ -175,9 +175,9 @@ class Floor:
                     customers.append(CustomerDirectory(await pool.get()))
                 return await customers[0].lookup(number)
 
-            async def save(form: CallForm) -> bool:
+            async def save(form: CallForm, offered: bool) -> bool:
                 async with (await pool.get()).acquire() as conn:
-                    return await save_form(conn, form)
+                    return await save_form(conn, form, offered=offered)
 
             async def history(
                 start: datetime, end: datetime, agents: list[str]

@@ -39,7 +39,7 @@ from callcenter.acd.events import AgentLogin
 from callcenter.clock import Clock
 from callcenter.control import CallControl
 from callcenter.records.customers import Customer
-from callcenter.records.forms import CallForm
+from callcenter.records.forms import CallForm, FormRefused
 from callcenter.tasks import cancel_and_wait
 
 from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, encode
@@ -52,6 +52,7 @@ __all__ = ["AgentDesk", "AgentInfo"]
 log = structlog.get_logger("callcenter.desktop")
 
 POP_LOOKUP_LIMIT = 0.5  # seconds a pop waits for its customer
+OFFERS_KEPT = 50  # calls per agent whose forms are known to be theirs without the records
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class AgentDesk:
         *,
         greeting: str,
         lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
-        save_form: Callable[[CallForm], Awaitable[bool]] | None = None,
+        save_form: Callable[[CallForm, bool], Awaitable[bool]] | None = None,
         replay: int = 500,
         popped: Callable[[float], None] | None = None,
     ) -> None:
@@ -91,6 +92,8 @@ class AgentDesk:
         # Per agent: messages held behind a pop whose lookup is running ([None] slots).
         self._outbox: dict[str, deque[list[AgentMessage | None]]] = {}
         self._lookups: set[asyncio.Task[None]] = set()
+        # Per agent: the calls last offered to them, whose forms need no look in the records.
+        self._offered: dict[str, deque[str]] = {}
 
     # -- connections ----------------------------------------------------------------------
 
@@ -146,8 +149,11 @@ class AgentDesk:
                 code="unavailable", message="records are off: the form was not stored",
                 ref=message.ref,
             )  # fmt: skip
+        offered = form.call_id is not None and form.call_id in self._offered.get(agent_id, ())
         try:
-            stored = await self._save_form(form)
+            stored = await self._save_form(form, offered)
+        except FormRefused as exc:  # retrying will not help: the agent must change it
+            return ErrorReply(code="invalid-form", message=str(exc), ref=message.ref)
         except Exception as exc:  # the database is down: the page keeps the form
             log.warning("form not stored", form_id=form.id, error=str(exc))
             return ErrorReply(
@@ -162,11 +168,14 @@ class AgentDesk:
     def observe(self, event: object, wall: float) -> None:
         for agent_id, message in self._feed.observe(event, wall):
             if isinstance(message, CallOfferedMessage):
-                self._offered(agent_id, message)
+                self._pop_offered(agent_id, message)
             else:
                 self._to_agent(agent_id, message)
 
-    def _offered(self, agent_id: str, pop: CallOfferedMessage) -> None:
+    def _pop_offered(self, agent_id: str, pop: CallOfferedMessage) -> None:
+        offered = self._offered_calls(agent_id)
+        if pop.call_id not in offered:
+            offered.append(pop.call_id)
         if self._lookup is None:
             self._to_agent(agent_id, msgspec.structs.replace(pop))
             self._count_pop(pop)
@@ -190,6 +199,12 @@ class AgentDesk:
             slot[0] = msgspec.structs.replace(pop)  # a copy: the pop kept for hello has no seq
             self._flush(agent_id)
             self._count_pop(pop)
+
+    def _offered_calls(self, agent_id: str) -> deque[str]:
+        offered = self._offered.get(agent_id)
+        if offered is None:
+            offered = self._offered[agent_id] = deque(maxlen=OFFERS_KEPT)
+        return offered
 
     def _count_pop(self, pop: CallOfferedMessage) -> None:
         if self._popped is not None:

@@ -75,7 +75,7 @@ class DesktopHub:
         control: CallControl,
         greeting: str,
         lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
-        save_form: Callable[[CallForm], Awaitable[bool]] | None = None,
+        save_form: Callable[[CallForm, bool], Awaitable[bool]] | None = None,
         replay_messages: int = 500,
         clock: Clock | None = None,
         history: History | None = None,

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["CallForm", "ComplaintClass", "deadline_for", "save_form"]
+__all__ = ["CallForm", "ComplaintClass", "FormRefused", "deadline_for", "save_form"]
 
 
 class ComplaintClass(enum.StrEnum):
@@ -51,7 +51,7 @@ class CallForm(BaseModel):
     id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     call_id: str | None = Field(default=None, max_length=300)
     agent_id: str = Field(min_length=1, max_length=64)
-    customer_id: int | None = None
+    customer_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     caller_name: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=500)
     called_at: datetime
@@ -68,6 +68,13 @@ class CallForm(BaseModel):
     read_back_done: bool = False
     notes: str | None = Field(default=None, max_length=4000)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("a NUL byte is not text")
+        return value
+
     @model_validator(mode="after")
     def _complaint_fields(self) -> CallForm:
         if self.category == "complaint" and not self.complaint_matter:
@@ -81,9 +88,32 @@ class CallForm(BaseModel):
         return self
 
 
-async def save_form(conn: asyncpg.Connection, form: CallForm) -> bool:
-    """Store the form (and its complaint and call-back). False if it was already stored."""
+class FormRefused(ValueError):
+    """A form the records will not store as it is: the agent must change it, not retry."""
+
+
+async def save_form(conn: asyncpg.Connection, form: CallForm, *, offered: bool = False) -> bool:
+    """Store the form (and its complaint and call-back). False if it was already stored.
+
+    A form about a call must be about a call offered to its agent: `offered` when
+    the caller knows it was, else the records are asked. Raises `FormRefused` for a
+    call that was not, and for values the database refuses (an unknown customer).
+    """
+    try:
+        return await _save_form(conn, form, offered)
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        raise FormRefused(f"the records refused the form: {exc}") from exc
+
+
+async def _save_form(conn: asyncpg.Connection, form: CallForm, offered: bool) -> bool:
     async with conn.transaction():
+        if form.call_id is not None and not offered:
+            offered = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM ring_attempts WHERE call_id = $1 AND agent_id = $2)",
+                form.call_id, form.agent_id,
+            )  # fmt: skip
+            if not offered:
+                raise FormRefused(f"call {form.call_id} was not offered to {form.agent_id}")
         inserted = await conn.fetchval(
             """INSERT INTO call_forms (id, call_id, agent_id, customer_id, caller_name, address,
                    called_at, service_requested, appointment_at, contact, special_requests,

@@ -38,6 +38,7 @@ class World:
         self.bus: EventBus[Any] = EventBus()
         self.commands: list[object] = []
         self.forms: list[object] = []
+        self.in_records: set[str] = set()  # calls the records know were offered (to anyone here)
         self.refuse = False
         self.db_down = False
         self.popped: list[float] = []
@@ -63,9 +64,13 @@ class World:
             await asyncio.sleep(0.05)
         return None
 
-    async def save(self, form: Any) -> bool:
+    async def save(self, form: Any, offered: bool) -> bool:
         if self.db_down:
             raise OSError("connection refused")
+        if form.call_id is not None and not offered and form.call_id not in self.in_records:
+            from callcenter.records.forms import FormRefused
+
+            raise FormRefused(f"call {form.call_id} was not offered to {form.agent_id}")
         self.forms.append(form)
         return True
 
@@ -285,6 +290,30 @@ async def test_form_saved_only_once_stored(world: World) -> None:
     await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "ref": "f2", "form": form}))
     down = await receive(ws)
     assert down["code"] == "unavailable" and down["ref"] == "f2"
+    await ws.close()
+
+
+async def test_a_form_is_only_for_a_call_offered_to_its_agent(world: World) -> None:
+    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    await receive(ws, "hello")
+    world.publish(CallOffered("c1", "q", "a1", "leg1", "13812345678", None, 1))
+    world.publish(CallOffered("c2", "q", "a2", "leg2", "13900000002", None, 1))
+    await receive(ws, "call.offered")
+    form = {"called_at": "2026-11-23T09:30:00+08:00", "category": "inquiry"}
+
+    async def submit(form_id: str, call_id: str) -> dict[str, Any]:
+        message = {"id": form_id, "call_id": call_id, **form}
+        await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "form": message}))
+        return await receive(ws)
+
+    assert (await submit("form-own-call", "c1"))["type"] == "form.saved"
+    refused = await submit("form-other-call", "c2")  # offered to a2, not to a1
+    assert refused["code"] == "invalid-form" and "not offered" in refused["message"]
+    world.in_records.add("c0")  # offered before this process started: the records say so
+    assert (await submit("form-earlier-call", "c0"))["type"] == "form.saved"
+    assert [f.call_id for f in world.forms] == ["c1", "c0"]
+    nul = await submit("form-nul-byte", "c1\x00")
+    assert nul["code"] == "invalid-form" and "NUL" in nul["message"]
     await ws.close()
 
 

@@ -162,7 +162,7 @@ async def test_a_pop_lookup_is_one_round_trip_with_the_whole_record(database: st
             await save_form(conn, CallForm(
                 id=f"form-000{n}", agent_id="a001", customer_id=li, category="complaint",
                 called_at=called - timedelta(hours=hours_ago), complaint_matter=f"matter {n}",
-            ))  # fmt: skip
+            ), offered=True)  # fmt: skip
         await conn.execute("UPDATE complaints SET status = 'closed' WHERE form_id = 'form-0002'")
         await conn.execute("UPDATE follow_ups SET done_at = now() WHERE form_id = 'form-0000'")
         directory = CustomerDirectory(pool)

@@ -72,9 +72,9 @@ async def test_saving_a_complaint_books_its_deadline_and_call_back_once(database
             complaint_matter="repair man was rude", complaint_occurred_at=NOW - timedelta(days=2),
             complaint_class=ComplaintClass.SERIOUS,
         )  # fmt: skip
-        assert await save_form(conn, form(customer_id=cid)) is True
-        assert await save_form(conn, complaint) is True
-        assert await save_form(conn, complaint) is False  # the desktop retried: stored once
+        assert await save_form(conn, form(customer_id=cid), offered=True) is True
+        assert await save_form(conn, complaint, offered=True) is True
+        assert await save_form(conn, complaint, offered=True) is False  # retried: stored once
         row = await conn.fetchrow("SELECT * FROM complaints")
         assert (row["class"], row["status"], row["deadline_at"]) == (
             "serious",
@@ -92,3 +92,33 @@ async def test_saving_a_complaint_books_its_deadline_and_call_back_once(database
         ]
     finally:
         await conn.close()
+
+
+async def test_a_form_the_records_refuse_is_refused_not_retried(database: str) -> None:
+    from callcenter.records.forms import FormRefused
+
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    try:
+        # The desktop does not know the call: the records say whether it was this agent's.
+        with pytest.raises(FormRefused, match="not offered to a001"):
+            await save_form(conn, form(id="form-0010"))
+        await conn.execute(
+            "INSERT INTO ring_attempts (leg_id, call_id, agent_id, offered_at)"
+            " VALUES ('l1', 'c1@pbx', 'a002', now())"
+        )
+        with pytest.raises(FormRefused, match="not offered to a001"):  # another agent's call
+            await save_form(conn, form(id="form-0011"))
+        assert await save_form(conn, form(id="form-0012", agent_id="a002")) is True
+        with pytest.raises(FormRefused, match="customer"):  # no such customer
+            await save_form(conn, form(id="form-0013", customer_id=424242), offered=True)
+        assert await conn.fetchval("SELECT count(*) FROM call_forms") == 1
+    finally:
+        await conn.close()
+
+
+def test_a_nul_byte_or_an_impossible_customer_is_invalid() -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        form(notes="before\x00after")
+    with pytest.raises(ValidationError):
+        form(customer_id=2**63)
