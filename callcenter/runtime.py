@@ -73,6 +73,8 @@ class SipRuntime:
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rejection_log = LogBudget(20, 10.0)
+        # A defect an input sets off may be set off by every input like it.
+        self._failure_log = LogBudget(5, 60.0)
         self.dropped = 0
         self._debug = False
 
@@ -177,9 +179,10 @@ class SipRuntime:
         now = self._loop.time()
         try:
             actions = step(now)
-        except Exception:  # the per-input guard: log, count, keep serving
-            log.exception("core failed on input")
+        except Exception:  # the per-input guard: log (bounded), count, keep serving
             self.metrics.parse_errors.labels("internal").inc()
+            if self._failure_log.take(now):
+                log.exception("core failed on input", **self._failure_log.written())
             actions = []
         self._execute_all(actions, now)
         self._rearm()

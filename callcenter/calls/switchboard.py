@@ -24,9 +24,11 @@ from callcenter.acd.events import (
     RejectCall,
     RingAgent,
 )
-from callcenter.sip.errors import ParseError
+from callcenter.sip.builders import safe_reason
+from callcenter.sip.errors import ParseError, RemoteProtocolError
 from callcenter.sip.events import (
     CancelReceived,
+    MessageRejected,
     RequestReceived,
     ResponseReceived,
     Send,
@@ -167,41 +169,63 @@ class Switchboard:
     def _route(self, actions: list[UaAction], now: float) -> list[SwitchboardOutput]:
         out: list[SwitchboardOutput] = []
         for action in actions:
-            match action:
-                case RequestReceived(None, request, _):
-                    self.bridge.on_ack(request)
-                case RequestReceived(tx, request, source) if request.method == "REGISTER":
-                    assert tx is not None
-                    out += self._register(tx, request, source, now)
-                case RequestReceived(tx, request, source) if _new_call(request):
-                    assert tx is not None
-                    refused = self._admit(request, source, now) if self._admit else None
-                    if refused is not None:
-                        extra = list(refused.extra)
-                        out += self.ua.respond(tx, request, refused.status, now, extra=extra)  # type: ignore[arg-type]
-                        out.append(CallRefused(source, refused.status, refused.reason))
-                        continue
-                    out += self._route_bridge(self.bridge.on_invite(tx, request, source, now), now)
-                case RequestReceived(tx, request, _):
-                    assert tx is not None
-                    handled = self.bridge.on_in_dialog(tx, request, now)
-                    if handled is None:
-                        out += self.ua.respond(tx, request, 481, now)  # type: ignore[arg-type]
-                    else:
-                        out += self._route_bridge(handled, now)
-                case CancelReceived(invite_tx, _, _):
-                    out += self._route_bridge(self.bridge.on_cancel(invite_tx, now), now)
-                case ResponseReceived(None, response, _):
-                    out += self._route_bridge(self.bridge.on_stray_2xx(response, now), now)
-                case ResponseReceived(tx, response, _):
-                    assert tx is not None
-                    out += self._route_bridge(self.bridge.on_response(tx, response, now), now)
-                case TransactionTimedOut(tx, _, _):
-                    out.append(action)
-                    out += self._route_bridge(self.bridge.on_timeout(tx, now), now)
-                case _:
-                    out.append(action)
+            try:
+                out += self._route_one(action, now)
+            except RemoteProtocolError as exc:
+                out += self._refuse(action, exc, now)
         return out
+
+    def _refuse(
+        self, action: UaAction, exc: RemoteProtocolError, now: float
+    ) -> list[SwitchboardOutput]:
+        """A header the endpoint does not check, read by the bridge or the registrar
+        and unreadable: a request is answered with the problem's status and reason,
+        so its transaction ends; anything else from the peer is dropped. Either way
+        it is a `MessageRejected`, counted and logged as every rejected message is."""
+        match action:
+            case RequestReceived(tx, request, source) if tx is not None:
+                reason = safe_reason(exc.reason)
+                out: list[SwitchboardOutput] = []
+                out += self.ua.respond(tx, request, exc.status_hint, now, reason=reason)  # type: ignore[arg-type]
+                return [*out, MessageRejected(source, exc.reason, exc.status_hint)]
+            case RequestReceived(_, _, source) | ResponseReceived(_, _, source):
+                return [MessageRejected(source, exc.reason, None)]
+        raise exc
+
+    def _route_one(self, action: UaAction, now: float) -> list[SwitchboardOutput]:
+        match action:
+            case RequestReceived(None, request, _):
+                self.bridge.on_ack(request)
+            case RequestReceived(tx, request, source) if request.method == "REGISTER":
+                assert tx is not None
+                return self._register(tx, request, source, now)
+            case RequestReceived(tx, request, source) if _new_call(request):
+                assert tx is not None
+                refused = self._admit(request, source, now) if self._admit else None
+                if refused is None:
+                    return self._route_bridge(self.bridge.on_invite(tx, request, source, now), now)
+                extra = list(refused.extra)
+                out: list[SwitchboardOutput] = []
+                out += self.ua.respond(tx, request, refused.status, now, extra=extra)  # type: ignore[arg-type]
+                return [*out, CallRefused(source, refused.status, refused.reason)]
+            case RequestReceived(tx, request, _):
+                assert tx is not None
+                handled = self.bridge.on_in_dialog(tx, request, now)
+                if handled is None:
+                    return self.ua.respond(tx, request, 481, now)  # type: ignore[return-value]
+                return self._route_bridge(handled, now)
+            case CancelReceived(invite_tx, _, _):
+                return self._route_bridge(self.bridge.on_cancel(invite_tx, now), now)
+            case ResponseReceived(None, response, _):
+                return self._route_bridge(self.bridge.on_stray_2xx(response, now), now)
+            case ResponseReceived(tx, response, _):
+                assert tx is not None
+                return self._route_bridge(self.bridge.on_response(tx, response, now), now)
+            case TransactionTimedOut(tx, _, _):
+                return [action, *self._route_bridge(self.bridge.on_timeout(tx, now), now)]
+            case _:
+                return [action]
+        return []
 
     def _register(
         self, tx: TxKey, request: Request, source: Address, now: float

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from .message import Headers, Request, Response, reason_phrase
 
-__all__ = ["make_response"]
+__all__ = ["make_response", "safe_reason"]
 
 # Headers a response copies from its request (§8.2.6.2); Record-Route too for
 # responses that establish a dialog (§12.1.1).
 _COPIED = ("Via", "From", "To", "Call-ID", "CSeq")
 _COPIED_BUT_TO = ("Via", "From", "Call-ID", "CSeq")
+
+
+def safe_reason(reason: str) -> str:
+    """A reason phrase (a peer's error named in it) that cannot break the status
+    line (§25.1 Reason-Phrase): unprintable characters blanked, at most 120."""
+    cleaned = "".join(c if c.isprintable() else " " for c in reason)
+    return cleaned[:120] or "Bad Request"
 
 
 def make_response(

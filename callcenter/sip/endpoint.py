@@ -35,7 +35,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .builders import make_response
+from .builders import make_response, safe_reason
 from .errors import LocalProtocolError, ParseError, SipError, TransactionStateError
 from .events import (
     CancelReceived,
@@ -65,6 +65,10 @@ from .transaction import (
 )
 
 __all__ = ["EndpointConfig", "SipEndpoint", "response_address"]
+
+# Requests whose Contact the core reads (the dialog's remote target, §12.1.1,
+# §12.2.2): a Contact that does not parse is answered 400 before any state.
+_CONTACT_READ = frozenset({"INVITE", "UPDATE"})
 
 ClientTx = ClientInviteTransaction | ClientNonInviteTransaction
 ServerTx = ServerInviteTransaction | ServerNonInviteTransaction
@@ -164,7 +168,7 @@ class SipEndpoint:
         if not isinstance(msg, Request) or msg.method == "ACK":
             return [MessageRejected(source, exc.reason, None)]
         try:
-            resp = make_response(msg, exc.status_hint, _safe_reason(exc.reason))
+            resp = make_response(msg, exc.status_hint, safe_reason(exc.reason))
             dest = response_address(msg.top_via, source)
         except SipError:
             # Via itself is broken: the only address we know is the source.
@@ -200,6 +204,11 @@ class SipEndpoint:
             return self._run(key, existing, existing.receive(req, now), now)
         if req.method == "CANCEL":
             return self._receive_cancel(key, req, source, now)
+        if req.method in _CONTACT_READ:
+            try:
+                req.contacts  # noqa: B018 (parsed now, before the transaction exists)
+            except ParseError as exc:
+                raise ParseError(f"Contact: {exc.reason}") from None
         tx: ServerTx
         peer = response_address(via, source)
         if req.method == "INVITE":
@@ -450,8 +459,3 @@ def _to_tag(tx: ServerInviteTransaction) -> str | None:
             return tag
     return None
 
-
-def _safe_reason(reason: str) -> str:
-    """A reason phrase must not break the status line (§25.1 Reason-Phrase)."""
-    cleaned = "".join(c if c.isprintable() else " " for c in reason)
-    return cleaned[:120] or "Bad Request"

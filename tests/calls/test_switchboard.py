@@ -383,3 +383,23 @@ def test_answer_never_acked_is_resent_doubling_then_both_legs_are_hung_up() -> N
     assert {(m.method, m.call_id) for m in to_phone} == {("BYE", invite.call_id)}
     [ended] = h.of(CallEnded)
     assert ended.hung_up_by == "caller"
+
+
+def test_an_unreadable_header_the_bridge_reads_is_a_rejection_not_a_crash() -> None:
+    """Issue 16, item 5: a phone's 200 whose Contact does not parse raised out of
+    the core (a traceback per retransmission); it is dropped and counted, and the
+    call goes on as if the 200 had not come."""
+    from callcenter.sip.events import MessageRejected
+
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    [invite] = h.to(PHONES["1001"])
+    ok = answer(invite, 200, ANSWER)
+    ok.headers.set("Contact", "<sip:1001@127.0.\x01.1:6001>")
+    h.send(ok, PHONES["1001"], at=1.0)
+    [rejected] = h.of(MessageRejected)
+    assert rejected.source == PHONES["1001"] and "bad URI" in rejected.reason
+    assert h.of(CallAnswered) == []
+    assert [m.status for m in h.to(CALLER)] == [100, 180]  # the caller still rings
+    h.send(answer(invite, 200, ANSWER), PHONES["1001"], at=1.5)  # a readable 200 answers
+    assert len(h.of(CallAnswered)) == 1

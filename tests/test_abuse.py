@@ -1,0 +1,77 @@
+"""What an attacker, a careless peer or a failing machine does to the running service.
+
+One test per defect class found (issue 16), each against the real service on
+loopback, bounded to a few seconds: the service answers or drops what it
+cannot take, logs it at a bounded rate, keeps no state for it and goes on
+serving. Pure-core regressions of the same classes sit beside the cores' own
+tests; this module holds what needs the whole service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
+
+from callcenter.app import Service
+from callcenter.settings import Settings
+
+from .helpers import FLOOR_PROCESS, free_port
+from .sip.helpers import request
+from .test_sip_service import sip_port, udp_client
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
+        database={"enabled": False},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+    )
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+async def test_invites_with_an_unreadable_contact_are_answered_400_and_leave_nothing(
+    service: Service,
+) -> None:
+    """Issue 16, item 5: such an INVITE got no answer, a traceback each, and a
+    transaction that never ended (the same INVITE 90 s later got 100 Trying)."""
+    transport, proto, port = await udp_client()
+    dest = ("127.0.0.1", sip_port(service))
+    assert service.sip is not None
+    endpoint = service.sip.core.ua.endpoint
+    transactions = len(endpoint._server)
+    count = 300
+    try:
+        with capture_logs() as logs:
+            for n in range(count):
+                invite = request(
+                    "INVITE", uri="sip:4000@127.0.0.1", via_host=f"127.0.0.1:{port}",
+                    branch=f"z9hG4bK-bad-{n}", call_id=f"bad-{n}@x",
+                ).replace(b"@127.0.0.1:5070>", b"@127.0.\x01.1:5070>")  # fmt: skip
+                assert b"\x01" in invite
+                transport.sendto(invite, dest)
+                if n % 50 == 49:
+                    await asyncio.sleep(0.01)  # a burst, not a buffer overrun
+            answers = [await asyncio.wait_for(proto.queue.get(), 5) for _ in range(count)]
+            # The same INVITE again: answered 400 again, not 100 Trying (no transaction).
+            transport.sendto(invite, dest)
+            again = await asyncio.wait_for(proto.queue.get(), 5)
+        assert all(a.startswith(b"SIP/2.0 400 Contact: bad URI") for a in answers), answers[0]
+        assert again.startswith(b"SIP/2.0 400 Contact: bad URI")
+        assert len(endpoint._server) == transactions  # stateless: no transaction kept
+        assert service.sip.core.bridge.calls == 0
+        failures = [e for e in logs if e["event"] == "core failed on input"]
+        rejections = [e for e in logs if e["event"] == "sip message rejected"]
+        assert failures == [] and len(rejections) <= 20  # one budget's worth, not one each
+    finally:
+        transport.close()
