@@ -75,3 +75,29 @@ async def test_invites_with_an_unreadable_contact_are_answered_400_and_leave_not
         assert failures == [] and len(rejections) <= 20  # one budget's worth, not one each
     finally:
         transport.close()
+
+
+async def test_a_request_cannot_send_its_answer_elsewhere(service: Service) -> None:
+    """Issue 16, item 6: `received` and `maddr` written by the sender steered the
+    answer to another address, and a long label in them raised."""
+    from .test_sip_service import Udp
+
+    transport, proto, port = await udp_client()
+    # Another host on the same port: where a forged `received` or `maddr` points.
+    elsewhere, other = await asyncio.get_running_loop().create_datagram_endpoint(
+        Udp, local_addr=("127.0.0.2", port)
+    )
+    dest = ("127.0.0.1", sip_port(service))
+    try:
+        for n, params in enumerate(("received=127.0.0.2", "maddr=127.0.0.2",
+                                    "maddr=" + "a" * 64 + ".example",
+                                    "received=" + "b" * 64 + ".example")):  # fmt: skip
+            options = request("OPTIONS", via_host=f"127.0.0.1:{port}", branch=f"z9hG4bK-s{n}")
+            transport.sendto(options.replace(b";rport", b";" + params.encode()), dest)
+            answer = await asyncio.wait_for(proto.queue.get(), 5)
+            assert answer.startswith(b"SIP/2.0 200"), (params, answer[:60])
+        await asyncio.sleep(0.1)
+        assert other.queue.empty()
+    finally:
+        transport.close()
+        elsewhere.close()

@@ -89,21 +89,15 @@ def response_address(via: Via, source: Address) -> Address:
     """Where a response to a request with this top Via goes (§18.2.2, RFC 3581 §4).
 
     Reliable transports answer on the connection the request came in on, that
-    is to the source address. Unreliable ones use `received` and `rport` if
-    present, else the sent-by host and port (default 5060).
+    is to the source address. Unreliable ones answer the source's host: the
+    `received` of §18.2.2 is always the source (§18.2.1 adds it whenever the
+    sent-by host differs), so a `received` or `maddr` the peer wrote itself, or
+    a host name in sent-by, never steers an answer elsewhere nor sets off a name
+    lookup. The port is the source's with `rport`, else sent-by's (or 5060).
     """
-    if source.transport.reliable:
+    if source.transport.reliable or "rport" in via.params:
         return source
-    maddr = via.params.get("maddr")
-    host = maddr or via.params.get("received") or via.host
-    if "rport" in via.params:
-        # RFC 3581 §4: back to where it came from. An empty rport (a request
-        # answered before it was stamped) means the source port.
-        rport = via.params["rport"]
-        port = int(rport) if rport and rport.isdigit() else source.port
-        return Address(via.params.get("received") or source.host, port, source.transport)
-    port = via.port or 5060
-    return Address(host.strip("[]"), port, source.transport)
+    return Address(source.host, via.port or 5060, source.transport)
 
 
 class SipEndpoint:
@@ -422,10 +416,11 @@ def _stamp_received(req: Request, source: Address) -> Via:
     parsed = req.top_via  # parsed once, by the validator; shared, so copied to change
     top = Via(parsed.transport, parsed.host, parsed.port, parsed.params.copy(), parsed.protocol)
     changed = False
-    if top.host.strip("[]") != source.host:
-        top.params.set("received", source.host)
+    received = top.params.get("received")
+    if top.host.strip("[]") != source.host or (received is not None and received != source.host):
+        top.params.set("received", source.host)  # a `received` the peer wrote is replaced
         changed = True
-    if "rport" in top.params and not top.params["rport"]:
+    if "rport" in top.params and top.params["rport"] != str(source.port):
         top.params.set("rport", str(source.port))
         if "received" not in top.params:
             top.params.set("received", source.host)

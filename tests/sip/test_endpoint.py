@@ -243,7 +243,13 @@ def test_response_address_rules() -> None:
     assert response_address(
         Via.parse("SIP/2.0/UDP 192.0.2.9:5062;received=192.0.2.1"), src
     ) == Address("192.0.2.1", 5062)
-    assert response_address(Via.parse("SIP/2.0/UDP 192.0.2.9"), src) == Address("192.0.2.9", 5060)
+    # §18.2.1 makes `received` the source whenever sent-by differs: the source's host.
+    assert response_address(Via.parse("SIP/2.0/UDP 192.0.2.9"), src) == Address("192.0.2.1", 5060)
+    # What the peer writes itself steers nothing (issue 16, item 6), and a name is not looked up.
+    for via in ("192.0.2.1:5070;received=198.51.100.7", "192.0.2.1:5070;maddr=198.51.100.7",
+                "a" * 64 + ".example:5070", "192.0.2.1:5070;maddr=" + "b" * 64 + ".example"):
+        assert response_address(Via.parse(f"SIP/2.0/UDP {via}"), src) == Address("192.0.2.1", 5070)
+    assert response_address(Via.parse("SIP/2.0/UDP 192.0.2.1;rport=9"), src) == src
     # An unstamped empty rport means "where it came from" (RFC 3581 §4).
     assert response_address(Via.parse("SIP/2.0/UDP 192.0.2.9:5062;rport"), src) == src
     tcp = Address("192.0.2.1", 40000, Transport.TCP)
