@@ -18,7 +18,13 @@ from setuptools import setup
 #: The packages on the call path: every message and every call goes through
 #: them, and the runtime that feeds them from the sockets. Everything else (web,
 #: records, metrics, desktop) stays interpreted.
-COMPILED = ("callcenter/sip", "callcenter/calls", "callcenter/acd", "callcenter/runtime.py")
+COMPILED = (
+    "callcenter/sip",
+    "callcenter/calls",
+    "callcenter/acd",
+    "callcenter/runtime.py",
+    "callcenter/throttle.py",
+)
 
 
 def _ext_modules() -> list[object]:

@@ -42,7 +42,7 @@ _LIBS = (
 )
 _SIP_MODULES = frozenset({
     "aio", "auth", "builders", "dialog", "endpoint", "errors", "events", "headers", "message",
-    "parser", "registrar", "registration", "throttle", "timers", "transaction", "ua", "sip",
+    "parser", "registrar", "registration", "timers", "transaction", "ua", "sip",
 })  # fmt: skip
 _OUTER = frozenset({"cli", "app", "__main__"})
 _CALLS_MODULES = frozenset({"bridge", "switchboard", "admission", "calls"})

@@ -36,7 +36,7 @@ import _common as c
 import core_cpu
 import msgspec
 
-from callcenter.bus import field_names
+from callcenter.events import field_names
 from callcenter.link import Link, bus_codec
 from callcenter.process import settle_gc
 from callcenter.sip.events import Send
@@ -154,10 +154,11 @@ def main() -> int:
             name, c.fmt(now_us, 2), c.fmt(twin_us, 2), c.fmt(now_us - twin_us, 2),
             f"{100 * (now_us - twin_us) / core_us:.1f} %",
         ])  # fmt: skip
-    compiled = "compiled" if type(events[0]).__module__ and _compiled(type(events[0])) else "pure"
+    compiled = "compiled" if _compiled(type(events[0])) else "pure"
+    now_bytes, twin_bytes = len(blob) / args.calls, len(twin_blob) / args.calls
     print(f"{per_call:.1f} events per call ({dict(kinds.most_common())})")
     print(f"core CPU per call: {core_us:.0f} us ({compiled}); link bytes per call: "
-          f"{len(blob) / args.calls:.0f} now, {len(twin_blob) / args.calls:.0f} msgspec")  # fmt: skip
+          f"{now_bytes:.0f} now, {twin_bytes:.0f} msgspec")  # fmt: skip
     print(c.text_table(headers, table))
     if doc is not None:
         body = "\n".join([
@@ -166,8 +167,8 @@ def main() -> int:
             c.machine_block(facts, quiet, waited),
             f"- {args.calls} calls through the core ({compiled}): {per_call:.1f} events per "
             f"call; the core's CPU {core_us:.0f} us per call; on the link "
-            f"{len(blob) / args.calls:.0f} bytes per call now, "
-            f"{len(twin_blob) / args.calls:.0f} with msgspec. Best of {args.repeat}.",
+            f"{now_bytes:.0f} bytes per call now, {twin_bytes:.0f} with msgspec. "
+            f"Best of {args.repeat}.",
             "",
             c.md_table(headers, table),
         ])  # fmt: skip

@@ -52,7 +52,7 @@ from callcenter.sip.builders import make_response
 from callcenter.sip.events import Send
 from callcenter.sip.message import Address, Request, Response, Transport
 from callcenter.sip.parser import parse_message
-from callcenter.sip.throttle import TrustedSources
+from callcenter.throttle import TrustedSources
 
 TARGET_MB = 500.0
 SERVICE = ("127.0.0.1", 5060)

@@ -75,10 +75,10 @@ from .sip.message import Address, Transport
 from .sip.phones import PhoneSecrets
 from .sip.registrar import Registrar
 from .sip.registration import Account, Registration
-from .sip.throttle import Throttle, TrustedSources
 from .sip.timers import TimerConfig
 from .sip.ua import UaConfig, UserAgent
 from .supervisor import FloorProcess, FloorProcessFailed
+from .throttle import Throttle, TrustedSources
 
 __all__ = ["STOP_TIMEOUT", "Service", "build_core", "run"]
 

@@ -2,10 +2,12 @@
 
 Every event the cores return (call offered, ring tick, answered, abandoned,
 agent state changed, …) is published here with the wall-clock time it
-happened. The desktop, the records writer and the metrics subscribe. Each
-subscriber has its own bounded queue; when a slow one falls behind, its
-newest events are dropped and counted rather than holding up call handling
-(`Subscription.dropped`), and the subscriber can tell from the gap.
+happened; what the events are, and how their fields are read, is
+`callcenter.events`'s (the bus itself takes any value). The desktop, the
+records writer and the metrics subscribe. Each subscriber has its own bounded
+queue; when a slow one falls behind, its newest events are dropped and
+counted rather than holding up call handling (`Subscription.dropped`), and
+the subscriber can tell from the gap.
 
 A `Tap` is the one kind of consumer that sees every event at once, in the
 publisher's own call: the records journal (`callcenter.records.appender`),
@@ -18,11 +20,10 @@ the call's records are in the journal).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["EventBus", "Published", "Subscription", "Tap", "event_fields", "field_names"]
+__all__ = ["EventBus", "Published", "Subscription", "Tap"]
 
 E = TypeVar("E")
 
@@ -34,32 +35,6 @@ class Published(Generic[E]):
     seq: int
     wall: float
     event: E
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def field_names(cls: type) -> tuple[str, ...]:
-    """The fields of an event class, in declaration order.
-
-    Read from the dataclass definition rather than `__slots__`, which classes
-    compiled with mypyc do not have (docs/decisions/0003-mypyc.md); a class
-    written out instead of a dataclass (the SIP core's hottest values) names
-    its fields in `__match_args__`.
-    """
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        if dataclasses.is_dataclass(cls):
-            names = tuple(f.name for f in dataclasses.fields(cls))
-        else:
-            names = tuple(getattr(cls, "__match_args__", ()))
-        _FIELD_NAMES[cls] = names
-    return names
-
-
-def event_fields(event: object) -> dict[str, Any]:
-    """An event's fields by name, values as they are."""
-    return {name: getattr(event, name) for name in field_names(type(event))}
 
 
 class Subscription(Generic[E]):

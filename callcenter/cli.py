@@ -18,8 +18,6 @@ from typing import Any
 import structlog
 
 from . import __version__
-from .app import run
-from .demo import DemoOptions, run_demo
 from .log import configure_logging
 from .process import run_on_loop
 from .settings import CONFIG_ENV_VAR, ENV_PREFIX, Settings, SettingsError, load_settings
@@ -147,8 +145,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("callcenter: demo needs --agents >= 1, --rate >= 0, 0 <= --abandon <= 1",
                   file=sys.stderr)  # fmt: skip
             return EXIT_USAGE
+        from .demo import DemoOptions, run_demo  # see `_run`
+
         options = DemoOptions(args.agents, args.rate, args.abandon, seed=args.seed)
         return run_on_loop(settings, run_demo(settings, options))
+    return _run(settings)
+
+
+def _run(settings: Settings) -> int:
+    """`callcenter run`. The call process's root (`app`, and `demo` on it) is
+    imported here, not with this module: the floor process is started with
+    multiprocessing's "spawn" from this same program, whose interpreter runs
+    the program's top-level imports again (as ``__mp_main__``), and the floor
+    process loads neither the SIP core nor the call process's code (decision
+    0006; tests/test_floor_process.py checks it)."""
+    from .app import run
+
     return run_on_loop(settings, run(settings))
 
 

@@ -31,10 +31,9 @@ from callcenter.acd.events import (
 )
 from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from callcenter.acd.ringclock import Cadence
-from callcenter.bus import field_names
+from callcenter.events import field_names
 from callcenter.health import RegistrationStatus
 from callcenter.link import Channel, EventCodec, LinkError, RemoteError
-from callcenter.sip.phones import PhoneSecrets
 
 __all__ = [
     "AdminChange",
@@ -116,6 +115,14 @@ class _Runtime(Protocol):
     def registration_status(self) -> list[Any]: ...
 
 
+class _Phones(Protocol):
+    """What `CallSide` needs of the registrar's table of phone passwords
+    (`callcenter.sip.PhoneSecrets`)."""
+
+    def stored(self, user: str, digest: Mapping[str, Any] | None) -> bool: ...
+    def remove(self, user: str) -> None: ...
+
+
 def apply_change(change: AdminChange, acd: Acd, now: float) -> list[AcdAction]:
     """The ACD's part of an administrative change (`SetPhoneDigest` has none)."""
     match change:
@@ -138,7 +145,7 @@ class CallSide:
     registrar's table of phone passwords (None in pbx mode).
     """
 
-    def __init__(self, phones: PhoneSecrets | None = None, accounts: Sequence[str] = ()) -> None:
+    def __init__(self, phones: _Phones | None = None, accounts: Sequence[str] = ()) -> None:
         self.runtime: _Runtime | None = None
         self.phones = phones
         self.accounts = list(accounts)

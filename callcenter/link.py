@@ -8,9 +8,11 @@ On the wire each message is one MessagePack array, which delimits itself, so a
 stream needs no framing of its own:
 
 - ``["E", seq, wall, name, [values…]]``: an event of the bus, by its class name
-  and its dataclass fields in order (`callcenter.bus.field_names`); only
+  and its dataclass fields in order (`callcenter.events.field_names`); only
   classes given to the `EventCodec` are rebuilt, so nothing on the wire names
-  code to run.
+  code to run. The bus's events (`callcenter.events.BusEvent`) hold plain
+  values only (text, numbers, booleans, None), so this module needs neither
+  the SIP core nor the switchboard, nor any of their types.
 - ``["Q", id, kind, payload]`` and ``["R", id, ok, payload]``: a request (an
   agent's command, an administrative change, a snapshot) and its reply.
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import enum
 import inspect
 import itertools
 import types
@@ -37,8 +38,7 @@ from typing import Any
 import msgpack
 import structlog
 
-from callcenter.bus import field_names
-from callcenter.sip.message import Address, Transport
+from callcenter.events import BusEvent, field_names
 
 __all__ = [
     "Channel",
@@ -61,18 +61,12 @@ MAX_MESSAGE = 64 * 1024 * 1024
 
 def bus_events() -> tuple[type, ...]:
     """The classes the runtime publishes on the event bus: what the link carries."""
-    from callcenter.acd.events import AcdEvent
-    from callcenter.calls.switchboard import PhoneRegistered
-    from callcenter.sip.ua import RegistrationChanged
-
-    return (*typing.get_args(AcdEvent), RegistrationChanged, PhoneRegistered)
+    return typing.get_args(BusEvent)
 
 
 def bus_codec() -> EventCodec:
-    """The codec for `bus_events`, with the enums their fields hold."""
-    from callcenter.sip.registration import RegState
-
-    return EventCodec(bus_events(), enums=(RegState,))
+    """The codec for `bus_events`."""
+    return EventCodec(bus_events())
 
 
 class LinkError(Exception):
@@ -119,19 +113,16 @@ def _accepted(hint: Any) -> tuple[type, ...]:
     return ()
 
 
-# Values that are not MessagePack's own types travel as extension types, so a
-# message decodes without the classes' annotations (mypyc-compiled classes keep
-# only a lossy form of them).
-_ADDRESS = 1  # Address: [host, port, transport]
-_ENUM = 2  # an enum member: [class name, value]
-_BIG_INT = 3  # an int beyond MessagePack's 64 bits, in decimal (a value a person typed)
+# An int beyond MessagePack's 64 bits (a value a person typed) travels as an
+# extension type, in decimal; nothing else does: the events' and the requests'
+# values are MessagePack's own types.
+_BIG_INT = 1
 
 
 class EventCodec:
-    """Events as (class name, field values), for the classes given only; enum
-    members of the `enums` given (and addresses) as values."""
+    """Events as (class name, field values), for the classes given only."""
 
-    def __init__(self, classes: Iterable[type], enums: Iterable[type[enum.Enum]] = ()) -> None:
+    def __init__(self, classes: Iterable[type]) -> None:
         self._classes: dict[str, tuple[type, tuple[str, ...], tuple[tuple[type, ...], ...]]] = {}
         for cls in classes:
             if not dataclasses.is_dataclass(cls):
@@ -139,8 +130,6 @@ class EventCodec:
             hints = typing.get_type_hints(cls)
             names = field_names(cls)
             self._classes[cls.__name__] = (cls, names, tuple(_accepted(hints[n]) for n in names))
-        known: list[type[enum.Enum]] = [*enums, Transport]
-        self._enums: dict[str, type[enum.Enum]] = {e.__name__: e for e in known}
 
     def encode(self, event: object) -> tuple[str, list[Any]]:
         name = type(event).__name__
@@ -166,31 +155,18 @@ class EventCodec:
 
     def pack_value(self, value: Any) -> Any:
         """msgpack's `default`: the values it does not know itself."""
-        if isinstance(value, Address):
-            data = msgpack.packb([value.host, value.port, value.transport.value])
-            return msgpack.ExtType(_ADDRESS, data)
-        if isinstance(value, enum.Enum) and type(value).__name__ in self._enums:
-            return msgpack.ExtType(_ENUM, msgpack.packb([type(value).__name__, value.value]))
         if type(value) is int:  # msgpack packs the others itself
             return msgpack.ExtType(_BIG_INT, str(value).encode())
         raise LinkError(f"cannot send a {type(value).__name__}")
 
     def unpack_value(self, code: int, data: bytes) -> Any:
         """msgpack's `ext_hook`."""
-        if code == _BIG_INT:
-            try:
-                return int(data.decode("ascii"))
-            except ValueError as exc:
-                raise LinkError(f"bad integer: {exc}") from exc
+        if code != _BIG_INT:
+            raise LinkError(f"unknown value of extension type {code}")
         try:
-            match code, msgpack.unpackb(data):
-                case (1, [str(host), int(port), str(transport)]):
-                    return Address(host, port, Transport(transport))
-                case (2, [str(kind), value]) if kind in self._enums:
-                    return self._enums[kind](value)
+            return int(data.decode("ascii"))
         except ValueError as exc:
-            raise LinkError(f"bad value: {exc}") from exc
-        raise LinkError(f"unknown value of extension type {code}")
+            raise LinkError(f"bad integer: {exc}") from exc
 
 
 class Link:

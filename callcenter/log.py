@@ -244,13 +244,24 @@ def add_call_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """`call_id` from `current_call`, unless the line names one itself."""
     if "call_id" not in event_dict:
         call = current_call.get()
-        if isinstance(call, bytes):
-            from .sip.parser import peek_call_id  # only when a line is written
-
-            call = peek_call_id(call)
+        if isinstance(call, bytes):  # read only now that a line is written
+            call = _peek_call_id(call)
         if call is not None:
             event_dict["call_id"] = call
     return event_dict
+
+
+# The Call-ID header line (or its compact form, RFC 3261 §7.3.3) of a SIP
+# message's raw bytes: the runtime names the datagram it handles by its bytes,
+# and only a line written reads them (the floor's half, which logs too, never
+# loads the SIP core's parser).
+_CALL_ID = re.compile(rb"^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]{1,200}?)[ \t]*\r?$", re.I | re.M)
+
+
+def _peek_call_id(data: bytes) -> str | None:
+    """The Call-ID of raw bytes without parsing them, for log context only."""
+    m = _CALL_ID.search(data, 0, 8192)
+    return m.group(1).decode("utf-8", "replace") if m else None
 
 
 def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:

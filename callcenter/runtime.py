@@ -26,15 +26,10 @@ import structlog
 
 from callcenter.acd.engine import Acd, AcdSnapshot, AgentView
 from callcenter.acd.events import AcdAction, AcdCommand
-from callcenter.bus import EventBus, event_fields
-from callcenter.calls.switchboard import (
-    CallRefused,
-    Dropped,
-    PhoneRegistered,
-    Switchboard,
-    SwitchboardOutput,
-)
+from callcenter.bus import EventBus
+from callcenter.calls.switchboard import CallRefused, Dropped, Switchboard, SwitchboardOutput
 from callcenter.clock import Clock
+from callcenter.events import PhoneRegistered, RegistrationChanged, event_fields
 from callcenter.log import LogBudget, current_call
 from callcenter.metrics.sip import SipMetrics
 from callcenter.sip.aio import SipTransports, TransportConfig
@@ -42,7 +37,7 @@ from callcenter.sip.errors import ParseError
 from callcenter.sip.events import KeepAliveReceived, MessageRejected, Send, TransactionTimedOut
 from callcenter.sip.message import Address, Message, Transport
 from callcenter.sip.parser import KeepAlive
-from callcenter.sip.ua import RegistrationChanged, RegistrationStatus
+from callcenter.sip.ua import RegistrationStatus
 
 __all__ = ["CoreFactory", "SipRuntime"]
 
@@ -216,9 +211,9 @@ class SipRuntime:
                     log.debug("sip out", dest=str(dest), first_line=_first_line(data))
                 self.transports.send(data, dest)
             case RegistrationChanged(account, state, error):
-                self.metrics.registration_changes.labels(account, state.value).inc()
+                self.metrics.registration_changes.labels(account, state).inc()
                 level = log.info if error is None else log.warning
-                level("registration " + state.value, account=account, error=error)
+                level("registration " + state, account=account, error=error)
                 self.bus.publish(action, self.clock.wall())
             case MessageRejected(source, reason, status):
                 self.metrics.parse_errors.labels(str(status) if status else "none").inc()
@@ -245,7 +240,7 @@ class SipRuntime:
                     "phone registered" if expires_in else "phone unregistered",
                     aor=aor,
                     contact=contact,
-                    source=str(source),
+                    source=source,
                     expires_in=expires_in,
                 )
                 self.bus.publish(action, self.clock.wall())

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from callcenter.acd.events import CallAbandoned
-from callcenter.bus import EventBus, Published, event_fields, field_names
+from callcenter.bus import EventBus, Published
+from callcenter.events import event_fields, field_names
 from callcenter.sip.events import Send
 from callcenter.sip.message import Address
 

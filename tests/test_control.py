@@ -32,8 +32,9 @@ from callcenter.control import (
     apply_change,
 )
 from callcenter.link import Channel, Link, bus_codec
+from callcenter.records.directory import phone_digest
 from callcenter.sip.auth import StoredDigest
-from callcenter.sip.phones import PhoneSecrets, phone_digest
+from callcenter.sip.phones import PhoneSecrets
 from tests.acd.test_engine import agent, queue
 from tests.sip.helpers import Ids
 

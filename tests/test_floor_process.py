@@ -14,6 +14,8 @@ import multiprocessing
 import os
 import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -61,6 +63,22 @@ def one_call(service: Service, caller: str) -> SimulatorDriver:
         [PhoneSpec("1001", "agent-pw")],
         seed=1,
     )  # fmt: skip
+
+
+def test_the_floor_process_loads_neither_the_sip_core_nor_the_call_process_s_code() -> None:
+    # What the floor process imports: its root, and the program that spawned it
+    # (the `callcenter` command, whose top-level imports a "spawn" child runs
+    # again). The import rules (.importlinter) say what may be imported; this
+    # says what is loaded, lazy imports included.
+    code = (
+        "import sys; import callcenter.cli, callcenter.floor; "
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'callcenter.sip', 'callcenter.calls', 'callcenter.app', 'callcenter.runtime', "
+        "'callcenter.supervisor', 'callcenter.sim', 'callcenter.demo'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_path: Any) -> None:

@@ -4,7 +4,6 @@ back, split anywhere; malformed bytes refused; requests answered in either order
 from __future__ import annotations
 
 import asyncio
-import enum
 import socket
 import types
 import typing
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.bus import field_names
+from callcenter.events import field_names
 from callcenter.link import (
     Channel,
     EventReceived,
@@ -27,7 +26,6 @@ from callcenter.link import (
     bus_codec,
     bus_events,
 )
-from callcenter.sip.message import Address, Transport
 
 EVENTS = bus_events()
 
@@ -46,15 +44,12 @@ def _values(hint: Any) -> st.SearchStrategy[Any]:
         return st.integers(-(2**40), 2**40)
     if hint is float:
         return st.floats(allow_nan=False, allow_infinity=False)
-    if hint is Address:
-        return st.builds(Address, st.sampled_from(["127.0.0.1", "::1", "pbx.example"]),
-                         st.integers(1, 65535), st.sampled_from(list(Transport)))  # fmt: skip
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return st.sampled_from(list(hint))
     if hint is type:
         # A class compiled with mypyc keeps `str | None` as `type` in its
         # annotations (every such field of the bus's events is one).
         return st.one_of(st.none(), st.text(max_size=12))
+    # The bus's events hold plain values (callcenter.events): a field of another
+    # type would need the codec (and the floor's half) to know its class.
     raise AssertionError(f"no values for {hint!r}: teach the test (and the codec) this type")
 
 
@@ -99,7 +94,7 @@ def test_integers_beyond_64_bits_cross_too() -> None:
     huge = {"max_length": 10**30, "max_wait": -(2**70), "small": 5}
     a, b = Link(bus_codec()), Link(bus_codec())
     assert b.receive(a.request(1, "administer", huge)) == [Request(1, "administer", huge)]
-    bad = msgpack.packb(["Q", 1, "x", msgpack.ExtType(3, b"12x")])
+    bad = msgpack.packb(["Q", 1, "x", msgpack.ExtType(1, b"12x")])
     with pytest.raises(LinkError, match="bad integer"):
         b.receive(bad)
 

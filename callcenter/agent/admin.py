@@ -39,7 +39,6 @@ from callcenter.control import (
 from callcenter.records import audit as audit_log
 from callcenter.records import directory
 from callcenter.settings import QueueSettings
-from callcenter.sip.phones import phone_digest
 
 from .auth import Login, Sessions, hash_password
 
@@ -140,7 +139,7 @@ class AdminApi:
         pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
         digest = None
         if body.sip_password is not None:
-            digest = phone_digest(self._realm_or_409(), body.extension, body.sip_password)
+            digest = directory.phone_digest(self._realm_or_409(), body.extension, body.sip_password)
         async with self._db() as conn:
             await directory.add_agent(
                 conn, agent_id=body.id, name=body.name, number=body.number,
@@ -222,7 +221,7 @@ class AdminApi:
             extension = await directory.enabled_extension(conn, agent_id)
             if extension is None:
                 raise _json_error(404, f"no enabled agent {agent_id!r}")
-            digest = phone_digest(realm, extension, body.password)
+            digest = directory.phone_digest(realm, extension, body.password)
             await directory.set_sip_digest(conn, agent_id, digest)
         await self._administer(SetPhoneDigest(extension, digest))
         await self._audit(

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from callcenter.sip.throttle import Throttle
+from callcenter.throttle import Throttle
 
 __all__ = ["Login", "LoginRefused", "Sessions", "hash_password"]
 

@@ -31,7 +31,7 @@ import enum
 from typing import Any, TypeVar
 
 from callcenter.acd.events import AgentStateChanged, RingTicked, TargetBreached
-from callcenter.bus import field_names
+from callcenter.events import field_names
 
 from .messages import Alert, FloorAlerts, FloorBatch
 

@@ -31,8 +31,8 @@ import structlog
 from aiohttp import WSCloseCode
 
 from callcenter.acd.events import TargetBreached
-from callcenter.bus import event_fields
 from callcenter.clock import Clock
+from callcenter.events import event_fields
 from callcenter.records.stats import AgentStats, QueueStats
 from callcenter.tasks import cancel_and_wait, run_in_steps
 

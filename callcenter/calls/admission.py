@@ -34,7 +34,7 @@ from callcenter.sip.auth import AuthError, AuthStatus, DigestServer, credentials
 from callcenter.sip.errors import ParseError
 from callcenter.sip.headers import SipURI
 from callcenter.sip.message import Address, Request
-from callcenter.sip.throttle import TrustedSources
+from callcenter.throttle import TrustedSources
 
 __all__ = ["Admission", "CallAdmission", "Refusal"]
 

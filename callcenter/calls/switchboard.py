@@ -24,10 +24,12 @@ from callcenter.acd.events import (
     RejectCall,
     RingAgent,
 )
+from callcenter.events import PhoneRegistered, RegistrationChanged
 from callcenter.sip.builders import safe_reason
 from callcenter.sip.errors import ParseError, RemoteProtocolError
 from callcenter.sip.events import (
     CancelReceived,
+    KeepAliveReceived,
     MessageRejected,
     RequestReceived,
     ResponseReceived,
@@ -38,7 +40,8 @@ from callcenter.sip.events import (
 from callcenter.sip.message import Address, Message, Request
 from callcenter.sip.parser import KeepAlive
 from callcenter.sip.registrar import Registrar
-from callcenter.sip.ua import UaAction, UaEvent, UserAgent
+from callcenter.sip.ua import RegistrationChanged as UaRegistrationChanged
+from callcenter.sip.ua import UaAction, UserAgent
 
 from .admission import Admission
 from .bridge import Bridge, BridgeOutput
@@ -48,20 +51,9 @@ __all__ = [
     "CallRefused",
     "Dropped",
     "Gate",
-    "PhoneRegistered",
     "Switchboard",
     "SwitchboardOutput",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneRegistered:
-    """An agent's phone registered (`expires_in` > 0) or its binding ended."""
-
-    aor: str
-    contact: str
-    source: Address
-    expires_in: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +73,20 @@ class Dropped:
     source: Address
 
 
-SwitchboardOutput = Send | UaEvent | AcdEvent | PhoneRegistered | Dropped | CallRefused
+#: What the runtime gets: datagrams to send, the SIP core's events to log and
+#: count, and the bus's events (`callcenter.events.BusEvent`) to publish. The
+#: user agent's `RegistrationChanged` is turned into the bus's one on the way.
+SwitchboardOutput = (
+    Send
+    | MessageRejected
+    | KeepAliveReceived
+    | TransactionTimedOut
+    | AcdEvent
+    | PhoneRegistered
+    | RegistrationChanged
+    | Dropped
+    | CallRefused
+)
 #: Decides whether bytes from a source are read at all (flood protection).
 Gate = Callable[[Address, float], bool]
 
@@ -151,7 +156,7 @@ class Switchboard:
         out = self._route(self.ua.on_timer(now), now)
         if self.registrar is not None:
             for binding in self.registrar.on_timer(now):
-                out.append(PhoneRegistered(binding.aor, binding.contact, binding.source, 0))
+                out.append(PhoneRegistered(binding.aor, binding.contact, str(binding.source), 0))
         out += self._route_bridge(self.bridge.on_timer(now), now)
         return out + self._apply(self.acd.on_timer(now), now)
 
@@ -223,6 +228,8 @@ class Switchboard:
                 return self._route_bridge(self.bridge.on_response(tx, response, now), now)
             case TransactionTimedOut(tx, _, _):
                 return [action, *self._route_bridge(self.bridge.on_timeout(tx, now), now)]
+            case UaRegistrationChanged(account, state, error):
+                return [RegistrationChanged(account, state.value, error)]
             case _:
                 return [action]
         return []
@@ -238,11 +245,11 @@ class Switchboard:
         for binding in outcome.bindings_added + outcome.bindings_refreshed:
             out.append(
                 PhoneRegistered(
-                    binding.aor, binding.contact, binding.source, binding.expires_in(now)
+                    binding.aor, binding.contact, str(binding.source), binding.expires_in(now)
                 )
             )
         for binding in outcome.bindings_removed:
-            out.append(PhoneRegistered(binding.aor, binding.contact, binding.source, 0))
+            out.append(PhoneRegistered(binding.aor, binding.contact, str(binding.source), 0))
         return out
 
     def _route_bridge(self, outputs: list[BridgeOutput], now: float) -> list[SwitchboardOutput]:

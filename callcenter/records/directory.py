@@ -14,11 +14,18 @@ The administration API (`agent/admin.py`) reads and changes the same rows
 through the functions below (`agents`, `agent`, `add_agent`, `update_agent`,
 …): the tables' SQL and their JSON columns' encoding stay in this module.
 A key or an extension another row has is `AlreadyExists`.
+
+`phone_digest` is what the database keeps for a phone's password (the
+administration API sets it): the floor's half makes it, and the registrar's
+table reads it (`callcenter.sip.phones.PhoneSecrets.stored`) in the call
+process, so neither loads the other's code; tests/sip/test_phones.py checks
+that a phone registers with it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,6 +37,7 @@ from pydantic import ValidationError
 from callcenter.settings import AgentSettings, QueueSettings
 
 __all__ = [
+    "PHONE_DIGEST_ALGORITHMS",
     "AgentRow",
     "AlreadyExists",
     "Directory",
@@ -38,6 +46,7 @@ __all__ = [
     "agents",
     "enabled_extension",
     "load",
+    "phone_digest",
     "put_queue",
     "queue_configs",
     "seed_and_load",
@@ -45,6 +54,10 @@ __all__ = [
     "set_sip_digest",
     "update_agent",
 ]
+
+#: The digest algorithms a phone's password is kept for, by their hashlib names:
+#: those the registrar offers (`callcenter.sip.phones.ALGORITHMS`).
+PHONE_DIGEST_ALGORITHMS = {"MD5": "md5", "SHA-256": "sha256"}
 
 
 @dataclass(slots=True)
@@ -259,3 +272,14 @@ async def _unique() -> AsyncIterator[None]:
         yield
     except asyncpg.UniqueViolationError as exc:
         raise AlreadyExists(exc.detail or str(exc)) from exc
+
+
+def phone_digest(realm: str, user: str, password: str) -> dict[str, str]:
+    """What the database keeps for a phone's password, never the password itself:
+    H(A1) = H(user:realm:password) (RFC 7616 §3.4.2, of the UTF-8 text) for each
+    of `PHONE_DIGEST_ALGORITHMS`, with the realm and user they were made for."""
+    a1 = f"{user}:{realm}:{password}".encode("utf-8", "surrogatepass")
+    out = {"realm": realm, "user": user}
+    for algorithm, name in PHONE_DIGEST_ALGORITHMS.items():
+        out[algorithm] = hashlib.new(name, a1).hexdigest()
+    return out

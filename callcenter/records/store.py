@@ -58,7 +58,7 @@ from typing import Any
 
 import asyncpg
 
-from callcenter.bus import field_names
+from callcenter.events import field_names
 
 from .database import reset_connection
 from .migrate import apply_migrations

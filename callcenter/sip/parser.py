@@ -23,7 +23,6 @@ cannot make us buffer without bound.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from . import grammar
@@ -31,7 +30,7 @@ from .errors import MessageTooLarge, ParseError
 from .headers import SipURI, Via
 from .message import Headers, Message, Request, Response
 
-__all__ = ["DEFAULT_MAX_SIZE", "KeepAlive", "StreamFramer", "parse_message", "peek_call_id"]
+__all__ = ["DEFAULT_MAX_SIZE", "KeepAlive", "StreamFramer", "parse_message"]
 
 #: Default cap on one message. UDP datagrams can carry at most 65,507 bytes of
 #: payload anyway; larger messages on TCP are refused with 513.
@@ -66,15 +65,6 @@ def parse_message(
         raise
     except (ValueError, UnicodeError, IndexError) as exc:  # defensive: stay total
         raise ParseError(f"Malformed message: {type(exc).__name__}") from exc
-
-
-_CALL_ID_RE = re.compile(rb"^(?:call-id|i)[ \t]*:[ \t]*([^\r\n]{1,200}?)[ \t]*\r?$", re.I | re.M)
-
-
-def peek_call_id(data: bytes) -> str | None:
-    """The Call-ID of raw bytes without parsing them, for log context only."""
-    m = _CALL_ID_RE.search(data, 0, 8192)
-    return m.group(1).decode("utf-8", "replace") if m else None
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:

@@ -4,7 +4,9 @@ The registrar's digest server asks `PhoneSecrets.lookup` for a user (the
 agent's extension) and gets either the password from the configuration file
 or, for a password set through the administration API, the stored H(A1)
 values: H(extension:realm:password) for MD5 and SHA-256 (RFC 7616 §3.4.2),
-which digest authentication needs and which do not give the password back.
+which digest authentication needs and which do not give the password back
+(the administration API makes them, `callcenter.records.directory.phone_digest`,
+and keeps them in the database).
 The registrar reads this table on every REGISTER, so a change applies to the
 next one, without a restart. A stored digest names the realm and user it was
 made for: after the realm (`sip.public_host`) or the extension changes it no
@@ -16,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from callcenter.sip.auth import StoredDigest, digest_ha1
+from callcenter.sip.auth import StoredDigest
 
-__all__ = ["ALGORITHMS", "PhoneSecrets", "phone_digest"]
+__all__ = ["ALGORITHMS", "PhoneSecrets"]
 
 ALGORITHMS = ("MD5", "SHA-256")  # what the registrar offers
 
@@ -44,10 +46,6 @@ class PhoneSecrets:
         if password and not isinstance(self._by_user.get(user), StoredDigest):
             self._by_user[user] = password
 
-    def digest(self, user: str, password: str) -> dict[str, str]:
-        """What the database keeps for this password: never the password itself."""
-        return phone_digest(self.realm, user, password)
-
     def stored(self, user: str, digest: Mapping[str, Any] | None) -> bool:
         """A digest from the database; ignored (False) if made for another realm or user."""
         if not digest or digest.get("realm") != self.realm or digest.get("user") != user:
@@ -58,11 +56,3 @@ class PhoneSecrets:
 
     def remove(self, user: str) -> None:
         self._by_user.pop(user, None)
-
-
-def phone_digest(realm: str, user: str, password: str) -> dict[str, str]:
-    """The H(A1) values of a phone's password for `realm`, as the database keeps them."""
-    out = {"realm": realm, "user": user}
-    for algorithm in ALGORITHMS:
-        out[algorithm] = digest_ha1(algorithm, user, realm, password)
-    return out

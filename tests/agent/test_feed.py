@@ -16,8 +16,7 @@ from callcenter.acd.events import (
 )
 from callcenter.agent.feed import AlertBurst, FloorFeed, alert
 from callcenter.agent.messages import FloorAlerts, FloorBatch
-from callcenter.calls.switchboard import PhoneRegistered
-from callcenter.sip.message import Address
+from callcenter.events import PhoneRegistered, RegistrationChanged
 from tests.acd.test_engine import Floor
 
 T0 = 1_795_420_800.0
@@ -75,17 +74,21 @@ def test_a_batch_is_bounded_and_counts_what_it_left_out() -> None:
 
 def test_other_events_are_kept_per_subject_as_json_values() -> None:
     feed = FloorFeed()
-    source = Address("127.0.0.1", 5070)
+    source = "udp:127.0.0.1:5070"
     feed.add(PhoneRegistered("1001", "sip:1001@127.0.0.1:5070", source, 3600), T0)
     feed.add(PhoneRegistered("1002", "sip:1002@127.0.0.1:5071", source, 3600), T0 + 1)
     feed.add(PhoneRegistered("1001", "sip:1001@127.0.0.1:5070", source, 0), T0 + 2)
+    feed.add(RegistrationChanged("hotline", "registered", None), T0 + 2.5)
     feed.add(LegFailed("c1", "l1", LegFailure.BUSY, 486), T0 + 3)
     batch = feed.take(T0 + 4)
     assert batch is not None
-    assert [(o.data["aor"], o.data["expires_in"]) for o in batch.other] == [
-        ("1002", 3600), ("1001", 0),
+    assert [(o.event, o.data.get("aor", o.data.get("account"))) for o in batch.other] == [
+        ("PhoneRegistered", "1002"), ("PhoneRegistered", "1001"),
+        ("RegistrationChanged", "hotline"),
     ]  # fmt: skip
-    assert batch.other[0].data["source"] == str(source)
+    assert [o.data.get("expires_in") for o in batch.other] == [3600, 0, None]
+    assert batch.other[0].data["source"] == source
+    assert batch.other[2].data == {"account": "hotline", "state": "registered", "error": None}
     assert batch.calls[0].data["cause"] == LegFailure.BUSY.value
 
 

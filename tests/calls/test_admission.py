@@ -10,7 +10,7 @@ from callcenter.calls.switchboard import CallRefused
 from callcenter.sip.auth import DigestClient, DigestServer, parse_challenge
 from callcenter.sip.message import Address, Request
 from callcenter.sip.parser import parse_message
-from callcenter.sip.throttle import TrustedSources
+from callcenter.throttle import TrustedSources
 from tests.sip.helpers import request
 
 from .test_switchboard import ANSWER, CALLER, PHONES, Harness, answer, caller_invite

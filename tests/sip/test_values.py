@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from callcenter.bus import event_fields
+from callcenter.events import event_fields
 from callcenter.sip.dialog import DialogId
 from callcenter.sip.events import RequestReceived, ResponseReceived, Send, TxKey
 from callcenter.sip.headers import CSeq

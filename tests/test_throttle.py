@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.sip.throttle import (
+from callcenter.throttle import (
     SuppressedLog,
     Throttle,
     TrustedSources,

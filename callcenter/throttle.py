@@ -33,7 +33,12 @@ and take no bucket, so a flood from elsewhere never delays their calls.
 repeated event for a key (first time, then once per interval with a count),
 so a flood of refused packets cannot become a flood of log lines.
 
-Nothing here reads a clock: ``now`` is monotonic seconds from the caller.
+Nothing here reads a clock: ``now`` is monotonic seconds from the caller, and
+nothing here is SIP's: the desktop's logins are throttled with a `Throttle`
+too (per user and per address), so this module is the service's, beside the
+cores, which both processes may import (the floor's half may not import the
+SIP core). It is compiled with mypyc with the call path (setup.py): the gate
+asks it about every message from an untrusted source.
 """
 
 from __future__ import annotations
