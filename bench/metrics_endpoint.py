@@ -9,7 +9,7 @@ state (about 300 agents on a call, the rest ready; the call, SIP and records
 counters moving), `GET /metrics` is fetched over HTTP one request at a time,
 0.1 s apart, and each response is timed from the request to the last byte of
 the body. The collection alone (`generate_latest` on the service's registry:
-every collector, the ACD snapshot included) is timed separately, in the same
+every collector, the ACD's floor gauges included) is timed separately, in the same
 loop, between the requests. A Prometheus scrape every 5 s costs the service's
 event loop that much every 5 s.
 

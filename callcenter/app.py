@@ -143,10 +143,7 @@ class Service:
             await self._open_database(stack)
             self._start_journal(stack)
             self._on_loop(
-                FloorCollector(
-                    lambda: self.sip.snapshot() if self.sip is not None else None,
-                    lambda: self.sip.core.acd.queues.values() if self.sip is not None else (),
-                )
+                FloorCollector(lambda: self.sip.acd_now() if self.sip is not None else None)
             )
             if self.settings.service.floor_process:
                 await self._start_floor_process(stack)

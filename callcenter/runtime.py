@@ -117,6 +117,13 @@ class SipRuntime:
         snap = self._core.acd.snapshot(self._loop.time())
         return AcdSnapshot(snap.queues, snap.agents, snap.calls, self.bus.published)
 
+    def acd_now(self) -> tuple[Acd, float] | None:
+        """The ACD and the loop's time, for what reads the ACD on the loop (the
+        metrics' floor gauges); None before the core is built."""
+        if self._core is None or self._loop is None:
+            return None
+        return self._core.acd, self._loop.time()
+
     def agent_view(self, agent_id: str) -> AgentView | None:
         if self._core is None or self._loop is None:
             return None

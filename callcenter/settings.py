@@ -451,6 +451,18 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"queues[{index}].overflow.target: no queue named {queue.overflow.target!r}"
                 )
+        from .acd.queues import overflow_cycle
+
+        cycle = overflow_cycle(
+            {q.name: q.overflow.target for q in self.queues if q.overflow.kind == "queue"}
+        )
+        if cycle is not None:
+            index = [q.name for q in self.queues].index(cycle[0])
+            raise ValueError(
+                f"queues[{index}].overflow.target: the queues overflow in a circle, "
+                f"{' -> '.join(cycle)}: a call overflowed there would come back to a queue "
+                "it left (end the circle with an overflow to a number or a reject)"
+            )
         numbers = [n for q in self.queues for n in q.numbers]
         if len(set(numbers)) != len(numbers):
             raise ValueError("queues: a hotline number is listed in two queues")
@@ -560,7 +572,7 @@ def _describe(error: Mapping[str, Any], env_data: Mapping[str, Any]) -> str:
     if variable is not None:
         message += f" [from {variable}]"
     # Validators that check several keys already name them in their message.
-    if message.startswith(("accounts[", "sip.")):
+    if message.startswith(("accounts[", "queues[", "sip.")):
         return message
     return f"{_key_path(loc)}: {message}"
 

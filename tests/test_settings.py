@@ -122,6 +122,49 @@ def test_invalid_settings_name_the_key(tmp_path, text, expected):
     assert expected in problem(tmp_path, text)
 
 
+def queues(*overflows: tuple[str, str]) -> str:
+    """[[queues]] tables, each (name, the queue it overflows to; "" rejects)."""
+    text = ""
+    for n, (name, target) in enumerate(overflows):
+        text += f'[[queues]]\nname = "{name}"\nnumbers = ["{4000 + n}"]\n'
+        if target:
+            text += f'overflow = {{ kind = "queue", target = "{target}" }}\n'
+    return text
+
+
+@pytest.mark.parametrize(
+    ("overflows", "expected"),
+    [
+        (
+            [("hotline", "hotline")],
+            "queues[0].overflow.target: the queues overflow in a circle, hotline -> hotline",
+        ),
+        (
+            [("a", "b"), ("b", "a")],
+            "queues[0].overflow.target: the queues overflow in a circle, a -> b -> a",
+        ),
+        (
+            [("x", "a"), ("a", "b"), ("b", "c"), ("c", "a")],
+            "queues[1].overflow.target: the queues overflow in a circle, a -> b -> c -> a",
+        ),
+        ([("a", "gone")], "queues[0].overflow.target: no queue named 'gone'"),
+    ],
+)
+def test_overflows_to_queues_that_never_end_or_go_nowhere_are_refused(
+    tmp_path, overflows, expected
+):
+    message = problem(tmp_path, queues(*overflows))
+    assert f"\n  {expected}" in message  # the key first, not "(top level)"
+
+
+def test_overflows_from_queue_to_queue_that_end_are_accepted(tmp_path):
+    text = queues(("a", "b"), ("b", "c"), ("c", ""), ("d", "b"))
+    settings = load_settings(write(tmp_path, text), {})
+    assert [(q.name, q.overflow.target) for q in settings.queues] == [
+        ("a", "b"), ("b", "c"), ("c", ""), ("d", "b"),
+    ]  # fmt: skip
+
+
 def test_error_names_the_environment_variable(tmp_path):
     message = problem(tmp_path, "", {"CALLCENTER_SIP__PORT": "abc"})
     assert "sip.port" in message

@@ -21,6 +21,10 @@ the best available agent of its queue's group by the queue's strategy. An
 agent is tried once per call until every agent of the group has been tried.
 When ring `answer_within_rings` ends unanswered the call is marked as breaching
 the target and escalates: ring every ready agent at once, or overflow.
+An overflow to another queue keeps the call and its caller's clock; one with
+nowhere to go (no such queue, or back to a queue the call has left: the
+settings and `upsert_queue` refuse such circles) rejects the call, published
+as an overflow to "reject", the event that ends a queued call everywhere.
 
 Timers live in one heap keyed by (kind, ids) with lazy invalidation, so ten
 thousand ringing calls cost O(log n) per tick.
@@ -33,11 +37,11 @@ import enum
 import heapq
 import itertools
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .agents import Agent, AgentState, Transition
-from .errors import InvalidTransition, UnknownAgent, UnknownQueue
+from .errors import InvalidTransition, OverflowCycle, UnknownAgent, UnknownQueue
 from .events import (
     AcdAction,
     AcdCommand,
@@ -72,7 +76,7 @@ from .events import (
     TargetBreached,
     TransferCall,
 )
-from .queues import Escalation, QueueConfig, Strategy
+from .queues import Escalation, QueueConfig, Strategy, overflow_cycle
 from .ringclock import RingClock
 from .strategies import best_candidate, order_candidates
 
@@ -111,6 +115,7 @@ class _Call:
     transferred: bool = False
     direct_agent: str | None = None  # transferred to one agent: offer to nobody else
     order: tuple[int, int] = (0, 0)  # dispatch order while waiting: (-priority, seq)
+    overflowed_from: tuple[str, ...] = ()  # queues it left by overflow since it began waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,9 +312,10 @@ class Acd:
         waiting = self._waiting_in[queue.name]
         # Queued first even when it overflows at once: every call is on record.
         out.append(CallQueued(call.id, queue.name, call.caller, waiting, cmd.called))
+        # The caller's rings are counted in the queue it overflows to as well.
+        self._schedule(("tick", call.id), call.clock.ring_start(2))
         if waiting > queue.max_length:
             return out + self._overflow(call, "max-length", now)
-        self._schedule(("tick", call.id), call.clock.ring_start(2))
         self._schedule(("breach", call.id), now + queue.target_seconds)
         self._schedule(("max_wait", call.id), now + queue.max_wait)
         return out
@@ -336,21 +342,41 @@ class Acd:
         queue = call.queue
         overflow = queue.overflow
         out = self._cancel_legs(call, "cancelled", now)
+        if overflow.kind == "queue":
+            target = self.queues.get(overflow.target)
+            if (
+                target is not None
+                and target.name != queue.name
+                and target.name not in call.overflowed_from
+            ):
+                out.append(CallOverflowed(call.id, queue.name, reason, "queue", target.name))
+                # Same call, same caller's clock: the rings go on counting.
+                self._unschedule(("max_wait", call.id))
+                # Counted against its new queue's max_length and ordered by that
+                # queue's priority; its place in `_waiting` (the order calls began
+                # waiting in, which `longest_waits` reads) stays as it was.
+                if self._waiting.get(call.id) is call:
+                    self._waiting_in[queue.name] -= 1
+                    self._waiting_in[target.name] += 1
+                call.overflowed_from += (queue.name,)
+                call.queue = target
+                call.order = (-target.priority, call.seq)
+                call.tried.clear()
+                call.ring_all = False
+                self._schedule(("max_wait", call.id), now + target.max_wait)
+                if not call.breached:
+                    self._schedule(
+                        ("breach", call.id), call.clock.started_at + target.target_seconds
+                    )
+                return out
+            # No such queue, or one the call has left (the queues overflow in a
+            # circle): nowhere to place it. Rejected, and said so, as an overflow
+            # to "reject": the event that ends a queued call everywhere (the
+            # records, the floor's view, the service level's fold).
+            self._forget(call)
+            out.append(CallOverflowed(call.id, queue.name, reason, "reject", ""))
+            return [*out, RejectCall(call.id, 480, overflow.retry_after)]
         out.append(CallOverflowed(call.id, queue.name, reason, overflow.kind, overflow.target))
-        target = self.queues.get(overflow.target) if overflow.kind == "queue" else None
-        if target is not None and target is not queue:
-            # Same call, same caller's clock: the rings go on counting. It now waits,
-            # is counted against max_length and is ordered by priority in the target.
-            self._unschedule(("max_wait", call.id))
-            self._unwait(call)
-            call.queue = target
-            self._wait(call)
-            call.tried.clear()
-            call.ring_all = False
-            self._schedule(("max_wait", call.id), now + target.max_wait)
-            if not call.breached:
-                self._schedule(("breach", call.id), call.clock.started_at + target.target_seconds)
-            return out
         self._forget(call)
         if overflow.kind == "number":
             return [*out, RedirectCall(call.id, overflow.target)]
@@ -629,6 +655,7 @@ class Acd:
         call.agent_id = call.answered_at = call.leg_id = None
         call.transferred = True
         call.breached = call.ring_all = False
+        call.overflowed_from = ()
         call.direct_agent = direct
         self._schedule(("tick", call.id), call.clock.ring_start(2))
         self._schedule(("breach", call.id), now + queue.target_seconds)
@@ -660,7 +687,21 @@ class Acd:
         return out
 
     def upsert_queue(self, queue: QueueConfig) -> list[AcdAction]:
-        """Add or change a queue; calls already waiting keep the settings they had."""
+        """Add or change a queue; calls already waiting keep the settings they had.
+
+        Refused (`UnknownQueue`, `OverflowCycle`) when it overflows to a queue
+        there is not, or to one whose overflows lead back to it."""
+        if queue.overflow.kind == "queue":
+            if queue.overflow.target not in self.queues and queue.overflow.target != queue.name:
+                raise UnknownQueue(queue.overflow.target)
+            targets = {
+                q.name: q.overflow.target
+                for q in (*self.queues.values(), queue)
+                if q.overflow.kind == "queue"
+            }
+            cycle = overflow_cycle(targets, start=queue.name)
+            if cycle is not None:
+                raise OverflowCycle(cycle)
         self.queues[queue.name] = queue
         self._by_number = {n: q for q in self.queues.values() for n in q.numbers}
         self._catch_all = next((q for q in self.queues.values() if not q.numbers), None)
@@ -742,6 +783,47 @@ class Acd:
         agent = self.agents.get(agent_id)
         return None if agent is None else _agent_view(agent, now)
 
+    # The figures of `snapshot` that the metrics' gauges read at every scrape, from
+    # the engine's own indexes: nothing of the snapshot is built.
+
+    def waiting_by_queue(self) -> dict[str, int]:
+        """Each queue's calls waiting (`QueueView.waiting`), every queue: O(queues)."""
+        waiting_in = self._waiting_in
+        return {name: waiting_in[name] for name in self.queues}
+
+    def longest_waits(self, now: float) -> dict[str, float]:
+        """Each queue's longest current wait (`QueueView.longest_wait`; 0.0: none).
+
+        `_waiting` holds the calls in the order they began waiting (at their
+        arrival or transfer, their caller's clock's start; an overflow keeps
+        both), so each queue's first is its longest: the walk ends when every
+        queue with a call waiting has had its first."""
+        longest = dict.fromkeys(self.queues, 0.0)
+        waiting_in = self._waiting_in
+        remaining = sum(1 for name in self.queues if waiting_in[name] > 0)
+        seen: set[str] = set()
+        for call in self._waiting.values():
+            if not remaining:
+                break
+            name = call.queue.name
+            if name not in seen:
+                seen.add(name)
+                longest[name] = now - call.clock.started_at
+                remaining -= 1
+        return longest
+
+    def agents_by_state(self) -> dict[str, int]:
+        """How many agents are in each state, every state: O(agents)."""
+        counts = dict.fromkeys(_STATES, 0)
+        for agent in self.agents.values():
+            counts[agent.state.value] += 1
+        return counts
+
+    def agent_states(self, now: float) -> Iterator[tuple[str, str, float]]:
+        """Each agent's (id, state, seconds in the state), as `snapshot` lists them."""
+        for agent in self.agents.values():
+            yield agent.id, agent.state.value, now - agent.state_since
+
 
 def _agent_view(a: Agent, now: float) -> AgentView:
     return AgentView(
@@ -758,3 +840,4 @@ def _agent_view(a: Agent, now: float) -> AgentView:
 
 
 _dispatch_order = operator.attrgetter("order")
+_STATES = tuple(state.value for state in AgentState)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["AcdError", "InvalidTransition", "UnknownAgent", "UnknownCall", "UnknownQueue"]
+from collections.abc import Sequence
+
+__all__ = [
+    "AcdError",
+    "InvalidTransition",
+    "OverflowCycle",
+    "UnknownAgent",
+    "UnknownCall",
+    "UnknownQueue",
+]
 
 
 class AcdError(Exception):
@@ -34,3 +43,15 @@ class InvalidTransition(AcdError):
         super().__init__(f"cannot {command} while {state}")
         self.state = state
         self.command = command
+
+
+class OverflowCycle(AcdError):
+    """A queue whose overflow would bring calls back to a queue they left."""
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        super().__init__(
+            "the queues' overflows go round in a circle: "
+            + " -> ".join(cycle)
+            + " (a call overflowed there would come back to a queue it left)"
+        )
+        self.cycle = tuple(cycle)

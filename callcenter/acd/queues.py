@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .ringclock import Cadence
 
-__all__ = ["Escalation", "Overflow", "QueueConfig", "Strategy"]
+__all__ = ["Escalation", "Overflow", "QueueConfig", "Strategy", "overflow_cycle"]
 
 
 class Strategy(enum.Enum):
@@ -70,3 +71,27 @@ class QueueConfig:
     def target_seconds(self) -> float:
         """Answered before this (ring `answer_within_rings` + 1 starts) meets the target."""
         return self.answer_within_rings * self.cadence.cycle
+
+
+def overflow_cycle(targets: Mapping[str, str], start: str | None = None) -> tuple[str, ...] | None:
+    """A circle of overflows to queues, or None: the queues in order with the first
+    again at the end (``("a", "b", "a")``; ``("a", "a")`` overflows to itself).
+
+    `targets` maps a queue's name to the queue it overflows to (queues that
+    overflow to a number or reject are left out). With `start`, only the
+    overflows from that queue are followed. A call overflowed into such a
+    circle would come back to a queue it has left: the settings and the
+    administration refuse them, and the ACD rejects a call that would
+    (docs/acd.md).
+    """
+    done: set[str] = set()
+    for first in (start,) if start is not None else targets:
+        path: list[str] = []
+        name: str | None = first
+        while name is not None and name not in done:
+            if name in path:
+                return (*path[path.index(name) :], name)
+            path.append(name)
+            name = targets.get(name)
+        done.update(path)
+    return None

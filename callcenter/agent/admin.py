@@ -241,9 +241,17 @@ class AdminApi:
         if body.name != request.match_info["name"]:
             raise _json_error(400, "the body's name must match the URL")
         queue = self._to_queue(body)
+
+        async def apply_to_floor() -> None:
+            try:
+                await self._administer(UpsertQueue(queue))
+            except AcdError as exc:  # an overflow to no queue, or round in a circle
+                raise _json_error(409, str(exc)) from None
+
+        # As an agent's edit: the row is written in a transaction the floor's
+        # refusal rolls back, so a refused queue is not there at the next start.
         async with self._db() as conn:
-            await directory.put_queue(conn, body)
-        await self._administer(UpsertQueue(queue))
+            await directory.put_queue(conn, body, then=apply_to_floor)
         await self._audit(actor, "queue.put", body.name, body.model_dump(mode="json"))
         return web.json_response(body.model_dump(mode="json"))
 
@@ -418,7 +426,8 @@ _ERRORS = {
     401: "no token, or an expired one",
     403: "not a supervisor",
     404: "no such agent (or not enabled)",
-    409: "a conflict: the id or extension exists, the agent is on a call, or pbx mode",
+    409: "a conflict: the id or extension exists, the agent is on a call, pbx mode, or a"
+    " queue's overflow to a queue there is not or back to a queue a call left",
     503: "the database is off or unavailable",
 }
 
@@ -446,7 +455,7 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
     "/api/admin/queues": {"get": ("List queues", None, 200, "Queue[]", ())},
     "/api/admin/queues/{name}": {
         "put": ("Add or change a queue (the body's name is the URL's)", "Queue", 200, "Queue",
-                (400,)),
+                (400, 409)),
     },
     "/api/admin/audit": {"get": ("The audit log, newest first", None, 200, "AuditEntry[]", ())},
 }  # fmt: skip

@@ -1,9 +1,10 @@
 """Call and agent metrics for supervisors' wallboards (docs/metrics.md).
 
 `CallMetrics` subscribes to the event bus and counts; `FloorCollector` reads
-the ACD's snapshot at scrape time for what is true *now* (calls waiting, the
-longest wait, agents by state, each agent's state). Labels are queues and
-agents, never callers.
+the ACD at scrape time for what is true *now* (calls waiting, the longest
+wait, agents by state, each agent's state), from the engine's own indexes
+rather than a whole-floor snapshot. Labels are queues and agents, never
+callers.
 Answer-time buckets sit on ring boundaries of the first queue's cadence (one
 per ring up to six rings, then coarser), so "answered within n rings" is a
 bucket.
@@ -17,15 +18,13 @@ call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from callcenter.acd.agents import AgentState
-from callcenter.acd.engine import AcdSnapshot
 from callcenter.acd.events import (
     AgentStateChanged,
     CallAbandoned,
@@ -46,7 +45,7 @@ from callcenter.tasks import cancel_and_wait
 
 __all__ = [
     "OVERFLOW_REASONS", "POP_BUCKETS", "WRAP_UP_BUCKETS", "CallMetrics", "DesktopCollector",
-    "FeedCollector", "FloorCollector", "pop_latency", "ring_buckets",
+    "FeedCollector", "FloorCollector", "FloorReadings", "pop_latency", "ring_buckets",
 ]  # fmt: skip
 
 #: `CallOverflowed.reason` values (primed at zero for every queue).
@@ -285,21 +284,31 @@ class CallMetrics:
                 self.no_answer.labels(agent).inc()
 
 
+class FloorReadings(Protocol):
+    """What `FloorCollector` reads of the ACD (`callcenter.acd.engine.Acd`): the
+    counts it keeps in its own indexes, the figures its `snapshot` gives."""
+
+    @property
+    def queues(self) -> Mapping[str, QueueConfig]: ...
+    def waiting_by_queue(self) -> Mapping[str, int]: ...
+    def longest_waits(self, now: float) -> Mapping[str, float]: ...
+    def agents_by_state(self) -> Mapping[str, int]: ...
+    def agent_states(self, now: float) -> Iterator[tuple[str, str, float]]: ...
+
+
 class FloorCollector(Collector):
     """Gauges read from the ACD at scrape time.
 
+    `floor` gives the ACD and the time now (None before the call path has
+    started). The figures are its `snapshot`'s, read without building one: a
+    scrape costs the call process a pass over the queues and the agents.
     Each queue's ring cycle and target are exported too, so rules and
     dashboards can speak in rings ("waiting longer than four rings") whatever
     the queue's cadence.
     """
 
-    def __init__(
-        self,
-        snapshot: Callable[[], AcdSnapshot | None],
-        queues: Callable[[], Iterable[QueueConfig]] = tuple,
-    ) -> None:
-        self._snapshot = snapshot
-        self._queues = queues
+    def __init__(self, floor: Callable[[], tuple[FloorReadings, float] | None]) -> None:
+        self._floor = floor
 
     def collect(self) -> Iterable[Metric]:
         waiting = GaugeMetricFamily(
@@ -328,20 +337,20 @@ class FloorCollector(Collector):
             "Answered before this meets the queue's ring target (answer_within_rings rings).",
             labels=["queue"],
         )
-        for queue in self._queues():
-            cycle.add_metric([queue.name], queue.cadence.cycle)
-            target.add_metric([queue.name], queue.target_seconds)
-        snap = self._snapshot()
-        if snap is not None:
-            for q in snap.queues:
-                waiting.add_metric([q.name], q.waiting)
-                longest.add_metric([q.name], q.longest_wait)
-            counts = {s.value: 0 for s in AgentState}
-            for a in snap.agents:
-                counts[a.state] = counts.get(a.state, 0) + 1
-                in_state.add_metric([a.agent_id, a.state], a.seconds_in_state)
-            for state, n in counts.items():
-                agents.add_metric([state], n)
+        reading = self._floor()
+        if reading is not None:
+            acd, now = reading
+            for queue in acd.queues.values():
+                cycle.add_metric([queue.name], queue.cadence.cycle)
+                target.add_metric([queue.name], queue.target_seconds)
+            longest_waits = acd.longest_waits(now)
+            for name, count in acd.waiting_by_queue().items():
+                waiting.add_metric([name], count)
+                longest.add_metric([name], longest_waits[name])
+            for state, count in acd.agents_by_state().items():
+                agents.add_metric([state], count)
+            for agent_id, state, seconds in acd.agent_states(now):
+                in_state.add_metric([agent_id, state], seconds)
         yield from (waiting, longest, cycle, target, agents, in_state)
 
 

@@ -257,13 +257,22 @@ async def queue_configs(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     )]  # fmt: skip
 
 
-async def put_queue(conn: asyncpg.Connection, queue: QueueSettings) -> None:
-    """Add the queue, or replace the configuration of the one of that name."""
-    await conn.execute(
-        "INSERT INTO queues (name, config) VALUES ($1, $2) ON CONFLICT (name)"
-        " DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
-        queue.name, queue.model_dump_json(),
-    )  # fmt: skip
+async def put_queue(
+    conn: asyncpg.Connection,
+    queue: QueueSettings,
+    *,
+    then: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Add the queue, or replace the configuration of the one of that name; as
+    `update_agent`, committed only if `then()` raises nothing."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO queues (name, config) VALUES ($1, $2) ON CONFLICT (name)"
+            " DO UPDATE SET config = EXCLUDED.config, updated_at = now()",
+            queue.name, queue.model_dump_json(),
+        )  # fmt: skip
+        if then is not None:
+            await then()
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,7 @@ import pytest
 
 from callcenter.acd.agents import Agent, AgentState
 from callcenter.acd.engine import Acd
-from callcenter.acd.errors import InvalidTransition, UnknownAgent
+from callcenter.acd.errors import InvalidTransition, OverflowCycle, UnknownAgent, UnknownQueue
 from callcenter.acd.events import (
     AgentHungUp,
     AgentLogin,
@@ -37,7 +37,7 @@ from callcenter.acd.events import (
     SetReady,
     TargetBreached,
 )
-from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
+from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy, overflow_cycle
 from callcenter.acd.ringclock import Cadence
 from tests.sip.helpers import Ids
 
@@ -325,6 +325,104 @@ def test_queue_full_overflows_at_once() -> None:
     f.do(CallArrived("c2", "4000", "2"))
     assert f.of(RejectCall) == [RejectCall("c2", 480, 60)]
     assert f.of(CallOverflowed)[0].reason == "max-length"
+
+
+def test_a_queue_that_overflows_to_itself_rejects_the_call_as_an_overflow_to_reject() -> None:
+    """The settings refuse such a queue; were one to reach the engine, its call
+    ends with the event that closes a queued call everywhere (records, the
+    floor's view, the service level's fold): an overflow of kind "reject"."""
+    f = Floor(max_wait=8.0, overflow=Overflow("queue", "service", retry_after=30))
+    f.do(CallArrived("c1", "4000", "1"))
+    f.until(8.0)
+    assert f.of(CallOverflowed) == [CallOverflowed("c1", "service", "max-wait", "reject", "")]
+    assert f.of(RejectCall) == [RejectCall("c1", 480, 30)]
+    assert f.acd.snapshot(8.0).calls == () and f.acd.next_deadline() is None
+    assert f.acd.waiting_by_queue() == {"service": 0}
+
+
+def test_overflows_that_lead_back_to_a_queue_the_call_left_end_it() -> None:
+    """service -> backup -> service: the call goes on to backup, then, rather than
+    back to service (and round for ever), is rejected."""
+    main = queue(max_wait=8.0, overflow=Overflow("queue", "backup"))
+    backup = queue(name="backup", numbers=(), max_wait=5.0, overflow=Overflow("queue", "service"))
+    f = Floor(queues=[main, backup])
+    f.do(CallArrived("c1", "4000", "1"))
+    f.until(8.0)
+    assert f.of(CallOverflowed) == [CallOverflowed("c1", "service", "max-wait", "queue", "backup")]
+    assert f.acd.waiting_by_queue() == {"service": 0, "backup": 1}
+    f.until(13.0)
+    assert f.of(CallOverflowed)[1:] == [CallOverflowed("c1", "backup", "max-wait", "reject", "")]
+    assert f.of(RejectCall) == [RejectCall("c1", 480, 60)]
+    assert f.acd.snapshot(13.0).calls == () and f.acd.next_deadline() is None
+    assert f.acd.waiting_by_queue() == {"service": 0, "backup": 0}
+
+
+def test_an_overflow_to_a_queue_there_is_not_rejects_the_call() -> None:
+    f = Floor(max_length=1, overflow=Overflow("queue", "gone"))
+    f.do(CallArrived("c1", "4000", "1"))
+    f.do(CallArrived("c2", "4000", "2"))
+    assert f.of(CallOverflowed) == [CallOverflowed("c2", "service", "max-length", "reject", "")]
+    assert f.of(RejectCall) == [RejectCall("c2", 480, 60)]
+    assert [c.call_id for c in f.acd.snapshot(0.0).calls] == ["c1"]
+
+
+def test_a_call_overflowed_to_another_queue_waits_in_that_one_only() -> None:
+    """Counted in the queue it went to, not the one it left: the gauges read the
+    count, and each queue's max_length is held against it."""
+    main = queue(max_wait=8.0, overflow=Overflow("queue", "backup"))
+    backup = queue(name="backup", numbers=("5000",), max_length=1)
+    f = Floor(queues=[main, backup])
+    f.do(CallArrived("c1", "4000", "1"))
+    f.until(8.0)
+    assert f.acd.waiting_by_queue() == {"service": 0, "backup": 1}
+    f.do(CallArrived("c2", "5000", "2"), at=9.0)  # backup holds one call: full
+    assert f.of(CallOverflowed)[1:] == [CallOverflowed("c2", "backup", "max-length", "reject", "")]
+    f.do(CallArrived("c3", "4000", "3"))
+    queued = f.of(CallQueued)[-1]
+    assert (queued.call_id, queued.position) == ("c3", 1)  # c1 left service
+    assert f.acd.waiting_by_queue() == {"service": 1, "backup": 1}
+    assert f.acd.longest_waits(10.0) == {"service": 1.0, "backup": 10.0}
+
+
+def test_a_call_overflowed_on_arrival_to_another_queue_hears_its_rings_counted() -> None:
+    main = queue(max_length=1, overflow=Overflow("queue", "backup"))
+    backup = queue(name="backup", numbers=())
+    f = Floor(queues=[main, backup])
+    f.do(CallArrived("c1", "4000", "1"))
+    f.do(CallArrived("c2", "4000", "2"))  # service is full: on to backup at once
+    f.until(11.0)
+    ticks = [(t, a.ring) for t, a in f.log if isinstance(a, RingTicked) and a.call_id == "c2"]
+    assert ticks == [(0.0, 1), (5.0, 2), (10.0, 3)]
+
+
+def test_the_queues_overflows_in_a_circle_are_found() -> None:
+    assert overflow_cycle({}) is None
+    assert overflow_cycle({"a": "b", "b": "c"}) is None
+    assert overflow_cycle({"a": "a"}) == ("a", "a")
+    assert overflow_cycle({"x": "a", "a": "b", "b": "a"}) == ("a", "b", "a")
+    assert overflow_cycle({"x": "a", "a": "b", "b": "a"}, start="x") == ("a", "b", "a")
+    assert overflow_cycle({"x": "y", "a": "b", "b": "a"}, start="x") is None
+
+
+def test_a_queue_whose_overflow_goes_round_in_a_circle_or_nowhere_is_refused() -> None:
+    """The administration's changes: refused, and the floor as it was."""
+    main = queue(overflow=Overflow("queue", "backup"))
+    backup = queue(name="backup", numbers=(), overflow=Overflow("number", "8000"))
+    f = Floor(queues=[main, backup])
+    with pytest.raises(OverflowCycle, match="backup -> service -> backup") as info:
+        f.acd.upsert_queue(queue(name="backup", numbers=(), overflow=Overflow("queue", "service")))
+    assert info.value.cycle == ("backup", "service", "backup")
+    with pytest.raises(OverflowCycle, match="backup -> backup"):
+        f.acd.upsert_queue(queue(name="backup", numbers=(), overflow=Overflow("queue", "backup")))
+    with pytest.raises(OverflowCycle, match="new -> new"):
+        f.acd.upsert_queue(queue(name="new", numbers=("7",), overflow=Overflow("queue", "new")))
+    with pytest.raises(UnknownQueue, match="'gone'"):
+        f.acd.upsert_queue(queue(name="new", numbers=("7",), overflow=Overflow("queue", "gone")))
+    assert f.acd.queues == {"service": main, "backup": backup}
+    # A chain is fine, and so is ending a circle's way back.
+    chained = queue(name="new", numbers=("7",), overflow=Overflow("queue", "service"))
+    f.acd.upsert_queue(chained)
+    assert f.acd.queues["new"] is chained
 
 
 def test_unknown_number_is_rejected_404() -> None:

@@ -23,7 +23,7 @@ from callcenter.acd.events import LegFailure as F
 from tests.acd.traffic import drive, step_with_stalls
 
 
-def _check(acd: Acd) -> None:
+def _check(acd: Acd, now: float) -> None:
     calls: dict[str, Any] = acd._calls
     waiting = {cid for cid, c in calls.items() if c.state is CallState.WAITING}
     assert set(acd._waiting) == waiting
@@ -44,6 +44,10 @@ def _check(acd: Acd) -> None:
     for agent in acd.agents.values():
         if agent.state in (AgentState.READY, AgentState.OFFLINE, AgentState.NOT_READY):
             assert agent.id not in busy, f"{agent.id} is {agent.state.value} but on a call"
+    # What the metrics read of the indexes is what the snapshot says.
+    snap = acd.snapshot(now)
+    assert acd.waiting_by_queue() == {q.name: q.waiting for q in snap.queues}
+    assert acd.longest_waits(now) == {q.name: q.longest_wait for q in snap.queues}
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -60,4 +64,4 @@ def _check(acd: Acd) -> None:
           ("logout", "a2"), ("ready", "a1"), ("answer", -1), ("caller_bye", 0)])  # fmt: skip
 def test_indexes_and_invariants_hold_under_random_traffic(steps: list[tuple[Any, ...]]) -> None:
     for s in drive(steps):
-        _check(s.acd)
+        _check(s.acd, s.now)

@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from callcenter.acd.engine import AcdSnapshot
-from callcenter.acd.events import AgentStateChanged, CallQueued
+from callcenter.acd.events import AgentStateChanged, CallArrived, CallQueued
+from callcenter.acd.queues import Overflow, QueueConfig
 from callcenter.acd.view import FloorView
+from tests.acd.test_engine import Floor
 from tests.acd.traffic import drive, step
 
 
@@ -35,6 +37,7 @@ def comparable(snap: AcdSnapshot) -> tuple[Any, ...]:
 @given(st.lists(step, max_size=60), st.integers(0, 8))
 @example([("arrive", "4000"), ("wait", 2.5), ("answer", -1), ("transfer", "a1", "sales"),
           ("transfer", "a2", "a3"), ("wait", 1.5), ("caller_bye", 0)], 0)  # fmt: skip
+@example([("arrive", "7000"), ("wait", 1.5), ("arrive", "7000"), ("arrive", "7000")], 0)
 def test_the_view_folded_from_events_equals_the_engines_snapshot(
     steps: list[tuple[Any, ...]], start_after: int
 ) -> None:
@@ -78,3 +81,35 @@ def test_an_agent_added_since_the_snapshot_makes_it_stale() -> None:
     view = FloorView(AcdSnapshot(engine.queues, engine.agents, engine.calls, 0), 0.0)
     view.observe(1, AgentStateChanged("a9", "not-ready", "offline", None), 0.0)
     assert view.stale
+
+
+def test_a_call_the_engine_cannot_place_after_an_overflow_leaves_the_view() -> None:
+    """A queue overflowing to itself, and two overflowing to each other (the settings
+    refuse both): the call the engine rejects at the overflow is gone from the view
+    as from the engine."""
+    f = Floor(
+        "a1",
+        queues=[
+            QueueConfig(
+                "self", ("4000",), "none", max_wait=4.0, overflow=Overflow("queue", "self")
+            ),
+            QueueConfig("a", ("5000",), "none", max_wait=4.0, overflow=Overflow("queue", "b")),
+            QueueConfig("b", (), "none", max_wait=4.0, overflow=Overflow("queue", "a")),
+        ],
+    )
+    engine = f.acd.snapshot(f.now)
+    view = FloorView(AcdSnapshot(engine.queues, engine.agents, engine.calls, len(f.log)), f.now)
+
+    def until(t: float) -> None:
+        f.until(t)
+        for n, (at, event) in enumerate(f.log[view.seq :], view.seq + 1):
+            view.observe(n, event, at)
+        assert not view.stale
+        assert comparable(view.snapshot(t)) == comparable(f.acd.snapshot(t))
+
+    f.do(CallArrived("c1", "4000", "1"))
+    f.do(CallArrived("c2", "5000", "2"), at=1.0)
+    until(3.0)
+    assert {c.call_id for c in view.snapshot(3.0).calls} == {"c1", "c2"}
+    until(10.0)  # c1 rejected at 4.0; c2 on to b at 5.0, rejected at 9.0
+    assert view.snapshot(10.0).calls == ()

@@ -47,12 +47,12 @@ from tests.sip.helpers import Ids
 T0 = 1_795_420_800.0  # a day's start in UTC: a whole history falls on one day
 AGENTS = ("a1", "a2", "a3", "a4")
 ON_SHIFT = AGENTS[:3]  # logged in and ready at the start; a4 only by a "login" step
-QUEUES = ("service", "sales")
+QUEUES = ("service", "sales", "loop")
 EVENTS = typing.get_args(AcdEvent)
 
 step = st.one_of(
     # 6000 reaches no queue: the call is rejected.
-    st.tuples(st.just("arrive"), st.sampled_from(["4000", "5000", "6000"])),
+    st.tuples(st.just("arrive"), st.sampled_from(["4000", "5000", "6000", "7000"])),
     st.tuples(st.just("ring"), st.integers(0, 9)),
     st.tuples(st.just("ring"), st.just(-1)),  # then unanswered: ring-no-answer
     st.tuples(st.just("answer"), st.integers(0, 9)),
@@ -93,6 +93,10 @@ def floor() -> Acd:
         QueueConfig("sales", ("5000",), "cs", cadence=Cadence("slow", (0.5, 1.0)), wrap_up=0.0,
                     short_abandon=0.3, strategy=Strategy.RING_ALL, priority=1, max_wait=3.0,
                     max_length=2, overflow=Overflow("number", "95588")),
+        # Overflows to itself, which the settings refuse: the ACD rejects its calls at
+        # the overflow (1 s, or a second call waiting), as an overflow to "reject".
+        QueueConfig("loop", ("7000",), "cs", cadence=Cadence("test", (0.2, 0.8)), wrap_up=0.5,
+                    max_wait=1.0, max_length=1, overflow=Overflow("queue", "loop")),
     ]  # fmt: skip
     agents = [Agent(a, a, a[-3:], f"1{a}", {"cs": 1}) for a in AGENTS]
     return Acd(queues, agents, new_id=Ids("x"))

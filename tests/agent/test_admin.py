@@ -97,6 +97,32 @@ async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_p
                 f"{base}/api/admin/queues/tech", json={**queue, "strategy": "random"}, headers=auth
             ) as r:
                 assert r.status == 400 and "strategy" in (await r.json())["error"]
+            # Overflows that go round in a circle, or to no queue: refused, and
+            # neither the ACD nor the table (the next start) takes them.
+            for name, target, words in (
+                ("loop", "loop", "loop -> loop"),
+                ("spare", "nowhere", "unknown queue 'nowhere'"),
+            ):
+                body = {"name": name, "overflow": {"kind": "queue", "target": target}}
+                async with s.put(f"{base}/api/admin/queues/{name}", json=body, headers=auth) as r:
+                    assert r.status == 409, (name, r.status)
+                    assert words in (await r.json())["error"]
+            hotline_to_tech = {"name": "hotline", "overflow": {"kind": "queue", "target": "tech"}}
+            async with s.put(
+                f"{base}/api/admin/queues/hotline", json=hotline_to_tech, headers=auth
+            ) as r:
+                assert r.status == 200
+            tech_to_hotline = {**queue, "overflow": {"kind": "queue", "target": "hotline"}}
+            async with s.put(
+                f"{base}/api/admin/queues/tech", json=tech_to_hotline, headers=auth
+            ) as r:
+                assert r.status == 409
+                assert "tech -> hotline -> tech" in (await r.json())["error"]
+            assert service.sip.core.acd.queues["tech"].overflow.kind == "reject"
+            async with s.get(f"{base}/api/admin/queues", headers=auth) as r:
+                stored = {q["name"]: q for q in await r.json()}
+            assert sorted(stored) == ["hotline", "tech"]
+            assert stored["tech"]["overflow"]["kind"] == "reject"
             async with s.get(f"{base}/api/admin/audit", headers=auth) as r:
                 log = await r.json()
             assert [(e["actor"], e["action"], e["target"]) for e in reversed(log)] == [
@@ -105,6 +131,7 @@ async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_p
                 ("sup", "agent.password", "a001"),
                 ("sup", "agent.edit", "a002"),
                 ("sup", "queue.put", "tech"),
+                ("sup", "queue.put", "hotline"),
             ]
             assert all("password" not in str(e["details"]) for e in log)
             async with s.get(f"{base}/api/openapi.json") as r:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from callcenter.acd.engine import AcdSnapshot, AgentView, QueueView
+from callcenter.acd.agents import AgentState
+from callcenter.acd.engine import Acd, AcdSnapshot
 from callcenter.acd.events import (
     AgentHungUp,
     AgentStateChanged,
@@ -26,6 +32,7 @@ from callcenter.acd.ringclock import Cadence
 from callcenter.bus import EventBus
 from callcenter.metrics.calls import CallMetrics, DesktopCollector, FloorCollector, ring_buckets
 from tests.acd.test_engine import Floor
+from tests.acd.traffic import drive, step
 
 
 def test_ring_buckets_sit_on_ring_boundaries() -> None:
@@ -80,33 +87,103 @@ def test_counts_and_buckets_for_answers_at_rings_one_to_four_and_abandons() -> N
     assert v("callcenter_talk_seconds_count") == 4
 
 
-def test_floor_gauges_come_from_the_snapshot() -> None:
+def test_floor_gauges_come_from_the_acd() -> None:
     registry = CollectorRegistry()
-    snap = AcdSnapshot(
-        (QueueView("hotline", 2, 12.5),),
-        (
-            AgentView("a1", "A", "001", "ready", None, 1.0, None, 0, ("cs",)),
-            AgentView("a2", "B", "002", "on-call", None, 1.0, "c1", 3, ("cs",)),
-            AgentView("a3", "C", "003", "ready", None, 1.0, None, 0, ("cs",)),
-        ),
-        (),
-    )
-    queues = (QueueConfig("hotline", ("4000",), "cs", cadence=Cadence.of([0.2, 0.8])),)
-    registry.register(FloorCollector(lambda: snap, lambda: queues))
+    hotline = QueueConfig("hotline", ("4000",), "cs", cadence=Cadence.of([0.2, 0.8]))
+    f = Floor("a1", "a2", "a3", queues=[hotline])
+    f.do(CallArrived("c1", "4000", "1"))
+    f.do(LegAnswered("c1", f.ring("c1")[0].leg_id), at=1.0)  # one agent on the call
+    busy = f.ring("c1")[0].agent_id
+    others = [a for a in ("a1", "a2", "a3") if a != busy]
+    for agent_id in others:
+        f.do(SetNotReady(agent_id, "break"), at=1.5)
+    f.do(CallArrived("c2", "4000", "2"), at=2.0)
+    f.do(CallArrived("c3", "4000", "3"), at=3.0)
+    f.until(4.0)
+    registry.register(FloorCollector(lambda: (f.acd, 4.5)))
     registry.register(DesktopCollector(lambda: 4))
     assert registry.get_sample_value("callcenter_calls_waiting", {"queue": "hotline"}) == 2
     assert (
-        registry.get_sample_value("callcenter_longest_wait_seconds", {"queue": "hotline"}) == 12.5
+        registry.get_sample_value("callcenter_longest_wait_seconds", {"queue": "hotline"}) == 2.5
     )
-    assert registry.get_sample_value("callcenter_agents", {"state": "ready"}) == 2
+    assert registry.get_sample_value("callcenter_agents", {"state": "not-ready"}) == 2
     assert registry.get_sample_value("callcenter_agents", {"state": "on-call"}) == 1
     assert registry.get_sample_value("callcenter_agents", {"state": "offline"}) == 0
     assert registry.get_sample_value("callcenter_desktop_clients") == 4
     state = registry.get_sample_value
-    assert state("callcenter_agent_state_seconds", {"agent": "a2", "state": "on-call"}) == 1.0
-    assert state("callcenter_agent_state_seconds", {"agent": "a2", "state": "ready"}) is None
+    assert state("callcenter_agent_state_seconds", {"agent": busy, "state": "on-call"}) == 3.5
+    assert state("callcenter_agent_state_seconds", {"agent": busy, "state": "ready"}) is None
+    assert (
+        state("callcenter_agent_state_seconds", {"agent": others[0], "state": "not-ready"}) == 3.0
+    )
     assert state("callcenter_queue_ring_cycle_seconds", {"queue": "hotline"}) == 1.0
     assert state("callcenter_queue_target_seconds", {"queue": "hotline"}) == 3.0
+
+
+def test_no_floor_yet_gives_empty_gauges() -> None:
+    registry = CollectorRegistry()
+    registry.register(FloorCollector(lambda: None))
+    assert registry.get_sample_value("callcenter_calls_waiting", {"queue": "hotline"}) is None
+    assert registry.get_sample_value("callcenter_agents", {"state": "ready"}) is None
+
+
+def gauges_from_the_snapshot(snap: AcdSnapshot, queues: Iterable[QueueConfig]) -> list[Any]:
+    """What the gauges were when they read a whole-floor snapshot (before issue 15)."""
+    out: list[Any] = []
+    out += [("callcenter_calls_waiting", {"queue": q.name}, q.waiting) for q in snap.queues]
+    out += [
+        ("callcenter_longest_wait_seconds", {"queue": q.name}, q.longest_wait) for q in snap.queues
+    ]
+    out += [("callcenter_queue_ring_cycle_seconds", {"queue": q.name}, q.cadence.cycle)
+            for q in queues]  # fmt: skip
+    out += [("callcenter_queue_target_seconds", {"queue": q.name}, q.target_seconds)
+            for q in queues]  # fmt: skip
+    counts = {s.value: 0 for s in AgentState}
+    for a in snap.agents:
+        counts[a.state] += 1
+    out += [("callcenter_agents", {"state": s}, n) for s, n in counts.items()]
+    out += [
+        ("callcenter_agent_state_seconds", {"agent": a.agent_id, "state": a.state},
+         a.seconds_in_state)
+        for a in snap.agents
+    ]  # fmt: skip
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, max_size=60))
+@example([("arrive", "4000"), ("arrive", "4000"), ("wait", 2.5), ("arrive", "5000"),
+          ("arrive", "7000"), ("wait", 0.5)])  # fmt: skip
+def test_the_gauges_are_the_snapshots_figures_read_without_taking_one(
+    steps: list[tuple[Any, ...]],
+) -> None:
+    """On random traffic (overflows, transfers, rejections, agents in every state),
+    every scrape's samples, in their order, are those the engine's snapshot gives;
+    and a scrape never builds one."""
+    for s in drive(steps):
+        expected = gauges_from_the_snapshot(s.acd.snapshot(s.now), s.acd.queues.values())
+        acd = NoSnapshot(s.acd)
+        reading = (acd, s.now)
+        families = list(FloorCollector(lambda reading=reading: reading).collect())
+        got = [(x.name, x.labels, x.value) for family in families for x in family.samples]
+        assert got == expected
+        assert acd.read <= {"queues", "waiting_by_queue", "longest_waits", "agents_by_state",
+                            "agent_states"}  # fmt: skip
+
+
+class NoSnapshot:
+    """The ACD, its snapshots refused, what is read of it noted (a compiled `Acd`
+    takes no patched method)."""
+
+    def __init__(self, acd: Acd) -> None:
+        self._acd = acd
+        self.read: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("snapshot", "agent_view"):
+            raise AssertionError(f"a scrape called Acd.{name}")
+        self.read.add(name)
+        return getattr(self._acd, name)
 
 
 def test_wrap_up_time_from_the_acd_driven_by_explicit_time() -> None:

@@ -141,6 +141,7 @@ async def kpi_database(database: str) -> str:
           ("caller_bye", 0), ("arrive", "5000"), ("answer", -1), ("transfer", "a1", "a2"),
           ("answer", -1), ("agent_bye", 1)])  # fmt: skip
 @example([("arrive", "4000"), ("restart",), ("arrive", "5000"), ("answer", -1)])
+@example([("arrive", "7000"), ("wait", 1.5), ("arrive", "7000"), ("arrive", "7000")])
 async def test_the_metrics_the_board_and_the_records_agree(
     kpi_database: str, steps: list[tuple[Any, ...]]
 ) -> None:
@@ -153,20 +154,20 @@ async def test_the_metrics_the_board_and_the_records_agree(
 
 def test_random_traffic_reaches_the_cases_the_rules_are_about() -> None:
     """The generator is not idle: some history overflows a call to the other queue
-    that is then answered there, transfers one, and has a short abandon (seeded, so
-    it cannot flake)."""
+    that is then answered there, transfers one, has a short abandon, and a call
+    the ACD cannot place at its overflow (seeded, so it cannot flake)."""
     import random
 
     rng = random.Random(7)
     kinds = ["arrive", "ring", "answer", "caller_bye", "wait", "transfer", "agent_bye"]
     seen = {"overflow_answered": False, "short": False, "transferred": False,
-            "to_number": False, "rejected": False}  # fmt: skip
+            "to_number": False, "rejected": False, "unplaceable": False}  # fmt: skip
     for _ in range(300):
         steps: list[tuple[Any, ...]] = []
         for _ in range(40):
             kind = rng.choice(kinds)
             if kind == "arrive":
-                steps.append((kind, rng.choice(["4000", "5000", "6000"])))
+                steps.append((kind, rng.choice(["4000", "5000", "6000", "7000"])))
             elif kind == "wait":
                 steps.append((kind, rng.uniform(0.05, 3.0)))
             elif kind == "transfer":
@@ -181,6 +182,8 @@ def test_random_traffic_reaches_the_cases_the_rules_are_about() -> None:
                 seen["overflow_answered"] = True  # answered in sales, first queued in service
             seen["short"] |= getattr(e, "short", False) is True
             seen["to_number"] |= isinstance(e, CallOverflowed) and e.kind == "number"
+            # The loop queue overflows to itself: the call is rejected there.
+            seen["unplaceable"] |= isinstance(e, CallOverflowed) and e.queue == "loop"
             seen["rejected"] |= type(e).__name__ == "CallRejected"
             seen["transferred"] |= getattr(e, "transferred", False) is True
     assert all(seen.values()), seen

@@ -194,6 +194,43 @@ async def test_a_batch_gives_the_rows_its_records_give_one_at_a_time(
     assert len(whole["agent_state_history"]) == 3
 
 
+async def test_a_call_the_acd_cannot_place_at_its_overflow_is_ended_in_the_records(
+    store: Store, conn: asyncpg.Connection
+) -> None:
+    """A queue overflowing to itself, and two overflowing to each other (the settings
+    refuse both): the ACD rejects the call at the overflow, and its row is ended
+    as an overflow, as any queued call rejected (480) is."""
+    from callcenter.acd.events import CallArrived
+    from callcenter.acd.queues import Overflow, QueueConfig
+    from callcenter.records.appender import is_recorded
+    from tests.acd.test_engine import Floor
+
+    f = Floor(
+        "a1",
+        queues=[
+            QueueConfig("self", ("4000",), "cs", max_wait=4.0, overflow=Overflow("queue", "self")),
+            QueueConfig("a", ("5000",), "none", max_wait=4.0, overflow=Overflow("queue", "b")),
+            QueueConfig("b", (), "none", max_wait=4.0, overflow=Overflow("queue", "a")),
+        ],
+    )
+    f.do(CallArrived("c1", "4000", "13800000001"))  # offered to a1, who never answers
+    f.do(CallArrived("c2", "5000", "13800000002"), at=1.0)
+    f.until(10.0)  # c1 rejected at 4.0; c2 on to b at 5.0, rejected at 9.0
+    events = [(at, e) for at, e in f.log if is_recorded(e)]
+    await written(
+        store, conn, [[to_record("b", n, T0 + at, e) for n, (at, e) in enumerate(events)]]
+    )
+    calls = {r["call_id"]: r for r in (await rows(conn, ["calls"]))["calls"]}
+    assert {c: (r["outcome"], r["ended_at"].timestamp()) for c, r in calls.items()} == {
+        "c1": ("overflow", T0 + 4.0), "c2": ("overflow", T0 + 9.0),
+    }  # fmt: skip
+    assert (calls["c1"]["queue"], calls["c2"]["queue"]) == ("self", "a")
+    exits = await conn.fetch(
+        "SELECT callid, queuename FROM queue_log WHERE event = 'EXITWITHTIMEOUT' ORDER BY time"
+    )
+    assert [tuple(r) for r in exits] == [("c1", "self"), ("c2", "a"), ("c2", "a")]
+
+
 async def test_a_change_before_its_call_is_opened_finds_nothing_as_one_at_a_time(
     store: Store, conn: asyncpg.Connection
 ) -> None:
