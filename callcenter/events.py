@@ -21,8 +21,9 @@ path). The floor's half may import this module and the ACD's, never
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from callcenter.acd.events import AcdEvent
 
@@ -35,8 +36,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneRegistered:
+class PhoneRegistered(msgspec.Struct, frozen=True, gc=False):
     """An agent's phone registered (`expires_in` > 0) or its binding ended
     (standalone mode: the service's own registrar)."""
 
@@ -46,8 +46,7 @@ class PhoneRegistered:
     expires_in: int
 
 
-@dataclass(frozen=True, slots=True)
-class RegistrationChanged:
+class RegistrationChanged(msgspec.Struct, frozen=True, gc=False):
     """A hotline account's registration with the PBX changed state."""
 
     account: str
@@ -64,14 +63,17 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 def field_names(cls: type) -> tuple[str, ...]:
     """The fields of an event (or any value) class, in declaration order.
 
-    Read from the dataclass definition rather than `__slots__`, which classes
-    compiled with mypyc do not have (docs/decisions/0003-mypyc.md); a class
-    written out instead of a dataclass (the SIP core's hottest values) names
-    its fields in `__match_args__`.
+    The bus's events are msgspec structs (`__struct_fields__`, decision 0007);
+    a dataclass's are read from its definition rather than `__slots__`, which
+    classes compiled with mypyc do not have (docs/decisions/0003-mypyc.md); a
+    class written out by hand (the SIP core's hottest values) names its fields
+    in `__match_args__`.
     """
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        if dataclasses.is_dataclass(cls):
+        if issubclass(cls, msgspec.Struct):
+            names = cls.__struct_fields__
+        elif dataclasses.is_dataclass(cls):
             names = tuple(f.name for f in dataclasses.fields(cls))
         else:
             names = tuple(getattr(cls, "__match_args__", ()))

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import msgspec
 import structlog
 
 from callcenter.events import BusEvent, field_names
@@ -119,26 +120,59 @@ def _accepted(hint: Any) -> tuple[type, ...]:
 _BIG_INT = 1
 
 
+def _array_twin(cls: type[msgspec.Struct]) -> type[msgspec.Struct]:
+    """A struct of `cls`'s fields, types and defaults, read from an array. A union
+    in a module compiled with mypyc reads as `type` (its annotations are kept in a
+    lossy form): such a field is taken as it comes, as `_accepted` does."""
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for f in msgspec.structs.fields(cls):
+        kind = Any if f.type is type else f.type
+        fields.append((f.name, kind) if f.required else (f.name, kind, f.default))
+    return msgspec.defstruct(cls.__name__, fields, array_like=True, frozen=True, gc=False)
+
+
 class EventCodec:
-    """Events as (class name, field values), for the classes given only."""
+    """Events as (class name, field values), for the classes given only.
+
+    The bus's events are msgspec structs: their values are read and checked in
+    C (`msgspec.structs.astuple`, `msgspec.convert` to an array-like twin). The
+    agents' commands and the administrative changes (`control.py`), which go
+    a few at a time, are dataclasses, checked field by field here.
+    """
 
     def __init__(self, classes: Iterable[type]) -> None:
+        # A struct's values are checked by msgspec against an array-like twin of
+        # it (the same fields and types), then the struct is made from them.
+        self._structs: dict[str, tuple[type[msgspec.Struct], type[msgspec.Struct]]] = {}
         self._classes: dict[str, tuple[type, tuple[str, ...], tuple[tuple[type, ...], ...]]] = {}
         for cls in classes:
+            if issubclass(cls, msgspec.Struct):
+                self._structs[cls.__name__] = (cls, _array_twin(cls))
+                continue
             if not dataclasses.is_dataclass(cls):
-                raise TypeError(f"{cls.__name__} is not a dataclass")
+                raise TypeError(f"{cls.__name__} is neither an array-like struct nor a dataclass")
             hints = typing.get_type_hints(cls)
             names = field_names(cls)
             self._classes[cls.__name__] = (cls, names, tuple(_accepted(hints[n]) for n in names))
 
-    def encode(self, event: object) -> tuple[str, list[Any]]:
+    def encode(self, event: object) -> tuple[str, Any]:
         name = type(event).__name__
+        struct = self._structs.get(name)
+        if struct is not None and struct[0] is type(event):
+            return name, msgspec.structs.astuple(event)
         entry = self._classes.get(name)
         if entry is None or type(event) is not entry[0]:
             raise LinkError(f"no codec for event {name}")
         return name, [getattr(event, n) for n in entry[1]]
 
     def decode(self, name: str, values: list[Any]) -> object:
+        struct = self._structs.get(name) if isinstance(name, str) else None
+        if struct is not None:
+            try:
+                checked = msgspec.convert(values, struct[1])
+            except msgspec.ValidationError as exc:
+                raise LinkError(f"event {name}: {exc}") from None
+            return struct[0](*msgspec.structs.astuple(checked))
         entry = self._classes.get(name) if isinstance(name, str) else None
         if entry is None:
             raise LinkError(f"unknown event {name!r}")

@@ -11,7 +11,8 @@ wall-clock stamps are added at the edge that stores or sends them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+import msgspec
 
 __all__ = [
     "AcdAction",
@@ -52,8 +53,7 @@ __all__ = [
 # -- inputs from the B2BUA --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CallArrived:
+class CallArrived(msgspec.Struct, frozen=True, gc=False):
     """The caller's INVITE was answered 180: ring 1 of the caller's clock starts now."""
 
     call_id: str
@@ -62,16 +62,14 @@ class CallArrived:
     caller_name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class LegRinging:
+class LegRinging(msgspec.Struct, frozen=True, gc=False):
     """The agent's phone answered 180/183: ring 1 of the leg's clock starts now."""
 
     call_id: str
     leg_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class LegAnswered:
+class LegAnswered(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     leg_id: str
 
@@ -84,23 +82,20 @@ class LegFailure(enum.Enum):
     ERROR = "error"  # any other failure
 
 
-@dataclass(frozen=True, slots=True)
-class LegFailed:
+class LegFailed(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     leg_id: str
     cause: LegFailure
     status: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CallerHungUp:
+class CallerHungUp(msgspec.Struct, frozen=True, gc=False):
     """CANCEL or BYE from the caller, before or after the answer."""
 
     call_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class AgentHungUp:
+class AgentHungUp(msgspec.Struct, frozen=True, gc=False):
     """BYE from the agent's phone on a connected call."""
 
     call_id: str
@@ -109,34 +104,28 @@ class AgentHungUp:
 # -- inputs from agents (the desktop) ---------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AgentLogin:
+class AgentLogin(msgspec.Struct, frozen=True, gc=False):
     agent_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class SetReady:
+class SetReady(msgspec.Struct, frozen=True, gc=False):
     agent_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class SetNotReady:
+class SetNotReady(msgspec.Struct, frozen=True, gc=False):
     agent_id: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class EndWrapUp:
+class EndWrapUp(msgspec.Struct, frozen=True, gc=False):
     agent_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class AgentLogout:
+class AgentLogout(msgspec.Struct, frozen=True, gc=False):
     agent_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class TransferCall:
+class TransferCall(msgspec.Struct, frozen=True, gc=False):
     """Blind transfer of the agent's connected call to a queue or to an agent."""
 
     agent_id: str
@@ -163,8 +152,7 @@ AcdCommand = (
 # -- commands for the B2BUA -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RingAgent:
+class RingAgent(msgspec.Struct, frozen=True, gc=False):
     """Start an INVITE leg to the agent's phone with the caller's offer."""
 
     call_id: str
@@ -173,16 +161,14 @@ class RingAgent:
     extension: str
 
 
-@dataclass(frozen=True, slots=True)
-class CancelLeg:
+class CancelLeg(msgspec.Struct, frozen=True, gc=False):
     """End an agent leg: CANCEL while it rings; ACK+BYE if it answers late."""
 
     call_id: str
     leg_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class RejectCall:
+class RejectCall(msgspec.Struct, frozen=True, gc=False):
     """Answer the caller with a failure (480 + Retry-After, 404, 486 …)."""
 
     call_id: str
@@ -190,8 +176,7 @@ class RejectCall:
     retry_after: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RedirectCall:
+class RedirectCall(msgspec.Struct, frozen=True, gc=False):
     """Overflow to a number: 302 with a Contact at the PBX."""
 
     call_id: str
@@ -201,8 +186,7 @@ class RedirectCall:
 # -- events -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CallQueued:
+class CallQueued(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     queue: str
     caller: str
@@ -210,8 +194,7 @@ class CallQueued:
     hotline: str = ""  # the number dialled
 
 
-@dataclass(frozen=True, slots=True)
-class CallOffered:
+class CallOffered(msgspec.Struct, frozen=True, gc=False):
     """An agent is being offered the call: the screen pop goes out now."""
 
     call_id: str
@@ -223,8 +206,7 @@ class CallOffered:
     caller_ring: int  # the caller's ring when the offer was made
 
 
-@dataclass(frozen=True, slots=True)
-class RingTicked:
+class RingTicked(msgspec.Struct, frozen=True, gc=False):
     """A ring started: on the caller's clock (`leg_id` None) or on an agent leg's."""
 
     call_id: str
@@ -233,8 +215,7 @@ class RingTicked:
     leg_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class OfferEnded:
+class OfferEnded(msgspec.Struct, frozen=True, gc=False):
     """An offer ended without being answered by this agent."""
 
     call_id: str
@@ -245,8 +226,7 @@ class OfferEnded:
     seconds: float = 0.0  # from the offer to its end
 
 
-@dataclass(frozen=True, slots=True)
-class CallAnswered:
+class CallAnswered(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     queue: str
     agent_id: str
@@ -258,8 +238,7 @@ class CallAnswered:
     transferred: bool = False  # the answer after a transfer: not a service-level sample
 
 
-@dataclass(frozen=True, slots=True)
-class TargetBreached:
+class TargetBreached(msgspec.Struct, frozen=True, gc=False):
     """Ring `answer_within_rings` ended with the call unanswered."""
 
     call_id: str
@@ -268,8 +247,7 @@ class TargetBreached:
     escalation: str
 
 
-@dataclass(frozen=True, slots=True)
-class CallAbandoned:
+class CallAbandoned(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     queue: str
     wait_seconds: float
@@ -280,8 +258,7 @@ class CallAbandoned:
     transferred: bool = False  # the caller left while waiting after a transfer
 
 
-@dataclass(frozen=True, slots=True)
-class CallEnded:
+class CallEnded(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     queue: str
     agent_id: str
@@ -290,8 +267,7 @@ class CallEnded:
     hold_seconds: float = 0.0  # the wait before the answer
 
 
-@dataclass(frozen=True, slots=True)
-class CallTransferred:
+class CallTransferred(msgspec.Struct, frozen=True, gc=False):
     """The agent's part of the call ended with a blind transfer; the call goes on."""
 
     call_id: str
@@ -302,8 +278,7 @@ class CallTransferred:
     talk_seconds: float
 
 
-@dataclass(frozen=True, slots=True)
-class CallOverflowed:
+class CallOverflowed(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     queue: str
     reason: str  # max-wait, max-length, breach
@@ -311,15 +286,13 @@ class CallOverflowed:
     target: str
 
 
-@dataclass(frozen=True, slots=True)
-class CallRejected:
+class CallRejected(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     called: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class AgentStateChanged:
+class AgentStateChanged(msgspec.Struct, frozen=True, gc=False):
     agent_id: str
     state: str
     previous: str
@@ -327,8 +300,7 @@ class AgentStateChanged:
     seconds: float = 0.0  # how long the agent was in `previous` (wrap-up time, for one)
 
 
-@dataclass(frozen=True, slots=True)
-class QueueConfigured:
+class QueueConfigured(msgspec.Struct, frozen=True, gc=False):
     """A queue was added or changed while the service runs (the administration
     API); the configuration file's queues are there from the start."""
 
