@@ -1,19 +1,20 @@
-"""What msgspec would save on the bus's events: their values and the link's codec.
+"""What the bus's events cost per call, against msgspec's best: building them and
+the link's codec.
 
-The ACD's events (and the two registration events) are frozen dataclasses,
-and the link (`callcenter.link`) sends them as MessagePack arrays built by
-`EventCodec` (one `getattr` per field) and rebuilds them on the floor's side.
-msgspec offers C-level structs and a typed MessagePack codec for both. Before
-replacing either, this measures what each costs per call as the service runs
-it, and what the msgspec twin of the same thing costs:
+The events are msgspec structs (decision 0007; they were frozen dataclasses
+when this was first run) and the link (`callcenter.link`) sends them as
+MessagePack arrays of their values, rebuilt and checked on the floor's side.
+This measures, per call as the service runs it, what each of those costs, and
+what msgspec's best would cost for the same thing:
 
 1. the events of 20,000 calls are taken from `bench/core_cpu.py`'s run of the
    pure core (the exact events, with their values, in their order);
-2. CPU to build them: their own classes against msgspec structs with the same
-   fields (`msgspec.defstruct`, frozen, array-like);
+2. CPU to build them: their own classes against array-like msgspec structs
+   with the same fields (`msgspec.defstruct`);
 3. CPU to encode them for the link (`Link.event`) against msgspec's
-   MessagePack encoder of the twins, and to decode them (`Link.receive`)
-   against msgspec's typed decoder of a tagged union of the twins;
+   MessagePack encoder of those structs, and to decode them (`Link.receive`)
+   against msgspec's typed decoder of a tagged union of them (whole messages:
+   msgspec has no streaming decoder, so the link would need framing of its own);
 
 each per call (process CPU, best of `--repeat`), beside the core's CPU per
 call from the same run. With `PYTHONPATH` set to a tree built by
