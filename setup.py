@@ -22,7 +22,7 @@ COMPILED = (
     "callcenter/sip",
     "callcenter/calls",
     "callcenter/acd",
-    "callcenter/runtime.py",
+    "callcenter/call_side/runtime.py",
     "callcenter/throttle.py",
 )
 

@@ -1,4 +1,4 @@
-"""The real service (`callcenter.app.Service`) inside the benchmark's process,
+"""The real service (`callcenter.call_side.service.Service`) inside the benchmark's process,
 with a recorder hooked onto its edges.
 
 The recorder wraps three callables on the running instances (nothing in the
@@ -25,11 +25,11 @@ from typing import Any, TextIO, TypeVar
 
 import uvloop
 
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from callcenter.clock import LoopClock
 from callcenter.log import configure_logging
 from callcenter.process import settle_gc, unsettle_gc
-from callcenter.runtime import SipRuntime
+from callcenter.call_side.runtime import SipRuntime
 from callcenter.settings import Settings
 
 # Something under aiohttp asks platformdirs for a runtime directory; noise here.

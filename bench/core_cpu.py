@@ -1,6 +1,6 @@
 """CPU per call in the pure core: no sockets, no event loop, no database.
 
-Drives one `Switchboard` (user agent + B2BUA + ACD, as `callcenter.app`
+Drives one `Switchboard` (user agent + B2BUA + ACD, as `callcenter.call_side.service`
 builds it for standalone mode) with the exact bytes SIPp's callers and phones
 send in `bench/throughput.py` (uac_call.xml / uas_answer.xml): caller INVITE,
 phone 180 and 200, caller ACK, caller BYE, phone 200 to the BYE; about

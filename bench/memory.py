@@ -1,6 +1,6 @@
 """Memory held by 10,000 concurrent calls (target: under 500 MB resident).
 
-The pure core the service runs (`callcenter.app.build_core`: user agent,
+The pure core the service runs (`callcenter.call_side.service.build_core`: user agent,
 B2BUA, ACD and registrar, standalone mode) is fed real SIP bytes, with no
 sockets:
 
@@ -44,7 +44,7 @@ from pathlib import Path
 import _common as c
 
 from callcenter.acd.events import AgentLogin, SetReady
-from callcenter.app import build_core
+from callcenter.call_side.service import build_core
 from callcenter.calls.switchboard import Switchboard
 from callcenter.settings import Settings
 from callcenter.sip.auth import DigestClient, parse_challenge

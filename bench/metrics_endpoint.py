@@ -1,6 +1,6 @@
 """/metrics with 1,000 agents: how long a scrape takes (target: p95 under 50 ms).
 
-The real service (`callcenter.app.Service`) runs in this process in standalone
+The real service (`callcenter.call_side.service.Service`) runs in this process in standalone
 mode with 1,000 agents in one queue (ring cycle 1 s). The project's simulator
 plays their phones (one UDP port; each phone REGISTERs with digest) and the
 callers: 300 calls arrive at 50 a second, phones answer after 0.5 to 2.5

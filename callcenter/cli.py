@@ -159,7 +159,7 @@ def _run(settings: Settings) -> int:
     the program's top-level imports again (as ``__mp_main__``), and the floor
     process loads neither the SIP core nor the call process's code (decision
     0006; tests/test_floor_process.py checks it)."""
-    from .app import run
+    from .call_side.service import run
 
     return run_on_loop(settings, run(settings))
 

@@ -106,7 +106,7 @@ class CallControl(Protocol):
 
 
 class _Runtime(Protocol):
-    """What `CallSide` needs of `callcenter.runtime.SipRuntime`."""
+    """What `CallSide` needs of `callcenter.call_side.runtime.SipRuntime`."""
 
     def command(self, cmd: AcdCommand) -> None: ...
     def administer(self, change: Any) -> None: ...

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from .app import Service, run
+from .call_side.service import Service, run
 from .settings import Settings
 from .sim.core import PhoneSpec, SimConfig
 from .sim.driver import SimulatorDriver

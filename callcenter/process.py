@@ -1,6 +1,6 @@
 """What each of the service's processes sets up for itself: its event loop and
 its garbage collector's policy. Shared by both composition roots (the call
-process, `callcenter.app`, and the floor process, `callcenter.floor`)."""
+process, `callcenter.call_side.service`, and the floor process, `callcenter.floor_side.floor`)."""
 
 from __future__ import annotations
 

@@ -15,15 +15,15 @@ _compiled = os.environ.get("CALLCENTER_TEST_COMPILED")
 if _compiled:
     sys.path.insert(0, _compiled)
     import callcenter.acd.engine
+    import callcenter.call_side.runtime
     import callcenter.calls.switchboard
-    import callcenter.runtime
     import callcenter.sip.parser
 
     for _module in (
         callcenter.sip.parser,
         callcenter.calls.switchboard,
         callcenter.acd.engine,
-        callcenter.runtime,
+        callcenter.call_side.runtime,
     ):
         if not (_module.__file__ or "").startswith(_compiled) or not _module.__file__.endswith(
             ".so"

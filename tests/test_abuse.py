@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from callcenter.settings import Settings
 
 from .helpers import FLOOR_PROCESS, free_port

@@ -9,7 +9,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from callcenter.acd.events import CallAbandoned, CallAnswered, CallOffered
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from callcenter.demo import DemoOptions, demo_settings
 from callcenter.settings import Settings
 from callcenter.sim.core import SimConfig

@@ -24,8 +24,9 @@ import asyncpg
 import pytest
 
 from callcenter.acd.events import CallQueued
-from callcenter.app import Service
 from callcenter.bus import EventBus
+from callcenter.call_side.floor_process import FloorProcess
+from callcenter.call_side.service import Service
 from callcenter.control import CallSide
 from callcenter.link import Channel, Link, bus_codec
 from callcenter.records.customers import import_customers
@@ -33,7 +34,6 @@ from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from callcenter.supervisor import FloorProcess
 from tests.helpers import free_port
 
 
@@ -71,10 +71,10 @@ def test_the_floor_process_loads_neither_the_sip_core_nor_the_call_process_s_cod
     # again). The import rules (.importlinter) say what may be imported; this
     # says what is loaded, lazy imports included.
     code = (
-        "import sys; import callcenter.cli, callcenter.floor; "
+        "import sys; import callcenter.cli, callcenter.floor_side.floor; "
         "print(sorted(m for m in sys.modules if m.startswith(("
-        "'callcenter.sip', 'callcenter.calls', 'callcenter.app', 'callcenter.runtime', "
-        "'callcenter.supervisor', 'callcenter.sim', 'callcenter.demo'))))"
+        "'callcenter.sip', 'callcenter.calls', 'callcenter.call_side.service', 'callcenter.call_side.runtime', "
+        "'callcenter.call_side.floor_process', 'callcenter.sim', 'callcenter.demo'))))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from callcenter.log import add_call_id
 from callcenter.settings import Settings
 from callcenter.sip.message import Response

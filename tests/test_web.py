@@ -11,13 +11,13 @@ from prometheus_client import CollectorRegistry, Counter
 from structlog.testing import capture_logs
 
 from callcenter import __version__
-from callcenter.app import Service, run
+from callcenter.call_side.floor_process import FloorProcessFailed
+from callcenter.call_side.service import Service, run
 from callcenter.clock import LoopClock
+from callcenter.floor_side.web import listening_addresses, make_web_app, start_web
 from callcenter.health import RegistrationStatus
 from callcenter.process import GC_THRESHOLDS
 from callcenter.settings import Settings
-from callcenter.supervisor import FloorProcessFailed
-from callcenter.web import listening_addresses, make_web_app, start_web
 from tests.helpers import FLOOR_PROCESS, free_port
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from callcenter.settings import Settings
 from tests.helpers import FLOOR_PROCESS, free_port
 

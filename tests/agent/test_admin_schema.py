@@ -32,7 +32,7 @@ from hypothesis import given, settings
 from prometheus_client import CollectorRegistry
 
 from callcenter.agent.admin import openapi_document
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from tests.agent.test_admin_sip import settings as admin_settings
 
 DOCUMENT = openapi_document()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from callcenter.records.customers import import_customers
 from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig

@@ -34,8 +34,8 @@ from callcenter.acd.events import (
     RingTicked,
     TargetBreached,
 )
-from callcenter.app import Service
 from callcenter.bus import Published, Subscription
+from callcenter.call_side.service import Service
 from callcenter.events import PhoneRegistered
 from callcenter.settings import AcdSettings, Settings, SipSettings, TrunkSettings
 from tests.helpers import FLOOR_PROCESS

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from callcenter.settings import Settings
 from tests.helpers import FLOOR_PROCESS, free_port
 

@@ -31,8 +31,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from callcenter.acd.events import CallAbandoned, CallAnswered, CallEnded, SetNotReady, SetReady
-from callcenter.app import Service
 from callcenter.bus import Subscription
+from callcenter.call_side.service import Service
 from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 from prometheus_client import CollectorRegistry
 
-from callcenter.app import Service
+from callcenter.call_side.service import Service
 from callcenter.demo import DemoOptions, demo_settings
 from callcenter.settings import Settings
 from callcenter.sim.core import SimConfig

@@ -4,10 +4,10 @@ starts and stops it in order.
 The call process owns the database's set-up (the embedded PostgreSQL, the
 migrations, the directory seeded from the file), the records journal
 (decision 0005), the SIP transports and the `Switchboard` (SIP, B2BUA, ACD).
-The floor's half (`callcenter.floor.Floor`: records writer, desktop, call
+The floor's half (`callcenter.floor_side.floor.Floor`: records writer, desktop, call
 metrics, administration, HTTP) runs in this process's loop with
 ``service.floor_process = false``, or in the floor process, its child
-(`callcenter.supervisor.FloorProcess`, decision 0004), as shipped.
+(`callcenter.call_side.floor_process.FloorProcess`, decision 0004), as shipped.
 
 Start order: database, journal, the floor's half, SIP, then HTTP, so that
 ``/healthz`` answering means the whole service is up; `Service.stop`
@@ -42,43 +42,43 @@ from prometheus_client import (
 from prometheus_client.registry import Collector
 from pydantic import SecretStr
 
-from . import __version__
-from .acd.agents import Agent
-from .acd.engine import Acd
-from .acd.events import AgentLogin, SetReady
-from .bus import EventBus
-from .calls.admission import CallAdmission
-from .calls.bridge import AgentTarget, Bridge, BridgeConfig
-from .calls.switchboard import Switchboard
-from .clock import Clock, LoopClock
-from .control import CallSide, LocalControl
-from .floor import Floor
-from .health import RegistrationStatus
-from .ids import new_id
-from .metrics.calls import FeedCollector, FloorCollector
-from .metrics.journal import AppenderCollector
-from .metrics.scrape import LoopCollector, Scraper
-from .metrics.sip import SipMetrics
-from .process import settle_gc, unsettle_gc
-from .records import directory
-from .records.appender import JournalAppender
-from .records.database import open_database
-from .records.migrate import apply_migrations
-from .records.writer import RecordsWriter
-from .runtime import SipRuntime
-from .settings import AccountSettings, AgentSettings, Settings
-from .sip.aio import TransportConfig
-from .sip.auth import DigestClient, DigestServer
-from .sip.endpoint import EndpointConfig
-from .sip.headers import NameAddr
-from .sip.message import Address, Transport
-from .sip.phones import PhoneSecrets
-from .sip.registrar import Registrar
-from .sip.registration import Account, Registration
-from .sip.timers import TimerConfig
-from .sip.ua import UaConfig, UserAgent
-from .supervisor import FloorProcess, FloorProcessFailed
-from .throttle import Throttle, TrustedSources
+from callcenter import __version__
+from callcenter.acd.agents import Agent
+from callcenter.acd.engine import Acd
+from callcenter.acd.events import AgentLogin, SetReady
+from callcenter.bus import EventBus
+from callcenter.call_side.floor_process import FloorProcess, FloorProcessFailed
+from callcenter.call_side.runtime import SipRuntime
+from callcenter.calls.admission import CallAdmission
+from callcenter.calls.bridge import AgentTarget, Bridge, BridgeConfig
+from callcenter.calls.switchboard import Switchboard
+from callcenter.clock import Clock, LoopClock
+from callcenter.control import CallSide, LocalControl
+from callcenter.floor_side.floor import Floor
+from callcenter.health import RegistrationStatus
+from callcenter.ids import new_id
+from callcenter.metrics.calls import FeedCollector, FloorCollector
+from callcenter.metrics.journal import AppenderCollector
+from callcenter.metrics.scrape import LoopCollector, Scraper
+from callcenter.metrics.sip import SipMetrics
+from callcenter.process import settle_gc, unsettle_gc
+from callcenter.records import directory
+from callcenter.records.appender import JournalAppender
+from callcenter.records.database import open_database
+from callcenter.records.migrate import apply_migrations
+from callcenter.records.writer import RecordsWriter
+from callcenter.settings import AccountSettings, AgentSettings, Settings
+from callcenter.sip.aio import TransportConfig
+from callcenter.sip.auth import DigestClient, DigestServer
+from callcenter.sip.endpoint import EndpointConfig
+from callcenter.sip.headers import NameAddr
+from callcenter.sip.message import Address, Transport
+from callcenter.sip.phones import PhoneSecrets
+from callcenter.sip.registrar import Registrar
+from callcenter.sip.registration import Account, Registration
+from callcenter.sip.timers import TimerConfig
+from callcenter.sip.ua import UaConfig, UserAgent
+from callcenter.throttle import Throttle, TrustedSources
 
 __all__ = ["STOP_TIMEOUT", "Service", "build_core", "run"]
 

@@ -7,7 +7,7 @@ server. It reads the call events from an `EventBus` and reaches the ACD only
 through a `CallControl`. It runs in one of two places:
 
 - in the call process itself (``service.floor_process = false``): the call
-  process's root (`callcenter.app.Service`) builds it on its own bus, with a
+  process's root (`callcenter.call_side.service.Service`) builds it on its own bus, with a
   `LocalControl`;
 - in the floor process (decision 0004), whose root is `floor_main` here: the
   call process's events arrive over the link (`callcenter.link`) onto this
@@ -41,6 +41,7 @@ from callcenter.agent.desktop import AgentInfo, DesktopHub
 from callcenter.bus import EventBus
 from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl, RemoteControl
+from callcenter.floor_side.web import MoreMetrics, listening_addresses, make_web_app, start_web
 from callcenter.link import Channel, EventReceived, Link, bus_codec
 from callcenter.log import configure_logging
 from callcenter.metrics.calls import CallMetrics, DesktopCollector, FeedCollector, pop_latency
@@ -56,7 +57,6 @@ from callcenter.records.store import Store
 from callcenter.records.writer import RecordsWriter
 from callcenter.settings import QueueSettings, Settings
 from callcenter.tasks import cancel_and_wait
-from callcenter.web import MoreMetrics, listening_addresses, make_web_app, start_web
 
 __all__ = ["Floor", "floor_main"]
 

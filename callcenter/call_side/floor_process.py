@@ -4,7 +4,7 @@ With ``service.floor_process = true`` the service runs as two processes. The
 call process binds the SIP sockets and runs the `Switchboard` (SIP, B2BUA,
 ACD), and appends every record to the journal as its event is published
 (`records.appender`, decision 0005); the floor process, its child
-(`callcenter.floor`), runs everything that only consumes events or serves
+(`callcenter.floor_side.floor`), runs everything that only consumes events or serves
 people. They talk over one socketpair (`callcenter.link`):
 
 - the call process's events go to the floor process as a one-way, numbered
@@ -33,7 +33,7 @@ import structlog
 
 from callcenter.bus import EventBus
 from callcenter.control import CallSide
-from callcenter.floor import floor_main
+from callcenter.floor_side.floor import floor_main
 from callcenter.link import Channel, Link, bus_codec
 from callcenter.log import LogBudget
 from callcenter.settings import Settings

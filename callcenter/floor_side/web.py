@@ -2,7 +2,7 @@
 
 The application only reads: registration health from a `HealthSource` and
 metrics from an injected `CollectorRegistry`. Whoever composes the service
-(``app.py``) decides what feeds them.
+(``call_side/service.py``) decides what feeds them.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 
-from . import __version__
-from .clock import Clock, LoopClock
-from .health import HealthSource
-from .metrics.scrape import LoopCollector, Scraper
+from callcenter import __version__
+from callcenter.clock import Clock, LoopClock
+from callcenter.health import HealthSource
+from callcenter.metrics.scrape import LoopCollector, Scraper
 
 __all__ = [
     "CLOCK_KEY",
