@@ -40,7 +40,8 @@ the bridge does what the action names.
     RINGING, CANCELLING --1xx--> (unchanged)        nothing
     CALLING, RINGING --2xx--> ANSWERED              ACK (unless the 200 holds the
                                                     offer), LegAnswered
-    ANSWERED --2xx--> ANSWERED                      nothing: a retransmission
+    ANSWERED --2xx--> ANSWERED                      the ACK again: a retransmission
+                                                    (our ACK was lost, §13.2.2.4)
     CANCELLING --2xx--> ENDED                       too late: ACK, then BYE
     CALLING, RINGING --300-699--> ENDED             LegFailed (busy, declined, ...)
     CANCELLING --300-699--> ENDED                   LegFailed (cancelled)
@@ -159,6 +160,7 @@ class _LegAction(enum.Enum):
     REPORT_FAILURE = "LegFailed with the response's cause"
     REPORT_CANCELLED = "LegFailed(cancelled)"
     REPORT_UNREACHABLE = "LegFailed(unreachable)"
+    RESEND_ACK = "the leg's ACK again"
     SEND_CANCEL = "CANCEL"
     SEND_BYE = "BYE"
     FORGET = "forget the dialog"
@@ -175,7 +177,7 @@ _LEG_TABLE: Final[dict[tuple[_LegState, _LegInput], tuple[_LegState, _LegAction]
     (_CANCELLING, _In.RESPONSE_1XX): (_CANCELLING, _Do.NOTHING),
     (_CALLING, _In.RESPONSE_2XX): (_ANSWERED, _Do.REPORT_ANSWER),
     (_RINGING, _In.RESPONSE_2XX): (_ANSWERED, _Do.REPORT_ANSWER),
-    (_ANSWERED, _In.RESPONSE_2XX): (_ANSWERED, _Do.NOTHING),  # passed up again; ACKed once
+    (_ANSWERED, _In.RESPONSE_2XX): (_ANSWERED, _Do.RESEND_ACK),
     (_CANCELLING, _In.RESPONSE_2XX): (_ENDED, _Do.ACK_AND_BYE),
     (_CALLING, _In.RESPONSE_FINAL): (_ENDED, _Do.REPORT_FAILURE),
     (_RINGING, _In.RESPONSE_FINAL): (_ENDED, _Do.REPORT_FAILURE),
@@ -204,6 +206,7 @@ class _AgentLeg:
     state: _LegState = _LegState.CALLING
     dialog: Dialog | None = None
     answer: Response | None = None  # the agent's 200, whose SDP goes to the caller
+    ack: Request | None = None  # our ACK of that 200, sent again if it is sent again
     authenticated: bool = False
 
     def fire(self, event: _LegInput) -> _LegAction:
@@ -547,12 +550,19 @@ class Bridge:
     def _leg_answered(
         self, call: _Call, leg: _AgentLeg, resp: Response, now: float
     ) -> list[BridgeOutput]:
-        # The dialog is made before the transition, so a 200 whose Contact
-        # does not parse raises here and leaves the leg as it was.
-        dialog = Dialog.as_uac(leg.invite, resp) if leg.dialog is None else leg.dialog
+        try:
+            dialog = Dialog.as_uac(leg.invite, resp) if leg.dialog is None else leg.dialog
+        except SipError:
+            # A 200 whose Contact does not parse: no dialog can be made with the
+            # phone, so the leg fails as on an error response and the ACD goes on.
+            return self._leg_failed(call, leg, resp, now, status_cause=LegFailure.ERROR)
         action = leg.fire(_LegInput.RESPONSE_2XX)
+        if action is _LegAction.RESEND_ACK:
+            if leg.ack is None:  # its 200 held the offer: the ACK waits for the caller
+                return []
+            return list(self.endpoint.send_ack(leg.ack, self._next_hop(leg)))
         if action is _LegAction.NOTHING:
-            return []  # the transaction passes up retransmissions; ACKed once below
+            return []
         leg.dialog = dialog
         leg.answer = resp
         self._dialogs[_dialog_key(dialog)] = (call.id, _Side.AGENT, leg.id)
@@ -570,9 +580,20 @@ class Bridge:
         return [*self._ack(leg, resp), LegAnswered(call.id, leg.id)]
 
     def _leg_failed(
-        self, call: _Call, leg: _AgentLeg, resp: Response, now: float
+        self,
+        call: _Call,
+        leg: _AgentLeg,
+        resp: Response,
+        now: float,
+        *,
+        status_cause: LegFailure | None = None,
     ) -> list[BridgeOutput]:
-        if resp.status in (401, 407) and not leg.authenticated and self._credentials is not None:
+        if (
+            resp.status in (401, 407)
+            and not leg.authenticated
+            and self._credentials is not None
+            and leg.state is not _LegState.CANCELLING  # given up: no reason to ring it again
+        ):
             retry = self._authorized_retry(leg, resp)
             if retry is not None:
                 leg.authenticated = True
@@ -587,7 +608,7 @@ class Bridge:
         self._drop_leg(call, leg)
         if action is _LegAction.REPORT_CANCELLED:
             return [LegFailed(call.id, leg.id, LegFailure.CANCELLED, resp.status)]
-        cause = _FAILURES.get(resp.status)
+        cause = status_cause or _FAILURES.get(resp.status)
         if cause is None:
             cause = LegFailure.UNREACHABLE if resp.status in _UNREACHABLE else LegFailure.ERROR
         return [LegFailed(call.id, leg.id, cause, resp.status)]
@@ -609,7 +630,7 @@ class Bridge:
 
     def _ack(self, leg: _AgentLeg, resp: Response) -> list[BridgeOutput]:
         assert leg.dialog is not None
-        ack = leg.dialog.create_ack(leg.invite.cseq.seq)
+        leg.ack = ack = leg.dialog.create_ack(leg.invite.cseq.seq)
         return list(self.endpoint.send_ack(ack, self._next_hop(leg)))
 
     def _stray_answer(self, resp: Response, now: float) -> list[BridgeOutput]:
@@ -678,7 +699,7 @@ class Bridge:
         )
         leg = call.legs.get(leg_id)
         if leg is not None and leg.dialog is not None:
-            ack = leg.dialog.create_ack(
+            leg.ack = ack = leg.dialog.create_ack(
                 leg.invite.cseq.seq, resp.body, resp.headers.get("Content-Type")
             )
             out += self.endpoint.send_ack(ack, self._next_hop(leg))
@@ -772,8 +793,9 @@ class Bridge:
                 self._drop_leg(call, leg)
                 continue
             out += self.cancel_leg(call.id, leg.id, now)
+        # Kept while legs are being cancelled (a 200 crossing the CANCEL is ACKed
+        # and hung up), forgotten with the last of them (`_drop_leg`).
         self._forget_caller(call)
-        self._calls.pop(call.id, None)
         return out
 
     def _caller_target(self, call: _Call) -> Address:

@@ -107,3 +107,33 @@ def test_an_ended_call_leaves_nothing_in_the_bridge(
         finish(h)
     assert h.sb.bridge.calls == 0
     assert leftovers(h) == {}
+
+
+def test_a_caller_who_leaves_during_a_transfer_leaves_the_new_phone_hung_up() -> None:
+    """The caller hangs up while the transfer's new phone rings, and its 200 crosses
+    the CANCEL: the call must still be known, so the 200 is ACKed and hung up, and
+    then nothing is left."""
+    from callcenter.acd.events import TransferCall
+
+    h = Harness("1001", "1002", wrap_up=0.0)
+    h.send(caller_invite(), CALLER)
+    ringing = h.to(CALLER)[1]
+    invite1 = next(m for d, m in h.wire if getattr(m, "method", "") == "INVITE")
+    phone1 = PHONES["1001"] if invite1.uri.startswith("sip:1001") else PHONES["1002"]
+    phone2 = PHONES["1002"] if phone1 == PHONES["1001"] else PHONES["1001"]
+    agent1, agent2 = ("a1001", "a1002") if phone1 == PHONES["1001"] else ("a1002", "a1001")
+    h.send(answer(invite1, 180), phone1, at=0.2)
+    h.send(answer(invite1, 200, ANSWER), phone1, at=1.0)
+    h.send(request("ACK", cseq_method="ACK", to_tag=ringing.to.tag, branch="z9hG4bK-ack"),
+           CALLER, at=1.1)  # fmt: skip
+    h.wire.clear()
+    h.take(h.sb.command(TransferCall(agent1, "agent", agent2), 2.0))
+    invite2 = next(m for m in h.to(phone2) if m.method == "INVITE")
+    h.send(answer(invite2, 180, tag="p2"), phone2, at=2.1)
+    h.send(request("BYE", cseq=2, to_tag=ringing.to.tag, branch="z9hG4bK-bye"), CALLER, at=3.0)
+    assert [m.method for m in h.to(phone2)] == ["CANCEL"]
+    h.send(answer(invite2, 200, ANSWER, tag="p2"), phone2, at=3.01)  # crossed the CANCEL
+    assert [m.method for m in h.to(phone2)] == ["ACK", "BYE"]
+    finish(h)
+    assert h.sb.bridge.calls == 0
+    assert leftovers(h) == {}

@@ -65,7 +65,7 @@ EXPECTED: dict[_LegState, tuple[Outcome, ...]] = {
     ),
     S.ANSWERED: (
         ABSORBED,  # the INVITE transaction absorbs a 1xx after the 200 anyway
-        (S.ANSWERED, A.NOTHING),  # a retransmitted 200
+        (S.ANSWERED, A.RESEND_ACK),  # a retransmitted 200: our ACK was lost
         ABSORBED,
         ABSORBED,
         (S.ENDED, A.FORGET),

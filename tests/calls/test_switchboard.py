@@ -198,7 +198,8 @@ def test_busy_agent_then_next_agent_answers() -> None:
     h.wire.clear()
     h.send(answer(first[1], 486), first[0], at=0.5)
     other = next(p for p in PHONES.values() if p != first[0])
-    [invite2] = [m for m in h.to(other) if getattr(m, "method", "") == "INVITE"]
+    invite2 = next(m for m in h.to(other) if getattr(m, "method", "") == "INVITE")
+    h.send(answer(invite2, 180), other)
     h.send(answer(invite2, 200, ANSWER), other, at=2.0)
     assert [m.status for m in h.to(CALLER)] == [200]
     assert [o.outcome for o in h.of(OfferEnded)] == ["busy"]
@@ -385,21 +386,42 @@ def test_answer_never_acked_is_resent_doubling_then_both_legs_are_hung_up() -> N
     assert ended.hung_up_by == "caller"
 
 
-def test_an_unreadable_header_the_bridge_reads_is_a_rejection_not_a_crash() -> None:
+def test_an_agents_200_with_an_unreadable_contact_fails_the_leg_and_leaves_nothing() -> None:
     """Issue 16, item 5: a phone's 200 whose Contact does not parse raised out of
-    the core (a traceback per retransmission); it is dropped and counted, and the
-    call goes on as if the 200 had not come."""
-    from callcenter.sip.events import MessageRejected
+    the core (a traceback per retransmission); no dialog can be made with it, so
+    the leg fails as on an error and the call is offered again; the phone's
+    retransmissions of that 200 change nothing."""
+    h = Harness("1001", "1002")
+    h.send(caller_invite(), CALLER)
+    first = next((d, m) for d, m in h.wire if getattr(m, "method", "") == "INVITE")
+    h.wire.clear()
+    h.send(answer(first[1], 180), first[0])
+    ok = answer(first[1], 200, ANSWER)
+    ok.headers.set("Contact", "<sip:1001@127.0.\x01.1:6001>")
+    h.send(ok, first[0], at=1.0)
+    h.send(ok, first[0], at=1.5)  # retransmitted: the phone got no ACK
+    [ended] = h.of(OfferEnded)
+    assert ended.outcome == "error"
+    assert h.of(CallAnswered) == []
+    assert not [m for d, m in h.wire if d == CALLER and getattr(m, "status", 0) >= 200]
+    other = next(p for p in PHONES.values() if p != first[0])
+    invite2 = next(m for m in h.to(other) if getattr(m, "method", "") == "INVITE")
+    h.send(answer(invite2, 180), other)
+    h.send(answer(invite2, 200, ANSWER), other, at=2.0)  # the call goes on to the next
+    assert len(h.of(CallAnswered)) == 1
+    assert len(h.sb.bridge._by_client_tx) == 1  # the connected leg's only
 
+
+def test_a_retransmitted_200_gets_the_ack_again() -> None:
+    """§13.2.2.4: our ACK to the phone's 200 was lost; the phone sends the 200 again
+    and must get the ACK again, or it hangs up after 32 s."""
     h = Harness("1001")
     h.send(caller_invite(), CALLER)
     [invite] = h.to(PHONES["1001"])
-    ok = answer(invite, 200, ANSWER)
-    ok.headers.set("Contact", "<sip:1001@127.0.\x01.1:6001>")
-    h.send(ok, PHONES["1001"], at=1.0)
-    [rejected] = h.of(MessageRejected)
-    assert rejected.source == PHONES["1001"] and "bad URI" in rejected.reason
-    assert h.of(CallAnswered) == []
-    assert [m.status for m in h.to(CALLER)] == [100, 180]  # the caller still rings
-    h.send(answer(invite, 200, ANSWER), PHONES["1001"], at=1.5)  # a readable 200 answers
+    h.send(answer(invite, 180), PHONES["1001"], at=0.2)
+    h.send(answer(invite, 200, ANSWER), PHONES["1001"], at=1.0)
+    [ack] = h.to(PHONES["1001"])
+    h.send(answer(invite, 200, ANSWER), PHONES["1001"], at=1.5)
+    [again] = h.to(PHONES["1001"])
+    assert again.method == "ACK" and again.serialize() == ack.serialize()
     assert len(h.of(CallAnswered)) == 1
