@@ -39,7 +39,7 @@ from callcenter.acd.events import AgentLogin
 from callcenter.clock import Clock
 from callcenter.control import CallControl
 from callcenter.records.customers import Customer
-from callcenter.records.forms import CallForm, FormRefused
+from callcenter.records.forms import CallForm, CallNotRecordedYet, FormRefused
 from callcenter.tasks import cancel_and_wait
 
 from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, encode
@@ -154,6 +154,12 @@ class AgentDesk:
             stored = await self._save_form(form, offered)
         except FormRefused as exc:  # retrying will not help: the agent must change it
             return ErrorReply(code="invalid-form", message=str(exc), ref=message.ref)
+        except CallNotRecordedYet:
+            return ErrorReply(
+                code="unavailable",
+                message="not stored yet: the records do not have this call yet, retry",
+                ref=message.ref,
+            )
         except Exception as exc:  # the database is down: the page keeps the form
             log.warning("form not stored", form_id=form.id, error=str(exc))
             return ErrorReply(

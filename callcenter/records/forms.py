@@ -18,7 +18,14 @@ from typing import Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["CallForm", "ComplaintClass", "FormRefused", "deadline_for", "save_form"]
+__all__ = [
+    "CallForm",
+    "CallNotRecordedYet",
+    "ComplaintClass",
+    "FormRefused",
+    "deadline_for",
+    "save_form",
+]
 
 
 class ComplaintClass(enum.StrEnum):
@@ -92,12 +99,18 @@ class FormRefused(ValueError):
     """A form the records will not store as it is: the agent must change it, not retry."""
 
 
+class CallNotRecordedYet(Exception):
+    """The form's call is not in the records yet (their writer follows the journal,
+    and is behind after an outage): the form can be sent again in a moment."""
+
+
 async def save_form(conn: asyncpg.Connection, form: CallForm, *, offered: bool = False) -> bool:
     """Store the form (and its complaint and call-back). False if it was already stored.
 
     A form about a call must be about a call offered to its agent: `offered` when
     the caller knows it was, else the records are asked. Raises `FormRefused` for a
-    call that was not, and for values the database refuses (an unknown customer).
+    call that was not, and for values the database refuses (an unknown customer);
+    `CallNotRecordedYet` for a call the records do not have yet.
     """
     try:
         return await _save_form(conn, form, offered)
@@ -113,6 +126,10 @@ async def _save_form(conn: asyncpg.Connection, form: CallForm, offered: bool) ->
                 form.call_id, form.agent_id,
             )  # fmt: skip
             if not offered:
+                if not await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM calls WHERE call_id = $1)", form.call_id
+                ):  # not in the records yet (the writer may be behind): ask again later
+                    raise CallNotRecordedYet(form.call_id)
                 raise FormRefused(f"call {form.call_id} was not offered to {form.agent_id}")
         inserted = await conn.fetchval(
             """INSERT INTO call_forms (id, call_id, agent_id, customer_id, caller_name, address,
