@@ -271,16 +271,23 @@ class DesktopHub:
 
     async def _consume(self) -> None:
         while True:
-            published = await self._sub.get()
-            try:
-                self._route(published)
-            except Exception:
-                log.exception("desktop routing failed", event=type(published.event).__name__)
+            self._route(await self._sub.get())
 
     def _route(self, p: Published[Any]) -> None:
-        self.floor_model.observe(p)
-        self.supervisor_desk.observe(p.event, p.wall)
-        self.agent_desk.observe(p.event, p.wall)
+        """Each part in turn, the agents' pops first; one part's failure costs the
+        others nothing."""
+        for part, observe in (
+            ("agents", self.agent_desk.observe),
+            ("supervisors", self.supervisor_desk.observe),
+        ):
+            try:
+                observe(p.event, p.wall)
+            except Exception:
+                log.exception("desktop routing failed", part=part, event=type(p.event).__name__)
+        try:
+            self.floor_model.observe(p)
+        except Exception:
+            log.exception("desktop routing failed", part="floor", event=type(p.event).__name__)
 
 
 def _error(status: int, message: str) -> web.Response:

@@ -164,7 +164,10 @@ async def test_a_burst_of_breaches_is_one_alert_at_once_then_one_frame(desk: Des
     loop = asyncio.get_running_loop()
 
     async def alerts() -> tuple[float, list[str]]:
-        frame = FloorAlerts.model_validate(await receive(ws, "floor.alerts"))
+        # Bounded: the board's figures keep coming, so `receive` alone would wait
+        # for a lost alert until the suite's timeout.
+        async with asyncio.timeout(5):
+            frame = FloorAlerts.model_validate(await receive(ws, "floor.alerts"))
         return loop.time() - started, [str(a.data["call_id"]) for a in frame.alerts]
 
     started = loop.time()
