@@ -168,6 +168,8 @@ class EventCodec:
     def decode(self, name: str, values: list[Any]) -> object:
         struct = self._structs.get(name) if isinstance(name, str) else None
         if struct is not None:
+            if not isinstance(values, list) or len(values) != len(struct[1].__struct_fields__):
+                raise LinkError(f"event {name}: {len(struct[1].__struct_fields__)} values expected")
             try:
                 checked = msgspec.convert(values, struct[1])
             except msgspec.ValidationError as exc:

@@ -103,7 +103,7 @@ def test_integers_beyond_64_bits_cross_too() -> None:
     ("message", "problem"),
     [
         (["E", 1, 2.0, "os.system", ["rm -rf /"]], "unknown event"),
-        (["E", 1, 2.0, "CallQueued", ["c1"]], "CallQueued: Expected `array` of at least length"),
+        (["E", 1, 2.0, "CallQueued", ["c1"]], "values expected"),
         (
             ["E", 1, 2.0, "PhoneRegistered", ["1001", "sip:x", ["h", "p", "UDP"], 60]],
             "PhoneRegistered",
