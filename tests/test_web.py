@@ -258,3 +258,27 @@ async def test_metrics_render_off_the_loop_from_state_read_on_it(clock):
     assert om.headers["Content-Type"].startswith("application/openmetrics-text")
     assert om_text.rstrip().endswith("# EOF")
     assert "test_plain 1.0" in only and "test_floor" not in only
+
+
+async def test_every_response_carries_the_security_headers(clock):
+    """Issue 16, item 16: no Content-Security-Policy, X-Frame-Options or nosniff,
+    and a Server header naming versions, on the pages, the API and errors alike."""
+    from callcenter.agent.auth import Sessions
+    from callcenter.agent.desktop import DesktopHub
+    from callcenter.bus import EventBus
+    from tests.helpers import HandControl
+
+    hub = DesktopHub(EventBus(), Sessions(), {}, control=HandControl(), greeting="")
+    app = make_web_app(FixedHealth([]), CollectorRegistry(), clock=clock, routes=hub.routes())
+    async with TestClient(TestServer(app)) as client:
+        for path in ("/agent", "/static/agent.js", "/healthz", "/metrics", "/no-such-page"):
+            response = await client.get(path)
+            headers = response.headers
+            csp = headers.get("Content-Security-Policy", "")
+            assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
+            assert "'unsafe-inline'" not in csp
+            assert headers.get("X-Frame-Options") == "DENY", path
+            assert headers.get("X-Content-Type-Options") == "nosniff", path
+            assert headers.get("Server") == "callcenter", path
+        page = await (await client.get("/agent")).text()
+        assert "onclick=" not in page and "<script>" not in page  # nothing inline to allow

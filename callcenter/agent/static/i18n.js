@@ -67,6 +67,11 @@ function toggleLanguage() {
   applyTexts();
   document.dispatchEvent(new Event("desktop-language"));  // for texts a page wrote itself
 }
+// Bound here, not in the page: the Content-Security-Policy allows no inline handlers.
+document.addEventListener("DOMContentLoaded", () => {
+  const button = document.getElementById("lang");
+  if (button) button.addEventListener("click", toggleLanguage);
+});
 
 // One websocket with reconnection (back-off, resume from the last message number).
 function connect(path, token, onMessage, onStatus) {
