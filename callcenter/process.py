@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import resource
 from collections.abc import Coroutine
 from typing import Any, Final
 
@@ -13,13 +14,35 @@ import structlog
 
 from callcenter.settings import Settings
 
-__all__ = ["GC_THRESHOLDS", "run_on_loop", "settle_gc", "unsettle_gc"]
+__all__ = ["GC_THRESHOLDS", "raise_open_files_limit", "run_on_loop", "settle_gc", "unsettle_gc"]
 
 log = structlog.get_logger(__name__)
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard one; returns (before, after).
+
+    The common soft limit, 1,024, is spent by a thousand idle connections, and
+    then every socket refuses new ones (SIP over TCP, /healthz, logins); the
+    hard limit is usually far higher, and the connection limits in sip/aio.py
+    and the HTTP idle timeout keep use below it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("open files limit not raised", soft=soft, hard=hard, error=str(exc))
+            return soft, soft
+        log.info("open files limit raised", before=soft, after=wanted)
+        return soft, wanted
+    return soft, soft
+
+
 def run_on_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:
-    """Run `main` on the configured event loop (uvloop unless told otherwise)."""
+    """Run `main` on the configured event loop (uvloop unless told otherwise),
+    with the open files limit raised (`raise_open_files_limit`)."""
+    raise_open_files_limit()
     factory = None
     if settings.service.event_loop == "uvloop":
         try:

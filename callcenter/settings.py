@@ -119,6 +119,9 @@ class LogSettings(_Section):
 class HttpSettings(_Section):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: Port = 8080
+    #: A connection with no request for this long (an idle keep-alive, or one that
+    #: never finishes its headers) is closed.
+    idle_timeout: float = Field(default=15.0, gt=0)
 
 
 def _network(value: str) -> str:
@@ -155,6 +158,14 @@ class SipSettings(_Section):
     #: 208 KiB on Linux, which a burst of a few hundred calls/s overflows;
     #: the kernel caps it at net.core.rmem_max, and a capped buffer is logged).
     udp_receive_buffer: int = Field(default=4 * 1024 * 1024, ge=0)
+    #: TCP and TLS: a connection with nothing sent or received for this long is
+    #: closed; a peer's that sent no whole message this long after opening, too.
+    stream_idle_timeout: float = Field(default=600.0, gt=0)
+    stream_first_message_timeout: float = Field(default=10.0, gt=0)
+    #: Peers' TCP and TLS connections open at once, in all and from one address:
+    #: more are closed as they open (`callcenter_sip_connections_refused_total`).
+    max_stream_connections: int = Field(default=4096, ge=1)
+    max_stream_connections_per_source: int = Field(default=64, ge=1)
     options_interval: float = Field(default=30.0, ge=0)
     options_timeout: float = Field(default=5.0, gt=0)
     # Digest algorithms offered when phones register and trunks call, most

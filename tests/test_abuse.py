@@ -101,3 +101,71 @@ async def test_a_request_cannot_send_its_answer_elsewhere(service: Service) -> N
     finally:
         transport.close()
         elsewhere.close()
+
+
+async def test_idle_connections_are_closed_and_capped_and_a_real_peer_still_gets_in() -> None:
+    """Issue 16, item 7: idle connections were never closed on the SIP TCP port nor
+    the HTTP port; 1,100 of them used up the open files and every new connection was
+    refused, /healthz and the logins included, with nothing logged."""
+    import aiohttp
+
+    settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
+        database={"enabled": False},
+        http={"port": free_port(), "idle_timeout": 0.5},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp", "tcp"],
+             "stream_first_message_timeout": 1.0, "max_stream_connections_per_source": 8},
+    )  # fmt: skip
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    try:
+        assert svc.sip is not None
+        tcp_port = svc.sip.transports.bound[next(t for t in svc.sip.transports.bound
+                                                 if t.value == "TCP")][1]  # fmt: skip
+        silent = [await asyncio.open_connection("127.0.0.1", tcp_port) for _ in range(12)]
+        await asyncio.sleep(0.1)
+        closed_at_once = 0
+        for reader, _ in silent:  # the ninth on are closed as they open (per-source cap)
+            try:
+                async with asyncio.timeout(0.02):
+                    closed_at_once += await reader.read() == b""
+            except TimeoutError:
+                pass
+        assert closed_at_once == 4
+        for reader, _ in silent[:8]:  # the others once silent too long
+            async with asyncio.timeout(3):
+                assert await reader.read() == b""
+        # A peer that speaks gets in and is answered.
+        reader, writer = await asyncio.open_connection("127.0.0.1", tcp_port)
+        writer.write(request("OPTIONS", via_host="127.0.0.1:5070").replace(b"UDP", b"TCP"))
+        async with asyncio.timeout(3):
+            assert (await reader.readuntil(b"\r\n")).startswith(b"SIP/2.0 200")
+        writer.close()
+        assert svc.sip.transports.refused == {"per-source": 4, "silent": 8}
+        # HTTP: an idle connection is closed, and /healthz still answers.
+        http_port = settings.http.port
+        idle_reader, _ = await asyncio.open_connection("127.0.0.1", http_port)
+        async with asyncio.timeout(3):
+            assert await idle_reader.read() == b""
+        url = f"http://127.0.0.1:{http_port}/metrics"
+        async with aiohttp.ClientSession() as client, client.get(url) as response:
+            text = await response.text()
+        assert 'callcenter_sip_connections_refused_total{reason="per-source"} 4.0' in text
+    finally:
+        await svc.stop()
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import resource; from callcenter.process import raise_open_files_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "before, after = raise_open_files_limit()\n"
+        "print(before, after, resource.getrlimit(resource.RLIMIT_NOFILE)[0] == after)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after, applied = out.stdout.splitlines()[-1].split()  # after its log line
+    assert int(before) <= 256 < int(after) and applied == "True", out.stdout

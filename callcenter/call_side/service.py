@@ -294,6 +294,10 @@ class Service:
             tls_context=tls_context,
             max_message_size=sip.max_message_size,
             udp_receive_buffer=sip.udp_receive_buffer,
+            idle_timeout=sip.stream_idle_timeout,
+            first_message_timeout=sip.stream_first_message_timeout,
+            max_connections=sip.max_stream_connections,
+            max_connections_per_source=sip.max_stream_connections_per_source,
         )
         trusted = TrustedSources(
             [*self.settings.acd.trusted, *await _resolve(a.server for a in self.settings.accounts)]
@@ -307,6 +311,9 @@ class Service:
         )
         sip_metrics.register_state_collector(
             self.registry, runtime.registration_status, wrap=self._loop
+        )
+        sip_metrics.register_connection_collector(
+            self.registry, lambda: runtime.transports, wrap=self._loop
         )
         await runtime.start()
         stack.push_async_callback(runtime.stop)

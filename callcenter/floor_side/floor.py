@@ -127,7 +127,7 @@ class Floor:
             routes=routes,
             on_loop=self.loop_collectors,
         )
-        runner = await start_web(app, http.host, http.port)
+        runner = await start_web(app, http.host, http.port, idle_timeout=http.idle_timeout)
         stack.push_async_callback(runner.cleanup)
         self.http_addresses = listening_addresses(runner)
 

@@ -145,9 +145,14 @@ def _metrics_handler(scraper: Scraper, more: MoreMetrics | None) -> Handler:
     return metrics
 
 
-async def start_web(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Serve `app` on host:port; the caller must ``await runner.cleanup()``."""
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
+async def start_web(
+    app: web.Application, host: str, port: int, *, idle_timeout: float = 15.0
+) -> web.AppRunner:
+    """Serve `app` on host:port; the caller must ``await runner.cleanup()``. A
+    connection with no request for `idle_timeout` seconds is closed."""
+    runner = web.AppRunner(
+        app, shutdown_timeout=SHUTDOWN_TIMEOUT, keepalive_timeout=idle_timeout
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

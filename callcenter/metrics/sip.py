@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from callcenter.sip.aio import SipTransports
 from callcenter.sip.message import Message, Request, Response
 from callcenter.sip.registration import RegState
 from callcenter.sip.ua import RegistrationStatus
@@ -93,6 +94,38 @@ class SipMetrics:
         wrap: Callable[[Collector], Collector] = lambda c: c,
     ) -> None:
         registry.register(wrap(_RegistrationCollector(source)))
+
+    def register_connection_collector(
+        self,
+        registry: CollectorRegistry,
+        transports: Callable[[], SipTransports],
+        wrap: Callable[[Collector], Collector] = lambda c: c,
+    ) -> None:
+        registry.register(wrap(_ConnectionCollector(transports)))
+
+
+class _ConnectionCollector(Collector):
+    """TCP and TLS connections open, and peers' closed by the limits (sip/aio.py)."""
+
+    def __init__(self, transports: Callable[[], SipTransports]) -> None:
+        self._transports = transports
+
+    def collect(self) -> Iterable[Metric]:
+        transports = self._transports()
+        open_ = GaugeMetricFamily(
+            "callcenter_sip_connections", "SIP stream connections (TCP, TLS) open now."
+        )
+        open_.add_metric([], transports.connection_count)
+        refused = CounterMetricFamily(
+            "callcenter_sip_connections_refused",
+            "Peers' SIP stream connections closed by the limits: at capacity, too many "
+            "from one address, silent after opening, or idle.",
+            labels=["reason"],
+        )
+        for reason in ("capacity", "per-source", "silent", "idle"):
+            refused.add_metric([reason], transports.refused.get(reason, 0))
+        yield open_
+        yield refused
 
 
 class _MessageCounts(Collector):

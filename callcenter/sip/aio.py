@@ -64,8 +64,17 @@ class TransportConfig:
     tls_client_context: ssl.SSLContext | None = None
     max_message_size: int = 65535
     connect_timeout: float = 5.0
-    #: Idle stream connections we opened are closed after this long.
+    #: Stream connections, ours or a peer's, with nothing sent or received for
+    #: this long are closed.
     idle_timeout: float = 600.0
+    #: A peer's connection that has not sent a whole message (or a keep-alive)
+    #: this long after it opened is closed: it holds a socket for nothing.
+    first_message_timeout: float = 10.0
+    #: Peers' connections accepted at once, in all and from one address; more
+    #: are closed as they open (counted in `SipTransports.refused`), so that
+    #: idle connections cannot use up the process's file descriptors.
+    max_connections: int = 4096
+    max_connections_per_source: int = 64
     #: The UDP socket's receive buffer (SO_RCVBUF), in bytes; 0 keeps the
     #: system's default. The kernel caps it at net.core.rmem_max.
     udp_receive_buffer: int = 0
@@ -112,32 +121,54 @@ class _Stream(asyncio.Protocol):
         self.peer = peer
         self.framer = StreamFramer(owner.config.max_message_size)
         self.transport: asyncio.Transport | None = None
-        self.connected = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.connected = loop.create_future()
+        self.inbound = peer is None  # accepted from a peer, not opened by us
+        self.counted = False  # in the owner's per-source count
+        self.heard = False  # a whole message or a keep-alive came
+        self.opened = self.last_active = loop.time()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         if self.peer is None:
             host, port = transport.get_extra_info("peername")[:2]
+            refusal = self.owner._admit_stream(host)
+            if refusal is not None:
+                self.owner._refuse(refusal, host)
+                self.transport.abort()
+                return
             self.peer = Address(host, port, self.kind)
+            self.counted = True
+            self.owner._per_source[host] = self.owner._per_source.get(host, 0) + 1
         self.owner._connections[self.peer] = self
         if not self.connected.done():
             self.connected.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         assert self.peer is not None
+        self.last_active = asyncio.get_running_loop().time()
         for item in self.framer.feed(data):
+            self.heard = True
             self.owner.sink.stream_item_received(item, self.peer)
         if self.framer.broken and self.transport is not None:
             # Framing is lost; the error above was answered if it could be.
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.counted and self.peer is not None:
+            self.counted = False
+            left = self.owner._per_source.get(self.peer.host, 1) - 1
+            if left > 0:
+                self.owner._per_source[self.peer.host] = left
+            else:
+                self.owner._per_source.pop(self.peer.host, None)
         if self.peer is not None and self.owner._connections.get(self.peer) is self:
             del self.owner._connections[self.peer]
             self.owner.sink.connection_lost(self.peer)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            self.last_active = asyncio.get_running_loop().time()
             self.transport.write(data)
 
 
@@ -154,6 +185,11 @@ class SipTransports:
         self.bound: dict[Transport, tuple[str, int]] = {}
         self._resolved: dict[str, tuple[str, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._per_source: dict[str, int] = {}  # peers' open connections by address
+        #: Peers' connections closed by the limits, by reason: "capacity",
+        #: "per-source", "silent" (no message in time), "idle".
+        self.refused: dict[str, int] = {}
+        self._refusals_logged: dict[str, float] = {}
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -182,6 +218,8 @@ class SipTransports:
             )
             self._servers.append(server)
             self.bound[Transport.TLS] = server.sockets[0].getsockname()[:2]
+        if self._servers:
+            self._tasks.add(loop.create_task(self._sweep(), name="sip-connections"))
 
     async def close(self) -> None:
         for task in [*self._connecting.values(), *self._tasks]:
@@ -260,6 +298,50 @@ class SipTransports:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+    # -- limits on peers' connections -----------------------------------------------------
+
+    def _admit_stream(self, host: str) -> str | None:
+        """Why a peer's new connection from `host` is refused, or None."""
+        inbound = sum(self._per_source.values())
+        if inbound >= self.config.max_connections:
+            return "capacity"
+        if self._per_source.get(host, 0) >= self.config.max_connections_per_source:
+            return "per-source"
+        return None
+
+    def _refuse(self, reason: str, host: str) -> None:
+        """Counted always; logged at most once per reason every 10 s, with the count."""
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+        now = asyncio.get_running_loop().time()
+        if now - self._refusals_logged.get(reason, float("-inf")) >= 10.0:
+            self._refusals_logged[reason] = now
+            log.warning(
+                "sip connection closed", reason=reason, source=host,
+                refused_so_far=self.refused[reason], open=len(self._connections),
+            )  # fmt: skip
+
+    async def _sweep(self) -> None:
+        """Close connections idle too long, and peers' that never said anything."""
+        cfg = self.config
+        period = max(0.05, min(1.0, cfg.first_message_timeout / 2, cfg.idle_timeout / 2))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for conn in list(self._connections.values()):
+                if conn.transport is None or conn.transport.is_closing():
+                    continue
+                silent = now - conn.opened > cfg.first_message_timeout
+                if conn.inbound and not conn.heard and silent:
+                    reason = "silent"
+                elif now - conn.last_active > cfg.idle_timeout:
+                    reason = "idle"
+                else:
+                    continue
+                assert conn.peer is not None
+                self._refuse(reason, conn.peer.host)
+                conn.transport.close()
 
 
 def _write_when_connected(task: asyncio.Task[_Stream | None], data: bytes) -> None:
