@@ -40,5 +40,8 @@ class RecordsCollector(Collector):
             ),
             ("journal_skipped", "Journal lines skipped: bad checksum, or torn by a crash.",
              w.corrupt + w.torn),
+            ("writer_failures", "Passes of the records writer that failed for another reason "
+             "than the database's or the disk's (retried; the records wait in the journal).",
+             w.failures),
         ):  # fmt: skip
             yield CounterMetricFamily(f"callcenter_records_{name}", help_text, value=value)

@@ -501,6 +501,7 @@ class Store:
         self._min, self._max = min_size, max_size
         self.timeout = timeout
         self._pool: asyncpg.Pool | None = None
+        self._closing: asyncpg.Pool | None = None  # a pool being closed
 
     async def _get_pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -592,4 +593,13 @@ class Store:
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
+            self._closing = pool
             await pool.close()
+            self._closing = None
+
+    async def abort(self) -> None:
+        """Drop the connections at once (a `close` that did not finish)."""
+        for pool in (self._pool, self._closing):
+            if pool is not None:
+                pool.terminate()
+        self._pool = self._closing = None

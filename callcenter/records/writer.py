@@ -100,6 +100,10 @@ class RecordsWriter:
         self.rejected = 0
         self.corrupt = 0
         self.torn = 0
+        #: Passes that failed for a reason neither the database's nor the disk's
+        #: (a defect): logged (bounded), counted, retried; the writer never stops.
+        self.failures = 0
+        self._failure_log = LogBudget(5, 60.0)
 
     @property
     def backlog(self) -> bool:
@@ -123,12 +127,19 @@ class RecordsWriter:
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Write what the journal holds, for up to `timeout` seconds, then stop;
-        what is left stays in the journal for the next start."""
+        what is left stays in the journal for the next start. Closing the
+        database's connections gets `timeout` seconds too (a database that cannot
+        write, its disk full, may never answer), then they are dropped."""
         self._stopping.set()
         if self._task is not None:
             await asyncio.wait([self._task], timeout=timeout)
             await cancel_and_wait([self._task])
-        await self.store.close()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.store.close()
+        except TimeoutError:
+            log.warning("database connections not closed in time; dropped", seconds=timeout)
+            await self.store.abort()
 
     async def _write_loop(self) -> None:
         delay = self._retry[0]
@@ -147,6 +158,16 @@ class RecordsWriter:
                 continue
             except OSError as exc:  # the journal's or the rejected file's disk: try again
                 log.error("journal not read or rejected records not set aside", error=str(exc))
+                if self._stopping.is_set():
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry[1])
+                continue
+            except Exception:  # a defect: the records wait in the journal, the writer goes on
+                self.failures += 1
+                if self._failure_log.take(self._clock.monotonic()):
+                    held = self._failure_log.written()
+                    log.exception("records writer failed; retrying", failures=self.failures, **held)
                 if self._stopping.is_set():
                     return
                 await asyncio.sleep(delay)

@@ -412,6 +412,7 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterRecordsBacklogGrowing": ((), {}),  # the database is up
         "CallcenterRecordsJournalRefused": ((), {}),  # the disk takes the journal
         "CallcenterRecordsRejected": ((), {}),  # every record was taken
+        "CallcenterRecordsWriterFailing": ((), {}),  # the writer never failed
         "CallcenterMetricsDown": ((), {}),
     }
     rules = await prometheus.rules(session)

@@ -332,3 +332,57 @@ async def test_sigkill_mid_burst_loses_nothing_that_was_flushed(
     finally:
         await conn.close()
         await writer.stop()
+
+
+async def test_a_writer_that_fails_unexpectedly_goes_on_and_stops_in_time(
+    database: str, tmp_path: Path
+) -> None:
+    """Issue 16, item 10: the writer stopped writing for good, with no log line, and a
+    stop that hung. A pass that fails for another reason than the database's or the
+    disk's is logged, counted and retried; a database that never closes its
+    connections does not hold up the stop beyond its time-out."""
+    from structlog.testing import capture_logs
+
+    await migrated(database)
+    side = Journaled(tmp_path / "journal")
+    store = Store(database)
+    writer = RecordsWriter(store, tmp_path / "journal", retry_min=0.05, retry_max=0.1, linger=0.01)
+    real_store = writer._store
+    broken = [3]
+
+    async def flaky(records: Any) -> int:
+        if broken[0]:
+            broken[0] -= 1
+            raise RuntimeError("a defect")
+        return await real_store(records)
+
+    writer._store = flaky  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        await writer.start()
+        for n, event in enumerate(answered_call(1)):
+            side.publish(event, T0 + n)
+
+        async def written() -> bool:
+            conn = await asyncpg.connect(database)
+            try:
+                ended = "SELECT count(*) FROM calls WHERE ended_at IS NOT NULL"
+                return bool(await conn.fetchval(ended) == 1)
+            finally:
+                await conn.close()
+
+        await wait_for(written)
+        assert writer.failures == 3
+        failed = [e["failures"] for e in logs if e["event"] == "records writer failed; retrying"]
+        assert failed == [1, 2, 3]
+
+        async def never_closes() -> None:
+            await asyncio.sleep(3600)
+
+        closing = store.close
+        store.close = never_closes  # type: ignore[method-assign]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await writer.stop(timeout=0.5)
+        assert loop.time() - started < 2.0
+        store.close = closing  # type: ignore[method-assign]
+    await side.close()
