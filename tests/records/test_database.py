@@ -1,9 +1,20 @@
 """The service's connection pool against a real PostgreSQL: what it does with a
-connection taken back."""
+connection taken back; the embedded PostgreSQL stopped by a clean stop, also
+after a crash."""
 
 from __future__ import annotations
 
-from callcenter.records.database import Pool
+import asyncio
+import contextlib
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from callcenter.records.database import Pool, open_database
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def test_a_connection_taken_back_costs_no_statement(database: str) -> None:
@@ -39,3 +50,47 @@ async def test_a_connection_taken_back_inside_a_transaction_is_rolled_back(
             assert await conn.fetchval("SELECT count(*) FROM kept") == 0
     finally:
         await pool.close()
+
+
+async def test_a_clean_stop_after_a_crash_stops_the_embedded_postgres(tmp_path: Path) -> None:
+    """A process killed with the embedded PostgreSQL open leaves its pid in
+    pgserver's list of the server's users: the next run's clean stop took that
+    dead process for another user and left the postmaster running for good."""
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-c", OPEN_AND_WAIT, str(data_dir)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    postmasters: list[psutil.Process] = []
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 30)
+        postmasters.append(psutil.Process(int(line)))
+        child.kill()  # SIGKILL: no atexit, no clean stop
+        child.wait(5)
+        assert postmasters[0].is_running()  # the server outlives its starter
+
+        database = await open_database(None, data_dir)  # the restarted service takes it over
+        postmasters.append(psutil.Process(database.embedded.get_pid()))
+        await database.close()  # and stops cleanly
+
+        _, alive = psutil.wait_procs(postmasters, timeout=10)
+        assert alive == []
+    finally:
+        child.kill()
+        child.wait(5)
+        for process in postmasters:  # never leave a server behind, whatever failed
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
+#: A process that opens the embedded database, says its postmaster's pid and waits.
+OPEN_AND_WAIT = """
+import asyncio, sys, time
+from pathlib import Path
+from callcenter.records.database import open_database
+database = asyncio.run(open_database(None, Path(sys.argv[1])))
+print(database.embedded.get_pid(), flush=True)
+time.sleep(60)
+"""
