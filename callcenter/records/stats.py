@@ -9,6 +9,9 @@ abandons) / (offered − short abandons); ASA = mean answer time of answered
 calls. Transferred calls count once, with their first answer; a call counts
 in the queue it was first queued in. The counters and the board count the
 same way (`acd.kpi.KpiFold`; tests/records/test_kpi.py checks they agree).
+A call a crash interrupted (outcome ``interrupted``) is offered, answered if
+its answer came before the crash, and never abandoned; its ring attempt
+still ringing is neither handled nor missed.
 """
 
 from __future__ import annotations

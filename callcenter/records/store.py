@@ -483,6 +483,37 @@ _WRITE = "WITH " + ",".join([
 ]) + "\nSELECT 1"  # fmt: skip
 
 
+# A new run of the call process met: every row still open was left by an
+# earlier run, which has stopped (its records are all written before this
+# run's first), so it ends where its last record is, with the outcome
+# 'interrupted'. One statement: the run is recorded as met with the rows it
+# closed, or, met before, nothing is done. The open rows are found by a scan (no index has
+# `ended_at`, so that an end stays a HOT update): once per run, in the writer.
+_MET_BOOT = """
+WITH met AS (
+    SELECT NOT EXISTS (SELECT FROM record_boots WHERE boot = $1) AS new
+), closed_calls AS (
+    UPDATE calls c
+       SET ended_at = GREATEST(c.arrived_at, c.answered_at,
+                               (SELECT max(at) FROM call_events e WHERE e.call_id = c.call_id)),
+           outcome = 'interrupted', updated_at = now()
+     WHERE c.ended_at IS NULL AND (SELECT new FROM met)
+    RETURNING 1
+), closed_attempts AS (
+    UPDATE ring_attempts r
+       SET ended_at = GREATEST(r.offered_at, r.rang_at,
+                               (SELECT max(at) FROM call_events e WHERE e.call_id = r.call_id)),
+           outcome = 'interrupted'
+     WHERE r.ended_at IS NULL AND (SELECT new FROM met)
+    RETURNING 1
+)
+INSERT INTO record_boots (boot, met_at, calls, ring_attempts)
+SELECT $1, $2, (SELECT count(*) FROM closed_calls), (SELECT count(*) FROM closed_attempts)
+ WHERE (SELECT new FROM met)
+ON CONFLICT (boot) DO NOTHING
+RETURNING calls, ring_attempts"""
+
+
 class Store:
     """An asyncpg pool; `write` maps connection failures to `StoreUnavailable`
     and the refusals of bad records to `StoreRefused`."""
@@ -584,6 +615,21 @@ class Store:
             # rather than let the writer die and records pile up unwritten.
             await self._reset()
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def met_boot(self, boot: str, at: float) -> tuple[int, int] | None:
+        """The first record of the call process's run `boot` (at wall time
+        `at`) is about to be written: unless that run was met before, close
+        the calls and ring attempts every earlier run left open (docs/records.md,
+        "A crash"). Returns (calls, ring attempts) closed, None for a run met
+        before. Raises `StoreUnavailable`."""
+        pool = await self._get_pool()
+
+        async def apply() -> tuple[int, int] | None:
+            async with pool.acquire() as conn:
+                row = await conn.fetchrow(_MET_BOOT, boot, datetime.fromtimestamp(at, UTC))
+            return None if row is None else (row["calls"], row["ring_attempts"])
+
+        return await self._guard(apply)  # type: ignore[no-any-return]
 
     async def _reset(self) -> None:
         pool, self._pool = self._pool, None

@@ -32,6 +32,12 @@ in their order. A refused statement writes nothing and every write is
 idempotent, so writing part of a batch again is safe; one bad record in a
 batch of 500 costs about 2 x 9 extra writes.
 
+A crash of the call process leaves its calls in progress open. When the
+writer meets the first record of a run of the call process it has not met
+before, everything the journal held before it (the crashed run's records,
+ends included) is written, so it has the store close the rows still open as
+interrupted before it writes that record (`Store.met_boot`, once per run).
+
 A whole line whose checksum does not match is skipped and counted
 (`corrupt`); bytes after the last whole line of a sealed segment are what a
 crash in the middle of a write leaves (`torn`), never a record the call
@@ -95,6 +101,10 @@ class RecordsWriter:
         # `refusals_logged` of each `refusal_window` and counts the rest.
         self._refusal_log = LogBudget(refusals_logged, refusal_window)
         self._sealed = False  # the segment read last had a newer one after it
+        # Runs of the call process met (their first record seen, earlier runs'
+        # open calls closed), besides those in the database's `record_boots`.
+        # A record whose key has no run ("" here) is the store's to refuse.
+        self._met: set[str] = {""}
         self.unavailable = False
         self.written = 0
         self.rejected = 0
@@ -204,8 +214,16 @@ class RecordsWriter:
             self._at = None
             return 1
         records = part.records
-        for start in range(0, len(records), self.batch_size):
-            self.written += await self._store(records[start : start + self.batch_size])
+        start = 0
+        while start < len(records):
+            end = min(start + self.batch_size, len(records))
+            new = self._first_of_new_run(records, start, end)
+            if new == start:  # everything before it is written
+                await self._meet(records[start])
+                continue
+            end = end if new is None else new
+            self.written += await self._store(records[start:end])
+            start = end
         end = part.end
         if part.corrupt:
             self.corrupt += part.corrupt
@@ -223,6 +241,33 @@ class RecordsWriter:
         if end != offset:
             self._moved((path, end))
         return len(records)
+
+    def _first_of_new_run(self, records: list[Record], start: int, end: int) -> int | None:
+        """The index of the first record in [start, end) of a run of the call
+        process the writer has not met, None if there is none."""
+        last = None
+        for i in range(start, end):
+            boot = _boot(records[i])
+            if boot != last and boot not in self._met:
+                return i
+            last = boot
+        return None
+
+    async def _meet(self, record: Record) -> None:
+        """The first record of a run of the call process not met yet: all that
+        the journal held before it is written, so the calls and ring attempts
+        still open were left by an earlier run, which stopped; the store closes
+        them as interrupted, once per run. Raises `StoreUnavailable` (the
+        position is unchanged: the run is met again next time)."""
+        boot = _boot(record)
+        at = record.get("at")
+        closed = await self.store.met_boot(
+            boot, float(at) if isinstance(at, int | float) else self._clock.wall()
+        )
+        self._met.add(boot)
+        if closed is not None and any(closed):
+            log.warning("calls an earlier run left open closed as interrupted",
+                        run=boot, calls=closed[0], ring_attempts=closed[1])  # fmt: skip
 
     def _moved(self, at: tuple[Path, int] | None) -> None:
         self._at = at
@@ -309,3 +354,9 @@ class RecordsWriter:
                     logged=budget.limit,
                     window_seconds=budget.window,
                 )
+
+
+def _boot(record: Record) -> str:
+    """The run of the call process that wrote `record`: its key's first part."""
+    key = record.get("key")
+    return key.rpartition(":")[0] if isinstance(key, str) else ""
