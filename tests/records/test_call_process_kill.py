@@ -127,6 +127,16 @@ async def test_sigkill_of_the_call_process_mid_burst_loses_no_answered_call(
             assert await conn.fetchval(
                 "SELECT count(*) FROM calls WHERE call_id = ANY($1)", answered
             ) == len(set(answered))
+            # The calls the kill cut short are closed as interrupted once the second
+            # run's records come (its agents' states at start); those ended, by their end.
+            deadline = loop.time() + 30
+            while await conn.fetchval("SELECT count(*) FROM calls WHERE ended_at IS NULL"):
+                assert loop.time() < deadline, "calls left open by the killed run"
+                await asyncio.sleep(0.1)
+            assert await conn.fetchval(
+                "SELECT count(*) FROM calls WHERE call_id = ANY($1) AND outcome = 'interrupted'",
+                answered,
+            ) == 0
         finally:
             await conn.close()
     finally:
