@@ -1,10 +1,13 @@
 """The call process killed with SIGKILL in the middle of a burst of calls: after a
 restart, every call whose caller's BYE the service had answered is in PostgreSQL,
-whole and once (decision 0005: its records were journaled before the answer left)."""
+whole and once (decision 0005: its records were journaled before the answer left), and
+those it cut short are closed as interrupted; the embedded PostgreSQL a killed run left
+running is stopped by the next run's clean stop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -149,3 +152,45 @@ async def test_sigkill_of_the_call_process_mid_burst_loses_no_answered_call(
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(5)
+
+
+async def test_a_clean_stop_after_a_kill_stops_the_embedded_postgres(tmp_path: Path) -> None:
+    """The service killed with its embedded PostgreSQL running, started again
+    (it takes that server over) and stopped cleanly: the server stops with it."""
+    http, sip = free_port(), free_port()
+    path = config(tmp_path, "", http, sip)
+    pid_file = tmp_path / "var" / "postgres" / "postmaster.pid"
+    postmasters: list[int] = []
+    first = start(path)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await healthy(http, timeout=60)
+        postmasters.append(int(pid_file.read_text().split()[0]))
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        second = start(path)
+        await healthy(http, timeout=60)
+        postmasters.append(int(pid_file.read_text().split()[0]))
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(20) == 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while any(_running(pid) for pid in postmasters):
+            assert loop.time() < deadline, "the embedded PostgreSQL outlived the clean stop"
+            await asyncio.sleep(0.1)
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(5)
+        for pid in postmasters:  # never leave a server behind, whatever failed
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
