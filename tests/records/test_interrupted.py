@@ -11,6 +11,7 @@ import asyncpg
 
 from callcenter.acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
 from callcenter.records.journal import Journal
+from callcenter.records.migrate import apply_migrations, migrations
 from callcenter.records.stats import queue_stats
 from callcenter.records.store import Store, to_record
 from callcenter.records.writer import RecordsWriter
@@ -102,3 +103,45 @@ async def test_a_restart_closes_what_the_crashed_run_left_open_once(
     finally:
         await conn.close()
         await writer.store.close()
+
+
+async def test_runs_written_before_the_upgrade_are_met_already(
+    database: str, tmp_path: Path
+) -> None:
+    """A database from before `record_boots`: the run whose calls are open in it,
+    their ends still in the journal, is not taken for a new run at its next
+    record (that would close its calls as interrupted before their ends)."""
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for migration in migrations():
+            if migration.version < 7:
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version, migration.name,
+                )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO call_events (key, call_id, at, kind, data)"
+            " VALUES ('old:1', 'call-9', $1, 'CallAnswered', '{}')", at(2),
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO calls (call_id, queue, caller, arrived_at, answered_at, outcome)"
+            " VALUES ('call-9', 'hotline', '13800000009', $1, $2, 'answered')", at(0), at(2),
+        )  # fmt: skip
+        await apply_migrations(conn)  # the upgrade
+        journal_dir = tmp_path / "journal"
+        journal = Journal(journal_dir)
+        journal.append([to_record("old", 2, T0 + 40, CallEnded("call-9", "hotline", "a001",
+                                                                 "caller", 38.0))])  # fmt: skip
+        journal.append(to_record("new", i, T0 + 100 + i, e) for i, e in enumerate(RUN_B))
+        await (await write_all(database, journal_dir)).store.close()
+        row = await conn.fetchrow("SELECT outcome, ended_at FROM calls WHERE call_id = 'call-9'")
+        assert tuple(row) == ("answered", at(40))
+        boots = await conn.fetch("SELECT boot, calls FROM record_boots ORDER BY 1")
+        assert [tuple(r) for r in boots] == [("new", 0), ("old", 0)]
+    finally:
+        await conn.close()

@@ -25,4 +25,4 @@ CREATE TABLE record_boots (
 );
 
 INSERT INTO record_boots (boot, met_at)
-SELECT split_part(key, ':', 1), min(at) FROM call_events GROUP BY 1;
+SELECT regexp_replace(key, ':[^:]*$', ''), min(at) FROM call_events GROUP BY 1;
