@@ -21,7 +21,7 @@ from callcenter.settings import Settings
 
 from .helpers import FLOOR_PROCESS, free_port
 from .sip.helpers import request
-from .test_sip_service import sip_port, udp_client
+from .test_sip_service import Udp, sip_port, udp_client
 
 
 @pytest.fixture
@@ -75,6 +75,51 @@ async def test_invites_with_an_unreadable_contact_are_answered_400_and_leave_not
         assert failures == [] and len(rejections) <= 20  # one budget's worth, not one each
     finally:
         transport.close()
+
+
+async def test_refusals_are_sent_once_and_keep_no_state() -> None:
+    """Issue 16, item 8: a refused INVITE got 100 Trying, then a 403 repeated by
+    timer G (about 6 times the bytes received, toward a source that may be
+    spoofed), and each refused INVITE or REGISTER held a transaction for 32 s."""
+    settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
+        database={"enabled": False},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        acd={"trusted": ["127.0.0.1"], "flood_rate": 10000.0, "flood_burst": 10000},
+    )
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    loop = asyncio.get_running_loop()
+    dest = ("127.0.0.1", sip_port(svc))
+    stranger_t, stranger = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.2", 0))
+    via = f"127.0.0.2:{stranger_t.get_extra_info('sockname')[1]}"
+    assert svc.sip is not None
+    endpoint = svc.sip.core.ua.endpoint
+    count = 200
+    try:
+        sent = 0  # bytes of INVITE
+        for n in range(count):
+            for method in ("INVITE", "REGISTER"):
+                data = request(
+                    method, uri="sip:4000@127.0.0.1", via_host=via,
+                    branch=f"z9hG4bK-{method}-{n}", call_id=f"{method}-{n}@x",
+                )  # fmt: skip
+                stranger_t.sendto(data, dest)
+                sent += len(data) if method == "INVITE" else 0
+            if n % 50 == 49:
+                await asyncio.sleep(0.01)
+        answers = [await asyncio.wait_for(stranger.queue.get(), 5) for _ in range(2 * count)]
+        assert len(endpoint._server) == 0  # no state for any of them
+        await asyncio.sleep(1.2)  # past timer G's first and second retransmissions
+        assert stranger.queue.qsize() == 0  # and nothing repeated
+        refusals = [a for a in answers if a.startswith(b"SIP/2.0 403 ")]  # the INVITEs'
+        challenges = [a for a in answers if a.startswith(b"SIP/2.0 401 ")]  # the REGISTERs'
+        assert (len(refusals), len(challenges)) == (count, count)
+        assert sum(len(a) for a in refusals) < sent  # fewer bytes out than in
+    finally:
+        stranger_t.close()
+        await svc.stop()
 
 
 async def test_a_request_cannot_send_its_answer_elsewhere(service: Service) -> None:

@@ -32,12 +32,13 @@ from callcenter.sip.events import (
     KeepAliveReceived,
     MessageRejected,
     RequestReceived,
+    RequestRefused,
     ResponseReceived,
     Send,
     TransactionTimedOut,
     TxKey,
 )
-from callcenter.sip.message import Address, Message, Request
+from callcenter.sip.message import Address, Message, Request, Response
 from callcenter.sip.parser import KeepAlive
 from callcenter.sip.registrar import Registrar
 from callcenter.sip.ua import RegistrationChanged as UaRegistrationChanged
@@ -111,6 +112,7 @@ class Switchboard:
         self._gate = gate
         self.registrar = registrar
         ua.pass_register = registrar is not None
+        ua.endpoint.screen = self._screen
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -205,19 +207,15 @@ class Switchboard:
                 assert tx is not None
                 return self._register(tx, request, source, now)
             case RequestReceived(tx, request, source) if _new_call(request):
-                assert tx is not None
-                refused = self._admit(request, source, now) if self._admit else None
-                if refused is None:
-                    return self._route_bridge(self.bridge.on_invite(tx, request, source, now), now)
-                extra = list(refused.extra)
-                out: list[SwitchboardOutput] = []
-                out += self.ua.respond(tx, request, refused.status, now, extra=extra)  # type: ignore[arg-type]
-                return [*out, CallRefused(source, refused.status, refused.reason)]
+                assert tx is not None  # admitted by `_screen` before its transaction existed
+                return self._route_bridge(self.bridge.on_invite(tx, request, source, now), now)
+            case RequestRefused(source, _, status, reason):
+                return [CallRefused(source, status, reason)]
             case RequestReceived(tx, request, _):
                 assert tx is not None
                 handled = self.bridge.on_in_dialog(tx, request, now)
                 if handled is None:
-                    return self.ua.respond(tx, request, 481, now)  # type: ignore[return-value]
+                    return self.ua.respond(tx, request, 481, now, keep=False)  # type: ignore[return-value]
                 return self._route_bridge(handled, now)
             case CancelReceived(invite_tx, _, _):
                 return self._route_bridge(self.bridge.on_cancel(invite_tx, now), now)
@@ -234,14 +232,35 @@ class Switchboard:
                 return [action]
         return []
 
+    def _screen(self, request: Request, source: Address, now: float) -> tuple[Response, str] | None:
+        """The endpoint's screen: an INVITE that may not place a call is refused
+        before it has a transaction, so the refusal is sent once (never
+        retransmitted toward a source that may be spoofed) and holds no state."""
+        if self._admit is None or not _new_call(request):
+            return None
+        try:
+            refused = self._admit(request, source, now)
+        except RemoteProtocolError as exc:  # a header admission reads, unreadable
+            reason = safe_reason(exc.reason)
+            return self.ua.response(request, exc.status_hint, reason=reason), exc.reason
+        if refused is None:
+            return None
+        response = self.ua.response(request, refused.status, extra=list(refused.extra))
+        return response, refused.reason
+
     def _register(
         self, tx: TxKey, request: Request, source: Address, now: float
     ) -> list[SwitchboardOutput]:
         assert self.registrar is not None
         outcome = self.registrar.handle_register(request, source, now)
         out: list[SwitchboardOutput] = []
-        if self.ua.endpoint.can_respond(tx, outcome.response.status):
-            out += self.ua.endpoint.send_response(tx, outcome.response, now)  # type: ignore[arg-type]
+        status = outcome.response.status
+        if self.ua.endpoint.can_respond(tx, status):
+            # Only a registration that took holds its transaction (to absorb a
+            # retransmission); a refusal or challenge is sent once and forgotten,
+            # so unauthenticated REGISTERs hold no state.
+            keep = 200 <= status < 300
+            out += self.ua.endpoint.send_response(tx, outcome.response, now, keep=keep)  # type: ignore[arg-type]
         for binding in outcome.bindings_added + outcome.bindings_refreshed:
             out.append(
                 PhoneRegistered(

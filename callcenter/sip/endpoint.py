@@ -41,6 +41,7 @@ from .events import (
     CancelReceived,
     MessageRejected,
     RequestReceived,
+    RequestRefused,
     ResponseReceived,
     Send,
     SipAction,
@@ -64,13 +65,16 @@ from .transaction import (
     TxAction,
 )
 
-__all__ = ["EndpointConfig", "SipEndpoint", "response_address"]
+__all__ = ["EndpointConfig", "Screen", "SipEndpoint", "response_address"]
 
 # Requests whose Contact the core reads (the dialog's remote target, §12.1.1,
 # §12.2.2): a Contact that does not parse is answered 400 before any state.
 _CONTACT_READ = frozenset({"INVITE", "UPDATE"})
 
 ClientTx = ClientInviteTransaction | ClientNonInviteTransaction
+#: Looks at a new request before any transaction exists: None to go on, or the
+#: answer to send once, statelessly, and the reason for the operator's log.
+Screen = Callable[[Request, Address, float], tuple[Response, str] | None]
 ServerTx = ServerInviteTransaction | ServerNonInviteTransaction
 
 
@@ -113,6 +117,10 @@ class SipEndpoint:
         self._armed: dict[TxKey, float] = {}
         self._seq = itertools.count()
         self._cancel_pending: set[TxKey] = set()
+        #: Set by the call layer: refuses requests (untrusted INVITEs) before
+        #: they cost a transaction, so a refusal holds no state, is sent once
+        #: and is never retransmitted toward a source that may be spoofed.
+        self.screen: Screen | None = None
 
     # -- time -----------------------------------------------------------------------------
 
@@ -203,8 +211,16 @@ class SipEndpoint:
                 req.contacts  # noqa: B018 (parsed now, before the transaction exists)
             except ParseError as exc:
                 raise ParseError(f"Contact: {exc.reason}") from None
-        tx: ServerTx
         peer = response_address(via, source)
+        if self.screen is not None:
+            refused = self.screen(req, source, now)
+            if refused is not None:
+                resp, reason = refused
+                return [
+                    Send(resp.serialize(), peer),
+                    RequestRefused(source, req.method, resp.status, reason),
+                ]
+        tx: ServerTx
         if req.method == "INVITE":
             tx = ServerInviteTransaction(req, peer, self.config.timers)
         else:
@@ -286,8 +302,15 @@ class SipEndpoint:
             self._prepare(ack, dest)
         return [Send(ack.serialize(), dest)]
 
-    def send_response(self, key: TxKey, resp: Response, now: float) -> list[SipAction]:
+    def send_response(
+        self, key: TxKey, resp: Response, now: float, *, keep: bool = True
+    ) -> list[SipAction]:
         """Answer the request of a server transaction.
+
+        With ``keep=False`` (a final answer to a request that earned no state,
+        such as a refused REGISTER) the answer is sent once and the
+        transaction forgotten at once: no retransmission, nothing held for
+        timer J; a retransmitted request is simply answered again.
 
         Raises `TransactionStateError` when the transaction is gone or already
         answered finally; `can_respond` asks first (the race between a CANCEL
@@ -296,6 +319,9 @@ class SipEndpoint:
         tx = self._server.get(key)
         if tx is None:
             raise TransactionStateError("endpoint", "absent", f"send {resp.status}")
+        if not keep and resp.status >= 200 and not isinstance(tx, ServerInviteTransaction):
+            self._forget(key)
+            return [Send(resp.serialize(), tx.peer)]
         return self._run(key, tx, tx.send(resp, now), now)
 
     def can_respond(self, key: TxKey, status: int = 200) -> bool:

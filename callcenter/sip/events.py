@@ -18,6 +18,7 @@ __all__ = [
     "KeepAliveReceived",
     "MessageRejected",
     "RequestReceived",
+    "RequestRefused",
     "ResponseReceived",
     "Send",
     "SipAction",
@@ -174,8 +175,20 @@ class KeepAliveReceived:
     source: Address
 
 
+@dataclass(frozen=True, slots=True)
+class RequestRefused:
+    """A new request refused statelessly by the endpoint's screen (an untrusted
+    INVITE): answered `status` once, with no transaction; `reason` is for the log."""
+
+    source: Address
+    method: str
+    status: int
+    reason: str
+
+
 SipEvent = (
     RequestReceived
+    | RequestRefused
     | ResponseReceived
     | CancelReceived
     | TransactionTimedOut

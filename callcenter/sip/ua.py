@@ -34,13 +34,14 @@ from .events import (
     KeepAliveReceived,
     MessageRejected,
     RequestReceived,
+    RequestRefused,
     ResponseReceived,
     Send,
     SipAction,
     TransactionTimedOut,
     TxKey,
 )
-from .message import Address, Message, Request
+from .message import Address, Message, Request, Response
 from .parser import KeepAlive
 from .registration import Registration, RegState, SendRequest
 
@@ -79,7 +80,9 @@ class RegistrationStatus:
     last_error: str | None
 
 
-UaEvent = RegistrationChanged | MessageRejected | KeepAliveReceived | TransactionTimedOut
+UaEvent = (
+    RegistrationChanged | MessageRejected | KeepAliveReceived | TransactionTimedOut | RequestRefused
+)
 #: Events for the call layer, passed through as they came from the endpoint.
 CallEvent = RequestReceived | ResponseReceived | CancelReceived
 UaAction = Send | UaEvent | CallEvent
@@ -171,7 +174,10 @@ class UserAgent:
         out: list[UaAction] = []
         for action in actions:
             match action:
-                case Send() | MessageRejected() | KeepAliveReceived() | CancelReceived():
+                case (
+                    Send() | MessageRejected() | KeepAliveReceived() | CancelReceived()
+                    | RequestRefused()
+                ):  # fmt: skip
                     out.append(action)
                 case RequestReceived(tx, request, source):
                     out += self._on_request(action, tx, request, source, now)
@@ -215,24 +221,30 @@ class UserAgent:
     ) -> list[UaAction]:
         if tx is None or req.method == "INVITE" or req.to.tag:
             return [event]  # calls and dialogs belong to the call layer
+        # Requests outside any dialog that the UA answers itself cost anyone
+        # nothing to send: they are answered once and hold no transaction
+        # (keep=False), so a flood of them holds no state.
         if req.headers.get("Require"):
             # §8.2.2.3: we support no option tags a UAC could require.
             unsupported = ", ".join(req.headers.get_all("Require"))
-            return self.respond(tx, req, 420, now, extra=[("Unsupported", unsupported)])
+            return self.respond(
+                tx, req, 420, now, extra=[("Unsupported", unsupported)], keep=False
+            )
         match req.method:
             case "OPTIONS":
                 return self.respond(
                     tx, req, 200, now,
                     extra=[("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", "")],
+                    keep=False,
                 )  # fmt: skip
             case "REGISTER" if self.pass_register:
                 return [event]
             case "REGISTER":
-                return self.respond(tx, req, 403, now)
+                return self.respond(tx, req, 403, now, keep=False)
             case method if method in _IN_DIALOG_ONLY:
-                return self.respond(tx, req, 481, now)
+                return self.respond(tx, req, 481, now, keep=False)
             case _:
-                return self.respond(tx, req, 405, now, extra=[("Allow", ALLOW)])
+                return self.respond(tx, req, 405, now, extra=[("Allow", ALLOW)], keep=False)
 
     def respond(
         self,
@@ -243,9 +255,23 @@ class UserAgent:
         *,
         reason: str | None = None,
         extra: list[tuple[str, str]] | None = None,
+        keep: bool = True,
     ) -> list[UaAction]:
-        tag = self._new_id() if not req.to.tag else None
-        resp = make_response(req, status, reason, to_tag=tag, extra=extra)
+        """Answer a server transaction; ``keep=False`` answers a non-INVITE once
+        and forgets its transaction (see `SipEndpoint.send_response`)."""
+        resp = self.response(req, status, reason=reason, extra=extra)
         if not self.endpoint.can_respond(tx, status):
             return []
-        return self._handle(self.endpoint.send_response(tx, resp, now), now)
+        return self._handle(self.endpoint.send_response(tx, resp, now, keep=keep), now)
+
+    def response(
+        self,
+        req: Request,
+        status: int,
+        *,
+        reason: str | None = None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> Response:
+        """Our answer to `req`, with a To tag of ours unless it has one."""
+        tag = self._new_id() if not req.to.tag else None
+        return make_response(req, status, reason, to_tag=tag, extra=extra)

@@ -105,12 +105,12 @@ def test_through_the_switchboard_a_trunk_call_reaches_the_agent() -> None:
     adm = admission()
     h.sb._admit = adm
     h.send(caller_invite(), TRUNK)
-    trying, challenge = h.to(TRUNK)
-    assert (trying.status, challenge.status) == (100, 401)
+    [challenge] = h.to(TRUNK)  # statelessly: no 100 Trying, no transaction
+    assert challenge.status == 401
     [refused] = h.of(CallRefused)
     assert (refused.source, refused.status) == (TRUNK, 401)
     assert h.to(PHONES["1001"]) == []
-    # The trunk ACKs the 401 (the transaction absorbs it) and retries with credentials.
+    # The trunk ACKs the 401 (a stray ACK now: dropped) and retries with credentials.
     ack = request("ACK", uri=INVITE_URI, cseq_method="ACK", to_tag=challenge.to.tag)
     h.send(ack, TRUNK)
     refusal = Refusal(401, "", tuple(challenge.headers))
@@ -133,6 +133,27 @@ def test_through_the_switchboard_a_stranger_gets_403_and_nothing_rings() -> None
     h = Harness("1001")
     h.sb._admit = CallAdmission(TrustedSources(["10.0.0.0/8"]))
     h.send(caller_invite(), CALLER)
-    assert [m.status for m in h.to(CALLER)] == [100, 403]
+    assert [m.status for m in h.to(CALLER)] == [403]
     assert [(r.status, r.reason) for r in h.of(CallRefused)] == [(403, "source not trusted")]
     assert h.to(PHONES["1001"]) == []
+
+
+def test_refused_invites_are_answered_once_and_hold_no_state() -> None:
+    """Issue 16, item 8: a refused INVITE's 403 went out with a 100 Trying and
+    was retransmitted by timer G for 32 s (a reflection amplifier toward spoofed
+    sources), and each refusal held a server transaction all that time."""
+    h = Harness("1001")
+    h.sb._admit = CallAdmission(TrustedSources(["10.0.0.0/8"]))
+    endpoint = h.sb.ua.endpoint
+    for n in range(200):
+        h.send(caller_invite(call_id=f"flood-{n}", branch=f"z9hG4bK-f{n}"), CALLER, at=n * 0.001)
+    assert endpoint.transaction_count == 0
+    assert h.sb.next_deadline() is None  # no timer G or H armed for any of them
+    h.until(64.0)
+    sent = h.to(CALLER)
+    assert [m.status for m in sent] == [403] * 200  # one answer per INVITE, none repeated
+    assert len(h.of(CallRefused)) == 200
+    # A retransmission of a refused INVITE is simply refused again, once.
+    h.send(caller_invite(call_id="flood-0", branch="z9hG4bK-f0"), CALLER, at=65.0)
+    assert [m.status for m in h.to(CALLER)] == [403]
+    assert endpoint.transaction_count == 0

@@ -54,6 +54,19 @@ def test_register_from_a_stranger_is_forbidden() -> None:
     assert resp.status == 403
 
 
+def test_what_the_ua_answers_itself_holds_no_transaction() -> None:
+    """Issue 16, item 8: each OPTIONS, stray BYE, unknown method or REGISTER
+    without a registrar held a server transaction for timer J (32 s): a flood of
+    them from anywhere held that much state. Each is now answered once."""
+    agent = ua()
+    for n in range(50):
+        for method in ("OPTIONS", "BYE", "MESSAGE", "REGISTER"):
+            out = agent.receive(request(method, branch=f"z9hG4bK-{method}{n}"), UAC, n * 0.01)
+            assert len(responses(out)) == 1
+    assert agent.endpoint.transaction_count == 0
+    assert agent.next_deadline() is None  # nothing armed to retransmit
+
+
 def test_calls_and_dialogs_are_passed_to_the_call_layer() -> None:
     agent = ua()
     out = agent.receive(request(), UAC, 0.0)
