@@ -34,7 +34,13 @@ from callcenter.log import LogBudget, current_call
 from callcenter.metrics.sip import SipMetrics
 from callcenter.sip.aio import SipTransports, TransportConfig
 from callcenter.sip.errors import ParseError
-from callcenter.sip.events import KeepAliveReceived, MessageRejected, Send, TransactionTimedOut
+from callcenter.sip.events import (
+    KeepAliveReceived,
+    MessageRejected,
+    PasswordGuessing,
+    Send,
+    TransactionTimedOut,
+)
 from callcenter.sip.message import Address, Message, Transport
 from callcenter.sip.parser import KeepAlive
 from callcenter.sip.ua import RegistrationStatus
@@ -239,6 +245,16 @@ class SipRuntime:
                 self.metrics.calls_refused.labels(str(status)).inc()
                 if status != 401:  # a challenge is routine for a trunk; a refusal is not
                     self._log_rejection(now, source=str(source), reason=reason, status=status)
+            case PasswordGuessing(user, source, failures, blocked_for, unreported):
+                # The registrar returns at most one a second.
+                log.warning(
+                    "sip password guessing: phone registrations blocked",
+                    user=user,
+                    source=str(source),
+                    failures=failures,
+                    blocked_for=blocked_for,
+                    other_blocks_unreported=unreported,
+                )
             case Dropped(source):
                 self.dropped += 1
                 self._log_rejection(now, source=str(source), reason="rate limited", status=None)

@@ -31,6 +31,7 @@ from callcenter.sip.events import (
     CancelReceived,
     KeepAliveReceived,
     MessageRejected,
+    PasswordGuessing,
     RequestReceived,
     RequestRefused,
     ResponseReceived,
@@ -87,6 +88,7 @@ SwitchboardOutput = (
     | RegistrationChanged
     | Dropped
     | CallRefused
+    | PasswordGuessing
 )
 #: Decides whether bytes from a source are read at all (flood protection).
 Gate = Callable[[Address, float], bool]
@@ -269,6 +271,8 @@ class Switchboard:
             )
         for binding in outcome.bindings_removed:
             out.append(PhoneRegistered(binding.aor, binding.contact, str(binding.source), 0))
+        if outcome.guessing is not None:
+            out.append(outcome.guessing)
         return out
 
     def _route_bridge(self, outputs: list[BridgeOutput], now: float) -> list[SwitchboardOutput]:

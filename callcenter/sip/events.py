@@ -17,6 +17,7 @@ __all__ = [
     "CancelReceived",
     "KeepAliveReceived",
     "MessageRejected",
+    "PasswordGuessing",
     "RequestReceived",
     "RequestRefused",
     "ResponseReceived",
@@ -184,6 +185,20 @@ class RequestRefused:
     method: str
     status: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordGuessing:
+    """The registrar started blocking password guesses for `user` after
+    `failures` wrong passwords in a row (from `source` last), for `blocked_for`
+    seconds. At most one is returned a second; `unreported` says how many
+    blocks started since the last one returned."""
+
+    user: str
+    source: Address
+    failures: int
+    blocked_for: float
+    unreported: int
 
 
 SipEvent = (

@@ -57,6 +57,30 @@ predicate is consulted only after the digest has been verified, so it cannot
 leak through timing. STALE is only ever said to someone whose digest was
 right, so it reveals nothing to a guesser either.
 
+Password guessing
+-----------------
+Each configured user has a budget of wrong passwords (``guess_budget``, 5 by
+default). Once it is spent, every further wrong password blocks the user for a
+while, twice as long each time (``guess_block``, 1 s, doubling up to
+``guess_block_max``, 60 s): while blocked, even the right password is answered
+403, so a guess loop gets about one guess a minute instead of thousands a
+second. Failures are forgotten ``guess_forget`` seconds (10 minutes) after the
+last one, and a registration that takes clears its budget.
+
+So that a guesser cannot lock a phone out, the budget is kept twice per user:
+once for the host the user last registered from (its "usual" host), once for
+every other source. A phone that registers from its usual host is not slowed
+down by guesses from elsewhere; one that moved waits out at most
+``guess_block_max`` between tries. The blocked answer is the same 403 as a
+wrong password, and the digest is still checked (its result ignored), so a
+blocked extension looks and costs the same as a wrong password or an unknown
+user: blocking reveals nothing about which extensions exist. Unknown users have
+no budget (there is nothing to protect), which keeps the table bounded by the
+configured users: two entries each at most.
+
+When a block starts the outcome carries a `PasswordGuessing` event for the
+operator's log, at most one a second (the others are counted in the next).
+
 Memory is bounded by configuration, not by traffic: only authenticated,
 allowed users create bindings, and each AOR holds at most
 ``max_contacts_per_aor`` of them.
@@ -91,6 +115,7 @@ from typing import assert_never
 from .auth import AuthError, AuthStatus, DigestCredentials, DigestServer, credentials_for
 from .builders import make_response
 from .errors import LocalProtocolError, ParseError, RemoteProtocolError
+from .events import PasswordGuessing
 from .headers import NameAddr, SipURI
 from .message import Address, Request, Response
 
@@ -150,6 +175,17 @@ class RegisterOutcome:
     bindings_refreshed: list[Binding] = field(default_factory=list)
     bindings_removed: list[Binding] = field(default_factory=list)
     detail: str = ""
+    #: Set when this request started a block on password guesses (rate-bounded).
+    guessing: PasswordGuessing | None = None
+
+
+@dataclass(slots=True)
+class _Guesses:
+    """Wrong passwords in a row for one user, from its usual host or elsewhere."""
+
+    failures: int = 0
+    last: float = 0.0
+    blocked_until: float = 0.0
 
 
 class _Rejected(Exception):
@@ -176,14 +212,22 @@ class Registrar:
         "_default_expires",
         "_digest",
         "_domains",
+        "_guess_block",
+        "_guess_block_max",
+        "_guess_budget",
+        "_guess_forget",
+        "_guesses",
         "_heap",
+        "_last_alarm",
         "_max_contacts",
         "_max_expires",
         "_min_expires",
         "_new_tag",
         "_seq",
         "_sources",
+        "_unreported",
         "_users",
+        "_usual",
     )
 
     def __init__(
@@ -198,11 +242,17 @@ class Registrar:
         max_contacts_per_aor: int = 5,
         aliases: Iterable[str] = (),
         new_tag: Callable[[], str] = _new_tag,
+        guess_budget: int = 5,
+        guess_block: float = 1.0,
+        guess_block_max: float = 60.0,
+        guess_forget: float = 600.0,
     ) -> None:
         """``domain`` (and ``aliases``, e.g. the service's IP address, which
         phones often put in To) are the hosts we are registrar for. ``users``
         says which AOR users may register: a predicate or a collection.
-        ``new_tag`` makes To tags; inject it for deterministic tests.
+        ``new_tag`` makes To tags; inject it for deterministic tests. The
+        ``guess_*`` settings are the password-guessing budget (see the module
+        docstring).
         """
         domains = {_host_key(d) for d in (domain, *aliases)}
         if "" in domains:
@@ -211,6 +261,8 @@ class Registrar:
             raise ValueError("need 1 <= min_expires <= default_expires <= max_expires")
         if max_contacts_per_aor < 1:
             raise ValueError("max_contacts_per_aor must be at least 1")
+        if guess_budget < 1 or not 0 < guess_block <= guess_block_max:
+            raise ValueError("need guess_budget >= 1 and 0 < guess_block <= guess_block_max")
         self._domains = frozenset(domains)
         self._digest = digest
         self._users: Callable[[str], bool] = (
@@ -229,6 +281,16 @@ class Registrar:
         # (expires_at, serial, aor, key); entries whose binding changed are skipped.
         self._heap: list[tuple[float, int, str, _UriKey]] = []
         self._seq = itertools.count()
+        self._guess_budget = guess_budget
+        self._guess_block = guess_block
+        self._guess_block_max = guess_block_max
+        self._guess_forget = guess_forget
+        # (user, from its usual host?) -> wrong passwords in a row; configured users only.
+        self._guesses: dict[tuple[str, bool], _Guesses] = {}
+        # User -> the host its last registration that took came from.
+        self._usual: dict[str, str] = {}
+        self._last_alarm = float("-inf")
+        self._unreported = 0
 
     def __repr__(self) -> str:
         return f"Registrar(domains={sorted(self._domains)!r}, bindings={self.binding_count})"
@@ -266,14 +328,17 @@ class Registrar:
             return self._challenge(request, now, detail="credentials not usable")
         match result.status:
             case AuthStatus.OK:
-                pass
+                if self._guesses and self._blocked(credentials.username, source, now):
+                    # The same answer as a wrong password: see "Password guessing".
+                    return self._reply(request, 403, detail="password guesses blocked")
             case AuthStatus.STALE:
                 return self._challenge(request, now, stale=True, detail=result.reason)
             case AuthStatus.INVALID:
                 return self._challenge(request, now, detail=result.reason)
             case AuthStatus.FAILED:
                 # Wrong password and unknown user alike: see "What a scanner sees".
-                return self._reply(request, 403, detail=result.reason)
+                event = self._guessed_wrong(credentials.username, source, now)
+                return self._reply(request, 403, detail=result.reason, guessing=event)
             case _:
                 assert_never(result.status)
 
@@ -299,6 +364,10 @@ class Registrar:
         refreshed = [b for k, b in after.items() if k in current and b is not current[k]]
         removed = expired + [b for k, b in current.items() if k not in after]
         self._commit(aor, after)
+        # It took: the budget is whole again, and this is the user's usual host.
+        if self._guesses:
+            self._guesses.pop((aor, self._is_usual(aor, source)), None)
+        self._usual[aor] = source.host
 
         # §10.3 step 8: list every current binding with its remaining time.
         contacts = [
@@ -315,6 +384,38 @@ class Registrar:
             refreshed=refreshed,
             removed=removed,
         )
+
+    def _is_usual(self, user: str, source: Address) -> bool:
+        return self._usual.get(user) == source.host
+
+    def _blocked(self, user: str, source: Address, now: float) -> bool:
+        guesses = self._guesses.get((user, self._is_usual(user, source)))
+        return guesses is not None and guesses.blocked_until > now
+
+    def _guessed_wrong(self, user: str, source: Address, now: float) -> PasswordGuessing | None:
+        """Count a wrong password for a configured user; start a block once the
+        budget is spent. Returns the event for the log when a block starts
+        (at most one a second)."""
+        if not self._users(user):
+            return None  # nothing to protect; keeps the table bounded
+        key = (user, self._is_usual(user, source))
+        guesses = self._guesses.get(key)
+        if guesses is None or now - guesses.last > self._guess_forget:
+            guesses = self._guesses[key] = _Guesses()
+        guesses.last = now
+        if guesses.blocked_until > now:
+            return None  # refused while blocked: counted by the block already
+        guesses.failures += 1
+        over = guesses.failures - self._guess_budget
+        if over < 0:
+            return None
+        block = min(self._guess_block * 2.0 ** min(over, 64), self._guess_block_max)
+        guesses.blocked_until = now + block
+        if now - self._last_alarm < 1.0:
+            self._unreported += 1
+            return None
+        unreported, self._unreported, self._last_alarm = self._unreported, 0, now
+        return PasswordGuessing(user, source, guesses.failures, block, unreported)
 
     def _credentials(self, request: Request) -> DigestCredentials | None:
         return credentials_for(request.headers.get_all("Authorization"), self._digest.realm)
@@ -427,6 +528,7 @@ class Registrar:
         added: list[Binding] | None = None,
         refreshed: list[Binding] | None = None,
         removed: list[Binding] | None = None,
+        guessing: PasswordGuessing | None = None,
     ) -> RegisterOutcome:
         # Standard reason phrases only: the detail is for our log, not the peer.
         response = make_response(request, status, to_tag=self._new_tag(), extra=extra)
@@ -437,6 +539,7 @@ class Registrar:
             bindings_refreshed=refreshed or [],
             bindings_removed=removed or [],
             detail=detail,
+            guessing=guessing,
         )
 
     # -- queries and time -----------------------------------------------------------------

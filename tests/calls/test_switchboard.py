@@ -22,7 +22,7 @@ from callcenter.calls.bridge import AgentTarget, Bridge, BridgeConfig
 from callcenter.calls.switchboard import Switchboard
 from callcenter.sip.builders import make_response
 from callcenter.sip.endpoint import EndpointConfig
-from callcenter.sip.events import Send
+from callcenter.sip.events import PasswordGuessing, Send
 from callcenter.sip.message import Address, Request, Response, Transport
 from callcenter.sip.parser import parse_message
 from callcenter.sip.ua import UaConfig, UserAgent
@@ -455,3 +455,19 @@ def test_refused_registers_are_answered_once_and_hold_no_state() -> None:
     assert [m.status for m in h.to(CALLER)] == [200, 200]
     assert endpoint.transaction_count == 1
     assert [b.aor for b in h.sb.registrar.bindings()] == ["1001"]
+
+
+def test_password_guessing_comes_out_of_the_switchboard_for_the_log() -> None:
+    """Issue 16, item 9: the registrar's block is reported to the runtime."""
+    h = Harness("1001")
+    h.sb.registrar = make_registrar()
+    h.sb.ua.pass_register = True
+    for n in range(6):
+        phone = Phone("1001", f"no-{n}", source=CALLER, call_id=f"g{n}")
+        h.send(phone.request(), CALLER, at=n * 0.01)
+        [challenge] = h.to(CALLER)
+        phone.challenge = phone.client.choose_challenge(challenges(challenge))
+        h.send(phone.request(), CALLER)
+        assert [m.status for m in h.to(CALLER)] == [403]
+    [event] = h.of(PasswordGuessing)
+    assert (event.user, event.source, event.failures) == ("1001", CALLER, 5)

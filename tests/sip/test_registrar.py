@@ -575,3 +575,84 @@ def test_registered_from_follows_bindings_added_moved_removed_and_expired() -> N
     assert phone.send(registrar, 30.0, expires=600).response.status == 200
     assert registrar.expire(631.0) != []
     assert not registrar.registered_from("192.0.2.7", 40000)
+
+
+# --------------------------------------------------------------------------
+# Password guessing (issue 16, item 9)
+# --------------------------------------------------------------------------
+
+ELSEWHERE = Address("192.0.2.66", 40000, Transport.UDP)
+
+
+def guess(registrar: Registrar, password: str, now: float, source: Address = ELSEWHERE,
+          user: str = "1001") -> RegisterOutcome:  # fmt: skip
+    """One guess with a fresh challenge, as a guess loop sends them."""
+    return Phone(user, password, source=source, call_id=f"g{now}").send(registrar, now)
+
+
+def test_wrong_passwords_block_the_extension_even_for_the_right_one() -> None:
+    """A guess loop ran at 2,000 guesses/s and the right password still worked
+    after 5,000 failures: now the budget is 5, then blocks doubling from 1 s."""
+    registrar = make_registrar()
+    outcomes = [guess(registrar, f"no-{n}", 0.001 * n) for n in range(5000)]
+    right = guess(registrar, "pw-1001", 4.9)
+    assert right.response.status == 403 and registrar.bindings() == []  # still blocked
+    assert right.response.reason == "Forbidden"  # the very answer a wrong password gets
+    # The 5th wrong password starts the first block; most fall inside one: 3 of 5,000 counted.
+    events = [o.guessing for o in outcomes if o.guessing is not None]
+    assert [(e.failures, e.blocked_for) for e in events] == [(5, 1.0), (6, 2.0), (7, 4.0)]
+
+
+def test_blocks_double_up_to_the_cap_and_the_right_password_gets_in_after() -> None:
+    registrar = make_registrar()
+    now, blocks = 0.0, []
+    for n in range(12):
+        out = guess(registrar, f"no-{n}", now)
+        assert out.response.status == 403
+        if out.guessing is not None:
+            blocks.append(out.guessing.blocked_for)
+            now += out.guessing.blocked_for
+        now += 0.5
+    assert blocks == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+    assert guess(registrar, "pw-1001", now + 60.0).response.status == 200
+
+
+def test_a_phone_at_its_usual_address_is_not_locked_out_by_guesses_elsewhere() -> None:
+    registrar = make_registrar()
+    phone = Phone("1001", "pw-1001")
+    assert phone.send(registrar, 0.0).response.status == 200
+    for n in range(50):
+        guess(registrar, f"no-{n}", 1.0 + n * 0.01)
+    assert guess(registrar, "pw-1001", 2.0).response.status == 403  # the guesser's side
+    assert phone.send(registrar, 2.0).response.status == 200  # the phone's own side
+    # A phone that registers again after the window clears the budget.
+    assert guess(registrar, "pw-1001", 200.0).response.status == 200
+    assert guess(registrar, "no", 201.0).guessing is None
+
+
+def test_blocking_says_nothing_about_which_extensions_exist() -> None:
+    registrar = make_registrar()
+    for n in range(10):
+        known = guess(registrar, f"no-{n}", n * 0.01)
+        unknown = guess(registrar, f"no-{n}", n * 0.01, user="9999")
+        assert (known.response.status, known.response.reason) == (403, "Forbidden")
+        assert (unknown.response.status, unknown.response.reason) == (403, "Forbidden")
+        assert known.response.headers.get_all("Retry-After") == []
+    assert unknown.guessing is None  # no table entry for users that do not exist
+
+
+def test_guessing_events_are_rate_bounded_across_extensions() -> None:
+    registrar = make_registrar()
+    for user in ("1001", "1002"):
+        for n in range(5):
+            out = guess(registrar, f"no-{n}", 0.1 * n, user=user)
+    assert out.guessing is None  # 1002's block started within a second of 1001's
+    out = guess(registrar, "no-late", 2.5, user="1002")
+    assert out.guessing is not None and out.guessing.unreported == 1
+
+
+def test_failures_are_forgotten_after_a_quiet_spell() -> None:
+    registrar = make_registrar()
+    for n in range(4):
+        guess(registrar, f"no-{n}", float(n))
+    assert guess(registrar, "no-late", 700.0).guessing is None  # counting from one again
