@@ -378,6 +378,10 @@ class Bridge:
             return self._respond(tx, req, 491, now)  # no re-INVITE before the answer
         return self._respond(tx, req, 200, now)
 
+    def knows_dialog(self, req: Request) -> bool:
+        """True if `req` (with a To tag) names one of our dialogs."""
+        return _incoming_dialog_id(req) in self._dialogs
+
     def on_ack(self, req: Request) -> bool:
         """An ACK without a transaction: the ACK for one of our 200s."""
         key = _incoming_dialog_id(req)

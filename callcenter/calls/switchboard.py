@@ -235,10 +235,19 @@ class Switchboard:
         return []
 
     def _screen(self, request: Request, source: Address, now: float) -> tuple[Response, str] | None:
-        """The endpoint's screen: an INVITE that may not place a call is refused
-        before it has a transaction, so the refusal is sent once (never
-        retransmitted toward a source that may be spoofed) and holds no state."""
-        if self._admit is None or not _new_call(request):
+        """The endpoint's screen: an INVITE that may not place a call (or names
+        no dialog of ours) is refused before it has a transaction, so the
+        refusal is sent once (never retransmitted toward a source that may be
+        spoofed) and holds no state."""
+        if request.method != "INVITE":
+            return None
+        if request.to.tag:
+            # A re-INVITE for no dialog of ours: 481 once, not 100 Trying and a
+            # 481 that timer G repeats toward whoever the source claims to be.
+            if self.bridge.knows_dialog(request):
+                return None
+            return self.ua.response(request, 481), "re-INVITE for no dialog of ours"
+        if self._admit is None:
             return None
         try:
             refused = self._admit(request, source, now)

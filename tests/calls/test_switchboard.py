@@ -471,3 +471,14 @@ def test_password_guessing_comes_out_of_the_switchboard_for_the_log() -> None:
         assert [m.status for m in h.to(CALLER)] == [403]
     [event] = h.of(PasswordGuessing)
     assert (event.user, event.source, event.failures) == ("1001", CALLER, 5)
+
+
+def test_a_re_invite_for_no_dialog_is_answered_481_once_and_holds_nothing() -> None:
+    """Issue 16, item 8: such an INVITE got 100 Trying and a 481 that timer G
+    repeated for 32 s, an amplifier open to anyone (the To tag skips admission)."""
+    h = Harness("1001")
+    for n in range(50):
+        h.send(caller_invite(to_tag=f"t{n}", branch=f"z9hG4bK-r{n}"), CALLER, at=n * 0.01)
+    assert h.sb.ua.endpoint.transaction_count == 0
+    h.until(64.0)
+    assert [m.status for m in h.to(CALLER)] == [481] * 50
