@@ -234,15 +234,16 @@ class SipEndpoint:
         self, key: TxKey, req: Request, source: Address, now: float
     ) -> list[SipAction]:
         """§9.2: CANCEL matches the INVITE with the same branch and sent-by."""
-        tx = ServerNonInviteTransaction(
-            req, response_address(req.top_via, source), self.config.timers
-        )
-        self._server[key] = tx
-        self._sources[key] = source
+        peer = response_address(req.top_via, source)
         ikey = TxKey(key.branch, "INVITE", True, key.sent_by)
         invite = self._server.get(ikey)
         if not isinstance(invite, ServerInviteTransaction):
-            return self._run(key, tx, tx.send(make_response(req, 481), now), now)
+            # Nothing to cancel: 481 once, statelessly. Anyone can send such a
+            # CANCEL, so it holds no transaction and is never retransmitted.
+            return [Send(make_response(req, 481).serialize(), peer)]
+        tx = ServerNonInviteTransaction(req, peer, self.config.timers)
+        self._server[key] = tx
+        self._sources[key] = source
         out = self._run(key, tx, tx.send(make_response(req, 200, to_tag=_to_tag(invite)), now), now)
         if invite.final_sent:
             return out  # too late: the CANCEL has no effect (§9.2)

@@ -74,6 +74,16 @@ def test_cancel_without_matching_invite_gets_481() -> None:
     assert first_lines(out) == ["SIP/2.0 481 Call/Transaction Does Not Exist"]
 
 
+def test_cancels_of_nothing_are_answered_once_and_hold_nothing() -> None:
+    """Issue 16, item 8: each such CANCEL, from anyone, held a transaction for
+    timer J (32 s)."""
+    ep = endpoint()
+    for n in range(100):
+        out = ep.receive(request("CANCEL", branch=f"z9hG4bK-c{n}"), UAC, n * 0.01)
+        assert first_lines(out) == ["SIP/2.0 481 Call/Transaction Does Not Exist"]
+    assert ep.transaction_count == 0 and ep.next_deadline() is None
+
+
 def test_cancel_after_final_answer_has_no_effect_but_gets_200() -> None:
     ep = endpoint()
     [invite] = events(ep.receive(request(), UAC, 0.0), RequestReceived)
