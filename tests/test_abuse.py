@@ -18,9 +18,12 @@ from structlog.testing import capture_logs
 
 from callcenter.call_side.service import Service
 from callcenter.settings import Settings
+from callcenter.sip.auth import DigestClient, parse_challenge
+from callcenter.sip.parser import parse_message
 
 from .helpers import FLOOR_PROCESS, free_port
 from .sip.helpers import request
+from .sip.test_registrar import DOMAIN, register
 from .test_sip_service import Udp, sip_port, udp_client
 
 
@@ -119,6 +122,47 @@ async def test_refusals_are_sent_once_and_keep_no_state() -> None:
         assert sum(len(a) for a in refusals) < sent  # fewer bytes out than in
     finally:
         stranger_t.close()
+        await svc.stop()
+
+
+async def test_password_guessing_is_blocked_and_logged() -> None:
+    """Issue 16, item 9: a guess loop ran at 2,000 guesses a second and the right
+    password still worked after 5,000 failures, with nothing logged."""
+    settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
+        database={"enabled": False},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        agents=[{"id": "a1", "name": "A", "number": "1", "extension": "1001",
+                 "password": "pw-1001"}],
+    )  # fmt: skip
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    transport, proto, _ = await udp_client()
+    dest = ("127.0.0.1", sip_port(svc))
+
+    async def attempt(password: str, n: int) -> bytes:
+        transport.sendto(register(call_id=f"g{n}", domain="localhost").serialize(), dest)
+        challenge = parse_message(await asyncio.wait_for(proto.queue.get(), 5))
+        client = DigestClient("1001", password)
+        chosen = client.choose_challenge(
+            [parse_challenge(v) for v in challenge.headers.get_all("WWW-Authenticate")]
+        )
+        auth = client.authorize(chosen, "REGISTER", f"sip:{DOMAIN}")
+        again = register(call_id=f"g{n}", cseq=2, domain="localhost", authorization=auth)
+        transport.sendto(again.serialize(), dest)
+        return (await asyncio.wait_for(proto.queue.get(), 5)).split(b"\r\n", 1)[0]
+
+    try:
+        with capture_logs() as logs:
+            wrong = [await attempt(f"no-{n}", n) for n in range(20)]
+            right = await attempt("pw-1001", 99)
+        assert set(wrong) == {b"SIP/2.0 403 Forbidden"}
+        assert right == b"SIP/2.0 403 Forbidden"  # blocked: the right password waits
+        [line] = [e for e in logs if e["event"].startswith("sip password guessing")]
+        assert (line["user"], line["failures"], line["log_level"]) == ("1001", 5, "warning")
+    finally:
+        transport.close()
         await svc.stop()
 
 
