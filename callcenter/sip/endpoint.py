@@ -87,6 +87,10 @@ class EndpointConfig:
     timers: TimerConfig = field(default_factory=TimerConfig)
     max_message_size: int = DEFAULT_MAX_SIZE
     user_agent: str = "callcenter"
+    #: Server transactions held at most; a new request beyond it is answered
+    #: 503 once, statelessly. A bound on the state any traffic can hold
+    #: (ten thousand calls need a fraction of it).
+    max_server_transactions: int = 50_000
 
 
 def response_address(via: Via, source: Address) -> Address:
@@ -212,6 +216,11 @@ class SipEndpoint:
             except ParseError as exc:
                 raise ParseError(f"Contact: {exc.reason}") from None
         peer = response_address(via, source)
+        if len(self._server) >= self.config.max_server_transactions:
+            tag = None if req.to.tag else self._new_id()
+            busy = make_response(req, 503, to_tag=tag, extra=[("Retry-After", "5")])
+            rejected = MessageRejected(source, "too many transactions", 503)
+            return [Send(busy.serialize(), peer), rejected]
         if self.screen is not None:
             refused = self.screen(req, source, now)
             if refused is not None:

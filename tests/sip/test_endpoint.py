@@ -74,6 +74,21 @@ def test_cancel_without_matching_invite_gets_481() -> None:
     assert first_lines(out) == ["SIP/2.0 481 Call/Transaction Does Not Exist"]
 
 
+def test_server_transactions_are_bounded() -> None:
+    """Issue 16, item 8: the state requests can hold is capped; beyond the cap a
+    new request is answered 503 once, statelessly, and retransmissions of those
+    held are still absorbed."""
+    ep = SipEndpoint(EndpointConfig(LOCAL, max_server_transactions=3), Ids("e"))
+    for n in range(3):
+        assert events(ep.receive(request(branch=f"z9hG4bK-{n}"), UAC, 0.0), RequestReceived)
+    out = ep.receive(request("OPTIONS", branch="z9hG4bK-over"), UAC, 0.0)
+    assert first_lines(out) == ["SIP/2.0 503 Service Unavailable"]
+    [busy] = events(out, MessageRejected)
+    assert busy.status == 503
+    assert ep.transaction_count == 3
+    assert first_lines(ep.receive(request(branch="z9hG4bK-0"), UAC, 0.1)) == ["SIP/2.0 100 Trying"]
+
+
 def test_cancels_of_nothing_are_answered_once_and_hold_nothing() -> None:
     """Issue 16, item 8: each such CANCEL, from anyone, held a transaction for
     timer J (32 s)."""
