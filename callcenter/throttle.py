@@ -34,8 +34,8 @@ repeated event for a key (first time, then once per interval with a count),
 so a flood of refused packets cannot become a flood of log lines.
 
 Nothing here reads a clock: ``now`` is monotonic seconds from the caller, and
-nothing here is SIP's: the desktop's logins are throttled with a `Throttle`
-too (per user and per address), so this module is the service's, beside the
+nothing here is SIP's: the desktop's login throttle (agent/login_guard.py)
+keys addresses with `source_key` too, so this module is the service's, beside the
 cores, which both processes may import (the floor's half may not import the
 SIP core). It is compiled with mypyc with the call path (setup.py): the gate
 asks it about every message from an untrusted source.

@@ -10,8 +10,10 @@ tests; this module holds what needs the whole service.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
@@ -258,3 +260,41 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     before, after, applied = out.stdout.splitlines()[-1].split()  # after its log line
     assert int(before) <= 256 < int(after) and applied == "True", out.stdout
+
+
+async def test_a_flood_of_bogus_logins_is_refused_fast_and_delays_no_known_agent() -> None:
+    """Issue 16, item 3: 400 simultaneous bogus logins kept the hashing threads busy
+    for about 50 s, and a real agent's login took as long. Now a few hashes run at
+    once, what is over the budget is refused at once (429, Retry-After), and an
+    agent logging in from where they logged in before goes ahead of the queue."""
+    settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
+        database={"enabled": False},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        agents=[{"id": "a001", "name": "A", "number": "001", "extension": "1001",
+                 "password": "pw-a001"}],
+    )  # fmt: skip
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    url = f"http://{svc.http_addresses[0]}/api/login"
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+
+            async def login(user: str, password: str) -> tuple[int, str | None]:
+                async with s.post(url, json={"user_id": user, "password": password}) as r:
+                    return r.status, r.headers.get("Retry-After")
+
+            assert (await login("a001", "pw-a001"))[0] == 200  # this morning, say
+            bogus = [asyncio.create_task(login(f"nobody-{n}", "guess")) for n in range(400)]
+            await asyncio.sleep(0.3)  # they have arrived
+            started = time.monotonic()
+            assert (await login("a001", "pw-a001"))[0] == 200
+            took = time.monotonic() - started
+            answers = await asyncio.wait_for(asyncio.gather(*bogus), 30)
+        refused = [retry for status, retry in answers if status == 429]
+        assert len(refused) >= 300 and all(retry and int(retry) >= 1 for retry in refused)
+        assert {status for status, _ in answers} <= {401, 429}
+        assert took < 3.0, took  # about 50 s before the fix
+    finally:
+        await svc.stop()

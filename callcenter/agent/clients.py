@@ -25,15 +25,19 @@ QUEUE_LIMIT = 256  # messages waiting for one browser before it is dropped
 
 class Client:
     """A connected browser (see the module docstring). `calls`: a supervisor's
-    `floor.batch`es carry calls and other events (`supervisor.feed`)."""
+    `floor.batch`es carry calls and other events (`supervisor.feed`). `token`: the
+    session's, checked before each command; `ended`: the session ended, the socket
+    is being closed."""
 
-    __slots__ = ("calls", "dropped", "login", "queue", "ws")
+    __slots__ = ("calls", "dropped", "ended", "login", "queue", "token", "ws")
 
-    def __init__(self, ws: web.WebSocketResponse, login: Login) -> None:
+    def __init__(self, ws: web.WebSocketResponse, login: Login, token: str) -> None:
         self.ws = ws
         self.login = login
+        self.token = token
         self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_LIMIT)
         self.dropped = False
+        self.ended = False
         self.calls = False
 
     def send(self, text: str) -> None:

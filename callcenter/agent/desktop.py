@@ -17,11 +17,19 @@ desks, in order. Every message a browser sends passes one dispatcher
 sender's role and turned into the ACD's typed command by the pure
 commands.py, or answered by the desk it is for. The replies are typed
 (replies.py). The HTTP routes (the pages, login, the two websockets) are here.
+
+A websocket lives no longer than the token that opened it: the hub listens
+to the sessions and closes (code `SESSION_ENDED`) the sockets of a token
+that ends (logout, a password reset, the agent's removal), closes each at
+its token's expiry, and checks the token again before every command: a
+command on a socket whose session ended is answered `session-ended`, and
+the socket closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import tzinfo
 from pathlib import Path
@@ -38,6 +46,7 @@ from callcenter.control import CallControl
 from callcenter.records.customers import Customer
 from callcenter.records.forms import CallForm
 from callcenter.tasks import cancel_and_wait
+from callcenter.throttle import SuppressedLog, source_key
 
 from .agent_desk import AgentDesk, AgentInfo
 from .auth import LoginRefused, Sessions
@@ -60,9 +69,13 @@ from .messages import (
 from .replies import ErrorReply, Ok, Pong, Reply, encode_reply
 from .supervisor_desk import History, SupervisorDesk
 
-__all__ = ["QUEUE_LIMIT", "AgentInfo", "DesktopHub", "History"]
+__all__ = ["QUEUE_LIMIT", "SESSION_ENDED", "AgentInfo", "DesktopHub", "History"]
 
 log = structlog.get_logger("callcenter.desktop")
+
+#: The close code of a websocket whose session ended (logout, expiry, password
+#: reset, removal): the page asks for the password again rather than reconnect.
+SESSION_ENDED = 4001
 
 
 class DesktopHub:
@@ -118,6 +131,12 @@ class DesktopHub:
         self._bus = bus
         self._sub = bus.subscribe("desktop", maxsize=50_000)
         self._task: asyncio.Task[None] | None = None
+        # Every open websocket, agents' and supervisors', from its upgrade on.
+        self._open: set[Client] = set()
+        self._closing: set[asyncio.Task[object]] = set()
+        sessions.on_ended(self._sessions_ended)
+        # Refused logins (429) are logged at most once per 10 s, with a count.
+        self._throttled_log = SuppressedLog(10.0)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -134,11 +153,14 @@ class DesktopHub:
         self.supervisor_desk.start()
 
     async def stop(self) -> None:
+        self.sessions.remove_listener(self._sessions_ended)
         if self._task is not None:
             await cancel_and_wait([self._task])
         await self.supervisor_desk.stop()
         await self.agent_desk.stop()
         self._bus.unsubscribe(self._sub)
+        if self._closing:
+            await asyncio.wait(list(self._closing), timeout=5)
 
     def routes(self) -> list[web.AbstractRouteDef]:
         static = Path(__file__).with_name("static")
@@ -173,11 +195,24 @@ class DesktopHub:
             user_id, password = str(body["user_id"]), str(body["password"])
         except (ValueError, KeyError, TypeError):
             return _error(400, 'send JSON {"user_id": …, "password": …}')
+        source = request.remote or ""
         try:
-            token = await self.sessions.login(user_id, password, request.remote or "")
+            token = await self.sessions.login(user_id, password, source)
         except LoginRefused as exc:
-            log.warning("login refused", user_id=user_id, throttled=exc.throttled)
-            return _error(429 if exc.throttled else 401, str(exc))
+            if exc.throttled:
+                count = self._throttled_log.hit("login", self.sessions.now())
+                if count is not None:
+                    log.warning(
+                        "logins refused: too many attempts", count=count,
+                        last_user_id=user_id[:64], last_source=source_key(source),
+                    )  # fmt: skip
+                return web.json_response(
+                    {"error": str(exc)}, status=429,
+                    headers={"Retry-After": str(exc.retry_seconds)},
+                )  # fmt: skip
+            # Heard attempts are bounded by the throttle: each failure is logged.
+            log.warning("login refused", user_id=user_id[:64], source=source_key(source))
+            return _error(401, str(exc))
         login = self.sessions.check(token)
         assert login is not None
         return web.json_response({"token": token, "role": login.role, "user_id": user_id})
@@ -188,36 +223,85 @@ class DesktopHub:
         return web.json_response({"ok": True})
 
     async def handle_agent_ws(self, request: web.Request) -> web.StreamResponse:
-        login = self.sessions.check(request.query.get("token"))
-        if login is None or login.role != "agent":
+        token = request.query.get("token")
+        login = self.sessions.check(token)
+        if token is None or login is None or login.role != "agent":
             return _error(401, "log in first: POST /api/login, then ?token=…")
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
         await ws.prepare(request)
-        client = Client(ws, login)
-        writer = asyncio.get_running_loop().create_task(client.write())
-        try:
-            await self.agent_desk.connect(client, request.query.get("since"))
-            await self._read(client)
-        finally:
-            writer.cancel()
-            self.agent_desk.disconnect(client)
+        client = Client(ws, login, token)
+        since = request.query.get("since")
+        await self._serve(
+            client, lambda: self.agent_desk.connect(client, since), self.agent_desk.disconnect
+        )
         return ws
 
     async def handle_supervisor_ws(self, request: web.Request) -> web.StreamResponse:
-        login = self.sessions.check(request.query.get("token"))
-        if login is None or login.role != "supervisor":
+        token = request.query.get("token")
+        login = self.sessions.check(token)
+        if token is None or login is None or login.role != "supervisor":
             return _error(401, "supervisors only: log in as a supervisor first")
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
         await ws.prepare(request)
-        client = Client(ws, login)
-        writer = asyncio.get_running_loop().create_task(client.write())
+        client = Client(ws, login, token)
+        await self._serve(
+            client, lambda: self.supervisor_desk.connect(client), self.supervisor_desk.disconnect
+        )
+        return ws
+
+    async def _serve(
+        self,
+        client: Client,
+        connect: Callable[[], Awaitable[None]],
+        disconnect: Callable[[Client], None],
+    ) -> None:
+        """One websocket from its upgrade to its end, for as long as its session lasts."""
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(client.write())
+        self._open.add(client)
+        expiry = loop.call_later(
+            max(0.0, client.login.expires_at - self.sessions.now()), self._expired, client
+        )
         try:
-            await self.supervisor_desk.connect(client)
+            if self.sessions.check(client.token) is None:  # it ended while the socket opened
+                client.ended = True
+                await client.ws.close(code=SESSION_ENDED, message=b"session ended")
+                return
+            await connect()
             await self._read(client)
         finally:
+            expiry.cancel()
+            self._open.discard(client)
             writer.cancel()
-            self.supervisor_desk.disconnect(client)
-        return ws
+            disconnect(client)
+
+    # -- sessions that end ----------------------------------------------------------------
+
+    def _sessions_ended(self, tokens: frozenset[str]) -> None:
+        """Told by the sessions: close every socket these tokens opened."""
+        for client in [c for c in self._open if c.token in tokens]:
+            self._end(client)
+
+    def _expired(self, client: Client) -> None:
+        if client not in self._open:
+            return
+        if self.sessions.check(client.token) is None:
+            self._end(client)
+        else:  # the clock said a little early
+            client_expiry = client.login.expires_at - self.sessions.now()
+            asyncio.get_running_loop().call_later(max(0.1, client_expiry), self._expired, client)
+
+    def _end(self, client: Client) -> None:
+        """Close the client's socket (its session ended); what it sends meanwhile is refused."""
+        if client.ended:
+            return
+        client.ended = True
+        log.info("desktop session ended", user_id=client.login.user_id, role=client.login.role)
+        task = asyncio.get_running_loop().create_task(
+            client.ws.close(code=SESSION_ENDED, message=b"session ended")
+        )
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # -- what browsers send: one dispatcher -----------------------------------------------
 
@@ -226,6 +310,9 @@ class DesktopHub:
             if frame.type is WSMsgType.TEXT:
                 reply = await self._on_message(client, frame.data)
             elif frame.type is WSMsgType.BINARY:
+                if not self._live(client):
+                    await self._refuse_ended(client, None)
+                    continue
                 reply = ErrorReply(
                     code="bad-frame", message="binary frames are not accepted; send JSON text"
                 )
@@ -234,13 +321,25 @@ class DesktopHub:
             if reply is not None:
                 client.send(encode_reply(reply))
 
+    def _live(self, client: Client) -> bool:
+        """Is the session that opened this socket still on? Asked before every command."""
+        return not client.ended and self.sessions.check(client.token) is not None
+
     async def _on_message(self, client: Client, data: str) -> Reply | None:
         login = client.login
         try:
             message = parse_client_message(data)
         except ProtocolError as exc:
+            if not self._live(client):
+                await self._refuse_ended(client, exc.ref)
+                return None
             return ErrorReply(code=exc.code, message=exc.message, ref=exc.ref)
         ref = message.ref
+        # Logged out, expired, the password reset or the agent removed: the socket
+        # answers no more commands.
+        if not self._live(client):
+            await self._refuse_ended(client, ref)
+            return None
         refused = refusal(message, login.role)
         if refused is not None:
             return ErrorReply(code="forbidden", message=refused, ref=ref)
@@ -266,6 +365,19 @@ class DesktopHub:
         except AcdError as exc:
             return ErrorReply(code="refused", message=str(exc), ref=ref)
         return Ok(ref=ref)
+
+    async def _refuse_ended(self, client: Client, ref: str | None) -> None:
+        """Say why (before the close, which follows at once) and close the socket."""
+        if not client.ws.closed:
+            reply = ErrorReply(
+                code="session-ended",
+                message="your session has ended (logged out, expired or password reset):"
+                " log in again",
+                ref=ref,
+            )
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await client.ws.send_str(encode_reply(reply))
+        self._end(client)
 
     # -- events ---------------------------------------------------------------------------
 

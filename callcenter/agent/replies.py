@@ -43,7 +43,8 @@ class Ok(_Reply, tag="ok"):
 class ErrorReply(_Reply, tag="error"):
     """A message the server cannot take, or a command the ACD refused; the
     connection stays up. `code`: bad-frame, bad-json, too-large, unknown-type,
-    invalid, invalid-form, forbidden, refused, unavailable."""
+    invalid, invalid-form, forbidden, refused, unavailable; and session-ended
+    (logged out, expired, password reset), after which the socket is closed."""
 
     code: str
     message: str

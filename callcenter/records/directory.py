@@ -116,7 +116,7 @@ async def load(conn: asyncpg.Connection, agents: list[AgentSettings]) -> Directo
     directory.password_hashes = {
         r["id"]: r["password_hash"]
         for r in await conn.fetch(
-            "SELECT id, password_hash FROM agents WHERE password_hash IS NOT NULL"
+            "SELECT id, password_hash FROM agents WHERE enabled AND password_hash IS NOT NULL"
         )
     }
     directory.phone_digests = {

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry
 
+from callcenter.agent.desktop import SESSION_ENDED
 from callcenter.call_side.service import Service
 from callcenter.settings import Settings
 from tests.helpers import FLOOR_PROCESS, free_port
@@ -138,5 +139,84 @@ async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_p
                 doc = await r.json()
             assert doc["openapi"] == "3.1.0" and "/api/admin/agents" in doc["paths"]
             assert "AgentIn" in doc["components"]["schemas"]
+    finally:
+        await service.stop()
+
+
+async def test_a_password_reset_or_disabling_ends_the_agents_sessions(tmp_path: Path) -> None:
+    """Issue 16, item 13: after a password reset through the administration API
+    the agent's open websocket still answered commands, and a token issued before
+    the reset (or before the agent was disabled) still opened a new one."""
+    settings = Settings(
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        agents=[
+            {"id": "a001", "name": "Zhang Wei", "number": "001", "extension": "1001",
+             "password": "first-pw"},
+            {"id": "a002", "name": "Li Na", "number": "002", "extension": "1002",
+             "password": "second-pw"},
+        ],
+        desktop={"supervisors": [{"id": "sup", "name": "Sup", "password": "sup-pw"}]},
+    )  # fmt: skip
+    service = Service(settings, registry=CollectorRegistry())
+    await service.start()
+    base = f"http://{service.http_addresses[0]}"
+    try:
+        async with aiohttp.ClientSession() as s:
+
+            async def token(user: str, password: str) -> str:
+                async with s.post(
+                    f"{base}/api/login", json={"user_id": user, "password": password}
+                ) as r:
+                    assert r.status == 200
+                    return str((await r.json())["token"])
+
+            async def opened(token: str) -> aiohttp.ClientWebSocketResponse:
+                ws = await s.ws_connect(f"{base}/ws/agent?token={token}")
+                assert (await ws.receive_json(timeout=5))["type"] == "hello"
+                return ws
+
+            async def refused(token: str) -> int:
+                try:
+                    ws = await s.ws_connect(f"{base}/ws/agent?token={token}")
+                except aiohttp.WSServerHandshakeError as exc:
+                    return exc.status
+                await ws.close()
+                return 101
+
+            async def closed_with(ws: aiohttp.ClientWebSocketResponse) -> object:
+                """The code of the server's close frame."""
+                while True:
+                    msg = await ws.receive(timeout=5)
+                    if msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                        return None
+                    if msg.type is aiohttp.WSMsgType.CLOSE:
+                        return msg.data
+
+            auth = {"Authorization": f"Bearer {await token('sup', 'sup-pw')}"}
+            first = await token("a001", "first-pw")
+            ws = await opened(first)
+            async with s.post(
+                f"{base}/api/admin/agents/a001/password",
+                json={"password": "new-secret"},
+                headers=auth,
+            ) as r:
+                assert r.status == 200
+            assert await closed_with(ws) == SESSION_ENDED
+            assert await refused(first) == 401
+            ws = await opened(await token("a001", "new-secret"))  # the new password works
+
+            second = await token("a002", "second-pw")
+            ws2 = await opened(second)
+            async with s.patch(
+                f"{base}/api/admin/agents/a002", json={"enabled": False}, headers=auth
+            ) as r:
+                assert r.status == 200
+            assert await closed_with(ws2) == SESSION_ENDED
+            assert await refused(second) == 401
+            await ws.send_json({"v": 1, "type": "ping", "ref": "p"})  # a001's goes on
+            assert (await ws.receive_json(timeout=5))["type"] == "pong"
+            await ws.close()
     finally:
         await service.stop()

@@ -134,6 +134,9 @@ async def test_passwords_set_for_agents_enabled(conn: asyncpg.Connection) -> Non
     await directory.set_sip_digest(conn, "a1", DIGEST)
     loaded = await directory.load(conn, [])
     assert loaded.password_hashes["a1"] == "$argon2id$new"
+    # A disabled agent's hash is not loaded: after a restart they could log in to
+    # the desktop again (issue 16, item 13: a removal ends the agent's sessions).
+    assert "a2" not in loaded.password_hashes
     assert loaded.phone_digests == {"1001": DIGEST}
     row = await directory.agent(conn, "a1")
     assert row is not None and row.sip_digest == DIGEST

@@ -74,7 +74,8 @@
     const body = await r.json();
     if (!r.ok) { $("login-error").textContent = body.error; return; }
     $("login-box").hidden = true; $("desk").hidden = false;
-    link = connect("/ws/agent", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; });
+    link = connect("/ws/agent", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
+      () => { $("login-box").hidden = false; $("login-error").textContent = t("session_ended"); });
   });
   $("ready").onclick = () => { $("command-error").textContent = ""; link.send({ type: "agent.ready", ref: nextRef() }); };
   $("not-ready").onclick = () => link.send({ type: "agent.not_ready", reason: $("reason-input").value || "break", ref: nextRef() });

@@ -3,6 +3,7 @@
 const TEXTS = {
   zh: {
     title_agent: "客服坐席", title_supervisor: "班长监控台", login: "登录", logout: "退出",
+    session_ended: "登录已失效（已退出、已过期或密码已重置），请重新登录",
     user: "工号", password: "密码", state: "状态", ready: "就绪", not_ready: "未就绪",
     wrap_up: "话后整理", end_wrap_up: "结束整理", reason: "原因", offline: "离线",
     reserved: "预占", ringing: "振铃中", "on-call": "通话中", "wrap-up": "话后整理", "not-ready": "未就绪",
@@ -26,6 +27,7 @@ const TEXTS = {
   },
   en: {
     title_agent: "Agent desktop", title_supervisor: "Supervisor board", login: "Log in", logout: "Log out",
+    session_ended: "Your session has ended (logged out, expired or password reset): log in again",
     user: "Agent id", password: "Password", state: "State", ready: "Ready", not_ready: "Not ready",
     wrap_up: "Wrap-up", end_wrap_up: "End wrap-up", reason: "Reason", offline: "Offline",
     reserved: "Reserved", ringing: "Ringing", "on-call": "On call", "wrap-up": "Wrap-up", "not-ready": "Not ready",
@@ -74,7 +76,8 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 
 // One websocket with reconnection (back-off, resume from the last message number).
-function connect(path, token, onMessage, onStatus) {
+// A session that ended (close code 4001) is not reconnected: the page logs in again.
+function connect(path, token, onMessage, onStatus, onEnded) {
   let since = 0, delay = 500, ws = null;
   const open = () => {
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}?token=${encodeURIComponent(token)}` + (since ? `&since=${since}` : "");
@@ -89,6 +92,7 @@ function connect(path, token, onMessage, onStatus) {
     ws.onclose = (e) => {
       onStatus(false);
       if (e.code === 1008) return; // replaced by a newer session
+      if (e.code === 4001) { if (onEnded) onEnded(); return; } // logged out, expired, reset
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 15000);
     };

@@ -144,6 +144,7 @@
     const body = await r.json();
     if (!r.ok || body.role !== "supervisor") { $("login-error").textContent = body.error || "supervisors only"; return; }
     $("login-box").hidden = true; $("board").hidden = false;
-    link = connect("/ws/supervisor", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; });
+    link = connect("/ws/supervisor", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
+      () => { $("login-box").hidden = false; $("login-error").textContent = t("session_ended"); });
   });
 })();
