@@ -336,7 +336,9 @@ class Message:
 
     @property
     def contacts(self) -> list[NameAddr]:
-        return [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
+        return self.headers.memo(
+            "Contact", lambda: [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
+        )
 
     def _start_line(self) -> str:
         raise NotImplementedError
