@@ -32,7 +32,7 @@ from callcenter.acd.events import (
 from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from callcenter.acd.ringclock import Cadence
 from callcenter.events import field_names
-from callcenter.health import RegistrationStatus
+from callcenter.health import PhoneReach, RegistrationStatus
 from callcenter.link import Channel, EventCodec, LinkError, RemoteError
 
 __all__ = [
@@ -104,6 +104,9 @@ class CallControl(Protocol):
     async def registrations(self) -> list[RegistrationStatus]:
         """The PBX accounts' registration state."""
 
+    async def phone_reach(self) -> PhoneReach | None:
+        """The agents' phones registered with the service (None in pbx mode)."""
+
 
 class _Runtime(Protocol):
     """What `CallSide` needs of `callcenter.call_side.runtime.SipRuntime`."""
@@ -113,6 +116,7 @@ class _Runtime(Protocol):
     def snapshot(self) -> AcdSnapshot | None: ...
     def agent_view(self, agent_id: str) -> AgentView | None: ...
     def registration_status(self) -> list[Any]: ...
+    def phone_reach(self) -> PhoneReach | None: ...
 
 
 class _Phones(Protocol):
@@ -182,6 +186,9 @@ class CallSide:
             for s in self.runtime.registration_status()
         ]
 
+    def phone_reach(self) -> PhoneReach | None:
+        return self.runtime.phone_reach() if self.runtime is not None else None
+
     def handle(self, kind: str, payload: Any) -> Any:
         """A request from the floor process (`Channel`'s `on_request`)."""
         match kind:
@@ -200,6 +207,9 @@ class CallSide:
                 return None if view is None else _values(view)
             case "registrations":
                 return [_values(r) for r in self.registrations()]
+            case "phones":
+                reach = self.phone_reach()
+                return None if reach is None else _values(reach)
         raise LinkError(f"unknown request {kind!r}")
 
 
@@ -223,6 +233,9 @@ class LocalControl:
 
     async def registrations(self) -> list[RegistrationStatus]:
         return self.side.registrations()
+
+    async def phone_reach(self) -> PhoneReach | None:
+        return self.side.phone_reach()
 
 
 class RemoteControl:
@@ -267,6 +280,18 @@ class RemoteControl:
         except AcdError as exc:
             return [RegistrationStatus("call process", "unregistered", None, str(exc))]
         return [RegistrationStatus(*row) for row in rows]
+
+    async def phone_reach(self) -> PhoneReach | None:
+        """None also when the call process does not answer (`registrations`
+        says so)."""
+        try:
+            values = await self._ask("phones", None)
+        except AcdError:
+            return None
+        match values:
+            case [int(), int(), int(), int()]:
+                return PhoneReach(*values)
+        return None
 
 
 # -- on the wire ------------------------------------------------------------------------

@@ -81,6 +81,9 @@ class HandControl:
     async def registrations(self) -> list[Any]:
         return []
 
+    async def phone_reach(self) -> Any:
+        return None
+
 
 @contextlib.asynccontextmanager
 async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:

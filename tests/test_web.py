@@ -15,18 +15,24 @@ from callcenter.call_side.floor_process import FloorProcessFailed
 from callcenter.call_side.service import Service, run
 from callcenter.clock import LoopClock
 from callcenter.floor_side.web import listening_addresses, make_web_app, start_web
-from callcenter.health import RegistrationStatus
+from callcenter.health import PhoneReach, RegistrationStatus
 from callcenter.process import GC_THRESHOLDS
 from callcenter.settings import Settings
 from tests.helpers import FLOOR_PROCESS, free_port
 
 
 class FixedHealth:
-    def __init__(self, statuses: list[RegistrationStatus]) -> None:
+    def __init__(
+        self, statuses: list[RegistrationStatus], phones: PhoneReach | None = None
+    ) -> None:
         self.statuses = statuses
+        self.reach = phones
 
     async def registrations(self) -> list[RegistrationStatus]:
         return self.statuses
+
+    async def phone_reach(self) -> PhoneReach | None:
+        return self.reach
 
 
 def settings_on(port: int, **sections) -> Settings:
@@ -85,6 +91,36 @@ async def test_healthz_degraded_when_any_account_is_not_registered(clock, state)
         "expires_in": None,
         "last_error": "403 Forbidden",
     }
+
+
+@pytest.mark.parametrize(
+    ("reach", "expected"),
+    [
+        (PhoneReach(agents=3, registered=0, logged_in=2, logged_in_registered=0), "no-phones"),
+        (PhoneReach(agents=3, registered=1, logged_in=2, logged_in_registered=0), "ok"),
+        (PhoneReach(agents=0, registered=0, logged_in=0, logged_in_registered=0), "ok"),
+    ],
+)
+async def test_healthz_tells_no_phone_registered_from_ok(clock, reach, expected):
+    """Issue 16, item 1: with every agent's phone gone, /healthz said "ok". Not a
+    503: the service itself works, and phones switched off at night must not make
+    an orchestrator restart it (a restart brings no phone back)."""
+    health = FixedHealth([RegistrationStatus("a", "registered", 300.0, None)], reach)
+    async with TestClient(TestServer(make_web_app(health, CollectorRegistry(), clock=clock))) as c:
+        status, body = await get_json(c, "/healthz")
+    assert (status, body["status"]) == (200, expected)
+    assert body["phones"] == {
+        "agents": reach.agents, "registered": reach.registered,
+        "logged_in": reach.logged_in, "logged_in_registered": reach.logged_in_registered,
+    }  # fmt: skip
+
+
+async def test_healthz_degraded_wins_over_no_phones(clock):
+    reach = PhoneReach(agents=3, registered=0, logged_in=0, logged_in_registered=0)
+    health = FixedHealth([RegistrationStatus("a", "failed", None, "403")], reach)
+    async with TestClient(TestServer(make_web_app(health, CollectorRegistry(), clock=clock))) as c:
+        status, body = await get_json(c, "/healthz")
+    assert (status, body["status"]) == (503, "degraded")
 
 
 async def test_metrics_serves_the_given_registry(clock):

@@ -24,12 +24,14 @@ from typing import Any
 
 import structlog
 
+from callcenter.acd.agents import AgentState
 from callcenter.acd.engine import Acd, AcdSnapshot, AgentView
 from callcenter.acd.events import AcdAction, AcdCommand
 from callcenter.bus import EventBus
 from callcenter.calls.switchboard import CallRefused, Dropped, Switchboard, SwitchboardOutput
 from callcenter.clock import Clock
 from callcenter.events import PhoneRegistered, RegistrationChanged, event_fields
+from callcenter.health import PhoneReach
 from callcenter.log import LogBudget, current_call
 from callcenter.metrics.sip import SipMetrics
 from callcenter.sip.aio import SipTransports, TransportConfig
@@ -115,6 +117,23 @@ class SipRuntime:
         if self._core is None or self._loop is None:
             return []
         return self._core.ua.registration_status(self._loop.time())
+
+    def phone_reach(self) -> PhoneReach | None:
+        """The agents' phones registered now (None in pbx mode or before the core)."""
+        core = self._core
+        if core is None or self._loop is None or core.registrar is None:
+            return None
+        now = self._loop.time()
+        registrar = core.registrar
+        agents = registered = logged_in = both = 0
+        for agent in core.acd.agents.values():
+            reachable = bool(registrar.lookup(agent.extension, now))
+            present = agent.state is not AgentState.OFFLINE
+            agents += 1
+            registered += reachable
+            logged_in += present
+            both += reachable and present
+        return PhoneReach(agents, registered, logged_in, both)
 
     def snapshot(self) -> AcdSnapshot | None:
         """The ACD's floor now, with the number of the last event published."""

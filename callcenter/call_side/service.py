@@ -64,7 +64,9 @@ from callcenter.metrics.sip import SipMetrics
 from callcenter.process import settle_gc, unsettle_gc
 from callcenter.records import directory
 from callcenter.records.appender import JournalAppender
+from callcenter.records.bindings import KnownBinding, known_bindings, stored_bindings
 from callcenter.records.database import open_database
+from callcenter.records.journal import Journal
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.writer import RecordsWriter
 from callcenter.settings import AccountSettings, AgentSettings, Settings
@@ -72,7 +74,7 @@ from callcenter.sip.aio import TransportConfig
 from callcenter.sip.auth import DigestClient, DigestServer
 from callcenter.sip.endpoint import EndpointConfig
 from callcenter.sip.headers import NameAddr
-from callcenter.sip.message import Address, Transport
+from callcenter.sip.message import Address, Transport, parse_address
 from callcenter.sip.phones import PhoneSecrets
 from callcenter.sip.registrar import Registrar
 from callcenter.sip.registration import Account, Registration
@@ -125,6 +127,9 @@ class Service:
         self.floor: FloorProcess | None = None  # or in the floor process
         self.dsn = ""
         self._password_hashes: dict[str, str] = {}
+        # The phones' bindings from before this start (standalone mode), for the registrar.
+        self._stored_phones: list[KnownBinding] = []
+        self.known_phones: list[KnownBinding] = []
         self._scraper: Scraper | None = None
         self.http_addresses: list[str] = []
         self.sip_addresses: list[str] = []
@@ -193,6 +198,8 @@ class Service:
                 found = await directory.seed_and_load(
                     conn, list(self.settings.agents), list(self.settings.queues)
                 )
+                if self.phones is not None:
+                    self._stored_phones = await stored_bindings(conn, self.clock.wall())
             finally:
                 await conn.close()
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
@@ -214,6 +221,11 @@ class Service:
         journal taps the bus before any call event can happen, and closes last."""
         if not self.settings.database.enabled:
             return
+        if self.phones is not None:
+            # The bindings' last records: the database's, then the journal's not yet written.
+            records = Journal(self.settings.service.journal_dir).find("PhoneRegistered")
+            self.known_phones = known_bindings(self._stored_phones, records, self.clock.wall())
+            self._stored_phones = []
         journal = JournalAppender(self.settings.service.journal_dir, self.boot)
         journal.start()
         stack.push_async_callback(journal.close)
@@ -304,13 +316,23 @@ class Service:
         )
         runtime = SipRuntime(
             transports,
-            partial(build_core, self.settings, trusted, phone_secrets=self.phones),
+            partial(
+                build_core,
+                self.settings,
+                trusted,
+                phone_secrets=self.phones,
+                known_phones=self.known_phones,
+                clock=self.clock,
+            ),
             sip_metrics,
             self.bus,
             self.clock,
         )
         sip_metrics.register_state_collector(
             self.registry, runtime.registration_status, wrap=self._loop
+        )
+        sip_metrics.register_phone_collector(
+            self.registry, runtime.phone_reach, wrap=self._loop
         )
         sip_metrics.register_connection_collector(
             self.registry, lambda: runtime.transports, wrap=self._loop
@@ -334,9 +356,13 @@ def build_core(
     bound: dict[Transport, tuple[str, int]],
     *,
     phone_secrets: PhoneSecrets | None = None,
+    known_phones: Iterable[KnownBinding] = (),
+    clock: Clock | None = None,
 ) -> Switchboard:
     """The pure core for these settings, once the sockets' addresses are known.
-    `phone_secrets` is the registrar's live table of phone passwords (standalone mode)."""
+    `phone_secrets` is the registrar's live table of phone passwords (standalone mode);
+    `known_phones` the phones' bindings from before a restart, given back to the
+    registrar (their wall-clock expiries read on `clock`)."""
     sip, acd_settings = settings.sip, settings.acd
     timers = TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4)
     sent_by = {t: (sip.public_host, port) for t, (_, port) in bound.items()}
@@ -386,6 +412,7 @@ def build_core(
             aliases=[sip.host, "localhost"],
         )
         phones = registrar
+        _restore(registrar, known_phones, clock if clock is not None else LoopClock())
 
         def locate(extension: str, now: float) -> AgentTarget | None:
             bindings = phones.lookup(extension, now)
@@ -442,6 +469,25 @@ def build_core(
         gate=gate,
         registrar=registrar,
     )
+
+
+def _restore(registrar: Registrar, known: Iterable[KnownBinding], clock: Clock) -> None:
+    """Give the registrar back the bindings it had before a restart."""
+    now, wall = clock.monotonic(), clock.wall()
+    taken = refused = 0
+    for binding in known:
+        try:
+            source = parse_address(binding.source)
+        except ValueError:
+            refused += 1
+            continue
+        expires_at = now + (binding.expires_at - wall)
+        if registrar.restore(binding.aor, binding.contact, source, expires_at, now):
+            taken += 1
+        else:
+            refused += 1
+    if taken or refused:
+        log.info("phones' registrations restored", bindings=taken, refused=refused)
 
 
 def _agent(a: AgentSettings) -> Agent:

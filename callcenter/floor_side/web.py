@@ -97,13 +97,23 @@ async def _record_start(app: web.Application) -> AsyncIterator[None]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 "ok" when every configured account is registered, else 503 "degraded"."""
+    """200 "ok" when every configured account is registered, else 503 "degraded";
+    200 "no-phones" when agents there are and none of their phones is registered
+    (standalone mode): the service works, no call can be answered, and a restart
+    would not help (docs/sip.md, "Health")."""
     app = request.app
     statuses = await app[HEALTH_KEY].registrations()
+    phones = await app[HEALTH_KEY].phone_reach()
     healthy = all(status.healthy for status in statuses)
     uptime = app[CLOCK_KEY].monotonic() - app[STARTED_AT_KEY]
+    if not healthy:
+        overall = "degraded"
+    elif phones is not None and phones.none_reachable:
+        overall = "no-phones"
+    else:
+        overall = "ok"
     body: dict[str, Any] = {
-        "status": "ok" if healthy else "degraded",
+        "status": overall,
         "version": app[VERSION_KEY],
         "uptime_seconds": round(uptime, 3),
         "registrations": [
@@ -116,6 +126,13 @@ async def healthz(request: web.Request) -> web.Response:
             for status in statuses
         ],
     }
+    if phones is not None:
+        body["phones"] = {
+            "agents": phones.agents,
+            "registered": phones.registered,
+            "logged_in": phones.logged_in,
+            "logged_in_registered": phones.logged_in_registered,
+        }
     return web.json_response(body, status=200 if healthy else 503)
 
 

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from callcenter.health import PhoneReach
 from callcenter.sip.aio import SipTransports
 from callcenter.sip.message import Message, Request, Response
 from callcenter.sip.registration import RegState
@@ -95,6 +96,14 @@ class SipMetrics:
     ) -> None:
         registry.register(wrap(_RegistrationCollector(source)))
 
+    def register_phone_collector(
+        self,
+        registry: CollectorRegistry,
+        source: Callable[[], PhoneReach | None],
+        wrap: Callable[[Collector], Collector] = lambda c: c,
+    ) -> None:
+        registry.register(wrap(_PhoneCollector(source)))
+
     def register_connection_collector(
         self,
         registry: CollectorRegistry,
@@ -102,6 +111,33 @@ class SipMetrics:
         wrap: Callable[[Collector], Collector] = lambda c: c,
     ) -> None:
         registry.register(wrap(_ConnectionCollector(transports)))
+
+
+class _PhoneCollector(Collector):
+    """The agents by whether their phone is registered with the service (standalone
+    mode), and whether they are logged in: what /healthz says, as a gauge."""
+
+    def __init__(self, source: Callable[[], PhoneReach | None]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        reach = self._source()
+        if reach is None:
+            return
+        family = GaugeMetricFamily(
+            "callcenter_agent_phones",
+            "Agents by whether their phone is registered with the service's registrar "
+            "(standalone mode) and whether they are logged in.",
+            labels=["registered", "logged_in"],
+        )
+        out = reach.logged_in - reach.logged_in_registered
+        family.add_metric(["true", "true"], reach.logged_in_registered)
+        family.add_metric(["false", "true"], out)
+        family.add_metric(["true", "false"], reach.registered - reach.logged_in_registered)
+        family.add_metric(
+            ["false", "false"], reach.agents - reach.registered - out
+        )
+        yield family
 
 
 class _ConnectionCollector(Collector):

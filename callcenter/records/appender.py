@@ -59,11 +59,13 @@ __all__ = ["JournalAppender", "is_recorded", "record_line"]
 
 log = structlog.get_logger("callcenter.records")
 
-#: Event kinds that are records; ring ticks and registrations are not.
+#: Event kinds that are records; ring ticks and the hotline's registrations
+#: are not. A phone's binding is (kept in ``phone_bindings``, so that a restart
+#: still knows where the agents' phones are).
 RECORDED: Final = frozenset({
     "CallQueued", "CallOffered", "OfferEnded", "CallAnswered", "TargetBreached",
     "CallAbandoned", "CallEnded", "CallTransferred", "CallOverflowed", "CallRejected",
-    "AgentStateChanged",
+    "AgentStateChanged", "PhoneRegistered",
 })  # fmt: skip
 
 

@@ -25,6 +25,8 @@ event as JSON. The statement's parts derive every table's rows from it:
 3. ``queue_log``: some lines take the queue's name and the call's original
    position from its ``calls`` row, the one from before the batch or the one
    the batch opens.
+4. ``phone_bindings``: each phone binding as its last record in the batch
+   left it, kept (with its wall-clock expiry) or removed (`records.bindings`).
 
 The parts of one statement all see the tables as they were before it, which
 is why the inserts and updates of a table split as in 2 and never read what
@@ -183,7 +185,7 @@ def _batch_columns(records: Sequence[Record], region: str) -> list[list[Any]]:
 _EVENTS = """
 events_written AS (
     INSERT INTO call_events (key, call_id, at, kind, data)
-    SELECT key, call_id, at, kind, e FROM record_batch
+    SELECT key, call_id, at, kind, e FROM record_batch WHERE kind <> 'PhoneRegistered'
     ON CONFLICT (key) DO NOTHING
 )"""
 
@@ -474,12 +476,40 @@ queue_log_written AS (
     ON CONFLICT DO NOTHING
 )"""
 
+# -- phone_bindings -------------------------------------------------------------------------
+
+# A phone's binding as its last record in the batch left it: kept with its
+# wall-clock expiry, or removed (`expires_in` 0). Not in call_events: a phone
+# refreshing every minute is no call's history.
+_BINDING_LAST = """
+binding_last AS (
+    SELECT DISTINCT ON (e->>'aor', e->>'contact')
+           e->>'aor' AS aor, e->>'contact' AS contact, e->>'source' AS source, at,
+           (e->>'expires_in')::integer AS expires_in
+    FROM record_batch WHERE kind = 'PhoneRegistered'
+    ORDER BY e->>'aor', e->>'contact', seq DESC
+)"""
+
+_BINDINGS = """
+bindings_kept AS (
+    INSERT INTO phone_bindings (aor, contact, source, expires_at, updated_at)
+    SELECT aor, contact, source, at + make_interval(secs => expires_in), at
+    FROM binding_last WHERE expires_in > 0
+    ON CONFLICT (aor, contact) DO UPDATE
+       SET source = EXCLUDED.source, expires_at = EXCLUDED.expires_at,
+           updated_at = EXCLUDED.updated_at
+), bindings_ended AS (
+    DELETE FROM phone_bindings p USING binding_last b
+     WHERE b.expires_in <= 0 AND p.aor = b.aor AND p.contact = b.contact
+)"""
+
+
 #: The batch in one statement (see the module's docstring).
 _WRITE = "WITH " + ",".join([
     _BATCH, _EVENTS, _AGENT_STATES,
     _CALL_OPENING, _CALL_CHANGES, _CALLS_UPDATE, _CALLS_INSERT,
     _LEG_OPENING, _LEG_CHANGES, _LEGS_UPDATE, _LEGS_INSERT,
-    _CALL_LINES, _QUEUE_LOG,
+    _CALL_LINES, _QUEUE_LOG, _BINDING_LAST, _BINDINGS,
 ]) + "\nSELECT 1"  # fmt: skip
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "Response",
     "Transport",
     "canonical_name",
+    "parse_address",
     "reason_phrase",
 ]
 
@@ -76,6 +77,21 @@ class Address:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.transport.lower()}:{host}:{self.port}"
+
+
+def parse_address(text: str) -> Address:
+    """The `Address` that ``str(address)`` wrote (``udp:10.0.0.7:5070``,
+    ``tcp:[::1]:5060``); raises ValueError for anything else."""
+    transport, _, rest = text.partition(":")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isascii() or not port.isdigit():
+        raise ValueError(f"not an address: {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    number = int(port)
+    if not 0 < number < 65536 or not host or any(c in host for c in "[] \t\r\n"):
+        raise ValueError(f"not an address: {text!r}")
+    return Address(host, number, Transport(transport.upper()))
 
 
 # RFC 3261 §7.3.3 plus the compact forms registered since (RFC 3265, 3515, 3841, 4028, 3892).

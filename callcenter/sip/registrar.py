@@ -542,6 +542,49 @@ class Registrar:
             guessing=guessing,
         )
 
+    # -- after a restart ------------------------------------------------------------------
+
+    def restore(
+        self, aor: str, contact: str, source: Address, expires_at: float, now: float
+    ) -> bool:
+        """Take back a binding the service had before it restarted (kept in the
+        database with its expiry: docs/sip.md, "Phones across a restart").
+
+        The binding is taken as a REGISTER from `source` would have made it,
+        without the request's Call-ID and CSeq (so the phone's next REGISTER,
+        whatever its CSeq, refreshes or replaces it), and its host becomes the
+        user's usual host for the guessing budget. It is refused (False,
+        nothing changed) when it has expired, its user may no longer register,
+        its contact is not a SIP URI, or the AOR already holds
+        ``max_contacts_per_aor`` bindings; an expiry beyond ``max_expires``
+        from now is shortened to it.
+        """
+        if not expires_at > now or not self._users(aor):
+            return False
+        try:
+            uri = SipURI.parse(contact)
+        except ParseError:
+            return False
+        if uri.opaque is not None or not uri.host:
+            return False
+        current = self._aors.get(aor, {})
+        key = _uri_key(uri)
+        if key not in current and len(current) >= self._max_contacts:
+            return False
+        after = dict(current)
+        after.pop(key, None)
+        after[key] = Binding(
+            aor=aor,
+            contact=str(uri),
+            source=source,
+            expires_at=min(expires_at, now + self._max_expires),
+            call_id="",
+            cseq=0,
+        )
+        self._commit(aor, after)
+        self._usual[aor] = source.host
+        return True
+
     # -- queries and time -----------------------------------------------------------------
 
     def lookup(self, user: str, now: float) -> list[Binding]:

@@ -409,6 +409,8 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterAbandonmentHigh": (("queue",), {("hotline",): abandonment}),
         "CallcenterCallWaitingTooLong": (("queue",), {}),  # nobody waits now; see below
         "CallcenterSipRegistrationDown": (("account",), {("pbx",): 0.0}),
+        "CallcenterNoAgentPhoneReachable": ((), {}),  # every agent's phone registered
+        "CallcenterAgentPhonesUnregistered": ((), {}),
         "CallcenterRecordsBacklogGrowing": ((), {}),  # the database is up
         "CallcenterRecordsJournalRefused": ((), {}),  # the disk takes the journal
         "CallcenterRecordsRejected": ((), {}),  # every record was taken

@@ -55,6 +55,18 @@ def start(path: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def stop(*processes: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, and SIGKILL those still running after 15 s."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
 async def healthy(http: int, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -144,14 +156,7 @@ async def test_sigkill_of_the_call_process_mid_burst_loses_no_answered_call(
             await conn.close()
     finally:
         await driver.stop()
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+        stop(first, second)
 
 
 async def test_a_clean_stop_after_a_kill_stops_the_embedded_postgres(tmp_path: Path) -> None:
@@ -194,3 +199,78 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+async def _health(http: int) -> dict[str, object]:
+    url = f"http://127.0.0.1:{http}/healthz"
+    async with aiohttp.ClientSession() as session, session.get(url) as r:
+        return await r.json()  # type: ignore[no-any-return]
+
+
+async def test_phones_stay_reachable_across_a_sigkill_of_the_call_process(
+    database: str, tmp_path: Path
+) -> None:
+    """Issue 16, item 1: after a SIGKILL and a restart the call process had
+    forgotten every phone's registration: no call was answered until the phones
+    registered again (up to an hour), and /healthz said "ok". Now the bindings are
+    kept in PostgreSQL with their expiry, and the phones answer at once, without
+    registering again; /healthz tells "no-phones" from "ok"."""
+    await migrated(database)
+    http, sip = free_port(), free_port()
+    path = config(tmp_path, database, http, sip)
+    first = start(path)
+    phones = SimulatorDriver(
+        SimConfig(service=Address("127.0.0.1", sip), call_rate=0.0, ring_cycle=1.0,
+                  answer_rings=(0.05, 0.2), talk_seconds=(0.1, 0.2), register_expires=600),
+        PHONES, seed=7,
+    )  # fmt: skip
+    callers: SimulatorDriver | None = None
+    second: subprocess.Popen[bytes] | None = None
+    loop = asyncio.get_running_loop()
+    try:
+        await healthy(http)
+        assert (await _health(http))["status"] == "no-phones", await _health(http)
+        await phones.start()
+        assert phones.sim is not None
+        conn = await asyncpg.connect(database)
+        try:
+            deadline = loop.time() + 30
+            while await conn.fetchval("SELECT count(*) FROM phone_bindings") < len(PHONES):
+                assert loop.time() < deadline, "the bindings were not written"
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+        health = await _health(http)
+        assert health["status"] == "ok" and health["phones"] == {
+            "agents": 6, "registered": 6, "logged_in": 6, "logged_in_registered": 6,
+        }  # fmt: skip
+        registered = phones.sim.stats.phones_registered
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+
+        second = start(path)
+        await healthy(http)
+        health = await _health(http)
+        assert health["status"] == "ok" and health["phones"]["registered"] == 6  # type: ignore[index]
+        url = f"http://127.0.0.1:{http}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(url) as r:
+            text = await r.text()
+        assert 'callcenter_agent_phones{logged_in="true",registered="true"} 6.0' in text
+        callers = SimulatorDriver(
+            SimConfig(service=Address("127.0.0.1", sip), call_rate=20.0, max_calls=10,
+                      ring_cycle=1.0, abandon_share=0.0),
+            [], seed=8,
+        )  # fmt: skip
+        await callers.start()
+        assert callers.sim is not None
+        stats = callers.sim.stats
+        deadline = loop.time() + 20
+        while stats.answered < 10:
+            assert loop.time() < deadline, f"calls not answered after the restart: {stats}"
+            await asyncio.sleep(0.05)
+        assert phones.sim.stats.phones_registered == registered  # none registered again
+    finally:
+        for driver in (callers, phones):
+            if driver is not None:
+                await driver.stop()
+        stop(first, second)

@@ -656,3 +656,61 @@ def test_failures_are_forgotten_after_a_quiet_spell() -> None:
     for n in range(4):
         guess(registrar, f"no-{n}", float(n))
     assert guess(registrar, "no-late", 700.0).guessing is None  # counting from one again
+
+
+# --------------------------------------------------------------------------
+# After a restart (issue 16, item 1)
+# --------------------------------------------------------------------------
+
+
+def test_a_restored_binding_is_found_refreshed_by_the_phone_and_expires() -> None:
+    """The bindings a restarted service had are given back: found where the phone
+    registered from, refreshed by the phone's next REGISTER (its Call-ID and CSeq are
+    not known, so any CSeq takes), and removed at their expiry."""
+    registrar = make_registrar()
+    assert registrar.restore("1001", "sip:1001@192.0.2.10:5062", PHONE, 500.0, 100.0)
+    [binding] = registrar.lookup("1001", 100.0)
+    assert (binding.contact, binding.source, binding.expires_at) == (
+        "sip:1001@192.0.2.10:5062", PHONE, 500.0,
+    )  # fmt: skip
+    assert registrar.registered_from(PHONE.host, PHONE.port)
+    assert registrar.next_deadline() == 500.0
+    out = Phone("1001", "pw-1001", call_id="reg-1", cseq=1).send(registrar, 200.0, expires=600)
+    assert out.response.status == 200 and len(out.bindings_refreshed) == 1
+    assert registrar.lookup("1001", 700.0)[0].expires_at == 800.0
+    registrar2 = make_registrar()
+    registrar2.restore("1002", "sip:1002@192.0.2.11", PHONE, 50.0, 10.0)
+    assert [b.aor for b in registrar2.expire(50.0)] == ["1002"]
+    assert registrar2.lookup("1002", 50.0) == [] and not registrar2.registered_from(*PHONE_KEY)
+
+
+PHONE_KEY = (PHONE.host, PHONE.port)
+
+
+@pytest.mark.parametrize(
+    ("aor", "contact", "expires_at"),
+    [
+        ("1001", "sip:1001@192.0.2.10", 10.0),  # expired
+        ("1003", "sip:1003@192.0.2.10", 500.0),  # no longer an agent
+        ("9999", "sip:9999@192.0.2.10", 500.0),
+        ("1001", "tel:+8613800000000", 500.0),  # not a SIP URI
+        ("1001", "sip:1001@", 500.0),
+        ("1001", "<sip:1001@bad host>", 500.0),
+    ],
+)
+def test_a_binding_that_cannot_be_restored_changes_nothing(
+    aor: str, contact: str, expires_at: float
+) -> None:
+    registrar = make_registrar()
+    assert not registrar.restore(aor, contact, PHONE, expires_at, 100.0)
+    assert registrar.bindings() == [] and registrar.next_deadline() is None
+
+
+def test_restored_bindings_keep_the_limits() -> None:
+    registrar = make_registrar(max_contacts_per_aor=2, max_expires=3600)
+    assert registrar.restore("1001", "sip:1001@192.0.2.10:1", PHONE, 1e9, 0.0)
+    assert registrar.lookup("1001", 0.0)[0].expires_at == 3600.0  # capped to max_expires
+    assert registrar.restore("1001", "sip:1001@192.0.2.10:2", PHONE, 100.0, 0.0)
+    assert not registrar.restore("1001", "sip:1001@192.0.2.10:3", PHONE, 100.0, 0.0)
+    assert registrar.restore("1001", "sip:1001@192.0.2.10:2", PHONE, 200.0, 0.0)  # the same one
+    assert len(registrar.lookup("1001", 0.0)) == 2
