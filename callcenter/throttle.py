@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 A scanner or a flood of REGISTERs/INVITEs from one address must not eat the
 service's CPU (every REGISTER can cost a digest computation) nor crowd out
-real calls. The runtime asks `Throttle.allow(source_host, now)` before it
-hands a request to the SIP core, and drops what is refused: silently, since
-an answer would only confirm to a scanner that something listens here.
+real calls. The core's gate asks `Throttle.check(source_host, now)` before
+the SIP core reads a message, and drops what is refused: silently, since an
+answer would only confirm to a scanner that something listens here.
 
 **Token buckets.** Each source has a bucket holding up to ``burst`` tokens
 that refills at ``rate`` tokens per second; a request takes one token or is
@@ -20,14 +20,34 @@ otherwise pick a fresh address, and so a fresh full bucket, per request.
 IPv4-mapped IPv6 addresses (from dual-stack sockets) count as the IPv4
 address they carry.
 
-**Bounded memory.** At most ``max_sources`` buckets are kept; the source seen
+**Bounded memory.** At most ``max_sources`` buckets are kept (about 3 MB at
+the default 10,000), whatever the number of sources seen; the source seen
 least recently is forgotten first. A forgotten source comes back with a full
 bucket, which costs at most ``burst`` requests: an attacker who can cycle
 through more than ``max_sources`` addresses is beyond what a per-source limit
-can stop anyway.
+can stop, and is held by the shared budget below.
 
-**Trusted sources** (the PBX, a load balancer, localhost) bypass the throttle
-and take no bucket, so a flood from elsewhere never delays their calls.
+**A budget shared by all untrusted sources.** Per-source buckets alone give
+an attacker with many addresses (a botnet, or spoofed UDP sources) ``rate``
+times the number of addresses. So a request that its source's bucket admits
+must also take a token from one more bucket, shared by every untrusted
+source (``global_rate`` per second after a first ``global_burst``): whatever
+the number of addresses, untrusted traffic into the core is capped. A request
+refused by either bucket costs neither (a source whose request the shared
+budget refused keeps its own token, so a phone is not held back by its own
+address's limit once the flood passes). The caller may exempt a request from
+the shared budget (``shared=False``): the gate does so for an agent's phone
+at the very address it registered from, so that a flood cannot keep
+registered phones from refreshing or answering; such a request is still held
+to its own address's rate.
+
+Refusals say which limit refused: `PER_SOURCE` or `GLOBAL`, for the metrics
+and the log (a source over its own rate is a noisy peer; the shared budget
+refusing means a flood from many addresses).
+
+**Trusted sources** (the PBX, a load balancer, localhost) bypass the throttle,
+take no bucket and are never charged against the shared budget, so a flood
+from elsewhere never delays their calls.
 
 `SuppressedLog` is the companion for the runtime's log: it says when to log a
 repeated event for a key (first time, then once per interval with a count),
@@ -49,8 +69,22 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["SuppressedLog", "Throttle", "TrustedSources", "parse_ip", "source_key"]
+__all__ = [
+    "GLOBAL",
+    "PER_SOURCE",
+    "SuppressedLog",
+    "Throttle",
+    "TrustedSources",
+    "parse_ip",
+    "source_key",
+]
+
+#: Why `Throttle.check` refused a request: its source is over its own rate...
+PER_SOURCE: Final = "per-source"
+#: ...or all untrusted sources together are over the budget they share.
+GLOBAL: Final = "global"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -138,55 +172,107 @@ class _Bucket:
     tokens: float
     last: float
 
+    def refill(self, now: float, rate: float, burst: float) -> None:
+        elapsed = now - self.last
+        if elapsed > 0:  # time never runs backwards here, NaN included
+            self.tokens = min(burst, self.tokens + elapsed * rate)
+            self.last = now
+
 
 class Throttle:
-    """Per-source token buckets; see the module docstring."""
+    """Per-source token buckets and a budget all untrusted sources share;
+    see the module docstring."""
 
-    __slots__ = ("_buckets", "_ipv6_prefix", "_trusted", "burst", "denied", "max_sources", "rate")
+    __slots__ = (
+        "_buckets",
+        "_global",
+        "_global_burst",
+        "_global_rate",
+        "_ipv6_prefix",
+        "_trusted",
+        "burst",
+        "denied",
+        "denied_global",
+        "global_burst",
+        "global_rate",
+        "max_sources",
+        "rate",
+    )
 
     def __init__(
         self,
         rate: float,
         burst: int,
         *,
+        global_rate: float | None = None,
+        global_burst: int | None = None,
         max_sources: int = 10000,
         trusted: TrustedSources | None = None,
         ipv6_prefix: int = 64,
     ) -> None:
-        """``rate`` requests per second, after a first ``burst``, per source."""
+        """``rate`` requests per second, after a first ``burst``, per source;
+        with ``global_rate`` (and ``global_burst``), that many in all from
+        untrusted sources. Without it there is no shared budget."""
         if not (math.isfinite(rate) and rate > 0):
             raise ValueError("rate must be a positive number of requests per second")
         if burst < 1:
             raise ValueError("burst must be at least 1")
+        if (global_rate is None) != (global_burst is None):
+            raise ValueError("global_rate and global_burst go together")
+        if global_rate is not None and not (math.isfinite(global_rate) and global_rate > 0):
+            raise ValueError("global_rate must be a positive number of requests per second")
+        if global_burst is not None and global_burst < 1:
+            raise ValueError("global_burst must be at least 1")
         if max_sources < 1:
             raise ValueError("max_sources must be at least 1")
         if not 0 <= ipv6_prefix <= 128:
             raise ValueError("ipv6_prefix must be between 0 and 128")
         self.rate = rate
         self.burst = burst
+        self.global_rate = global_rate
+        self.global_burst = global_burst
         self.max_sources = max_sources
         self._trusted = trusted or TrustedSources()
         self._ipv6_prefix = ipv6_prefix
         # Least recently seen first.
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        #: How many requests were refused in all (for metrics).
+        # Starts full, as a new source's bucket does: a floor of phones
+        # registering at start-up is let in at once.
+        self._global: _Bucket | None = (
+            None if global_burst is None else _Bucket(float(global_burst), -math.inf)
+        )
+        self._global_rate = 0.0 if global_rate is None else global_rate
+        self._global_burst = 0.0 if global_burst is None else float(global_burst)
+        #: How many requests were refused in all, and how many of them by the
+        #: shared budget (for tests and status views; the runtime counts
+        #: `check`'s answers).
         self.denied = 0
+        self.denied_global = 0
 
     def __repr__(self) -> str:
-        return f"Throttle(rate={self.rate}, burst={self.burst}, sources={len(self._buckets)})"
+        shared = "" if self.global_rate is None else f", global_rate={self.global_rate}"
+        return (
+            f"Throttle(rate={self.rate}, burst={self.burst}{shared}, sources={len(self._buckets)})"
+        )
 
     def __len__(self) -> int:
         """How many sources have a bucket."""
         return len(self._buckets)
 
     def allow(self, key: str, now: float) -> bool:
-        """Take a token for the source ``key`` (its IP address) at ``now``.
+        """`check` as a yes or no: True means handle the request."""
+        return self.check(key, now) is None
 
-        True means handle the request; False means drop it. Trusted sources
-        are always allowed and never counted.
+    def check(self, key: str, now: float, *, shared: bool = True) -> str | None:
+        """Take a token for the source ``key`` (its IP address) at ``now``,
+        and one from the shared budget unless ``shared`` is False.
+
+        None means handle the request; `PER_SOURCE` or `GLOBAL` means drop it,
+        and says which limit refused. Trusted sources are always allowed and
+        never counted.
         """
         if self._trusted.is_trusted(key):
-            return True
+            return None
         bucket_key = source_key(key, self._ipv6_prefix)
         bucket = self._buckets.get(bucket_key)
         if bucket is None:
@@ -196,15 +282,20 @@ class Throttle:
                 self._buckets.popitem(last=False)
         else:
             self._buckets.move_to_end(bucket_key)
-            elapsed = now - bucket.last
-            if elapsed > 0:  # time never runs backwards here, NaN included
-                bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
-                bucket.last = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return True
-        self.denied += 1
-        return False
+            bucket.refill(now, self.rate, float(self.burst))
+        if bucket.tokens < 1.0:
+            self.denied += 1
+            return PER_SOURCE
+        budget = self._global
+        if shared and budget is not None:
+            budget.refill(now, self._global_rate, self._global_burst)
+            if budget.tokens < 1.0:
+                self.denied += 1
+                self.denied_global += 1
+                return GLOBAL
+            budget.tokens -= 1.0
+        bucket.tokens -= 1.0
+        return None
 
     def tokens(self, key: str, now: float) -> float:
         """Tokens the source would have at ``now`` (for tests and status views)."""
@@ -213,6 +304,14 @@ class Throttle:
             return float(self.burst)
         elapsed = max(0.0, now - bucket.last)
         return min(float(self.burst), bucket.tokens + elapsed * self.rate)
+
+    def global_tokens(self, now: float) -> float | None:
+        """Tokens the shared budget would have at ``now``, or None without one."""
+        budget = self._global
+        if budget is None:
+            return None
+        elapsed = max(0.0, now - budget.last)
+        return min(self._global_burst, budget.tokens + elapsed * self._global_rate)
 
 
 @dataclass(slots=True)

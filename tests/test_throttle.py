@@ -1,10 +1,13 @@
-"""Per-source rate limiting, trusted sources and log suppression (pure, explicit `now`)."""
+"""Per-source rate limiting, the budget untrusted sources share, trusted sources and log
+suppression (pure, explicit `now`)."""
 
 from __future__ import annotations
 
 import pytest
 
 from callcenter.throttle import (
+    GLOBAL,
+    PER_SOURCE,
     SuppressedLog,
     Throttle,
     TrustedSources,
@@ -99,6 +102,91 @@ def test_ipv4_mapped_ipv6_counts_as_the_ipv4_address() -> None:
     assert not throttle.allow("192.0.2.1", 0.0)
 
 
+# --------------------------------------------------------------------------
+# The budget all untrusted sources share
+# --------------------------------------------------------------------------
+
+
+def many(n: int) -> list[str]:
+    """`n` distinct IPv4 sources."""
+    return [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(n)]
+
+
+def test_many_sources_together_get_the_global_budget_not_rate_times_sources() -> None:
+    """Issue 16, item 8: per-source buckets alone let 1,000 addresses send 1,000
+    times one address's rate."""
+    throttle = Throttle(rate=1.0, burst=5, global_rate=10.0, global_burst=50)
+    sources = many(1000)
+    # Each source within its own burst; together, the global burst.
+    assert sum(allowed(throttle, s, 0.0, 3) for s in sources) == 50
+    assert throttle.denied == throttle.denied_global == 2950
+    # Sustained: the global rate, however many sources share it.
+    got = sum(throttle.allow(s, float(t)) for t in range(1, 11) for s in sources[:20])
+    assert got == 100  # ten seconds at 10/s
+    assert throttle.global_tokens(10.0) == 0.0
+
+
+def test_check_names_the_limit_that_refused() -> None:
+    throttle = Throttle(rate=1.0, burst=2, global_rate=1.0, global_burst=3)
+    assert [throttle.check("192.0.2.1", 0.0) for _ in range(3)] == [None, None, PER_SOURCE]
+    assert [throttle.check("192.0.2.2", 0.0) for _ in range(2)] == [None, GLOBAL]
+    assert (throttle.denied, throttle.denied_global) == (2, 1)
+
+
+def test_a_refusal_costs_neither_bucket() -> None:
+    throttle = Throttle(rate=1.0, burst=5, global_rate=1.0, global_burst=10)
+    # One noisy source spends its own burst, not the others' budget.
+    assert allowed(throttle, "192.0.2.1", 0.0, 100) == 5
+    assert throttle.global_tokens(0.0) == 5.0
+    # The others drain the budget; then a phone's request refused by it
+    # leaves the phone its own tokens for when the flood passes.
+    assert sum(throttle.allow(s, 0.0) for s in many(5)) == 5
+    assert throttle.check("192.0.2.9", 0.0) == GLOBAL
+    assert throttle.tokens("192.0.2.9", 0.0) == 5.0
+    assert throttle.check("192.0.2.9", 1.0) is None  # one global token back
+
+
+def test_a_request_exempt_from_the_budget_is_held_to_its_own_rate() -> None:
+    """The gate exempts an agent's phone at its registered address: a flood that
+    spends the budget cannot keep it from refreshing, nor can a forged copy of
+    its address send more than one address's rate."""
+    throttle = Throttle(rate=1.0, burst=3, global_rate=1.0, global_burst=10)
+    sum(throttle.allow(s, 0.0) for s in many(100))
+    assert throttle.check("192.0.2.7", 0.0) == GLOBAL
+    assert [throttle.check("192.0.2.7", 0.0, shared=False) for _ in range(4)] == [
+        None, None, None, PER_SOURCE,
+    ]  # fmt: skip
+    assert throttle.global_tokens(0.0) == 0.0
+
+
+def test_trusted_sources_are_never_charged_to_the_budget() -> None:
+    throttle = Throttle(
+        rate=1.0, burst=1, global_rate=1.0, global_burst=2, trusted=TrustedSources(["10.0.0.0/8"])
+    )
+    assert allowed(throttle, "10.0.0.1", 0.0, 1000) == 1000
+    assert throttle.global_tokens(0.0) == 2.0
+    assert sum(throttle.allow(s, 0.0) for s in ("192.0.2.1", "192.0.2.2", "192.0.2.3")) == 2
+    assert allowed(throttle, "10.0.0.1", 0.0, 10) == 10  # the budget spent: still served
+
+
+def test_without_a_global_budget_sources_are_only_held_to_their_own_rate() -> None:
+    throttle = Throttle(rate=1.0, burst=2)
+    assert sum(allowed(throttle, s, 0.0, 5) for s in many(100)) == 200
+    assert throttle.global_tokens(0.0) is None and throttle.denied_global == 0
+
+
+def test_memory_stays_bounded_and_traffic_capped_beyond_max_sources() -> None:
+    """Sources cycling through more addresses than are remembered each come back
+    with a full bucket; the table stays at `max_sources` and the budget holds."""
+    throttle = Throttle(rate=1.0, burst=5, global_rate=100.0, global_burst=100, max_sources=50)
+    sources = many(20_000)
+    got = 0
+    for second in range(5):
+        got += sum(throttle.allow(s, second + i / 20_000) for i, s in enumerate(sources))
+        assert len(throttle) == 50
+    assert got <= 100 + 5 * 100
+
+
 @pytest.mark.parametrize(
     "kw",
     [
@@ -109,6 +197,11 @@ def test_ipv4_mapped_ipv6_counts_as_the_ipv4_address() -> None:
         {"rate": 1.0, "burst": 0},
         {"rate": 1.0, "burst": 1, "max_sources": 0},
         {"rate": 1.0, "burst": 1, "ipv6_prefix": 129},
+        {"rate": 1.0, "burst": 1, "global_rate": 1.0},
+        {"rate": 1.0, "burst": 1, "global_burst": 1},
+        {"rate": 1.0, "burst": 1, "global_rate": 0.0, "global_burst": 1},
+        {"rate": 1.0, "burst": 1, "global_rate": float("inf"), "global_burst": 1},
+        {"rate": 1.0, "burst": 1, "global_rate": 1.0, "global_burst": 0},
     ],
 )
 def test_bad_throttle_settings_are_refused(kw: dict[str, float]) -> None:
