@@ -26,7 +26,7 @@ from callcenter.sip.parser import parse_message
 from .helpers import FLOOR_PROCESS, free_port
 from .sip.helpers import request
 from .sip.test_registrar import DOMAIN, register
-from .test_sip_service import Udp, sip_port, udp_client
+from .test_sip_service import Udp, recv, sip_port, udp_client
 
 
 @pytest.fixture
@@ -124,6 +124,102 @@ async def test_refusals_are_sent_once_and_keep_no_state() -> None:
         assert sum(len(a) for a in refusals) < sent  # fewer bytes out than in
     finally:
         stranger_t.close()
+        await svc.stop()
+
+
+async def test_a_flood_from_many_addresses_is_capped_and_the_trusted_and_phones_still_served() -> (
+    None
+):
+    """Issue 16, item 8: the throttle held each address to its own rate only, so
+    199 addresses had every request read (and answered): 199 times one
+    address's rate into the core, from a botnet or spoofed sources."""
+    rate, burst = 2.0, 20  # for all untrusted sources together
+    registry = CollectorRegistry()
+    settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
+        database={"enabled": False},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        acd={"trusted": ["127.0.0.1"], "flood_rate": 50.0, "flood_burst": 50,
+             "flood_global_rate": rate, "flood_global_burst": burst},
+        agents=[{"id": "a1", "name": "A", "number": "1", "extension": "1001",
+                 "password": "pw-1001"}],
+    )  # fmt: skip
+    svc = Service(settings, registry=registry)
+    await svc.start()
+    loop = asyncio.get_running_loop()
+    dest = ("127.0.0.1", sip_port(svc))
+    endpoints = [
+        await loop.create_datagram_endpoint(Udp, local_addr=(f"127.0.0.{n}", 0))
+        for n in range(2, 201)
+    ]
+    phone_t, phone = await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.201", 0))
+    friend_t, friend, friend_port = await udp_client()
+
+    async def registered(cseq: int) -> bytes:
+        """The phone's REGISTER, challenged and sent again with credentials: its answer."""
+        phone_t.sendto(register(call_id="ph", cseq=cseq, domain="localhost").serialize(), dest)
+        challenge = parse_message(await asyncio.wait_for(phone.queue.get(), 5))
+        client = DigestClient("1001", "pw-1001")
+        chosen = client.choose_challenge(
+            [parse_challenge(v) for v in challenge.headers.get_all("WWW-Authenticate")]
+        )
+        auth = client.authorize(chosen, "REGISTER", f"sip:{DOMAIN}")
+        again = register(call_id="ph", cseq=cseq + 1, domain="localhost", authorization=auth)
+        phone_t.sendto(again.serialize(), dest)
+        return (await asyncio.wait_for(phone.queue.get(), 5)).split(b"\r\n", 1)[0]
+
+    async def flood(rounds: int) -> int:
+        """Each address within its own rate (10/s): an OPTIONS per address per 0.1 s."""
+        sent = 0
+        for r in range(rounds):
+            for n, (transport, _) in enumerate(endpoints, start=2):
+                via = f"127.0.0.{n}:{transport.get_extra_info('sockname')[1]}"
+                transport.sendto(
+                    request("OPTIONS", via_host=via, branch=f"z9hG4bK-{r}", call_id=f"{n}-{r}"),
+                    dest,
+                )
+                sent += 1
+            await asyncio.sleep(0.1)
+        return sent
+
+    flooding: asyncio.Task[int] | None = None
+    try:
+        started = loop.time()
+        assert await registered(1) == b"SIP/2.0 200 OK"  # from an untrusted address
+        with capture_logs() as logs:
+            flooding = asyncio.create_task(flood(10))
+            await asyncio.sleep(0.15)  # the budget is spent by now
+            # The trusted source is served all the while...
+            friend_t.sendto(request(via_host=f"127.0.0.1:{friend_port}", call_id="f-1"), dest)
+            assert [(await recv(friend)).status for _ in range(2)] == [100, 180]
+            friend_t.sendto(
+                request("OPTIONS", via_host=f"127.0.0.1:{friend_port}", call_id="f-2"), dest
+            )
+            assert (await recv(friend)).status == 200
+            # ...and so is the phone, from the address it registered from.
+            assert await registered(3) == b"SIP/2.0 200 OK"
+            sent = await flooding
+            await asyncio.sleep(0.3)  # the last answers arrive
+            elapsed = loop.time() - started
+        answered = sum(proto.queue.qsize() for _, proto in endpoints)
+        # The phone's first registration (a 401, then a 200) took two of the budget.
+        assert 1 <= answered + 2 <= burst + rate * elapsed, (answered, elapsed)
+        dropped = registry.get_sample_value("callcenter_sip_dropped_total", {"reason": "global"})
+        assert dropped == sent - answered
+        assert registry.get_sample_value("callcenter_sip_dropped_total", {"reason": "per-source"}) in (
+            None, 0.0,
+        )  # fmt: skip
+        # One line when the budget starts refusing, not one per message.
+        [line] = [e for e in logs if e["event"].startswith("sip flood")]
+        assert (line["log_level"], line["dropped"]) == ("warning", 1)
+    finally:
+        if flooding is not None:
+            flooding.cancel()
+        for transport, _ in endpoints:
+            transport.close()
+        phone_t.close()
+        friend_t.close()
         await svc.stop()
 
 

@@ -46,6 +46,7 @@ from callcenter.sip.events import (
 from callcenter.sip.message import Address, Message, Transport
 from callcenter.sip.parser import KeepAlive
 from callcenter.sip.ua import RegistrationStatus
+from callcenter.throttle import GLOBAL, SuppressedLog
 
 __all__ = ["CoreFactory", "SipRuntime"]
 
@@ -78,6 +79,9 @@ class SipRuntime:
         self._rejection_log = LogBudget(20, 10.0)
         # A defect an input sets off may be set off by every input like it.
         self._failure_log = LogBudget(5, 60.0)
+        # The global budget's refusals: their own line, which a flood of them
+        # cannot repeat more than once per 10 s nor take from the rejections'.
+        self._flood_log = SuppressedLog(10.0, max_keys=1)
         self.dropped = 0
         self._debug = False
 
@@ -274,9 +278,19 @@ class SipRuntime:
                     blocked_for=blocked_for,
                     other_blocks_unreported=unreported,
                 )
-            case Dropped(source):
+            case Dropped(source, reason):
                 self.dropped += 1
-                self._log_rejection(now, source=str(source), reason="rate limited", status=None)
+                self.metrics.dropped.labels(reason).inc()
+                if reason != GLOBAL:
+                    self._log_rejection(now, source=str(source), reason="rate limited", status=None)
+                elif (count := self._flood_log.hit(GLOBAL, now)) is not None:
+                    # A flood from many addresses: one line when it starts, then
+                    # one every 10 s while it lasts, saying how many were dropped.
+                    log.warning(
+                        "sip flood: untrusted traffic over its global budget dropped",
+                        dropped=count,
+                        last_source=str(source),
+                    )
             case PhoneRegistered(aor, contact, source, expires_in):
                 log.info(
                     "phone registered" if expires_in else "phone unregistered",

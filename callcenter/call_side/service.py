@@ -454,11 +454,24 @@ def build_core(
             else None
         ),
     )  # fmt: skip
-    throttle = Throttle(acd_settings.flood_rate, acd_settings.flood_burst, trusted=trusted)
+    throttle = Throttle(
+        acd_settings.flood_rate,
+        acd_settings.flood_burst,
+        global_rate=acd_settings.flood_global_rate,
+        global_burst=acd_settings.flood_global_burst,
+        trusted=trusted,
+    )
+    phone_at = None if registrar is None else registrar.registered_from
 
-    def gate(source: Address, now: float) -> bool:
+    def gate(source: Address, now: float) -> str | None:
         # A trunk that authenticated is not a scanner: its traffic is not throttled.
-        return admit.authenticated_recently(source.host, now) or throttle.allow(source.host, now)
+        if admit.authenticated_recently(source.host, now):
+            return None
+        # An agent's phone at the address it registered from is held to its own
+        # address's rate only, so a flood from many addresses, which spends the
+        # budget they share, cannot keep it from refreshing or answering.
+        phone = phone_at is not None and phone_at(source.host, source.port)
+        return throttle.check(source.host, now, shared=not phone)
 
     return Switchboard(
         ua,

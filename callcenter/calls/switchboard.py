@@ -70,9 +70,12 @@ class CallRefused:
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
-    """A message from an untrusted source over its rate limit, dropped unread."""
+    """A message from an untrusted source over a rate limit, dropped unread;
+    `reason` names the limit (the gate's answer: `callcenter.throttle.PER_SOURCE`
+    or `GLOBAL`)."""
 
     source: Address
+    reason: str
 
 
 #: What the runtime gets: datagrams to send, the SIP core's events to log and
@@ -90,8 +93,9 @@ SwitchboardOutput = (
     | CallRefused
     | PasswordGuessing
 )
-#: Decides whether bytes from a source are read at all (flood protection).
-Gate = Callable[[Address, float], bool]
+#: Decides whether bytes from a source are read at all (flood protection):
+#: None to read them, else the reason they are dropped.
+Gate = Callable[[Address, float], str | None]
 
 
 class Switchboard:
@@ -130,15 +134,15 @@ class Switchboard:
         return out + self._route(self.ua.stop(now), now)
 
     def receive(self, data: bytes, source: Address, now: float) -> list[SwitchboardOutput]:
-        if self._gate is not None and not self._gate(source, now):
-            return [Dropped(source)]
+        if self._gate is not None and (refused := self._gate(source, now)) is not None:
+            return [Dropped(source, refused)]
         return self._route(self.ua.receive(data, source, now), now)
 
     def receive_stream_item(
         self, item: Message | KeepAlive | ParseError, source: Address, now: float
     ) -> list[SwitchboardOutput]:
-        if self._gate is not None and not self._gate(source, now):
-            return [Dropped(source)]
+        if self._gate is not None and (refused := self._gate(source, now)) is not None:
+            return [Dropped(source, refused)]
         return self._route(self.ua.receive_stream_item(item, source, now), now)
 
     def transport_error(self, dest: Address, now: float) -> list[SwitchboardOutput]:

@@ -1,4 +1,4 @@
-"""SIP metrics: messages, parse errors, transaction timeouts, registration state.
+"""SIP metrics: messages, parse errors, drops, transaction timeouts, registration state.
 
 Counters are incremented by the runtime as messages pass; the registration
 state is read from the user agent at scrape time by a custom collector, so
@@ -68,6 +68,14 @@ class SipMetrics:
             "INVITEs not allowed to place a call: 403 (untrusted source, failed trunk "
             "authentication) or 401 (a trunk challenged to authenticate).",
             ["status"],
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "callcenter_sip_dropped",
+            "Messages from untrusted sources dropped unread by the flood throttle: over "
+            "their own address's rate (per-source) or over the budget all untrusted "
+            "sources share (global).",
+            ["reason"],
             registry=registry,
         )
         self.registration_changes = Counter(

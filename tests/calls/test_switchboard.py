@@ -19,13 +19,14 @@ from callcenter.acd.events import (
 from callcenter.acd.queues import QueueConfig, Strategy
 from callcenter.calls.admission import Refusal
 from callcenter.calls.bridge import AgentTarget, Bridge, BridgeConfig
-from callcenter.calls.switchboard import Switchboard
+from callcenter.calls.switchboard import Dropped, Switchboard
 from callcenter.sip.builders import make_response
 from callcenter.sip.endpoint import EndpointConfig
 from callcenter.sip.events import PasswordGuessing, Send
 from callcenter.sip.message import Address, Request, Response, Transport
 from callcenter.sip.parser import parse_message
 from callcenter.sip.ua import UaConfig, UserAgent
+from callcenter.throttle import GLOBAL, Throttle
 from tests.sip.helpers import Ids, request
 from tests.sip.test_registrar import Phone, challenges, make_registrar, register
 
@@ -230,6 +231,17 @@ def test_untrusted_source_is_refused_403() -> None:
     h.send(caller_invite(), CALLER)
     assert [m.status for m in h.to(CALLER)] == [403]  # statelessly, before any transaction
     assert h.to(PHONES["1001"]) == []
+
+
+def test_a_gate_refusal_drops_the_message_unread_and_names_the_limit() -> None:
+    h = Harness("1001")
+    throttle = Throttle(rate=10.0, burst=10, global_rate=1.0, global_burst=1)
+    h.sb._gate = lambda source, now: throttle.check(source.host, now)
+    h.send(caller_invite(call_id="c-1"), CALLER)
+    h.send(caller_invite(call_id="c-2"), Address("192.0.2.99", 5060))
+    assert [m.status for m in h.to(CALLER)] == [100, 180]
+    assert h.to(Address("192.0.2.99", 5060)) == []  # not even read
+    assert h.of(Dropped) == [Dropped(Address("192.0.2.99", 5060), GLOBAL)]
 
 
 def test_no_agent_and_max_wait_gives_480() -> None:
