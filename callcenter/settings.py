@@ -306,15 +306,16 @@ class AcdSettings(_Section):
     # servers (in pbx mode) and the agents' registered phones (standalone).
     trusted: list[Network] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     # Requests per second (and burst) from one untrusted address before its
-    # REGISTERs and INVITEs are dropped unanswered.
+    # REGISTERs and INVITEs are dropped unanswered; an agent's phone at the
+    # address and port it registered from has a limit of its own.
     flood_rate: float = Field(default=5.0, gt=0)
     flood_burst: int = Field(default=20, ge=1)
     # Requests per second (and burst) from all untrusted addresses together,
     # whatever their number (a botnet, spoofed sources): over it, theirs are
     # dropped unanswered too. An agent's phone at the address it registered
-    # from is not charged (only its own address's limit applies), nor are
-    # trusted sources and trunks that authenticated. The burst lets a floor of
-    # 1,000 phones register at once (a 401, then the REGISTER with credentials).
+    # from is not charged (only its own limit applies), nor are trusted
+    # sources and trunks that authenticated. The burst lets a floor of 1,000
+    # phones register at once (a 401, then the REGISTER with credentials).
     flood_global_rate: float = Field(default=200.0, gt=0)
     flood_global_burst: int = Field(default=2000, ge=1)
 

@@ -39,7 +39,14 @@ address's limit once the flood passes). The caller may exempt a request from
 the shared budget (``shared=False``): the gate does so for an agent's phone
 at the very address it registered from, so that a flood cannot keep
 registered phones from refreshing or answering; such a request is still held
-to its own address's rate.
+to its own source's rate.
+
+**Phones behind one NAT.** A floor's phones behind one NAT share its address;
+keyed by address alone, their keep-alives, answers and refreshes together
+would be held to one address's rate. So the gate names the port of an agent's
+phone at the address it registered from (``port``), and the phone gets a bucket
+of its own, keyed by address and port. Forging a registered phone's address
+gains at most that phone's rate, and the answers go to the phone.
 
 Refusals say which limit refused: `PER_SOURCE` or `GLOBAL`, for the metrics
 and the log (a source over its own rate is a noisy peer; the shared budget
@@ -263,9 +270,12 @@ class Throttle:
         """`check` as a yes or no: True means handle the request."""
         return self.check(key, now) is None
 
-    def check(self, key: str, now: float, *, shared: bool = True) -> str | None:
+    def check(
+        self, key: str, now: float, *, shared: bool = True, port: int | None = None
+    ) -> str | None:
         """Take a token for the source ``key`` (its IP address) at ``now``,
-        and one from the shared budget unless ``shared`` is False.
+        and one from the shared budget unless ``shared`` is False. With
+        ``port``, the source's bucket is its address and port's own.
 
         None means handle the request; `PER_SOURCE` or `GLOBAL` means drop it,
         and says which limit refused. Trusted sources are always allowed and
@@ -273,7 +283,7 @@ class Throttle:
         """
         if self._trusted.is_trusted(key):
             return None
-        bucket_key = source_key(key, self._ipv6_prefix)
+        bucket_key = self._key(key, port)
         bucket = self._buckets.get(bucket_key)
         if bucket is None:
             bucket = _Bucket(float(self.burst), now)
@@ -297,9 +307,14 @@ class Throttle:
         bucket.tokens -= 1.0
         return None
 
-    def tokens(self, key: str, now: float) -> float:
+    def _key(self, key: str, port: int | None) -> str:
+        if port is None:
+            return source_key(key, self._ipv6_prefix)
+        return f"{source_key(key, 128)}#{port}"
+
+    def tokens(self, key: str, now: float, port: int | None = None) -> float:
         """Tokens the source would have at ``now`` (for tests and status views)."""
-        bucket = self._buckets.get(source_key(key, self._ipv6_prefix))
+        bucket = self._buckets.get(self._key(key, port))
         if bucket is None:
             return float(self.burst)
         elapsed = max(0.0, now - bucket.last)

@@ -127,6 +127,33 @@ async def test_refusals_are_sent_once_and_keep_no_state() -> None:
         await svc.stop()
 
 
+async def register_phone(
+    transport: asyncio.DatagramTransport,
+    proto: Udp,
+    dest: tuple[str, int],
+    user: str,
+    password: str,
+    cseq: int = 1,
+) -> bytes:
+    """A phone's REGISTER, challenged and sent again with credentials: the answer's
+    first line."""
+    contact = (f"<sip:{user}@192.0.2.10:5062>",)
+    first = register(user, call_id=f"ph-{user}", cseq=cseq, contacts=contact, domain="localhost")
+    transport.sendto(first.serialize(), dest)
+    challenge = parse_message(await asyncio.wait_for(proto.queue.get(), 5))
+    client = DigestClient(user, password)
+    chosen = client.choose_challenge(
+        [parse_challenge(v) for v in challenge.headers.get_all("WWW-Authenticate")]
+    )
+    auth = client.authorize(chosen, "REGISTER", f"sip:{DOMAIN}")
+    again = register(
+        user, call_id=f"ph-{user}", cseq=cseq + 1, contacts=contact, domain="localhost",
+        authorization=auth,
+    )  # fmt: skip
+    transport.sendto(again.serialize(), dest)
+    return (await asyncio.wait_for(proto.queue.get(), 5)).split(b"\r\n", 1)[0]
+
+
 async def test_a_flood_from_many_addresses_is_capped_and_the_trusted_and_phones_still_served() -> (
     None
 ):
@@ -157,17 +184,7 @@ async def test_a_flood_from_many_addresses_is_capped_and_the_trusted_and_phones_
     friend_t, friend, friend_port = await udp_client()
 
     async def registered(cseq: int) -> bytes:
-        """The phone's REGISTER, challenged and sent again with credentials: its answer."""
-        phone_t.sendto(register(call_id="ph", cseq=cseq, domain="localhost").serialize(), dest)
-        challenge = parse_message(await asyncio.wait_for(phone.queue.get(), 5))
-        client = DigestClient("1001", "pw-1001")
-        chosen = client.choose_challenge(
-            [parse_challenge(v) for v in challenge.headers.get_all("WWW-Authenticate")]
-        )
-        auth = client.authorize(chosen, "REGISTER", f"sip:{DOMAIN}")
-        again = register(call_id="ph", cseq=cseq + 1, domain="localhost", authorization=auth)
-        phone_t.sendto(again.serialize(), dest)
-        return (await asyncio.wait_for(phone.queue.get(), 5)).split(b"\r\n", 1)[0]
+        return await register_phone(phone_t, phone, dest, "1001", "pw-1001", cseq)
 
     async def flood(rounds: int) -> int:
         """Each address within its own rate (10/s): an OPTIONS per address per 0.1 s."""
@@ -220,6 +237,45 @@ async def test_a_flood_from_many_addresses_is_capped_and_the_trusted_and_phones_
             transport.close()
         phone_t.close()
         friend_t.close()
+        await svc.stop()
+
+
+async def test_phones_behind_one_address_are_each_held_to_a_rate_of_their_own() -> None:
+    """The throttle counted a source by its address alone, so agents' phones behind
+    one NAT shared one address's rate: their keep-alives, answers and refreshes
+    together were dropped past it, a floor's worth of phones at 5 a second."""
+    settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
+        database={"enabled": False},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        acd={"trusted": ["127.0.0.1"], "flood_rate": 1.0, "flood_burst": 4},
+        agents=[{"id": f"a{n}", "name": "A", "number": str(n), "extension": f"100{n}",
+                 "password": f"pw-100{n}"} for n in (1, 2)],
+    )  # fmt: skip
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    loop = asyncio.get_running_loop()
+    dest = ("127.0.0.1", sip_port(svc))
+    # One address, two ports: two phones behind one NAT.
+    phones = [
+        await loop.create_datagram_endpoint(Udp, local_addr=("127.0.0.201", 0)) for _ in range(2)
+    ]
+    try:
+        # Not registered yet: their four requests are the address's burst.
+        for n, (transport, proto) in enumerate(phones, start=1):
+            answer = await register_phone(transport, proto, dest, f"100{n}", f"pw-100{n}")
+            assert answer == b"SIP/2.0 200 OK"
+        for transport, _ in phones:  # keep-alives, say, each phone within its burst
+            via = f"127.0.0.201:{transport.get_extra_info('sockname')[1]}"
+            for k in range(4):
+                options = request("OPTIONS", via_host=via, branch=f"z9hG4bK-{via}-{k}")
+                transport.sendto(options, dest)
+        await asyncio.sleep(0.3)
+        assert [proto.queue.qsize() for _, proto in phones] == [4, 4]
+    finally:
+        for transport, _ in phones:
+            transport.close()
         await svc.stop()
 
 

@@ -159,6 +159,24 @@ def test_a_request_exempt_from_the_budget_is_held_to_its_own_rate() -> None:
     assert throttle.global_tokens(0.0) == 0.0
 
 
+def test_a_port_gives_a_source_a_bucket_of_its_own() -> None:
+    """The gate names the port of an agent's phone at its registered address:
+    phones behind one NAT share its address, not their ports."""
+    throttle = Throttle(rate=1.0, burst=2, trusted=TrustedSources(["10.0.0.0/8"]))
+    assert allowed(throttle, "192.0.2.1", 0.0, 5) == 2  # the NAT's address: spent
+    assert [throttle.check("192.0.2.1", 0.0, port=5060) for _ in range(3)] == [
+        None, None, PER_SOURCE,
+    ]  # fmt: skip
+    assert throttle.check("192.0.2.1", 0.0, port=5062) is None
+    assert throttle.tokens("192.0.2.1", 0.0, port=5062) == 1.0
+    assert throttle.tokens("192.0.2.1", 0.0) == 0.0
+    # IPv6: the address itself with its port, not its /64.
+    assert throttle.check("2001:db8::1", 0.0, port=5060) is None
+    assert throttle.tokens("2001:db8::2", 0.0, port=5060) == 2.0
+    assert throttle.check("10.0.0.1", 0.0, port=5060) is None  # trusted: no bucket
+    assert len(throttle) == 4
+
+
 def test_trusted_sources_are_never_charged_to_the_budget() -> None:
     throttle = Throttle(
         rate=1.0, burst=1, global_rate=1.0, global_burst=2, trusted=TrustedSources(["10.0.0.0/8"])

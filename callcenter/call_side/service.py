@@ -468,10 +468,12 @@ def build_core(
         if admit.authenticated_recently(source.host, now):
             return None
         # An agent's phone at the address it registered from is held to its own
-        # address's rate only, so a flood from many addresses, which spends the
-        # budget they share, cannot keep it from refreshing or answering.
-        phone = phone_at is not None and phone_at(source.host, source.port)
-        return throttle.check(source.host, now, shared=not phone)
+        # rate only, so a flood from many addresses, which spends the budget they
+        # share, cannot keep it from refreshing or answering; and to a rate of its
+        # own (address and port), so phones behind one NAT do not share one.
+        if phone_at is not None and phone_at(source.host, source.port):
+            return throttle.check(source.host, now, shared=False, port=source.port)
+        return throttle.check(source.host, now)
 
     return Switchboard(
         ua,
