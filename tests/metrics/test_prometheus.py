@@ -411,6 +411,7 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterSipRegistrationDown": (("account",), {("pbx",): 0.0}),
         "CallcenterNoAgentPhoneReachable": ((), {}),  # every agent's phone registered
         "CallcenterAgentPhonesUnregistered": ((), {}),
+        "CallcenterSipFlood": ((), {}),  # no flood
         "CallcenterRecordsBacklogGrowing": ((), {}),  # the database is up
         "CallcenterRecordsJournalRefused": ((), {}),  # the disk takes the journal
         "CallcenterRecordsRejected": ((), {}),  # every record was taken
