@@ -63,8 +63,12 @@ CSEQ_RE = re.compile(rf"[ \t]*([0-9]{{1,10}})[ \t]+({TOKEN})[ \t]*")
 # userinfo = ( user / telephone-subscriber ) [ ":" password ] "@"
 # user = 1*( unreserved / escaped / user-unreserved ) ; user-unreserved includes ";" "?" "/"
 # so `sip:user;par=x@host` has user "user;par=x" (RFC 4475 §3.1.1.9); '@' ends the user.
+# No part of it holds a control character (none of RFC 3261's URI characters is
+# one), so nothing read from a URI can be sent back with one in it.
+_NO_CTL = r"\x00-\x1f\x7f"
 SIP_URI_RE = re.compile(
-    rf"(sips?):(?:([^:@\s]+)(?::([^@;?\s]*))?@)?({HOST})(?::([0-9]{{1,5}}))?((?:;[^;?]*)*)(?:\?(.*))?",
+    rf"(sips?):(?:([^:@\s{_NO_CTL}]+)(?::([^@;?\s{_NO_CTL}]*))?@)?({HOST})(?::([0-9]{{1,5}}))?"
+    rf"((?:;[^;?{_NO_CTL}]*)*)(?:\?([^{_NO_CTL}]*))?",
     re.IGNORECASE | re.DOTALL,
 )
 
