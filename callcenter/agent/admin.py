@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -46,6 +47,16 @@ if TYPE_CHECKING:
     import asyncpg
 
 __all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
+
+#: A connection's failures once it was had: the database went away mid-statement.
+_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+)
 
 log = structlog.get_logger("callcenter.admin")
 
@@ -140,20 +151,20 @@ class AdminApi:
         digest = None
         if body.sip_password is not None:
             digest = directory.phone_digest(self._realm_or_409(), body.extension, body.sip_password)
-        async with self._db() as conn:
+        details = body.model_dump(exclude={"password", "sip_password"})
+        async with self._change(actor, "agent.add", body.id) as change:
             await directory.add_agent(
-                conn, agent_id=body.id, name=body.name, number=body.number,
+                change.conn, agent_id=body.id, name=body.name, number=body.number,
                 extension=body.extension, groups=body.groups, password_hash=pw_hash,
                 sip_digest=digest,
             )  # fmt: skip
+            await change.audit({**details, "sip": digest is not None})
         if digest is not None:
             await self._administer(SetPhoneDigest(body.extension, digest))
         await self._administer(
             UpsertAgent(body.id, body.name, body.number, body.extension, body.groups)
         )
         self.sessions.set_hash(body.id, pw_hash, "agent")
-        details = body.model_dump(exclude={"password", "sip_password"})
-        await self._audit(actor, "agent.add", body.id, {**details, "sip": digest is not None})
         return web.json_response({"id": body.id}, status=201)
 
     async def edit_agent(self, request: web.Request) -> web.Response:
@@ -170,6 +181,7 @@ class AdminApi:
         enabled = row.enabled if patch.enabled is None else patch.enabled
 
         async def apply_to_floor() -> None:
+            await change.audit(patch.model_dump(exclude_none=True))
             try:
                 if enabled:
                     await self._administer(UpsertAgent(agent_id, name, number, extension, groups))
@@ -179,12 +191,13 @@ class AdminApi:
                 raise _json_error(409, str(exc)) from None
 
         # The database first, in a transaction the floor's refusal rolls back:
-        # its constraints (an extension another agent has) must hold before the
-        # running floor or the phones' passwords change, or a refused edit would
-        # leave them changed until the next restart.
-        async with self._db() as conn:
+        # its constraints (an extension another agent has) must hold, and the
+        # audit row be written, before the running floor or the phones'
+        # passwords change, or a refused edit would leave them changed until
+        # the next restart.
+        async with self._change(actor, "agent.edit", agent_id) as change:
             await directory.update_agent(
-                conn, agent_id, name=name, number=number, extension=extension, groups=groups,
+                change.conn, agent_id, name=name, number=number, extension=extension, groups=groups,
                 enabled=enabled, then=apply_to_floor,
             )  # fmt: skip
         if not enabled and row.enabled:
@@ -195,7 +208,6 @@ class AdminApi:
                 await self._administer(SetPhoneDigest(row.extension, None))
             elif not row.enabled and row.sip_digest:
                 await self._administer(SetPhoneDigest(extension, row.sip_digest))
-        await self._audit(actor, "agent.edit", agent_id, patch.model_dump(exclude_none=True))
         return web.json_response({"id": agent_id, "enabled": enabled})
 
     async def reset_password(self, request: web.Request) -> web.Response:
@@ -203,12 +215,12 @@ class AdminApi:
         agent_id = request.match_info["agent_id"]
         body = await _body(request, PasswordIn)
         pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
-        async with self._db() as conn:
-            if await directory.enabled_extension(conn, agent_id) is None:
+        async with self._change(actor, "agent.password", agent_id) as change:
+            if await directory.enabled_extension(change.conn, agent_id) is None:
                 raise _json_error(404, f"no enabled agent {agent_id!r}")
-            await directory.set_password_hash(conn, agent_id, pw_hash)
+            await directory.set_password_hash(change.conn, agent_id, pw_hash)
+            await change.audit({})
         self.sessions.set_hash(agent_id, pw_hash, "agent")
-        await self._audit(actor, "agent.password", agent_id, {})
         return web.json_response({"id": agent_id})
 
     async def set_sip_password(self, request: web.Request) -> web.Response:
@@ -217,16 +229,14 @@ class AdminApi:
         agent_id = request.match_info["agent_id"]
         body = await _body(request, PasswordIn)
         realm = self._realm_or_409()
-        async with self._db() as conn:
-            extension = await directory.enabled_extension(conn, agent_id)
+        async with self._change(actor, "agent.sip_password", agent_id) as change:
+            extension = await directory.enabled_extension(change.conn, agent_id)
             if extension is None:
                 raise _json_error(404, f"no enabled agent {agent_id!r}")
             digest = directory.phone_digest(realm, extension, body.password)
-            await directory.set_sip_digest(conn, agent_id, digest)
+            await directory.set_sip_digest(change.conn, agent_id, digest)
+            await change.audit({"extension": extension, "realm": realm})
         await self._administer(SetPhoneDigest(extension, digest))
-        await self._audit(
-            actor, "agent.sip_password", agent_id, {"extension": extension, "realm": realm}
-        )
         return web.json_response({"id": agent_id, "extension": extension, "realm": realm})
 
     async def list_queues(self, request: web.Request) -> web.Response:
@@ -243,6 +253,7 @@ class AdminApi:
         queue = self._to_queue(body)
 
         async def apply_to_floor() -> None:
+            await change.audit(body.model_dump(mode="json"))
             try:
                 await self._administer(UpsertQueue(queue))
             except AcdError as exc:  # an overflow to no queue, or round in a circle
@@ -250,9 +261,8 @@ class AdminApi:
 
         # As an agent's edit: the row is written in a transaction the floor's
         # refusal rolls back, so a refused queue is not there at the next start.
-        async with self._db() as conn:
-            await directory.put_queue(conn, body, then=apply_to_floor)
-        await self._audit(actor, "queue.put", body.name, body.model_dump(mode="json"))
+        async with self._change(actor, "queue.put", body.name) as change:
+            await directory.put_queue(change.conn, body, then=apply_to_floor)
         return web.json_response(body.model_dump(mode="json"))
 
     async def audit(self, request: web.Request) -> web.Response:
@@ -301,11 +311,17 @@ class AdminApi:
                 yield conn
         except directory.AlreadyExists as exc:
             raise _json_error(409, f"already exists: {exc}") from None
+        except _LOST as exc:  # the database went away after the connection was had
+            raise _json_error(503, f"the database is unavailable: {exc}") from None
 
-    async def _audit(self, actor: str, action: str, target: str, details: dict[str, Any]) -> None:
+    @contextlib.asynccontextmanager
+    async def _change(self, actor: str, action: str, target: str) -> AsyncIterator[_Change]:
+        """A connection in a transaction for one change and its audit row
+        (`_Change.audit`, written before the change reaches the floor): both
+        are committed or neither, and the floor is told only what was."""
+        async with self._db() as conn, conn.transaction():
+            yield _Change(conn, actor, action, target)
         log.info("admin change", actor=actor, action=action, target=target)
-        async with self._db() as conn:
-            await audit_log.append(conn, actor, action, target, details)
 
 
 async def _body(request: web.Request, model: type[Any]) -> Any:
@@ -376,6 +392,16 @@ def _json_error(status: int, message: str) -> web.HTTPException:
 # The answers' shapes, for the document only: the handlers build their JSON
 # directly, and tests/agent/test_admin_schema.py checks every answer against
 # these schemas.
+
+
+class _Change:
+    """One administrative change's connection (in its transaction) and its audit row."""
+
+    def __init__(self, conn: asyncpg.Connection, actor: str, action: str, target: str) -> None:
+        self.conn, self.actor, self.action, self.target = conn, actor, action, target
+
+    async def audit(self, details: dict[str, Any]) -> None:
+        await audit_log.append(self.conn, self.actor, self.action, self.target, details)
 
 
 class _Answer(BaseModel):

@@ -61,3 +61,4 @@ async def test_every_operation_answers_503_without_the_database(pool: Any, error
                 method, path, json=body, headers={"Authorization": f"Bearer {token}"}
             )
             assert (r.status, await r.json()) == (503, {"error": error}), (method, path)
+
