@@ -73,7 +73,8 @@ async def main(args: argparse.Namespace) -> None:
         async def connect(role: str, user: str, password: str) -> tuple[str, Any]:
             tok = await token(user, password)
             path = "/ws/agent" if role == "agent" else "/ws/supervisor"
-            ws = await session.ws_connect(f"{base}{path}?token={tok}", max_msg_size=0)
+            ws = await session.ws_connect(f"{base}{path}", max_msg_size=0)
+            await ws.send_str(json.dumps({"v": 1, "type": "auth", "token": tok}))
             first = json.loads((await ws.receive()).data)
             assert first["type"] == "hello", first
             # Read from the start: a socket nobody reads answers no heartbeat

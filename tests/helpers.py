@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -37,6 +38,21 @@ async def scrape(session: aiohttp.ClientSession, http_address: str) -> MetricVal
         return samples.get((name, frozenset((labels or {}).items())))
 
     return value
+
+
+async def authenticate(ws: aiohttp.ClientWebSocketResponse, token: str) -> None:
+    """A desktop websocket's first message: its session's token (docs/desktop.md)."""
+    await ws.send_str(json.dumps({"v": 1, "type": "auth", "token": token}))
+
+
+async def desktop_socket(
+    connect: Callable[..., Any], url: str, token: str
+) -> aiohttp.ClientWebSocketResponse:
+    """A desktop websocket opened with `connect` (a session's or a test client's
+    ``ws_connect``), its token sent."""
+    ws: aiohttp.ClientWebSocketResponse = await connect(url)
+    await authenticate(ws, token)
+    return ws
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -34,7 +34,7 @@ from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from tests.helpers import free_port
+from tests.helpers import authenticate, free_port
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
@@ -116,7 +116,8 @@ async def test_two_processes_pop_command_record_and_survive_a_floor_crash(tmp_pa
                 f"{http}/api/login", json={"user_id": "a001", "password": "agent-pw"}
             ) as r:
                 token = (await r.json())["token"]
-            async with session.ws_connect(f"{http}/ws/agent?token={token}") as ws:
+            async with session.ws_connect(f"{http}/ws/agent") as ws:
+                await authenticate(ws, token)
                 hello = await receive(ws, "hello")
                 assert hello["state"] == "not-ready"  # logged in through the link
                 await ws.send_str(json.dumps({"v": 1, "type": "agent.ready", "ref": "r"}))

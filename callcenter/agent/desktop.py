@@ -18,6 +18,11 @@ sender's role and turned into the ACD's typed command by the pure
 commands.py, or answered by the desk it is for. The replies are typed
 (replies.py). The HTTP routes (the pages, login, the two websockets) are here.
 
+A websocket's token is its first message, not part of its URL (URLs end up
+in access logs and the browser's history): the socket is opened, the token
+must follow within `AUTH_DEADLINE` seconds, and a socket without one, or with
+a bad one, is closed with a code that says why (docs/desktop.md).
+
 A websocket lives no longer than the token that opened it: the hub listens
 to the sessions and closes (code `SESSION_ENDED`) the sockets of a token
 that ends (logout, a password reset, the agent's removal), closes each at
@@ -64,18 +69,40 @@ from .messages import (
     ProtocolError,
     SetAgentState,
     SubmitForm,
+    parse_auth,
     parse_client_message,
 )
 from .replies import ErrorReply, Ok, Pong, Reply, encode_reply
 from .supervisor_desk import History, SupervisorDesk
 
-__all__ = ["QUEUE_LIMIT", "SESSION_ENDED", "AgentInfo", "DesktopHub", "History"]
+__all__ = [
+    "AUTH_TIMEOUT",
+    "BAD_AUTH",
+    "FORBIDDEN",
+    "QUEUE_LIMIT",
+    "SESSION_ENDED",
+    "AgentInfo",
+    "DesktopHub",
+    "History",
+]
 
 log = structlog.get_logger("callcenter.desktop")
 
 #: The close code of a websocket whose session ended (logout, expiry, password
-#: reset, removal): the page asks for the password again rather than reconnect.
+#: reset, removal) or whose token is not a session's: the page asks for the
+#: password again rather than reconnect.
 SESSION_ENDED = 4001
+#: The token is another role's (an agent's on the supervisors' socket).
+FORBIDDEN = 4003
+#: The first message was not ``{"v": 1, "type": "auth", "token": …}``.
+BAD_AUTH = 4400
+#: No first message within `AUTH_DEADLINE` seconds of the upgrade.
+AUTH_TIMEOUT = 4408
+#: Seconds a socket has to send its token; a page sends it as soon as it opens.
+AUTH_DEADLINE = 5.0
+#: Sockets that have not sent their token yet, at once, from one address (an
+#: IPv6 /64): a floor behind one NAT address reconnecting at once waits its turn.
+AWAITING_PER_SOURCE = 100
 
 
 class DesktopHub:
@@ -99,6 +126,7 @@ class DesktopHub:
         tz: tzinfo | None = None,
         popped: Callable[[float], None] | None = None,
         refresh_every: float = 60.0,
+        auth_timeout: float = AUTH_DEADLINE,
     ) -> None:
         self.sessions = sessions
         self.agents = agents
@@ -137,6 +165,12 @@ class DesktopHub:
         sessions.on_ended(self._sessions_ended)
         # Refused logins (429) are logged at most once per 10 s, with a count.
         self._throttled_log = SuppressedLog(10.0)
+        # Sockets refused, by reason (metrics); their log lines, at most one per 10 s.
+        self.refused: dict[str, int] = {}
+        self._refused_log = SuppressedLog(10.0)
+        # Sockets open but not yet sent their token, per source address (or IPv6 /64).
+        self._awaiting: dict[str, int] = {}
+        self._auth_timeout = auth_timeout
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -223,31 +257,95 @@ class DesktopHub:
         return web.json_response({"ok": True})
 
     async def handle_agent_ws(self, request: web.Request) -> web.StreamResponse:
-        token = request.query.get("token")
-        login = self.sessions.check(token)
-        if token is None or login is None or login.role != "agent":
-            return _error(401, "log in first: POST /api/login, then ?token=…")
-        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
-        await ws.prepare(request)
-        client = Client(ws, login, token)
+        client = await self._authenticated(request, "agent")
+        if not isinstance(client, Client):
+            return client
         since = request.query.get("since")
         await self._serve(
             client, lambda: self.agent_desk.connect(client, since), self.agent_desk.disconnect
         )
-        return ws
+        return client.ws
 
     async def handle_supervisor_ws(self, request: web.Request) -> web.StreamResponse:
-        token = request.query.get("token")
-        login = self.sessions.check(token)
-        if token is None or login is None or login.role != "supervisor":
-            return _error(401, "supervisors only: log in as a supervisor first")
-        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
-        await ws.prepare(request)
-        client = Client(ws, login, token)
+        client = await self._authenticated(request, "supervisor")
+        if not isinstance(client, Client):
+            return client
         await self._serve(
             client, lambda: self.supervisor_desk.connect(client), self.supervisor_desk.disconnect
         )
-        return ws
+        return client.ws
+
+    # -- the token, in the socket's first message -----------------------------------------
+
+    async def _authenticated(
+        self, request: web.Request, role: str
+    ) -> Client | web.StreamResponse:
+        """Upgrade, then wait for the token in the first message (docs/desktop.md):
+        the client of a good token of `role`, or the response to return (refused
+        before the upgrade, or the socket closed with the reason)."""
+        source = request.remote or ""
+        if "token" in request.query:
+            # Already in someone's access log: refused, so no client keeps sending it there.
+            self._refuse(source, "token-in-url")
+            return _error(
+                400,
+                'the token goes in the socket\'s first message, {"v": 1, "type": "auth",'
+                ' "token": "…"}, never in the URL',
+            )
+        key = source_key(source)
+        if self._awaiting.get(key, 0) >= AWAITING_PER_SOURCE:
+            self._refuse(source, "busy")
+            return web.json_response(
+                {"error": "too many sockets waiting for their token from this address"},
+                status=503, headers={"Retry-After": "1"},
+            )  # fmt: skip
+        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=64_000)
+        await ws.prepare(request)
+        self._awaiting[key] = self._awaiting.get(key, 0) + 1
+        try:
+            frame = await ws.receive(timeout=self._auth_timeout)
+        except TimeoutError:
+            frame = None
+        finally:
+            if self._awaiting[key] == 1:
+                del self._awaiting[key]
+            else:
+                self._awaiting[key] -= 1
+        if frame is None:
+            message = f"no token within {self._auth_timeout:g} s"
+            await self._close(ws, source, AUTH_TIMEOUT, "no-token", message)
+            return ws
+        if frame.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            return ws  # closed before it said anything
+        try:
+            token = parse_auth(frame.data)
+        except ProtocolError as exc:
+            reason = f'first message: {{"v": 1, "type": "auth", "token": …}} ({exc.code})'
+            await self._close(ws, source, BAD_AUTH, "bad-auth", reason)
+            return ws
+        login = self.sessions.check(token)
+        if login is None:  # forged, expired or ended: the same to the page
+            await self._close(ws, source, SESSION_ENDED, "session", "session ended")
+            return ws
+        if login.role != role:
+            await self._close(ws, source, FORBIDDEN, "role", f"{role}s only")
+            return ws
+        return Client(ws, login, token)
+
+    def _refuse(self, source: str, reason: str) -> None:
+        """Count a refused socket, and log refusals at most once per 10 s per reason."""
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+        count = self._refused_log.hit(reason, self.sessions.now())
+        if count is not None:
+            log.warning(
+                "desktop socket refused", reason=reason, count=count, last_source=source_key(source)
+            )
+
+    async def _close(
+        self, ws: web.WebSocketResponse, source: str, code: int, reason: str, message: str
+    ) -> None:
+        self._refuse(source, reason)
+        await ws.close(code=code, message=message.encode())
 
     async def _serve(
         self,
@@ -263,10 +361,6 @@ class DesktopHub:
             max(0.0, client.login.expires_at - self.sessions.now()), self._expired, client
         )
         try:
-            if self.sessions.check(client.token) is None:  # it ended while the socket opened
-                client.ended = True
-                await client.ws.close(code=SESSION_ENDED, message=b"session ended")
-                return
             await connect()
             await self._read(client)
         finally:

@@ -27,6 +27,7 @@ __all__ = [
     "ProtocolError",
     "QueueFigures",
     "WaitingCaller",
+    "parse_auth",
     "parse_client_message",
 ]
 
@@ -303,6 +304,34 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
             raise ProtocolError("unknown-type", return_msg) from None
         if first["type"] == "json_invalid":
             raise ProtocolError("bad-json", "not valid JSON") from None
+        raise ProtocolError("invalid", f"{where}: {first['msg']}") from None
+
+
+class Auth(BaseModel):
+    """A socket's first message: the session's token, which stays out of the URL
+    (URLs are written to proxies' and servers' access logs and to the browser's history)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[1] = 1
+    type: Literal["auth"]
+    token: str = Field(min_length=1, max_length=200)
+
+
+_AUTH = TypeAdapter(Auth)
+
+
+def parse_auth(text: str | bytes) -> str:
+    """The token of a socket's first frame, ``{"v": 1, "type": "auth", "token": …}``;
+    raises `ProtocolError` naming what is wrong."""
+    if isinstance(text, bytes | bytearray):
+        raise ProtocolError("bad-frame", "binary frames are not accepted; send JSON text")
+    try:
+        return _AUTH.validate_json(text).token
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise ProtocolError("bad-json", "not valid JSON") from None
+        where = ".".join(str(p) for p in first["loc"]) or "message"
         raise ProtocolError("invalid", f"{where}: {first['msg']}") from None
 
 

@@ -152,7 +152,10 @@ class Floor:
         metrics.start()
         stack.push_async_callback(metrics.stop)
         self.on_loop(
-            DesktopCollector(lambda: self.desktop.client_count if self.desktop is not None else 0)
+            DesktopCollector(
+                lambda: self.desktop.client_count if self.desktop is not None else 0,
+                lambda: self.desktop.refused if self.desktop is not None else {},
+            )
         )
 
     def _start_desktop(self, stack: AsyncExitStack) -> None:

@@ -369,11 +369,19 @@ def pop_latency(registry: CollectorRegistry) -> Histogram:
     )
 
 
-class DesktopCollector(Collector):
-    """The desktop's websockets, read at scrape time."""
+#: Why a desktop websocket was refused (agent/desktop.py), each series there from the start.
+SOCKET_REFUSALS = ("token-in-url", "busy", "no-token", "bad-auth", "session", "role")
 
-    def __init__(self, clients: Callable[[], int]) -> None:
+
+class DesktopCollector(Collector):
+    """The desktop's websockets, read at scrape time: those connected, and
+    those refused by reason."""
+
+    def __init__(
+        self, clients: Callable[[], int], refused: Callable[[], Mapping[str, int]] = dict
+    ) -> None:
         self._clients = clients
+        self._refused = refused
 
     def collect(self) -> Iterable[Metric]:
         yield GaugeMetricFamily(
@@ -381,6 +389,15 @@ class DesktopCollector(Collector):
             "Desktop websockets connected (agents and supervisors).",
             value=self._clients(),
         )
+        refused = CounterMetricFamily(
+            "callcenter_desktop_sockets_refused",
+            "Desktop websockets refused, by reason.",
+            labels=["reason"],
+        )
+        counts = self._refused()
+        for reason in (*SOCKET_REFUSALS, *sorted(set(counts) - set(SOCKET_REFUSALS))):
+            refused.add_metric([reason], counts.get(reason, 0))
+        yield refused
 
 
 class FeedCollector(Collector):

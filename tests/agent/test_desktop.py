@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter.acd.errors import InvalidTransition
@@ -23,12 +23,20 @@ from callcenter.acd.events import (
     SetReady,
     TargetBreached,
 )
+from callcenter.agent import desktop
 from callcenter.agent.auth import Sessions
-from callcenter.agent.desktop import SESSION_ENDED, AgentInfo, DesktopHub
+from callcenter.agent.desktop import (
+    AUTH_TIMEOUT,
+    BAD_AUTH,
+    FORBIDDEN,
+    SESSION_ENDED,
+    AgentInfo,
+    DesktopHub,
+)
 from callcenter.agent.messages import FloorAlerts, FloorBatch
 from callcenter.bus import EventBus
 from callcenter.records.customers import Customer
-from tests.helpers import HandControl
+from tests.helpers import HandControl, authenticate, desktop_socket
 
 AGENTS = {"a1": AgentInfo("a1", "Zhang Wei", "001"), "a2": AgentInfo("a2", "Li Na", "002")}
 
@@ -49,7 +57,7 @@ class World:
         self.hub = DesktopHub(
             self.bus, sessions, AGENTS, control=HandControl(self.command),
             greeting="您好，客服中心{number}号为您服务", lookup=self.lookup, save_form=self.save,
-            replay_messages=100, feed_every=0.1, popped=self.popped.append,
+            replay_messages=100, feed_every=0.1, popped=self.popped.append, auth_timeout=0.3,
         )  # fmt: skip
 
     def command(self, cmd: object) -> None:
@@ -101,6 +109,11 @@ async def token(w: World, user: str, password: str) -> str:
     return (await resp.json())["token"]
 
 
+async def opened(w: World, path: str, user: str, password: str) -> Any:
+    """A socket of a new session of `user`'s."""
+    return await desktop_socket(w.client.ws_connect, path, await token(w, user, password))
+
+
 async def receive(ws: Any, kind: str | None = None) -> dict[str, Any]:
     while True:
         msg = json.loads((await asyncio.wait_for(ws.receive(), 3)).data)
@@ -123,7 +136,7 @@ async def test_an_agent_connecting_needs_only_their_own_state_not_the_floor(worl
             agent_id, "Zhang Wei", "001", "offline", None, 3.0, None, 0, ("support",)
         ),
     )
-    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
     hello = await receive(ws, "hello")
     assert (hello["agent"]["id"], hello["state"]) == ("a1", "offline")
     assert AgentLogin("a1") in world.commands  # an offline agent is logged in
@@ -173,14 +186,14 @@ async def test_logout_closes_the_sockets_its_token_opened_and_it_opens_no_more(
     """Issue 16, item 13: after logout an open websocket still answered commands."""
     c = world.client
     agent = await token(world, "a1", "pw-a1")
-    ws = await c.ws_connect(f"/ws/agent?token={agent}")
+    ws = await desktop_socket(c.ws_connect, "/ws/agent", agent)
     await receive(ws, "hello")
     sup = await token(world, "sup", "pw-sup")
-    sws = await c.ws_connect(f"/ws/supervisor?token={sup}")
+    sws = await desktop_socket(c.ws_connect, "/ws/supervisor", sup)
     await receive(sws, "hello")
     assert (await c.post("/api/logout", headers={"Authorization": f"Bearer {agent}"})).status == 200
     assert await closed_with(ws) == SESSION_ENDED
-    assert (await c.get(f"/ws/agent?token={agent}")).status == 401
+    assert await refused(c, "/ws/agent", agent) == SESSION_ENDED
     # The supervisor's session is another: it goes on.
     await sws.send_str(json.dumps({"v": 1, "type": "ping", "ref": "p"}))
     assert (await receive(sws, "pong"))["ref"] == "p"
@@ -201,19 +214,19 @@ async def test_a_password_reset_closes_the_agents_sockets_and_old_tokens_open_no
     before = await token(world, "a1", "pw-a1")
     unused = await token(world, "a1", "pw-a1")
     other = await token(world, "a2", "pw-a2")
-    ws = await c.ws_connect(f"/ws/agent?token={before}")
+    ws = await desktop_socket(c.ws_connect, "/ws/agent", before)
     await receive(ws, "hello")
-    ws2 = await c.ws_connect(f"/ws/agent?token={other}")
+    ws2 = await desktop_socket(c.ws_connect, "/ws/agent", other)
     await receive(ws2, "hello")
     world.hub.sessions.set_hash("a1", await asyncio.to_thread(hash_password, "reset-pw"), "agent")
     assert await closed_with(ws) == SESSION_ENDED
     for old in (before, unused):
-        assert (await c.get(f"/ws/agent?token={old}")).status == 401
+        assert await refused(c, "/ws/agent", old) == SESSION_ENDED
     await ws2.send_str(json.dumps({"v": 1, "type": "agent.ready", "ref": "r"}))
     assert (await receive(ws2, "ok"))["ref"] == "r"  # a2 is not touched
     world.hub.sessions.remove_user("a2")  # what disabling the agent does
     assert await closed_with(ws2) == SESSION_ENDED
-    assert (await c.get(f"/ws/agent?token={other}")).status == 401
+    assert await refused(c, "/ws/agent", other) == SESSION_ENDED
 
 
 async def test_an_expired_session_answers_no_command_and_closes() -> None:
@@ -235,7 +248,7 @@ async def test_an_expired_session_answers_no_command_and_closes() -> None:
     hub.start()
     try:
         resp = await client.post("/api/login", json={"user_id": "a1", "password": "pw-a1"})
-        ws = await client.ws_connect(f"/ws/agent?token={(await resp.json())['token']}")
+        ws = await desktop_socket(client.ws_connect, "/ws/agent", (await resp.json())["token"])
         await receive(ws, "hello")
         await ws.send_str(json.dumps({"v": 1, "type": "agent.ready", "ref": "r1"}))
         assert (await receive(ws, "ok"))["ref"] == "r1"
@@ -250,7 +263,7 @@ async def test_an_expired_session_answers_no_command_and_closes() -> None:
         # A session that runs out while its socket is quiet: closed at the expiry.
         sessions.ttl = 0.3
         resp = await client.post("/api/login", json={"user_id": "a2", "password": "pw-a2"})
-        ws2 = await client.ws_connect(f"/ws/agent?token={(await resp.json())['token']}")
+        ws2 = await desktop_socket(client.ws_connect, "/ws/agent", (await resp.json())["token"])
         await receive(ws2, "hello")
         assert await closed_with(ws2) == SESSION_ENDED
     finally:
@@ -258,17 +271,89 @@ async def test_an_expired_session_answers_no_command_and_closes() -> None:
         await client.close()
 
 
-async def test_websockets_refuse_missing_forged_and_wrong_role_tokens(world: World) -> None:
+async def refused(client: TestClient[Any, Any], path: str, tok: str) -> object:
+    """The code a socket is closed with after it sent `tok`."""
+    return await closed_with(await desktop_socket(client.ws_connect, path, tok))
+
+
+async def test_a_token_in_the_url_is_refused_even_a_good_one(world: World) -> None:
+    """Issue 16, item 16: the pages opened ``/ws/agent?token=…``, and the token
+    went into proxies' and servers' access logs and the browser's history."""
     c = world.client
-    assert (await c.get("/ws/agent")).status == 401
-    assert (await c.get("/ws/agent?token=forged")).status == 401
     agent = await token(world, "a1", "pw-a1")
-    assert (await c.get(f"/ws/supervisor?token={agent}")).status == 401
+    sup = await token(world, "sup", "pw-sup")
+    for path, tok in (("/ws/agent", agent), ("/ws/supervisor", sup)):
+        with pytest.raises(WSServerHandshakeError) as refused_url:
+            await c.ws_connect(f"{path}?token={tok}")
+        assert refused_url.value.status == 400
+        answer = await c.get(f"{path}?since=3&token={tok}")
+        assert answer.status == 400 and "first message" in (await answer.json())["error"]
+    assert world.hub.refused == {"token-in-url": 4}
+    # The same tokens, as the first message: accepted.
+    ws = await desktop_socket(c.ws_connect, "/ws/agent", agent)
+    assert (await receive(ws, "hello"))["agent"]["id"] == "a1"
+    sws = await desktop_socket(c.ws_connect, "/ws/supervisor", sup)
+    await receive(sws, "hello")
+    await ws.close()
+    await sws.close()
+
+
+async def test_a_socket_without_a_good_token_first_is_closed_saying_why(
+    world: World,
+) -> None:
+    c = world.client
+    agent = await token(world, "a1", "pw-a1")
+    assert await refused(c, "/ws/agent", "A" * 43) == SESSION_ENDED  # forged: as if ended
+    assert await refused(c, "/ws/supervisor", agent) == FORBIDDEN  # an agent's
+    # Nothing sent: closed at the deadline (0.3 s here, AUTH_DEADLINE in service).
+    started = time.monotonic()
+    silent = await c.ws_connect("/ws/agent")
+    assert await closed_with(silent) == AUTH_TIMEOUT
+    assert 0.25 <= time.monotonic() - started < 2.5
+    # A first message that is not the token, or not JSON text.
+    for frame in (
+        json.dumps({"v": 1, "type": "ping"}),
+        json.dumps({"v": 1, "type": "auth", "token": 7}),
+        json.dumps({"v": 1, "type": "auth", "token": agent, "user": "sup"}),
+        "{not json",
+        b"\x00",
+    ):
+        ws = await c.ws_connect("/ws/agent")
+        await (ws.send_bytes(frame) if isinstance(frame, bytes) else ws.send_str(frame))
+        assert await closed_with(ws) == BAD_AUTH, frame
+    # A socket that closes before it says anything costs nothing.
+    gone = await c.ws_connect("/ws/agent")
+    await gone.close()
+    assert world.hub.refused == {"session": 1, "role": 1, "no-token": 1, "bad-auth": 5}
+    assert world.hub.client_count == 0
+    ws = await desktop_socket(c.ws_connect, "/ws/agent", agent)  # the agent's own goes on
+    assert (await receive(ws, "hello"))["agent"]["id"] == "a1"
+    await ws.close()
+
+
+async def test_sockets_waiting_for_their_token_are_bounded_per_address(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(desktop, "AWAITING_PER_SOURCE", 3)
+    c = world.client
+    waiting = [await c.ws_connect("/ws/agent") for _ in range(3)]
+    with pytest.raises(WSServerHandshakeError) as busy:
+        await c.ws_connect("/ws/agent")
+    assert busy.value.status == 503 and busy.value.headers is not None
+    assert busy.value.headers["Retry-After"] == "1"
+    assert world.hub.refused == {"busy": 1}
+    # One sends its token: a place is free again.
+    await authenticate(waiting[0], await token(world, "a1", "pw-a1"))
+    assert (await receive(waiting[0], "hello"))["agent"]["id"] == "a1"
+    ws = await desktop_socket(c.ws_connect, "/ws/agent", await token(world, "a2", "pw-a2"))
+    assert (await receive(ws, "hello"))["agent"]["id"] == "a2"
+    for each in [*waiting, ws]:
+        await each.close()
 
 
 async def test_pop_with_customer_and_greeting_goes_to_that_agent_only(world: World) -> None:
-    ws1 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
-    ws2 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a2', 'pw-a2')}")
+    ws1 = await opened(world, "/ws/agent", "a1", "pw-a1")
+    ws2 = await opened(world, "/ws/agent", "a2", "pw-a2")
     assert (await receive(ws1))["type"] == "hello"
     assert (await receive(ws2))["type"] == "hello"
     world.publish(
@@ -292,7 +377,7 @@ async def test_pop_with_customer_and_greeting_goes_to_that_agent_only(world: Wor
 
 
 async def test_each_pop_reports_its_time_from_the_offer_lookup_included(world: World) -> None:
-    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
     assert (await receive(ws))["type"] == "hello"
     offered = time.time()  # the offer's wall time, as the ACD stamps it
     world.bus.publish(CallOffered("c9", "hotline", "a1", "leg9", "13900000001", None, 1), offered)
@@ -303,9 +388,9 @@ async def test_each_pop_reports_its_time_from_the_offer_lookup_included(world: W
 
 
 async def test_one_session_per_agent_the_newer_replaces_the_older(world: World) -> None:
-    older = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    older = await opened(world, "/ws/agent", "a1", "pw-a1")
     assert (await receive(older))["type"] == "hello"
-    newer = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    newer = await opened(world, "/ws/agent", "a1", "pw-a1")
     assert (await receive(newer))["type"] == "hello"
     closed = await asyncio.wait_for(older.receive(), 3)
     assert closed.type == WSMsgType.CLOSE and closed.data == WSCloseCode.POLICY_VIOLATION
@@ -315,7 +400,7 @@ async def test_one_session_per_agent_the_newer_replaces_the_older(world: World) 
 
 
 async def test_commands_errors_and_the_connection_stays_up(world: World) -> None:
-    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
     await receive(ws, "hello")
     await ws.send_str(json.dumps({"v": 1, "type": "agent.ready", "ref": "r1"}))
     assert await receive(ws) == {"type": "ok", "ref": "r1", "v": 1}
@@ -356,14 +441,14 @@ async def test_reconnect_replays_missed_messages_in_order_and_restores_the_call(
     world: World,
 ) -> None:
     tok = await token(world, "a1", "pw-a1")
-    ws = await world.client.ws_connect(f"/ws/agent?token={tok}")
+    ws = await desktop_socket(world.client.ws_connect, "/ws/agent", tok)
     await receive(ws, "hello")
     world.publish(CallOffered("c9", "hotline", "a1", "leg9", "13812345678", None, 1))
     first = await receive(ws, "call.offered")
     await ws.close()
     world.publish(RingTicked("c9", 1, "a1", "leg9"), RingTicked("c9", 2, "a1", "leg9"))
     await asyncio.sleep(0.1)
-    ws = await world.client.ws_connect(f"/ws/agent?token={tok}&since={first['seq']}")
+    ws = await desktop_socket(world.client.ws_connect, f"/ws/agent?since={first['seq']}", tok)
     hello = await receive(ws, "hello")
     assert [c["call_id"] for c in hello["calls"]] == ["c9"]  # the pop is restored
     missed = [await receive(ws), await receive(ws)]
@@ -380,7 +465,7 @@ async def test_reconnect_replays_missed_messages_in_order_and_restores_the_call(
 
 
 async def test_form_saved_only_once_stored(world: World) -> None:
-    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
     await receive(ws, "hello")
     form = {"id": "form-abc123", "called_at": "2026-11-23T09:30:00+08:00", "category": "inquiry",
             "caller_name": "Han Meimei", "read_back_done": True}  # fmt: skip
@@ -401,7 +486,7 @@ async def test_form_saved_only_once_stored(world: World) -> None:
 
 
 async def test_a_form_is_only_for_a_call_offered_to_its_agent(world: World) -> None:
-    ws = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
     await receive(ws, "hello")
     world.publish(CallOffered("c1", "q", "a1", "leg1", "13812345678", None, 1))
     world.publish(CallOffered("c2", "q", "a2", "leg2", "13900000002", None, 1))
@@ -426,8 +511,8 @@ async def test_a_form_is_only_for_a_call_offered_to_its_agent(world: World) -> N
 
 async def test_a_supervisors_batches_carry_calls_only_when_asked(world: World) -> None:
     tok = await token(world, "sup", "pw-sup")
-    plain = await world.client.ws_connect(f"/ws/supervisor?token={tok}")
-    full = await world.client.ws_connect(f"/ws/supervisor?token={tok}")
+    plain = await desktop_socket(world.client.ws_connect, "/ws/supervisor", tok)
+    full = await desktop_socket(world.client.ws_connect, "/ws/supervisor", tok)
     for ws in (plain, full):
         assert (await receive(ws))["role"] == "supervisor"
         await receive(ws, "board.figures")
@@ -467,7 +552,9 @@ async def test_a_batch_goes_to_supervisors_paced(world: World, monkeypatch) -> N
     work that becomes ready as the first goes out (a pop whose customer has just been
     read) runs before the rest of them, not after all."""
     tok = await token(world, "sup", "pw-sup")
-    sockets = [await world.client.ws_connect(f"/ws/supervisor?token={tok}") for _ in range(3)]
+    sockets = [
+        await desktop_socket(world.client.ws_connect, "/ws/supervisor", tok) for _ in range(3)
+    ]
     for ws in sockets:
         await receive(ws, "board.figures")
     loop = asyncio.get_running_loop()
@@ -498,9 +585,7 @@ async def test_a_batch_goes_to_supervisors_paced(world: World, monkeypatch) -> N
 
 
 async def test_supervisor_sees_the_floor_and_sets_an_agents_state(world: World) -> None:
-    ws = await world.client.ws_connect(
-        f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
-    )
+    ws = await opened(world, "/ws/supervisor", "sup", "pw-sup")
     assert (await receive(ws))["role"] == "supervisor"
     await receive(ws, "board.figures")
     await ws.send_str(json.dumps({"v": 1, "type": "supervisor.feed", "calls": True}))
@@ -541,8 +626,8 @@ async def test_a_slow_client_is_dropped_and_the_others_keep_receiving(
 ) -> None:
     import callcenter.agent.desktop as desktop
 
-    ws1 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
-    ws2 = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a2', 'pw-a2')}")
+    ws1 = await opened(world, "/ws/agent", "a1", "pw-a1")
+    ws2 = await opened(world, "/ws/agent", "a2", "pw-a2")
     await receive(ws1, "hello")
     await receive(ws2, "hello")
     slow = world.hub.agent_desk.clients["a1"]
@@ -572,13 +657,9 @@ async def test_a_stuck_supervisor_never_holds_up_the_pops(world: World, monkeypa
 
     monkeypatch.setattr(clients, "QUEUE_LIMIT", 8)  # the queues of the clients below
     monkeypatch.setattr(world.hub.supervisor_desk.alerts, "window", 0.0)  # no coalescing: a frame per alert
-    agent = await world.client.ws_connect(f"/ws/agent?token={await token(world, 'a1', 'pw-a1')}")
-    stuck = await world.client.ws_connect(
-        f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
-    )
-    fine = await world.client.ws_connect(
-        f"/ws/supervisor?token={await token(world, 'sup', 'pw-sup')}"
-    )
+    agent = await opened(world, "/ws/agent", "a1", "pw-a1")
+    stuck = await opened(world, "/ws/supervisor", "sup", "pw-sup")
+    fine = await opened(world, "/ws/supervisor", "sup", "pw-sup")
     await receive(agent, "hello")
     await receive(fine, "hello")
     blocked = asyncio.Event()
@@ -646,7 +727,7 @@ async def test_supervisor_receives_the_board_figures_on_connect_and_then_periodi
         clock.advance(60 + 27)
         await asyncio.sleep(0.1)  # the hub has read the bus
         resp = await client.post("/api/login", json={"user_id": "sup", "password": "pw-sup"})
-        ws = await client.ws_connect(f"/ws/supervisor?token={(await resp.json())['token']}")
+        ws = await desktop_socket(client.ws_connect, "/ws/supervisor", (await resp.json())["token"])
         assert (await receive(ws))["type"] == "hello"
         first = BoardFigures.model_validate(await receive(ws, "board.figures"))
         assert (first.v, first.full, first.at) == (2, True, t0 + 27)

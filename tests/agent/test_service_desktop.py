@@ -17,7 +17,7 @@ from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from tests.helpers import FLOOR_PROCESS, connected, free_port
+from tests.helpers import FLOOR_PROCESS, authenticate, connected, free_port, scrape
 
 
 async def test_pop_before_ring_one_with_the_customer_then_the_form_is_stored(tmp_path: Any) -> None:
@@ -44,7 +44,14 @@ async def test_pop_before_ring_one_with_the_customer_then_the_form_is_stored(tmp
                 f"{http}/api/login", json={"user_id": "a001", "password": "agent-pw"}
             ) as r:
                 token = (await r.json())["token"]
-            async with session.ws_connect(f"{http}/ws/agent?token={token}") as ws:
+            # Never in the URL: refused, and counted where the desktop runs.
+            async with session.get(f"{http}/ws/agent?token={token}") as r:
+                assert r.status == 400
+            value = await scrape(session, service.http_addresses[0])
+            refused = "callcenter_desktop_sockets_refused_total"
+            assert value(refused, {"reason": "token-in-url"}) == 1
+            async with session.ws_connect(f"{http}/ws/agent") as ws:
+                await authenticate(ws, token)
                 hello = json.loads((await ws.receive()).data)
                 assert hello["state"] == "ready" and hello["agent"]["number"] == "007"
                 host, port = next(iter(service.sip.transports.bound.values()))

@@ -20,7 +20,7 @@ from callcenter.bus import EventBus
 from tests.agent.test_board import HandFloor
 from tests.agent.test_desktop import AGENTS, receive
 from tests.conftest import ManualClock
-from tests.helpers import HandControl
+from tests.helpers import HandControl, desktop_socket
 
 T0 = 1_795_420_800.0
 
@@ -44,7 +44,8 @@ class Desk:
 
     async def supervisor(self) -> Any:
         resp = await self.client.post("/api/login", json={"user_id": "sup", "password": "pw-sup"})
-        ws = await self.client.ws_connect(f"/ws/supervisor?token={(await resp.json())['token']}")
+        token = (await resp.json())["token"]
+        ws = await desktop_socket(self.client.ws_connect, "/ws/supervisor", token)
         assert (await receive(ws))["type"] == "hello"
         return ws
 
@@ -232,7 +233,7 @@ async def test_a_supervisor_joining_while_the_floor_is_slow_to_answer_gets_hello
     desk.hub.floor_model.control = SlowFloor()
     resp = await desk.client.post("/api/login", json={"user_id": "sup", "password": "pw-sup"})
     token = (await resp.json())["token"]
-    joining = await desk.client.ws_connect(f"/ws/supervisor?token={token}")
+    joining = await desktop_socket(desk.client.ws_connect, "/ws/supervisor", token)
     assert json.loads((await joining.receive()).data)["type"] == "hello"
     page = Page(joining)
     assert (await page.next()).full  # then the whole board, then changes in order

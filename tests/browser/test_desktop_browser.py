@@ -112,6 +112,9 @@ async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Servic
             await sup.fill("#password", "sup-pw")
             await sup.click("#login button[type=submit]")
             await sup.wait_for_selector("#agents tr:has-text('Ready')")
+            # The token is the socket's first message, not part of its URL.
+            assert routes[0].url.endswith("/ws/supervisor"), routes[0].url
+            assert json.loads(sent[0])["type"] == "auth" and json.loads(sent[0])["token"]
 
             assert service.sip is not None
             host, port = next(iter(service.sip.transports.bound.values()))

@@ -101,7 +101,7 @@ def test_floor_gauges_come_from_the_acd() -> None:
     f.do(CallArrived("c3", "4000", "3"), at=3.0)
     f.until(4.0)
     registry.register(FloorCollector(lambda: (f.acd, 4.5)))
-    registry.register(DesktopCollector(lambda: 4))
+    registry.register(DesktopCollector(lambda: 4, lambda: {"session": 2}))
     assert registry.get_sample_value("callcenter_calls_waiting", {"queue": "hotline"}) == 2
     assert (
         registry.get_sample_value("callcenter_longest_wait_seconds", {"queue": "hotline"}) == 2.5
@@ -110,6 +110,9 @@ def test_floor_gauges_come_from_the_acd() -> None:
     assert registry.get_sample_value("callcenter_agents", {"state": "on-call"}) == 1
     assert registry.get_sample_value("callcenter_agents", {"state": "offline"}) == 0
     assert registry.get_sample_value("callcenter_desktop_clients") == 4
+    refused = "callcenter_desktop_sockets_refused_total"
+    assert registry.get_sample_value(refused, {"reason": "session"}) == 2
+    assert registry.get_sample_value(refused, {"reason": "no-token"}) == 0
     state = registry.get_sample_value
     assert state("callcenter_agent_state_seconds", {"agent": busy, "state": "on-call"}) == 3.5
     assert state("callcenter_agent_state_seconds", {"agent": busy, "state": "ready"}) is None

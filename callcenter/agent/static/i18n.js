@@ -76,13 +76,20 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 
 // One websocket with reconnection (back-off, resume from the last message number).
-// A session that ended (close code 4001) is not reconnected: the page logs in again.
+// The token is the socket's first message, never part of the URL (URLs are logged).
+// A session that ended (close code 4001), or a token of another role (4003), is not
+// reconnected: the page logs in again.
 function connect(path, token, onMessage, onStatus, onEnded) {
   let since = 0, delay = 500, ws = null;
   const open = () => {
-    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}?token=${encodeURIComponent(token)}` + (since ? `&since=${since}` : "");
-    ws = new WebSocket(url);
-    ws.onopen = () => { delay = 500; onStatus(true); };
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}` + (since ? `?since=${since}` : "");
+    const socket = new WebSocket(url);
+    ws = socket;
+    ws.onopen = () => {
+      socket.send(JSON.stringify({ v: 1, type: "auth", token }));
+      delay = 500;
+      onStatus(true);
+    };
     ws.onmessage = (e) => {
       const msg = JSON.parse(e.data);
       if (typeof msg.seq === "number" && msg.type !== "hello") since = Math.max(since, msg.seq);
@@ -92,7 +99,7 @@ function connect(path, token, onMessage, onStatus, onEnded) {
     ws.onclose = (e) => {
       onStatus(false);
       if (e.code === 1008) return; // replaced by a newer session
-      if (e.code === 4001) { if (onEnded) onEnded(); return; } // logged out, expired, reset
+      if (e.code === 4001 || e.code === 4003) { if (onEnded) onEnded(); return; } // logged out, expired, reset
       setTimeout(open, delay);
       delay = Math.min(delay * 2, 15000);
     };
