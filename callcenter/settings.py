@@ -76,7 +76,7 @@ Transport = Literal["udp", "tcp", "tls"]
 _DEFAULT_SIP_HOST = "127.0.0.1"
 _DEFAULT_TRANSPORTS: list[Transport] = ["udp", "tcp"]
 # Keys whose offending value must never be echoed back in an error message.
-_SECRET_KEYS = frozenset({"password"})
+_SECRET_KEYS = frozenset({"password", "metrics_token", "metrics_password"})
 
 
 class SettingsError(Exception):
@@ -116,12 +116,48 @@ class LogSettings(_Section):
     show_numbers: bool = False
 
 
+#: RFC 6750's bearer token (b64token): what an Authorization header can carry.
+_TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+
+
 class HttpSettings(_Section):
     host: str = Field(default="127.0.0.1", min_length=1)
     port: Port = 8080
     #: A connection with no request for this long (an idle keep-alive, or one that
     #: never finishes its headers) is closed.
     idle_timeout: float = Field(default=15.0, gt=0)
+    #: /metrics is open when no credentials are set (the default: the network in
+    #: front of the port keeps others out). With a token, a scrape must send
+    #: ``Authorization: Bearer <token>`` (Prometheus' ``authorization``); with a
+    #: user and password, basic authentication (Prometheus' ``basic_auth``); with
+    #: both, either is accepted. Anything else is answered 401.
+    metrics_token: SecretStr = SecretStr("")
+    metrics_user: str = ""
+    metrics_password: SecretStr = SecretStr("")
+    #: /api/openapi.json, the administration API's document: "supervisors" (a
+    #: supervisor's ``Authorization: Bearer`` token, as the API itself), "public"
+    #: (anyone who reaches the port), or "off" (404).
+    openapi: Literal["supervisors", "public", "off"] = "supervisors"
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _bearer_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if token and not _TOKEN68.fullmatch(token):
+            raise ValueError(
+                "a bearer token is letters, digits and - . _ ~ + / (then = padding):"
+                " it goes in an HTTP header"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _basic_auth(self) -> Self:
+        user, password = self.metrics_user, self.metrics_password.get_secret_value()
+        if bool(user) != bool(password):
+            raise ValueError("http.metrics_user and http.metrics_password go together")
+        if ":" in user:
+            raise ValueError("http.metrics_user: basic authentication allows no ':' in the user")
+        return self
 
 
 def _network(value: str) -> str:
@@ -592,7 +628,7 @@ def _describe(error: Mapping[str, Any], env_data: Mapping[str, Any]) -> str:
     if variable is not None:
         message += f" [from {variable}]"
     # Validators that check several keys already name them in their message.
-    if message.startswith(("accounts[", "queues[", "sip.")):
+    if message.startswith(("accounts[", "queues[", "sip.", "http.")):
         return message
     return f"{_key_path(loc)}: {message}"
 

@@ -22,10 +22,12 @@ FLOOR_PROCESS = os.environ.get("CALLCENTER_TEST_ONE_PROCESS") != "1"
 MetricValue = Callable[..., float | None]
 
 
-async def scrape(session: aiohttp.ClientSession, http_address: str) -> MetricValue:
+async def scrape(
+    session: aiohttp.ClientSession, http_address: str, headers: dict[str, str] | None = None
+) -> MetricValue:
     """The service's /metrics page, as `registry.get_sample_value` reads a
     registry: by sample name and labels; in either form of the service."""
-    async with session.get(f"http://{http_address}/metrics") as response:
+    async with session.get(f"http://{http_address}/metrics", headers=headers) as response:
         assert response.status == 200, await response.text()
         page = await response.text()
     samples = {

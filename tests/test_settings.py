@@ -116,6 +116,14 @@ def test_accounts_from_environment_json():
         (ACCOUNT + "color = 1\n", "accounts[0].color: unknown key"),
         (ACCOUNT + ACCOUNT, "accounts[1].name: duplicate account name 'hotline'"),
         ('[[accounts]]\nname = "x"\n', "accounts[0].server: required key is missing"),
+        ('[http]\nmetrics_token = "two words"\n', "http.metrics_token: a bearer token is"),
+        ('[http]\nmetrics_user = "prom"\n', "http.metrics_user and http.metrics_password go"),
+        ('[http]\nmetrics_password = "pw"\n', "http.metrics_user and http.metrics_password go"),
+        (
+            '[http]\nmetrics_user = "a:b"\nmetrics_password = "pw"\n',
+            "http.metrics_user: basic authentication allows no ':'",
+        ),
+        ('[http]\nopenapi = "everyone"\n', "http.openapi"),
     ],
 )
 def test_invalid_settings_name_the_key(tmp_path, text, expected):
@@ -183,6 +191,18 @@ def test_password_is_never_echoed(tmp_path):
     settings = load_settings(write(tmp_path, ACCOUNT), {})
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings.model_dump(mode="json"))
+
+
+def test_metrics_credentials_are_never_echoed_and_default_to_none(tmp_path):
+    message = problem(tmp_path, '[http]\nmetrics_token = "not a token"\n')
+    assert "http.metrics_token" in message and "not a token" not in message
+    text = '[http]\nmetrics_token = "tok-123"\nmetrics_user = "prom"\nmetrics_password = "pw-456"\n'
+    settings = load_settings(write(tmp_path, text), {})
+    assert settings.http.metrics_token.get_secret_value() == "tok-123"
+    assert "tok-123" not in repr(settings) and "pw-456" not in repr(settings)
+    defaults = load_settings(None, {}).http
+    assert (defaults.metrics_token.get_secret_value(), defaults.metrics_user) == ("", "")
+    assert defaults.openapi == "supervisors"
 
 
 def test_tls_needs_existing_files(tmp_path):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import threading
 
@@ -14,7 +15,7 @@ from callcenter import __version__
 from callcenter.call_side.floor_process import FloorProcessFailed
 from callcenter.call_side.service import Service, run
 from callcenter.clock import LoopClock
-from callcenter.floor_side.web import listening_addresses, make_web_app, start_web
+from callcenter.floor_side.web import MetricsAuth, listening_addresses, make_web_app, start_web
 from callcenter.health import PhoneReach, RegistrationStatus
 from callcenter.process import GC_THRESHOLDS
 from callcenter.settings import Settings
@@ -121,6 +122,86 @@ async def test_healthz_degraded_wins_over_no_phones(clock):
     async with TestClient(TestServer(make_web_app(health, CollectorRegistry(), clock=clock))) as c:
         status, body = await get_json(c, "/healthz")
     assert (status, body["status"]) == (503, "degraded")
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def _metrics_with(auth: MetricsAuth, headers: dict[str, str]) -> tuple[int, list[str], str]:
+    registry = CollectorRegistry()
+    Counter("calls_offered", "Calls offered", registry=registry).inc(3)
+    app = make_web_app(FixedHealth([]), registry, metrics_auth=auth)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/metrics", headers=headers)
+        return (
+            response.status,
+            response.headers.getall("WWW-Authenticate", []),
+            await response.text(),
+        )
+
+
+async def test_metrics_open_without_credentials_set_as_by_default():
+    assert (await _metrics_with(MetricsAuth(), {}))[0] == 200
+    settings = Settings().http
+    assert not (settings.metrics_token.get_secret_value() or settings.metrics_user)
+
+
+async def test_metrics_with_a_bearer_token_asks_every_scrape_for_it():
+    auth = MetricsAuth(token="s3cret-token")
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": "Bearer s3cret-toke"},
+        {"Authorization": "Bearer s3cret-token-and-more"},
+        {"Authorization": "s3cret-token"},
+        {"Authorization": _basic("s3cret-token", "")},
+    ):
+        status, challenges, text = await _metrics_with(auth, headers)
+        assert (status, challenges) == (401, ['Bearer realm="metrics"']), headers
+        assert "calls_offered" not in text
+    status, _, text = await _metrics_with(auth, {"Authorization": "Bearer s3cret-token"})
+    assert status == 200 and "calls_offered_total 3.0" in text
+    assert (await _metrics_with(auth, {"Authorization": "bearer  s3cret-token "}))[0] == 200
+
+
+async def test_metrics_with_basic_auth_and_with_either():
+    basic = MetricsAuth(user="prom", password="pa:ss")
+    for value in (
+        _basic("prom", "wrong"), _basic("other", "pa:ss"), _basic("prom", ""),
+        "Basic " + base64.b64encode(b"prompa:ss").decode(), "Basic !!not-base64!!",
+        "Basic " + base64.b64encode(b"prom:\xff").decode(), "Bearer pa:ss",
+    ):  # fmt: skip
+        status, challenges, _ = await _metrics_with(basic, {"Authorization": value})
+        assert (status, challenges) == (401, ['Basic realm="metrics", charset="UTF-8"']), value
+    assert (await _metrics_with(basic, {"Authorization": _basic("prom", "pa:ss")}))[0] == 200
+    both = MetricsAuth(token="t0ken", user="prom", password="pw")
+    status, challenges, _ = await _metrics_with(both, {})
+    assert status == 401
+    assert challenges == ['Bearer realm="metrics"', 'Basic realm="metrics", charset="UTF-8"']
+    assert (await _metrics_with(both, {"Authorization": "Bearer t0ken"}))[0] == 200
+    assert (await _metrics_with(both, {"Authorization": _basic("prom", "pw")}))[0] == 200
+
+
+async def test_metrics_credentials_in_any_bytes_are_refused_not_a_crash():
+    """An Authorization header that is not UTF-8 made /metrics answer 500."""
+    auth = MetricsAuth(token="t0ken", user="prom", password="pw")
+    app = make_web_app(FixedHealth([]), CollectorRegistry(), metrics_auth=auth)
+    runner = await start_web(app, "127.0.0.1", 0)
+    try:
+        port = runner.addresses[0][1]
+        for value in (b"Bearer \xff\xfe", "Bearer 令牌".encode(), b"Basic \xff", b"\xff t0ken"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: " + value
+                + b"\r\nConnection: close\r\n\r\n"
+            )  # fmt: skip
+            async with asyncio.timeout(5):
+                status_line = (await reader.read()).split(b"\r\n", 1)[0]
+            writer.close()
+            assert status_line == b"HTTP/1.1 401 Unauthorized", value
+    finally:
+        await runner.cleanup()
 
 
 async def test_metrics_serves_the_given_registry(clock):

@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 import structlog
@@ -101,8 +101,11 @@ class AdminApi:
         to_queue: Callable[[QueueSettings], QueueConfig],
         phone_realm: str | None = None,
         changed: Callable[[], None] = lambda: None,
+        openapi: Literal["supervisors", "public", "off"] = "supervisors",
     ) -> None:
         self.sessions = sessions
+        # Who reads the OpenAPI document (http.openapi): supervisors, anyone, or no one.
+        self._openapi = openapi
         self._realm = phone_realm  # None in pbx mode: phones register with the PBX
         self._control = control
         self._pool = pool
@@ -118,8 +121,9 @@ class AdminApi:
             self._changed()
 
     def routes(self) -> list[web.AbstractRouteDef]:
+        document = [web.get("/api/openapi.json", self.openapi)] if self._openapi != "off" else []
         return [
-            web.get("/api/openapi.json", self.openapi),
+            *document,
             web.get("/api/admin/agents", self.list_agents),
             web.post("/api/admin/agents", self.add_agent),
             web.patch("/api/admin/agents/{agent_id}", self.edit_agent),
@@ -278,6 +282,8 @@ class AdminApi:
         )  # fmt: skip
 
     async def openapi(self, request: web.Request) -> web.Response:
+        if self._openapi == "supervisors":
+            self._supervisor(request)
         return web.json_response(openapi_document())
 
     # -- helpers --------------------------------------------------------------------------
@@ -286,7 +292,11 @@ class AdminApi:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         login: Login | None = self.sessions.check(token)
         if login is None:
-            raise _json_error(401, "log in as a supervisor: Authorization: Bearer <token>")
+            raise _json_error(
+                401,
+                "log in as a supervisor: Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
+            )
         if login.role != "supervisor":
             raise _json_error(403, "supervisors only")
         return login.user_id
@@ -375,7 +385,9 @@ def _check_text(value: Any, where: tuple[str | int, ...]) -> None:
             _check_text(item, (*where, i))
 
 
-def _json_error(status: int, message: str) -> web.HTTPException:
+def _json_error(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> web.HTTPException:
     cls = {
         400: web.HTTPBadRequest,
         401: web.HTTPUnauthorized,
@@ -384,7 +396,8 @@ def _json_error(status: int, message: str) -> web.HTTPException:
         409: web.HTTPConflict,
         503: web.HTTPServiceUnavailable,
     }[status]
-    return cls(text=json.dumps({"error": message}), content_type="application/json")
+    body = json.dumps({"error": message})
+    return cls(text=body, content_type="application/json", headers=headers)
 
 
 # -- the OpenAPI document -----------------------------------------------------------------

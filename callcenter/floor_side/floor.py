@@ -41,7 +41,13 @@ from callcenter.agent.desktop import AgentInfo, DesktopHub
 from callcenter.bus import EventBus
 from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl, RemoteControl
-from callcenter.floor_side.web import MoreMetrics, listening_addresses, make_web_app, start_web
+from callcenter.floor_side.web import (
+    MetricsAuth,
+    MoreMetrics,
+    listening_addresses,
+    make_web_app,
+    start_web,
+)
 from callcenter.link import Channel, EventReceived, Link, bus_codec
 from callcenter.log import configure_logging
 from callcenter.metrics.calls import CallMetrics, DesktopCollector, FeedCollector, pop_latency
@@ -126,6 +132,11 @@ class Floor:
             clock=self.clock,
             routes=routes,
             on_loop=self.loop_collectors,
+            metrics_auth=MetricsAuth(
+                http.metrics_token.get_secret_value(),
+                http.metrics_user,
+                http.metrics_password.get_secret_value(),
+            ),
         )
         runner = await start_web(app, http.host, http.port, idle_timeout=http.idle_timeout)
         stack.push_async_callback(runner.cleanup)
@@ -211,6 +222,7 @@ class Floor:
             to_queue=QueueSettings.config,
             phone_realm=self._phone_realm,
             changed=self.desktop.floor_changed,
+            openapi=self.settings.http.openapi,
         )
 
 

@@ -2,12 +2,17 @@
 
 The application only reads: registration health from a `HealthSource` and
 metrics from an injected `CollectorRegistry`. Whoever composes the service
-(``call_side/service.py``) decides what feeds them.
+(``call_side/service.py``) decides what feeds them. ``/metrics`` asks for
+credentials when `MetricsAuth` has some (``http.metrics_*``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -26,6 +31,7 @@ __all__ = [
     "REGISTRY_KEY",
     "STARTED_AT_KEY",
     "VERSION_KEY",
+    "MetricsAuth",
     "listening_addresses",
     "make_web_app",
     "start_web",
@@ -61,6 +67,47 @@ SECURITY_HEADERS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class MetricsAuth:
+    """Who may read ``/metrics``: whoever sends the bearer `token`, or the `user`
+    and `password` by basic authentication (RFC 7617), or either of those; with
+    none set, anyone (`required` is false). Compared in constant time."""
+
+    token: str = ""
+    user: str = ""
+    password: str = ""
+
+    @property
+    def required(self) -> bool:
+        return bool(self.token or self.user)
+
+    def allows(self, authorization: str) -> bool:
+        """Whether an ``Authorization`` header's value carries the credentials."""
+        scheme, _, credentials = authorization.strip().partition(" ")
+        # Bytes that are not UTF-8 come in as surrogates: kept, and compared as sent.
+        given = credentials.strip().encode("utf-8", "surrogateescape")
+        if self.token and scheme.lower() == "bearer":
+            return hmac.compare_digest(given, self.token.encode())
+        if self.user and scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(given, validate=True)
+            except binascii.Error:
+                return False
+            user, colon, password = decoded.partition(b":")
+            # Both compared whatever the first gives, so the time tells nothing.
+            right_user = hmac.compare_digest(user, self.user.encode())
+            right_password = hmac.compare_digest(password, self.password.encode())
+            return bool(colon) and right_user and right_password
+        return False
+
+    def challenges(self) -> list[str]:
+        """The ``WWW-Authenticate`` values of a 401: one per accepted scheme."""
+        offered = ['Bearer realm="metrics"'] if self.token else []
+        if self.user:
+            offered.append('Basic realm="metrics", charset="UTF-8"')
+        return offered
+
+
 def make_web_app(
     health: HealthSource,
     registry: CollectorRegistry,
@@ -70,10 +117,12 @@ def make_web_app(
     routes: Sequence[web.AbstractRouteDef] = (),
     on_loop: Sequence[LoopCollector] = (),
     more_metrics: MoreMetrics | None = None,
+    metrics_auth: MetricsAuth | None = None,
 ) -> web.Application:
     """Build the application; `clock` defaults to the running loop's clock.
     `routes` adds the desktop's login and websocket routes; `on_loop` are the
-    registry's collectors that read the loop's state (see metrics/scrape.py)."""
+    registry's collectors that read the loop's state (see metrics/scrape.py);
+    `metrics_auth`, who may read ``/metrics`` (anyone without it)."""
     app = web.Application()
     app[HEALTH_KEY] = health
     app[REGISTRY_KEY] = registry
@@ -82,7 +131,9 @@ def make_web_app(
     app.cleanup_ctx.append(_record_start)
     app.on_response_prepare.append(_secure)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", _metrics_handler(Scraper(registry, on_loop), more_metrics))
+    app.router.add_get(
+        "/metrics", _metrics_handler(Scraper(registry, on_loop), more_metrics, metrics_auth)
+    )
     app.add_routes(routes)
     return app
 
@@ -136,14 +187,23 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if healthy else 503)
 
 
-def _metrics_handler(scraper: Scraper, more: MoreMetrics | None) -> Handler:
+def _metrics_handler(
+    scraper: Scraper, more: MoreMetrics | None, auth: MetricsAuth | None
+) -> Handler:
     """Text exposition or OpenMetrics as the scraper asks (Accept), `name[]`
     filters honoured, compressed when accepted; rendered off the loop. `more`
     adds another process's page in the same format (the call process's, when
     this is the floor process): without it the scrape fails, so Prometheus
-    sees the target down rather than half its series gone."""
+    sees the target down rather than half its series gone. With `auth`
+    requiring credentials, a request without them is answered 401."""
 
     async def metrics(request: web.Request) -> web.Response:
+        authorization = request.headers.get(hdrs.AUTHORIZATION, "")
+        if auth is not None and auth.required and not auth.allows(authorization):
+            refused = web.Response(status=401, text="/metrics needs credentials (http.metrics_*)\n")
+            for challenge in auth.challenges():
+                refused.headers.add(hdrs.WWW_AUTHENTICATE, challenge)
+            return refused
         accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
         names = request.query.getall("name[]", [])
         body, content_type = await scraper.render(accept, names)

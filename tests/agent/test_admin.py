@@ -1,17 +1,23 @@
-"""The administration API on a running service with a real database."""
+"""The administration API on a running service with a real database (and,
+for who may read its OpenAPI document, on its own)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
+from callcenter.agent.admin import AdminApi
+from callcenter.agent.auth import Sessions
 from callcenter.agent.desktop import SESSION_ENDED
 from callcenter.call_side.service import Service
-from callcenter.settings import Settings
-from tests.helpers import FLOOR_PROCESS, desktop_socket, free_port
+from callcenter.settings import QueueSettings, Settings
+from tests.helpers import FLOOR_PROCESS, HandControl, desktop_socket, free_port
 
 
 async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_path: Path) -> None:
@@ -135,7 +141,15 @@ async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_p
                 ("sup", "queue.put", "hotline"),
             ]
             assert all("password" not in str(e["details"]) for e in log)
+            # The OpenAPI document: supervisors only, by default (http.openapi).
             async with s.get(f"{base}/api/openapi.json") as r:
+                assert r.status == 401
+                assert r.headers["WWW-Authenticate"] == 'Bearer realm="callcenter"'
+            _, agent = await login("a001", "new-secret")  # the reset ended the first token
+            agent_auth = {"Authorization": f"Bearer {agent['token']}"}
+            async with s.get(f"{base}/api/openapi.json", headers=agent_auth) as r:
+                assert r.status == 403
+            async with s.get(f"{base}/api/openapi.json", headers=auth) as r:
                 doc = await r.json()
             assert doc["openapi"] == "3.1.0" and "/api/admin/agents" in doc["paths"]
             assert "AgentIn" in doc["components"]["schemas"]
@@ -217,3 +231,36 @@ async def test_a_password_reset_or_disabling_ends_the_agents_sessions(tmp_path: 
             await ws.close()
     finally:
         await service.stop()
+
+
+@pytest.mark.parametrize(
+    ("openapi", "anyone", "agent", "supervisor"),
+    [("supervisors", 401, 403, 200), ("public", 200, 200, 200), ("off", 404, 404, 404)],
+)
+async def test_who_reads_the_openapi_document_is_a_setting(
+    openapi: Literal["supervisors", "public", "off"], anyone: int, agent: int, supervisor: int
+) -> None:
+    """Issue 16, item 16: the document was served to anyone, with no way to stop it."""
+    sessions = Sessions()
+    sessions.add_user("a1", "pw-a1", "agent")
+    sessions.add_user("sup", "pw-sup", "supervisor")
+    api = AdminApi(
+        sessions, control=HandControl(), pool=None, to_queue=QueueSettings.config,
+        openapi=openapi,
+    )  # fmt: skip
+    app = web.Application()
+    app.add_routes(api.routes())
+    async with TestClient(TestServer(app)) as client:
+        answers = []
+        agent_token = await sessions.login("a1", "pw-a1", "")
+        for token in (None, agent_token, await sessions.login("sup", "pw-sup", "")):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            r = await client.get("/api/openapi.json", headers=headers)
+            answers.append(r.status)
+            if r.status == 200:
+                assert (await r.json())["openapi"] == "3.1.0"
+            if r.status == 401:
+                assert r.headers["WWW-Authenticate"] == 'Bearer realm="callcenter"'
+        assert answers == [anyone, agent, supervisor]
+        # The API itself wants a supervisor whatever the setting.
+        assert (await client.get("/api/admin/agents")).status == 401

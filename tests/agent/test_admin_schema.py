@@ -95,7 +95,7 @@ NO_AUTH_SCHEMA = _schema(
 
 
 def test_the_service_serves_the_document_these_tests_use(running: Running) -> None:
-    r = requests.get(f"{running.base}/api/openapi.json", timeout=10)
+    r = requests.get(f"{running.base}/api/openapi.json", headers=running.supervisor, timeout=10)
     assert r.status_code == 200 and r.json() == json.loads(json.dumps(DOCUMENT))
 
 

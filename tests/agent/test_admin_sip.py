@@ -122,7 +122,7 @@ async def test_a_supervisor_sets_a_phones_password_and_the_phone_registers(
                 ("agent.sip_password", "a001"),
             ]
             assert "phone-pw" not in json.dumps(log)
-            async with s.get(f"{base}/api/openapi.json") as r:
+            async with s.get(f"{base}/api/openapi.json", headers=auth) as r:
                 doc = await r.json()
             assert "/api/admin/agents/{agent_id}/sip-password" in doc["paths"]
         # Stored as digests for the realm, never the password.

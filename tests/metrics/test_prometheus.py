@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "config" / "prometheus" / "callcenter.rules.yml"
 RULES_TEST = REPO / "config" / "prometheus" / "callcenter.rules.test.yml"
 SCRAPE_CONFIG = REPO / "config" / "prometheus" / "prometheus.yml"
+# The scrapes carry a bearer token (http.metrics_token): Prometheus' `authorization`.
+METRICS_TOKEN = "scrape-token-0123456789"
 DASHBOARD = REPO / "config" / "grafana" / "callcenter-wallboard.json"
 
 AGENTS = ("a1", "a2", "a3", "a4")
@@ -146,16 +148,22 @@ def _substitute(expr: str) -> str:
 class Prometheus:
     """A Prometheus server on 127.0.0.1, killed by `timeout` after `lifetime` seconds anyway."""
 
-    def __init__(self, binary: str, workdir: Path, target: str, lifetime: float = 180.0) -> None:
+    def __init__(
+        self, binary: str, workdir: Path, target: str, token: str, lifetime: float = 180.0
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
+        job = {
+            "job_name": "callcenter",
+            "static_configs": [{"targets": [target]}],
+            # The service's http.metrics_token, as docs/metrics.md has it.
+            "authorization": {"type": "Bearer", "credentials": token},
+        }
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(RULES)],
-            "scrape_configs": [
-                {"job_name": "callcenter", "static_configs": [{"targets": [target]}]}
-            ],
+            "scrape_configs": [job],
         }
         (workdir / "prometheus.yml").write_text(json.dumps(config), encoding="utf-8")
         self.log = workdir / "prometheus.log"
@@ -257,7 +265,7 @@ async def test_every_dashboard_and_rule_expression_gives_the_expected_figures(
     async with _silent_registrar() as registrar_port:
         settings = Settings(
             service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
-            http={"port": free_port()},
+            http={"port": free_port(), "metrics_token": METRICS_TOKEN},
             sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
             accounts=[{"name": "pbx", "server": "127.0.0.1", "port": registrar_port,
                        "user": "hotline", "password": "unused"}],
@@ -271,7 +279,7 @@ async def test_every_dashboard_and_rule_expression_gives_the_expected_figures(
         service = Service(settings, registry=CollectorRegistry())
         await service.start()
         prometheus = Prometheus(
-            prometheus_binary, tmp_path / "prometheus", service.http_addresses[0]
+            prometheus_binary, tmp_path / "prometheus", service.http_addresses[0], METRICS_TOKEN
         )
         drivers: list[SimulatorDriver] = []
         try:
@@ -335,7 +343,11 @@ async def _scenario(
 
 
 async def _check(service: Service, prometheus: Prometheus, session: aiohttp.ClientSession) -> None:
-    value = await scrape(session, service.http_addresses[0])
+    bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    value = await scrape(session, service.http_addresses[0], bearer)
+    async with session.get(f"http://{service.http_addresses[0]}/metrics") as refused:
+        assert refused.status == 401  # the token is asked of everyone
+        assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
     q = {"queue": "hotline"}
     assert value("callcenter_calls_offered_total", q) == 7
     answer_sum = value("callcenter_answer_seconds_sum", q)
