@@ -58,6 +58,7 @@ from callcenter.floor_side.floor import Floor
 from callcenter.health import RegistrationStatus
 from callcenter.ids import new_id
 from callcenter.metrics.calls import FeedCollector, FloorCollector
+from callcenter.metrics.database import EmbeddedDatabaseCollector
 from callcenter.metrics.journal import AppenderCollector
 from callcenter.metrics.scrape import LoopCollector, Scraper
 from callcenter.metrics.sip import SipMetrics
@@ -190,6 +191,9 @@ class Service:
             return
         stack.push_async_callback(database.close)
         self.dsn = database.dsn
+        if database.embedded is not None:  # the service runs it: keep it running
+            database.watch()
+            self._on_loop(EmbeddedDatabaseCollector(database))
         try:
             async with asyncio.timeout(10):
                 conn = await asyncpg.connect(self.dsn)

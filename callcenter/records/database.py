@@ -6,6 +6,16 @@ records persist across restarts. pgserver runs the server process; this
 module only asks it for a connection URI, and makes sure that the server it
 started or found running is stopped at the service's clean stop, also after
 a crash (`_forget_dead_users`).
+
+Nothing else starts that server again once it has stopped, so `Database.watch`
+does. PostgreSQL restarts its own processes after a crash of one of them
+(a PANIC: the WAL could not be written to a full disk), but when its recovery
+fails in turn (the end-of-recovery checkpoint needs a new WAL file on that
+full disk) the postmaster exits for good: the records then wait in the
+journal until the service's next start. The watch notices the postmaster
+gone, logs it with the end of PostgreSQL's log, starts it again, retrying
+with back-off while it cannot start, and counts both (docs/records.md, "A
+full disk").
 """
 
 from __future__ import annotations
@@ -15,11 +25,15 @@ import contextlib
 import json
 import logging
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from callcenter.log import LogBudget
+from callcenter.tasks import cancel_and_wait
 
 __all__ = ["Database", "Pool", "open_database", "reset_connection"]
 
@@ -30,11 +44,106 @@ log = structlog.get_logger("callcenter.records")
 class Database:
     dsn: str
     embedded: Any | None = None  # the pgserver handle, stopped on close
+    #: The embedded server found stopped and started again by `watch`.
+    restarts: int = 0
+    #: Attempts to start it again that failed (each retried).
+    restart_failures: int = 0
+    #: True from the moment the watch finds the embedded server stopped until it runs again.
+    down: bool = False
+    _watch: asyncio.Task[None] | None = None
+
+    def watch(self, *, interval: float = 2.0, retry_max: float = 30.0) -> None:
+        """Check every `interval` seconds that the embedded server runs, and
+        start it again when it does not (see the module); a start that fails is
+        retried after twice the wait before it, up to `retry_max` seconds."""
+        if self.embedded is not None and self._watch is None:
+            self._watch = asyncio.create_task(
+                self._keep_running(self.embedded, interval, retry_max), name="embedded-database"
+            )
 
     async def close(self) -> None:
+        if self._watch is not None:
+            await cancel_and_wait([self._watch])
+            self._watch = None
         if self.embedded is not None:
             server, self.embedded = self.embedded, None
             await asyncio.to_thread(server.cleanup)
+
+    async def _keep_running(self, server: Any, interval: float, retry_max: float) -> None:
+        failures_logged = LogBudget(5, 300.0)
+        loop = asyncio.get_running_loop()
+        wait = interval
+        while True:
+            await asyncio.sleep(wait)
+            if _postmaster_running(server):
+                wait = interval
+                continue
+            if not self.down:
+                self.down = True
+                log.error("embedded database stopped; starting it again",
+                          postgres_log=await asyncio.to_thread(_log_tail, server))  # fmt: skip
+            try:
+                await asyncio.to_thread(_start, server)
+            except Exception as exc:  # pg_ctl's failure, a time-out: PostgreSQL's log says why
+                self.restart_failures += 1
+                wait = min(max(2 * wait, interval), retry_max)
+                if failures_logged.take(loop.time()):
+                    log.error("embedded database did not start; retrying",
+                              error=_why(exc), retry_in=wait,
+                              failures=self.restart_failures,
+                              postgres_log=await asyncio.to_thread(_log_tail, server),
+                              **failures_logged.written())  # fmt: skip
+                continue
+            self.restarts += 1
+            self.down = False
+            wait = interval
+            log.warning("embedded database started again", restarts=self.restarts)
+
+
+def _postmaster_running(server: Any) -> bool:
+    """Whether the postmaster pgserver started (or found) still runs. A
+    postmaster restarting its processes after a crash runs: that is
+    PostgreSQL's own recovery, left alone."""
+    info = server._postmaster_info  # pgserver's record of it, renewed by each start
+    return info is not None and bool(info.is_running())
+
+
+def _why(exc: Exception) -> str:
+    """A failed start in a few words (pg_ctl's whole command line says nothing more)."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"pg_ctl start exited with status {exc.returncode}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _start(server: Any) -> None:
+    """Start the stopped server as pgserver does at its first use (same
+    directory, same socket: the DSN the service handed out stays valid)."""
+    from pgserver.postgres_server import PostgresServer
+
+    with PostgresServer._lock:
+        server.ensure_postgres_running()
+
+
+def _log_tail(server: Any, lines: int = 6, width: int = 300) -> list[str]:
+    """The last lines of PostgreSQL's log, each cut to `width` characters (a
+    failed statement's text can be long): why it stopped or did not start."""
+    try:
+        with open(server.log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16 * 1024))
+            text = f.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return [f"log not read: {exc}"]
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return [line[:width] for line in tail]
+
+
+class _NoLogDump(logging.Filter):
+    """pgserver logs the whole of PostgreSQL's log when a start fails: megabytes
+    after a full disk's failed statements. The service logs its end instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Failed to start server", "Timeout starting server"))
 
 
 async def open_database(dsn: str | None, data_dir: Path) -> Database:
@@ -44,7 +153,10 @@ async def open_database(dsn: str | None, data_dir: Path) -> Database:
     import pgserver  # imported here: only the embedded default needs it
 
     # pgserver narrates every start and stop at INFO; only its warnings matter.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    pgserver_log = logging.getLogger("pgserver")
+    pgserver_log.setLevel(logging.WARNING)
+    if not any(isinstance(f, _NoLogDump) for f in pgserver_log.filters):
+        pgserver_log.addFilter(_NoLogDump())
 
     directory = data_dir / "postgres"
     directory.mkdir(parents=True, exist_ok=True)

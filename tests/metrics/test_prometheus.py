@@ -428,6 +428,7 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterRecordsJournalRefused": ((), {}),  # the disk takes the journal
         "CallcenterRecordsRejected": ((), {}),  # every record was taken
         "CallcenterRecordsWriterFailing": ((), {}),  # the writer never failed
+        "CallcenterDatabaseDown": ((), {}),  # the embedded PostgreSQL runs (or none is)
         "CallcenterMetricsDown": ((), {}),
     }
     rules = await prometheus.rules(session)
