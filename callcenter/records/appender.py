@@ -40,6 +40,7 @@ hotline), their records only in memory until the disk takes them
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -221,6 +222,7 @@ class JournalAppender:
         lines = self._lines
         if not lines or self._loop is None:
             return
+        held = len(lines)
         try:
             if self._fd < 0 or self._seal:
                 self._rotate()
@@ -245,6 +247,9 @@ class JournalAppender:
         except OSError as exc:
             self._refused(exc)
             return
+        if self.error:  # the refusals logged end here: say so
+            log.warning("the disk takes the records journal again; records held written",
+                        records=held, refused=self.refused, lost=self.lost)  # fmt: skip
         self.error = ""
         self._dirty = True
         now = self._loop.time()
@@ -321,7 +326,11 @@ class JournalAppender:
                       error=self.error, held=len(self._lines), lost=self.lost,
                       **self._refusals.written())  # fmt: skip
         if retry and self._retry is None:
-            self._retry = self._loop.call_later(self.retry_interval, self._retry_now)
+            # In a context of its own: the step that met the refusal bound its
+            # call to the log's context, and every retry's line would name it.
+            self._retry = self._loop.call_later(
+                self.retry_interval, self._retry_now, context=contextvars.Context()
+            )
 
     def _retry_now(self) -> None:
         self._retry = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 import subprocess
@@ -216,3 +217,47 @@ def test_a_record_line_is_what_the_record_encoded_gives_every_recorded_event() -
         assert line.endswith(b"\n")
         assert decode(line[:-1]) == decode(encode(to_record("run", seq, wall, event))[:-1])
         assert decode(line[:-1]) == to_record("run", seq, wall, event)
+
+
+async def test_the_disk_refusal_retried_later_is_logged_apart_from_the_call_that_met_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry ran in the context of the step that met the full disk, so every
+    refusal logged for as long as the disk was full named that call (seen on a
+    really full disk); and nothing said when the disk took the journal again."""
+    import structlog
+    from structlog.testing import capture_logs
+
+    from callcenter.records import appender as module
+
+    full = True
+    write_all = module._write_all
+
+    def quota(fd: int, data: bytes) -> None:  # the disk's space, used up
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write_all(fd, data)
+
+    monkeypatch.setattr(module, "_write_all", quota)
+    bus: EventBus[Any] = EventBus()
+    appender = JournalAppender(tmp_path, "r", retry_interval=0.02)
+    appender.start()
+    bus.tap(appender)
+    try:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            with structlog.contextvars.bound_contextvars(call_id="c1"):
+                bus.publish(CallQueued("c1", "hotline", "138", 1), T0)
+                bus.flush()  # the step of call c1 meets the full disk
+            while appender.refused < 4:
+                await asyncio.sleep(0.01)
+            full = False
+            while appender.held:
+                await asyncio.sleep(0.01)
+    finally:
+        await appender.close()
+    refusals = [e for e in logs if e["event"].startswith("the disk refused")]
+    assert len(refusals) >= 4
+    assert [e.get("call_id") for e in refusals[1:]] == [None] * (len(refusals) - 1)
+    (back,) = [e for e in logs if e["event"].startswith("the disk takes")]
+    assert back["records"] == 1 and back["log_level"] == "warning"
+    assert [r["key"] for r in lines(appender.journal.segments()[-1])] == ["r:1"]
