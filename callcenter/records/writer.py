@@ -114,6 +114,8 @@ class RecordsWriter:
         #: (a defect): logged (bounded), counted, retried; the writer never stops.
         self.failures = 0
         self._failure_log = LogBudget(5, 60.0)
+        # A full disk refuses the position at every part written: a line per batch.
+        self._position_log = LogBudget(5, 60.0)
 
     @property
     def backlog(self) -> bool:
@@ -277,7 +279,9 @@ class RecordsWriter:
             temporary.write_text(data)
             os.replace(temporary, self._position)
         except OSError as exc:  # only a restart's head start is lost
-            log.warning("writer's position not saved", error=str(exc))
+            if self._position_log.take(self._clock.monotonic()):
+                log.warning("writer's position not saved", error=str(exc),
+                            **self._position_log.written())  # fmt: skip
 
     def _load_position(self) -> tuple[Path, int] | None:
         try:

@@ -386,3 +386,35 @@ async def test_a_writer_that_fails_unexpectedly_goes_on_and_stops_in_time(
         assert loop.time() - started < 2.0
         store.close = closing  # type: ignore[method-assign]
     await side.close()
+
+
+async def test_a_position_the_disk_refuses_is_logged_a_few_times_a_minute(
+    database: str, tmp_path: Path
+) -> None:
+    """On a really full disk the writer's position file was refused after every
+    part written, and each refusal logged: a line per batch while a backlog is
+    written. The records are written all the same (a restart only starts
+    earlier, every write being idempotent); the log says so a few times a minute."""
+    from structlog.testing import capture_logs
+
+    await migrated(database)
+    side = Journaled(tmp_path / "journal")
+    # What a full disk does to the position's temporary file: no write there.
+    (tmp_path / "journal" / "writer.new").mkdir()
+    writer = RecordsWriter(Store(database), tmp_path / "journal", read_bytes=300, linger=0.01)
+    try:
+        with capture_logs() as logs:
+            for n in range(1, 11):
+                for k, event in enumerate(answered_call(n)):
+                    side.publish(event, T0 + 10 * n + k)
+            await writer.start()
+
+            async def written() -> bool:
+                return writer.written == 50
+
+            await wait_for(written)
+    finally:
+        await writer.stop()
+        await side.close()
+    refused = [e for e in logs if e["event"] == "writer's position not saved"]
+    assert len(refused) == 5, len(refused)
