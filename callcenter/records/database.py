@@ -51,6 +51,7 @@ class Database:
     #: True from the moment the watch finds the embedded server stopped until it runs again.
     down: bool = False
     _watch: asyncio.Task[None] | None = None
+    _starting: asyncio.Future[None] | None = None  # a start in its thread, not cancellable
 
     def watch(self, *, interval: float = 2.0, retry_max: float = 30.0) -> None:
         """Check every `interval` seconds that the embedded server runs, and
@@ -61,10 +62,18 @@ class Database:
                 self._keep_running(self.embedded, interval, retry_max), name="embedded-database"
             )
 
-    async def close(self) -> None:
+    async def close(self, start_wait: float = 5.0) -> None:
+        """Stop watching and stop the embedded server. A start in progress is
+        waited for (up to `start_wait` seconds): stopped before it is done, the
+        server it starts would outlive the service."""
         if self._watch is not None:
             await cancel_and_wait([self._watch])
             self._watch = None
+        starting, self._starting = self._starting, None
+        if starting is not None and not starting.done():
+            with contextlib.suppress(Exception):  # a start that fails starts nothing
+                async with asyncio.timeout(start_wait):
+                    await asyncio.shield(starting)
         if self.embedded is not None:
             server, self.embedded = self.embedded, None
             await asyncio.to_thread(server.cleanup)
@@ -83,7 +92,8 @@ class Database:
                 log.error("embedded database stopped; starting it again",
                           postgres_log=await asyncio.to_thread(_log_tail, server))  # fmt: skip
             try:
-                await asyncio.to_thread(_start, server)
+                self._starting = asyncio.ensure_future(asyncio.to_thread(_start, server))
+                await asyncio.shield(self._starting)
             except Exception as exc:  # pg_ctl's failure, a time-out: PostgreSQL's log says why
                 self.restart_failures += 1
                 wait = min(max(2 * wait, interval), retry_max)

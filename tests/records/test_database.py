@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
 
-from callcenter.records.database import Pool, open_database
+from callcenter.records.database import Database, Pool, open_database
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -94,3 +95,41 @@ database = asyncio.run(open_database(None, Path(sys.argv[1])))
 print(database.embedded.get_pid(), flush=True)
 time.sleep(60)
 """
+
+
+async def test_a_stop_during_a_start_of_the_embedded_postgres_stops_what_it_started() -> None:
+    """The watch starts a stopped server in a thread, which a stop cannot
+    cancel: stopped before that start was done, the server it then started
+    outlived the service. (pgserver's server, as the watch and the stop use it.)"""
+    import threading
+
+    class Postmaster:
+        def __init__(self) -> None:
+            self.running = False
+
+        def is_running(self) -> bool:
+            return self.running
+
+    class Server:
+        def __init__(self) -> None:
+            self._postmaster_info = Postmaster()  # stopped: the watch starts it
+            self.log = Path("/nonexistent/log")
+            self.starting = threading.Event()
+            self.started = threading.Event()
+
+        def ensure_postgres_running(self) -> None:
+            self.starting.set()
+            time.sleep(0.3)  # pg_ctl start -w
+            self._postmaster_info.running = True
+            self.started.set()
+
+        def cleanup(self) -> None:  # pgserver's: stops the postmaster it knows, if it runs
+            self._postmaster_info.running = False
+
+    server = Server()
+    database = Database("postgresql:///", server)
+    database.watch(interval=0.01)
+    await asyncio.to_thread(server.starting.wait, 5)
+    await database.close()
+    assert await asyncio.to_thread(server.started.wait, 5)  # the start is over
+    assert not server._postmaster_info.running  # and what it started is stopped
