@@ -38,6 +38,7 @@ from callcenter.acd.errors import AcdError
 from callcenter.acd.events import AgentLogin
 from callcenter.clock import Clock
 from callcenter.control import CallControl
+from callcenter.log import LogBudget
 from callcenter.records.customers import Customer
 from callcenter.records.forms import CallForm, CallNotRecordedYet, FormRefused
 from callcenter.tasks import cancel_and_wait
@@ -85,6 +86,9 @@ class AgentDesk:
         # the ACD runs) to its pop queued for the agent's websocket.
         self._popped = popped
         self._feed = AgentFeed(greeting, self._number)
+        # The database down (its disk full) fails every pop's look-up: a line per
+        # call offered, hundreds a second at the floor's peak, says no more than 5.
+        self._lookup_log = LogBudget(5, 60.0)
         self.clients: dict[str, Client] = {}
         # Per agent: the last messages as sent, (seq, JSON text).
         self.history: dict[str, deque[tuple[int, str]]] = {}
@@ -200,7 +204,9 @@ class AgentDesk:
             async with asyncio.timeout(POP_LOOKUP_LIMIT):
                 pop.customer = _customer(await self._lookup(pop.caller))
         except Exception as exc:
-            log.warning("customer lookup failed", error=str(exc) or type(exc).__name__)
+            if self._lookup_log.take(self._clock.monotonic()):
+                log.warning("customer lookup failed", error=str(exc) or type(exc).__name__,
+                            **self._lookup_log.written())  # fmt: skip
         finally:
             slot[0] = msgspec.structs.replace(pop)  # a copy: the pop kept for hello has no seq
             self._flush(agent_id)

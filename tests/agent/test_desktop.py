@@ -49,6 +49,7 @@ class World:
         self.in_records: set[str] = set()  # calls the records know were offered (to anyone here)
         self.refuse = False
         self.db_down = False
+        self.lookup_down = False  # the database down for the pops' look-ups
         self.popped: list[float] = []
         sessions = Sessions()
         sessions.add_user("a1", "pw-a1", "agent")
@@ -66,6 +67,8 @@ class World:
         self.commands.append(cmd)
 
     async def lookup(self, number: str) -> Customer | None:
+        if self.lookup_down:
+            raise OSError("connection refused")
         if number == "13812345678":
             return Customer(7, "Han Meimei", "1 Chaoyang Rd", True, "VIP", ("+8613812345678",))
         if number == "13900000001":  # a database that takes its time
@@ -384,6 +387,26 @@ async def test_each_pop_reports_its_time_from_the_offer_lookup_included(world: W
     pop = await receive(ws, "call.offered")
     assert pop["offered_at"] == offered and pop["customer"] is None
     assert len(world.popped) == 1 and 0.05 <= world.popped[0] < 2.0
+    await ws.close()
+
+
+async def test_pops_whose_lookup_fails_are_sent_and_logged_a_few_times_a_minute(
+    world: World,
+) -> None:
+    """With the database down (its disk full) every pop's look-up failed and each
+    logged a warning: a line per call offered, hundreds a second at the peak."""
+    from structlog.testing import capture_logs
+
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
+    assert (await receive(ws))["type"] == "hello"
+    world.lookup_down = True
+    with capture_logs() as logs:
+        for n in range(12):
+            world.publish(CallOffered(f"c{n}", "hotline", "a1", f"leg{n}", "138", None, 1))
+            pop = await receive(ws, "call.offered")
+            assert (pop["call_id"], pop["customer"]) == (f"c{n}", None)  # the pop goes all the same
+    failed = [e for e in logs if e["event"] == "customer lookup failed"]
+    assert len(failed) == 5
     await ws.close()
 
 
