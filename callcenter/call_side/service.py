@@ -66,7 +66,7 @@ from callcenter.process import settle_gc, unsettle_gc
 from callcenter.records import directory
 from callcenter.records.appender import JournalAppender
 from callcenter.records.bindings import KnownBinding, known_bindings, stored_bindings
-from callcenter.records.database import open_database
+from callcenter.records.database import open_database, postgres_log
 from callcenter.records.journal import Journal
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.writer import RecordsWriter
@@ -187,7 +187,9 @@ class Service:
                 db_settings.dsn.get_secret_value(), self.settings.service.data_dir
             )
         except Exception as exc:  # pgserver failing to start: journal until restart
-            log.error("embedded database failed to start; journaling records", error=str(exc))
+            pg_log = postgres_log(self.settings.service.data_dir / "postgres" / "log")
+            log.error("embedded database failed to start; journaling records",
+                      error=str(exc), postgres_log=pg_log)  # fmt: skip
             return
         stack.push_async_callback(database.close)
         self.dsn = database.dsn

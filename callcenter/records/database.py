@@ -35,7 +35,7 @@ import structlog
 from callcenter.log import LogBudget
 from callcenter.tasks import cancel_and_wait
 
-__all__ = ["Database", "Pool", "open_database", "reset_connection"]
+__all__ = ["Database", "Pool", "open_database", "postgres_log", "reset_connection"]
 
 log = structlog.get_logger("callcenter.records")
 
@@ -89,8 +89,8 @@ class Database:
                 continue
             if not self.down:
                 self.down = True
-                log.error("embedded database stopped; starting it again",
-                          postgres_log=await asyncio.to_thread(_log_tail, server))  # fmt: skip
+                pg_log = await asyncio.to_thread(postgres_log, server.log)
+                log.error("embedded database stopped; starting it again", postgres_log=pg_log)
             try:
                 self._starting = asyncio.ensure_future(asyncio.to_thread(_start, server))
                 await asyncio.shield(self._starting)
@@ -101,7 +101,7 @@ class Database:
                     log.error("embedded database did not start; retrying",
                               error=_why(exc), retry_in=wait,
                               failures=self.restart_failures,
-                              postgres_log=await asyncio.to_thread(_log_tail, server),
+                              postgres_log=await asyncio.to_thread(postgres_log, server.log),
                               **failures_logged.written())  # fmt: skip
                 continue
             self.restarts += 1
@@ -134,11 +134,12 @@ def _start(server: Any) -> None:
         server.ensure_postgres_running()
 
 
-def _log_tail(server: Any, lines: int = 6, width: int = 300) -> list[str]:
-    """The last lines of PostgreSQL's log, each cut to `width` characters (a
-    failed statement's text can be long): why it stopped or did not start."""
+def postgres_log(path: Path, lines: int = 6, width: int = 300) -> list[str]:
+    """The last lines of the embedded PostgreSQL's log (`path`: pgserver's, in
+    its data directory), each cut to `width` characters (a failed statement's
+    text can be long): why it stopped or did not start."""
     try:
-        with open(server.log, "rb") as f:
+        with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 16 * 1024))
             text = f.read().decode("utf-8", "replace")
@@ -149,11 +150,15 @@ def _log_tail(server: Any, lines: int = 6, width: int = 300) -> list[str]:
 
 
 class _NoLogDump(logging.Filter):
-    """pgserver logs the whole of PostgreSQL's log when a start fails: megabytes
-    after a full disk's failed statements. The service logs its end instead."""
+    """pgserver logs the whole of PostgreSQL's log when a start fails (megabytes
+    after a full disk's failed statements) and, as an error, every pg_ctl that
+    fails, the server's stop included when it has stopped already. The service
+    logs the end of PostgreSQL's log with its own line instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(("Failed to start server", "Timeout starting server"))
+        return not str(record.msg).startswith(
+            ("Failed to start server", "Timeout starting server", "Failed postgres command")
+        )
 
 
 async def open_database(dsn: str | None, data_dir: Path) -> Database:
