@@ -113,9 +113,24 @@ class Database:
 def _postmaster_running(server: Any) -> bool:
     """Whether the postmaster pgserver started (or found) still runs. A
     postmaster restarting its processes after a crash runs: that is
-    PostgreSQL's own recovery, left alone."""
+    PostgreSQL's own recovery, left alone.
+
+    pg_ctl leaves the postmaster to the system's reaper of orphans, which is
+    the service itself where it runs as a container's first process (the
+    image's entry point): a postmaster that exits stays a zombie of the
+    service, and a zombie "is running" for psutil. It is reaped here and
+    counted as stopped."""
     info = server._postmaster_info  # pgserver's record of it, renewed by each start
-    return info is not None and bool(info.is_running())
+    if info is None or not info.is_running():
+        return False
+    try:
+        if info.process.status() != "zombie":  # a psutil.Process: psutil.STATUS_ZOMBIE
+            return True
+    except Exception:  # psutil.NoSuchProcess: gone meanwhile
+        return False
+    with contextlib.suppress(OSError):  # ChildProcessError: another process's to reap
+        os.waitpid(info.pid, os.WNOHANG)
+    return False
 
 
 def _why(exc: Exception) -> str:

@@ -106,9 +106,13 @@ async def test_a_stop_during_a_start_of_the_embedded_postgres_stops_what_it_star
     class Postmaster:
         def __init__(self) -> None:
             self.running = False
+            self.process = self  # pgserver's psutil.Process of it
 
         def is_running(self) -> bool:
             return self.running
+
+        def status(self) -> str:
+            return "sleeping"
 
     class Server:
         def __init__(self) -> None:
@@ -133,3 +137,59 @@ async def test_a_stop_during_a_start_of_the_embedded_postgres_stops_what_it_star
     await database.close()
     assert await asyncio.to_thread(server.started.wait, 5)  # the start is over
     assert not server._postmaster_info.running  # and what it started is stopped
+
+
+async def test_a_postmaster_left_a_zombie_of_the_service_is_started_again(tmp_path: Path) -> None:
+    """pg_ctl leaves the postmaster to the reaper of orphans: the service itself
+    where it is a container's first process. A postmaster that exited was then a
+    zombie of the service, "running" for psutil, and never started again. The
+    child below is the reaper of its orphans as such a service is (no root needed)."""
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-c", REAPER_OF_ITS_POSTMASTER, str(data_dir)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.to_thread(child.communicate, timeout=60)
+    finally:
+        child.kill()
+        child.wait(5)
+    first, zombie, restarts, second, after = out.splitlines()[-1].split()  # after the log
+    assert zombie == "zombie"  # what the service saw of the postmaster that exited
+    assert restarts == "1" and second != first  # started again
+    assert after in ("zombie", "gone")  # and stopped with the service
+
+
+#: A process that reaps its orphans, opens the embedded database with its watch,
+#: stops the postmaster (an immediate shutdown) and reports what happened.
+REAPER_OF_ITS_POSTMASTER = """
+import asyncio, ctypes, os, signal, sys
+from pathlib import Path
+import psutil
+from callcenter.records.database import open_database
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+async def main():
+    database = await open_database(None, Path(sys.argv[1]))
+    database.watch(interval=0.1)
+    first = database.embedded.get_pid()
+    postmaster = psutil.Process(first)
+    os.kill(first, signal.SIGQUIT)
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        status = postmaster.status() if postmaster.is_running() else "gone"
+        if status != "running" and status != "sleeping":
+            break
+    for _ in range(200):
+        if database.restarts:
+            break
+        await asyncio.sleep(0.05)
+    second = database.embedded.get_pid()
+    again = psutil.Process(second)
+    await database.close()
+    after = again.status() if again.is_running() else "gone"
+    print(first, status, database.restarts, second, after, flush=True)
+
+asyncio.run(main())
+"""
