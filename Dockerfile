@@ -23,7 +23,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CALLCENTER_HTTP__HOST=0.0.0.0 \
     CALLCENTER_SIP__HOST=0.0.0.0
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl \
+# tini is the image's PID 1: it passes signals on and reaps orphans (the
+# embedded PostgreSQL's processes), which the service as PID 1 would leave as
+# zombies (docs/records.md, "A full disk").
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/* \
+    && pip install --no-cache-dir /wheels/*.whl \
     && rm -rf /wheels \
     && useradd --system --user-group --home-dir /var/lib/callcenter --create-home \
         --shell /usr/sbin/nologin callcenter
@@ -32,11 +38,12 @@ COPY config/callcenter.example.toml /etc/callcenter/callcenter.toml
 WORKDIR /var/lib/callcenter
 USER callcenter
 EXPOSE 8080 5060/udp 5060/tcp
-# Healthy only while /healthz answers 200 (503 = an account is not registered).
+# Healthy only while /healthz answers 200 (503 = an account is not registered;
+# "no-phones" is 200: phones switched off are no reason to restart the service).
 # The port must match [http] port.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status != 200)"]
-# Exec form, so SIGTERM from `docker stop` reaches the service, which stops
-# within 8 s (inside docker's default 10 s grace period).
-ENTRYPOINT ["callcenter"]
+# Exec form, so SIGTERM from `docker stop` reaches the service (through tini),
+# which stops within 8 s (inside docker's default 10 s grace period).
+ENTRYPOINT ["tini", "--", "callcenter"]
 CMD ["run", "--config", "/etc/callcenter/callcenter.toml"]
