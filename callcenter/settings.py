@@ -315,9 +315,31 @@ class SupervisorSettings(_Section):
     password: SecretStr
 
 
+def _check_greeting(value: str) -> str:
+    try:
+        value.format(number="001", name="Zhang Wei")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(
+            "the greeting may use {number} and {name} and nothing else in braces"
+        ) from None
+    return value
+
+
+class RepairPrice(_Section):
+    """A repair's base price, shown on the pop when the category is repair (SOP 004 §1.5)."""
+
+    item: str = Field(min_length=1, max_length=200)
+    price: float = Field(ge=0)
+
+
 class DesktopSettings(_Section):
-    # The greeting shown on the pop; {number} is the agent's number (SOP 004 §1.3).
+    # The greeting shown on the pop; {number} is the agent's number and {name}
+    # their name (SOP 004 §1.3, 002). A queue may have its own ([[queues]] greeting).
     greeting: str = "您好，客服中心{number}号为您服务"
+    # The closing phrase shown on the pop (SOP 004 §1.7).
+    closing: str = Field(default="感谢您的来电，再见！", max_length=500)
+    # Base prices of repairs, shown when the record's category is repair (SOP 004 §1.5).
+    repair_prices: list[RepairPrice] = Field(default_factory=list)
     # Hours a login lasts before the agent signs in again.
     session_hours: float = Field(default=12.0, gt=0)
     # Messages kept per agent for a reconnecting browser to catch up on.
@@ -327,11 +349,7 @@ class DesktopSettings(_Section):
     @field_validator("greeting")
     @classmethod
     def _greeting(cls, value: str) -> str:
-        try:
-            value.format(number="001")
-        except (KeyError, IndexError, ValueError):
-            raise ValueError("the greeting may use {number} and nothing else in braces") from None
-        return value
+        return _check_greeting(value)
 
 
 class AcdSettings(_Section):
@@ -398,10 +416,21 @@ class QueueSettings(_Section):
     max_length: int = Field(default=100, ge=1)
     overflow: OverflowSettings = Field(default_factory=OverflowSettings)
     wrap_up: float = Field(default=15.0, ge=0)
+    # Keep the agent in wrap-up after this queue's calls until the call's record is
+    # saved, for at most wrap_up_record_limit seconds (instead of wrap_up).
+    wrap_up_until_record: bool = False
+    wrap_up_record_limit: float = Field(default=300.0, gt=0, le=86_400)
+    # The greeting on this queue's pops ({number}, {name}); none: desktop.greeting.
+    greeting: str | None = Field(default=None, max_length=500)
     busy_cooldown: float = Field(default=10.0, ge=0)
     decline_cooldown: float = Field(default=30.0, ge=0)
     short_abandon: float = Field(default=5.0, ge=0)
     setup_timeout: float = Field(default=4.0, gt=0)
+
+    @field_validator("greeting")
+    @classmethod
+    def _greeting(cls, value: str | None) -> str | None:
+        return None if value is None else _check_greeting(value)
 
     @field_validator("cadence")
     @classmethod
@@ -431,6 +460,8 @@ class QueueSettings(_Section):
             max_length=self.max_length,
             overflow=Overflow(self.overflow.kind, self.overflow.target, self.overflow.retry_after),
             wrap_up=self.wrap_up,
+            wrap_up_until_record=self.wrap_up_until_record,
+            wrap_up_record_limit=self.wrap_up_record_limit,
             busy_cooldown=self.busy_cooldown,
             decline_cooldown=self.decline_cooldown,
             short_abandon=self.short_abandon,

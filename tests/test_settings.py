@@ -300,3 +300,21 @@ def test_example_account_is_valid(tmp_path):
     account = "\n".join(line.removeprefix("# ") for line in lines[start:])
     settings = load_settings(write(tmp_path, account), {})
     assert settings.accounts[0].name == "hotline"
+
+
+def test_greetings_name_the_agent_and_the_sop_texts_are_settings() -> None:
+    settings = Settings(
+        desktop={"greeting": "欢迎致电XXX公司，我是{name}（{number}号）", "closing": "再见",
+                 "repair_prices": [{"item": "tap", "price": 50}]},
+        queues=[{"name": "hotline", "greeting": "您好，{number}号", "wrap_up_until_record": True}],
+    )  # fmt: skip
+    assert settings.desktop.repair_prices[0].price == 50.0
+    queue = settings.queues[0].config()
+    assert queue.wrap_up_until_record and queue.wrap_up_seconds == 300.0
+    assert Settings().queues[0].config().wrap_up_seconds == 15.0
+    for bad in ({"desktop": {"greeting": "{agent}"}},
+                {"queues": [{"name": "q", "greeting": "{0}"}]},
+                {"desktop": {"repair_prices": [{"item": "tap", "price": -1}]}},
+                {"queues": [{"name": "q", "wrap_up_record_limit": 0}]}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            Settings(**bad)

@@ -412,7 +412,7 @@ class Acd:
         agent.calls_handled += 1
         agent.current_call = None
         out = self._transition(agent, Transition.HANG_UP, now)
-        agent.wrap_up_until = now + call.queue.wrap_up
+        agent.wrap_up_until = now + call.queue.wrap_up_seconds
         self._schedule(("wrap", agent.id), agent.wrap_up_until)
         ended = CallEnded(
             call.id,
@@ -644,7 +644,7 @@ class Acd:
         agent.calls_handled += 1
         agent.current_call = None
         out += self._transition(agent, Transition.HANG_UP, now)
-        agent.wrap_up_until = now + call.queue.wrap_up
+        agent.wrap_up_until = now + call.queue.wrap_up_seconds
         self._schedule(("wrap", agent.id), agent.wrap_up_until)
         # A new segment: its own ring clock, queue timers and candidates.
         call.state = CallState.WAITING

@@ -62,10 +62,19 @@ class QueueConfig:
     max_length: int = 100  # waiting calls; more are overflowed at once
     overflow: Overflow = field(default_factory=Overflow)
     wrap_up: float = 15.0  # seconds after each call before the agent is ready again
+    # Wrap-up lasts until the desktop says the call's record is saved (it ends the
+    # agent's wrap-up), for at most wrap_up_record_limit seconds, instead of wrap_up.
+    wrap_up_until_record: bool = False
+    wrap_up_record_limit: float = 300.0
     busy_cooldown: float = 10.0  # an agent whose phone said busy is skipped this long
     decline_cooldown: float = 30.0
     short_abandon: float = 5.0  # abandons quicker than this are counted apart
     setup_timeout: float = 4.0  # an agent phone that does not ring within this is unreachable
+
+    @property
+    def wrap_up_seconds(self) -> float:
+        """How long the agent's wrap-up after a call of this queue lasts at most."""
+        return self.wrap_up_record_limit if self.wrap_up_until_record else self.wrap_up
 
     @property
     def target_seconds(self) -> float:

@@ -17,6 +17,15 @@ connected. A browser that connects with ``?since=N`` first gets `hello` (the
 state and the calls with their pop open), then what followed message N, then
 the live stream. One session per agent: a new connection closes the old one,
 so no agent sees two pops for one offer.
+
+The record of a call (docs/desktop.md, "The call's record"): `hello` lists
+the calls the agent answered without a record yet (`records_pending`, from
+the records) and the SOP's texts; a record is filed under the call's caller
+(the records find or make the customer), and the caller's cached look-up is
+forgotten when their call ends and when a record or a correction of them is
+saved. For a queue that keeps its agents in wrap-up until the record is
+saved, storing the record of the call the agent is wrapping up ends that
+wrap-up (the ACD's `EndWrapUp`).
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,18 +44,34 @@ import structlog
 from aiohttp import WSCloseCode
 
 from callcenter.acd.errors import AcdError
-from callcenter.acd.events import AgentLogin
+from callcenter.acd.events import (
+    AgentLogin,
+    AgentStateChanged,
+    CallAbandoned,
+    CallEnded,
+    CallOffered,
+    CallOverflowed,
+    CallTransferred,
+    EndWrapUp,
+)
 from callcenter.clock import Clock
 from callcenter.control import CallControl
 from callcenter.log import LogBudget
-from callcenter.records.customers import Customer
-from callcenter.records.forms import CallForm, CallNotRecordedYet, FormRefused
+from callcenter.records.customers import Customer, CustomerRefused
+from callcenter.records.forms import (
+    CallForm,
+    CallNotRecordedYet,
+    ComplaintClass,
+    FormRefused,
+    PendingRecord,
+    SavedForm,
+)
 from callcenter.tasks import cancel_and_wait
 
 from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, encode
 from .clients import Client
-from .messages import ProtocolError, SubmitForm, form_from
-from .replies import AgentHello, ErrorReply, FormSaved, encode_reply
+from .messages import ProtocolError, SubmitForm, UpdateCustomer, form_from
+from .replies import AgentHello, CustomerUpdated, ErrorReply, FormSaved, encode_reply
 
 __all__ = ["AgentDesk", "AgentInfo"]
 
@@ -54,6 +79,15 @@ log = structlog.get_logger("callcenter.desktop")
 
 POP_LOOKUP_LIMIT = 0.5  # seconds a pop waits for its customer
 OFFERS_KEPT = 50  # calls per agent whose forms are known to be theirs without the records
+PENDING_LIMIT = 2.0  # seconds `hello` waits for the records of the calls awaiting a record
+CALLERS_KEPT = 20_000  # calls in progress whose caller's look-up to forget when they end
+
+#: Saves a form: (the form, offered to its agent?, the call's caller if known).
+SaveForm = Callable[[CallForm, bool, str | None], Awaitable[SavedForm]]
+#: Corrects a customer: (agent, customer id, changes, the agent's recent callers).
+UpdateCustomerFn = Callable[
+    [str, int, dict[str, str | None], list[str]], Awaitable[Customer | None]
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,23 +106,45 @@ class AgentDesk:
         *,
         greeting: str,
         lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
-        save_form: Callable[[CallForm, bool], Awaitable[bool]] | None = None,
+        save_form: SaveForm | None = None,
         replay: int = 500,
         popped: Callable[[float], None] | None = None,
+        pending: Callable[[str], Awaitable[list[PendingRecord]]] | None = None,
+        update_customer: UpdateCustomerFn | None = None,
+        forget: Callable[[str], None] | None = None,
+        greetings: dict[str, str] | None = None,
+        wrap_until_record: frozenset[str] = frozenset(),
+        sop: dict[str, Any] | None = None,
     ) -> None:
         self.agents = agents
         self.control = control
         self._clock = clock
         self._lookup = lookup
         self._save_form = save_form
+        self._pending = pending
+        self._update_customer = update_customer
+        self._forget = forget
         self._replay = replay
         # Told the seconds from each offer (its event's wall time, stamped where
         # the ACD runs) to its pop queued for the agent's websocket.
         self._popped = popped
-        self._feed = AgentFeed(greeting, self._number)
+        self._feed = AgentFeed(greeting, self._number, name=self._name, greetings=greetings)
         # The database down (its disk full) fails every pop's look-up: a line per
         # call offered, hundreds a second at the floor's peak, says no more than 5.
         self._lookup_log = LogBudget(5, 60.0)
+        self._sop: dict[str, Any] = {
+            "closing": "", "repair_prices": [], **(sop or {}),
+            "complaint_classes": [c.value for c in ComplaintClass],
+        }  # fmt: skip
+        # Queues whose agents stay in wrap-up until the call's record is saved.
+        self._wrap_until_record = wrap_until_record
+        # Per agent: the call whose record ends their wrap-up; the calls of such
+        # queues whose record was saved before they ended.
+        self._wrapping: dict[str, str] = {}
+        self._recorded_early: dict[str, str] = {}
+        # Calls offered and not over: their caller (forgotten by the look-up when over).
+        self._callers: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (caller, queue)
+        self._commands: set[asyncio.Task[None]] = set()
         self.clients: dict[str, Client] = {}
         # Per agent: the last messages as sent, (seq, JSON text).
         self.history: dict[str, deque[tuple[int, str]]] = {}
@@ -96,8 +152,9 @@ class AgentDesk:
         # Per agent: messages held behind a pop whose lookup is running ([None] slots).
         self._outbox: dict[str, deque[list[AgentMessage | None]]] = {}
         self._lookups: set[asyncio.Task[None]] = set()
-        # Per agent: the calls last offered to them, whose forms need no look in the records.
-        self._offered: dict[str, deque[str]] = {}
+        # Per agent: the calls last offered to them (their callers), whose forms need no
+        # look in the records.
+        self._offered: dict[str, OrderedDict[str, str]] = {}
 
     # -- connections ----------------------------------------------------------------------
 
@@ -117,8 +174,10 @@ class AgentDesk:
                    "number": info.number if info else ""},
             state=view.state if view else "offline",
             reason=view.reason if view else None,
-            calls=[_restored(pop) for pop in self._feed.pops(agent_id)],
+            calls=[self._restored(agent_id, pop) for pop in self._feed.pops(agent_id)],
             seq=self._last_seq(agent_id),
+            records_pending=await self._records_pending(agent_id),
+            sop=self._sop,
         )))  # fmt: skip
         if since is not None and since.isdigit():
             for seq, text in self.history.get(agent_id, ()):
@@ -136,7 +195,7 @@ class AgentDesk:
             del self.clients[client.login.user_id]
 
     async def stop(self) -> None:
-        await cancel_and_wait(list(self._lookups))
+        await cancel_and_wait([*self._lookups, *self._commands])
         for client in list(self.clients.values()):
             await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
@@ -153,9 +212,11 @@ class AgentDesk:
                 code="unavailable", message="records are off: the form was not stored",
                 ref=message.ref,
             )  # fmt: skip
-        offered = form.call_id is not None and form.call_id in self._offered.get(agent_id, ())
+        offers = self._offered.get(agent_id)
+        caller = offers.get(form.call_id) if offers is not None and form.call_id else None
+        offered = caller is not None
         try:
-            stored = await self._save_form(form, offered)
+            saved = await self._save_form(form, offered, caller)
         except FormRefused as exc:  # retrying will not help: the agent must change it
             return ErrorReply(code="invalid-form", message=str(exc), ref=message.ref)
         except CallNotRecordedYet:
@@ -171,21 +232,154 @@ class AgentDesk:
                 message="not stored yet: the database is unavailable, retry",
                 ref=message.ref,
             )
-        return FormSaved(ref=message.ref, form_id=form.id, duplicate=not stored)
+        for number in saved.numbers:
+            self._forget_number(number)
+        if form.call_id is not None:
+            self._recorded(agent_id, form.call_id)
+        return FormSaved(
+            ref=message.ref, form_id=form.id, duplicate=not saved.stored,
+            customer_id=saved.customer_id, follow_up_id=saved.follow_up_id,
+        )  # fmt: skip
+
+    def _recorded(self, agent_id: str, call_id: str) -> None:
+        """The agent's record of `call_id` is stored: the end of their wrap-up for it,
+        when its queue waits for the record (or when the call ends, if it has not)."""
+        if self._wrapping.get(agent_id) == call_id:
+            del self._wrapping[agent_id]
+            self._command(EndWrapUp(agent_id))
+        elif call_id in self._callers and self._callers[call_id][1] in self._wrap_until_record:
+            self._recorded_early[agent_id] = call_id
+
+    def _command(self, command: EndWrapUp) -> None:
+        async def send() -> None:
+            try:
+                await self.control.command(command)
+            except AcdError:  # wrap-up ended meanwhile (ready, not ready, the limit)
+                pass
+            except Exception as exc:
+                log.warning("wrap-up not ended", agent=command.agent_id, error=str(exc))
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._commands.add(task)
+        task.add_done_callback(self._commands.discard)
+
+    async def update_customer(
+        self, agent_id: str, message: UpdateCustomer
+    ) -> CustomerUpdated | ErrorReply:
+        """An agent's correction of their caller (`customer.update`)."""
+        if self._update_customer is None:
+            return ErrorReply(
+                code="unavailable", message="records are off: nothing was changed",
+                ref=message.ref,
+            )  # fmt: skip
+        offers = self._offered.get(agent_id)
+        callers = list(offers.values()) if offers is not None else []
+        try:
+            customer = await self._update_customer(
+                agent_id, message.customer_id, message.changes(), callers
+            )
+        except CustomerRefused as exc:
+            return ErrorReply(code="invalid-form", message=str(exc), ref=message.ref)
+        except Exception as exc:  # the database is down: the page may send it again
+            log.warning("customer not updated", customer_id=message.customer_id, error=str(exc))
+            return ErrorReply(
+                code="unavailable",
+                message="not changed: the database is unavailable, retry",
+                ref=message.ref,
+            )
+        return CustomerUpdated(ref=message.ref, customer=_customer(customer))
+
+    async def _records_pending(self, agent_id: str) -> list[dict[str, Any]]:
+        """The calls awaiting this agent's record, with their customers; none when the
+        records cannot say within `PENDING_LIMIT` (the page keeps its own drafts)."""
+        if self._pending is None:
+            return []
+        try:
+            async with asyncio.timeout(PENDING_LIMIT):
+                pending = await self._pending(agent_id)
+                customers = await asyncio.gather(
+                    *(self._pending_customer(p.caller) for p in pending)
+                )
+        except Exception as exc:
+            log.warning("records pending not read", agent=agent_id, error=str(exc) or repr(exc))
+            return []
+        return [
+            {"call_id": p.call_id, "queue": p.queue, "caller": p.caller,
+             "caller_name": p.caller_name, "answered_at": p.answered_at.timestamp(),
+             "ended_at": p.ended_at.timestamp() if p.ended_at is not None else None,
+             "customer": _customer(customer)}
+            for p, customer in zip(pending, customers, strict=True)
+        ]  # fmt: skip
+
+    async def _pending_customer(self, caller: str) -> Customer | None:
+        if self._lookup is None:
+            return None
+        try:
+            async with asyncio.timeout(POP_LOOKUP_LIMIT):
+                return await self._lookup(caller)
+        except Exception:
+            return None
+
+    def _forget_number(self, number: str) -> None:
+        if self._forget is not None:
+            self._forget(number)
+
+    def _restored(self, agent_id: str, pop: CallOfferedMessage) -> dict[str, Any]:
+        """A pop as `hello` restores it: the message without its number and version,
+        with how far the call got (`answered`, `rings`)."""
+        restored: dict[str, Any] = msgspec.to_builtins(pop)
+        del restored["seq"], restored["v"]
+        restored["rings"], restored["answered"] = self._feed.progress(agent_id, pop.call_id)
+        return restored
 
     # -- events ---------------------------------------------------------------------------
 
     def observe(self, event: object, wall: float) -> None:
+        self._follow(event)
         for agent_id, message in self._feed.observe(event, wall):
             if isinstance(message, CallOfferedMessage):
                 self._pop_offered(agent_id, message)
             else:
                 self._to_agent(agent_id, message)
 
+    def _follow(self, event: object) -> None:
+        """What the record of a call needs of the events: the callers of calls going
+        on (their look-up is forgotten when the call is over) and the wrap-ups that
+        wait for a record."""
+        match event:
+            case CallOffered(call_id=call_id, caller=caller, queue=queue):
+                self._callers[call_id] = (caller, queue)
+                self._callers.move_to_end(call_id)
+                while len(self._callers) > CALLERS_KEPT:
+                    self._callers.popitem(last=False)
+            case CallEnded(call_id=call_id, agent_id=agent_id) | CallTransferred(
+                call_id=call_id, agent_id=agent_id
+            ):
+                known = self._callers.get(call_id)
+                if isinstance(event, CallEnded):
+                    self._callers.pop(call_id, None)
+                if known is None:
+                    return
+                self._forget_number(known[0])
+                if known[1] in self._wrap_until_record:
+                    if self._recorded_early.get(agent_id) == call_id:
+                        del self._recorded_early[agent_id]
+                        self._command(EndWrapUp(agent_id))  # recorded during the call
+                    else:
+                        self._wrapping[agent_id] = call_id
+            case CallAbandoned(call_id=call_id) | CallOverflowed(call_id=call_id):
+                known = self._callers.pop(call_id, None)
+                if known is not None:
+                    self._forget_number(known[0])
+            case AgentStateChanged(agent_id=agent_id, state=state) if state != "wrap-up":
+                self._wrapping.pop(agent_id, None)
+
     def _pop_offered(self, agent_id: str, pop: CallOfferedMessage) -> None:
         offered = self._offered_calls(agent_id)
-        if pop.call_id not in offered:
-            offered.append(pop.call_id)
+        offered[pop.call_id] = pop.caller
+        offered.move_to_end(pop.call_id)
+        while len(offered) > OFFERS_KEPT:
+            offered.popitem(last=False)
         if self._lookup is None:
             self._to_agent(agent_id, msgspec.structs.replace(pop))
             self._count_pop(pop)
@@ -212,10 +406,10 @@ class AgentDesk:
             self._flush(agent_id)
             self._count_pop(pop)
 
-    def _offered_calls(self, agent_id: str) -> deque[str]:
+    def _offered_calls(self, agent_id: str) -> OrderedDict[str, str]:
         offered = self._offered.get(agent_id)
         if offered is None:
-            offered = self._offered[agent_id] = deque(maxlen=OFFERS_KEPT)
+            offered = self._offered[agent_id] = OrderedDict()
         return offered
 
     def _count_pop(self, pop: CallOfferedMessage) -> None:
@@ -258,16 +452,13 @@ class AgentDesk:
         info = self.agents.get(agent_id)
         return info.number if info is not None else ""
 
+    def _name(self, agent_id: str) -> str:
+        info = self.agents.get(agent_id)
+        return info.name if info is not None else ""
+
     def _last_seq(self, agent_id: str) -> int:
         history = self.history.get(agent_id)
         return history[-1][0] if history else 0
-
-
-def _restored(pop: CallOfferedMessage) -> dict[str, Any]:
-    """A pop as `hello` restores it: the message without its number and version."""
-    restored: dict[str, Any] = msgspec.to_builtins(pop)
-    del restored["seq"], restored["v"]
-    return restored
 
 
 def _customer(customer: Customer | None) -> dict[str, Any] | None:

@@ -119,19 +119,45 @@ def encode(message: AgentMessage) -> str:
 
 
 class AgentFeed:
-    """Events in, (agent id, message) out (see the module docstring). `number`
-    gives an agent's number for the greeting (``{number}`` in `greeting`)."""
+    """Events in, (agent id, message) out (see the module docstring).
 
-    def __init__(self, greeting: str, number: Callable[[str], str]) -> None:
+    The pop's greeting is the queue's (`greetings`, by queue name) or else
+    `greeting`, with ``{number}`` and ``{name}`` filled in with the agent's
+    number and name (`number`, `name`: an agent's id to them)."""
+
+    def __init__(
+        self,
+        greeting: str,
+        number: Callable[[str], str],
+        *,
+        name: Callable[[str], str] | None = None,
+        greetings: dict[str, str] | None = None,
+    ) -> None:
         self.greeting = greeting
         self.number = number
+        self.name = name if name is not None else number
+        self.greetings = greetings if greetings is not None else {}
         self._legs: dict[str, str] = {}  # leg id -> agent id
         self._offers: dict[str, set[str]] = {}  # call id -> agents with the pop open
         self._pops: dict[tuple[str, str], CallOfferedMessage] = {}  # (agent, call) -> pop
+        # (agent, call) -> the caller's latest ring, and whether (True) it was answered.
+        self._progress: dict[tuple[str, str], tuple[int, bool]] = {}
 
     def pops(self, agent_id: str) -> list[CallOfferedMessage]:
         """The agent's calls with the pop open (for a desktop that reconnects)."""
         return [pop for (agent, _), pop in self._pops.items() if agent == agent_id]
+
+    def progress(self, agent_id: str, call_id: str) -> tuple[int, bool]:
+        """How far the agent's call with its pop open got: the caller's rings (at the
+        answer, once answered) and whether it was answered, so that a page opened
+        during the call shows it on call, not ringing."""
+        pop = self._pops.get((agent_id, call_id))
+        return self._progress.get((agent_id, call_id), (pop.ring if pop else 0, False))
+
+    def greet(self, queue: str, agent_id: str) -> str:
+        """The greeting on the agent's pop of a call of `queue`."""
+        template = self.greetings.get(queue) or self.greeting
+        return template.format(number=self.number(agent_id), name=self.name(agent_id))
 
     def observe(self, event: object, wall: float) -> list[tuple[str, AgentMessage]]:
         """The messages `event`, stamped `wall`, makes, in order."""
@@ -144,13 +170,16 @@ class AgentFeed:
                     caller_name=event.caller_name,
                     ring=event.caller_ring,
                     offered_at=wall,
-                    greeting=self.greeting.format(number=self.number(event.agent_id)),
+                    greeting=self.greet(event.queue, event.agent_id),
                 )
                 self._legs[event.leg_id] = event.agent_id
                 self._offers.setdefault(event.call_id, set()).add(event.agent_id)
                 self._pops[(event.agent_id, event.call_id)] = pop
                 return [(event.agent_id, pop)]
             case RingTicked(call_id=call_id, ring=ring, leg_id=None):
+                for offered in self._offers.get(call_id, ()):
+                    if not self._progress.get((offered, call_id), (0, False))[1]:
+                        self._progress[(offered, call_id)] = (ring, False)
                 return [
                     (agent, CallRing(call_id=call_id, scope="caller", ring=ring))
                     for agent in sorted(self._offers.get(call_id, ()))
@@ -167,6 +196,8 @@ class AgentFeed:
                     call_id=event.call_id, outcome=event.outcome, rings=event.leg_rings,
                 ))]  # fmt: skip
             case CallAnswered():
+                if (event.agent_id, event.call_id) in self._pops:
+                    self._progress[(event.agent_id, event.call_id)] = (event.rings, True)
                 return [(event.agent_id, CallAnsweredMessage(
                     call_id=event.call_id, rings=event.rings,
                     answer_seconds=round(event.answer_seconds, 3),
@@ -189,6 +220,7 @@ class AgentFeed:
 
     def _close(self, agent_id: str, call_id: str) -> None:
         self._pops.pop((agent_id, call_id), None)
+        self._progress.pop((agent_id, call_id), None)
         agents = self._offers.get(call_id)
         if agents is not None:
             agents.discard(agent_id)

@@ -30,6 +30,7 @@ ROLE: dict[type, str | None] = {
     m.Logout: "agent",
     m.Transfer: "agent",
     m.SubmitForm: "agent",
+    m.UpdateCustomer: "agent",
     m.SetAgentState: "supervisor",
     m.Board: "supervisor",
     m.Figures: "supervisor",

@@ -49,11 +49,11 @@ from callcenter.bus import EventBus, Published
 from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl
 from callcenter.records.customers import Customer
-from callcenter.records.forms import CallForm
+from callcenter.records.forms import PendingRecord
 from callcenter.tasks import cancel_and_wait
 from callcenter.throttle import SuppressedLog, source_key
 
-from .agent_desk import AgentDesk, AgentInfo
+from .agent_desk import AgentDesk, AgentInfo, SaveForm, UpdateCustomerFn
 from .auth import LoginRefused, Sessions
 from .board import WAITING_SHOWN, FloorTally
 from .clients import QUEUE_LIMIT, Client
@@ -69,6 +69,7 @@ from .messages import (
     ProtocolError,
     SetAgentState,
     SubmitForm,
+    UpdateCustomer,
     parse_auth,
     parse_client_message,
 )
@@ -115,7 +116,13 @@ class DesktopHub:
         control: CallControl,
         greeting: str,
         lookup: Callable[[str], Awaitable[Customer | None]] | None = None,
-        save_form: Callable[[CallForm, bool], Awaitable[bool]] | None = None,
+        save_form: SaveForm | None = None,
+        pending: Callable[[str], Awaitable[list[PendingRecord]]] | None = None,
+        update_customer: UpdateCustomerFn | None = None,
+        forget: Callable[[str], None] | None = None,
+        greetings: dict[str, str] | None = None,
+        wrap_until_record: frozenset[str] = frozenset(),
+        sop: dict[str, Any] | None = None,
         replay_messages: int = 500,
         clock: Clock | None = None,
         history: History | None = None,
@@ -144,6 +151,12 @@ class DesktopHub:
             save_form=save_form,
             replay=replay_messages,
             popped=popped,
+            pending=pending,
+            update_customer=update_customer,
+            forget=forget,
+            greetings=greetings,
+            wrap_until_record=wrap_until_record,
+            sop=sop,
         )
         self.supervisor_desk = SupervisorDesk(
             self.floor_model,
@@ -443,6 +456,8 @@ class DesktopHub:
                     return Pong(ref=ref)
                 case SubmitForm():
                     return await self.agent_desk.submit(login.user_id, message)
+                case UpdateCustomer():
+                    return await self.agent_desk.update_customer(login.user_id, message)
                 case Board() | Feed() | Figures():
                     return await self.supervisor_desk.answer(client, message)
                 case SetAgentState():

@@ -68,6 +68,22 @@ class SubmitForm(_In):
     form: dict[str, Any]  # validated as a CallForm, with the agent's id filled in
 
 
+class UpdateCustomer(_In):
+    """An agent corrects the customer of a call offered to them: the fields given
+    change (`address` and `notes` may be null, to clear them)."""
+
+    type: Literal["customer.update"]
+    customer_id: int = Field(ge=1, le=2**63 - 1)
+    name: str = Field(default="", min_length=1, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    notes: str | None = Field(default=None, max_length=2000)
+
+    def changes(self) -> dict[str, str | None]:
+        """The fields the agent sent, by column."""
+        fields = ("name", "address", "notes")
+        return {name: getattr(self, name) for name in fields if name in self.model_fields_set}
+
+
 class Ping(_In):
     type: Literal["ping"]
 
@@ -110,6 +126,7 @@ ClientMessage = Annotated[
     | Logout
     | Transfer
     | SubmitForm
+    | UpdateCustomer
     | Ping
     | SetAgentState
     | Board

@@ -16,6 +16,7 @@ from .messages import VERSION
 __all__ = [
     "AgentHello",
     "BoardReply",
+    "CustomerUpdated",
     "ErrorReply",
     "FormSaved",
     "Ok",
@@ -55,6 +56,15 @@ class FormSaved(_Reply, tag="form.saved"):
     ref: str | None
     form_id: str
     duplicate: bool  # stored before (the same form id): nothing changed
+    customer_id: int | None = None  # the customer it is filed under (created if new)
+    follow_up_id: int | None = None  # the promised reply's follow-up
+
+
+class CustomerUpdated(_Reply, tag="customer.updated"):
+    """A correction of a customer stored (`customer.update`): the customer as on a pop."""
+
+    ref: str | None
+    customer: dict[str, Any] | None
 
 
 class BoardReply(_Reply, tag="board"):
@@ -74,6 +84,9 @@ class AgentHello(_Reply, tag="hello"):
     reason: str | None
     calls: list[dict[str, Any]]
     seq: int
+    # The calls this agent answered in the last 24 h without a record of theirs.
+    records_pending: list[dict[str, Any]] = []
+    sop: dict[str, Any] = {}  # closing, repair_prices, complaint_classes
 
 
 class SupervisorHello(_Reply, tag="hello"):
@@ -81,7 +94,9 @@ class SupervisorHello(_Reply, tag="hello"):
     board: dict[str, Any]
 
 
-Reply = Pong | Ok | ErrorReply | FormSaved | BoardReply | AgentHello | SupervisorHello
+Reply = (
+    Pong | Ok | ErrorReply | FormSaved | CustomerUpdated | BoardReply | AgentHello | SupervisorHello
+)
 
 _ENCODER = msgspec.json.Encoder()
 

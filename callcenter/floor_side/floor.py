@@ -27,7 +27,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -55,9 +55,15 @@ from callcenter.metrics.records import RecordsCollector
 from callcenter.metrics.scrape import LoopCollector
 from callcenter.process import run_on_loop, settle_gc, unsettle_gc
 from callcenter.records import directory
-from callcenter.records.customers import Customer, CustomerDirectory
+from callcenter.records.customers import Customer, CustomerDirectory, update_customer
 from callcenter.records.database import Pool
-from callcenter.records.forms import CallForm, save_form
+from callcenter.records.forms import (
+    CallForm,
+    PendingRecord,
+    SavedForm,
+    pending_records,
+    save_form,
+)
 from callcenter.records.stats import AgentStats, QueueStats, agent_stats, queue_stats
 from callcenter.records.store import Store
 from callcenter.records.writer import RecordsWriter
@@ -180,7 +186,7 @@ class Floor:
         for supervisor in desk.supervisors:
             sessions.add_user(supervisor.id, supervisor.password.get_secret_value(), "supervisor")
         pool = self.db_pool
-        lookup = save = history = None
+        lookup = save = history = pending = update = forget = None
         if pool is not None:
             customers: list[CustomerDirectory] = []
 
@@ -189,9 +195,27 @@ class Floor:
                     customers.append(CustomerDirectory(await pool.get()))
                 return await customers[0].lookup(number)
 
-            async def save(form: CallForm, offered: bool) -> bool:
+            def forget(number: str) -> None:
+                if customers:
+                    customers[0].forget(number)
+
+            async def save(form: CallForm, offered: bool, caller: str | None) -> SavedForm:
                 async with (await pool.get()).acquire() as conn:
-                    return await save_form(conn, form, offered=offered)
+                    return await save_form(conn, form, offered=offered, caller=caller)
+
+            async def pending(agent_id: str) -> list[PendingRecord]:
+                since = datetime.now(UTC) - timedelta(hours=24)
+                async with (await pool.get()).acquire() as conn:
+                    return await pending_records(conn, agent_id, since)
+
+            async def update(
+                agent_id: str, customer_id: int, changes: dict[str, str | None], callers: list[str]
+            ) -> Customer | None:
+                async with (await pool.get()).acquire() as conn:
+                    numbers = await update_customer(conn, customer_id, agent_id, changes, callers)
+                for number in numbers:
+                    forget(number)
+                return await lookup(numbers[0]) if numbers else None
 
             async def history(
                 start: datetime, end: datetime, agents: list[str]
@@ -208,6 +232,17 @@ class Floor:
             greeting=desk.greeting,
             lookup=lookup,
             save_form=save,
+            pending=pending,
+            update_customer=update,
+            forget=forget,
+            greetings={q.name: q.greeting for q in self.settings.queues if q.greeting},
+            wrap_until_record=frozenset(
+                q.name for q in self.settings.queues if q.wrap_up_until_record
+            ),
+            sop={
+                "closing": desk.closing,
+                "repair_prices": [p.model_dump() for p in desk.repair_prices],
+            },
             replay_messages=desk.replay_messages,
             clock=self.clock,
             history=history,

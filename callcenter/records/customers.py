@@ -8,6 +8,9 @@ database twice for a caller who calls again. Numbers are
 compared in E.164 (numbers.py), so "+86 138…", "0086 138…" and "138…" are one
 person.
 
+`update_customer` is an agent's correction of a caller's name, address or
+notes from the pop, written to the audit log with who and when.
+
 `import_customers` reads a CSV file (columns: name, numbers, address, vip,
 notes; several numbers separated by ";"), imports the valid rows and reports
 every rejected row with its line number and the reason. `export_calls` writes
@@ -31,9 +34,18 @@ from typing import Any
 
 import asyncpg
 
+from . import audit
 from .numbers import canonical_number, valid_number
 
-__all__ = ["Customer", "CustomerDirectory", "ImportReport", "export_calls", "import_customers"]
+__all__ = [
+    "Customer",
+    "CustomerDirectory",
+    "CustomerRefused",
+    "ImportReport",
+    "export_calls",
+    "import_customers",
+    "update_customer",
+]
 
 MAX_FIELD = {"name": 200, "address": 500, "notes": 2000}
 CALL_COLUMNS = (
@@ -349,6 +361,69 @@ def spreadsheet_safe(text: str) -> str:
     if text.startswith(_FORMULA_START) and not _SIGNED_NUMBER.fullmatch(text):
         return "'" + text
     return text
+
+
+class CustomerRefused(ValueError):
+    """A correction the records will not make: not this agent's caller, no such
+    customer, or a value out of range."""
+
+
+async def update_customer(
+    conn: asyncpg.Connection,
+    customer_id: int,
+    agent_id: str,
+    changes: dict[str, str | None],
+    callers: Iterable[str] = (),
+    region: str = "CN",
+) -> tuple[str, ...]:
+    """An agent's correction of a customer (`changes`: name, address, notes), with
+    its audit row (the agent as actor, the values before and after), in one
+    transaction. Only the customer of a call offered to the agent: one of
+    `callers` (the numbers of the calls the desktop offered them lately) or of a
+    call the records say was. The customer's numbers (their look-ups are stale)."""
+    for column, value in changes.items():
+        if column not in MAX_FIELD:
+            raise CustomerRefused(f"{column} is not a customer's to correct")
+        if value is None:
+            if column == "name":
+                raise CustomerRefused("a customer keeps a name")
+            continue
+        if column == "name" and not value.strip():
+            raise CustomerRefused("a customer keeps a name")
+        if len(value) > MAX_FIELD[column]:
+            raise CustomerRefused(f"{column} is longer than {MAX_FIELD[column]} characters")
+        bad = _CONTROL.search(value)
+        if bad is not None:
+            raise CustomerRefused(f"{column} holds a control character ({bad.group()!r})")
+    numbers = sorted({canonical_number(n, region) for n in callers})
+    async with conn.transaction():
+        before = await conn.fetchrow(
+            """SELECT name, address, notes,
+                 array(SELECT number FROM customer_numbers WHERE customer_id = $1
+                       ORDER BY number) AS numbers,
+                 EXISTS (SELECT 1 FROM customer_numbers n
+                         JOIN calls c ON c.caller_e164 = n.number
+                         JOIN ring_attempts r ON r.call_id = c.call_id AND r.agent_id = $2
+                         WHERE n.customer_id = $1) AS offered
+               FROM customers WHERE id = $1 FOR UPDATE""",
+            customer_id, agent_id,
+        )  # fmt: skip
+        mine = before is not None and (
+            before["offered"] or not set(numbers).isdisjoint(before["numbers"])
+        )
+        if before is None or not mine:
+            raise CustomerRefused(f"customer {customer_id} is not a caller of {agent_id}")
+        changed = {k: v for k, v in changes.items() if before[k] != v}
+        if changed:
+            sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(changed, start=2))
+            await conn.execute(
+                f"UPDATE customers SET {sets}, updated_at = now() WHERE id = $1",
+                customer_id, *changed.values(),
+            )  # fmt: skip
+            await audit.append(conn, agent_id, "customer.edit", str(customer_id), {
+                "before": {k: before[k] for k in changed}, "after": changed,
+            })  # fmt: skip
+    return tuple(before["numbers"])
 
 
 def read_csv(path: Path) -> str:

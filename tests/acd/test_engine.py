@@ -207,6 +207,24 @@ def test_ending_wrap_up_early_offers_the_next_call() -> None:
     assert [r.call_id for r in f.of(RingAgent, since=6.0)] == ["c2"]
 
 
+def test_wrap_up_until_the_record_lasts_until_ended_or_the_limit() -> None:
+    f = Floor("a1", wrap_up=15.0, wrap_up_until_record=True, wrap_up_record_limit=120.0)
+    f.do(CallArrived("c1", "4000", "1"))
+    f.do(LegAnswered("c1", f.ring("c1")[0].leg_id), at=1.0)
+    f.do(CallArrived("c2", "4000", "2"), at=2.0)
+    f.do(CallerHungUp("c1"), at=5.0)
+    f.until(100.0)  # long past wrap_up: still writing the record
+    assert f.state("a1") is AgentState.WRAP_UP and f.ring("c2") == []
+    f.do(EndWrapUp("a1"), at=101.0)  # the desktop stored the record
+    assert [r.call_id for r in f.of(RingAgent, since=101.0)] == ["c2"]
+    f.do(LegAnswered("c2", f.ring("c2")[0].leg_id), at=102.0)
+    f.do(AgentHungUp("c2"), at=110.0)
+    f.until(229.9)  # no record: the limit ends it
+    assert f.state("a1") is AgentState.WRAP_UP
+    f.until(230.0)
+    assert f.state("a1") is AgentState.READY
+
+
 def test_breach_at_the_end_of_ring_three_escalates_to_ring_all() -> None:
     f = Floor("a1", "a2", "a3", agent_ring_limit=5)
     f.do(CallArrived("c1", "4000", "1"))

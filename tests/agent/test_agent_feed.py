@@ -129,3 +129,30 @@ def test_the_customer_in_a_pop_keeps_its_times_as_the_pop_has_always_sent_them()
     sent = json.loads(encode(pop))["customer"]
     assert sent["recent_calls"] == [{"call_id": "c0", "arrived_at": "2026-12-07 10:00:00+00:00"}]
     assert sent["name"] == "韩梅梅" and sent["numbers"] == ["13812345678"]
+
+
+def test_a_restored_pop_says_how_far_its_call_got() -> None:
+    feed = AgentFeed("{number}", {"a1": "007", "a2": "008"}.__getitem__)
+    feed.observe(OFFER_A1, T)
+    assert feed.progress("a1", "c1") == (1, False)
+    feed.observe(RingTicked("c1", 2), T)
+    assert feed.progress("a1", "c1") == (2, False)  # ringing: "Ring 2"
+    feed.observe(CallAnswered("c1", "hotline", "a1", "l1", 6.0, 2, 1, True), T)
+    feed.observe(RingTicked("c1", 3), T)  # a tick racing the answer changes nothing
+    assert feed.progress("a1", "c1") == (2, True)  # on call, answered at ring 2
+
+
+def test_the_greeting_is_the_queues_with_the_agents_number_and_name() -> None:
+    feed = AgentFeed(
+        "您好，客服中心{number}号为您服务",
+        {"a1": "007"}.__getitem__,
+        name={"a1": "张伟"}.__getitem__,
+        greetings={"sales": "欢迎致电XXX公司，我是{name}（{number}号）"},
+    )
+    sales = CallOffered("c2", "sales", "a1", "l3", "13812345678", None, 1)
+    (_, pop), = feed.observe(sales, T)
+    assert isinstance(pop, CallOfferedMessage)
+    assert pop.greeting == "欢迎致电XXX公司，我是张伟（007号）"
+    (_, pop), = feed.observe(OFFER_A1, T)
+    assert isinstance(pop, CallOfferedMessage)
+    assert pop.greeting == "您好，客服中心007号为您服务"  # no greeting of its own: the desktop's

@@ -84,8 +84,9 @@ def test_the_replies_on_the_wire() -> None:
     assert wire(ErrorReply(code="refused", message="no", ref="r2")) == {
         "type": "error", "code": "refused", "message": "no", "ref": "r2", "v": 1,
     }  # fmt: skip
-    assert wire(FormSaved(ref="r3", form_id="f1", duplicate=False)) == {
+    assert wire(FormSaved(ref="r3", form_id="f1", duplicate=False, customer_id=7)) == {
         "type": "form.saved", "ref": "r3", "form_id": "f1", "duplicate": False, "v": 1,
+        "customer_id": 7, "follow_up_id": None,
     }  # fmt: skip
     assert wire(BoardReply(ref=None, board={"queues": []})) == {
         "type": "board", "ref": None, "board": {"queues": []}, "v": 1,
@@ -100,4 +101,5 @@ def test_the_replies_on_the_wire() -> None:
     assert wire(hello) == {
         "type": "hello", "role": "agent", "agent": {"id": "a1", "name": "A", "number": "001"},
         "state": "ready", "reason": None, "calls": [], "seq": 4, "v": 1,
+        "records_pending": [], "sop": {},
     }  # fmt: skip

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from callcenter.acd.errors import InvalidTransition
 from callcenter.acd.events import (
     AgentStateChanged,
     CallAnswered,
+    CallEnded,
     CallOffered,
+    EndWrapUp,
     OfferEnded,
     RingTicked,
     SetNotReady,
@@ -35,7 +38,8 @@ from callcenter.agent.desktop import (
 )
 from callcenter.agent.messages import FloorAlerts, FloorBatch
 from callcenter.bus import EventBus
-from callcenter.records.customers import Customer
+from callcenter.records.customers import Customer, CustomerRefused
+from callcenter.records.forms import PendingRecord, SavedForm
 from tests.helpers import HandControl, authenticate, desktop_socket
 
 AGENTS = {"a1": AgentInfo("a1", "Zhang Wei", "001"), "a2": AgentInfo("a2", "Li Na", "002")}
@@ -51,6 +55,9 @@ class World:
         self.db_down = False
         self.lookup_down = False  # the database down for the pops' look-ups
         self.popped: list[float] = []
+        self.callers: list[str | None] = []
+        self.forgotten: list[str] = []
+        self.updates: list[tuple[str, dict[str, Any]]] = []
         sessions = Sessions()
         sessions.add_user("a1", "pw-a1", "agent")
         sessions.add_user("a2", "pw-a2", "agent")
@@ -59,6 +66,10 @@ class World:
             self.bus, sessions, AGENTS, control=HandControl(self.command),
             greeting="您好，客服中心{number}号为您服务", lookup=self.lookup, save_form=self.save,
             replay_messages=100, feed_every=0.1, popped=self.popped.append, auth_timeout=0.3,
+            pending=self.pending, update_customer=self.update_customer,
+            forget=self.forgotten.append, wrap_until_record=frozenset({"records"}),
+            greetings={"sales": "欢迎致电XXX公司，我是{name}"},
+            sop={"closing": "再见", "repair_prices": [{"item": "tap", "price": 30.0}]},
         )  # fmt: skip
 
     def command(self, cmd: object) -> None:
@@ -75,7 +86,7 @@ class World:
             await asyncio.sleep(0.05)
         return None
 
-    async def save(self, form: Any, offered: bool) -> bool:
+    async def save(self, form: Any, offered: bool, caller: str | None) -> SavedForm:
         if self.db_down:
             raise OSError("connection refused")
         if form.call_id is not None and not offered and form.call_id not in self.in_records:
@@ -83,7 +94,21 @@ class World:
 
             raise FormRefused(f"call {form.call_id} was not offered to {form.agent_id}")
         self.forms.append(form)
-        return True
+        self.callers.append(caller)
+        return SavedForm(True, 7 if caller == "13812345678" else None, None, (caller or "x",))
+
+    async def pending(self, agent_id: str) -> list[PendingRecord]:
+        at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+        return [PendingRecord("c0", "hotline", "13812345678", None, at, None)]
+
+    async def update_customer(
+        self, agent_id: str, customer_id: int, changes: dict[str, Any], callers: list[str]
+    ) -> Customer | None:
+        if customer_id != 7 or "13812345678" not in callers:
+            raise CustomerRefused(f"customer {customer_id} is not a caller of {agent_id}")
+        self.updates.append((agent_id, changes))
+        return Customer(7, changes.get("name", "Han Meimei"), changes.get("address"), True,
+                        None, ("+8613812345678",))  # fmt: skip
 
     def publish(self, *events: object) -> None:
         for event in events:
@@ -529,6 +554,119 @@ async def test_a_form_is_only_for_a_call_offered_to_its_agent(world: World) -> N
     assert [f.call_id for f in world.forms] == ["c1", "c0"]
     nul = await submit("form-nul-byte", "c1\x00")
     assert nul["code"] == "invalid-form" and "NUL" in nul["message"]
+    await ws.close()
+
+
+async def test_hello_lists_the_records_pending_the_sop_and_a_call_on_as_answered(
+    world: World,
+) -> None:
+    world.publish(
+        CallOffered("c9", "hotline", "a1", "leg9", "13812345678", None, 1),
+        RingTicked("c9", 2),
+        CallAnswered("c9", "hotline", "a1", "leg9", 6.0, 2, 2, True),
+        RingTicked("c9", 3),
+    )
+    await asyncio.sleep(0.1)
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")  # a page opened during the call
+    hello = await receive(ws, "hello")
+    [call] = hello["calls"]
+    assert (call["call_id"], call["answered"], call["rings"]) == ("c9", True, 2)  # not "Ring 3"
+    [pending] = hello["records_pending"]
+    assert pending["call_id"] == "c0" and pending["answered_at"] == 1_795_426_200.0
+    assert pending["ended_at"] is None and pending["customer"]["name"] == "Han Meimei"
+    assert hello["sop"] == {
+        "closing": "再见", "repair_prices": [{"item": "tap", "price": 30.0}],
+        "complaint_classes": ["ordinary", "serious", "invalid", "valid", "other-unit"],
+    }  # fmt: skip
+    await ws.close()
+
+
+async def test_the_queues_greeting_names_the_agent(world: World) -> None:
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
+    await receive(ws, "hello")
+    world.publish(CallOffered("c1", "sales", "a1", "leg1", "13812345678", None, 1))
+    assert (await receive(ws, "call.offered"))["greeting"] == "欢迎致电XXX公司，我是Zhang Wei"
+    await ws.close()
+
+
+async def test_a_record_is_filed_under_the_calls_caller_and_forgets_their_look_up(
+    world: World,
+) -> None:
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
+    await receive(ws, "hello")
+    world.publish(CallOffered("c1", "hotline", "a1", "leg1", "13812345678", None, 1))
+    await receive(ws, "call.offered")
+    world.publish(CallEnded("c1", "hotline", "a1", "caller", 30.0))
+    await receive(ws, "call.ended")
+    assert world.forgotten == ["13812345678"]  # the call is over: its look-up is stale
+    form = {"id": "form-call-1", "call_id": "c1", "customer_id": 99, "category": "inquiry",
+            "called_at": "2026-11-23T09:30:00+08:00"}  # fmt: skip
+    await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "ref": "r", "form": form}))
+    saved = await receive(ws)
+    assert saved["type"] == "form.saved", saved
+    assert (saved["customer_id"], saved["follow_up_id"]) == (7, None)
+    assert world.callers == ["13812345678"]  # the desk told the records whose call it was
+    assert world.forgotten == ["13812345678", "13812345678"]
+    await ws.close()
+
+
+async def test_a_record_ends_the_wrap_up_of_a_queue_that_waits_for_it(world: World) -> None:
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
+    await receive(ws, "hello")
+    form = {"category": "inquiry", "called_at": "2026-11-23T09:30:00+08:00"}
+
+    async def record(call_id: str) -> None:
+        message = {"id": f"form-call-{call_id}", "call_id": call_id, **form}
+        await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "form": message}))
+        await receive(ws, "form.saved")
+        await asyncio.sleep(0.05)
+
+    def call(call_id: str, queue: str) -> list[object]:
+        return [
+            CallOffered(call_id, queue, "a1", f"l-{call_id}", "13812345678", None, 1),
+            CallAnswered(call_id, queue, "a1", f"l-{call_id}", 3.0, 1, 1, True),
+            AgentStateChanged("a1", "wrap-up", "on-call", None, 20.0),
+            CallEnded(call_id, queue, "a1", "caller", 20.0),
+        ]
+
+    world.publish(*call("c1", "hotline"))  # wrap-up of its own length: the record changes nothing
+    await receive(ws, "call.ended")
+    await record("c1")
+    assert [type(c).__name__ for c in world.commands] == []
+    world.publish(*call("c2", "records"))
+    await receive(ws, "call.ended")
+    await record("c2")
+    assert world.commands == [EndWrapUp("a1")]
+    # Recorded while the call was on: the wrap-up ends as soon as the call does.
+    world.publish(*call("c3", "records")[:2])
+    await receive(ws, "call.answered")
+    await record("c3")
+    assert world.commands == [EndWrapUp("a1")]
+    world.publish(*call("c3", "records")[2:])
+    await receive(ws, "call.ended")
+    await asyncio.sleep(0.05)
+    assert world.commands == [EndWrapUp("a1"), EndWrapUp("a1")]
+    await ws.close()
+
+
+async def test_an_agent_corrects_their_callers_customer_and_no_one_elses(world: World) -> None:
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
+    await receive(ws, "hello")
+
+    async def update(**fields: object) -> dict[str, Any]:
+        await ws.send_str(json.dumps({"v": 1, "type": "customer.update", "ref": "u", **fields}))
+        return await receive(ws)
+
+    refused = await update(customer_id=7, name="Han M.")  # not offered to a1 yet
+    assert refused["code"] == "invalid-form" and "not a caller of a1" in refused["message"]
+    world.publish(CallOffered("c1", "hotline", "a1", "leg1", "13812345678", None, 1))
+    await receive(ws, "call.offered")
+    updated = await update(customer_id=7, name="Han M.", address=None)
+    assert updated["type"] == "customer.updated" and updated["ref"] == "u"
+    assert updated["customer"]["name"] == "Han M." and updated["customer"]["address"] is None
+    assert world.updates == [("a1", {"name": "Han M.", "address": None})]  # notes untouched
+    bad = await update(customer_id=7, name="")
+    assert bad["code"] == "invalid" and "name" in bad["message"]
     await ws.close()
 
 

@@ -419,3 +419,49 @@ async def test_import_stops_where_the_file_stops_being_csv_and_says_where(databa
     finally:
         csv.field_size_limit(limit)
         await conn.close()
+
+
+async def test_an_agent_corrects_only_a_caller_of_theirs_and_the_audit_says_who(
+    database: str,
+) -> None:
+    import pytest
+
+    from callcenter.records import audit
+    from callcenter.records.customers import CustomerRefused, update_customer
+
+    conn = await migrated(database)
+    store = Store(database)
+    try:
+        await import_customers(conn, CSV.format(long=""))
+        li = await conn.fetchval("SELECT customer_id FROM customer_numbers WHERE number = $1",
+                                 "+8613812345678")  # fmt: skip
+        await store.write([to_record("b", i, 1_763_900_000.0 + i, e) for i, e in enumerate([
+            CallQueued("c1", "hotline", "13812345678", 1),
+            CallOffered("c1", "hotline", "a001", "l1", "13812345678", None, 1),
+        ])])  # fmt: skip
+        # a002 was never offered Li Lei's call, and their desktop knows no call of his.
+        with pytest.raises(CustomerRefused, match="not a caller of a002"):
+            await update_customer(conn, li, "a002", {"name": "Li L."}, ["13998765432"])
+        with pytest.raises(CustomerRefused, match="not a caller"):
+            await update_customer(conn, 424242, "a001", {"name": "Nobody"})
+        # a001 was (the records say so), and a002's desktop offered him a call just now.
+        numbers = await update_customer(conn, li, "a001", {"name": "Li Lei (Mr)", "notes": None})
+        assert numbers == ("+861065521234", "+8613812345678")
+        await update_customer(conn, li, "a002", {"address": "2 Chaoyang Rd"}, ["138 1234 5678"])
+        row = await conn.fetchrow("SELECT name, address, notes FROM customers WHERE id = $1", li)
+        assert tuple(row) == ("Li Lei (Mr)", "2 Chaoyang Rd", None)
+        for bad in ({"name": ""}, {"name": None}, {"notes": "x" * 2001}, {"address": "a\x00b"},
+                    {"vip": "yes"}):  # fmt: skip
+            with pytest.raises(CustomerRefused):
+                await update_customer(conn, li, "a001", bad)  # type: ignore[arg-type]
+        entries = await audit.recent(conn)
+        assert [(e.actor, e.action, e.target) for e in entries] == [
+            ("a002", "customer.edit", str(li)), ("a001", "customer.edit", str(li)),
+        ]  # fmt: skip
+        assert entries[1].details == {
+            "before": {"name": "Li Lei", "notes": "prefers mornings"},
+            "after": {"name": "Li Lei (Mr)", "notes": None},
+        }
+    finally:
+        await store.close()
+        await conn.close()

@@ -72,9 +72,11 @@ async def test_saving_a_complaint_books_its_deadline_and_call_back_once(database
             complaint_matter="repair man was rude", complaint_occurred_at=NOW - timedelta(days=2),
             complaint_class=ComplaintClass.SERIOUS,
         )  # fmt: skip
-        assert await save_form(conn, form(customer_id=cid), offered=True) is True
-        assert await save_form(conn, complaint, offered=True) is True
-        assert await save_form(conn, complaint, offered=True) is False  # retried: stored once
+        saved = await save_form(conn, form(customer_id=cid), offered=True, caller="13812345678")
+        assert saved.stored and saved.customer_id == cid  # filed under the call's caller
+        assert (await save_form(conn, complaint, offered=True, caller="13812345678")).stored
+        again = await save_form(conn, complaint, offered=True, caller="13812345678")
+        assert not again.stored and again.customer_id == cid  # retried: stored once
         row = await conn.fetchrow("SELECT * FROM complaints")
         assert (row["class"], row["status"], row["deadline_at"]) == (
             "serious",
@@ -116,9 +118,9 @@ async def test_a_form_the_records_refuse_is_refused_not_retried(database: str) -
         )
         with pytest.raises(FormRefused, match="not offered to a001"):  # another agent's call
             await save_form(conn, form(id="form-0011"))
-        assert await save_form(conn, form(id="form-0012", agent_id="a002")) is True
+        assert (await save_form(conn, form(id="form-0012", agent_id="a002"))).stored
         with pytest.raises(FormRefused, match="customer"):  # no such customer
-            await save_form(conn, form(id="form-0013", customer_id=424242), offered=True)
+            await save_form(conn, form(id="form-0013", call_id=None, customer_id=424242))
         assert await conn.fetchval("SELECT count(*) FROM call_forms") == 1
     finally:
         await conn.close()
@@ -129,3 +131,156 @@ def test_a_nul_byte_or_an_impossible_customer_is_invalid() -> None:
         form(notes="before\x00after")
     with pytest.raises(ValidationError):
         form(customer_id=2**63)
+
+
+async def calls_in_records(database: str, t0: float, calls: list[list[object]]) -> None:
+    """Each call's events, through the records' own writer, a minute apart."""
+    from callcenter.records.store import Store, to_record
+
+    store = Store(database)
+    try:
+        for n, events in enumerate(calls):
+            await store.write(
+                [to_record("b", 100 * n + i, t0 + 60 * n + i, e) for i, e in enumerate(events)]
+            )
+    finally:
+        await store.close()
+
+
+def answered_call(cid: str, agent: str, caller: str = "13812345678") -> list[object]:
+    from callcenter.acd.events import CallAnswered, CallEnded, CallOffered, CallQueued
+
+    return [
+        CallQueued(cid, "hotline", caller, 1),
+        CallOffered(cid, "hotline", agent, f"{cid}-{agent}", caller, "Li", 1),
+        CallAnswered(cid, "hotline", agent, f"{cid}-{agent}", 4.0, 1, 1, True),
+        CallEnded(cid, "hotline", agent, "caller", 30.0),
+    ]
+
+
+async def test_answered_calls_without_a_record_are_pending_for_who_answered(
+    database: str,
+) -> None:
+    import time
+
+    from callcenter.acd.events import (
+        CallAbandoned,
+        CallAnswered,
+        CallOffered,
+        CallQueued,
+        CallTransferred,
+        OfferEnded,
+    )
+    from callcenter.records.forms import pending_records
+
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    try:
+        now = time.time()
+        await calls_in_records(database, now - 2 * 86400, [answered_call("old", "a001")])
+        await calls_in_records(database, now - 3600, [
+            answered_call("done", "a001"),
+            answered_call("open", "a001"),
+            [CallQueued("gone", "hotline", "139", 1),  # abandoned while ringing a001
+             CallOffered("gone", "hotline", "a001", "gone-l", "139", None, 1),
+             CallAbandoned("gone", "hotline", 9.0, 2, "ringing", "a001", False)],
+            [CallQueued("short", "hotline", "139", 1),
+             CallAbandoned("short", "hotline", 2.0, 1, "queued", None, True)],
+            [CallQueued("missed", "hotline", "139", 1),  # a001 missed it, a002 answered
+             CallOffered("missed", "hotline", "a001", "missed-1", "139", None, 1),
+             OfferEnded("missed", "a001", "missed-1", "missed", 2),
+             CallOffered("missed", "hotline", "a002", "missed-2", "139", None, 3),
+             CallAnswered("missed", "hotline", "a002", "missed-2", 12.0, 3, 1, False)],
+            [*answered_call("moved", "a001")[:3],  # a001 answered, then transferred it to a002
+             CallTransferred("moved", "hotline", "a001", "agent", "a002", 20.0),
+             CallOffered("moved", "hotline", "a002", "moved-2", "13812345678", "Li", 1),
+             CallAnswered("moved", "hotline", "a002", "moved-2", 3.0, 1, 1, True, True)],
+        ])  # fmt: skip
+        await save_form(conn, form(id="form-done", call_id="done"))
+        since = datetime.fromtimestamp(now - 86400, UTC)
+        mine = await pending_records(conn, "a001", since)
+        assert [p.call_id for p in mine] == ["open", "moved"]  # oldest first
+        assert mine[0].caller == "13812345678" and mine[0].queue == "hotline"
+        assert mine[0].ended_at is not None and mine[1].ended_at is None  # "moved" still on
+        assert mine[0].answered_at < mine[0].ended_at
+        theirs = await pending_records(conn, "a002", since)
+        assert [p.call_id for p in theirs] == ["missed", "moved"]
+        # a002's record of the transferred call leaves a001's pending: each answered it.
+        await save_form(conn, form(id="form-moved-2", call_id="moved", agent_id="a002"))
+        assert [p.call_id for p in await pending_records(conn, "a001", since)] == ["open", "moved"]
+        assert [p.call_id for p in await pending_records(conn, "a002", since)] == ["missed"]
+    finally:
+        await conn.close()
+
+
+async def test_an_unknown_callers_first_record_makes_the_customer_the_next_finds_it(
+    database: str,
+) -> None:
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    try:
+        await import_customers(conn, "name,numbers\nSomeone Else,13998765432\n")
+        other = await conn.fetchval("SELECT id FROM customers")
+        await calls_in_records(database, 1_763_900_000.0, [
+            answered_call("c1", "a001", "0086 139 1234 5678"),
+            answered_call("c2", "a001", "+8613912345678"),
+            answered_call("c3", "a001", "anonymous"),
+        ])  # fmt: skip
+        # The page's customer id is not the call's caller's: ignored.
+        first = await save_form(conn, form(
+            id="form-new-1", call_id="c1", customer_id=other, caller_name="Wang Fang",
+            address="Room 5, Bldg 2",
+        ))  # fmt: skip
+        assert first.stored and first.customer_id not in (None, other)
+        row = await conn.fetchrow("SELECT * FROM customers WHERE id = $1", first.customer_id)
+        assert (row["name"], row["address"]) == ("Wang Fang", "Room 5, Bldg 2")
+        numbers = await conn.fetch(
+            "SELECT number FROM customer_numbers WHERE customer_id = $1", first.customer_id
+        )
+        assert [n["number"] for n in numbers] == ["+8613912345678"]  # E.164
+        second = await save_form(conn, form(id="form-new-2", call_id="c2", caller_name="W. F."))
+        assert second.customer_id == first.customer_id  # the same caller: one customer
+        assert await conn.fetchval("SELECT count(*) FROM customers") == 2
+        withheld = await save_form(conn, form(id="form-new-3", call_id="c3", customer_id=other))
+        assert withheld.stored and withheld.customer_id is None  # no number: nobody's
+        filed = await conn.fetch("SELECT id, customer_id FROM call_forms ORDER BY id")
+        assert [tuple(r) for r in filed] == [
+            ("form-new-1", first.customer_id),
+            ("form-new-2", first.customer_id),
+            ("form-new-3", None),
+        ]
+    finally:
+        await conn.close()
+
+
+async def test_a_promised_reply_is_a_follow_up_and_the_class_is_kept(database: str) -> None:
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    try:
+        await calls_in_records(database, 1_763_900_000.0, [answered_call("c1", "a001")])
+        due = NOW + timedelta(days=2)
+        record = form(
+            id="form-promise", call_id="c1", category="complaint", complaint_matter="no water",
+            complaint_class="valid", promise_due_at=due, promise_text="reply on the repair date",
+        )  # fmt: skip
+        saved = await save_form(conn, record)
+        assert saved.follow_up_id is not None
+        reply = await conn.fetchrow("SELECT * FROM follow_ups WHERE id = $1", saved.follow_up_id)
+        assert (reply["kind"], reply["due_at"], reply["notes"], reply["customer_id"]) == (
+            "reply", due, "reply on the repair date", saved.customer_id,
+        )  # fmt: skip
+        assert await conn.fetchval("SELECT class FROM complaints") == "valid"
+        again = await save_form(conn, record)  # retried: the same answer, nothing twice
+        assert (again.stored, again.follow_up_id) == (False, saved.follow_up_id)
+        assert await conn.fetchval("SELECT count(*) FROM follow_ups") == 2  # call-back, reply
+    finally:
+        await conn.close()
+
+
+def test_a_promise_needs_its_time_and_a_class_is_one_of_the_sops() -> None:
+    with pytest.raises(ValidationError, match="promise_due_at"):
+        form(promise_text="we will call you")
+    with pytest.raises(ValidationError, match="time zone"):
+        form(promise_due_at=datetime(2026, 11, 24, 9, 0))
+    with pytest.raises(ValidationError):
+        form(category="complaint", complaint_matter="m", complaint_class="terrible")
