@@ -102,3 +102,139 @@ async def test_pop_before_ring_one_with_the_customer_then_the_form_is_stored(tmp
         if driver is not None:
             await driver.stop()
         await service.stop()
+
+
+
+async def receive_until(ws: Any, kind: str, seen: list[dict[str, Any]] | None = None) -> Any:
+    """Messages until one of `kind` (an error fails the test); the others into `seen`."""
+    while True:
+        message = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        assert message["type"] != "error", message
+        if message["type"] == kind:
+            return message
+        if seen is not None:
+            seen.append(message)
+
+
+async def drain(ws: Any, seconds: float) -> list[dict[str, Any]]:
+    """What comes in `seconds` of quiet at most."""
+    out = []
+    try:
+        while True:
+            out.append(json.loads((await asyncio.wait_for(ws.receive(), seconds)).data))
+    except TimeoutError:
+        return out
+
+
+async def test_the_record_holds_the_wrap_up_files_a_new_customer_and_pops_next_time(
+    tmp_path: Any,
+) -> None:
+    """An unknown caller rings twice. The queue keeps its agent in wrap-up until the
+    record of the first call is saved; the record makes the caller a customer; the
+    second call pops with that customer, the first call in their history and the
+    promised reply, though the first pop looked the caller up a moment ago (the
+    look-up is cached for 30 s: saving the record forgets it)."""
+    settings = Settings(
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        desktop={"closing": "感谢您的来电，再见！", "repair_prices": [{"item": "tap", "price": 50}]},
+        agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
+                 "password": "agent-pw", "ready_on_start": True}],
+        queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.2, 0.8],
+                 "wrap_up": 0.5, "wrap_up_until_record": True, "wrap_up_record_limit": 60,
+                 "greeting": "欢迎致电XXX公司，我是{name}"}],
+    )  # fmt: skip
+    service = Service(settings, registry=CollectorRegistry())
+    await service.start()
+    assert service.dsn and service.sip is not None
+    http = f"http://{service.http_addresses[0]}"
+    driver: SimulatorDriver | None = None
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{http}/api/login", json={"user_id": "a001", "password": "agent-pw"}
+            ) as r:
+                token = (await r.json())["token"]
+            ws = await session.ws_connect(f"{http}/ws/agent")
+            await authenticate(ws, token)
+            hello = await receive_until(ws, "hello")
+            assert hello["records_pending"] == []
+            assert hello["sop"]["closing"] == "感谢您的来电，再见！"
+            assert hello["sop"]["repair_prices"] == [{"item": "tap", "price": 50.0}]
+            host, port = next(iter(service.sip.transports.bound.values()))
+            driver = SimulatorDriver(
+                SimConfig(service=Address(host, port), hotline="4000", call_rate=20.0,
+                          max_calls=2, ring_cycle=1.0, answer_rings=(1.2, 1.3),
+                          talk_seconds=(0.3, 0.3), abandon_share=0.0,
+                          caller_numbers=("+8613912345678",)),
+                [PhoneSpec("1001", "agent-pw")],
+                seed=1,
+            )  # fmt: skip
+            await driver.start()
+            first = await receive_until(ws, "call.offered")
+            assert first["customer"] is None  # nobody on file (and cached so for 30 s)
+            assert first["greeting"] == "欢迎致电XXX公司，我是Zhang Wei"
+            await receive_until(ws, "call.ended")
+            # Far past wrap_up: the second caller waits for the record of the first call.
+            quiet = await drain(ws, 1.5)
+            assert not any(m["type"] == "call.offered" for m in quiet), quiet
+            # A page opened now lists the call awaiting its record.
+            await ws.close()
+            ws = await session.ws_connect(f"{http}/ws/agent")
+            await authenticate(ws, token)
+            hello = await receive_until(ws, "hello")
+            assert hello["state"] == "wrap-up" and hello["calls"] == []
+            [pending] = hello["records_pending"]
+            assert (pending["call_id"], pending["customer"]) == (first["call_id"], None)
+            assert pending["ended_at"] >= pending["answered_at"]
+            async with connected(service.dsn) as conn:  # another agent's call, in the records
+                await conn.execute(
+                    "INSERT INTO calls (call_id, queue, caller, arrived_at)"
+                    " VALUES ('theirs', 'hotline', '13800000000', now())"
+                )
+                await conn.execute(
+                    "INSERT INTO ring_attempts (leg_id, call_id, agent_id, offered_at)"
+                    " VALUES ('their-leg', 'theirs', 'a002', now())"
+                )
+            record = {"id": "form-first-call", "call_id": first["call_id"],
+                      "customer_id": 424242,  # not the caller's: ignored
+                      "caller_name": "Wang Fang", "address": "Room 5, Bldg 2",
+                      "called_at": "2026-11-23T09:30:00+08:00", "category": "complaint",
+                      "complaint_matter": "no hot water", "complaint_class": "serious",
+                      "promise_due_at": "2026-11-24T18:00:00+08:00",
+                      "promise_text": "the repair team replies by tomorrow evening"}  # fmt: skip
+            other = {**record, "id": "form-their-call", "call_id": "theirs"}
+            await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "form": other}))
+            refused = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+            assert refused["code"] == "invalid-form" and "not offered to a001" in refused["message"]
+            await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "form": record}))
+            saved = await receive_until(ws, "form.saved")
+            assert saved["customer_id"] is not None and saved["follow_up_id"] is not None
+            # The record ends the wrap-up: the second call pops, with its customer.
+            second = await receive_until(ws, "call.offered")
+            customer = second["customer"]
+            assert customer is not None and customer["id"] == saved["customer_id"]
+            assert (customer["name"], customer["numbers"]) == ("Wang Fang", ["+8613912345678"])
+            assert first["call_id"] in [c["call_id"] for c in customer["recent_calls"]]
+            assert [c["class"] for c in customer["open_complaints"]] == ["serious"]
+            assert ("reply", "the repair team replies by tomorrow evening") in [
+                (f["kind"], f["notes"]) for f in customer["follow_ups"]
+            ]
+            await ws.send_str(json.dumps({"v": 1, "type": "customer.update", "ref": "u",
+                                          "customer_id": customer["id"],
+                                          "name": "Wang Fang (Ms)"}))  # fmt: skip
+            updated = await receive_until(ws, "customer.updated")
+            assert updated["customer"]["name"] == "Wang Fang (Ms)"
+            await ws.close()
+        async with connected(service.dsn) as conn:
+            filed = await conn.fetchval(
+                "SELECT customer_id FROM call_forms WHERE id = 'form-first-call'"
+            )
+            audit = await conn.fetchrow("SELECT actor, action, target FROM audit_log")
+        assert filed == saved["customer_id"]
+        assert tuple(audit) == ("a001", "customer.edit", str(filed))
+    finally:
+        if driver is not None:
+            await driver.stop()
+        await service.stop()
