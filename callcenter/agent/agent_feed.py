@@ -55,7 +55,8 @@ class _Message(msgspec.Struct, tag_field="type", kw_only=True):
 
 
 class CallOfferedMessage(_Message, tag="call.offered"):
-    """The screen pop: sent as the ACD offers the call, so before the phone's ring 1."""
+    """The screen pop, made of the ACD's offer: on the agent's socket before any ring
+    of the call, though a few milliseconds after the phone's INVITE (docs/desktop.md)."""
 
     call_id: str
     queue: str

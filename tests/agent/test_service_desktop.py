@@ -1,5 +1,5 @@
 """The screen pop end to end: a SIP call through the service pops on the agent's
-websocket with the customer record from PostgreSQL, before the phone rings; the
+websocket with the customer record from PostgreSQL, before any message of the phone's rings; the
 agent's form is stored."""
 
 from __future__ import annotations
