@@ -101,6 +101,7 @@ class AdminApi:
         to_queue: Callable[[QueueSettings], QueueConfig],
         phone_realm: str | None = None,
         changed: Callable[[], None] = lambda: None,
+        queue_put: Callable[[QueueSettings], None] = lambda queue: None,
         openapi: Literal["supervisors", "public", "off"] = "supervisors",
     ) -> None:
         self.sessions = sessions
@@ -113,6 +114,8 @@ class AdminApi:
         # Told after each change the ACD took: the desktop's read model of the
         # floor learns agents' names and groups from a snapshot, not from events.
         self._changed = changed
+        # Told of each queue the ACD took: the desktop's greetings and wrap-ups by queue.
+        self._queue_put = queue_put
 
     async def _administer(self, change: AdminChange) -> None:
         try:
@@ -262,6 +265,7 @@ class AdminApi:
                 await self._administer(UpsertQueue(queue))
             except AcdError as exc:  # an overflow to no queue, or round in a circle
                 raise _json_error(409, str(exc)) from None
+            self._queue_put(body)
 
         # As an agent's edit: the row is written in a transaction the floor's
         # refusal rolls back, so a refused queue is not there at the next start.

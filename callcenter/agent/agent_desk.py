@@ -199,6 +199,23 @@ class AgentDesk:
         for client in list(self.clients.values()):
             await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
+    def queue_configured(self, name: str, greeting: str | None, wrap_until_record: bool) -> None:
+        """A queue's configuration changed (the administration): its pops' greeting,
+        and whether its agents' wrap-up waits for the record."""
+        self._feed.set_greeting(name, greeting)
+        if wrap_until_record:
+            self._wrap_until_record = self._wrap_until_record | {name}
+        else:
+            self._wrap_until_record = self._wrap_until_record - {name}
+
+    def greeting(self, queue: str, agent_id: str) -> str:
+        """What the agent's pop of a call of `queue` greets with."""
+        return self._feed.greet(queue, agent_id)
+
+    def waits_for_record(self, queue: str) -> bool:
+        """Does wrap-up after a call of `queue` last until its record is saved?"""
+        return queue in self._wrap_until_record
+
     # -- the record of the call -----------------------------------------------------------
 
     async def submit(self, agent_id: str, message: SubmitForm) -> FormSaved | ErrorReply:

@@ -137,7 +137,7 @@ class AgentFeed:
         self.greeting = greeting
         self.number = number
         self.name = name if name is not None else number
-        self.greetings = greetings if greetings is not None else {}
+        self.greetings = dict(greetings) if greetings is not None else {}
         self._legs: dict[str, str] = {}  # leg id -> agent id
         self._offers: dict[str, set[str]] = {}  # call id -> agents with the pop open
         self._pops: dict[tuple[str, str], CallOfferedMessage] = {}  # (agent, call) -> pop
@@ -154,6 +154,13 @@ class AgentFeed:
         during the call shows it on call, not ringing."""
         pop = self._pops.get((agent_id, call_id))
         return self._progress.get((agent_id, call_id), (pop.ring if pop else 0, False))
+
+    def set_greeting(self, queue: str, greeting: str | None) -> None:
+        """The queue's own greeting from now on; None: the desktop's."""
+        if greeting:
+            self.greetings[queue] = greeting
+        else:
+            self.greetings.pop(queue, None)
 
     def greet(self, queue: str, agent_id: str) -> str:
         """The greeting on the agent's pop of a call of `queue`."""

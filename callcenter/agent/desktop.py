@@ -230,6 +230,10 @@ class DesktopHub:
     async def floor(self) -> AcdSnapshot | None:
         return await self.floor_model.snapshot()
 
+    def queue_configured(self, name: str, greeting: str | None, wrap_until_record: bool) -> None:
+        """A queue's configuration changed: what the agents' desk does by queue."""
+        self.agent_desk.queue_configured(name, greeting, wrap_until_record)
+
     def floor_changed(self) -> None:
         """An administrative change: the next read of the floor takes a new snapshot."""
         self.floor_model.changed()

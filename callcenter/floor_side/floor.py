@@ -257,8 +257,13 @@ class Floor:
             to_queue=QueueSettings.config,
             phone_realm=self._phone_realm,
             changed=self.desktop.floor_changed,
+            queue_put=self._queue_put,
             openapi=self.settings.http.openapi,
         )
+
+    def _queue_put(self, queue: QueueSettings) -> None:
+        if self.desktop is not None:
+            self.desktop.queue_configured(queue.name, queue.greeting, queue.wrap_up_until_record)
 
 
 # -- the floor process ----------------------------------------------------------------------

@@ -100,6 +100,19 @@ async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_p
             async with s.put(f"{base}/api/admin/queues/tech", json=queue, headers=auth) as r:
                 assert r.status == 200
             assert service.sip.core.acd.queues["tech"].numbers == ("5000",)
+            # A queue's greeting and its wrap-up until the record reach the desktop too.
+            waiting = {**queue, "greeting": "欢迎致电，我是{name}", "wrap_up_until_record": True}
+            async with s.put(f"{base}/api/admin/queues/tech", json=waiting, headers=auth) as r:
+                assert r.status == 200
+            assert service.sip.core.acd.queues["tech"].wrap_up_seconds == 300.0
+            if service.floor_side is not None and service.floor_side.desktop is not None:
+                desk = service.floor_side.desktop.agent_desk
+                assert desk.greeting("tech", "a001") == "欢迎致电，我是Zhang Wei"
+                assert desk.waits_for_record("tech")
+            async with s.put(f"{base}/api/admin/queues/tech", json=queue, headers=auth) as r:
+                assert r.status == 200
+            if service.floor_side is not None and service.floor_side.desktop is not None:
+                assert not desk.waits_for_record("tech")
             async with s.put(
                 f"{base}/api/admin/queues/tech", json={**queue, "strategy": "random"}, headers=auth
             ) as r:
@@ -137,6 +150,8 @@ async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_p
                 ("sup", "agent.edit", "a002"),
                 ("sup", "agent.password", "a001"),
                 ("sup", "agent.edit", "a002"),
+                ("sup", "queue.put", "tech"),
+                ("sup", "queue.put", "tech"),
                 ("sup", "queue.put", "tech"),
                 ("sup", "queue.put", "hotline"),
             ]
