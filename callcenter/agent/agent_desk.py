@@ -162,6 +162,9 @@ class AgentDesk:
         """Log the agent in to the ACD if offline (not ready), greet the browser,
         replay what it missed, then make it the agent's one session."""
         agent_id = client.login.user_id
+        # Read first: nothing may wait between the reading of the state and the pops
+        # and the client's taking the agent's messages, or a pop meanwhile is lost.
+        pending = await self._records_pending(agent_id)
         view = await self.control.agent_view(agent_id)
         if view is not None and view.state == "offline":
             with contextlib.suppress(AcdError):
@@ -176,7 +179,7 @@ class AgentDesk:
             reason=view.reason if view else None,
             calls=[self._restored(agent_id, pop) for pop in self._feed.pops(agent_id)],
             seq=self._last_seq(agent_id),
-            records_pending=await self._records_pending(agent_id),
+            records_pending=pending,
             sop=self._sop,
         )))  # fmt: skip
         if since is not None and since.isdigit():

@@ -56,6 +56,7 @@ class World:
         self.lookup_down = False  # the database down for the pops' look-ups
         self.popped: list[float] = []
         self.callers: list[str | None] = []
+        self.pending_delay = 0.0  # seconds the records take to list the calls pending
         self.forgotten: list[str] = []
         self.updates: list[tuple[str, dict[str, Any]]] = []
         sessions = Sessions()
@@ -98,6 +99,7 @@ class World:
         return SavedForm(True, 7 if caller == "13812345678" else None, None, (caller or "x",))
 
     async def pending(self, agent_id: str) -> list[PendingRecord]:
+        await asyncio.sleep(self.pending_delay)
         at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
         return [PendingRecord("c0", "hotline", "13812345678", None, at, None)]
 
@@ -578,6 +580,21 @@ async def test_hello_lists_the_records_pending_the_sop_and_a_call_on_as_answered
         "closing": "再见", "repair_prices": [{"item": "tap", "price": 30.0}],
         "complaint_classes": ["ordinary", "serious", "invalid", "valid", "other-unit"],
     }  # fmt: skip
+    await ws.close()
+
+
+async def test_a_pop_while_the_records_are_read_for_hello_is_not_lost(world: World) -> None:
+    world.pending_delay = 0.3
+    tok = await token(world, "a1", "pw-a1")
+    connecting = asyncio.ensure_future(desktop_socket(world.client.ws_connect, "/ws/agent", tok))
+    await asyncio.sleep(0.15)  # hello waits for the records
+    world.publish(CallOffered("c1", "hotline", "a1", "leg1", "13812345678", None, 1))
+    ws = await connecting
+    hello = await receive(ws, "hello")
+    popped = [c["call_id"] for c in hello["calls"]]
+    if not popped:  # (then it follows hello)
+        popped = [(await receive(ws, "call.offered"))["call_id"]]
+    assert popped == ["c1"]
     await ws.close()
 
 
