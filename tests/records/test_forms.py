@@ -284,3 +284,34 @@ def test_a_promise_needs_its_time_and_a_class_is_one_of_the_sops() -> None:
         form(promise_due_at=datetime(2026, 11, 24, 9, 0))
     with pytest.raises(ValidationError):
         form(category="complaint", complaint_matter="m", complaint_class="terrible")
+
+
+async def test_two_records_of_a_new_caller_at_once_make_one_customer(database: str) -> None:
+    import asyncio
+
+    from callcenter.records.forms import FormRefused
+
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    pool = await asyncpg.create_pool(database, min_size=2, max_size=2)
+    try:
+        await calls_in_records(database, 1_763_900_000.0, [
+            answered_call("c1", "a001", "13912345678"), answered_call("c2", "a002", "13912345678"),
+        ])  # fmt: skip
+
+        async def save(form_id: str, call_id: str, agent_id: str) -> int | None:
+            async with pool.acquire() as c:
+                record = form(id=form_id, call_id=call_id, agent_id=agent_id)
+                return (await save_form(c, record)).customer_id
+
+        first, second = await asyncio.gather(
+            save("form-at-once-1", "c1", "a001"), save("form-at-once-2", "c2", "a002")
+        )
+        assert first is not None and first == second
+        assert await conn.fetchval("SELECT count(*) FROM customers") == 1
+        # A form id is its agent's: another agent's form of that id is refused, not merged.
+        with pytest.raises(FormRefused, match="taken"):
+            await save_form(conn, form(id="form-at-once-1", call_id="c2", agent_id="a002"))
+    finally:
+        await pool.close()
+        await conn.close()
