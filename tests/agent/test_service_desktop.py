@@ -238,3 +238,54 @@ async def test_the_record_holds_the_wrap_up_files_a_new_customer_and_pops_next_t
         if driver is not None:
             await driver.stop()
         await service.stop()
+
+
+async def test_a_caller_who_rings_again_at_once_pops_with_the_call_a_moment_ago(
+    tmp_path: Any,
+) -> None:
+    """The look-up behind a pop is cached for 30 s; a caller's is forgotten when their
+    call ends, so the next pop shows that call in their history (it did not)."""
+    settings = Settings(
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
+                 "password": "agent-pw", "ready_on_start": True}],
+        queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.2, 0.8], "wrap_up": 0.5}],
+    )  # fmt: skip
+    service = Service(settings, registry=CollectorRegistry())
+    await service.start()
+    assert service.dsn and service.sip is not None
+    async with connected(service.dsn) as conn:
+        await import_customers(conn, "name,numbers\nHan Meimei,13812345678\n")
+    http = f"http://{service.http_addresses[0]}"
+    driver: SimulatorDriver | None = None
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{http}/api/login", json={"user_id": "a001", "password": "agent-pw"}
+            ) as r:
+                token = (await r.json())["token"]
+            async with session.ws_connect(f"{http}/ws/agent") as ws:
+                await authenticate(ws, token)
+                await receive_until(ws, "hello")
+                host, port = next(iter(service.sip.transports.bound.values()))
+                driver = SimulatorDriver(
+                    SimConfig(service=Address(host, port), hotline="4000", call_rate=20.0,
+                              max_calls=2, ring_cycle=1.0, answer_rings=(1.2, 1.3),
+                              talk_seconds=(0.3, 0.3), abandon_share=0.0,
+                              caller_numbers=("+8613812345678",)),
+                    [PhoneSpec("1001", "agent-pw")],
+                    seed=1,
+                )  # fmt: skip
+                await driver.start()
+                first = await receive_until(ws, "call.offered")
+                assert first["customer"]["name"] == "Han Meimei"
+                await receive_until(ws, "call.ended")
+                second = await receive_until(ws, "call.offered")
+                history = [c["call_id"] for c in second["customer"]["recent_calls"]]
+                assert first["call_id"] in history, history
+    finally:
+        if driver is not None:
+            await driver.stop()
+        await service.stop()
