@@ -1,7 +1,9 @@
 """The administration's audit log: who changed what, when (issue 5).
 
 One row per change a supervisor made through the administration API
-(`agent/admin.py`), written after the change; never updated nor deleted.
+(`agent/admin.py`), and per correction an agent made of a customer from the
+pop (`customers.update_customer`), written with the change; never updated
+nor deleted.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ __all__ = ["AuditRow", "append", "recent"]
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     at: datetime
-    actor: str  # the supervisor's id
-    action: str  # agent.add, agent.edit, agent.password, agent.sip_password, queue.put
-    target: str  # the agent's id or the queue's name
+    actor: str  # the supervisor's id, or the agent's (customer.edit)
+    # agent.add, agent.edit, agent.password, agent.sip_password, queue.put, customer.edit
+    action: str
+    target: str  # the agent's id, the queue's name or the customer's id
     details: dict[str, Any]
 
 
