@@ -67,6 +67,7 @@ from callcenter.records.forms import (
     SavedForm,
 )
 from callcenter.tasks import cancel_and_wait
+from callcenter.throttle import SuppressedLog
 
 from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, encode
 from .clients import Client
@@ -145,6 +146,7 @@ class AgentDesk:
         # Calls offered and not over: their caller (forgotten by the look-up when over).
         self._callers: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (caller, queue)
         self._commands: set[asyncio.Task[None]] = set()
+        self._pending_log = SuppressedLog(10.0)
         self.clients: dict[str, Client] = {}
         # Per agent: the last messages as sent, (seq, JSON text).
         self.history: dict[str, deque[tuple[int, str]]] = {}
@@ -320,8 +322,13 @@ class AgentDesk:
                 customers = await asyncio.gather(
                     *(self._pending_customer(p.caller) for p in pending)
                 )
-        except Exception as exc:
-            log.warning("records pending not read", agent=agent_id, error=str(exc) or repr(exc))
+        except Exception as exc:  # a floor logging in at once: one line per 10 s
+            count = self._pending_log.hit("pending", self._clock.monotonic())
+            if count is not None:
+                log.warning(
+                    "records pending not read", count=count, last_agent=agent_id,
+                    error=str(exc) or repr(exc),
+                )  # fmt: skip
             return []
         return [
             {"call_id": p.call_id, "queue": p.queue, "caller": p.caller,

@@ -100,6 +100,8 @@ class World:
 
     async def pending(self, agent_id: str) -> list[PendingRecord]:
         await asyncio.sleep(self.pending_delay)
+        if self.db_down:
+            raise OSError("connection refused")
         at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
         return [PendingRecord("c0", "hotline", "13812345678", None, at, None)]
 
@@ -596,6 +598,21 @@ async def test_a_pop_while_the_records_are_read_for_hello_is_not_lost(world: Wor
         popped = [(await receive(ws, "call.offered"))["call_id"]]
     assert popped == ["c1"]
     await ws.close()
+
+
+async def test_hello_comes_without_the_records_when_they_are_down_logged_once(
+    world: World,
+) -> None:
+    from structlog.testing import capture_logs
+
+    world.db_down = True
+    with capture_logs() as logs:
+        for user in ("a1", "a2"):
+            ws = await opened(world, "/ws/agent", user, f"pw-{user}")
+            assert (await receive(ws, "hello"))["records_pending"] == []
+            await ws.close()
+    warned = [e for e in logs if e["event"] == "records pending not read"]
+    assert [(e["count"], e["last_agent"]) for e in warned] == [(1, "a1")]  # then quiet for 10 s
 
 
 async def test_the_queues_greeting_names_the_agent(world: World) -> None:
