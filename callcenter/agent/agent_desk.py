@@ -379,8 +379,9 @@ class AgentDesk:
                 self._callers.move_to_end(call_id)
                 while len(self._callers) > CALLERS_KEPT:
                     self._callers.popitem(last=False)
-            case CallEnded(call_id=call_id, agent_id=agent_id) | CallTransferred(
-                call_id=call_id, agent_id=agent_id
+            case (
+                CallEnded(call_id=call_id, agent_id=agent_id)
+                | CallTransferred(call_id=call_id, agent_id=agent_id)
             ):
                 known = self._callers.get(call_id)
                 if isinstance(event, CallEnded):

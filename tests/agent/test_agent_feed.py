@@ -150,9 +150,9 @@ def test_the_greeting_is_the_queues_with_the_agents_number_and_name() -> None:
         greetings={"sales": "欢迎致电XXX公司，我是{name}（{number}号）"},
     )
     sales = CallOffered("c2", "sales", "a1", "l3", "13812345678", None, 1)
-    (_, pop), = feed.observe(sales, T)
+    ((_, pop),) = feed.observe(sales, T)
     assert isinstance(pop, CallOfferedMessage)
     assert pop.greeting == "欢迎致电XXX公司，我是张伟（007号）"
-    (_, pop), = feed.observe(OFFER_A1, T)
+    ((_, pop),) = feed.observe(OFFER_A1, T)
     assert isinstance(pop, CallOfferedMessage)
     assert pop.greeting == "您好，客服中心007号为您服务"  # no greeting of its own: the desktop's

@@ -104,7 +104,6 @@ async def test_pop_before_ring_one_with_the_customer_then_the_form_is_stored(tmp
         await service.stop()
 
 
-
 async def receive_until(ws: Any, kind: str, seen: list[dict[str, Any]] | None = None) -> Any:
     """Messages until one of `kind` (an error fails the test); the others into `seen`."""
     while True:
