@@ -104,6 +104,30 @@ async def test_pop_before_ring_one_with_the_customer_then_the_form_is_stored(tmp
         await service.stop()
 
 
+async def agent_token(session: aiohttp.ClientSession, http: str) -> str:
+    async with session.post(
+        f"{http}/api/login", json={"user_id": "a001", "password": "agent-pw"}
+    ) as r:
+        token: str = (await r.json())["token"]
+    return token
+
+
+async def two_calls_from(service: Service, caller: str) -> SimulatorDriver:
+    """Two calls from `caller`, the second while the first is on, to phone 1001,
+    which answers each after 1.2 rings (of 1 s) and talks 0.3 s."""
+    assert service.sip is not None
+    host, port = next(iter(service.sip.transports.bound.values()))
+    driver = SimulatorDriver(
+        SimConfig(service=Address(host, port), hotline="4000", call_rate=20.0, max_calls=2,
+                  ring_cycle=1.0, answer_rings=(1.2, 1.3), talk_seconds=(0.3, 0.3),
+                  abandon_share=0.0, caller_numbers=(caller,)),
+        [PhoneSpec("1001", "agent-pw")],
+        seed=1,
+    )  # fmt: skip
+    await driver.start()
+    return driver
+
+
 async def receive_until(ws: Any, kind: str, seen: list[dict[str, Any]] | None = None) -> Any:
     """Messages until one of `kind` (an error fails the test); the others into `seen`."""
     while True:
@@ -151,26 +175,14 @@ async def test_the_record_holds_the_wrap_up_files_a_new_customer_and_pops_next_t
     driver: SimulatorDriver | None = None
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.post(
-                f"{http}/api/login", json={"user_id": "a001", "password": "agent-pw"}
-            ) as r:
-                token = (await r.json())["token"]
+            token = await agent_token(session, http)
             ws = await session.ws_connect(f"{http}/ws/agent")
             await authenticate(ws, token)
             hello = await receive_until(ws, "hello")
             assert hello["records_pending"] == []
             assert hello["sop"]["closing"] == "感谢您的来电，再见！"
             assert hello["sop"]["repair_prices"] == [{"item": "tap", "price": 50.0}]
-            host, port = next(iter(service.sip.transports.bound.values()))
-            driver = SimulatorDriver(
-                SimConfig(service=Address(host, port), hotline="4000", call_rate=20.0,
-                          max_calls=2, ring_cycle=1.0, answer_rings=(1.2, 1.3),
-                          talk_seconds=(0.3, 0.3), abandon_share=0.0,
-                          caller_numbers=("+8613912345678",)),
-                [PhoneSpec("1001", "agent-pw")],
-                seed=1,
-            )  # fmt: skip
-            await driver.start()
+            driver = await two_calls_from(service, "+8613912345678")
             first = await receive_until(ws, "call.offered")
             assert first["customer"] is None  # nobody on file (and cached so for 30 s)
             assert first["greeting"] == "欢迎致电XXX公司，我是Zhang Wei"
@@ -261,23 +273,11 @@ async def test_a_caller_who_rings_again_at_once_pops_with_the_call_a_moment_ago(
     driver: SimulatorDriver | None = None
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.post(
-                f"{http}/api/login", json={"user_id": "a001", "password": "agent-pw"}
-            ) as r:
-                token = (await r.json())["token"]
+            token = await agent_token(session, http)
             async with session.ws_connect(f"{http}/ws/agent") as ws:
                 await authenticate(ws, token)
                 await receive_until(ws, "hello")
-                host, port = next(iter(service.sip.transports.bound.values()))
-                driver = SimulatorDriver(
-                    SimConfig(service=Address(host, port), hotline="4000", call_rate=20.0,
-                              max_calls=2, ring_cycle=1.0, answer_rings=(1.2, 1.3),
-                              talk_seconds=(0.3, 0.3), abandon_share=0.0,
-                              caller_numbers=("+8613812345678",)),
-                    [PhoneSpec("1001", "agent-pw")],
-                    seed=1,
-                )  # fmt: skip
-                await driver.start()
+                driver = await two_calls_from(service, "+8613812345678")
                 first = await receive_until(ws, "call.offered")
                 assert first["customer"]["name"] == "Han Meimei"
                 await receive_until(ws, "call.ended")
