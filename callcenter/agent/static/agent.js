@@ -1,71 +1,414 @@
 // The agent page: log in, then one websocket; the pop, the ring count, state
-// commands and the call form. No build step.
+// commands and the record of each call. No build step.
+//
+// One record per call, kept until it is saved (docs/desktop.md, "The call's
+// record"): every pop opens a record beside those not yet saved, the current
+// call first; a record keeps its call and customer after hang-up; what the agent
+// types is kept in localStorage (per agent and call) at once, so a reload or a
+// reconnect loses nothing; after one the list is rebuilt from the drafts and
+// `hello.records_pending`. A record leaves the list when its `form.saved` comes;
+// a save the server could not store (`error` `unavailable`) is sent again, with
+// the same form id, so it is stored once.
 (function () {
   applyTexts();
   const $ = (id) => document.getElementById(id);
-  let link = null, current = null, lastRef = 0;
-  const nextRef = () => `r${++lastRef}`;
+  const FIELDS = ["caller_name", "address", "called_at", "contact", "service_requested", "appointment_at",
+    "category", "special_requests", "complaint_class", "complaint_occurred_at", "complaint_matter",
+    "promise_due_at", "promise_text", "satisfaction_asked", "satisfaction_score", "notes", "read_back_done"];
+  const TEXT_FIELDS = ["caller_name", "address", "service_requested", "contact", "special_requests",
+    "complaint_matter", "promise_text", "notes"];
+  const TIME_FIELDS = ["called_at", "appointment_at", "complaint_occurred_at", "promise_due_at"];
+  // The SOP's order for reading the record back (004 §1.4, then the rest).
+  const READ_BACK = ["caller_name", "address", "called_at", "service_requested", "appointment_at", "contact",
+    "special_requests", "category", "complaint_class", "complaint_matter", "complaint_occurred_at",
+    "promise_due_at", "promise_text"];
+  const CLASSES = ["ordinary", "serious", "invalid", "valid", "other-unit"];
+  const NO_CALL = "-";  // the key of a record made without a call
+  let link = null, lastRef = 0, agentId = null, sop = { closing: "", repair_prices: [], complaint_classes: CLASSES };
+  const records = new Map();  // key (call id) -> record
+  let selected = null;        // the key of the record on screen
+  let savedLive = null;       // the current call once its record is saved: its pop stays until it ends
+  const refs = new Map();     // ref -> {kind: "form"|"customer", key}
+  const nextRef = () => `r${Date.now().toString(36)}${++lastRef}`;
+  const form = $("call-form");
 
+  // -- times ------------------------------------------------------------------------------
   function localIso(value) {
     if (!value) return null;
     const d = new Date(value);
     const off = -d.getTimezoneOffset(), sign = off >= 0 ? "+" : "-", abs = Math.abs(off);
     return `${value}:00${sign}${String(Math.floor(abs / 60)).padStart(2, "0")}:${String(abs % 60).padStart(2, "0")}`;
   }
-  function nowLocal() { const d = new Date(); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 16); }
-  function list(el, items, fmt) { el.replaceChildren(...items.map((i) => { const li = document.createElement("li"); li.textContent = fmt(i); return li; })); }
-
-  function showState(state, reason) {
-    $("state").textContent = t(state); $("state").dataset.state = state;
-    $("reason").textContent = reason ? `(${reason})` : "";
+  function toLocal(d) { d = new Date(d); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 16); }
+  function fromWire(value) {  // seconds since the epoch, or an ISO text, as a datetime-local value
+    if (value === null || value === undefined || value === "") return toLocal(Date.now());
+    const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+    return isNaN(d) ? toLocal(Date.now()) : toLocal(d);
   }
-  function showPop(pop) {
-    current = pop;
-    $("no-call").hidden = true; $("call").hidden = false;
-    $("ring-count").textContent = pop.ring || 1;
-    $("greeting-text").textContent = pop.greeting;
-    $("caller-number").textContent = pop.caller; $("caller-name").textContent = pop.caller_name || "";
+  function list(el, items, fmt) { el.replaceChildren(...(items || []).map((i) => { const li = document.createElement("li"); li.textContent = fmt(i); return li; })); }
+
+  // -- drafts -----------------------------------------------------------------------------
+  const draftKey = (key) => `callcenter.record.${agentId}.${key}`;
+  function persist(rec) {
+    try { localStorage.setItem(draftKey(rec.key), JSON.stringify(rec)); }
+    catch (e) { $("form-status").textContent = `${t("draft_not_kept")}: ${e.message}`; }
+  }
+  function forget(rec) { localStorage.removeItem(draftKey(rec.key)); }
+  function loadDrafts() {
+    const prefix = `callcenter.record.${agentId}.`, out = [];
+    for (let i = 0; i < localStorage.length; i++) {
+      const k = localStorage.key(i);
+      if (!k || !k.startsWith(prefix)) continue;
+      try { const rec = JSON.parse(localStorage.getItem(k)); if (rec && rec.key && rec.fields) out.push(rec); } catch (e) { /* not ours */ }
+    }
+    return out;
+  }
+
+  // -- records ----------------------------------------------------------------------------
+  function newFormId() { return `form-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`; }
+  function prefill(pop, calledAt) {
     const c = pop.customer;
+    return { caller_name: c ? c.name : (pop.caller_name || ""), address: c && c.address ? c.address : "",
+      contact: pop.caller || "", called_at: calledAt, category: "inquiry", complaint_class: "ordinary" };
+  }
+  function makeRecord(pop, status, calledAt) {
+    return { key: pop.call_id || NO_CALL, call_id: pop.call_id || null, queue: pop.queue || "", caller: pop.caller || "",
+      caller_name: pop.caller_name || null, greeting: pop.greeting || "", customer: pop.customer || null,
+      offered_at: pop.offered_at || Date.now() / 1000, status, ring: pop.ring || 1, rings: null, hung_up_by: null,
+      form_id: newFormId(), fields: prefill(pop, calledAt), touched: false, submit: null, error: "" };
+  }
+  // The current call first (ringing or on call), then the others as they came.
+  function ordered() {
+    const live = (r) => r.status === "ringing" || r.status === "on-call";
+    return [...records.values()].sort((a, b) => (live(b) - live(a)) || (a.offered_at - b.offered_at));
+  }
+  function put(rec) { if (rec === savedLive) return; records.set(rec.key, rec); persist(rec); }
+  const find = (callId) => records.get(callId) || (savedLive && savedLive.call_id === callId ? savedLive : null);
+  function drop(rec) {
+    records.delete(rec.key); forget(rec);
+    if (selected === rec.key) select(ordered()[0] ? ordered()[0].key : null);
+  }
+  function endLiveExcept(key) {  // an agent has one call: a new one means the others are over
+    for (const r of [...records.values()]) {
+      if (r.key === key) continue;
+      if (r.status === "ringing" && !r.touched) drop(r);
+      else if (r.status === "ringing" || r.status === "on-call") { r.status = "ended"; persist(r); }
+    }
+  }
+
+  // -- the screen -------------------------------------------------------------------------
+  function statusText(r) {
+    switch (r.status) {
+      case "ringing": return `${t("ring")} ${r.ring}`;
+      case "on-call": return t("on-call");
+      case "missed": return t("not_answered");
+      default: return r.hung_up_by ? `${t("ended")} · ${t("hung_up_by")}: ${t(`by_${r.hung_up_by}`)}` : t("ended");
+    }
+  }
+  function renderList() {
+    const items = ordered().map((r, i) => {
+      const li = document.createElement("li"), b = document.createElement("button");
+      b.type = "button"; b.dataset.call = r.key;
+      b.className = `record ${r.status}` + (r.key === selected ? " selected" : "");
+      const who = r.customer ? r.customer.name : (r.caller_name || t("unknown_caller"));
+      const state = r.submit ? t("saving") : r.error ? t("not_saved") : r.touched ? t("draft") : "";
+      b.textContent = `${i < 9 ? `${i + 1}. ` : ""}${r.call_id ? r.caller : t("without_call")} · ${who} · ${statusText(r)}${state ? ` · ${state}` : ""}`;
+      b.addEventListener("click", () => select(r.key));
+      li.append(b);
+      return li;
+    });
+    $("records").replaceChildren(...items);
+    $("no-records").hidden = items.length > 0;
+  }
+  function renderPop() {
+    let r = selected !== null ? records.get(selected) : null;
+    if (!(r && r.call_id)) r = savedLive;
+    $("no-call").hidden = !!(r && r.call_id); $("call").hidden = !(r && r.call_id);
+    for (const id of ["closing-text", "read-back-closing"]) { $(id).textContent = sop.closing || ""; $(id).parentElement.hidden = !sop.closing; }
+    if (!r || !r.call_id) return;
+    $("ring-count").textContent = r.ring;
+    $("ring-label").hidden = r.status !== "ringing";
+    $("call-phase").textContent = r.status === "ringing" ? "" : statusText(r);
+    $("ringbox").className = `ringbox ${r.status}`;
+    $("greeting-text").textContent = r.greeting;
+    $("caller-number").textContent = r.caller; $("caller-name").textContent = r.caller_name || "";
+    const c = r.customer;
     $("customer-name").textContent = c ? c.name : t("unknown_caller");
     $("customer-vip").hidden = !(c && c.vip);
+    $("correct").hidden = !c;
     $("customer-address").textContent = c && c.address ? c.address : "";
     $("customer-notes").textContent = c && c.notes ? c.notes : "";
     list($("recent-calls"), c ? c.recent_calls : [], (x) => `${x.arrived_at} ${x.outcome || ""} ${x.agent_id || ""}`);
     list($("complaints"), c ? c.open_complaints : [], (x) => `${x.class}: ${x.matter} (→ ${x.deadline_at})`);
     list($("follow-ups"), c ? c.follow_ups : [], (x) => `${x.kind} ${x.due_at}`);
-    $("call-status").textContent = "";
-    const f = $("call-form");
-    f.reset(); f.called_at.value = nowLocal();
-    f.caller_name.value = c ? c.name : (pop.caller_name || "");
-    f.address.value = c && c.address ? c.address : ""; f.contact.value = pop.caller;
+    $("call-status").textContent = r.status === "on-call" && r.rings ? `${t("on-call")} · ${t("answered_at_ring").replace("{n}", r.rings)}` : "";
   }
-  function closePop(text) {
-    $("call-status").textContent = text;
-    setTimeout(() => { if (!current) { $("call").hidden = true; $("no-call").hidden = false; } }, 1500);
-    current = null;
+  function renderFormFor() {
+    const r = selected !== null ? records.get(selected) : null;
+    $("form-for").textContent = r && r.call_id ? `· ${r.caller} · ${r.customer ? r.customer.name : (r.caller_name || t("unknown_caller"))}` : "";
+  }
+  function showSopFields() {
+    const category = form.category.value;
+    $("repair-prices").hidden = category !== "repair" || !(sop.repair_prices || []).length;
+    $("complaint-fields").hidden = category !== "complaint";
+  }
+  function fillForm(r) {
+    const f = r ? r.fields : prefill({}, toLocal(Date.now()));
+    for (const name of FIELDS) {
+      const el = form.elements[name];
+      if (!el) continue;
+      if (el.type === "checkbox") el.checked = !!f[name];
+      else el.value = f[name] === undefined || f[name] === null ? (name === "category" ? "inquiry" : name === "complaint_class" ? "ordinary" : "") : f[name];
+    }
+    showSopFields();
+  }
+  function readForm() {
+    const f = {};
+    for (const name of FIELDS) {
+      const el = form.elements[name];
+      if (el) f[name] = el.type === "checkbox" ? el.checked : el.value;
+    }
+    return f;
+  }
+  function select(key) {
+    selected = key;
+    const r = key !== null ? records.get(key) : null;
+    fillForm(r);
+    $("form-status").textContent = r && r.error ? `${t("not_saved")}: ${r.error}` : r && r.submit ? t("saving") : "";
+    $("correction").hidden = true; $("correction-status").textContent = "";
+    render();
+  }
+  function render() { renderList(); renderPop(); renderFormFor(); }
+  function setSop(value) {
+    if (!value) return;
+    sop = { closing: value.closing || "", repair_prices: value.repair_prices || [],
+      complaint_classes: value.complaint_classes && value.complaint_classes.length ? value.complaint_classes : CLASSES };
+    fillClasses();
+    list($("repair-price-list"), sop.repair_prices, (p) => `${p.item}: ${p.price}`);
+  }
+  function fillClasses() {
+    const el = $("complaint-class"), value = el.value || "ordinary";
+    el.replaceChildren(...sop.complaint_classes.map((c) => { const o = document.createElement("option"); o.value = c; o.textContent = t(`class_${c}`); return o; }));
+    el.value = sop.complaint_classes.includes(value) ? value : sop.complaint_classes[0];
   }
 
+  // The agent types: the record on screen takes it, and its draft is kept at once.
+  function edited() {
+    let r = selected !== null ? records.get(selected) : null;
+    if (!r) {  // nothing selected: a record without a call
+      r = records.get(NO_CALL) || makeRecord({}, "ended", toLocal(Date.now()));
+      selected = r.key;
+    }
+    r.fields = readForm(); r.touched = true;
+    put(r); showSopFields(); renderList();
+  }
+  form.addEventListener("input", edited);
+  form.addEventListener("change", edited);
+
+  // -- saving -----------------------------------------------------------------------------
+  function formOf(r) {
+    const f = r.fields, out = { id: r.form_id, category: f.category || "inquiry" };
+    for (const name of TEXT_FIELDS) if (f[name]) out[name] = f[name];
+    for (const name of TIME_FIELDS) if (f[name]) out[name] = localIso(f[name]);
+    if (out.category === "complaint") out.complaint_class = f.complaint_class || "ordinary";
+    else { delete out.complaint_matter; delete out.complaint_occurred_at; }
+    out.satisfaction_asked = !!f.satisfaction_asked; out.read_back_done = !!f.read_back_done;
+    if (f.satisfaction_score) out.satisfaction_score = Number(f.satisfaction_score);
+    if (r.call_id) out.call_id = r.call_id;
+    if (r.customer && r.customer.id) out.customer_id = r.customer.id;  // the server takes the call's own
+    return out;
+  }
+  function send(r) {
+    if (!r.submit) return;
+    refs.set(r.submit.ref, { kind: "form", key: r.key });
+    if (link) link.send({ type: "form.submit", form: formOf(r), ref: r.submit.ref });
+  }
+  function save(r) {
+    const f = r.fields;
+    if (!f.called_at) { $("form-status").textContent = `${t("not_saved")}: ${t("called_at")}`; return; }
+    if (!!f.promise_due_at !== !!f.promise_text) { $("form-status").textContent = `${t("not_saved")}: ${t("promise_needs_both")}`; return; }
+    r.error = ""; r.submit = { ref: nextRef(), tries: 1 };
+    put(r); send(r);
+    $("form-status").textContent = t("saving"); renderList();
+  }
+  function retry(r) {
+    const delay = Math.min(1000 * 2 ** Math.min(r.submit.tries - 1, 4), 15000);
+    setTimeout(() => {
+      if (records.get(r.key) !== r || !r.submit) return;
+      refs.delete(r.submit.ref);
+      r.submit = { ref: nextRef(), tries: r.submit.tries + 1 };
+      put(r); send(r);
+    }, delay);
+  }
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    edited();
+    save(records.get(selected));
+  });
+
+  // -- the read-back view -----------------------------------------------------------------
+  function readBackValue(name, v) {
+    if (name === "category") return t(v);
+    if (name === "complaint_class") return t(`class_${v}`);
+    if (TIME_FIELDS.includes(name) && v) return new Date(v).toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
+    return v;
+  }
+  function openReadBack() {
+    const f = readForm(), items = [];
+    for (const name of READ_BACK) {
+      if (name.startsWith("complaint_") && f.category !== "complaint") continue;
+      const v = f[name];
+      if (!v && !["caller_name", "address", "called_at", "service_requested", "appointment_at", "contact", "special_requests"].includes(name)) continue;
+      const dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = t(name); dd.textContent = v ? readBackValue(name, v) : "—";
+      if (!v) dd.className = "missing";
+      items.push(dt, dd);
+    }
+    if (f.category === "repair") for (const p of sop.repair_prices || []) {
+      const dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = `${t("base_price")}: ${p.item}`; dd.textContent = String(p.price); items.push(dt, dd);
+    }
+    $("read-back-list").replaceChildren(...items);
+    $("read-back").showModal();
+  }
+  $("read-back-open").addEventListener("click", openReadBack);
+  $("read-back-close").addEventListener("click", () => $("read-back").close());
+  $("read-back-done").addEventListener("click", () => {
+    form.read_back_done.checked = true; edited(); $("read-back").close(); form.read_back_done.focus();
+  });
+
+  // -- corrections of the customer --------------------------------------------------------
+  $("correct").addEventListener("click", () => {
+    const r = records.get(selected), c = r && r.customer, box = $("correction");
+    if (!c) return;
+    box.elements.name.value = c.name || ""; box.elements.address.value = c.address || ""; box.elements.notes.value = c.notes || "";
+    box.hidden = false; $("correction-status").textContent = ""; box.elements.name.focus();
+  });
+  $("correction-cancel").addEventListener("click", () => { $("correction").hidden = true; });
+  $("correction").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const r = records.get(selected), c = r && r.customer, box = e.target;
+    if (!c) return;
+    const msg = { type: "customer.update", customer_id: c.id, ref: nextRef() };
+    for (const name of ["name", "address", "notes"]) if (box.elements[name].value !== (c[name] || "")) msg[name] = box.elements[name].value;
+    refs.set(msg.ref, { kind: "customer", key: r.key });
+    $("correction-status").textContent = t("saving");
+    link.send(msg);
+  });
+  function customerUpdated(m) {
+    const c = m.customer;
+    if (!c) return;
+    for (const r of records.values()) {
+      if (r.customer && r.customer.id === c.id) { r.customer = { ...r.customer, ...c }; persist(r); }
+    }
+    $("correction").hidden = true; $("correction-status").textContent = t("corrected");
+    render();
+  }
+
+  // -- messages ---------------------------------------------------------------------------
+  function hello(m) {
+    agentId = m.agent.id;
+    $("who").textContent = `${m.agent.name} (${m.agent.number})`;
+    showState(m.state, m.reason);
+    setSop(m.sop);
+    for (const d of loadDrafts()) if (!records.has(d.key)) records.set(d.key, d);
+    const open = new Map((m.calls || []).map((p) => [p.call_id, p]));
+    const pending = Array.isArray(m.records_pending) ? new Map(m.records_pending.map((p) => [p.call_id, p])) : null;
+    for (const p of open.values()) {
+      const answered = p.answered !== undefined ? !!p.answered
+        : m.state === "on-call" && p === m.calls[m.calls.length - 1];  // an older server: as its state says
+      let r = records.get(p.call_id);
+      if (!r) r = makeRecord(p, "ringing", fromWire(p.offered_at));
+      r.greeting = p.greeting || r.greeting; r.customer = p.customer || r.customer; r.ring = p.ring || r.ring;
+      r.status = answered ? "on-call" : "ringing";
+      if (answered && p.rings) r.rings = p.rings;
+      put(r);
+    }
+    if (pending) for (const p of pending.values()) {
+      let r = records.get(p.call_id);
+      if (!r) r = makeRecord(p, p.ended_at ? "ended" : "on-call", fromWire(p.answered_at));
+      if (p.customer) r.customer = p.customer;
+      if (!open.has(p.call_id)) r.status = p.ended_at || r.status !== "on-call" ? "ended" : "on-call";
+      put(r);
+    }
+    // Calls that were live and are not any more: over while the page was away.
+    for (const r of [...records.values()]) {
+      if (!r.call_id || open.has(r.call_id)) continue;
+      const known = pending && pending.has(r.call_id);
+      if (r.status === "ringing" && !r.touched && !known) drop(r);
+      else if (r.status === "ringing" || r.status === "on-call") { r.status = known || r.status === "on-call" ? "ended" : "missed"; persist(r); }
+    }
+    for (const r of records.values()) if (r.submit) send(r);  // not answered before the socket closed
+    if (selected === null || !records.has(selected)) { const first = ordered()[0]; select(first ? first.key : null); }
+    else render();
+  }
+  function showState(state, reason) {
+    $("state").textContent = t(state); $("state").dataset.state = state;
+    $("reason").textContent = reason ? `(${reason})` : "";
+    if (["wrap-up", "ready", "not-ready", "offline"].includes(state)) {
+      savedLive = null;
+      for (const r of records.values()) if (r.status === "on-call") { r.status = "ended"; persist(r); }
+      render();
+    }
+  }
   function onMessage(m) {
+    const r = m.call_id !== undefined ? find(m.call_id) : null;
     switch (m.type) {
-      case "hello":
-        $("who").textContent = `${m.agent.name} (${m.agent.number})`;
-        showState(m.state, m.reason);
-        if (m.calls && m.calls.length) showPop(m.calls[m.calls.length - 1]);
+      case "hello": hello(m); break;
+      case "call.offered": {
+        endLiveExcept(m.call_id); savedLive = null;
+        const rec = records.get(m.call_id) || makeRecord(m, "ringing", fromWire(m.offered_at));
+        rec.status = "ringing"; rec.ring = m.ring || 1; rec.greeting = m.greeting; rec.customer = m.customer || rec.customer;
+        put(rec); select(rec.key);  // the new call on screen at ring 1; the others wait in the list
         break;
-      case "call.offered": showPop(m); break;
-      case "call.ring": if (current && current.call_id === m.call_id) $("ring-count").textContent = m.ring; break;
-      case "call.answered": $("call-status").textContent = `${t("on-call")} · ${t("ring")} ${m.rings}`; break;
-      case "call.offer_ended": if (current && current.call_id === m.call_id) closePop(m.outcome); break;
-      case "call.ended": $("call-status").textContent = `${t("hung_up_by")}: ${m.hung_up_by}`; current = null; break;
+      }
+      case "call.ring":
+        if (r && r.status === "ringing") { r.ring = m.ring; render(); }
+        break;
+      case "call.answered":
+        if (r) { r.status = "on-call"; r.rings = m.rings; put(r); render(); }
+        break;
+      case "call.offer_ended":
+        if (r === savedLive) savedLive = null;
+        else if (r && r.status === "ringing") { if (r.touched) { r.status = "missed"; put(r); } else drop(r); }
+        render();
+        break;
+      case "call.ended":
+        if (r === savedLive) savedLive = null;
+        else if (r) { r.status = "ended"; r.hung_up_by = m.hung_up_by; put(r); }
+        render();
+        break;
       case "agent.state": showState(m.state, m.reason); break;
-      case "form.saved": $("form-status").textContent = t("saved"); break;
-      case "error":
-        if (m.code === "unavailable" || m.code === "invalid-form") $("form-status").textContent = `${t("not_saved")}: ${m.message}`;
-        else $("command-error").textContent = m.message;
+      case "customer.updated": refs.delete(m.ref); customerUpdated(m); break;
+      case "form.saved": {
+        const ref = refs.get(m.ref); refs.delete(m.ref);
+        const rec = ref && records.get(ref.key);
+        if (rec && rec.submit && rec.submit.ref === m.ref) {
+          const who = rec.call_id ? rec.caller : t("without_call");
+          drop(rec);
+          if (rec.status === "ringing" || rec.status === "on-call") savedLive = rec;
+          $("form-status").textContent = `${t("saved")}: ${who}`;
+          render();
+        }
         break;
+      }
+      case "error": {
+        const ref = m.ref ? refs.get(m.ref) : null;
+        if (ref) refs.delete(m.ref);
+        if (ref && ref.kind === "customer") { $("correction-status").textContent = `${t("not_saved")}: ${m.message}`; break; }
+        const rec = ref && records.get(ref.key);
+        if (rec && rec.submit && rec.submit.ref === m.ref) {
+          if (m.code === "unavailable") { retry(rec); if (rec.key === selected) $("form-status").textContent = `${t("retrying")}: ${m.message}`; }
+          else { rec.submit = null; rec.error = m.message; put(rec); if (rec.key === selected) $("form-status").textContent = `${t("not_saved")}: ${m.message}`; }
+          renderList();
+        } else $("command-error").textContent = m.message;
+        break;
+      }
     }
   }
 
+  // -- commands ---------------------------------------------------------------------------
+  document.addEventListener("desktop-language", () => { fillClasses(); render(); });
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
     $("login-error").textContent = "";
@@ -73,26 +416,29 @@
       body: JSON.stringify({ user_id: $("user_id").value, password: $("password").value }) });
     const body = await r.json();
     if (!r.ok) { $("login-error").textContent = body.error; return; }
+    agentId = body.user_id;
     $("login-box").hidden = true; $("desk").hidden = false;
     link = connect("/ws/agent", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
       () => { $("login-box").hidden = false; $("login-error").textContent = t("session_ended"); });
   });
-  $("ready").onclick = () => { $("command-error").textContent = ""; link.send({ type: "agent.ready", ref: nextRef() }); };
-  $("not-ready").onclick = () => link.send({ type: "agent.not_ready", reason: $("reason-input").value || "break", ref: nextRef() });
-  $("end-wrap").onclick = () => link.send({ type: "agent.end_wrap_up", ref: nextRef() });
+  const ready = () => { $("command-error").textContent = ""; link.send({ type: "agent.ready", ref: nextRef() }); };
+  const notReady = () => link.send({ type: "agent.not_ready", reason: $("reason-input").value || "break", ref: nextRef() });
+  const endWrap = () => link.send({ type: "agent.end_wrap_up", ref: nextRef() });
+  $("ready").onclick = ready;
+  $("not-ready").onclick = notReady;
+  $("end-wrap").onclick = endWrap;
   $("transfer").onclick = () => link.send({ type: "call.transfer", target_kind: $("transfer-kind").value, target: $("transfer-target").value, ref: nextRef() });
-  $("call-form").addEventListener("submit", (e) => {
+  // The keyboard: every action without the mouse (Tab moves from field to field).
+  document.addEventListener("keydown", (e) => {
+    if (!link || !e.altKey || e.ctrlKey || e.metaKey) return;
+    const key = e.key.toLowerCase(), digit = /^Digit([1-9])$/.exec(e.code);
+    if (e.code === "KeyR" || key === "r") ready();
+    else if (e.code === "KeyN" || key === "n") notReady();
+    else if (e.code === "KeyE" || key === "e") endWrap();
+    else if (e.code === "KeyS" || key === "s") form.requestSubmit();
+    else if (e.code === "KeyB" || key === "b") openReadBack();
+    else if (digit) { const r = ordered()[Number(digit[1]) - 1]; if (r) { select(r.key); form.caller_name.focus(); } }
+    else return;
     e.preventDefault();
-    const f = e.target, form = { id: `form-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`, category: f.category.value };
-    for (const name of ["caller_name", "address", "service_requested", "contact", "special_requests", "complaint_matter", "notes"])
-      if (f[name].value) form[name] = f[name].value;
-    for (const name of ["called_at", "appointment_at", "complaint_occurred_at"])
-      if (f[name].value) form[name] = localIso(f[name].value);
-    form.satisfaction_asked = f.satisfaction_asked.checked; form.read_back_done = f.read_back_done.checked;
-    if (f.satisfaction_score.value) form.satisfaction_score = Number(f.satisfaction_score.value);
-    if (current) form.call_id = current.call_id;
-    if (current && current.customer) form.customer_id = current.customer.id;
-    $("form-status").textContent = "…";
-    link.send({ type: "form.submit", form, ref: nextRef() });
   });
 })();
