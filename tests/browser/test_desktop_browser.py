@@ -245,3 +245,185 @@ async def supervisor_board_is_kept_by_the_page(
     assert await sup.text_content("[data-t=agents]") == "坐席"
     await sup.click("#lang")
     await sup.wait_for_selector("#agents tr:has-text('Zhang Wei'):has-text('On call')", timeout=900)
+
+
+HAN = "+8613812345678"  # Han Meimei, a customer (the fixture imports her)
+STRANGER = "+8613900000002"  # no customer has this number
+
+
+def caller(service: Service, number: str, phones: list[PhoneSpec], talk: float) -> SimulatorDriver:
+    """A simulator placing one call from `number` to the hotline at once; the caller hangs
+    up after `talk` seconds. With `phones`, it is also the agent's phone, which answers
+    halfway through ring 2."""
+    assert service.sip is not None
+    host, port = next(iter(service.sip.transports.bound.values()))
+    return SimulatorDriver(
+        SimConfig(service=Address(host, port), hotline="4000", call_rate=20.0, max_calls=1,
+                  ring_cycle=2.0, answer_rings=(1.5, 1.6), talk_seconds=(talk, talk),
+                  abandon_share=0.0, caller_numbers=(number,)),
+        phones, seed=3,
+    )  # fmt: skip
+
+
+async def log_in(page: Any, base: str) -> None:
+    await page.goto(f"{base}/agent")
+    await page.fill("#user_id", "a001")
+    await page.fill("#password", "agent-pw")
+    await page.click("#login button[type=submit]")
+    await page.wait_for_selector("#link.on")
+
+
+async def fits(page: Any, *selectors: str) -> None:
+    """Each element is wholly inside the 1366x768 window, and nothing scrolls sideways."""
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
+    for selector in selectors:
+        box = await page.locator(selector).bounding_box()
+        assert box is not None, selector
+        assert box["x"] >= 0 and box["y"] >= 0, (selector, box)
+        assert box["x"] + box["width"] <= 1366 and box["y"] + box["height"] <= 768, (selector, box)
+
+
+async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
+    """Call 1 is answered and typed into, the page reloaded in the middle; the caller hangs
+    up; call 2 pops beside it. Call 1's record, saved then (its first save answered
+    `unavailable`, so the page sends it again), is stored with call 1's call and customer,
+    and call 2's record stays empty."""
+    from playwright.async_api import async_playwright
+
+    executable = chromium()
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = f"http://{service.http_addresses[0]}"
+    drivers: list[SimulatorDriver] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = await browser.new_page(locale="en-US", viewport={"width": 1366, "height": 768})
+            page_errors: list[str] = []
+            page.on("pageerror", lambda error: page_errors.append(str(error)))
+            # The agent's websocket goes through the test, which sees what the page sends.
+            # It answers the first form.submit itself, as the server does while the
+            # database is down ("unavailable"), and lets the page's next try through.
+            sent: list[dict[str, Any]] = []
+
+            def relay(ws: Any) -> None:
+                server = ws.connect_to_server()
+
+                def from_page(text: str) -> None:
+                    message = json.loads(text)
+                    sent.append(message)
+                    submits = [m for m in sent if m["type"] == "form.submit"]
+                    if message["type"] == "form.submit" and len(submits) == 1:
+                        ws.send(json.dumps({"v": 1, "type": "error", "code": "unavailable",
+                                            "message": "the database is unavailable, retry",
+                                            "ref": message["ref"]}))  # fmt: skip
+                        return
+                    server.send(text)
+
+                server.on_message(ws.send)
+                ws.on_message(from_page)
+
+            await page.route_web_socket("**/ws/agent*", relay)
+            await log_in(page, base)
+            await page.click("#ready")
+            await page.wait_for_selector("#state[data-state=ready]")
+
+            phone = [PhoneSpec("1001", "agent-pw")]
+            drivers.append(caller(service, HAN, phone, talk=9.0))
+            await drivers[0].start()
+            await page.wait_for_selector("#customer-name:has-text('Han Meimei')", timeout=10_000)
+            call_1 = await page.get_attribute("#records button.selected", "data-call")
+            assert call_1
+            await page.wait_for_selector("#call-phase:has-text('On call')", timeout=10_000)
+            await page.fill("textarea[name=service_requested]", "call 1: the boiler leaks")
+            await page.select_option("select[name=category]", "repair")
+
+            # A reload in the middle of the call loses nothing typed, and the pop, opened
+            # again, says the call is on, not ringing.
+            await page.reload()
+            await log_in(page, base)
+            await page.wait_for_selector(f"#records button[data-call='{call_1}']")
+            assert await page.input_value("textarea[name=service_requested]") == (
+                "call 1: the boiler leaks"
+            )
+            assert await page.input_value("select[name=category]") == "repair"
+            assert await page.text_content("#customer-name") == "Han Meimei"
+            await page.wait_for_selector("#call-phase:has-text('On call')")
+            assert await page.is_hidden("#ring-label")
+            await page.fill("textarea[name=special_requests]", "call 1: after 6 pm")
+
+            # The caller hangs up: the record keeps its call and customer.
+            await page.wait_for_selector(
+                f"#records button[data-call='{call_1}']:has-text('Ended')", timeout=15_000
+            )
+            assert await page.text_content("#customer-name") == "Han Meimei"
+            await page.wait_for_selector("#state[data-state=ready]", timeout=5_000)
+
+            # Call 2 pops beside call 1's record, which keeps what was typed.
+            drivers.append(caller(service, STRANGER, [], talk=30.0))
+            await drivers[1].start()
+            await page.wait_for_selector("#records li:nth-child(2)", timeout=10_000)
+            call_2 = await page.get_attribute("#records button.selected", "data-call")
+            assert call_2 and call_2 != call_1
+            first = await page.get_attribute("#records li:nth-child(1) button", "data-call")
+            assert first == call_2  # the current call first
+            assert await page.text_content("#customer-name") == "Unknown caller"
+            assert await page.input_value("textarea[name=service_requested]") == ""
+            assert await page.input_value("input[name=contact]") == STRANGER
+            await fits(page, "#ringbox", "#records", "#call-form button[type=submit]")
+            await page.screenshot(path=str(ARTIFACTS / "agent-1366x768-en.png"))
+            await page.click("#lang")
+            await page.wait_for_selector("#customer-name:has-text('未知客户')", timeout=900)
+            assert await page.text_content("#state") in ("振铃中", "通话中")
+            await fits(page, "#ringbox", "#records", "#call-form button[type=submit]")
+            await page.screenshot(path=str(ARTIFACTS / "agent-1366x768-zh.png"))
+            await page.click("#lang")
+            print(f"agent page at 1366x768: {ARTIFACTS}/agent-1366x768-{{en,zh}}.png")
+
+            # Back to call 1: read back in the SOP's order, then save.
+            await page.click(f"#records button[data-call='{call_1}']")
+            assert await page.input_value("textarea[name=special_requests]") == (
+                "call 1: after 6 pm"
+            )
+            await page.click("#read-back-open")
+            read_back = await page.locator("#read-back dt").all_inner_texts()
+            sop_order = ["Caller name", "Address", "Time of call", "Service requested",
+                         "Appointment", "Contact", "Special requests", "Category"]  # fmt: skip
+            assert read_back[: len(sop_order)] == sop_order, read_back
+            values = await page.locator("#read-back dd").all_inner_texts()
+            assert values[3] == "call 1: the boiler leaks" and values[7] == "Repair", values
+            await page.click("#read-back-done")
+            assert await page.is_checked("input[name=read_back_done]")
+            await page.click("#call-form button[type=submit]")
+            await page.wait_for_selector("#form-status:has-text('Saved')", timeout=15_000)
+
+            submits = [m for m in sent if m["type"] == "form.submit"]
+            assert len(submits) == 2 and submits[0]["form"]["id"] == submits[1]["form"]["id"]
+            assert service.dsn
+            async with connected(service.dsn) as conn:
+                rows = await conn.fetch("SELECT * FROM call_forms")
+                han = await conn.fetchval("SELECT id FROM customers WHERE name = 'Han Meimei'")
+            assert len(rows) == 1, rows
+            row = rows[0]
+            assert row["call_id"] == call_1 and row["customer_id"] == han
+            assert row["service_requested"] == "call 1: the boiler leaks"
+            assert row["special_requests"] == "call 1: after 6 pm"
+            assert row["category"] == "repair" and row["read_back_done"]
+            assert row["contact"] == HAN and row["agent_id"] == "a001"
+
+            # Call 1's record has left the list; call 2's is on screen, empty.
+            await page.wait_for_selector(f"#records button[data-call='{call_1}']", state="detached")
+            assert await page.locator("#records li").count() == 1
+            assert await page.get_attribute("#records button.selected", "data-call") == call_2
+            assert await page.input_value("textarea[name=service_requested]") == ""
+            assert await page.input_value("textarea[name=special_requests]") == ""
+            assert not await page.is_checked("input[name=read_back_done]")
+            drafts = await page.evaluate("Object.keys(localStorage)")
+            assert f"callcenter.record.a001.{call_1}" not in drafts
+            assert f"callcenter.record.a001.{call_2}" in drafts
+            assert page_errors == []
+        finally:
+            await browser.close()
+            for driver in drivers:
+                await driver.stop()

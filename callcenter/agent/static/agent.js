@@ -141,6 +141,9 @@
     list($("recent-calls"), c ? c.recent_calls : [], (x) => `${x.arrived_at} ${x.outcome || ""} ${x.agent_id || ""}`);
     list($("complaints"), c ? c.open_complaints : [], (x) => `${x.class}: ${x.matter} (→ ${x.deadline_at})`);
     list($("follow-ups"), c ? c.follow_ups : [], (x) => `${x.kind} ${x.due_at}`);
+    for (const id of ["recent-calls", "complaints", "follow-ups"]) {  // a heading only over something
+      $(id).hidden = !$(id).children.length; $(id).previousElementSibling.hidden = $(id).hidden;
+    }
     $("call-status").textContent = r.status === "on-call" && r.rings ? `${t("on-call")} · ${t("answered_at_ring").replace("{n}", r.rings)}` : "";
   }
   function renderFormFor() {
@@ -342,7 +345,9 @@
     if (selected === null || !records.has(selected)) { const first = ordered()[0]; select(first ? first.key : null); }
     else render();
   }
+  let shownState = ["offline", null];
   function showState(state, reason) {
+    shownState = [state, reason];
     $("state").textContent = t(state); $("state").dataset.state = state;
     $("reason").textContent = reason ? `(${reason})` : "";
     if (["wrap-up", "ready", "not-ready", "offline"].includes(state)) {
@@ -408,7 +413,9 @@
   }
 
   // -- commands ---------------------------------------------------------------------------
-  document.addEventListener("desktop-language", () => { fillClasses(); render(); });
+  document.addEventListener("desktop-language", () => {
+    $("state").textContent = t(shownState[0]); fillClasses(); render();
+  });
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
     $("login-error").textContent = "";
