@@ -273,6 +273,16 @@ async def log_in(page: Any, base: str) -> None:
     await page.wait_for_selector("#link.on")
 
 
+async def saved(page: Any) -> None:
+    """The page says the record on screen is saved (or the test fails with what it says)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        await page.wait_for_selector("#form-status:text-matches('^Saved: ')", timeout=15_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"not saved: {await page.text_content('#form-status')}") from None
+
+
 async def fits(page: Any, *selectors: str) -> None:
     """Each element is wholly inside the 1366x768 window, and nothing scrolls sideways."""
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
@@ -396,7 +406,7 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             await page.click("#read-back-done")
             assert await page.is_checked("input[name=read_back_done]")
             await page.click("#call-form button[type=submit]")
-            await page.wait_for_selector("#form-status:has-text('Saved')", timeout=15_000)
+            await saved(page)
 
             submits = [m for m in sent if m["type"] == "form.submit"]
             assert len(submits) == 2 and submits[0]["form"]["id"] == submits[1]["form"]["id"]
@@ -422,8 +432,67 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             drafts = await page.evaluate("Object.keys(localStorage)")
             assert f"callcenter.record.a001.{call_1}" not in drafts
             assert f"callcenter.record.a001.{call_2}" in drafts
+            async with connected(service.dsn) as conn:
+                assert await conn.fetchval(
+                    "SELECT count(*) FROM call_forms WHERE call_id = $1", call_2
+                ) == 0  # fmt: skip
+
+            await call_2_is_a_complaint_with_a_promise(page, service, call_2)
             assert page_errors == []
         finally:
             await browser.close()
             for driver in drivers:
                 await driver.stop()
+
+
+async def call_2_is_a_complaint_with_a_promise(page: Any, service: Service, call_2: str) -> None:
+    """The complaint's class shows for a complaint only (ordinary unless chosen); a promised
+    reply becomes a follow-up; the unknown caller becomes a customer; all from the keyboard."""
+    assert await page.is_hidden("#complaint-class")
+    await page.select_option("select[name=category]", "complaint")
+    assert await page.input_value("#complaint-class") == "ordinary"
+    classes = await page.locator("#complaint-class option").all_inner_texts()
+    assert classes == ["Ordinary", "Serious", "Invalid", "Valid", "Another unit's"], classes
+    await page.select_option("#complaint-class", "serious")
+    await page.fill("textarea[name=complaint_matter]", "call 2: the lift was stuck for an hour")
+    await page.fill("input[name=caller_name]", "Li Lei")
+    await page.fill("#call-form input[name=address]", "Building 3, flat 502")
+    await page.fill("input[name=promise_due_at]", "2030-01-02T10:00")
+    await page.fill("input[name=promise_text]", "the lift company's report")
+    await page.keyboard.press("Alt+B")  # the read-back view
+    await page.wait_for_selector("#read-back[open]")
+    shown = dict(
+        zip(
+            await page.locator("#read-back dt").all_inner_texts(),
+            await page.locator("#read-back dd").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert shown["Complaint class"] == "Serious" and shown["Reply about"] == (
+        "the lift company's report"
+    ), shown
+    await page.keyboard.press("Escape")
+    await page.check("input[name=read_back_done]")
+    await page.keyboard.press("Alt+S")  # save
+    await saved(page)
+    assert await page.locator("#records li").count() == 0
+    # The pop of the call, whose record is saved, stays until the call ends.
+    assert await page.text_content("#caller-number") == STRANGER
+
+    assert service.dsn
+    async with connected(service.dsn) as conn:
+        form = await conn.fetchrow("SELECT * FROM call_forms WHERE call_id = $1", call_2)
+        complaint = await conn.fetchrow("SELECT * FROM complaints WHERE form_id = $1", form["id"])
+        reply = await conn.fetchrow(
+            "SELECT * FROM follow_ups WHERE form_id = $1 AND kind = 'reply'", form["id"]
+        )
+        customer = await conn.fetchrow(
+            "SELECT c.* FROM customers c JOIN customer_numbers n ON n.customer_id = c.id"
+            " WHERE n.number = $1",
+            STRANGER,
+        )
+    assert complaint["class"] == "serious"
+    assert reply is not None and reply["due_at"].year == 2030
+    # The unknown caller became a customer with their first record.
+    assert customer is not None and customer["name"] == "Li Lei"
+    assert form["customer_id"] == customer["id"]

@@ -112,7 +112,9 @@
       b.className = `record ${r.status}` + (r.key === selected ? " selected" : "");
       const who = r.customer ? r.customer.name : (r.caller_name || t("unknown_caller"));
       const state = r.submit ? t("saving") : r.error ? t("not_saved") : r.touched ? t("draft") : "";
-      b.textContent = `${i < 9 ? `${i + 1}. ` : ""}${r.call_id ? r.caller : t("without_call")} · ${who} · ${statusText(r)}${state ? ` · ${state}` : ""}`;
+      const what = r.call_id ? [r.caller, who, statusText(r)] : [t("without_call")];
+      if (state) what.push(state);
+      b.textContent = `${i < 9 ? `${i + 1}. ` : ""}${what.join(" · ")}`;
       b.addEventListener("click", () => select(r.key));
       li.append(b);
       return li;
@@ -317,10 +319,14 @@
     for (const d of loadDrafts()) if (!records.has(d.key)) records.set(d.key, d);
     const open = new Map((m.calls || []).map((p) => [p.call_id, p]));
     const pending = Array.isArray(m.records_pending) ? new Map(m.records_pending.map((p) => [p.call_id, p])) : null;
+    if (savedLive && !open.has(savedLive.call_id)) savedLive = null;
     for (const p of open.values()) {
       const answered = p.answered !== undefined ? !!p.answered
         : m.state === "on-call" && p === m.calls[m.calls.length - 1];  // an older server: as its state says
       let r = records.get(p.call_id);
+      if (!r && savedLive && savedLive.call_id === p.call_id) r = savedLive;
+      // An answered call with no draft and not pending has its record saved: its pop only.
+      if (!r && answered && pending && !pending.has(p.call_id)) r = savedLive = makeRecord(p, "on-call", "");
       if (!r) r = makeRecord(p, "ringing", fromWire(p.offered_at));
       r.greeting = p.greeting || r.greeting; r.customer = p.customer || r.customer; r.ring = p.ring || r.ring;
       r.status = answered ? "on-call" : "ringing";
