@@ -369,6 +369,13 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             )
             assert await page.text_content("#customer-name") == "Han Meimei"
             await page.wait_for_selector("#state[data-state=ready]", timeout=5_000)
+            await another_desk_gets_the_list_from_the_server(browser, base, call_1)
+            await page.reload()  # this desk again: its session was replaced by the other's
+            await log_in(page, base)
+            await page.wait_for_selector(f"#records button[data-call='{call_1}']:has-text('Ended')")
+            assert await page.input_value("textarea[name=special_requests]") == (
+                "call 1: after 6 pm"
+            )
 
             # Call 2 pops beside call 1's record, which keeps what was typed.
             drivers.append(caller(service, STRANGER, [], talk=30.0))
@@ -396,6 +403,7 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             assert await page.input_value("textarea[name=special_requests]") == (
                 "call 1: after 6 pm"
             )
+            await customer_is_corrected_from_the_pop(page, service)
             await page.click("#read-back-open")
             read_back = await page.locator("#read-back dt").all_inner_texts()
             sop_order = ["Caller name", "Address", "Time of call", "Service requested",
@@ -443,6 +451,36 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             await browser.close()
             for driver in drivers:
                 await driver.stop()
+
+
+async def another_desk_gets_the_list_from_the_server(browser: Any, base: str, call_1: str) -> None:
+    """A desk with none of the drafts (another browser) rebuilds the list of calls awaiting
+    their record from `hello.records_pending`: call 1, ended, with its customer."""
+    context = await browser.new_context(locale="en-US", viewport={"width": 1366, "height": 768})
+    try:
+        other = await context.new_page()
+        await log_in(other, base)
+        await other.wait_for_selector(f"#records button[data-call='{call_1}']:has-text('Ended')")
+        assert await other.text_content("#customer-name") == "Han Meimei"
+        assert await other.input_value("#call-form input[name=contact]") == HAN
+        assert await other.input_value("textarea[name=service_requested]") == ""
+    finally:
+        await context.close()
+
+
+async def customer_is_corrected_from_the_pop(page: Any, service: Service) -> None:
+    """The agent corrects the customer's notes from the pop (`customer.update`): the
+    page shows the correction the server answers, and the customer is changed."""
+    await page.click("#correct")
+    await page.fill("#correction textarea[name=notes]", "prefers mornings; deaf in the left ear")
+    await page.click("#correction button[type=submit]")
+    await page.wait_for_selector("#correction-status:has-text('Corrected')", timeout=10_000)
+    assert await page.text_content("#customer-notes") == "prefers mornings; deaf in the left ear"
+    assert await page.is_hidden("#correction")
+    assert service.dsn
+    async with connected(service.dsn) as conn:
+        notes = await conn.fetchval("SELECT notes FROM customers WHERE name = 'Han Meimei'")
+    assert notes == "prefers mornings; deaf in the left ear"
 
 
 async def call_2_is_a_complaint_with_a_promise(page: Any, service: Service, call_2: str) -> None:
