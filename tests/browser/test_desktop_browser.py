@@ -377,10 +377,15 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
                 "call 1: after 6 pm"
             )
 
-            # Call 2 pops beside call 1's record, which keeps what was typed.
+            # Call 2 pops beside call 1's record, which keeps what was typed, while the
+            # agent is in one of its fields: the keys typed then go into neither record.
+            await page.focus("#call-form textarea[name=notes]")
             drivers.append(caller(service, STRANGER, [], talk=30.0))
             await drivers[1].start()
             await page.wait_for_selector("#records li:nth-child(2)", timeout=10_000)
+            await page.keyboard.type("meant for call 1")
+            assert await page.input_value("#call-form textarea[name=notes]") == ""
+            assert "A new call" in (await page.text_content("#form-status") or "")
             call_2 = await page.get_attribute("#records button.selected", "data-call")
             assert call_2 and call_2 != call_1
             first = await page.get_attribute("#records li:nth-child(1) button", "data-call")
@@ -399,10 +404,12 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             print(f"agent page at 1366x768: {ARTIFACTS}/agent-1366x768-{{en,zh}}.png")
 
             # Back to call 1: read back in the SOP's order, then save.
-            await page.click(f"#records button[data-call='{call_1}']")
+            await page.keyboard.press("Alt+2")
+            assert await page.get_attribute("#records button.selected", "data-call") == call_1
             assert await page.input_value("textarea[name=special_requests]") == (
                 "call 1: after 6 pm"
             )
+            assert await page.input_value("#call-form textarea[name=notes]") == ""
             await customer_is_corrected_from_the_pop(page, service)
             await page.click("#read-back-open")
             read_back = await page.locator("#read-back dt").all_inner_texts()

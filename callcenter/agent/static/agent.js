@@ -370,7 +370,13 @@
         endLiveExcept(m.call_id); savedLive = null;
         const rec = records.get(m.call_id) || makeRecord(m, "ringing", fromWire(m.offered_at));
         rec.status = "ringing"; rec.ring = m.ring || 1; rec.greeting = m.greeting; rec.customer = m.customer || rec.customer;
-        put(rec); select(rec.key);  // the new call on screen at ring 1; the others wait in the list
+        // The new call on screen at ring 1 (SOP 004 §1.1); the others wait in the list. A field
+        // being typed in loses the focus first, so that no keystroke meant for another
+        // record lands in this one.
+        const typing = form.contains(document.activeElement) && selected !== rec.key;
+        if (typing) document.activeElement.blur();
+        put(rec); select(rec.key);
+        if (typing) $("form-status").textContent = t("new_call_kept");
         break;
       }
       case "call.ring":
