@@ -45,8 +45,11 @@ async def service(tmp_path: Path) -> Any:
         sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
         agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
                  "password": "agent-pw"}],
-        queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.4, 1.6], "wrap_up": 1.0}],
-        desktop={"supervisors": [{"id": "sup", "name": "Supervisor", "password": "sup-pw"}]},
+        queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.4, 1.6], "wrap_up": 1.0,
+                 "greeting": "您好，欢迎致电XXX公司，我是{name}，工号{number}"}],
+        desktop={"supervisors": [{"id": "sup", "name": "Supervisor", "password": "sup-pw"}],
+                 "repair_prices": [{"item": "Tap replaced", "price": 50.0},
+                                   {"item": "Boiler serviced", "price": 120.5}]},
     )  # fmt: skip
     svc = Service(settings, registry=CollectorRegistry())
     await svc.start()
@@ -346,8 +349,17 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             call_1 = await page.get_attribute("#records button.selected", "data-call")
             assert call_1
             await page.wait_for_selector("#call-phase:has-text('On call')", timeout=10_000)
+            # The SOP on the pop: the queue's greeting with the agent's name and number,
+            # the closing phrase, and the base prices once the record is a repair's.
+            assert await page.text_content("#greeting-text") == (
+                "您好，欢迎致电XXX公司，我是Zhang Wei，工号007"
+            )
+            assert await page.text_content("#closing-text") == "感谢您的来电，再见！"
             await page.fill("textarea[name=service_requested]", "call 1: the boiler leaks")
+            assert await page.is_hidden("#repair-prices")
             await page.select_option("select[name=category]", "repair")
+            prices = await page.locator("#repair-price-list li").all_inner_texts()
+            assert prices == ["Tap replaced: 50", "Boiler serviced: 120.5"], prices
 
             # A reload in the middle of the call loses nothing typed, and the pop, opened
             # again, says the call is on, not ringing.
@@ -398,6 +410,7 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             await page.click("#lang")
             await page.wait_for_selector("#customer-name:has-text('未知客户')", timeout=900)
             assert await page.text_content("#state") in ("振铃中", "通话中")
+            assert (await page.text_content("#form-status") or "").startswith("新来电")
             await fits(page, "#ringbox", "#records", "#call-form button[type=submit]")
             await page.screenshot(path=str(ARTIFACTS / "agent-1366x768-zh.png"))
             await page.click("#lang")
@@ -418,6 +431,8 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             assert read_back[: len(sop_order)] == sop_order, read_back
             values = await page.locator("#read-back dd").all_inner_texts()
             assert values[3] == "call 1: the boiler leaks" and values[7] == "Repair", values
+            assert read_back[-2:] == ["Base price: Tap replaced", "Base price: Boiler serviced"]
+            assert await page.text_content("#read-back-closing") == "感谢您的来电，再见！"
             await page.click("#read-back-done")
             assert await page.is_checked("input[name=read_back_done]")
             await page.click("#call-form button[type=submit]")

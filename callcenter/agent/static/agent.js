@@ -45,13 +45,19 @@
     const d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
     return isNaN(d) ? toLocal(Date.now()) : toLocal(d);
   }
+  // The line beside Save: a text's key and what follows it, written again in the other language.
+  let shownStatus = [null, ""];
+  function status(key, detail = "") {
+    shownStatus = [key, detail];
+    $("form-status").textContent = key ? (detail ? `${t(key)}: ${detail}` : t(key)) : "";
+  }
   function list(el, items, fmt) { el.replaceChildren(...(items || []).map((i) => { const li = document.createElement("li"); li.textContent = fmt(i); return li; })); }
 
   // -- drafts -----------------------------------------------------------------------------
   const draftKey = (key) => `callcenter.record.${agentId}.${key}`;
   function persist(rec) {
     try { localStorage.setItem(draftKey(rec.key), JSON.stringify(rec)); }
-    catch (e) { $("form-status").textContent = `${t("draft_not_kept")}: ${e.message}`; }
+    catch (e) { status("draft_not_kept", e.message); }
   }
   function forget(rec) { localStorage.removeItem(draftKey(rec.key)); }
   function loadDrafts() {
@@ -179,7 +185,7 @@
     selected = key;
     const r = key !== null ? records.get(key) : null;
     fillForm(r);
-    $("form-status").textContent = r && r.error ? `${t("not_saved")}: ${r.error}` : r && r.submit ? t("saving") : "";
+    if (r && r.error) status("not_saved", r.error); else status(r && r.submit ? "saving" : null);
     $("correction").hidden = true; $("correction-status").textContent = "";
     render();
   }
@@ -230,11 +236,11 @@
   }
   function save(r) {
     const f = r.fields;
-    if (!f.called_at) { $("form-status").textContent = `${t("not_saved")}: ${t("called_at")}`; return; }
-    if (!!f.promise_due_at !== !!f.promise_text) { $("form-status").textContent = `${t("not_saved")}: ${t("promise_needs_both")}`; return; }
+    if (!f.called_at) { status("not_saved", t("called_at")); return; }
+    if (!!f.promise_due_at !== !!f.promise_text) { status("not_saved", t("promise_needs_both")); return; }
     r.error = ""; r.submit = { ref: nextRef(), tries: 1 };
     put(r); send(r);
-    $("form-status").textContent = t("saving"); renderList();
+    status("saving"); renderList();
   }
   function retry(r) {
     const delay = Math.min(1000 * 2 ** Math.min(r.submit.tries - 1, 4), 15000);
@@ -376,7 +382,7 @@
         const typing = form.contains(document.activeElement) && selected !== rec.key;
         if (typing) document.activeElement.blur();
         put(rec); select(rec.key);
-        if (typing) $("form-status").textContent = t("new_call_kept");
+        if (typing) status("new_call_kept");
         break;
       }
       case "call.ring":
@@ -404,7 +410,7 @@
           const who = rec.call_id ? rec.caller : t("without_call");
           drop(rec);
           if (rec.status === "ringing" || rec.status === "on-call") savedLive = rec;
-          $("form-status").textContent = `${t("saved")}: ${who}`;
+          status("saved", who);
           render();
         }
         break;
@@ -415,8 +421,8 @@
         if (ref && ref.kind === "customer") { $("correction-status").textContent = `${t("not_saved")}: ${m.message}`; break; }
         const rec = ref && records.get(ref.key);
         if (rec && rec.submit && rec.submit.ref === m.ref) {
-          if (m.code === "unavailable") { retry(rec); if (rec.key === selected) $("form-status").textContent = `${t("retrying")}: ${m.message}`; }
-          else { rec.submit = null; rec.error = m.message; put(rec); if (rec.key === selected) $("form-status").textContent = `${t("not_saved")}: ${m.message}`; }
+          if (m.code === "unavailable") { retry(rec); if (rec.key === selected) status("retrying", m.message); }
+          else { rec.submit = null; rec.error = m.message; put(rec); if (rec.key === selected) status("not_saved", m.message); }
           renderList();
         } else $("command-error").textContent = m.message;
         break;
@@ -426,7 +432,7 @@
 
   // -- commands ---------------------------------------------------------------------------
   document.addEventListener("desktop-language", () => {
-    $("state").textContent = t(shownState[0]); fillClasses(); render();
+    $("state").textContent = t(shownState[0]); status(...shownStatus); fillClasses(); render();
   });
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
