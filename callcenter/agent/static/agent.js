@@ -80,7 +80,7 @@
   function makeRecord(pop, status, calledAt) {
     return { key: pop.call_id || NO_CALL, call_id: pop.call_id || null, queue: pop.queue || "", caller: pop.caller || "",
       caller_name: pop.caller_name || null, greeting: pop.greeting || "", customer: pop.customer || null,
-      offered_at: pop.offered_at || Date.now() / 1000, status, ring: pop.ring || 1, rings: null, hung_up_by: null,
+      offered_at: pop.offered_at || pop.answered_at || Date.now() / 1000, status, ring: pop.ring || 1, rings: null, hung_up_by: null,
       form_id: newFormId(), fields: prefill(pop, calledAt), touched: false, submit: null, error: "" };
   }
   // The current call first (ringing or on call), then the others as they came.
@@ -128,9 +128,13 @@
     $("records").replaceChildren(...items);
     $("no-records").hidden = items.length > 0;
   }
+  // The pop on screen: the selected record's call, else the call whose record is saved.
+  function popRecord() {
+    const r = selected !== null ? records.get(selected) : null;
+    return r && r.call_id ? r : savedLive;
+  }
   function renderPop() {
-    let r = selected !== null ? records.get(selected) : null;
-    if (!(r && r.call_id)) r = savedLive;
+    const r = popRecord();
     $("no-call").hidden = !!(r && r.call_id); $("call").hidden = !(r && r.call_id);
     for (const id of ["closing-text", "read-back-closing"]) { $(id).textContent = sop.closing || ""; $(id).parentElement.hidden = !sop.closing; }
     if (!r || !r.call_id) return;
@@ -290,7 +294,7 @@
 
   // -- corrections of the customer --------------------------------------------------------
   $("correct").addEventListener("click", () => {
-    const r = records.get(selected), c = r && r.customer, box = $("correction");
+    const r = popRecord(), c = r && r.customer, box = $("correction");
     if (!c) return;
     box.elements.name.value = c.name || ""; box.elements.address.value = c.address || ""; box.elements.notes.value = c.notes || "";
     box.hidden = false; $("correction-status").textContent = ""; box.elements.name.focus();
@@ -298,7 +302,7 @@
   $("correction-cancel").addEventListener("click", () => { $("correction").hidden = true; });
   $("correction").addEventListener("submit", (e) => {
     e.preventDefault();
-    const r = records.get(selected), c = r && r.customer, box = e.target;
+    const r = popRecord(), c = r && r.customer, box = e.target;
     if (!c) return;
     const msg = { type: "customer.update", customer_id: c.id, ref: nextRef() };
     for (const name of ["name", "address", "notes"]) if (box.elements[name].value !== (c[name] || "")) msg[name] = box.elements[name].value;
@@ -309,8 +313,8 @@
   function customerUpdated(m) {
     const c = m.customer;
     if (!c) return;
-    for (const r of records.values()) {
-      if (r.customer && r.customer.id === c.id) { r.customer = { ...r.customer, ...c }; persist(r); }
+    for (const r of [...records.values(), savedLive]) {
+      if (r && r.customer && r.customer.id === c.id) { r.customer = { ...r.customer, ...c }; put(r); }
     }
     $("correction").hidden = true; $("correction-status").textContent = t("corrected");
     render();
@@ -441,6 +445,7 @@
       body: JSON.stringify({ user_id: $("user_id").value, password: $("password").value }) });
     const body = await r.json();
     if (!r.ok) { $("login-error").textContent = body.error; return; }
+    if (agentId !== body.user_id) { records.clear(); savedLive = null; selected = null; }  // another agent's desk
     agentId = body.user_id;
     $("login-box").hidden = true; $("desk").hidden = false;
     link = connect("/ws/agent", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
