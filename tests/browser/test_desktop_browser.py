@@ -319,9 +319,11 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             # It answers the first form.submit itself, as the server does while the
             # database is down ("unavailable"), and lets the page's next try through.
             sent: list[dict[str, Any]] = []
+            sockets: list[Any] = []
 
             def relay(ws: Any) -> None:
                 server = ws.connect_to_server()
+                sockets.append(ws)
 
                 def from_page(text: str) -> None:
                     message = json.loads(text)
@@ -343,7 +345,7 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             await page.wait_for_selector("#state[data-state=ready]")
 
             phone = [PhoneSpec("1001", "agent-pw")]
-            drivers.append(caller(service, HAN, phone, talk=9.0))
+            drivers.append(caller(service, HAN, phone, talk=12.0))
             await drivers[0].start()
             await page.wait_for_selector("#customer-name:has-text('Han Meimei')", timeout=10_000)
             call_1 = await page.get_attribute("#records button.selected", "data-call")
@@ -435,7 +437,12 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             assert await page.text_content("#read-back-closing") == "感谢您的来电，再见！"
             await page.click("#read-back-done")
             assert await page.is_checked("input[name=read_back_done]")
+            # Saved while the connection is down: sent once it is back (where the test
+            # answers it "unavailable"), then again a moment later, and stored.
+            await sockets[-1].close(code=1001, reason="going away")
+            await page.wait_for_selector("#link.off")
             await page.click("#call-form button[type=submit]")
+            await page.wait_for_selector("#link.on", timeout=5_000)
             await saved(page)
 
             submits = [m for m in sent if m["type"] == "form.submit"]
