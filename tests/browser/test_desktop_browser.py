@@ -427,6 +427,7 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             assert await page.input_value("#call-form textarea[name=notes]") == ""
             await customer_is_corrected_from_the_pop(page, service)
             await page.click("#read-back-open")
+            await page.screenshot(path=str(ARTIFACTS / "agent-read-back-1366x768-en.png"))
             read_back = await page.locator("#read-back dt").all_inner_texts()
             sop_order = ["Caller name", "Address", "Time of call", "Service requested",
                          "Appointment", "Contact", "Special requests", "Category"]  # fmt: skip
