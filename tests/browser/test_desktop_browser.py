@@ -544,8 +544,13 @@ async def call_2_is_a_complaint_with_a_promise(page: Any, service: Service, call
     await page.keyboard.press("Alt+S")  # save
     await saved(page)
     assert await page.locator("#records li").count() == 0
-    # The pop of the call, whose record is saved, stays until the call ends.
+    # The pop of the call, whose record is saved, stays until the call ends, also after a
+    # reload; the call does not come back to the list.
     assert await page.text_content("#caller-number") == STRANGER
+    await page.reload()
+    await log_in(page, await page.evaluate("location.origin"))
+    await page.wait_for_selector(f"#caller-number:has-text('{STRANGER}')")
+    assert await page.locator("#records li").count() == 0
 
     assert service.dsn
     async with connected(service.dsn) as conn:

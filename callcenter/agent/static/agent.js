@@ -60,6 +60,13 @@
     catch (e) { status("draft_not_kept", e.message); }
   }
   function forget(rec) { localStorage.removeItem(draftKey(rec.key)); }
+  // The calls whose record was saved here lately, so a reload during such a call shows its pop only.
+  const savedKey = () => `callcenter.saved.${agentId}`;
+  function savedCalls() { try { return JSON.parse(localStorage.getItem(savedKey())) || []; } catch (e) { return []; } }
+  function rememberSaved(callId) {
+    try { localStorage.setItem(savedKey(), JSON.stringify([...savedCalls().filter((c) => c !== callId), callId].slice(-50))); }
+    catch (e) { /* only the pop after a reload depends on it */ }
+  }
   function loadDrafts() {
     const prefix = `callcenter.record.${agentId}.`, out = [];
     for (let i = 0; i < localStorage.length; i++) {
@@ -335,8 +342,10 @@
         : m.state === "on-call" && p === m.calls[m.calls.length - 1];  // an older server: as its state says
       let r = records.get(p.call_id);
       if (!r && savedLive && savedLive.call_id === p.call_id) r = savedLive;
-      // An answered call with no draft and not pending has its record saved: its pop only.
-      if (!r && answered && pending && !pending.has(p.call_id)) r = savedLive = makeRecord(p, "on-call", "");
+      // A call whose record this browser saved: its pop only. (Not inferred from its absence
+      // from records_pending: that is empty while the database does not answer, and lags
+      // the answer by the records writer's delay.)
+      if (!r && savedCalls().includes(p.call_id)) r = savedLive = makeRecord(p, "on-call", "");
       if (!r) r = makeRecord(p, "ringing", fromWire(p.offered_at));
       r.greeting = p.greeting || r.greeting; r.customer = p.customer || r.customer; r.ring = p.ring || r.ring;
       r.status = answered ? "on-call" : "ringing";
@@ -413,6 +422,7 @@
         if (rec && rec.submit && rec.submit.ref === m.ref) {
           const who = rec.call_id ? rec.caller : t("without_call");
           drop(rec);
+          if (rec.call_id) rememberSaved(rec.call_id);
           if (rec.status === "ringing" || rec.status === "on-call") savedLive = rec;
           status("saved", who);
           render();
