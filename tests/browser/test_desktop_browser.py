@@ -547,6 +547,8 @@ async def call_2_is_a_complaint_with_a_promise(page: Any, service: Service, call
     # The pop of the call, whose record is saved, stays until the call ends, also after a
     # reload; the call does not come back to the list.
     assert await page.text_content("#caller-number") == STRANGER
+    assert await page.text_content("#customer-name") == "Li Lei"  # filed under a new customer
+    assert await page.is_visible("#correct")
     await page.reload()
     await log_in(page, await page.evaluate("location.origin"))
     await page.wait_for_selector(f"#caller-number:has-text('{STRANGER}')")

@@ -424,6 +424,10 @@
           drop(rec);
           if (rec.call_id) rememberSaved(rec.call_id);
           if (rec.status === "ringing" || rec.status === "on-call") savedLive = rec;
+          if (!rec.customer && m.customer_id) {  // a caller unknown till now, filed under a new customer
+            rec.customer = { id: m.customer_id, name: rec.fields.caller_name || rec.caller, address: rec.fields.address || "",
+              vip: false, notes: "", recent_calls: [], open_complaints: [], follow_ups: [] };
+          }
           status("saved", who);
           render();
         }
