@@ -501,6 +501,8 @@ async def another_desk_gets_the_list_from_the_server(browser: Any, base: str, ca
 async def customer_is_corrected_from_the_pop(page: Any, service: Service) -> None:
     """The agent corrects the customer's notes from the pop (`customer.update`): the
     page shows the correction the server answers, and the customer is changed."""
+    recent = await page.locator("#recent-calls li").all_inner_texts()
+    assert recent and all("answered" in line and "+00:00" not in line for line in recent), recent
     await page.click("#correct")
     await page.fill("#correction textarea[name=notes]", "prefers mornings; deaf in the left ear")
     await page.click("#correction button[type=submit]")

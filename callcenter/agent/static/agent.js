@@ -157,9 +157,9 @@
     $("correct").hidden = !c;
     $("customer-address").textContent = c && c.address ? c.address : "";
     $("customer-notes").textContent = c && c.notes ? c.notes : "";
-    list($("recent-calls"), c ? c.recent_calls : [], (x) => `${x.arrived_at} ${x.outcome || ""} ${x.agent_id || ""}`);
-    list($("complaints"), c ? c.open_complaints : [], (x) => `${x.class}: ${x.matter} (→ ${x.deadline_at})`);
-    list($("follow-ups"), c ? c.follow_ups : [], (x) => `${x.kind} ${x.due_at}`);
+    list($("recent-calls"), c ? c.recent_calls : [], (x) => `${when(x.arrived_at)} ${x.outcome || ""} ${x.agent_id || ""}`);
+    list($("complaints"), c ? c.open_complaints : [], (x) => `${t(`class_${x.class}`)}: ${x.matter} (→ ${when(x.deadline_at)})`);
+    list($("follow-ups"), c ? c.follow_ups : [], (x) => `${x.kind} ${when(x.due_at)}`);
     for (const id of ["recent-calls", "complaints", "follow-ups"]) {  // a heading only over something
       $(id).hidden = !$(id).children.length; $(id).previousElementSibling.hidden = $(id).hidden;
     }
@@ -269,10 +269,14 @@
   });
 
   // -- the read-back view -----------------------------------------------------------------
+  function when(text) {  // a time from the records ("2026-12-07 10:00:00+00:00") as the agent reads it
+    const d = text ? new Date(String(text).replace(" ", "T")) : null;
+    return d && !isNaN(d) ? d.toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", { dateStyle: "medium", timeStyle: "short" }) : (text || "");
+  }
   function readBackValue(name, v) {
     if (name === "category") return t(v);
     if (name === "complaint_class") return t(`class_${v}`);
-    if (TIME_FIELDS.includes(name) && v) return new Date(v).toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB", { dateStyle: "medium", timeStyle: "short" });
+    if (TIME_FIELDS.includes(name) && v) return when(v);
     return v;
   }
   function openReadBack() {
