@@ -5,6 +5,7 @@ process, `callcenter.call_side.service`, and the floor process, `callcenter.floo
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import resource
 from collections.abc import Coroutine
@@ -14,9 +15,39 @@ import structlog
 
 from callcenter.settings import Settings
 
-__all__ = ["GC_THRESHOLDS", "raise_open_files_limit", "run_on_loop", "settle_gc", "unsettle_gc"]
+__all__ = [
+    "GC_THRESHOLDS",
+    "ListenFailed",
+    "raise_open_files_limit",
+    "run_on_loop",
+    "settle_gc",
+    "unsettle_gc",
+]
 
 log = structlog.get_logger(__name__)
+
+
+#: Why a listening socket could not be bound, in words for an operator.
+_BIND_FAILURES: Final = {
+    errno.EADDRINUSE: "the port is in use: another program holds it (a PBX, or this service "
+    "already running)",
+    errno.EACCES: "not allowed: a port below 1024 needs privileges",
+    errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+}
+
+
+class ListenFailed(OSError):
+    """A port the service must listen on could not be had, said in one line that
+    names the address, the reason and the setting that changes it."""
+
+    def __init__(self, what: str, cause: OSError, setting: str) -> None:
+        if cause.errno is None and isinstance(cause.__cause__, OSError):
+            cause = cause.__cause__  # uvloop words a refused bind without its errno
+        reason = _BIND_FAILURES.get(cause.errno or 0, cause.strerror or str(cause))
+        env = "CALLCENTER_" + "__".join(setting.upper().split("."))
+        super().__init__(
+            cause.errno, f"cannot listen on {what}: {reason}; set {setting} ({env}) to another"
+        )
 
 
 def raise_open_files_limit() -> tuple[int, int]:

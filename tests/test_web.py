@@ -399,3 +399,37 @@ async def test_every_response_carries_the_security_headers(clock):
             assert headers.get("Server") == "callcenter", path
         page = await (await client.get("/agent")).text()
         assert "onclick=" not in page and "<script>" not in page  # nothing inline to allow
+
+
+@pytest.mark.parametrize("busy", ["http", "sip"])
+async def test_a_busy_port_is_said_in_one_line_naming_the_setting(busy: str) -> None:
+    """Issue 17 (a first run): a port in use was a traceback (HTTP) or "could not bind to
+    local_addr" (SIP), naming neither the port's setting nor what to do."""
+    import socket
+
+    port = free_port()
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if busy == "sip" else socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", port))
+    if busy == "http":
+        holder.listen()
+    settings = settings_on(
+        port if busy == "http" else free_port(),
+        service={"floor_process": False},
+        **({"sip": {"port": port, "transports": ["udp", "tcp"]}} if busy == "sip" else {}),
+    )
+    what, setting = (
+        (f"HTTP 127.0.0.1:{port}", "http.port (CALLCENTER_HTTP__PORT)")
+        if busy == "http"
+        else (f"SIP udp 127.0.0.1:{port}", "sip.port (CALLCENTER_SIP__PORT)")
+    )
+    try:
+        with capture_logs() as logs:
+            assert await run(settings) == 1
+    finally:
+        holder.close()
+    [error] = [e for e in logs if e["log_level"] == "error"]
+    assert error["event"] == "service failed to start"
+    assert error["error"] == (
+        f"[Errno 98] cannot listen on {what}: the port is in use: another program holds it "
+        f"(a PBX, or this service already running); set {setting} to another"
+    )

@@ -62,7 +62,7 @@ from callcenter.metrics.database import EmbeddedDatabaseCollector
 from callcenter.metrics.journal import AppenderCollector
 from callcenter.metrics.scrape import LoopCollector, Scraper
 from callcenter.metrics.sip import SipMetrics
-from callcenter.process import settle_gc, unsettle_gc
+from callcenter.process import ListenFailed, settle_gc, unsettle_gc
 from callcenter.records import directory
 from callcenter.records.appender import JournalAppender
 from callcenter.records.bindings import KnownBinding, known_bindings, stored_bindings
@@ -71,7 +71,7 @@ from callcenter.records.journal import Journal
 from callcenter.records.migrate import apply_migrations
 from callcenter.records.writer import RecordsWriter
 from callcenter.settings import AccountSettings, AgentSettings, Settings
-from callcenter.sip.aio import TransportConfig
+from callcenter.sip.aio import BindError, TransportConfig
 from callcenter.sip.auth import DigestClient, DigestServer
 from callcenter.sip.endpoint import EndpointConfig
 from callcenter.sip.headers import NameAddr
@@ -343,7 +343,13 @@ class Service:
         sip_metrics.register_connection_collector(
             self.registry, lambda: runtime.transports, wrap=self._loop
         )
-        await runtime.start()
+        try:
+            await runtime.start()
+        except BindError as exc:
+            setting = "sip.tls_port" if exc.transport is Transport.TLS else "sip.port"
+            where = f"SIP {exc.transport.lower()} {exc.host}:{exc.port}"
+            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+            raise ListenFailed(where, cause, setting) from None
         stack.push_async_callback(runtime.stop)
         self.sip = runtime
         self.call_side.runtime = runtime

@@ -53,7 +53,7 @@ from callcenter.log import configure_logging
 from callcenter.metrics.calls import CallMetrics, DesktopCollector, FeedCollector, pop_latency
 from callcenter.metrics.records import RecordsCollector
 from callcenter.metrics.scrape import LoopCollector
-from callcenter.process import run_on_loop, settle_gc, unsettle_gc
+from callcenter.process import ListenFailed, run_on_loop, settle_gc, unsettle_gc
 from callcenter.records import directory
 from callcenter.records.customers import Customer, CustomerDirectory, update_customer
 from callcenter.records.database import Pool
@@ -144,7 +144,10 @@ class Floor:
                 http.metrics_password.get_secret_value(),
             ),
         )
-        runner = await start_web(app, http.host, http.port, idle_timeout=http.idle_timeout)
+        try:
+            runner = await start_web(app, http.host, http.port, idle_timeout=http.idle_timeout)
+        except OSError as exc:
+            raise ListenFailed(f"HTTP {http.host}:{http.port}", exc, "http.port") from None
         stack.push_async_callback(runner.cleanup)
         self.http_addresses = listening_addresses(runner)
 
@@ -331,6 +334,9 @@ async def _run_floor(settings: Settings, link: socket.socket) -> int:
             stack.push_async_callback(cancel_and_wait, [reading])
             await floor.serve(stack)
             await channel.request("serving", {"http": floor.http_addresses})
+        except ListenFailed as exc:  # said in full: no traceback to read
+            log.error("floor process failed to start", error=str(exc))
+            return 1
         except Exception:
             log.exception("floor process failed to start")
             return 1

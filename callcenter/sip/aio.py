@@ -12,10 +12,12 @@ it fail at once (§18.4) instead of waiting for their timers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import socket
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -25,7 +27,7 @@ from .errors import ParseError
 from .message import Address, Message, Transport
 from .parser import KeepAlive, StreamFramer
 
-__all__ = ["SipSink", "SipTransports", "TransportConfig"]
+__all__ = ["BindError", "SipSink", "SipTransports", "TransportConfig"]
 
 log = structlog.get_logger("callcenter.sip.transport")
 
@@ -192,12 +194,22 @@ class SipTransports:
         self._refusals_logged: dict[str, float] = {}
 
     async def start(self) -> None:
+        """Bind every configured transport; `BindError` names the one that could
+        not be bound (and what was bound is closed again)."""
+        try:
+            await self._bind()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.config
         if Transport.UDP in cfg.transports:
-            transport, proto = await loop.create_datagram_endpoint(
-                lambda: _Udp(self.sink), local_addr=(cfg.host, cfg.port)
-            )
+            with _binding(Transport.UDP, cfg.host, cfg.port):
+                transport, proto = await loop.create_datagram_endpoint(
+                    lambda: _Udp(self.sink), local_addr=(cfg.host, cfg.port)
+                )
             self._udp = proto
             self.bound[Transport.UDP] = transport.get_extra_info("sockname")[:2]
             if cfg.udp_receive_buffer:
@@ -205,17 +217,20 @@ class SipTransports:
         # TCP shares UDP's port number when it was chosen by the OS (port 0).
         tcp_port = self.bound.get(Transport.UDP, (cfg.host, cfg.port))[1]
         if Transport.TCP in cfg.transports:
-            server = await loop.create_server(
-                lambda: _Stream(self, Transport.TCP), cfg.host, tcp_port
-            )
+            with _binding(Transport.TCP, cfg.host, tcp_port):
+                server = await loop.create_server(
+                    lambda: _Stream(self, Transport.TCP), cfg.host, tcp_port
+                )
             self._servers.append(server)
             self.bound[Transport.TCP] = server.sockets[0].getsockname()[:2]
         if Transport.TLS in cfg.transports:
             if cfg.tls_context is None:
                 raise ValueError("TLS transport needs a certificate and key")
-            server = await loop.create_server(
-                lambda: _Stream(self, Transport.TLS), cfg.host, cfg.tls_port, ssl=cfg.tls_context
-            )
+            with _binding(Transport.TLS, cfg.host, cfg.tls_port):
+                server = await loop.create_server(
+                    lambda: _Stream(self, Transport.TLS), cfg.host, cfg.tls_port,
+                    ssl=cfg.tls_context,
+                )  # fmt: skip
             self._servers.append(server)
             self.bound[Transport.TLS] = server.sockets[0].getsockname()[:2]
         if self._servers:
@@ -350,3 +365,22 @@ def _write_when_connected(task: asyncio.Task[_Stream | None], data: bytes) -> No
     conn = task.result()
     if conn is not None:
         conn.write(data)
+
+
+class BindError(OSError):
+    """A listening socket that could not be bound: its transport and address; the
+    system's error is its cause."""
+
+    def __init__(self, transport: Transport, host: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, f"cannot listen on SIP {transport.lower()} {host}:{port}")
+        self.transport = transport
+        self.host = host
+        self.port = port
+
+
+@contextlib.contextmanager
+def _binding(transport: Transport, host: str, port: int) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise BindError(transport, host, port, exc) from exc
