@@ -106,8 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
     demo_cmd.add_argument("--agents", type=int, default=5, help="simulated agents (default 5)")
     demo_cmd.add_argument(
-        "--rate", type=float, default=0.3, help="new callers per second (default 0.3)"
-    )
+        "--rate", type=float, default=None,
+        help="new callers per second (default 0.026 per agent: about half the floor busy, "
+        "a few calls past three rings)",
+    )  # fmt: skip
     demo_cmd.add_argument(
         "--abandon", type=float, default=0.15,
         help="share of callers who hang up if not answered soon (default 0.15)",
@@ -141,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings, _with_database(settings, partial(_export_step, args.start, args.end))
         )
     if args.command == "demo":
-        if args.agents < 1 or args.rate < 0 or not 0 <= args.abandon <= 1:
+        if args.agents < 1 or (args.rate is not None and args.rate < 0) or not (
+            0 <= args.abandon <= 1
+        ):
             print("callcenter: demo needs --agents >= 1, --rate >= 0, 0 <= --abandon <= 1",
                   file=sys.stderr)  # fmt: skip
             return EXIT_USAGE

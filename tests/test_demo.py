@@ -106,3 +106,54 @@ async def test_simulated_calls_are_answered_or_abandoned_and_none_fail(tmp_path)
     assert sum(isinstance(e, CallAbandoned) for e in seen) == stats.abandoned
     # Every offer popped once on the agent's desktop, its latency measured.
     assert pops == sum(isinstance(e, CallOffered) for e in seen) > 0
+
+
+def test_the_demos_default_load_keeps_the_floor_healthy_with_some_breaches() -> None:
+    """Issue 17 (a first run): the demo's default of 0.3 calls/s for 5 agents held
+    them for about 6 Erlang: a queue that only grew. The default now follows the
+    agents; Erlang C on what a call holds an agent for (ringing, talk, wrap-up, as
+    the demo configures them) says how many callers wait."""
+    import math
+
+    from callcenter.demo import ANSWER_RINGS
+
+    for agents in (3, 5, 10, 30):
+        settings, _ = demo_settings(Settings(), DemoOptions(agents=agents))
+        queue = settings.queues[0].config()
+        sim = SimConfig(service=Address("127.0.0.1", 5060))
+        held = (
+            sum(ANSWER_RINGS) / 2 * queue.cadence.cycle
+            + sum(sim.talk_seconds) / 2
+            + settings.queues[0].wrap_up
+        )
+        erlangs = DemoOptions(agents=agents).rate * held
+        assert 0.4 < erlangs / agents < 0.7, (agents, erlangs)
+        below = sum(erlangs**k / math.factorial(k) for k in range(agents))
+        top = erlangs**agents / math.factorial(agents) * agents / (agents - erlangs)
+        waits = top / (below + top)  # Erlang C: the share of callers who wait
+        assert waits < 0.35, (agents, waits)
+    assert DemoOptions(agents=5, call_rate=1.0).rate == 1.0  # --rate still wins
+
+
+def test_returning_callers_ring_from_the_customers_numbers() -> None:
+    import itertools
+    import random
+
+    from callcenter.sim.core import Simulator
+
+    pool = ("13800000001", "13800000002")
+    config = SimConfig(
+        service=Address("127.0.0.1", 5060), call_rate=1.0, returning_callers=pool,
+        returning_share=0.5,
+    )  # fmt: skip
+    ids = itertools.count()
+    sim = Simulator(config, [], ("127.0.0.1", 5070), new_id=lambda: f"id{next(ids)}",
+                    rng=random.Random(3))  # fmt: skip
+    numbers = []
+    for n in range(200):
+        for action in sim._place_call(float(n)):
+            data = getattr(action, "data", b"")
+            if data.startswith(b"INVITE"):
+                numbers.append(data.split(b"From: ", 1)[1].split(b"<sip:", 1)[1].split(b"@")[0])
+    returning = sum(n.decode() in pool for n in numbers)
+    assert len(numbers) == 200 and 70 < returning < 130, returning

@@ -59,6 +59,10 @@ class SimConfig:
     patience_seconds: tuple[float, float] = (3.0, 20.0)
     register_expires: int = 300
     caller_numbers: tuple[str, ...] = ()  # callers' numbers in turn; random when empty
+    # With caller_numbers empty: this share of callers ring from one of these numbers
+    # (customers who call again), the others from a random number.
+    returning_callers: tuple[str, ...] = ()
+    returning_share: float = 0.0
 
 
 @dataclass(slots=True)
@@ -319,6 +323,8 @@ class Simulator:
         self.stats.placed += 1
         if cfg.caller_numbers:
             number = cfg.caller_numbers[(self.stats.placed - 1) % len(cfg.caller_numbers)]
+        elif cfg.returning_callers and self.rng.random() < cfg.returning_share:
+            number = self.rng.choice(cfg.returning_callers)
         else:
             number = f"138{self.rng.randrange(10**8):08d}"
         host, port = self.local
