@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .numbers import valid_number
 
 __all__ = [
+    "RECORD_SAVED",
     "CallForm",
     "CallNotRecordedYet",
     "ComplaintClass",
@@ -269,6 +270,13 @@ async def _customer_of(
     return created
 
 
+#: Whether the agent of ring attempt ``r`` saved a record of its call (SQL): what
+#: `pending_records` and the agent's day (stats.agent_day) both ask.
+RECORD_SAVED = (
+    "EXISTS (SELECT 1 FROM call_forms f WHERE f.call_id = r.call_id AND f.agent_id = r.agent_id)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PendingRecord:
     """A call the agent answered that has no record of theirs yet."""
@@ -288,12 +296,11 @@ async def pending_records(
     first (at most `limit`, the oldest). A call transferred away counts for each
     agent who answered it; an abandon, a missed ring or a short abandon was not answered."""
     rows = await conn.fetch(
-        """SELECT c.call_id, c.queue, c.caller, c.caller_name, r.ended_at AS answered_at,
+        f"""SELECT c.call_id, c.queue, c.caller, c.caller_name, r.ended_at AS answered_at,
                   c.ended_at
            FROM ring_attempts r JOIN calls c ON c.call_id = r.call_id
            WHERE r.agent_id = $1 AND r.offered_at >= $2 AND r.outcome = 'answered'
-             AND NOT EXISTS (SELECT 1 FROM call_forms f
-                             WHERE f.call_id = r.call_id AND f.agent_id = $1)
+             AND NOT {RECORD_SAVED}
            ORDER BY r.ended_at, c.call_id LIMIT $3""",
         agent_id, since, limit,
     )  # fmt: skip

@@ -12,6 +12,11 @@ same way (`acd.kpi.KpiFold`; tests/records/test_kpi.py checks they agree).
 A call a crash interrupted (outcome ``interrupted``) is offered, answered if
 its answer came before the crash, and never abandoned; its ring attempt
 still ringing is neither handled nor missed.
+
+One agent's own day (`agent_day`, the desktop's "My day"): the offers of the
+day with their outcomes and whether the agent's record of each call is
+saved, and handled, missed (counted as `agent_stats` counts them, with the
+same SQL) and the average handle time: (talk + wrap-up) / calls finished.
 """
 
 from __future__ import annotations
@@ -21,7 +26,37 @@ from datetime import datetime
 
 import asyncpg
 
-__all__ = ["AgentStats", "QueueStats", "StateRow", "agent_stats", "queue_stats", "state_seconds"]
+from .forms import RECORD_SAVED
+
+__all__ = [
+    "AgentDay",
+    "AgentStats",
+    "DayOffer",
+    "QueueStats",
+    "StateRow",
+    "agent_day",
+    "agent_stats",
+    "queue_stats",
+    "state_seconds",
+]
+
+
+def _ended_in(r: str = "") -> str:
+    """SQL: ring attempt `r` ended (was answered, missed, declined ...) in [$1, $2). An
+    offer ends within the hour it was made (the agent's ring limit), which keeps the
+    read on the (agent_id, offered_at) index."""
+    return (
+        f"{r}offered_at >= $1::timestamptz - interval '1 hour' AND {r}offered_at < $2"
+        f" AND {r}ended_at >= $1 AND {r}ended_at < $2"
+    )
+
+
+#: An agent's handled and missed offers, counted over ring attempts (SQL): the board's
+#: and the agent's own day's one definition. Missed is ring-no-answer only: a declined,
+#: busy or unreachable phone, a caller who hung up while it rang and a call answered
+#: elsewhere are not.
+_HANDLED = "count(*) FILTER (WHERE outcome = 'answered')"
+_MISSED = "count(*) FILTER (WHERE outcome = 'missed')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,14 +172,10 @@ async def agent_stats(
     (agent_id, time) indexes, so the cost grows with the day, not the table.
     Pass the whole floor: a stopped process's end is read from their rows."""
     attempts = await conn.fetch(
-        """SELECT agent_id,
-                  count(*) FILTER (WHERE outcome = 'answered') AS handled,
-                  count(*) FILTER (WHERE outcome = 'missed') AS missed
-             FROM ring_attempts
-            WHERE agent_id = ANY($3::text[])
-              AND offered_at >= $1::timestamptz - interval '1 hour' AND offered_at < $2
-              AND ended_at >= $1 AND ended_at < $2
-            GROUP BY agent_id""",
+        f"""SELECT agent_id, {_HANDLED} AS handled, {_MISSED} AS missed
+              FROM ring_attempts
+             WHERE agent_id = ANY($3::text[]) AND {_ended_in()}
+             GROUP BY agent_id""",
         start,
         end,
         agent_ids,
@@ -172,3 +203,105 @@ async def agent_stats(
         AgentStats(agent, *counts.get(agent, (0, 0)), *durations.get(agent, (0.0, 0.0)))
         for agent in sorted(set(counts) | set(durations))
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class DayOffer:
+    """One offer of a call to the agent, as their day lists it."""
+
+    call_id: str
+    queue: str
+    caller: str
+    customer_name: str | None  # the customer the caller's number is filed under
+    offered_at: datetime
+    # The offer's outcome: answered, missed, declined, busy, unreachable, cancelled
+    # (the caller hung up while it rang), answered-elsewhere, error, interrupted;
+    # None while it rings.
+    outcome: str | None
+    talk_seconds: float | None  # the agent's part of an answered call, once it is over
+    recorded: bool  # the agent's record of the call is saved
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDay:
+    """One agent's day in [start, end): the offers and the figures."""
+
+    agent_id: str
+    offers: list[DayOffer]  # newest first, at most `limit` of them
+    handled: int  # offers answered (as `agent_stats`)
+    missed: int  # offers let ring past agent_ring_limit (as `agent_stats`)
+    without_record: int  # calls answered with no record of the agent's yet
+    finished: int  # answered calls whose agent's part is over (hung up or transferred)
+    talk_seconds: float  # their talk
+    wrap_up_seconds: float  # time in wrap-up that ended in the day
+
+    @property
+    def aht_seconds(self) -> float | None:
+        """Average handle time: (talk + wrap-up) / calls finished; None before the first."""
+        if self.finished == 0:
+            return None
+        return (self.talk_seconds + self.wrap_up_seconds) / self.finished
+
+
+# The agent's part of an answered offer: its first end (hung up, or transferred away)
+# by this agent after the answer; talk seconds as the ACD measured them.
+_TALK = """LEFT JOIN LATERAL (
+        SELECT (e.data->>'talk_seconds')::float8 AS talk
+          FROM call_events e
+         WHERE e.call_id = r.call_id AND e.kind IN ('CallEnded', 'CallTransferred')
+           AND e.data->>'agent_id' = r.agent_id AND e.at >= r.ended_at
+         ORDER BY e.at LIMIT 1) t ON r.outcome = 'answered'"""
+
+
+async def agent_day(
+    conn: asyncpg.Connection, agent_id: str, start: datetime, end: datetime, limit: int = 200
+) -> AgentDay:
+    """`agent_id`'s offers in [start, end) and the figures of them.
+
+    An offer belongs to the day it ended in (its answer, its miss), as the board
+    counts handled and missed; an offer still ringing is listed too. Talk is the
+    agent's part of each answered call, from the ACD's `CallEnded` or
+    `CallTransferred`; wrap-up is the time in wrap-up of each state change out of
+    it in the day (`AgentStateChanged.seconds`, as `callcenter_wrap_up_seconds`).
+    The average handle time counts the calls whose agent's part is over.
+    """
+    rows = await conn.fetch(
+        f"""SELECT r.call_id, c.queue, c.caller, cu.name AS customer_name, r.offered_at,
+                   r.outcome, t.talk AS talk_seconds, {RECORD_SAVED} AS recorded
+              FROM ring_attempts r
+              JOIN calls c ON c.call_id = r.call_id
+              LEFT JOIN customer_numbers n ON n.number = c.caller_e164
+              LEFT JOIN customers cu ON cu.id = n.customer_id
+              {_TALK}
+             WHERE r.agent_id = $3
+               AND (({_ended_in("r.")}) OR (r.ended_at IS NULL
+                    AND r.offered_at >= $1::timestamptz - interval '1 hour' AND r.offered_at < $2))
+             ORDER BY r.offered_at DESC, r.leg_id LIMIT $4""",
+        start, end, agent_id, limit,
+    )  # fmt: skip
+    figures = await conn.fetchrow(
+        f"""WITH day AS (
+                SELECT r.call_id, r.outcome, t.talk, {RECORD_SAVED} AS recorded
+                  FROM ring_attempts r {_TALK}
+                 WHERE r.agent_id = $3 AND {_ended_in("r.")})
+            SELECT {_HANDLED} AS handled, {_MISSED} AS missed,
+                   count(DISTINCT call_id) FILTER (WHERE outcome = 'answered' AND NOT recorded)
+                     AS without_record,
+                   count(talk) AS finished, coalesce(sum(talk), 0) AS talk,
+                   (SELECT coalesce(sum((e.data->>'seconds')::float8), 0)
+                      FROM agent_state_history h JOIN call_events e ON e.key = h.key
+                     WHERE h.agent_id = $3 AND h.previous = 'wrap-up'
+                       AND h.at >= $1 AND h.at < $2) AS wrap_up
+              FROM day""",
+        start, end, agent_id,
+    )  # fmt: skip
+    return AgentDay(
+        agent_id,
+        [DayOffer(**dict(row)) for row in rows],
+        figures["handled"],
+        figures["missed"],
+        figures["without_record"],
+        figures["finished"],
+        float(figures["talk"]),
+        float(figures["wrap_up"]),
+    )
