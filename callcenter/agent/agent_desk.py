@@ -26,6 +26,9 @@ forgotten when their call ends and when a record or a correction of them is
 saved. For a queue that keeps its agents in wrap-up until the record is
 saved, storing the record of the call the agent is wrapping up ends that
 wrap-up (the ACD's `EndWrapUp`).
+
+The agent's own day (`agent.day`) is read from the records for the day the
+board counts (from the service's midnight), when the page asks.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import itertools
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import msgspec
@@ -66,21 +69,32 @@ from callcenter.records.forms import (
     PendingRecord,
     SavedForm,
 )
+from callcenter.records.stats import AgentDay
 from callcenter.tasks import cancel_and_wait
 from callcenter.throttle import SuppressedLog
 
 from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, encode
+from .board import day_start
 from .clients import Client
-from .messages import ProtocolError, SubmitForm, UpdateCustomer, form_from
-from .replies import AgentHello, CustomerUpdated, ErrorReply, FormSaved, encode_reply
+from .messages import Day, ProtocolError, SubmitForm, UpdateCustomer, form_from
+from .replies import (
+    AgentDayReply,
+    AgentHello,
+    CustomerUpdated,
+    DayOfferWire,
+    ErrorReply,
+    FormSaved,
+    encode_reply,
+)
 
-__all__ = ["AgentDesk", "AgentInfo"]
+__all__ = ["AgentDesk", "AgentInfo", "DayFn"]
 
 log = structlog.get_logger("callcenter.desktop")
 
 POP_LOOKUP_LIMIT = 0.5  # seconds a pop waits for its customer
 OFFERS_KEPT = 50  # calls per agent whose forms are known to be theirs without the records
 PENDING_LIMIT = 2.0  # seconds `hello` waits for the records of the calls awaiting a record
+DAY_LIMIT = 2.0  # seconds `agent.day` waits for the records
 CALLERS_KEPT = 20_000  # calls in progress whose caller's look-up to forget when they end
 
 #: Saves a form: (the form, offered to its agent?, the call's caller if known).
@@ -89,6 +103,8 @@ SaveForm = Callable[[CallForm, bool, str | None], Awaitable[SavedForm]]
 UpdateCustomerFn = Callable[
     [str, int, dict[str, str | None], list[str]], Awaitable[Customer | None]
 ]
+#: An agent's day from the records: (agent, start, end).
+DayFn = Callable[[str, datetime, datetime], Awaitable[AgentDay]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +132,8 @@ class AgentDesk:
         greetings: dict[str, str] | None = None,
         wrap_until_record: frozenset[str] = frozenset(),
         sop: dict[str, Any] | None = None,
+        day: DayFn | None = None,
+        tz: tzinfo | None = None,
     ) -> None:
         self.agents = agents
         self.control = control
@@ -125,6 +143,8 @@ class AgentDesk:
         self._pending = pending
         self._update_customer = update_customer
         self._forget = forget
+        self._day = day
+        self._tz = tz  # the board's day: from midnight here (None: the local time zone)
         self._replay = replay
         # Told the seconds from each offer (its event's wall time, stamped where
         # the ACD runs) to its pop queued for the agent's websocket.
@@ -311,6 +331,52 @@ class AgentDesk:
             )
         return CustomerUpdated(ref=message.ref, customer=_customer(customer))
 
+    async def day(self, agent_id: str, message: Day) -> AgentDayReply | ErrorReply:
+        """The agent's own day (`agent.day`): today's offers and figures, from the
+        records, for the day the board counts (from the service's midnight)."""
+        if self._day is None:
+            return ErrorReply(
+                code="unavailable", message="records are off: no day to show", ref=message.ref
+            )
+        started = day_start(self._clock.wall(), self._tz)
+        ends = day_start(started + 26 * 3600, self._tz)
+        try:
+            async with asyncio.timeout(DAY_LIMIT):
+                day = await self._day(
+                    agent_id,
+                    datetime.fromtimestamp(started, UTC),
+                    datetime.fromtimestamp(ends, UTC),
+                )
+        except Exception as exc:  # the database is down: the page asks again later
+            self._not_read("agent's day not read", agent_id, exc)
+            return ErrorReply(
+                code="unavailable", message="the records are unavailable, retry", ref=message.ref
+            )
+        return AgentDayReply(
+            ref=message.ref,
+            day_started=started,
+            offers=[
+                DayOfferWire(
+                    call_id=o.call_id,
+                    queue=o.queue,
+                    caller=o.caller,
+                    customer_name=o.customer_name,
+                    offered_at=o.offered_at.timestamp(),
+                    outcome=o.outcome,
+                    talk_seconds=o.talk_seconds,
+                    recorded=o.recorded,
+                )
+                for o in day.offers
+            ],
+            handled=day.handled,
+            missed=day.missed,
+            without_record=day.without_record,
+            finished=day.finished,
+            talk_seconds=day.talk_seconds,
+            wrap_up_seconds=day.wrap_up_seconds,
+            aht_seconds=day.aht_seconds,
+        )
+
     async def _records_pending(self, agent_id: str) -> list[dict[str, Any]]:
         """The calls awaiting this agent's record, with their customers; none when the
         records cannot say within `PENDING_LIMIT` (the page keeps its own drafts)."""
@@ -322,13 +388,8 @@ class AgentDesk:
                 customers = await asyncio.gather(
                     *(self._pending_customer(p.caller) for p in pending)
                 )
-        except Exception as exc:  # a floor logging in at once: one line per 10 s
-            count = self._pending_log.hit("pending", self._clock.monotonic())
-            if count is not None:
-                log.warning(
-                    "records pending not read", count=count, last_agent=agent_id,
-                    error=str(exc) or repr(exc),
-                )  # fmt: skip
+        except Exception as exc:
+            self._not_read("records pending not read", agent_id, exc)
             return []
         return [
             {"call_id": p.call_id, "queue": p.queue, "caller": p.caller,
@@ -337,6 +398,13 @@ class AgentDesk:
              "customer": _customer(customer)}
             for p, customer in zip(pending, customers, strict=True)
         ]  # fmt: skip
+
+    def _not_read(self, what: str, agent_id: str, exc: Exception) -> None:
+        """The records did not answer: a floor logging in (or finishing calls) at once
+        gets one line per 10 s for each kind of read, with a count."""
+        count = self._pending_log.hit(what, self._clock.monotonic())
+        if count is not None:
+            log.warning(what, count=count, last_agent=agent_id, error=str(exc) or repr(exc))
 
     async def _pending_customer(self, caller: str) -> Customer | None:
         if self._lookup is None:

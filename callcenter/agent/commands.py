@@ -2,8 +2,8 @@
 
 The desktop's one dispatcher (`DesktopHub`) checks the sender's role with
 `refusal`, answers what it answers itself (ping, the board, the feed's
-choice, a form) and sends every other message to the ACD as the typed
-command `acd_command` makes of it, through `CallControl.command`.
+choice, a form, the agent's day) and sends every other message to the ACD as
+the typed command `acd_command` makes of it, through `CallControl.command`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ ROLE: dict[type, str | None] = {
     m.Transfer: "agent",
     m.SubmitForm: "agent",
     m.UpdateCustomer: "agent",
+    m.Day: "agent",
     m.SetAgentState: "supervisor",
     m.Board: "supervisor",
     m.Figures: "supervisor",

@@ -53,7 +53,7 @@ from callcenter.records.forms import PendingRecord
 from callcenter.tasks import cancel_and_wait
 from callcenter.throttle import SuppressedLog, source_key
 
-from .agent_desk import AgentDesk, AgentInfo, SaveForm, UpdateCustomerFn
+from .agent_desk import AgentDesk, AgentInfo, DayFn, SaveForm, UpdateCustomerFn
 from .auth import LoginRefused, Sessions
 from .board import WAITING_SHOWN, FloorTally
 from .clients import QUEUE_LIMIT, Client
@@ -63,6 +63,7 @@ from .floor_model import FloorModel
 from .messages import (
     Board,
     BoardFigures,
+    Day,
     Feed,
     Figures,
     Ping,
@@ -83,6 +84,7 @@ __all__ = [
     "QUEUE_LIMIT",
     "SESSION_ENDED",
     "AgentInfo",
+    "DayFn",
     "DesktopHub",
     "History",
 ]
@@ -123,6 +125,7 @@ class DesktopHub:
         greetings: dict[str, str] | None = None,
         wrap_until_record: frozenset[str] = frozenset(),
         sop: dict[str, Any] | None = None,
+        day: DayFn | None = None,
         replay_messages: int = 500,
         clock: Clock | None = None,
         history: History | None = None,
@@ -157,6 +160,8 @@ class DesktopHub:
             greetings=greetings,
             wrap_until_record=wrap_until_record,
             sop=sop,
+            day=day,
+            tz=tz,
         )
         self.supervisor_desk = SupervisorDesk(
             self.floor_model,
@@ -462,6 +467,8 @@ class DesktopHub:
                     return await self.agent_desk.submit(login.user_id, message)
                 case UpdateCustomer():
                     return await self.agent_desk.update_customer(login.user_id, message)
+                case Day():
+                    return await self.agent_desk.day(login.user_id, message)
                 case Board() | Feed() | Figures():
                     return await self.supervisor_desk.answer(client, message)
                 case SetAgentState():

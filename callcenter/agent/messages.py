@@ -88,6 +88,12 @@ class Ping(_In):
     type: Literal["ping"]
 
 
+class Day(_In):
+    """An agent asks for their own day: today's offers and figures (`agent.day`)."""
+
+    type: Literal["agent.day"]
+
+
 class SetAgentState(_In):
     """A supervisor changes an agent's state, with a reason (logged)."""
 
@@ -128,6 +134,7 @@ ClientMessage = Annotated[
     | SubmitForm
     | UpdateCustomer
     | Ping
+    | Day
     | SetAgentState
     | Board
     | Figures

@@ -14,9 +14,11 @@ import msgspec
 from .messages import VERSION
 
 __all__ = [
+    "AgentDayReply",
     "AgentHello",
     "BoardReply",
     "CustomerUpdated",
+    "DayOfferWire",
     "ErrorReply",
     "FormSaved",
     "Ok",
@@ -67,6 +69,35 @@ class CustomerUpdated(_Reply, tag="customer.updated"):
     customer: dict[str, Any] | None
 
 
+class DayOfferWire(msgspec.Struct, kw_only=True):
+    """One offer of the agent's day (records.stats.DayOffer), times in wall seconds."""
+
+    call_id: str
+    queue: str
+    caller: str
+    customer_name: str | None  # the customer the caller's number is filed under
+    offered_at: float
+    outcome: str | None  # answered, missed, declined, busy, ...; None while it rings
+    talk_seconds: float | None  # the agent's part of an answered call, once over
+    recorded: bool  # the agent's record of the call is saved
+
+
+class AgentDayReply(_Reply, tag="agent.day"):
+    """The agent's own day (`agent.day`): since `day_started` (the service's midnight),
+    the offers, newest first, and the figures (docs/desktop.md, "My day")."""
+
+    ref: str | None
+    day_started: float
+    offers: list[DayOfferWire]
+    handled: int  # calls answered, as the board counts them
+    missed: int  # offers let ring past the ring limit, as the board counts them
+    without_record: int  # calls answered with no record saved yet
+    finished: int  # answered calls whose agent's part is over
+    talk_seconds: float
+    wrap_up_seconds: float
+    aht_seconds: float | None  # (talk + wrap-up) / finished; None before the first
+
+
 class BoardReply(_Reply, tag="board"):
     """The floor now (`supervisor.board`): queues, agents and calls as the ACD sees them."""
 
@@ -95,7 +126,15 @@ class SupervisorHello(_Reply, tag="hello"):
 
 
 Reply = (
-    Pong | Ok | ErrorReply | FormSaved | CustomerUpdated | BoardReply | AgentHello | SupervisorHello
+    Pong
+    | Ok
+    | ErrorReply
+    | FormSaved
+    | CustomerUpdated
+    | AgentDayReply
+    | BoardReply
+    | AgentHello
+    | SupervisorHello
 )
 
 _ENCODER = msgspec.json.Encoder()

@@ -64,7 +64,14 @@ from callcenter.records.forms import (
     pending_records,
     save_form,
 )
-from callcenter.records.stats import AgentStats, QueueStats, agent_stats, queue_stats
+from callcenter.records.stats import (
+    AgentDay,
+    AgentStats,
+    QueueStats,
+    agent_day,
+    agent_stats,
+    queue_stats,
+)
 from callcenter.records.store import Store
 from callcenter.records.writer import RecordsWriter
 from callcenter.settings import QueueSettings, Settings
@@ -189,7 +196,7 @@ class Floor:
         for supervisor in desk.supervisors:
             sessions.add_user(supervisor.id, supervisor.password.get_secret_value(), "supervisor")
         pool = self.db_pool
-        lookup = save = history = pending = update = forget = None
+        lookup = save = history = pending = update = forget = day = None
         if pool is not None:
             customers: list[CustomerDirectory] = []
 
@@ -220,6 +227,10 @@ class Floor:
                     forget(number)
                 return await lookup(numbers[0]) if numbers else None
 
+            async def day(agent_id: str, start: datetime, end: datetime) -> AgentDay:
+                async with (await pool.get()).acquire() as conn:
+                    return await agent_day(conn, agent_id, start, end)
+
             async def history(
                 start: datetime, end: datetime, agents: list[str]
             ) -> tuple[list[QueueStats], list[AgentStats]]:
@@ -238,6 +249,7 @@ class Floor:
             pending=pending,
             update_customer=update,
             forget=forget,
+            day=day,
             greetings={q.name: q.greeting for q in self.settings.queues if q.greeting},
             wrap_until_record=frozenset(
                 q.name for q in self.settings.queues if q.wrap_up_until_record

@@ -48,6 +48,8 @@ TABLE = [
     (dict(type="form.submit", form={}), "agent", None, None),
     (dict(type="agent.ready"), "supervisor", "not a supervisor command", SetReady("u1")),
     (dict(type="form.submit", form={}), "supervisor", "not a supervisor command", None),
+    (dict(type="agent.day"), "agent", None, None),
+    (dict(type="agent.day"), "supervisor", "not a supervisor command", None),
     (
         dict(type="supervisor.set_state", agent_id="a7", state="ready", reason="back"),
         "supervisor", None, SetReady("a7"),

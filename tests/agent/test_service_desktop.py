@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import pytest
 from prometheus_client import CollectorRegistry
 
 from callcenter.call_side.service import Service
@@ -286,5 +289,102 @@ async def test_a_caller_who_rings_again_at_once_pops_with_the_call_a_moment_ago(
                 assert first["call_id"] in history, history
     finally:
         if driver is not None:
+            await driver.stop()
+        await service.stop()
+
+
+async def test_the_agents_day_shows_a_call_answered_and_one_missed_and_the_record_missing(
+    tmp_path: Any,
+) -> None:
+    """`agent.day` on a running service: the agent answers a call and lets the next one
+    ring past the ring limit; the day lists both, counts one handled and one missed,
+    and shows the answered call without its record until the record is saved."""
+    settings = Settings(
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
+                 "password": "agent-pw", "ready_on_start": True}],
+        queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.2, 0.8], "wrap_up": 0.5,
+                 "agent_ring_limit": 2}],
+    )  # fmt: skip
+    service = Service(settings, registry=CollectorRegistry())
+    await service.start()
+    assert service.dsn and service.sip is not None
+    async with connected(service.dsn) as conn:
+        await import_customers(conn, "name,numbers\nHan Meimei,13812345678\n")
+    host, port = next(iter(service.sip.transports.bound.values()))
+    http = f"http://{service.http_addresses[0]}"
+
+    def one_call(caller: str, answer_rings: float) -> SimulatorDriver:
+        return SimulatorDriver(
+            SimConfig(service=Address(host, port), hotline="4000", call_rate=20.0, max_calls=1,
+                      ring_cycle=1.0, answer_rings=(answer_rings, answer_rings),
+                      talk_seconds=(0.3, 0.3), abandon_share=0.0, caller_numbers=(caller,)),
+            [PhoneSpec("1001", "agent-pw")],
+            seed=1,
+        )  # fmt: skip
+
+    async def day(ws: Any, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """`agent.day` until it says what `until` wants (the records are written from
+        the journal a moment after the events), for 5 s at most."""
+        for _ in range(25):
+            await ws.send_str(json.dumps({"v": 1, "type": "agent.day", "ref": "d"}))
+            reply: dict[str, Any] = await receive_until(ws, "agent.day")
+            assert reply["ref"] == "d"
+            if until(reply):
+                return reply
+            await asyncio.sleep(0.2)
+        raise AssertionError(reply)
+
+    drivers: list[SimulatorDriver] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            token = await agent_token(session, http)
+            async with session.ws_connect(f"{http}/ws/agent") as ws:
+                await authenticate(ws, token)
+                await receive_until(ws, "hello")
+                empty = await day(ws, lambda d: True)
+                assert (empty["offers"], empty["handled"], empty["missed"]) == ([], 0, 0)
+                assert empty["aht_seconds"] is None and empty["day_started"] <= time.time()
+
+                drivers.append(one_call("+8613812345678", 1.2))  # answered in ring 2
+                await drivers[-1].start()
+                answered = await receive_until(ws, "call.offered")
+                await receive_until(ws, "call.ended")
+                while (await receive_until(ws, "agent.state"))["state"] != "ready":
+                    pass  # wrap-up, then ready
+                await drivers[-1].stop()
+                drivers.append(one_call("+8613900000002", 9.0))  # rings past ring 2
+                await drivers[-1].start()
+                missed = await receive_until(ws, "call.offered")
+                ended = await receive_until(ws, "call.offer_ended")
+                assert (ended["call_id"], ended["outcome"]) == (missed["call_id"], "missed")
+
+                seen = await day(ws, lambda d: (d["handled"], d["missed"]) == (1, 1))
+                offers = [(o["call_id"], o["outcome"], o["recorded"]) for o in seen["offers"]]
+                assert offers == [  # newest first
+                    (missed["call_id"], "missed", False),
+                    (answered["call_id"], "answered", False),
+                ]
+                first = seen["offers"][1]
+                assert (first["caller"], first["customer_name"]) == ("+8613812345678", "Han Meimei")
+                assert seen["offers"][0]["customer_name"] is None
+                assert first["talk_seconds"] == pytest.approx(0.3, abs=0.2)
+                assert seen["without_record"] == 1 and seen["finished"] == 1
+                assert seen["wrap_up_seconds"] == pytest.approx(0.5, abs=0.3)
+                assert seen["aht_seconds"] == pytest.approx(
+                    first["talk_seconds"] + seen["wrap_up_seconds"]
+                )
+
+                form = {"id": "form-day-0001", "call_id": answered["call_id"],
+                        "called_at": "2026-11-23T09:30:00+08:00", "category": "inquiry"}  # fmt: skip
+                await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "form": form}))
+                await receive_until(ws, "form.saved")
+                saved = await day(ws, lambda d: True)  # stored before form.saved: no wait
+                assert [o["recorded"] for o in saved["offers"]] == [False, True]
+                assert (saved["without_record"], saved["handled"], saved["missed"]) == (0, 1, 1)
+    finally:
+        for driver in drivers:
             await driver.stop()
         await service.stop()
