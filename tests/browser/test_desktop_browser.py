@@ -415,8 +415,10 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             assert (await page.text_content("#form-status") or "").startswith("新来电")
             await fits(page, "#ringbox", "#records", "#call-form button[type=submit]")
             await page.screenshot(path=str(ARTIFACTS / "agent-1366x768-zh.png"))
+            await my_day_in_chinese(page, call_1)
             await page.click("#lang")
             print(f"agent page at 1366x768: {ARTIFACTS}/agent-1366x768-{{en,zh}}.png")
+            await my_day_opens_call_1_from_the_keyboard(page, call_1, call_2)
 
             # Back to call 1: read back in the SOP's order, then save.
             await page.keyboard.press("Alt+2")
@@ -474,6 +476,10 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
                 assert await conn.fetchval(
                     "SELECT count(*) FROM call_forms WHERE call_id = $1", call_2
                 ) == 0  # fmt: skip
+            # My day: call 1 has its record now (asked for when form.saved came).
+            await page.wait_for_selector(
+                f"#day-rows tr[data-call='{call_1}']:has-text('Saved')", timeout=5_000
+            )
 
             await call_2_is_a_complaint_with_a_promise(page, service, call_2)
             assert page_errors == []
@@ -481,6 +487,55 @@ async def test_each_call_keeps_its_record_until_saved(service: Service) -> None:
             await browser.close()
             for driver in drivers:
                 await driver.stop()
+
+
+async def ask_day(page: Any) -> None:
+    """Alt+M, and the day it asks for on screen (its rows drawn again)."""
+    await page.evaluate("window.dayRowBefore = document.querySelector('#day-rows tr')")
+    await page.keyboard.press("Alt+M")
+    # Polled from here: the page's CSP refuses wait_for_function's eval.
+    for _ in range(50):
+        if await page.evaluate("document.querySelector('#day-rows tr') !== window.dayRowBefore"):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("no agent.day after Alt+M")
+
+
+async def my_day_in_chinese(page: Any, call_1: str) -> None:
+    """The panel "My day", from the records, asked for after hello: call 1 answered,
+    with its customer, its talk and no record yet; one handled, none missed. Alt+M
+    asks again and brings the panel into view, inside the 1366x768 window."""
+    row = f"#day-rows tr[data-call='{call_1}']"
+    await page.wait_for_selector(f"{row} button.open-record")
+    assert await page.text_content("#day-title [data-t=my_day]") == "我的今天"
+    cells = await page.locator(f"{row} td").all_inner_texts()
+    assert cells[1] == f"{HAN} · Han Meimei" and cells[2] == "已接听", cells
+    assert cells[3] and cells[4] == "未记录 · 打开", cells
+    figures = [await page.text_content(f"#day-{n}") for n in ("handled", "missed", "without")]
+    assert figures == ["1", "0", "1"], figures
+    await ask_day(page)
+    assert await page.evaluate("document.activeElement.id") == "day-refresh"
+    await fits(page, "#day-figures", row)
+    await page.screenshot(path=str(ARTIFACTS / "agent-my-day-1366x768-zh.png"))
+
+
+async def my_day_opens_call_1_from_the_keyboard(page: Any, call_1: str, call_2: str) -> None:
+    """From "My day", a call lacking its record opens in the record list: Alt+M, Tab to
+    its row's button, Enter."""
+    await ask_day(page)
+    await page.wait_for_selector(f"#day-rows tr[data-call='{call_2}']")
+    await fits(page, "#day-figures", f"#day-rows tr[data-call='{call_1}']")
+    await page.screenshot(path=str(ARTIFACTS / "agent-my-day-1366x768-en.png"))
+    assert await page.get_attribute("#records button.selected", "data-call") == call_2
+    for _ in range(3):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("document.activeElement.closest('tr')?.dataset.call")
+        if focused == call_1:
+            break
+    assert focused == call_1
+    await page.keyboard.press("Enter")
+    assert await page.get_attribute("#records button.selected", "data-call") == call_1
+    assert await page.evaluate("document.activeElement.name") == "caller_name"
 
 
 async def another_desk_gets_the_list_from_the_server(browser: Any, base: str, call_1: str) -> None:

@@ -9,6 +9,10 @@
 // `hello.records_pending`. A record leaves the list when its `form.saved` comes;
 // a save the server could not store (`error` `unavailable`) is sent again, with
 // the same form id, so it is stored once.
+//
+// "My day" (`agent.day`): today's offers and figures from the records, asked for
+// after hello, a second after a call or an offer ends (the records are written
+// from the journal a moment after the events) and when a record is saved.
 (function () {
   applyTexts();
   const $ = (id) => document.getElementById(id);
@@ -28,7 +32,7 @@
   const records = new Map();  // key (call id) -> record
   let selected = null;        // the key of the record on screen
   let savedLive = null;       // the current call once its record is saved: its pop stays until it ends
-  const refs = new Map();     // ref -> {kind: "form"|"customer", key}
+  const refs = new Map();     // ref -> {kind: "form"|"customer"|"day", key}
   const nextRef = () => `r${Date.now().toString(36)}${++lastRef}`;
   const form = $("call-form");
 
@@ -331,6 +335,58 @@
     render();
   }
 
+  // -- my day -----------------------------------------------------------------------------
+  let lastDay = null, dayTimer = null;
+  function askDay() {
+    clearTimeout(dayTimer); dayTimer = null;
+    if (!link) return;
+    const ref = nextRef();
+    refs.set(ref, { kind: "day" });
+    link.send({ type: "agent.day", ref });
+  }
+  function askDayIn(ms) { clearTimeout(dayTimer); dayTimer = setTimeout(askDay, ms); }
+  function clock(seconds) {  // 95 -> "1:35"
+    const s = Math.round(seconds);
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+  function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
+  // A call lacking its record, opened in the record list (made there if this desk has no record of it).
+  function openFromDay(o) {
+    let r = records.get(o.call_id);
+    if (!r) {
+      r = makeRecord({ call_id: o.call_id, queue: o.queue, caller: o.caller, caller_name: o.customer_name,
+        offered_at: o.offered_at }, "ended", fromWire(o.offered_at));
+      put(r);
+    }
+    select(r.key);
+    form.caller_name.focus();
+  }
+  function renderDay() {
+    const d = lastDay;
+    if (!d) return;
+    $("day-handled").textContent = d.handled; $("day-missed").textContent = d.missed;
+    $("day-aht").textContent = d.aht_seconds === null ? "–" : clock(d.aht_seconds);
+    $("day-without").textContent = d.without_record;
+    $("day-rows").replaceChildren(...d.offers.map((o) => {
+      const tr = document.createElement("tr");
+      tr.dataset.call = o.call_id; tr.className = o.outcome || "ringing";
+      const time = new Date(o.offered_at * 1000).toLocaleTimeString(LANG === "zh" ? "zh-CN" : "en-GB", { hour: "2-digit", minute: "2-digit" });
+      const record = document.createElement("td");
+      if (o.outcome === "answered" && o.recorded) record.textContent = t("record_saved");
+      else if (o.outcome === "answered") {
+        const b = document.createElement("button");
+        b.type = "button"; b.className = "open-record"; b.textContent = t("record_missing");
+        b.addEventListener("click", () => openFromDay(o));
+        record.append(b);
+      }
+      tr.append(cell(time), cell(o.customer_name ? `${o.caller} · ${o.customer_name}` : o.caller),
+        cell(o.outcome ? t(`outcome_${o.outcome}`) : t("ringing")),
+        cell(o.talk_seconds === null ? "" : clock(o.talk_seconds)), record);
+      return tr;
+    }));
+    $("day-status").textContent = d.offers.length ? "" : t("day_none");
+  }
+
   // -- messages ---------------------------------------------------------------------------
   function hello(m) {
     agentId = m.agent.id;
@@ -373,6 +429,7 @@
     for (const r of records.values()) if (r.submit) send(r);  // not answered before the socket closed
     if (selected === null || !records.has(selected)) { const first = ordered()[0]; select(first ? first.key : null); }
     else render();
+    askDay();
   }
   let shownState = ["offline", null];
   function showState(state, reason) {
@@ -411,13 +468,14 @@
       case "call.offer_ended":
         if (r === savedLive) savedLive = null;
         else if (r && r.status === "ringing") { if (r.touched) { r.status = "missed"; put(r); } else drop(r); }
-        render();
+        render(); askDayIn(1000);
         break;
       case "call.ended":
         if (r === savedLive) savedLive = null;
         else if (r) { r.status = "ended"; r.hung_up_by = m.hung_up_by; put(r); }
-        render();
+        render(); askDayIn(1000);
         break;
+      case "agent.day": refs.delete(m.ref); lastDay = m; renderDay(); break;
       case "agent.state": showState(m.state, m.reason); break;
       case "customer.updated": refs.delete(m.ref); customerUpdated(m); break;
       case "form.saved": {
@@ -433,7 +491,7 @@
               vip: false, notes: "", recent_calls: [], open_complaints: [], follow_ups: [] };
           }
           status("saved", who);
-          render();
+          render(); askDay();  // stored before form.saved: the day shows it at once
         }
         break;
       }
@@ -441,6 +499,7 @@
         const ref = m.ref ? refs.get(m.ref) : null;
         if (ref) refs.delete(m.ref);
         if (ref && ref.kind === "customer") { $("correction-status").textContent = `${t("not_saved")}: ${m.message}`; break; }
+        if (ref && ref.kind === "day") { $("day-status").textContent = t("day_unavailable"); break; }
         const rec = ref && records.get(ref.key);
         if (rec && rec.submit && rec.submit.ref === m.ref) {
           if (m.code === "unavailable") { retry(rec); if (rec.key === selected) status("retrying", m.message); }
@@ -454,7 +513,7 @@
 
   // -- commands ---------------------------------------------------------------------------
   document.addEventListener("desktop-language", () => {
-    $("state").textContent = t(shownState[0]); status(...shownStatus); fillClasses(); render();
+    $("state").textContent = t(shownState[0]); status(...shownStatus); fillClasses(); render(); renderDay();
   });
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -463,7 +522,9 @@
       body: JSON.stringify({ user_id: $("user_id").value, password: $("password").value }) });
     const body = await r.json();
     if (!r.ok) { $("login-error").textContent = body.error; return; }
-    if (agentId !== body.user_id) { records.clear(); savedLive = null; selected = null; }  // another agent's desk
+    if (agentId !== body.user_id) {  // another agent's desk
+      records.clear(); savedLive = null; selected = null; lastDay = null; $("day-rows").replaceChildren();
+    }
     agentId = body.user_id;
     $("login-box").hidden = true; $("desk").hidden = false;
     link = connect("/ws/agent", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
@@ -475,6 +536,7 @@
   $("ready").onclick = ready;
   $("not-ready").onclick = notReady;
   $("end-wrap").onclick = endWrap;
+  $("day-refresh").onclick = askDay;
   $("transfer").onclick = () => link.send({ type: "call.transfer", target_kind: $("transfer-kind").value, target: $("transfer-target").value, ref: nextRef() });
   // The keyboard: every action without the mouse (Tab moves from field to field).
   document.addEventListener("keydown", (e) => {
@@ -485,6 +547,7 @@
     else if (e.code === "KeyE" || key === "e") endWrap();
     else if (e.code === "KeyS" || key === "s") form.requestSubmit();
     else if (e.code === "KeyB" || key === "b") openReadBack();
+    else if (e.code === "KeyM" || key === "m") { askDay(); $("day-refresh").focus(); $("day-box").scrollIntoView({ block: "nearest" }); }
     else if (digit) { const r = ordered()[Number(digit[1]) - 1]; if (r) { select(r.key); form.caller_name.focus(); } }
     else return;
     e.preventDefault();
