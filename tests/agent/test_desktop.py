@@ -40,6 +40,7 @@ from callcenter.agent.messages import FloorAlerts, FloorBatch
 from callcenter.bus import EventBus
 from callcenter.records.customers import Customer, CustomerRefused
 from callcenter.records.forms import PendingRecord, SavedForm
+from callcenter.records.stats import AgentDay, DayOffer
 from tests.helpers import HandControl, authenticate, desktop_socket
 
 AGENTS = {"a1": AgentInfo("a1", "Zhang Wei", "001"), "a2": AgentInfo("a2", "Li Na", "002")}
@@ -59,6 +60,7 @@ class World:
         self.pending_delay = 0.0  # seconds the records take to list the calls pending
         self.forgotten: list[str] = []
         self.updates: list[tuple[str, dict[str, Any]]] = []
+        self.days: list[tuple[str, datetime, datetime]] = []  # the agents' days asked for
         sessions = Sessions()
         sessions.add_user("a1", "pw-a1", "agent")
         sessions.add_user("a2", "pw-a2", "agent")
@@ -71,6 +73,7 @@ class World:
             forget=self.forgotten.append, wrap_until_record=frozenset({"records"}),
             greetings={"sales": "欢迎致电XXX公司，我是{name}"},
             sop={"closing": "再见", "repair_prices": [{"item": "tap", "price": 30.0}]},
+            day=self.day,
         )  # fmt: skip
 
     def command(self, cmd: object) -> None:
@@ -113,6 +116,14 @@ class World:
         self.updates.append((agent_id, changes))
         return Customer(7, changes.get("name", "Han Meimei"), changes.get("address"), True,
                         None, ("+8613812345678",))  # fmt: skip
+
+    async def day(self, agent_id: str, start: datetime, end: datetime) -> AgentDay:
+        if self.db_down:
+            raise OSError("connection refused")
+        self.days.append((agent_id, start, end))
+        at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+        offer = DayOffer("c0", "hotline", "13812345678", "Han Meimei", at, "answered", 30.0, False)
+        return AgentDay(agent_id, [offer], 1, 0, 1, 1, 30.0, 10.0)
 
     def publish(self, *events: object) -> None:
         for event in events:
@@ -534,6 +545,33 @@ async def test_form_saved_only_once_stored(world: World) -> None:
     await ws.send_str(json.dumps({"v": 1, "type": "form.submit", "ref": "f2", "form": form}))
     down = await receive(ws)
     assert down["code"] == "unavailable" and down["ref"] == "f2"
+    await ws.close()
+
+
+async def test_an_agents_day_is_the_boards_day_and_unavailable_while_the_records_are_down(
+    world: World,
+) -> None:
+    from callcenter.agent.board import day_start
+
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
+    await receive(ws, "hello")
+    await ws.send_str(json.dumps({"v": 1, "type": "agent.day", "ref": "d1"}))
+    day = await receive(ws, "agent.day")
+    [(agent, start, end)] = world.days
+    midnight = day_start(time.time())  # the board's today (the service's time zone)
+    assert agent == "a1" and start.timestamp() == midnight == day["day_started"]
+    assert end.timestamp() == day_start(midnight + 26 * 3600)
+    assert day["ref"] == "d1" and day["offers"] == [
+        {"call_id": "c0", "queue": "hotline", "caller": "13812345678",
+         "customer_name": "Han Meimei", "offered_at": 1795426200.0, "outcome": "answered",
+         "talk_seconds": 30.0, "recorded": False}
+    ]  # fmt: skip
+    assert (day["handled"], day["missed"], day["without_record"]) == (1, 0, 1)
+    assert day["aht_seconds"] == 40.0  # (30 s of talk + 10 s of wrap-up) / 1 call
+    world.db_down = True
+    await ws.send_str(json.dumps({"v": 1, "type": "agent.day", "ref": "d2"}))
+    down = await receive(ws)
+    assert (down["type"], down["code"], down["ref"]) == ("error", "unavailable", "d2")
     await ws.close()
 
 
