@@ -21,13 +21,14 @@ theirs yet (the desktop's `hello.records_pending`, the agent's own day).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from callcenter.casework.complaints import ComplaintClass, deadline_for
 
 from .numbers import valid_number
 
@@ -43,28 +44,6 @@ __all__ = [
     "pending_records",
     "save_form",
 ]
-
-
-class ComplaintClass(enum.StrEnum):
-    ORDINARY = "ordinary"  # prompt rework, repair or a concession
-    SERIOUS = "serious"  # several departments, media, reputation, repeated, system defect
-    INVALID = "invalid"  # a misunderstanding, unfounded, outside the company's remit
-    VALID = "valid"  # attitude, procedure, facilities, materials, management of the area
-    OTHER_UNIT = "other-unit"  # involves another unit
-
-
-# SOP 004 §3.6.5-3.7: how long each class may take.
-_DEADLINES = {
-    ComplaintClass.INVALID: timedelta(days=1),  # contact the complainant to explain
-    ComplaintClass.VALID: timedelta(days=3),  # cause, responsibility, handling record
-    ComplaintClass.SERIOUS: timedelta(hours=48),  # a result
-    ComplaintClass.OTHER_UNIT: timedelta(days=3),  # contact the complainant
-    ComplaintClass.ORDINARY: timedelta(days=3),
-}
-
-
-def deadline_for(complaint_class: ComplaintClass, received: datetime) -> datetime:
-    return received + _DEADLINES[complaint_class]
 
 
 class CallForm(BaseModel):
