@@ -214,8 +214,9 @@ SELECT n.number AS key, c.id, c.name, c.address, c.vip, c.notes, nums.numbers,
            ORDER BY k.arrived_at DESC LIMIT $2) r
   ) AS recent_calls,
   (SELECT coalesce(json_agg(r ORDER BY r.deadline_at), '[]')
-     FROM (SELECT id, class, matter, occurred_at, deadline_at, created_at FROM complaints
-           WHERE customer_id = c.id AND status = 'open') r
+     FROM (SELECT id, class, status, matter, occurred_at, deadline_at, created_at,
+                  (met_at IS NULL AND deadline_at < now()) AS overdue FROM complaints
+           WHERE customer_id = c.id AND status <> 'closed') r
   ) AS open_complaints,
   (SELECT coalesce(json_agg(r ORDER BY r.due_at), '[]')
      FROM (SELECT id, kind, due_at, notes FROM follow_ups

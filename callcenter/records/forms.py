@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from callcenter.casework.complaints import ComplaintClass, deadline_for
 
+from .complaints import receive_complaint
 from .numbers import valid_number
 
 __all__ = [
@@ -196,17 +197,12 @@ async def _save_form(
             )
             return SavedForm(False, done["customer_id"], reply)
         if form.category == "complaint":
-            deadline = deadline_for(form.complaint_class, form.called_at)
-            await conn.execute(
-                "INSERT INTO complaints (form_id, customer_id, class, matter, occurred_at,"
-                " deadline_at) VALUES ($1,$2,$3,$4,$5,$6)",
-                form.id, customer_id, form.complaint_class.value, form.complaint_matter,
-                form.complaint_occurred_at, deadline,
-            )  # fmt: skip
-            await conn.execute(
-                "INSERT INTO follow_ups (form_id, customer_id, kind, due_at, notes)"
-                " VALUES ($1, $2, 'call-back', $3, 'complaint call-back (SOP 004 §3.7.4)')",
-                form.id, customer_id, deadline,
+            assert form.complaint_matter is not None  # the model's validator
+            await receive_complaint(
+                conn, matter=form.complaint_matter, occurred_at=form.complaint_occurred_at,
+                received_at=form.called_at, complaint_class=form.complaint_class,
+                reported_by=form.agent_id, customer_id=customer_id, form_id=form.id,
+                complainant=form.caller_name, contact=form.contact,
             )  # fmt: skip
         follow_up_id = None
         if form.promise_due_at is not None:

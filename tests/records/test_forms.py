@@ -80,7 +80,7 @@ async def test_saving_a_complaint_books_its_deadline_and_call_back_once(database
         row = await conn.fetchrow("SELECT * FROM complaints")
         assert (row["class"], row["status"], row["deadline_at"]) == (
             "serious",
-            "open",
+            "received",
             NOW + timedelta(hours=48),
         )
         assert await conn.fetchval("SELECT count(*) FROM call_forms") == 2
