@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -23,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import asyncpg
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from callcenter import __version__
 from callcenter.acd.errors import AcdError
@@ -41,22 +39,16 @@ from callcenter.records import audit as audit_log
 from callcenter.records import directory
 from callcenter.settings import QueueSettings
 
+from . import complaints_api
 from .auth import Login, Sessions, hash_password
+from .bodies import NO_NUL, pooled
+from .bodies import json_body as _body
+from .bodies import json_error as _json_error
 
 if TYPE_CHECKING:
     import asyncpg
 
 __all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
-
-#: A connection's failures once it was had: the database went away mid-statement.
-_LOST: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.exceptions.AdminShutdownError,
-)
 
 log = structlog.get_logger("callcenter.admin")
 
@@ -314,19 +306,11 @@ class AdminApi:
     async def _db(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection of the pool: 503 without a database or when the pool
         cannot be had, 409 for a change that would duplicate a key."""
-        if self._pool is None:
-            raise _json_error(503, "administration needs the database (database.enabled)")
-        try:
-            pool = await self._pool()
-        except (OSError, TimeoutError) as exc:
-            raise _json_error(503, f"the database is unavailable: {exc}") from None
-        try:
-            async with pool.acquire() as conn:
+        async with pooled(self._pool, "administration") as conn:
+            try:
                 yield conn
-        except directory.AlreadyExists as exc:
-            raise _json_error(409, f"already exists: {exc}") from None
-        except _LOST as exc:  # the database went away after the connection was had
-            raise _json_error(503, f"the database is unavailable: {exc}") from None
+            except directory.AlreadyExists as exc:
+                raise _json_error(409, f"already exists: {exc}") from None
 
     @contextlib.asynccontextmanager
     async def _change(self, actor: str, action: str, target: str) -> AsyncIterator[_Change]:
@@ -336,72 +320,6 @@ class AdminApi:
         async with self._db() as conn, conn.transaction():
             yield _Change(conn, actor, action, target)
         log.info("admin change", actor=actor, action=action, target=target)
-
-
-async def _body(request: web.Request, model: type[Any]) -> Any:
-    """The request's JSON as `model`, or a 400 naming the first problem.
-
-    Validated strictly, as the document says: a string is not an integer,
-    nor 0 a boolean. JSON does not tell 18.0 from 18, so an integral number
-    counts as an integer; NaN, Infinity and numbers out of range are refused.
-    """
-    try:
-        data = json.loads(
-            await request.read(), parse_float=_json_number, parse_constant=_no_constant
-        )
-        _check_text(data, ())
-        return model.model_validate(data, strict=True)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise _json_error(400, f"{where}: {first['msg']}") from None
-    except ValueError as exc:  # not JSON, not UTF-8, a number out of range
-        raise _json_error(400, f"body: {exc}") from None
-
-
-def _json_number(text: str) -> float | int:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return int(value) if value.is_integer() else value
-
-
-def _no_constant(text: str) -> Any:
-    raise ValueError(f"{text} is not a JSON number")
-
-
-def _check_text(value: Any, where: tuple[str | int, ...]) -> None:
-    """Refuse text PostgreSQL cannot store: U+0000, and lone surrogates."""
-    if isinstance(value, str):
-        place = ".".join(map(str, where)) or "body"
-        if "\x00" in value:
-            raise _json_error(400, f"{place}: text cannot hold U+0000")
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise _json_error(400, f"{place}: not Unicode text") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key, (*where, key))
-            _check_text(item, (*where, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_text(item, (*where, i))
-
-
-def _json_error(
-    status: int, message: str, headers: dict[str, str] | None = None
-) -> web.HTTPException:
-    cls = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        404: web.HTTPNotFound,
-        409: web.HTTPConflict,
-        503: web.HTTPServiceUnavailable,
-    }[status]
-    body = json.dumps({"error": message})
-    return cls(text=body, content_type="application/json", headers=headers)
 
 
 # -- the OpenAPI document -----------------------------------------------------------------
@@ -461,16 +379,14 @@ class AuditEntry(_Answer):
     details: dict[str, Any]
 
 
-#: Text without U+0000 (PostgreSQL's text and jsonb cannot hold it).
-NO_NUL = "^[^\\u0000]*$"
-
 _ERRORS = {
     400: "invalid body (not JSON, or not as its schema says)",
     401: "no token, or an expired one",
     403: "not a supervisor",
-    404: "no such agent (or not enabled)",
-    409: "a conflict: the id or extension exists, the agent is on a call, pbx mode, or a"
-    " queue's overflow to a queue there is not or back to a queue a call left",
+    404: "no such agent (or not enabled), complaint or customer",
+    409: "a conflict: the id or extension exists, the agent is on a call, pbx mode, a"
+    " queue's overflow to a queue there is not or back to a queue a call left, or a change"
+    " the complaint's state does not take",
     503: "the database is off or unavailable",
 }
 
@@ -501,6 +417,7 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
                 (400, 409)),
     },
     "/api/admin/audit": {"get": ("The audit log, newest first", None, 200, "AuditEntry[]", ())},
+    **complaints_api.OPERATIONS,
 }  # fmt: skip
 
 
@@ -512,13 +429,15 @@ def openapi_document() -> dict[str, Any]:
         "AgentIn": AgentIn, "AgentPatch": AgentPatch, "PasswordIn": PasswordIn,
         "Queue": QueueSettings, "Error": Error, "Agent": AgentOut, "Done": Done,
         "AgentEdited": AgentEdited, "SipPasswordSet": SipPasswordSet, "AuditEntry": AuditEntry,
+        **complaints_api.MODELS,
     }  # fmt: skip
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
         schemas[name] = schema
     _queue_rules(schemas)
-    for name in ("AgentIn", "AgentPatch", "PasswordIn", "Queue", "OverflowSettings"):
+    for name in ("AgentIn", "AgentPatch", "PasswordIn", "Queue", "OverflowSettings",
+                 *complaints_api.REQUESTS):  # fmt: skip
         _no_nul(schemas[name])
 
     def json_of(name: str) -> dict[str, Any]:
@@ -530,7 +449,8 @@ def openapi_document() -> dict[str, Any]:
     for path, methods in _OPERATIONS.items():
         for method, (summary, request, status, answer, errors) in methods.items():
             responses = {str(status): {"description": "done", "content": json_of(answer)}}
-            for code in sorted({401, 403, 503, *errors}):
+            roles = {401} if (path, method) in complaints_api.ANY_STAFF else {401, 403}
+            for code in sorted({*roles, 503, *errors}):
                 responses[str(code)] = {"description": _ERRORS[code], "content": json_of("Error")}
             op: dict[str, Any] = {
                 "summary": summary,
@@ -539,7 +459,7 @@ def openapi_document() -> dict[str, Any]:
                     {"name": name, "in": "path", "required": True,
                      "schema": {"type": "string", "minLength": 1}}
                     for name in re.findall(r"\{(\w+)\}", path)
-                ],
+                ] + complaints_api.QUERIES.get((path, method), []),
                 "responses": responses,
             }  # fmt: skip
             if request is not None:
@@ -578,7 +498,7 @@ def _queue_rules(schemas: dict[str, Any]) -> None:
 
 
 def _no_nul(schema: Any) -> None:
-    """Say in a request schema what `_check_text` refuses: U+0000 in text."""
+    """Say in a request schema what `bodies.json_body` refuses: U+0000 in text."""
     if not isinstance(schema, dict):
         return
     if schema.get("type") == "string" and "pattern" not in schema:

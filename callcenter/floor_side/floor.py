@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 
 from callcenter.agent.admin import AdminApi
 from callcenter.agent.auth import Sessions
+from callcenter.agent.complaints_api import ComplaintsApi
 from callcenter.agent.desktop import AgentInfo, DesktopHub
 from callcenter.bus import EventBus
 from callcenter.clock import Clock, LoopClock
@@ -116,6 +117,7 @@ class Floor:
         self.db_pool: Pool | None = None
         self.desktop: DesktopHub | None = None
         self.admin: AdminApi | None = None
+        self.complaints: ComplaintsApi | None = None
         self.http_addresses: list[str] = []
 
     def on_loop(self, collector: Collector) -> None:
@@ -138,6 +140,7 @@ class Floor:
         http = self.settings.http
         routes = self.desktop.routes() if self.desktop is not None else []
         routes += self.admin.routes() if self.admin is not None else []
+        routes += self.complaints.routes() if self.complaints is not None else []
         app = make_web_app(
             self.control,
             self.registry,
@@ -274,6 +277,11 @@ class Floor:
             changed=self.desktop.floor_changed,
             queue_put=self._queue_put,
             openapi=self.settings.http.openapi,
+        )
+        self.complaints = ComplaintsApi(
+            sessions,
+            pool=pool.get if pool is not None else None,
+            now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
         )
 
     def _queue_put(self, queue: QueueSettings) -> None:
