@@ -307,6 +307,9 @@ class DatabaseSettings(_Section):
     dsn: SecretStr = SecretStr("")
     pool_min: int = Field(default=1, ge=0)
     pool_max: int = Field(default=10, ge=1)
+    # Seconds between readings of the complaints' figures for /metrics
+    # (docs/complaints.md): a scrape serves the last reading, never queries.
+    figures_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class SupervisorSettings(_Section):

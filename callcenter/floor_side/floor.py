@@ -52,6 +52,7 @@ from callcenter.floor_side.web import (
 from callcenter.link import Channel, EventReceived, Link, bus_codec
 from callcenter.log import configure_logging
 from callcenter.metrics.calls import CallMetrics, DesktopCollector, FeedCollector, pop_latency
+from callcenter.metrics.complaints import ComplaintMetrics
 from callcenter.metrics.records import RecordsCollector
 from callcenter.metrics.scrape import LoopCollector
 from callcenter.process import ListenFailed, run_on_loop, settle_gc, unsettle_gc
@@ -131,6 +132,15 @@ class Floor:
         if self.settings.database.enabled and self.dsn:
             self.db_pool = Pool(self.dsn)
             stack.push_async_callback(self.db_pool.close)
+            complaints = ComplaintMetrics(
+                self.db_pool.get,
+                now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
+                monotonic=self.clock.monotonic,
+                interval=self.settings.database.figures_seconds,
+            )
+            complaints.start()
+            stack.push_async_callback(complaints.stop)
+            self.on_loop(complaints)
         await self._start_records(stack)
         self._start_metrics(stack)
         self._start_desktop(stack)

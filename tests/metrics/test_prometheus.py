@@ -23,16 +23,20 @@ import re
 import socket
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
 from callcenter.acd.events import CallAbandoned, CallAnswered, CallEnded, SetNotReady, SetReady
 from callcenter.bus import Subscription
 from callcenter.call_side.service import Service
+from callcenter.casework.complaints import ComplaintClass
+from callcenter.records.complaints import receive_complaint
 from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
@@ -267,6 +271,7 @@ async def test_every_dashboard_and_rule_expression_gives_the_expected_figures(
             service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
             http={"port": free_port(), "metrics_token": METRICS_TOKEN},
             sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+            database={"figures_seconds": 1.0},
             accounts=[{"name": "pbx", "server": "127.0.0.1", "port": registrar_port,
                        "user": "hotline", "password": "unused"}],
             agents=[{"id": a, "name": f"Agent {a}", "number": f"00{n}", "extension": p.extension,
@@ -278,6 +283,7 @@ async def test_every_dashboard_and_rule_expression_gives_the_expected_figures(
         )  # fmt: skip
         service = Service(settings, registry=CollectorRegistry())
         await service.start()
+        await _an_overdue_complaint(service)
         prometheus = Prometheus(
             prometheus_binary, tmp_path / "prometheus", service.http_addresses[0], METRICS_TOKEN
         )
@@ -291,6 +297,19 @@ async def test_every_dashboard_and_rule_expression_gives_the_expected_figures(
                 await driver.stop(timeout=0.1)
             prometheus.stop()
             await service.stop()
+
+
+async def _an_overdue_complaint(service: Service) -> None:
+    """An invalid complaint received 25 hours ago and untouched: overdue (docs/complaints.md)."""
+    conn = await asyncpg.connect(service.dsn)
+    try:
+        await receive_complaint(
+            conn, matter="nobody called back", reported_by="a1",
+            received_at=datetime.now(UTC) - timedelta(hours=25),
+            complaint_class=ComplaintClass.INVALID,
+        )  # fmt: skip
+    finally:
+        await conn.close()
 
 
 async def _scenario(
@@ -350,6 +369,11 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
     q = {"queue": "hotline"}
     assert value("callcenter_calls_offered_total", q) == 7
+    # Read from the database every second (database.figures_seconds).
+    assert value("callcenter_complaints_overdue", {"class": "invalid"}) == 1
+    assert value("callcenter_complaints_open", {"class": "invalid"}) == 1
+    assert value("callcenter_complaints_overdue", {"class": "valid"}) == 0
+    assert value("callcenter_followups_due", {"kind": "call-back"}) == 1
     answer_sum = value("callcenter_answer_seconds_sum", q)
     assert answer_sum is not None
     asa = answer_sum / 4
@@ -429,6 +453,7 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterRecordsRejected": ((), {}),  # every record was taken
         "CallcenterRecordsWriterFailing": ((), {}),  # the writer never failed
         "CallcenterDatabaseDown": ((), {}),  # the embedded PostgreSQL runs (or none is)
+        "CallcenterComplaintsOverdue": (("class",), {("invalid",): 1.0}),  # see above
         "CallcenterMetricsDown": ((), {}),
     }
     rules = await prometheus.rules(session)
