@@ -178,7 +178,8 @@ class ComplaintStats(_Answer):
     timeliness_rate: float | None
     overdue: int
     suggestions: int
-    suggestions_adopted: int | None
+    suggestions_answered: int
+    suggestions_adopted: int
     adoption_rate: float | None
 
 
@@ -410,6 +411,7 @@ class ComplaintsApi:
              "by_class": s.by_class, "by_status": s.by_status, "closed": s.closed,
              "closed_in_time": s.closed_in_time, "timeliness_rate": s.timeliness_rate,
              "overdue": s.overdue, "suggestions": s.suggestions,
+             "suggestions_answered": s.suggestions_answered,
              "suggestions_adopted": s.suggestions_adopted, "adoption_rate": s.adoption_rate}
         )  # fmt: skip
 

@@ -55,6 +55,8 @@ __all__ = [
     "SuggestionStatus",
     "apply_follow_up",
     "apply_suggestion",
+    "follow_up_kind",
+    "suggestion_kind",
 ]
 
 
@@ -129,7 +131,7 @@ class Suggestion:
     answered_at: datetime | None = None
 
 
-def _suggestion_kind(change: SuggestionInput) -> SuggestionKind:
+def suggestion_kind(change: SuggestionInput) -> SuggestionKind:
     match change:
         case Assess():
             return SuggestionKind.ASSESS
@@ -145,7 +147,7 @@ def apply_suggestion(s: Suggestion, change: SuggestionInput, now: datetime) -> S
     """The suggestion after `change` at `now`; `InvalidTransition` or `CaseRefused`."""
     if now.tzinfo is None:
         raise CaseRefused("now needs a time zone")
-    kind = _suggestion_kind(change)
+    kind = suggestion_kind(change)
     after = SUGGESTION_TABLE.get((s.status, kind))
     if after is None:
         raise InvalidTransition(s.status, kind)
@@ -219,7 +221,7 @@ class FollowUp:
         return self.status is FollowUpStatus.OPEN and now > self.due_at
 
 
-def _follow_up_kind(change: FollowUpInput) -> FollowUpKind:
+def follow_up_kind(change: FollowUpInput) -> FollowUpKind:
     match change:
         case AssignReply():
             return FollowUpKind.ASSIGN
@@ -235,7 +237,7 @@ def apply_follow_up(f: FollowUp, change: FollowUpInput, now: datetime) -> Follow
     """The follow-up after `change` at `now`; `InvalidTransition` or `CaseRefused`."""
     if now.tzinfo is None:
         raise CaseRefused("now needs a time zone")
-    kind = _follow_up_kind(change)
+    kind = follow_up_kind(change)
     after = FOLLOW_UP_TABLE.get((f.status, kind))
     if after is None:
         raise InvalidTransition(f.status, kind)

@@ -310,9 +310,10 @@ class MonthlyStats:
     closed_in_time: int
     timeliness_rate: float | None  # closed in time / closed
     overdue: int  # of those received in the period, overdue now
-    suggestions: int  # call forms of category "suggestion" in the period
-    suggestions_adopted: int | None  # not tracked yet: None
-    adoption_rate: float | None
+    suggestions: int  # received in the period
+    suggestions_answered: int  # of those, answered to the customer
+    suggestions_adopted: int  # of those, adopted
+    adoption_rate: float | None  # adopted / answered
 
 
 async def monthly(
@@ -339,12 +340,14 @@ async def monthly(
         timely += r["timely"]
         late += r["late"]
     closed = by_status[Status.CLOSED.value]
-    suggestions = await conn.fetchval(
-        "SELECT count(*) FROM call_forms WHERE category = 'suggestion'"
-        " AND called_at >= $1 AND called_at < $2",
+    s = await conn.fetchrow(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'answered') AS answered,"
+        " count(*) FILTER (WHERE adopted) AS adopted FROM suggestions"
+        " WHERE received_at >= $1 AND received_at < $2",
         start, end,
     )  # fmt: skip
     return MonthlyStats(
         start, end, sum(by_class.values()), by_class, by_status, closed, timely,
-        timely / closed if closed else None, late, suggestions, None, None,
+        timely / closed if closed else None, late, s["n"], s["answered"], s["adopted"],
+        s["adopted"] / s["answered"] if s["answered"] else None,
     )  # fmt: skip

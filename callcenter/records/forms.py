@@ -32,6 +32,7 @@ from callcenter.casework.complaints import ComplaintClass, deadline_for
 
 from .complaints import receive_complaint
 from .numbers import valid_number
+from .suggestions import receive_suggestion
 
 __all__ = [
     "RECORD_SAVED",
@@ -203,6 +204,12 @@ async def _save_form(
                 received_at=form.called_at, complaint_class=form.complaint_class,
                 reported_by=form.agent_id, customer_id=customer_id, form_id=form.id,
                 complainant=form.caller_name, contact=form.contact,
+            )  # fmt: skip
+        if form.category == "suggestion":
+            await receive_suggestion(
+                conn, text=(form.service_requested or form.notes or "-")[:4000],
+                received_at=form.called_at, reported_by=form.agent_id, customer_id=customer_id,
+                form_id=form.id, suggester=form.caller_name, contact=form.contact,
             )  # fmt: skip
         follow_up_id = None
         if form.promise_due_at is not None:

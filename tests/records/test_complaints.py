@@ -216,7 +216,7 @@ async def test_the_months_statistics(conn: asyncpg.Connection) -> None:
         "other-unit": 0,
     }
     assert stats.by_status["closed"] == 2 and stats.by_status["received"] == 1
-    assert stats.suggestions == 1
+    assert (stats.suggestions, stats.suggestions_answered, stats.adoption_rate) == (1, 0, None)
     empty = await monthly(conn, datetime(2026, 1, 1, tzinfo=UTC), march, T0)
     assert (empty.received, empty.timeliness_rate) == (0, None)
 

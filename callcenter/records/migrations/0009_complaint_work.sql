@@ -72,3 +72,46 @@ UPDATE follow_ups u SET complaint_id = c.id
 FROM complaints c WHERE u.kind = 'call-back' AND c.form_id = u.form_id;
 CREATE UNIQUE INDEX follow_ups_complaint ON follow_ups (complaint_id, kind);
 CREATE INDEX follow_ups_due ON follow_ups (due_at) WHERE done_at IS NULL;
+
+-- Suggestions (000 §4.3, casework/suggestions.py): recorded from a form of the category
+-- `suggestion` or by any staff member, assessed, forwarded, answered, adopted or not.
+CREATE TABLE suggestions (
+    id            bigserial PRIMARY KEY,
+    form_id       text UNIQUE REFERENCES call_forms (id),
+    customer_id   bigint REFERENCES customers (id),
+    text          text NOT NULL CHECK (length(text) <= 4000),
+    suggester     text CHECK (length(suggester) <= 200),
+    contact       text CHECK (length(contact) <= 200),
+    reported_by   text NOT NULL,
+    received_at   timestamptz NOT NULL,
+    status        text NOT NULL DEFAULT 'recorded'
+                    CHECK (status IN ('recorded', 'assessed', 'forwarded', 'answered')),
+    feasible      boolean,
+    valuable      boolean,
+    forwarded_to  text CHECK (length(forwarded_to) <= 200),
+    adopted       boolean,
+    answer        text CHECK (length(answer) <= 4000),
+    answered_at   timestamptz,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX suggestions_received ON suggestions (received_at);
+
+-- The suggestions already recorded on forms.
+INSERT INTO suggestions (form_id, customer_id, text, suggester, contact, reported_by, received_at)
+SELECT id, customer_id, left(coalesce(nullif(service_requested, ''), nullif(notes, ''), '-'), 4000),
+       caller_name, contact, agent_id, called_at
+FROM call_forms WHERE category = 'suggestion';
+
+-- The history of suggestions and promised replies: who, what, when.
+CREATE TABLE case_events (
+    id           bigserial PRIMARY KEY,
+    case_kind    text NOT NULL CHECK (case_kind IN ('suggestion', 'follow-up')),
+    case_id      bigint NOT NULL,
+    at           timestamptz NOT NULL,
+    actor        text NOT NULL,
+    action       text NOT NULL,
+    from_status  text,
+    to_status    text NOT NULL,
+    details      jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX case_events_case ON case_events (case_kind, case_id, id);
