@@ -39,7 +39,7 @@ from callcenter.records import audit as audit_log
 from callcenter.records import directory
 from callcenter.settings import QueueSettings
 
-from . import complaints_api
+from . import cases_api, complaints_api
 from .auth import Login, Sessions, hash_password
 from .bodies import NO_NUL, pooled
 from .bodies import json_body as _body
@@ -418,7 +418,13 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
     },
     "/api/admin/audit": {"get": ("The audit log, newest first", None, 200, "AuditEntry[]", ())},
     **complaints_api.OPERATIONS,
+    **cases_api.OPERATIONS,
 }  # fmt: skip
+
+
+#: Operations any logged-in staff member may use (no 403), and the query parameters.
+ANY_STAFF = complaints_api.ANY_STAFF | cases_api.ANY_STAFF
+_QUERIES = {**complaints_api.QUERIES, **cases_api.QUERIES}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -430,6 +436,7 @@ def openapi_document() -> dict[str, Any]:
         "Queue": QueueSettings, "Error": Error, "Agent": AgentOut, "Done": Done,
         "AgentEdited": AgentEdited, "SipPasswordSet": SipPasswordSet, "AuditEntry": AuditEntry,
         **complaints_api.MODELS,
+        **cases_api.MODELS,
     }  # fmt: skip
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -437,7 +444,7 @@ def openapi_document() -> dict[str, Any]:
         schemas[name] = schema
     _queue_rules(schemas)
     for name in ("AgentIn", "AgentPatch", "PasswordIn", "Queue", "OverflowSettings",
-                 *complaints_api.REQUESTS):  # fmt: skip
+                 *complaints_api.REQUESTS, *cases_api.REQUESTS):  # fmt: skip
         _no_nul(schemas[name])
 
     def json_of(name: str) -> dict[str, Any]:
@@ -449,7 +456,7 @@ def openapi_document() -> dict[str, Any]:
     for path, methods in _OPERATIONS.items():
         for method, (summary, request, status, answer, errors) in methods.items():
             responses = {str(status): {"description": "done", "content": json_of(answer)}}
-            roles = {401} if (path, method) in complaints_api.ANY_STAFF else {401, 403}
+            roles = {401} if (path, method) in ANY_STAFF else {401, 403}
             for code in sorted({*roles, 503, *errors}):
                 responses[str(code)] = {"description": _ERRORS[code], "content": json_of("Error")}
             op: dict[str, Any] = {
@@ -459,7 +466,7 @@ def openapi_document() -> dict[str, Any]:
                     {"name": name, "in": "path", "required": True,
                      "schema": {"type": "string", "minLength": 1}}
                     for name in re.findall(r"\{(\w+)\}", path)
-                ] + complaints_api.QUERIES.get((path, method), []),
+                ] + _QUERIES.get((path, method), []),
                 "responses": responses,
             }  # fmt: skip
             if request is not None:

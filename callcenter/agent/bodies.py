@@ -14,7 +14,9 @@ import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
-__all__ = ["LOST", "NO_NUL", "json_body", "json_error", "pooled"]
+from .auth import Login, Sessions
+
+__all__ = ["LOST", "NO_NUL", "json_body", "json_error", "logged_in", "pooled"]
 
 #: Text without U+0000 (PostgreSQL's text and jsonb cannot hold it).
 NO_NUL = "^[^\\u0000]*$"
@@ -117,3 +119,19 @@ async def pooled(
             yield conn
     except LOST as exc:  # the database went away after the connection was had
         raise json_error(503, f"the database is unavailable: {exc}") from None
+
+
+def logged_in(sessions: Sessions, request: web.Request, *, supervisor: bool) -> Login:
+    """The request's login (a token from ``POST /api/login``): 401 without one, 403
+    for an agent when `supervisor`."""
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    login = sessions.check(token)
+    if login is None:
+        raise json_error(
+            401,
+            "log in: Authorization: Bearer <token> from POST /api/login",
+            headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
+        )
+    if supervisor and login.role != "supervisor":
+        raise json_error(403, "supervisors only")
+    return login

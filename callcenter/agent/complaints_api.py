@@ -11,6 +11,7 @@ a token from ``POST /api/login`` on every request, errors as ``{"error": …}``.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from callcenter.casework.complaints import (
 from callcenter.records import complaints as store
 
 from .auth import Login, Sessions
-from .bodies import NO_NUL, pooled
+from .bodies import NO_NUL, logged_in, pooled
 from .bodies import json_body as _body
 from .bodies import json_error as _json_error
 
@@ -50,7 +51,7 @@ log = structlog.get_logger("callcenter.complaints")
 
 _BIGINT = 2**63 - 1
 _T = TypeVar("_T")
-_E = TypeVar("_E", Status, ComplaintClass)
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 # -- bodies ---------------------------------------------------------------------------------
@@ -322,24 +323,27 @@ class ComplaintsApi:
     async def list_complaints(self, request: web.Request) -> web.Response:
         self._login(request, supervisor=True)
         q = request.query
+        only_params(q, ("status", "class", "owner", "due", "overdue", "open", "limit", "offset",
+                        "tz"))  # fmt: skip
         now = self._now()
         due_from = due_to = None
         if q.get("due") is not None:
             if q["due"] != "today":
                 raise _json_error(400, "due: only 'today'")
-            local = now.astimezone(_zone(q))
+            local = now.astimezone(zone_param(q))
             due_from = local.replace(hour=0, minute=0, second=0, microsecond=0)
             due_to = due_from + timedelta(days=1)  # local midnight: a DST day is 23 or 25 h
         else:
-            _zone(q)  # still checked
+            zone_param(q)  # still checked
         found = await self._read(
             lambda conn: store.search(
                 conn, now,
-                status=_enum(q, "status", Status),
-                complaint_class=_enum(q, "class", ComplaintClass),
-                owner=_text(q, "owner"), due_from=due_from, due_to=due_to,
-                overdue=_flag(q, "overdue"), open_only=bool(_flag(q, "open")),
-                limit=_int(q, "limit", 100, 1, 500), offset=_int(q, "offset", 0, 0, 1_000_000),
+                status=enum_param(q, "status", Status),
+                complaint_class=enum_param(q, "class", ComplaintClass),
+                owner=text_param(q, "owner"), due_from=due_from, due_to=due_to,
+                overdue=flag_param(q, "overdue"), open_only=bool(flag_param(q, "open")),
+                limit=int_param(q, "limit", 100, 1, 500),
+                offset=int_param(q, "offset", 0, 0, 1_000_000),
             )
         )  # fmt: skip
         return web.json_response([_out(c, now) for c in found])
@@ -395,8 +399,9 @@ class ComplaintsApi:
 
     async def stats(self, request: web.Request) -> web.Response:
         self._login(request, supervisor=True)
+        only_params(request.query, ("month", "tz"))
         month = request.query.get("month", "")
-        zone = _zone(request.query)
+        zone = zone_param(request.query)
         try:
             start = datetime.strptime(month, "%Y-%m").replace(tzinfo=zone)
         except ValueError:
@@ -418,17 +423,7 @@ class ComplaintsApi:
     # -- helpers --------------------------------------------------------------------------
 
     def _login(self, request: web.Request, *, supervisor: bool) -> Login:
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        login = self.sessions.check(token)
-        if login is None:
-            raise _json_error(
-                401,
-                "log in: Authorization: Bearer <token> from POST /api/login",
-                headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
-            )
-        if supervisor and login.role != "supervisor":
-            raise _json_error(403, "supervisors only")
-        return login
+        return logged_in(self.sessions, request, supervisor=supervisor)
 
     async def _detail(self, complaint_id: int, now: datetime) -> dict[str, Any]:
         async def read(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -482,13 +477,25 @@ def _out(c: store.StoredComplaint, now: datetime) -> dict[str, Any]:
 
 
 def _complaint_id(request: web.Request) -> int:
-    text = request.match_info["complaint_id"]
+    return path_id(request, "complaint_id", "complaint")
+
+
+def path_id(request: web.Request, key: str, what: str) -> int:
+    """A row's id from the path: a number that is none is no row (404)."""
+    text = request.match_info[key]
     if not text.isascii() or not text.isdigit() or int(text) > _BIGINT:
-        raise _json_error(404, f"no complaint {text!r}")
+        raise _json_error(404, f"no {what} {text!r}")
     return int(text)
 
 
-def _zone(query: Any) -> ZoneInfo:
+def only_params(query: Any, allowed: tuple[str, ...]) -> None:
+    """Refuse query parameters the operation does not have (a typo filters nothing)."""
+    for name in query:
+        if name not in allowed:
+            raise _json_error(400, f"{json.dumps(name)}: not a parameter; {', '.join(allowed)}")
+
+
+def zone_param(query: Any) -> ZoneInfo:
     name = query.get("tz", "UTC")
     try:
         return ZoneInfo(name)
@@ -498,7 +505,7 @@ def _zone(query: Any) -> ZoneInfo:
         ) from None
 
 
-def _enum(query: Any, name: str, kind: type[_E]) -> _E | None:
+def enum_param(query: Any, name: str, kind: type[_E]) -> _E | None:
     value = query.get(name)
     if value is None:
         return None
@@ -508,7 +515,7 @@ def _enum(query: Any, name: str, kind: type[_E]) -> _E | None:
         raise _json_error(400, f"{name}: one of {', '.join(k.value for k in kind)}") from None
 
 
-def _text(query: Any, name: str) -> str | None:
+def text_param(query: Any, name: str) -> str | None:
     value: str | None = query.get(name)
     if value is not None and not 1 <= len(value) <= 64:
         raise _json_error(400, f"{name}: 1 to 64 characters")
@@ -517,7 +524,7 @@ def _text(query: Any, name: str) -> str | None:
     return value
 
 
-def _flag(query: Any, name: str) -> bool | None:
+def flag_param(query: Any, name: str) -> bool | None:
     value: str | None = query.get(name)
     if value is None:
         return None
@@ -526,7 +533,7 @@ def _flag(query: Any, name: str) -> bool | None:
     return value == "true"
 
 
-def _int(query: Any, name: str, default: int, low: int, high: int) -> int:
+def int_param(query: Any, name: str, default: int, low: int, high: int) -> int:
     value = query.get(name)
     if value is None:
         return default

@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 
 from callcenter.agent.admin import AdminApi
 from callcenter.agent.auth import Sessions
+from callcenter.agent.cases_api import CasesApi
 from callcenter.agent.complaints_api import ComplaintsApi
 from callcenter.agent.desktop import AgentInfo, DesktopHub
 from callcenter.bus import EventBus
@@ -119,6 +120,7 @@ class Floor:
         self.desktop: DesktopHub | None = None
         self.admin: AdminApi | None = None
         self.complaints: ComplaintsApi | None = None
+        self.cases: CasesApi | None = None
         self.http_addresses: list[str] = []
 
     def on_loop(self, collector: Collector) -> None:
@@ -151,6 +153,7 @@ class Floor:
         routes = self.desktop.routes() if self.desktop is not None else []
         routes += self.admin.routes() if self.admin is not None else []
         routes += self.complaints.routes() if self.complaints is not None else []
+        routes += self.cases.routes() if self.cases is not None else []
         app = make_web_app(
             self.control,
             self.registry,
@@ -289,6 +292,11 @@ class Floor:
             openapi=self.settings.http.openapi,
         )
         self.complaints = ComplaintsApi(
+            sessions,
+            pool=pool.get if pool is not None else None,
+            now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
+        )
+        self.cases = CasesApi(
             sessions,
             pool=pool.get if pool is not None else None,
             now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),

@@ -31,8 +31,7 @@ import schemathesis
 from hypothesis import given, settings
 from prometheus_client import CollectorRegistry
 
-from callcenter.agent.admin import openapi_document
-from callcenter.agent.complaints_api import ANY_STAFF
+from callcenter.agent.admin import ANY_STAFF, openapi_document
 from callcenter.call_side.service import Service
 from tests.agent.test_admin_sip import settings as admin_settings
 
@@ -159,7 +158,13 @@ def test_bodies_that_are_not_json_or_not_the_operations_get_a_4xx(
 ) -> None:
     # An agent, a queue and a complaint that do not exist: what is valid changes nothing
     # (but a complaint's intake: what is valid is logged).
-    url = running.base + path.format(agent_id="nobody", name="no-such-queue", complaint_id="0")
+    url = running.base + path.format(
+        agent_id="nobody",
+        name="no-such-queue",
+        complaint_id="0",
+        suggestion_id="0",
+        follow_up_id="0",
+    )
     declared = {int(s) for s in op["responses"]}
     raw = (
         st.binary(max_size=40)

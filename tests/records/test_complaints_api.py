@@ -4,6 +4,7 @@ roles, the month's figures and the refusals."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,24 +38,23 @@ class Api:
         return r.status, await r.json()
 
 
-@pytest.fixture
-async def api(database: str) -> AsyncIterator[Api]:
-    conn = await asyncpg.connect(database)
-    await apply_migrations(conn)
-    await conn.close()
+@contextlib.asynccontextmanager
+async def serving(database: str, api: type[Any], start: datetime = T0) -> AsyncIterator[Api]:
+    """`api` (ComplaintsApi, CasesApi) on a migrated database, a supervisor's and an
+    agent's tokens, and a wall clock the test sets."""
     pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
     sessions = Sessions()
     sessions.add_user("sup", "sup-pw", "supervisor")
     sessions.add_user("a001", "first-pw", "agent")
     sup = await sessions.login("sup", "sup-pw", "127.0.0.1")
     agent = await sessions.login("a001", "first-pw", "127.0.0.1")
-    clock = [T0]
+    clock = [start]
 
     async def get_pool() -> Any:
         return pool
 
     app = web.Application()
-    app.add_routes(ComplaintsApi(sessions, pool=get_pool, now=lambda: clock[0]).routes())
+    app.add_routes(api(sessions, pool=get_pool, now=lambda: clock[0]).routes())
     try:
         async with TestClient(TestServer(app)) as client:
             yield Api(
@@ -63,6 +63,15 @@ async def api(database: str) -> AsyncIterator[Api]:
             )  # fmt: skip
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def api(database: str) -> AsyncIterator[Api]:
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    await conn.close()
+    async with serving(database, ComplaintsApi) as running:
+        yield running
 
 
 async def test_any_staff_logs_a_complaint_and_a_supervisor_works_it_to_its_close(api: Api) -> None:
