@@ -3,6 +3,7 @@ call-back follow-up, search, the gauges and the month's statistics."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -255,3 +256,25 @@ async def test_complaints_stored_before_the_upgrade_become_received_with_a_histo
         assert await conn.fetchval("SELECT done_at FROM follow_ups") == T0 + H
     finally:
         await conn.close()
+
+
+async def test_two_supervisors_closing_at_once_close_it_once(database: str) -> None:
+    """The row is locked for the change: the second close sees a closed complaint."""
+    first, second = await asyncpg.connect(database), await asyncpg.connect(database)
+    try:
+        await apply_migrations(first)
+        cid = await intake(first, C.INVALID)
+        await change_complaint(first, cid, CallBack(reached=True), "sup", T0 + H)
+        results = await asyncio.gather(
+            change_complaint(first, cid, Close("a"), "sup-a", T0 + 2 * H),
+            change_complaint(second, cid, Close("b"), "sup-b", T0 + 2 * H),
+            return_exceptions=True,
+        )
+        assert sorted(type(r).__name__ for r in results) == ["InvalidTransition", "StoredComplaint"]
+        closes = await first.fetchval(
+            "SELECT count(*) FROM complaint_events WHERE action = 'close'"
+        )
+        assert closes == 1
+    finally:
+        await first.close()
+        await second.close()
