@@ -499,7 +499,11 @@ def build_core(
 
 
 def _restore(registrar: Registrar, known: Iterable[KnownBinding], clock: Clock) -> None:
-    """Give the registrar back the bindings it had before a restart."""
+    """Give the registrar back the bindings it had before a restart (the clock is
+    read only when there are some: the core is built outside a loop too)."""
+    known = list(known)
+    if not known:
+        return
     now, wall = clock.monotonic(), clock.wall()
     taken = refused = 0
     for binding in known:
