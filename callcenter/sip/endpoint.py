@@ -174,13 +174,19 @@ class SipEndpoint:
         if not isinstance(msg, Request) or msg.method == "ACK":
             return [MessageRejected(source, exc.reason, None)]
         try:
+            # A response is matched on the Via it copies (§8.2.6.2): none, or
+            # one that cannot even be split into its values, and nothing can
+            # be answered.
+            if not msg.headers.get_all("Via"):
+                return [MessageRejected(source, exc.reason, None)]
             resp = make_response(msg, exc.status_hint, safe_reason(exc.reason))
+        except SipError:
+            return [MessageRejected(source, exc.reason, None)]
+        try:
             dest = response_address(msg.top_via, source)
         except SipError:
-            # Via itself is broken: the only address we know is the source.
+            # The top Via does not parse: the only address we know is the source.
             dest = source
-        if not msg.headers.get_all("Via"):
-            return [MessageRejected(source, exc.reason, None)]
         return [Send(resp.serialize(), dest), MessageRejected(source, exc.reason, exc.status_hint)]
 
     def receive_message(self, msg: Message, source: Address, now: float) -> list[SipAction]:

@@ -6,6 +6,7 @@ import random
 
 from callcenter.sip.builders import make_response
 from callcenter.sip.endpoint import EndpointConfig, SipEndpoint, response_address
+from callcenter.sip.errors import ParseError
 from callcenter.sip.events import (
     CancelReceived,
     MessageRejected,
@@ -121,6 +122,28 @@ def test_garbage_is_rejected_without_an_answer() -> None:
         out = endpoint().receive(junk, UAC, 0.0)
         assert events(out, Send) == []
         assert len(events(out, MessageRejected)) == 1
+
+
+def test_malformed_request_whose_via_cannot_be_split_is_dropped_not_raised() -> None:
+    """Found by bench/fuzz_sip.py: a request refused for another header (here no
+    From) whose Via holds an unterminated quoted string and a comma. Answering
+    it split the Via to copy it, and the ParseError escaped `receive` (and the
+    stream entry's `reject`); nothing can be answered without a Via that reads,
+    so the request is dropped and counted."""
+    data = b"INVITE sip:4000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP a;x=\"y, z\r\n\r\n"
+    ep = endpoint()
+    out = ep.receive(data, UAC, 0.0)
+    assert events(out, Send) == []
+    [rej] = events(out, MessageRejected)
+    assert rej.status is None and "From" in rej.reason
+    # The same through the stream entry, where the framer hands over the error.
+    try:
+        parse_message(data, stream=True)
+    except ParseError as exc:
+        [rej] = events(ep.reject(exc, UAC), MessageRejected)
+        assert rej.status is None
+    else:
+        raise AssertionError("the request should not parse")
 
 
 def test_oversize_message_is_refused() -> None:
