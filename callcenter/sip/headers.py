@@ -376,7 +376,12 @@ class NameAddr:
         rest = rest.strip()
         if rest and not rest.startswith(";"):
             raise ParseError(f"unexpected text after URI: {rest[:40]!r}")
-        return cls(uri=uri, display_name=display, params=Params.parse(rest))
+        params = Params.parse(rest)
+        # tag-param = "tag" EQUAL token (§25.1): a bare `;tag` is no tag, and a
+        # tag added after it (a response's To) would not be read back as one.
+        if params.get("tag", "") is None:
+            raise ParseError("bad value for parameter 'tag'")
+        return cls(uri=uri, display_name=display, params=params)
 
     @property
     def tag(self) -> str | None:

@@ -494,3 +494,18 @@ def test_a_re_invite_for_no_dialog_is_answered_481_once_and_holds_nothing() -> N
     assert h.sb.ua.endpoint.transaction_count == 0
     h.until(64.0)
     assert [m.status for m in h.to(CALLER)] == [481] * 50
+
+
+def test_an_invite_whose_to_has_a_tag_without_a_value_is_answered_400_and_holds_nothing() -> None:
+    """Found by bench/fuzz_sip.py: `To: <...>;tag` (tag-param = "tag" EQUAL
+    token, RFC 3261 §25.1, so not a tag) passed as an initial INVITE; the 180's
+    To tag was then appended after it, read back as no tag, and the bridge's
+    dialog raised out of `receive`, leaving the INVITE's transaction for ever."""
+    h = Harness("1001")
+    invite = caller_invite().replace(b"To: <sip:4000@127.0.0.1>", b"To: <sip:4000@127.0.0.1>;tag")
+    assert b";tag\r\n" in invite
+    out = h.sb.receive(invite, CALLER, 0.0)  # the 400 echoes the To: read it raw
+    assert [s.data.split(b"\r\n", 1)[0] for s in out if isinstance(s, Send)] == [
+        b"SIP/2.0 400 bad value for parameter 'tag'"
+    ]
+    assert h.sb.ua.endpoint.transaction_count == 0 and h.sb.bridge.calls == 0

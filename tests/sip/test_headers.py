@@ -334,8 +334,13 @@ def test_wildcard_contact() -> None:
     assert not NameAddr.parse("<sip:x@y>").wildcard
 
 
-def test_tag_without_value_is_no_tag() -> None:
-    assert NameAddr.parse("<sip:x@y>;tag").tag is None
+def test_tag_without_value_is_refused() -> None:
+    """tag-param = "tag" EQUAL token (§25.1); read as no tag, a bare `;tag` let
+    a response's To carry two tags, the first empty (tests/calls/test_switchboard.py)."""
+    for text in ("<sip:x@y>;tag", "<sip:x@y>;TAG;x=1", "sip:x@y;tag"):
+        with pytest.raises(ParseError, match="parameter 'tag'"):
+            NameAddr.parse(text)
+    assert NameAddr.parse("<sip:x@y;tag>").tag is None  # a URI parameter is not the tag
 
 
 def test_name_addr_copy_is_independent() -> None:
