@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .auth import AuthError, Challenge, DigestClient, parse_challenge
+from .errors import SipError
 from .message import Address, Headers, Request, Response, Transport
 
 __all__ = ["Account", "RegState", "Registration", "SendRequest"]
@@ -227,10 +228,10 @@ class Registration:
         return [send]
 
     def _interval_too_brief(self, resp: Response, now: float) -> list[SendRequest]:
-        min_expires = (resp.headers.get("Min-Expires") or "").strip()
-        if not min_expires.isdigit() or int(min_expires) <= self._requested_expires:
+        min_expires = _delta_seconds(resp.headers.get("Min-Expires"))
+        if min_expires is None or min_expires <= self._requested_expires:
             return self._fail("423 without a usable Min-Expires", now)
-        self._requested_expires = int(min_expires)
+        self._requested_expires = min_expires
         return [self._send_register(self._requested_expires)]
 
     def _fail(self, error: str, now: float, *, hard: bool = False) -> list[SendRequest]:
@@ -316,10 +317,24 @@ class Registration:
         try:
             for contact in resp.contacts:
                 if str(contact.uri).lower().split(";")[0] == ours.split(";")[0]:
-                    value = contact.params.get("expires")
-                    if value and value.isdigit():
-                        return int(value)
-        except ValueError:
-            pass
-        value = (resp.headers.get("Expires") or "").strip()
-        return int(value) if value.isdigit() else self._requested_expires
+                    granted = _delta_seconds(contact.params.get("expires"))
+                    if granted is not None:
+                        return granted
+        except SipError:
+            pass  # the registrar's Contact does not parse: its Expires, or ours
+        granted = _delta_seconds(resp.headers.get("Expires"))
+        return granted if granted is not None else self._requested_expires
+
+
+#: The largest delta-seconds (§20.19: 2**32-1); larger values saturate to it.
+_MAX_DELTA = 2**32 - 1
+
+
+def _delta_seconds(value: str | None) -> int | None:
+    """delta-seconds (§25.1: 1*DIGIT, ASCII digits only: "²".isdigit() is true
+    and int() refuses it), or None when `value` is none."""
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    # More than 20 digits saturate before int() is asked (it refuses 4,300).
+    return _MAX_DELTA if len(text) > 20 else min(int(text), _MAX_DELTA)

@@ -171,6 +171,47 @@ def test_423_raises_expires_to_min_expires() -> None:
     assert again.request.headers.get("Expires") == "600"
 
 
+@pytest.mark.parametrize("value", ["²", "٣", "1e3", "-5", ""])
+def test_423_with_a_min_expires_that_is_no_delta_seconds_fails_the_attempt(value: str) -> None:
+    """Found by bench/fuzz_sip.py: "²".isdigit() is true and int("²") raises.
+    delta-seconds is 1*DIGIT (§25.1), ASCII digits."""
+    reg = make()
+    [send] = reg.start(0.0)
+    too_brief = make_response(send.request, 423, extra=[("Min-Expires", value)])
+    assert reg.on_response("register", too_brief, 0.1) == []
+    assert reg.state is RegState.BACKOFF and "Min-Expires" in (reg.last_error or "")
+
+
+@pytest.mark.parametrize("digits", [40, 5000])  # int() refuses more than 4,300
+def test_423_with_a_huge_min_expires_asks_for_the_most_delta_seconds_hold(digits: int) -> None:
+    reg = make()
+    [send] = reg.start(0.0)
+    too_brief = make_response(send.request, 423, extra=[("Min-Expires", "9" * digits)])
+    [again] = reg.on_response("register", too_brief, 0.1)
+    assert again.request.headers.get("Expires") == str(2**32 - 1)  # saturated (§20.19)
+
+
+@pytest.mark.parametrize(
+    ("contact", "expires", "granted"),
+    [
+        # An unreadable Contact (found by bench/fuzz_sip.py: the ParseError
+        # escaped the user agent's receive): the Expires header decides.
+        ("<sip:4000@127.0.0.1:5060>;expires=", "90", 90),
+        ("<sip:4000@127.0.0.1:5060>;expires=²", "²", 120),  # neither is a number: ours
+        ("<sip:4000@127.0.0.1:5060>", "9" * 5000, 2**32 - 1),
+        ("<sip:4000@127.0.0.1:5060>;expires=" + "9" * 30, "", 2**32 - 1),
+    ],
+)
+def test_a_200_whose_expiry_cannot_be_read_falls_back_without_raising(
+    contact: str, expires: str, granted: int
+) -> None:
+    reg = make()
+    [send] = reg.start(0.0)
+    extra = [("Contact", contact), ("Expires", expires)]
+    assert reg.on_response("register", make_response(send.request, 200, extra=extra), 1.0) == []
+    assert reg.state is RegState.REGISTERED and reg.expires_at == 1.0 + granted
+
+
 def test_registrar_granting_a_shorter_expiry_is_honoured() -> None:
     reg, pbx = make(), Registrar(grant=60)
     exchange(reg, pbx, reg.start(0.0), 0.0)
