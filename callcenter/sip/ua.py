@@ -219,8 +219,10 @@ class UserAgent:
         source: Address,
         now: float,
     ) -> list[UaAction]:
-        if tx is None or req.method == "INVITE" or req.to.tag:
-            return [event]  # calls and dialogs belong to the call layer
+        if tx is None or req.method == "INVITE" or (req.to.tag and req.method != "REGISTER"):
+            # Calls and dialogs belong to the call layer; a REGISTER is never
+            # in a dialog (§10.2), whatever its To says.
+            return [event]
         # Requests outside any dialog that the UA answers itself cost anyone
         # nothing to send: they are answered once and hold no transaction
         # (keep=False), so a flood of them holds no state.

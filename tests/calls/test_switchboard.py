@@ -509,3 +509,14 @@ def test_an_invite_whose_to_has_a_tag_without_a_value_is_answered_400_and_holds_
         b"SIP/2.0 400 bad value for parameter 'tag'"
     ]
     assert h.sb.ua.endpoint.transaction_count == 0 and h.sb.bridge.calls == 0
+
+
+def test_a_register_with_a_to_tag_is_refused_403_when_there_is_no_registrar() -> None:
+    """Found by bench/fuzz_sip.py (pbx mode, no registrar): a REGISTER with a To
+    tag was passed on as if in a dialog, and the switchboard's REGISTER case
+    asserted a registrar, raising out of `receive` and leaving its transaction."""
+    h = Harness("1001")  # no registrar, as in pbx mode
+    register = request("REGISTER", uri="sip:127.0.0.1", to_tag="t1")
+    h.send(register, CALLER)
+    assert [m.status for m in h.to(CALLER)] == [403]
+    assert h.sb.ua.endpoint.transaction_count == 0
