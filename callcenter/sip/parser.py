@@ -176,8 +176,9 @@ def _validate(msg: Message) -> None:
         msg.top_via  # noqa: B018
         for via in msg.headers.get_all("Via")[1:]:
             Via.parse(via)
-        msg.from_  # noqa: B018
-        msg.to  # noqa: B018
+        # "*" is Contact's wildcard alone (§20.10): From and To name a party.
+        if msg.from_.wildcard or msg.to.wildcard:
+            raise ParseError("From and To cannot be '*'")
         if not grammar.CALLID_RE.fullmatch(msg.call_id):
             raise ParseError("Bad Call-ID")
         cseq = msg.cseq

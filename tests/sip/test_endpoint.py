@@ -146,6 +146,20 @@ def test_malformed_request_whose_via_cannot_be_split_is_dropped_not_raised() -> 
         raise AssertionError("the request should not parse")
 
 
+def test_an_invite_to_star_is_answered_400_and_its_cancel_leaves_nothing() -> None:
+    """Found by bench/fuzz_sip.py: `To: *` parsed (as Contact's wildcard), the
+    INVITE's 180 then carried `To: *;tag=...`, which does not parse; a CANCEL
+    read that tag after its transaction was made, and the ParseError left the
+    CANCEL's transaction waiting for ever."""
+    ep = endpoint()
+    invite = request().replace(b"To: <sip:hotline@127.0.0.1>", b"To: *")
+    out = ep.receive(invite, UAC, 0.0)
+    assert first_lines(out) == ["SIP/2.0 400 From and To cannot be '*'"]
+    ep.receive(request("CANCEL").replace(b"To: <sip:hotline@127.0.0.1>", b"To: *"), UAC, 0.1)
+    ep.on_timer(100.0)
+    assert ep.transaction_count == 0
+
+
 def test_oversize_message_is_refused() -> None:
     ep = SipEndpoint(EndpointConfig(sent_by=LOCAL, max_message_size=2000), Ids())
     out = ep.receive(request("OPTIONS", body=b"x" * 3000), UAC, 0.0)

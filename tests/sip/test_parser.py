@@ -381,6 +381,9 @@ def test_bad_max_forwards_is_a_400(value: str) -> None:
         ("From", 'From: "Bell, Alexander <sip:a.g.bell@example.com>;tag=43'),  # quotbal
         ("From", "From: Bell, Alexander <sip:a.g.bell@example.com>;tag=43"),  # baddn
         ("To", "To: <sip:x@example.com"),
+        # "*" is Contact's alone (§20.10, §20.20, §20.39); found by bench/fuzz_sip.py.
+        ("To", "To: *"),
+        ("From", "From: *"),
         ("Call-ID", "Call-ID: has space"),
         ("Call-ID", "Call-ID: a@b@c"),
         ("Call-ID", "Call-ID:"),
