@@ -419,6 +419,8 @@ class SipEndpoint:
         ckey = TxKey(key.branch, "CANCEL", False)
         ctx = ClientNonInviteTransaction(cancel, tx.peer, self.config.timers)
         self._client[ckey] = ctx
+        tx.cancelled(now)  # §9.1: the INVITE ends 64*T1 on, answered or not
+        self._arm(key, tx)
         return self._run(ckey, ctx, ctx.start(now), now)
 
     def _tx(self, key: TxKey) -> Transaction | None:

@@ -259,6 +259,8 @@ class ClientInviteTransaction(Transaction):
         (COMPLETED, Input.TRANSPORT_ERROR): (TERMINATED, "_fail"),
         (COMPLETED, Input.TIMER_D): (TERMINATED, "_end"),
         (PROCEEDING, Input.TRANSPORT_ERROR): (TERMINATED, "_fail"),
+        # §9.1: once CANCELled, B guards Proceeding too (see `cancelled`).
+        (PROCEEDING, Input.TIMER_B): (TERMINATED, "_timeout_b"),
     }
 
     def start(self, now: float) -> list[TxAction]:
@@ -267,6 +269,16 @@ class ClientInviteTransaction(Transaction):
             out += self._start(Timer.A, now, self.timers.t1)
         out += self._start(Timer.B, now, self.timers.timeout)
         return out
+
+    def cancelled(self, now: float) -> None:
+        """Our CANCEL of this INVITE went out. RFC 3261 §9.1: "If no final
+        response has been received after 64*T1 seconds, the client SHOULD
+        consider the original transaction cancelled and destroy the client
+        transaction". Proceeding has no timer of its own, so a peer that
+        never sends its 487 would otherwise hold the transaction for ever;
+        timer B is armed again to end it."""
+        if self.state is State.PROCEEDING:
+            self._deadlines[Timer.B] = now + self.timers.timeout
 
     def receive(self, response: Response, now: float) -> list[TxAction]:
         self.last_response = response

@@ -520,3 +520,19 @@ def test_a_register_with_a_to_tag_is_refused_403_when_there_is_no_registrar() ->
     h.send(register, CALLER)
     assert [m.status for m in h.to(CALLER)] == [403]
     assert h.sb.ua.endpoint.transaction_count == 0
+
+
+def test_a_phone_that_never_answers_the_cancelled_invite_finally_leaves_nothing() -> None:
+    """Found by bench/fuzz_sip.py: the phone rang, took the CANCEL and never
+    sent its 487; the agent leg's INVITE transaction (Proceeding has no timer)
+    and the bridge's call were kept for ever. §9.1 ends it 64*T1 on."""
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    [invite] = h.to(PHONES["1001"])
+    h.send(answer(invite, 180), PHONES["1001"], at=0.3)
+    h.send(request("CANCEL", uri="sip:4000@127.0.0.1"), CALLER, at=7.0)
+    [cancel] = h.to(PHONES["1001"])
+    h.send(answer(cancel, 200), PHONES["1001"], at=7.1)  # and no 487, ever
+    h.until(7.0 + 32.0 + 1.0)
+    assert h.sb.bridge.calls == 0 and h.sb.ua.endpoint.transaction_count == 0
+    assert h.sb.acd.agents["a1001"].state.value == "ready"

@@ -14,11 +14,12 @@ from callcenter.sip.events import (
     ResponseReceived,
     Send,
     TransactionTimedOut,
+    TxKey,
 )
 from callcenter.sip.headers import Via
 from callcenter.sip.message import Address, Headers, Request, Response, Transport
 from callcenter.sip.parser import parse_message
-from callcenter.sip.timers import TimerConfig
+from callcenter.sip.timers import Timer, TimerConfig
 
 from .helpers import UAC, Ids, first_lines, request, sent
 
@@ -208,23 +209,51 @@ def test_response_to_no_transaction_is_reported() -> None:
     assert len(events(out, MessageRejected)) == 1
 
 
-def test_cancel_waits_for_a_provisional_then_is_sent_with_the_invite_branch() -> None:
-    ep = endpoint()
-    phone = Address("127.0.0.1", 5090)
+PHONE = Address("127.0.0.1", 5090)
+
+
+def _invite_out(ep: SipEndpoint) -> tuple[Request, TxKey, Response]:
+    """An INVITE of ours to PHONE (CSeq 7): what went out, its key, and the
+    phone's 180 to it."""
     invite = _options()
     invite.method = "INVITE"
     invite.headers.set("CSeq", "7 INVITE")
-    key, out = ep.send_request(invite, phone, 0.0)
-    assert ep.cancel(key, 0.1) == []  # §9.1: no provisional yet, so hold it
+    key, out = ep.send_request(invite, PHONE, 0.0)
     sent_invite = parse_message(sent(out)[0])
-    ringing = make_response(sent_invite, 180, to_tag="ph")  # type: ignore[arg-type]
-    out = ep.receive(ringing.serialize(), phone, 0.2)
+    assert isinstance(sent_invite, Request)
+    return sent_invite, key, make_response(sent_invite, 180, to_tag="ph")
+
+
+def test_cancel_waits_for_a_provisional_then_is_sent_with_the_invite_branch() -> None:
+    ep = endpoint()
+    invite, key, ringing = _invite_out(ep)
+    assert ep.cancel(key, 0.1) == []  # §9.1: no provisional yet, so hold it
+    out = ep.receive(ringing.serialize(), PHONE, 0.2)
     cancels = [parse_message(d) for d in sent(out) if d.startswith(b"CANCEL")]
     assert len(cancels) == 1
     cancel = cancels[0]
     assert cancel.top_via.branch == key.branch
     assert str(cancel.cseq) == "7 CANCEL"
     assert cancel.headers.get("To") == invite.headers.get("To")  # no tag: §9.1
+
+
+def test_a_cancelled_invite_never_answered_finally_ends_64_t1_after_the_cancel() -> None:
+    """§9.1: with no final response 64*T1 after the CANCEL, the INVITE client
+    transaction is destroyed. Found by bench/fuzz_sip.py: a phone that rang,
+    took the CANCEL and never sent its 487 kept the transaction (Proceeding
+    has no timer) and the bridge's call for ever."""
+    ep = endpoint()
+    sent_invite, key, ringing = _invite_out(ep)
+    ep.receive(ringing.serialize(), PHONE, 0.2)
+    cancel = parse_message(sent(ep.cancel(key, 10.0))[0])
+    ep.receive(make_response(cancel, 200).serialize(), PHONE, 10.1)  # type: ignore[arg-type]
+    assert ep.on_timer(41.9) == [] and ep.transaction_count == 1  # the CANCEL ended (K)
+    out = ep.on_timer(42.0)  # 10.0 + 64 * 0.5
+    assert [(e.tx, e.timer) for e in events(out, TransactionTimedOut)] == [(key, Timer.B)]
+    assert ep.transaction_count == 0 and ep.next_deadline() is None
+    # A 487 after all is a stray response, reported and dropped.
+    late = make_response(sent_invite, 487, to_tag="ph")
+    assert len(events(ep.receive(late.serialize(), PHONE, 43.0), MessageRejected)) == 1
 
 
 def test_transport_error_times_out_transactions_to_that_peer_only() -> None:
