@@ -711,6 +711,12 @@ def machine_block(facts: dict[str, str], quiet: bool, waited: float, note: str =
     )
 
 
+def block_head(facts: dict[str, str], quiet: bool, waited: float) -> list[str]:
+    """The first lines of a result block: the command, the date, the machine."""
+    return [f"Command: `{command_line()}`", "", f"- Date: {today()}.",
+            machine_block(facts, quiet, waited)]  # fmt: skip
+
+
 def update_doc(name: str, body: str, doc: Path = DOC) -> None:
     """Replace the generated block of benchmark `name` in the doc (or append one)."""
     start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
