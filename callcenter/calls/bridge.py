@@ -783,7 +783,7 @@ class Bridge:
     def _hang_up_both(
         self, call: _Call, now: float, skip: _Side | None = None
     ) -> list[BridgeOutput]:
-        out: list[BridgeOutput] = []
+        out: list[BridgeOutput] = self._end_relays(call, now)
         call.ended = True
         if skip is not _Side.CALLER and call.answered:
             bye = call.dialog.create_request("BYE")
@@ -800,6 +800,20 @@ class Bridge:
         # Kept while legs are being cancelled (a 200 crossing the CANCEL is ACKed
         # and hung up), forgotten with the last of them (`_drop_leg`).
         self._forget_caller(call)
+        return out
+
+    def _end_relays(self, call: _Call, now: float) -> list[BridgeOutput]:
+        """The call's dialogs are ending: a request still pending in one is
+        answered 487 (§15.1.2), and a re-INVITE relayed to the other side is
+        CANCELled, so its transaction ends even if that side is gone (§9.1)."""
+        out: list[BridgeOutput] = []
+        for rtx, relay in list(self._relays.items()):
+            if relay.call_id != call.id:
+                continue
+            del self._relays[rtx]
+            if rtx.method == "INVITE":
+                out += self.endpoint.cancel(rtx, now)
+            out += self._answer_origin(relay, 487, None, now)
         return out
 
     def _caller_target(self, call: _Call) -> Address:
