@@ -23,10 +23,11 @@ up after 64*T1 (then the dialog must be ended with a BYE).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from .errors import LocalProtocolError
+from .errors import LocalProtocolError, ParseError
 from .headers import NameAddr, SipURI
 from .message import Headers, Request, Response
 from .timers import TimerConfig
@@ -89,13 +90,13 @@ class Dialog:
         if not to.tag:
             raise LocalProtocolError("a dialog-creating response needs a To tag")
         contacts = request.contacts
-        target = str(contacts[0].uri) if contacts else str(frm.uri)
+        target = _target(contacts[0]) if contacts else str(frm.uri)
         return cls(
             id=DialogId(request.call_id, to.tag, frm.tag or ""),
             local_uri=_without_tag(to),
             remote_uri=_without_tag(frm),
             remote_target=target,
-            route_set=list(request.headers.get_all("Record-Route")),
+            route_set=_route_set(request.headers.get_all("Record-Route")),
             remote_seq=request.cseq.seq,
             early=response.status < 200,
         )
@@ -108,13 +109,13 @@ class Dialog:
         to = response.to
         frm = request.from_
         contacts = response.contacts
-        target = str(contacts[0].uri) if contacts else request.uri
+        target = _target(contacts[0]) if contacts else request.uri
         return cls(
             id=DialogId(request.call_id, frm.tag or "", to.tag or ""),
             local_uri=_without_tag(frm),
             remote_uri=_without_tag(to),
             remote_target=target,
-            route_set=list(reversed(response.headers.get_all("Record-Route"))),
+            route_set=_route_set(reversed(response.headers.get_all("Record-Route"))),
             local_seq=request.cseq.seq,
             early=response.status < 200,
         )
@@ -127,9 +128,9 @@ class Dialog:
         if not uac:
             return
         contacts = response.contacts
-        if contacts:
-            self.remote_target = str(contacts[0].uri)
-        self.route_set = list(reversed(response.headers.get_all("Record-Route")))
+        target = _target(contacts[0]) if contacts else self.remote_target
+        self.route_set = _route_set(reversed(response.headers.get_all("Record-Route")))
+        self.remote_target = target
 
     def create_request(
         self, method: str, body: bytes = b"", content_type: str | None = None
@@ -252,6 +253,26 @@ class AnswerRetransmitter:
     def ack(self) -> None:
         self.acked = True
         self._next = None
+
+
+def _target(contact: NameAddr) -> str:
+    """A dialog's remote target: the Contact's URI, which §8.1.1.8 requires to
+    be a SIP or SIPS URI (anything else could not be our requests' Request-URI)."""
+    if contact.uri.scheme not in ("sip", "sips"):
+        raise ParseError(f"Contact: not a SIP or SIPS URI: {str(contact.uri)[:40]!r}")
+    return str(contact.uri)
+
+
+def _route_set(values: Iterable[str]) -> list[str]:
+    """Record-Route values, each read now: a route set is used to build every
+    request in the dialog, long after the message it came in (§12.1)."""
+    out = list(values)
+    for value in out:
+        try:
+            NameAddr.parse(value)
+        except ParseError as exc:
+            raise ParseError(f"Record-Route: {exc.reason}") from None
+    return out
 
 
 def _without_tag(addr: NameAddr) -> str:

@@ -408,7 +408,20 @@ def test_answer_never_acked_is_resent_doubling_then_both_legs_are_hung_up() -> N
     assert ended.hung_up_by == "caller"
 
 
-def test_an_agents_200_with_an_unreadable_contact_fails_the_leg_and_leaves_nothing() -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Contact", "<sip:1001@127.0.\x01.1:6001>"),
+        # Found by bench/fuzz_sip.py: a Record-Route that does not parse was
+        # kept, and the BYE built from it later raised out of the ACD's timer;
+        # a Contact that is no SIP URI made a BYE no parser reads.
+        ("Record-Route", "<sip:pbx.example.com;lr>, 1_000"),
+        ("Contact", "<sipaaaa:1001@127.0.0.1:6001>"),
+    ],
+)
+def test_an_agents_200_with_an_unreadable_contact_fails_the_leg_and_leaves_nothing(
+    name: str, value: str
+) -> None:
     """Issue 16, item 5: a phone's 200 whose Contact does not parse raised out of
     the core (a traceback per retransmission); no dialog can be made with it, so
     the leg fails as on an error and the call is offered again; the phone's
@@ -419,7 +432,7 @@ def test_an_agents_200_with_an_unreadable_contact_fails_the_leg_and_leaves_nothi
     h.wire.clear()
     h.send(answer(first[1], 180), first[0])
     ok = answer(first[1], 200, ANSWER)
-    ok.headers.set("Contact", "<sip:1001@127.0.\x01.1:6001>")
+    ok.headers.set(name, value)
     h.send(ok, first[0], at=1.0)
     h.send(ok, first[0], at=1.5)  # retransmitted: the phone got no ACK
     [ended] = h.of(OfferEnded)
@@ -562,3 +575,15 @@ def test_a_bye_ends_a_re_invite_pending_in_the_dialog_on_both_sides() -> None:
     h.until(6.0 + 32.0 + 1.0)  # the phone answers nothing, the caller ACKs nothing
     assert h.sb.bridge.calls == 0 and h.sb.ua.endpoint.transaction_count == 0
     assert not h.sb.bridge._relays
+
+
+def test_a_caller_whose_contact_is_no_sip_uri_is_answered_400_and_no_call_is_made() -> None:
+    """Found by bench/fuzz_sip.py: the caller's `Contact: <sipaaaa:...>` became
+    the dialog's remote target, and the BYE to it had a Request-URI that no
+    parser reads (§8.1.1.8: a SIP or SIPS URI)."""
+    h = Harness("1001")
+    invite = caller_invite().replace(b"Contact: <sip:", b"Contact: <sipaaaa:")
+    h.send(invite, CALLER)
+    [*_, final] = h.to(CALLER)
+    assert final.status == 400 and final.reason.startswith("Contact: not a SIP or SIPS URI")
+    assert h.sb.bridge.calls == 0 and h.to(PHONES["1001"]) == []

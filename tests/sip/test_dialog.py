@@ -16,7 +16,7 @@ from callcenter.sip.dialog import (
     DialogTable,
     InDialogCheck,
 )
-from callcenter.sip.errors import LocalProtocolError
+from callcenter.sip.errors import LocalProtocolError, ParseError
 from callcenter.sip.message import Request, Response
 from callcenter.sip.parser import parse_message
 from callcenter.sip.timers import TimerConfig
@@ -103,6 +103,30 @@ def test_uac_dialog_from_our_invite_and_their_answer() -> None:
     # §12.1.2: the UAC reverses the response's Record-Route.
     assert d.route_set == ["<sip:p1.example.com:5070;lr>", "<sip:p2.example.com;lr>"]
     assert (d.local_seq, d.remote_seq, d.early) == (314159, None, False)
+
+
+@pytest.mark.parametrize("side", ["uas", "uac"])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        # Found by bench/fuzz_sip.py. A Record-Route that does not parse was kept
+        # in the route set, and building the BYE from it raised out of the timer
+        # that ended the call, long after the message that brought it.
+        ("Record-Route", "<sip:p1.example.com;lr>, 1_000"),
+        # §8.1.1.8: a dialog's Contact is a SIP or SIPS URI; any other made a
+        # Request-URI the peer (and our own parser) refuses 416.
+        ("Contact", "<sipx:agent-7@192.0.2.20>"),
+    ],
+)
+def test_a_dialog_is_not_made_with_what_its_requests_could_not_carry(
+    side: str, name: str, value: str
+) -> None:
+    req = invite()
+    ok = answer(req)
+    (req if side == "uas" else ok).headers.set(name, value)
+    make = Dialog.as_uas if side == "uas" else Dialog.as_uac
+    with pytest.raises(ParseError, match=name):
+        make(req, ok)
 
 
 def test_uac_dialog_without_contact_targets_the_request_uri() -> None:
