@@ -85,6 +85,7 @@ from callcenter.sip.dialog import AnswerRetransmitter, Dialog, DialogId
 from callcenter.sip.endpoint import SipEndpoint, response_address
 from callcenter.sip.errors import SipError, TransactionStateError
 from callcenter.sip.events import Send, SipAction, TxKey
+from callcenter.sip.grammar import USER_RE
 from callcenter.sip.headers import NameAddr, quote, split_comma
 from callcenter.sip.message import Address, Headers, Request, Response, Transport
 
@@ -923,7 +924,12 @@ def _caller_identity(req: Request) -> tuple[str, str | None]:
             addr = NameAddr.parse(split_comma(value)[0])
         except (SipError, IndexError):
             continue
-        number = number or addr.uri.user or addr.uri.opaque
+        # The number becomes the user part of the agent leg's From (`sip:NUMBER@...`):
+        # a SIP URI's user, or a tel URI's number, that is a valid user part.
+        uri = addr.uri
+        candidate = uri.opaque if uri.scheme == "tel" else uri.user
+        if uri.scheme in ("sip", "sips", "tel") and candidate and USER_RE.fullmatch(candidate):
+            number = number or candidate
         name = name or addr.display_name
     return number or "anonymous", name
 

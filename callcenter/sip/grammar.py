@@ -72,6 +72,11 @@ SIP_URI_RE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 
+# user = 1*( unreserved / escaped / user-unreserved )
+# unreserved = alphanum / "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")"
+# user-unreserved = "&" / "=" / "+" / "$" / "," / ";" / "?" / "/" ; escaped = "%" HEXDIG HEXDIG
+USER_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+")
+
 # absoluteURI = scheme ":" ( hier-part / opaque-part ) ; scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 ABSOLUTE_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*:\S+")
 

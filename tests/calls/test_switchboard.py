@@ -587,3 +587,31 @@ def test_a_caller_whose_contact_is_no_sip_uri_is_answered_400_and_no_call_is_mad
     [*_, final] = h.to(CALLER)
     assert final.status == 400 and final.reason.startswith("Contact: not a SIP or SIPS URI")
     assert h.sb.bridge.calls == 0 and h.to(PHONES["1001"]) == []
+
+
+@pytest.mark.parametrize(
+    ("identity", "user"),
+    [
+        ('From: "Caller" <ssip:a@[::1]:99999ip:139@127.0.0.1>;tag=from-1', "anonymous"),
+        # An unusable identity from the PBX gives way to From's.
+        ("P-Asserted-Identity: <urn:a@b@c>", "13812345678"),
+        ("P-Asserted-Identity: <tel:+8613800138000>", "+8613800138000"),
+    ],
+)
+def test_a_caller_number_that_is_no_sip_user_is_not_put_in_the_agents_invite(
+    identity: str, user: str
+) -> None:
+    """Found by bench/fuzz_sip.py: the caller's number is put in the agent leg's
+    From and P-Asserted-Identity as `sip:NUMBER@domain`; the opaque part of an
+    odd URI scheme (with '@' and ':' in it) made an INVITE no phone can read."""
+    h = Harness("1001")
+    invite = caller_invite()
+    if identity.startswith("From"):
+        old = b'From: "Caller" <sip:13812345678@127.0.0.1>;tag=from-1'
+        invite = invite.replace(old, identity.encode())
+    else:
+        invite = invite.replace(b"Max-Forwards: 70\r\n", f"Max-Forwards: 70\r\n{identity}\r\n".encode())
+    assert identity.encode() in invite
+    h.send(invite, CALLER)  # the harness parses what the core sends
+    [agent_invite] = h.to(PHONES["1001"])
+    assert agent_invite.from_.uri.user == user
