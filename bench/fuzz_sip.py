@@ -94,14 +94,6 @@ def memory_verdict(samples: list[_fuzz.Sample], inputs: int, max_growth: float) 
     return flat, text
 
 
-def residue_ok(live: dict[str, int]) -> bool:
-    """Nothing held once every timer has run: no transaction, call, dialog or
-    binding, and no timer entry for anything gone. (In pbx mode the account's
-    own refresh or probe may be in flight: one client transaction.)"""
-    held = {k: v for k, v in live.items() if k not in ("client tx", "timer entries")}
-    return not any(held.values()) and live["client tx"] <= 1 and live["timer entries"] <= 2
-
-
 def report_failures(harness: _fuzz.Harness, args: argparse.Namespace) -> list[str]:
     """Print each distinct failure (minimized if it reproduces alone); save them."""
     lines: list[str] = []
@@ -175,7 +167,7 @@ def main() -> int:
     failures = sum(harness.failure_count.values())
     flat, memory = memory_verdict(samples, args.inputs, args.max_growth)
     residue = samples[-1].live
-    clean = residue_ok(residue)
+    clean = harness.holds_nothing()
     failure_lines = report_failures(harness, args)
     kinds = ", ".join(f"{k} {v:,}" for k, v in harness.gen.kinds.most_common())
     did = ", ".join(f"{k} {harness.outputs[k]:,}" for k in SHOWN if harness.outputs[k])
