@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .builders import make_response
+from .builders import make_response, safe_reason
 from .endpoint import EndpointConfig, SipEndpoint
 from .errors import ParseError
 from .events import (
@@ -228,7 +228,11 @@ class UserAgent:
         # (keep=False), so a flood of them holds no state.
         if req.headers.get("Require"):
             # §8.2.2.3: we support no option tags a UAC could require.
-            unsupported = ", ".join(req.headers.get_all("Require"))
+            try:
+                unsupported = ", ".join(req.headers.get_all("Require"))
+            except ParseError as exc:  # the values cannot even be split
+                reason = safe_reason(f"Require: {exc.reason}")
+                return self.respond(tx, req, 400, now, reason=reason, keep=False)
             return self.respond(
                 tx, req, 420, now, extra=[("Unsupported", unsupported)], keep=False
             )

@@ -49,6 +49,14 @@ def test_required_extension_gets_420_naming_it() -> None:
     assert resp.status == 420 and resp.headers.get("Unsupported") == "foo, 100rel"
 
 
+def test_a_require_that_cannot_be_split_is_answered_400() -> None:
+    """Found by bench/fuzz_sip.py: an unterminated quoted string (and a comma)
+    in Require raised out of `receive` when the 420 named the extensions."""
+    data = request("OPTIONS", extra='Require: ="", x="\r\n')
+    [resp] = responses(ua().receive(data, UAC, 0.0))
+    assert resp.status == 400 and resp.reason.startswith("Require: ")
+
+
 def test_register_from_a_stranger_is_forbidden() -> None:
     [resp] = responses(ua().receive(request("REGISTER"), UAC, 0.0))
     assert resp.status == 403
