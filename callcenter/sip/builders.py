@@ -49,7 +49,8 @@ def make_response(
                 # parameter inside <...> is not a To tag (§20.10).
                 and ";tag=" not in value[value.rfind(">") + 1 :].lower().replace(" ", "")
             ):
-                value = f"{value};tag={to_tag}"
+                # A bare trailing ';' parses (nothing follows it), but not before ours.
+                value = value.rstrip(" \t;") + f";tag={to_tag}"
                 to_changed = True
             headers.add(name, value)
     # Copied verbatim: what the request's fields parsed to is what these do.

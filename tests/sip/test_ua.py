@@ -57,6 +57,14 @@ def test_a_require_that_cannot_be_split_is_answered_400() -> None:
     assert resp.status == 400 and resp.reason.startswith("Require: ")
 
 
+def test_a_to_ending_in_a_semicolon_gets_an_answer_that_parses() -> None:
+    """Found by bench/fuzz_sip.py: `To: <...>;` parses (no parameter after the
+    ';'), and our To tag appended to it made `;;tag=`, which does not."""
+    data = request("OPTIONS").replace(b"To: <sip:hotline@127.0.0.1>", b"To: <sip:hotline@127.0.0.1>; ")
+    [resp] = responses(ua().receive(data, UAC, 0.0))  # parsed
+    assert resp.status == 200 and resp.to.tag
+
+
 def test_register_from_a_stranger_is_forbidden() -> None:
     [resp] = responses(ua().receive(request("REGISTER"), UAC, 0.0))
     assert resp.status == 403
