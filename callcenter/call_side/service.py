@@ -431,9 +431,12 @@ def build_core(
             if not bindings:
                 return None
             binding = bindings[0]
-            return AgentTarget(
-                NameAddr.parse(binding.contact).uri.__str__(), binding.source, domain
-            )
+            # The registrar keeps the Contact's URI as text: read as a URI (an
+            # addr-spec would refuse its '?'), without its headers, which a
+            # Request-URI cannot carry (§19.1.1).
+            uri = NameAddr.parse(f"<{binding.contact}>").uri
+            uri.headers = None
+            return AgentTarget(str(uri), binding.source, domain)
 
     bridge = Bridge(
         ua.endpoint,

@@ -615,3 +615,37 @@ def test_a_caller_number_that_is_no_sip_user_is_not_put_in_the_agents_invite(
     h.send(invite, CALLER)  # the harness parses what the core sends
     [agent_invite] = h.to(PHONES["1001"])
     assert agent_invite.from_.uri.user == user
+
+
+def test_a_phone_registered_with_uri_headers_in_its_contact_is_rung_without_them() -> None:
+    """Found by bench/fuzz_sip.py: the registrar keeps a binding's Contact URI as
+    text; the service's `locate` read it back as an addr-spec, which refuses '?',
+    and the ParseError raised out of the ACD's offer (a desktop command or a
+    timer), losing the rest of its actions. A Request-URI carries no headers
+    (§19.1.1), so the phone is rung at the URI without them."""
+    from callcenter.call_side.service import build_core
+    from callcenter.settings import Settings
+    from callcenter.throttle import TrustedSources
+    from tests.sip.test_registrar import DOMAIN, PHONE, Phone
+
+    settings = Settings(
+        database={"enabled": False},
+        sip={"public_host": DOMAIN},
+        agents=[
+            {"id": "a1", "name": "A", "number": "01", "extension": "1001", "password": "pw-1001"}
+        ],
+        queues=[{"name": "hotline", "numbers": ["4000"]}],
+    )  # type: ignore[arg-type]
+    sb = build_core(settings, TrustedSources(["127.0.0.1"]), {Transport.UDP: ME})
+    assert sb.registrar is not None
+    outcome = Phone("1001", "pw-1001").send(
+        sb.registrar, 0.0, contacts=("<sip:1001@192.0.2.10:5062?X-Odd=1>",)
+    )
+    assert outcome.response.status == 200
+    sb.command(AgentLogin("a1"), 0.5)
+    sb.command(SetReady("a1"), 0.5)
+    call = caller_invite().replace(b"4000@127.0.0.1", b"4000@" + DOMAIN.encode())
+    out = sb.receive(call, CALLER, 1.0)
+    [invite] = [s for s in out if isinstance(s, Send) and s.data.startswith(b"INVITE")]
+    assert invite.data.startswith(b"INVITE sip:1001@192.0.2.10:5062 SIP/2.0")
+    assert invite.dest == PHONE
