@@ -280,7 +280,7 @@ class Generator:
         answered); forgotten when either side's BYE is answered."""
         self.dialogs[dialog.call_id] = dialog
         self.dialogs.move_to_end(dialog.call_id)
-        while len(self.dialogs) > 2048:
+        while len(self.dialogs) > 512:
             self.dialogs.popitem(last=False)
 
     # -- sources -----------------------------------------------------------------------------
@@ -797,7 +797,7 @@ class Harness:
                 # malformation back: counted, not a failure. Anything else the
                 # core writes must parse.
                 if ECHO.match(data):
-                    self.echoed[exc.reason.split(":", 1)[0][:40]] += 1
+                    self.echoed[data[8:11].decode("ascii", "replace")] += 1  # by status
                 else:
                     self._fail("output", f"unparseable datagram out: {exc}", data, action.dest)
                 continue
