@@ -38,6 +38,7 @@ import importlib.util
 import inspect
 import random
 import re
+import sys
 import traceback
 import zlib
 from collections import Counter, OrderedDict, deque
@@ -719,6 +720,7 @@ class Failure:
 class Sample:
     inputs: int
     rss_mb: float
+    blocks: int  # sys.getallocatedblocks(): the Python heap's live blocks
     traced_mb: float | None
     live: dict[str, int]
 
@@ -973,7 +975,7 @@ class Harness:
         gc.collect()
         rss = _rss_mb()
         traced_mb = tracemalloc.get_traced_memory()[0] / 1e6 if tracemalloc.is_tracing() else None
-        return Sample(self.inputs, rss, traced_mb, self.live())
+        return Sample(self.inputs, rss, sys.getallocatedblocks(), traced_mb, self.live())
 
 
 def _rss_mb() -> float:
