@@ -911,6 +911,11 @@ class Bridge:
         )
 
 
+#: Characters of a caller's display name passed on to the agent's phone (and
+#: of a number: a longer one is no number).
+_MAX_NAME: Final = 64
+
+
 def _caller_identity(req: Request) -> tuple[str, str | None]:
     """The caller's number and name: P-Asserted-Identity (set by a trusted PBX)
     first, then From. Withheld or unparseable identities are "anonymous"."""
@@ -928,10 +933,17 @@ def _caller_identity(req: Request) -> tuple[str, str | None]:
         # a SIP URI's user, or a tel URI's number, that is a valid user part.
         uri = addr.uri
         candidate = uri.opaque if uri.scheme == "tel" else uri.user
-        if uri.scheme in ("sip", "sips", "tel") and candidate and USER_RE.fullmatch(candidate):
+        if (
+            uri.scheme in ("sip", "sips", "tel")
+            and candidate
+            and len(candidate) <= _MAX_NAME
+            and USER_RE.fullmatch(candidate)
+        ):
             number = number or candidate
         name = name or addr.display_name
-    return number or "anonymous", name
+    # The name goes into the agent leg's From and P-Asserted-Identity: bounded,
+    # so a caller's long name cannot make that INVITE outgrow a datagram.
+    return number or "anonymous", name[:_MAX_NAME] if name else name
 
 
 def _user(uri: str) -> str | None:

@@ -649,3 +649,20 @@ def test_a_phone_registered_with_uri_headers_in_its_contact_is_rung_without_them
     [invite] = [s for s in out if isinstance(s, Send) and s.data.startswith(b"INVITE")]
     assert invite.data.startswith(b"INVITE sip:1001@192.0.2.10:5062 SIP/2.0")
     assert invite.dest == PHONE
+
+
+def test_a_caller_name_of_any_length_reaches_the_agent_bounded() -> None:
+    """Found by bench/fuzz_sip.py: the caller's display name is copied into the
+    agent leg's From and P-Asserted-Identity; a 15 kB name in a 60 kB INVITE
+    made an agent INVITE of 120 kB, over the largest datagram (and over the
+    size our own parser accepts)."""
+    h = Harness("1001")
+    old = b'From: "Caller" <sip:13812345678@127.0.0.1>;tag=from-1'
+    h.send(caller_invite().replace(old, old.replace(b"Caller", "中".encode() * 5000)), CALLER)
+    [invite] = h.to(PHONES["1001"])
+    assert invite.from_.display_name == "中" * 64
+    assert len(invite.serialize()) < 2000
+    h = Harness("1001")  # and a number of 5,000 digits is no number
+    h.send(caller_invite().replace(b"13812345678", b"1" * 5000), CALLER)
+    [invite] = h.to(PHONES["1001"])
+    assert invite.from_.uri.user == "anonymous" and len(invite.serialize()) < 2000
