@@ -26,7 +26,7 @@ The seed decides everything (the core's ids and secrets included), so
 
     .venv/bin/python bench/fuzz_sip.py                  # 1,000,000 inputs, doc block
     .venv/bin/python bench/fuzz_sip.py --quick          # 20,000 inputs, no doc
-    .venv/bin/python bench/fuzz_sip.py --mode pbx --inputs 200000 --crashes /tmp/crashes
+    .venv/bin/python bench/fuzz_sip.py --mode pbx --inputs 200000 --crashes DIR
 """
 
 from __future__ import annotations
