@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -401,8 +401,13 @@ class OverflowSettings(_Section):
         return self
 
 
+#: A queue's name is also a URL's last segment (PUT /api/admin/queues/{name}):
+#: none of the characters that end or escape a path segment, no control character.
+QUEUE_NAME_PATTERN: Final = r"^[^/?#%\x00-\x1f\x7f]+$"
+
+
 class QueueSettings(_Section):
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=64, pattern=QUEUE_NAME_PATTERN)
     # Hotline numbers (Request-URI users) reaching this queue; empty: any number.
     numbers: list[str] = Field(default_factory=list)
     group: str = "service"

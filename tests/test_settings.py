@@ -318,3 +318,15 @@ def test_greetings_name_the_agent_and_the_sop_texts_are_settings() -> None:
                 {"queues": [{"name": "q", "wrap_up_record_limit": 0}]}):  # fmt: skip
         with pytest.raises(ValidationError):
             Settings(**bad)
+
+
+@pytest.mark.parametrize("name", ["a/b", "what?", "a#b", "100%", "tab\there", "x" * 65])
+def test_a_queue_name_that_cannot_be_a_urls_segment_is_refused(name: str) -> None:
+    """A queue is changed at PUT /api/admin/queues/{name}: a name with "?" in it
+    could not be addressed (the API's schema test found it), so it is not a name."""
+    with pytest.raises(ValidationError):
+        Settings(queues=[{"name": name}])
+
+
+def test_queue_names_in_any_script_are_taken() -> None:
+    assert Settings(queues=[{"name": "售后服务"}]).queues[0].name == "售后服务"

@@ -37,7 +37,7 @@ from callcenter.control import (
 )
 from callcenter.records import audit as audit_log
 from callcenter.records import directory
-from callcenter.settings import QueueSettings
+from callcenter.settings import QUEUE_NAME_PATTERN, QueueSettings
 
 from . import cases_api, complaints_api
 from .auth import Login, Sessions, hash_password
@@ -425,6 +425,12 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
 #: Operations any logged-in staff member may use (no 403), and the query parameters.
 ANY_STAFF = complaints_api.ANY_STAFF | cases_api.ANY_STAFF
 _QUERIES = {**complaints_api.QUERIES, **cases_api.QUERIES}
+#: Path parameters with more to say than "a string": a queue's name as the settings take it.
+_PATH_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/admin/queues/{name}", "name"): {
+        "type": "string", "minLength": 1, "maxLength": 64, "pattern": QUEUE_NAME_PATTERN,
+    },
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -464,7 +470,7 @@ def openapi_document() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "parameters": [
                     {"name": name, "in": "path", "required": True,
-                     "schema": {"type": "string", "minLength": 1}}
+                     "schema": _PATH_SCHEMAS.get((path, name), {"type": "string", "minLength": 1})}
                     for name in re.findall(r"\{(\w+)\}", path)
                 ] + _QUERIES.get((path, method), []),
                 "responses": responses,
