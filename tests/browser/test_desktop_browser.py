@@ -10,15 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from callcenter.call_side.service import Service
-from callcenter.records.customers import import_customers
-from callcenter.settings import Settings
 from callcenter.sim.core import PhoneSpec, SimConfig
 from callcenter.sim.driver import SimulatorDriver
 from callcenter.sip.message import Address
-from tests.helpers import FLOOR_PROCESS, connected, free_port
+from tests.helpers import connected
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -35,33 +32,6 @@ def chromium() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> Any:
-    settings = Settings(
-        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
-        http={"port": free_port()},
-        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
-        agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
-                 "password": "agent-pw"}],
-        queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.4, 1.6], "wrap_up": 1.0,
-                 "greeting": "您好，欢迎致电XXX公司，我是{name}，工号{number}"}],
-        desktop={"supervisors": [{"id": "sup", "name": "Supervisor", "password": "sup-pw"}],
-                 "repair_prices": [{"item": "Tap replaced", "price": 50.0},
-                                   {"item": "Boiler serviced", "price": 120.5}]},
-    )  # fmt: skip
-    svc = Service(settings, registry=CollectorRegistry())
-    await svc.start()
-    assert svc.dsn
-    async with connected(svc.dsn) as conn:
-        await import_customers(
-            conn, "name,numbers,vip,notes\nHan Meimei,13812345678,yes,prefers mornings\n"
-        )
-    try:
-        yield svc
-    finally:
-        await svc.stop()
 
 
 async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Service) -> None:
