@@ -220,6 +220,7 @@ class DesktopHub:
             web.get("/", _page(static / "agent.html")),
             web.get("/agent", _page(static / "agent.html")),
             web.get("/supervisor", _page(static / "supervisor.html")),
+            web.get("/complaints", _page(static / "complaints.html")),
             web.static("/static", static),
             web.post("/api/login", self.handle_login),
             web.post("/api/logout", self.handle_logout),
