@@ -138,13 +138,44 @@
     showQueues();
   });
 
+  // Overdue complaints, read from the complaints API (as the worklist it links to) every
+  // 30 s: whether one is overdue depends on the time of the reading, not on floor events.
+  const OVERDUE_EVERY = 30000, OVERDUE_LISTED = 5, OVERDUE_READ = 500;
+  let token = null, overdue = null, overdueTimer = null;
+  async function readOverdue() {
+    clearTimeout(overdueTimer);
+    if (!token) return;
+    try {
+      const r = await fetch(`/api/complaints?overdue=true&open=true&limit=${OVERDUE_READ}`, { headers: { Authorization: `Bearer ${token}` } });
+      overdue = r.ok ? await r.json() : null;
+    } catch (e) { overdue = null; }
+    showOverdue();
+    overdueTimer = setTimeout(readOverdue, OVERDUE_EVERY);
+  }
+  function showOverdue() {
+    if (overdue === null) { $("overdue-count").textContent = "–"; $("overdue-list").replaceChildren(); $("overdue-link").textContent = t("overdue_unavailable"); return; }
+    const n = overdue.length;
+    $("overdue-count").textContent = n >= OVERDUE_READ ? `${n}+` : String(n);
+    $("overdue-count").classList.toggle("alert", n > 0);
+    $("overdue-list").replaceChildren(...overdue.slice(0, OVERDUE_LISTED).map((c) => {
+      const li = document.createElement("li"), a = document.createElement("a");
+      a.href = `/complaints#overdue=true&open=true&id=${c.id}`;
+      a.textContent = `#${c.id} ${t(`class_${c.complaint_class}`)} · ${t(`status_${c.status}`)} · ${c.owner || "–"}: ${c.matter.slice(0, 60)}`;
+      li.append(a);
+      return li;
+    }));
+    $("overdue-link").textContent = n ? t("overdue_more").replace("{n}", n >= OVERDUE_READ ? `${n}+` : n) : t("overdue_none");
+  }
+  document.addEventListener("desktop-language", () => { if (token) showOverdue(); });
+
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
     const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: $("user_id").value, password: $("password").value }) });
     const body = await r.json();
     if (!r.ok || body.role !== "supervisor") { $("login-error").textContent = body.error || "supervisors only"; return; }
     $("login-box").hidden = true; $("board").hidden = false;
+    token = body.token; readOverdue();
     link = connect("/ws/supervisor", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
-      () => { $("login-box").hidden = false; $("login-error").textContent = t("session_ended"); });
+      () => { token = null; $("login-box").hidden = false; $("login-error").textContent = t("session_ended"); });
   });
 })();
