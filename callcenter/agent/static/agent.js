@@ -162,7 +162,9 @@
     $("customer-address").textContent = c && c.address ? c.address : "";
     $("customer-notes").textContent = c && c.notes ? c.notes : "";
     list($("recent-calls"), c ? c.recent_calls : [], (x) => `${when(x.arrived_at)} ${x.outcome || ""} ${x.agent_id || ""}`);
-    list($("complaints"), c ? c.open_complaints : [], (x) => `${t(`class_${x.class}`)}: ${x.matter} (→ ${when(x.deadline_at)})`);
+    list($("complaints"), c ? c.open_complaints : [], (x) => `${t(`class_${x.class}`)} · ${x.status ? t(`status_${x.status}`) : ""}` +
+      `${x.overdue ? ` · ${t("overdue")}` : ""}: ${x.matter} (→ ${when(x.deadline_at)})`);
+    if (c) (c.open_complaints || []).forEach((x, i) => { $("complaints").children[i].classList.toggle("overdue", !!x.overdue); });
     list($("follow-ups"), c ? c.follow_ups : [], (x) => `${x.kind} ${when(x.due_at)}`);
     for (const id of ["recent-calls", "complaints", "follow-ups"]) {  // a heading only over something
       $(id).hidden = !$(id).children.length; $(id).previousElementSibling.hidden = $(id).hidden;
