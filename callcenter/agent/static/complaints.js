@@ -60,6 +60,7 @@
     const keep = (el, fill) => { const v = el.value; fill(el); if ([...el.options].some((o) => o.value === v)) el.value = v; };
     keep($("f-status"), (el) => el.replaceChildren(option("", t("any")), ...STATUSES.map((s) => option(s, t(`status_${s}`)))));
     keep($("f-class"), (el) => el.replaceChildren(option("", t("any")), ...CLASSES.map((c) => option(c, t(`class_${c}`)))));
+    keep($("c-status"), (el) => el.replaceChildren(option("", t("any")), ...["recorded", "assessed", "forwarded", "answered"].map((x) => option(x, t(`status_${x}`)))));
     for (const el of document.querySelectorAll("select.classes")) keep(el, (s) => s.replaceChildren(...CLASSES.map((c) => option(c, t(`class_${c}`)))));
   }
 
@@ -156,15 +157,23 @@
       return [dt, dd];
     }));
     $("actions").hidden = c.status === "closed";
-    $("history").replaceChildren(...c.history.map((e) => {
+    $("history").replaceChildren(...historyRows(c.history));
+    for (const tr of $("rows").children) tr.classList.toggle("selected", Number(tr.dataset.id) === c.id);
+  }
+  function value(k, v) {  // a value of a change or a fact, as the page shows it
+    if (typeof v === "boolean") return t(v ? "yes" : "no");
+    if (k === "complaint_class" || k === "class") return t(`class_${v}`);
+    return k.endsWith("_at") ? when(v) : String(v);
+  }
+  function historyRows(entries) {
+    return entries.map((e) => {
       const tr = document.createElement("tr");
       const details = Object.entries(e.details || {}).filter(([, v]) => v !== null && v !== "")
-        .map(([k, v]) => `${t(k)}: ${typeof v === "boolean" ? t(v ? "yes" : "no") : k === "complaint_class" || k === "class" ? t(`class_${v}`) : k.endsWith("_at") ? when(v) : v}`).join("; ");
+        .map(([k, v]) => `${t(k)}: ${value(k, v)}`).join("; ");
       tr.append(cell(when(e.at)), cell(e.actor), cell(t(`change_${e.action}`)),
         cell((e.from_status ? `${t(`status_${e.from_status}`)} → ` : "") + t(`status_${e.to_status}`)), cell(details));
       return tr;
-    }));
-    for (const tr of $("rows").children) tr.classList.toggle("selected", Number(tr.dataset.id) === c.id);
+    });
   }
   function bodyOf(action, f) {
     const text = (name) => (f[name].value.trim() ? f[name].value.trim() : undefined);
@@ -180,19 +189,106 @@
     }
     return {};
   }
-  for (const form of document.querySelectorAll("#actions form")) {
-    form.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      if (!current) return;
-      const action = form.dataset.action, id = current.id;
-      $("action-status").className = ""; $("action-status").textContent = t("saving");
-      const res = await api("POST", `/api/complaints/${id}/${action}`, bodyOf(action, form.elements));
-      if (!res.ok) { $("action-status").className = "error"; $("action-status").textContent = refusal(res); return; }
-      form.reset(); form.closest("details").open = false;
-      show(res.data);
-      $("action-status").textContent = t("done_change").replace("{change}", t(ACTS[action]));
-      loadList();
-    });
+  // Each change's form: sent for the one on screen; the answer shown, or the refusal in words.
+  function bindChanges(selector, { path, body, status, shown, label }) {
+    for (const form of document.querySelectorAll(`${selector} form`)) {
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const target = path();
+        if (!target) return;
+        const action = form.dataset.action, line = $(status);
+        line.className = ""; line.textContent = t("saving");
+        const res = await api("POST", `${target}/${action}`, body(action, form.elements));
+        if (!res.ok) { line.className = "error"; line.textContent = refusal(res); return; }
+        form.reset(); form.closest("details").open = false;
+        shown(res.data);
+        line.textContent = t("done_change").replace("{change}", t(label(action)));
+      });
+    }
+  }
+  bindChanges("#actions", { path: () => current && `/api/complaints/${current.id}`, body: bodyOf, status: "action-status",
+    shown: (c) => { show(c); loadList(); }, label: (action) => ACTS[action] });
+
+  // -- suggestions and promised replies ------------------------------------------------
+  // One view for both, by `kind`: its list, one with its history, the changes it takes.
+  const CASES = {
+    suggestions: { path: "/api/suggestions", title: "suggestion",
+      columns: ["#", "received_at", "status", "text", "forwarded_to"],
+      row: (x) => [when(x.received_at), t(`status_${x.status}`), x.text, x.forwarded_to || "–"],
+      facts: ["text", "suggester", "contact", "reported_by", "received_at", "feasible", "valuable", "forwarded_to", "adopted", "answer", "answered_at"] },
+    "follow-ups": { path: "/api/follow-ups", title: "follow_up",
+      columns: ["#", "due", "status", "owner", "notes"],
+      row: (x) => [when(x.due_at) + (x.overdue ? ` · ${t("overdue")}` : ""), t(`status_${x.status}`), x.owner || "–", x.notes || "–"],
+      facts: ["notes", "due_at", "owner", "customer_id", "done_at", "done_by"] },
+  };
+  let kind = "suggestions", cases = null, currentCase = null;
+  async function loadCases() {
+    const f = $("case-filters").elements, q = new URLSearchParams({ limit: "500" });
+    if (kind === "suggestions" && f.status.value) q.set("status", f.status.value);
+    if (kind === "follow-ups") {
+      q.set("kind", "reply");  // a complaint's call-back is worked in the complaint
+      if (f.open.checked) q.set("open", "true");
+      if (f.overdue.checked) q.set("overdue", "true");
+    }
+    $("case-status").textContent = t("loading");
+    const res = await api("GET", `${CASES[kind].path}?${q}`);
+    if (!res.ok) { $("case-status").textContent = refusal(res); return; }
+    cases = res.data; renderCases();
+  }
+  function renderCases() {
+    const spec = CASES[kind];
+    $("case-head").replaceChildren(...spec.columns.map((c) => { const th = document.createElement("th"); th.textContent = c === "#" ? c : t(c); return th; }));
+    if (!cases) return;
+    $("case-status").textContent = t("n_items").replace("{n}", cases.length);
+    $("case-rows").replaceChildren(...cases.map((x) => {
+      const tr = document.createElement("tr"), td = document.createElement("td"), b = document.createElement("button");
+      tr.dataset.id = x.id; if (x.overdue) tr.className = "overdue";
+      if (currentCase && currentCase.id === x.id) tr.classList.add("selected");
+      b.type = "button"; b.className = "open"; b.textContent = `#${x.id}`;
+      b.addEventListener("click", () => openCase(x.id));
+      td.append(b); tr.append(td);
+      spec.row(x).forEach((v, i) => tr.append(cell(v.length > 60 ? `${v.slice(0, 60)}…` : v, i === 0 && x.overdue ? "late" : "")));
+      return tr;
+    }));
+  }
+  async function openCase(id) {
+    const res = await api("GET", `${CASES[kind].path}/${id}`);
+    if (!res.ok) { $("case-status").textContent = refusal(res); return; }
+    showCase(res.data); $("case-action-status").textContent = ""; $("case-title").focus();
+  }
+  function showCase(x) {
+    currentCase = x;
+    const spec = CASES[kind];
+    $("case-none").hidden = true; $("case-body").hidden = false;
+    $("case-title").textContent = `${t(spec.title)} #${x.id} · ${t(`status_${x.status}`)}` + (x.overdue ? ` · ${t("overdue")}` : "");
+    $("case-facts").replaceChildren(...spec.facts.filter((k) => x[k] !== null && x[k] !== undefined && x[k] !== "").flatMap((k) => {
+      const dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = t(k); dd.textContent = value(k, x[k]);
+      return [dt, dd];
+    }));
+    $("case-actions").hidden = x.status === "answered" || x.status === "done";
+    $("case-history").replaceChildren(...historyRows(x.history));
+    for (const tr of $("case-rows").children) tr.classList.toggle("selected", Number(tr.dataset.id) === x.id);
+  }
+  function caseBody(action, f) {
+    const text = (name) => (f[name].value.trim() ? f[name].value.trim() : undefined);
+    switch (action) {
+      case "assess": return { feasible: f.feasible.value === "true", valuable: f.valuable.value === "true", notes: text("notes") };
+      case "forward": return { to: f.to.value.trim() };
+      case "answer": return { adopted: f.adopted.value === "true", answer: f.answer.value.trim() };
+      case "assign": return { owner: f.owner.value.trim() };
+      case "reschedule": return { due_at: withZone(f.due_at.value), reason: f.reason.value.trim() };
+      case "reply": return { notes: text("notes") };
+    }
+    return {};
+  }
+  bindChanges("#case-actions", { path: () => currentCase && `${CASES[kind].path}/${currentCase.id}`, body: caseBody,
+    status: "case-action-status", shown: (x) => { showCase(x); loadCases(); }, label: (action) => `act_${action}` });
+  $("case-filters").addEventListener("submit", (e) => { e.preventDefault(); loadCases(); });
+  function casesView(which) {
+    if (kind !== which) { kind = which; cases = null; currentCase = null; $("case-rows").replaceChildren(); $("case-none").hidden = false; $("case-body").hidden = true; }
+    for (const el of document.querySelectorAll("#cases-view [data-for]")) el.hidden = el.dataset.for !== kind;
+    renderCases(); loadCases();
   }
 
   // -- intake ---------------------------------------------------------------------------
@@ -210,17 +306,19 @@
   });
 
   // -- the views ------------------------------------------------------------------------
+  const TABS = { list: "tab-list", suggestions: "tab-suggestions", "follow-ups": "tab-replies", intake: "tab-intake" };
   function view(name) {
     $("list-view").hidden = name !== "list"; $("intake-view").hidden = name !== "intake";
-    $("tab-list").setAttribute("aria-pressed", String(name === "list"));
-    $("tab-intake").setAttribute("aria-pressed", String(name === "intake"));
+    $("cases-view").hidden = name !== "suggestions" && name !== "follow-ups";
+    for (const [n, id] of Object.entries(TABS)) $(id).setAttribute("aria-pressed", String(n === name));
     if (name === "intake") $("intake").elements.matter.focus();
+    if (name === "suggestions" || name === "follow-ups") casesView(name);
   }
   function showIntakeOnly() {  // staff who may log complaints but not work them
-    $("tab-list").hidden = true; $("to-board").hidden = true; view("intake");
+    for (const id of ["tab-list", "tab-suggestions", "tab-replies", "to-board"]) $(id).hidden = true;
+    view("intake");
   }
-  $("tab-list").addEventListener("click", () => view("list"));
-  $("tab-intake").addEventListener("click", () => view("intake"));
+  for (const [n, id] of Object.entries(TABS)) $(id).addEventListener("click", () => view(n));
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); loadList(); });
   // The filters in the fragment, and a complaint to open (#overdue=true&id=12, from the board).
   async function openFromHash() {
@@ -232,11 +330,13 @@
   window.addEventListener("hashchange", () => { if (token && !$("tab-list").hidden) { view("list"); openFromHash(); } });
   function ended() {
     token = null;
-    $("login-box").hidden = false; $("list-view").hidden = true; $("intake-view").hidden = true; $("tabs").hidden = true;
+    $("login-box").hidden = false; $("tabs").hidden = true;
+    for (const id of ["list-view", "cases-view", "intake-view"]) $(id).hidden = true;
     $("login-error").textContent = t("session_ended");
   }
   document.addEventListener("desktop-language", () => {
     fillSelects(); renderList(); if (current) show(current);
+    renderCases(); if (currentCase) showCase(currentCase);
   });
 
   $("login").addEventListener("submit", async (e) => {
@@ -248,7 +348,8 @@
     if (!r.ok) { $("login-error").textContent = body.error; return; }
     token = body.token;
     $("who").textContent = body.user_id;
-    $("login-box").hidden = true; $("tabs").hidden = false; $("tab-list").hidden = false; $("to-board").hidden = false;
+    $("login-box").hidden = true; $("tabs").hidden = false;
+    for (const id of ["tab-list", "tab-suggestions", "tab-replies", "to-board"]) $(id).hidden = false;
     if (body.role === "agent") { showIntakeOnly(); return; }
     view("list");
     openFromHash();
