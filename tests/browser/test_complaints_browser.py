@@ -46,6 +46,12 @@ async def test_complaint_worked_to_its_close_in_the_pages(service: Service) -> N
         ) as r:  # fmt: skip
             assert r.status == 201, await r.text()
             old = (await r.json())["id"]
+        async with http.post(
+            "/api/suggestions", headers={"Authorization": f"Bearer {token}"},
+            json={"text": "open the parcel room at lunchtime", "customer_id": han},
+        ) as r:  # fmt: skip
+            assert r.status == 201, await r.text()
+            suggestion = (await r.json())["id"]
     async with connected(service.dsn) as conn:
         await conn.execute(
             "UPDATE complaints SET received_at = received_at - interval '25 hours',"
@@ -80,6 +86,8 @@ async def test_complaint_worked_to_its_close_in_the_pages(service: Service) -> N
             await page.select_option("select[name=category]", "complaint")
             await page.select_option("#complaint-class", "valid")
             await page.fill("textarea[name=complaint_matter]", "the cleaner was rude in lobby B")
+            await page.fill("input[name=promise_due_at]", "2030-01-02T10:00")
+            await page.fill("input[name=promise_text]", "the cleaning company's answer")
             await page.check("input[name=read_back_done]")
             await page.click("#call-form button[type=submit]")
             await saved(page)
@@ -185,6 +193,24 @@ async def test_complaint_worked_to_its_close_in_the_pages(service: Service) -> N
                     "SELECT * FROM complaints WHERE complainant = 'Liu Yang'"
                 )
             assert logged["reported_by"] == "sup" and logged["class"] == "ordinary"
+            # An agent (any staff member) gets the intake form only.
+            desk = await browser.new_page(locale="zh-CN", viewport=WINDOW)
+            await desk.goto(f"{base}/complaints")
+            await _log_in(desk, "a001", "agent-pw")
+            await desk.wait_for_selector("#intake-view:not([hidden])")
+            assert await desk.is_hidden("#tab-list") and await desk.is_hidden("#list-view")
+            assert await desk.evaluate("document.activeElement.name") == "matter"
+            await desk.keyboard.type("电梯按钮失灵")
+            await desk.click("#intake button[type=submit]")
+            await desk.wait_for_selector("#intake-status:has-text('已登记为第')")
+            await desk.close()
+            async with connected(service.dsn) as conn:
+                by = await conn.fetchval(
+                    "SELECT reported_by FROM complaints WHERE matter = '电梯按钮失灵'"
+                )
+            assert by == "a001"
+
+            await suggestion_and_promised_reply(sup, suggestion)
 
             # The customer's next pop: neither complaint is open any more.
             await page.wait_for_selector("#state[data-state=ready]", timeout=15_000)
@@ -209,6 +235,39 @@ def _phone() -> Any:
     return PhoneSpec("1001", "agent-pw")
 
 
+async def suggestion_and_promised_reply(sup: Any, suggestion: int) -> None:
+    """The other tabs: a suggestion assessed, forwarded and answered (adopted); the promised
+    reply of the call's record given; a change out of turn refused in words."""
+    await sup.click("#tab-suggestions")
+    await sup.click(f"#case-rows tr[data-id='{suggestion}'] button.open")
+    await sup.wait_for_selector("#case-title:has-text('Recorded')")
+    await _act(sup, "Answer to the customer", {"answer": "we will"}, select={"adopted": "true"},
+               within="#case-actions")  # fmt: skip
+    await sup.wait_for_selector("#case-action-status.error:has-text('Refused: ')")
+    await _act(sup, "Assess", {}, select={"feasible": "true", "valuable": "true"},
+               within="#case-actions")  # fmt: skip
+    await _done(sup, "Recorded: Assess", "#case-action-status")
+    await _act(sup, "Forward", {"to": "property management"}, within="#case-actions")
+    await _done(sup, "Recorded: Forward", "#case-action-status")
+    await _act(sup, "Answer to the customer", {"answer": "open 12:00-13:00 from Monday"},
+               select={"adopted": "true"}, within="#case-actions")  # fmt: skip
+    await _done(sup, "Recorded: Answer to the customer", "#case-action-status")
+    assert "Answered" in await sup.inner_text("#case-title")
+    assert await sup.is_hidden("#case-actions")
+    await fits(sup, "#case-filters", "#case-rows", "#case-title", "#case-facts")
+    await sup.screenshot(path=str(ARTIFACTS / "suggestions-1366x768-en.png"))
+
+    await sup.click("#tab-replies")
+    row = '#case-rows tr:has-text("the cleaning company\'s answer")'
+    await sup.wait_for_selector(row)
+    await sup.click(f"{row} button.open")
+    await sup.wait_for_selector("#case-title:has-text('Open')")
+    await _act(sup, "Reply given", {"notes": "called, read the answer"}, within="#case-actions")
+    await _done(sup, "Recorded: Reply given", "#case-action-status")
+    assert "Done" in await sup.inner_text("#case-title")
+    await sup.wait_for_selector(row, state="detached")  # open ones only
+
+
 async def _log_in(page: Any, user: str, password: str) -> None:
     await page.fill("#user_id", user)
     await page.fill("#password", password)
@@ -217,10 +276,10 @@ async def _log_in(page: Any, user: str, password: str) -> None:
 
 async def _act(
     page: Any, summary: str, fields: dict[str, str], *,
-    check: str | None = None, select: dict[str, str] | None = None,
+    check: str | None = None, select: dict[str, str] | None = None, within: str = "#actions",
 ) -> None:  # fmt: skip
     """Open the action whose summary reads `summary`, fill it and send it."""
-    box = page.locator("#actions details", has=page.locator(f"summary:text-is('{summary}')"))
+    box = page.locator(f"{within} details", has=page.locator(f"summary:text-is('{summary}')"))
     if await box.get_attribute("open") is None:
         await box.locator("summary").click()
     for name, value in fields.items():
@@ -232,6 +291,6 @@ async def _act(
     await box.locator("button[type=submit]").click()
 
 
-async def _done(page: Any, text: str) -> None:
-    await page.wait_for_selector(f"#action-status:text-is('{text}')", timeout=10_000)
+async def _done(page: Any, text: str, where: str = "#action-status") -> None:
+    await page.wait_for_selector(f"{where}:text-is('{text}')", timeout=10_000)
     await asyncio.sleep(0)  # the list is read again after the change
