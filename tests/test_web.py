@@ -388,7 +388,8 @@ async def test_every_response_carries_the_security_headers(clock):
     hub = DesktopHub(EventBus(), Sessions(), {}, control=HandControl(), greeting="")
     app = make_web_app(FixedHealth([]), CollectorRegistry(), clock=clock, routes=hub.routes())
     async with TestClient(TestServer(app)) as client:
-        for path in ("/agent", "/static/agent.js", "/healthz", "/metrics", "/no-such-page"):
+        for path in ("/agent", "/complaints", "/static/agent.js", "/static/complaints.js",
+                     "/healthz", "/metrics", "/no-such-page"):  # fmt: skip
             response = await client.get(path)
             headers = response.headers
             csp = headers.get("Content-Security-Policy", "")
@@ -397,8 +398,12 @@ async def test_every_response_carries_the_security_headers(clock):
             assert headers.get("X-Frame-Options") == "DENY", path
             assert headers.get("X-Content-Type-Options") == "nosniff", path
             assert headers.get("Server") == "callcenter", path
-        page = await (await client.get("/agent")).text()
-        assert "onclick=" not in page and "<script>" not in page  # nothing inline to allow
+        for path in ("/agent", "/supervisor", "/complaints"):
+            response = await client.get(path)
+            assert response.status == 200, path
+            page = await response.text()
+            # nothing inline to allow
+            assert "onclick=" not in page and "<script>" not in page and "style=" not in page, path
 
 
 @pytest.mark.parametrize("busy", ["http", "sip"])
