@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent / "callcenter"
 ADAPTERS = {"sip/aio.py", "sim/driver.py"}
 PURE_PACKAGES = ("sip", "acd", "calls", "sim", "casework")
 # The pure modules beside the cores that both processes import.
-PURE_MODULES = ("events.py", "throttle.py")
+PURE_MODULES = ("events.py", "throttle.py", "roles.py")
 BANNED = {
     "asyncio",
     "aiohttp",

@@ -37,6 +37,8 @@ from callcenter.control import (
 )
 from callcenter.records import audit as audit_log
 from callcenter.records import directory
+from callcenter.roles import Permission
+from callcenter.roles import refusal as role_refusal
 from callcenter.settings import QUEUE_NAME_PATTERN, QueueSettings
 
 from . import cases_api, complaints_api
@@ -132,7 +134,7 @@ class AdminApi:
     # -- handlers -------------------------------------------------------------------------
 
     async def list_agents(self, request: web.Request) -> web.Response:
-        self._supervisor(request)
+        self._administrator(request)
         async with self._db() as conn:
             rows = await directory.agents(conn)
         return web.json_response(
@@ -144,7 +146,7 @@ class AdminApi:
         )  # fmt: skip
 
     async def add_agent(self, request: web.Request) -> web.Response:
-        actor = self._supervisor(request)
+        actor = self._administrator(request)
         body = await _body(request, AgentIn)
         pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
         digest = None
@@ -167,7 +169,7 @@ class AdminApi:
         return web.json_response({"id": body.id}, status=201)
 
     async def edit_agent(self, request: web.Request) -> web.Response:
-        actor = self._supervisor(request)
+        actor = self._administrator(request)
         agent_id = request.match_info["agent_id"]
         patch = await _body(request, AgentPatch)
         async with self._db() as conn:
@@ -210,7 +212,7 @@ class AdminApi:
         return web.json_response({"id": agent_id, "enabled": enabled})
 
     async def reset_password(self, request: web.Request) -> web.Response:
-        actor = self._supervisor(request)
+        actor = self._administrator(request)
         agent_id = request.match_info["agent_id"]
         body = await _body(request, PasswordIn)
         pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
@@ -224,7 +226,7 @@ class AdminApi:
 
     async def set_sip_password(self, request: web.Request) -> web.Response:
         """Set or reset the phone's password: H(A1)s stored, in the registrar at once."""
-        actor = self._supervisor(request)
+        actor = self._administrator(request)
         agent_id = request.match_info["agent_id"]
         body = await _body(request, PasswordIn)
         realm = self._realm_or_409()
@@ -239,13 +241,13 @@ class AdminApi:
         return web.json_response({"id": agent_id, "extension": extension, "realm": realm})
 
     async def list_queues(self, request: web.Request) -> web.Response:
-        self._supervisor(request)
+        self._administrator(request)
         async with self._db() as conn:
             configs = await directory.queue_configs(conn)
         return web.json_response(configs)
 
     async def put_queue(self, request: web.Request) -> web.Response:
-        actor = self._supervisor(request)
+        actor = self._administrator(request)
         body = await _body(request, QueueSettings)
         if body.name != request.match_info["name"]:
             raise _json_error(400, "the body's name must match the URL")
@@ -266,7 +268,7 @@ class AdminApi:
         return web.json_response(body.model_dump(mode="json"))
 
     async def audit(self, request: web.Request) -> web.Response:
-        self._supervisor(request)
+        self._administrator(request)
         async with self._db() as conn:
             rows = await audit_log.recent(conn, 500)
         return web.json_response(
@@ -279,22 +281,24 @@ class AdminApi:
 
     async def openapi(self, request: web.Request) -> web.Response:
         if self._openapi == "supervisors":
-            self._supervisor(request)
+            self._administrator(request)
         return web.json_response(openapi_document())
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _supervisor(self, request: web.Request) -> str:
+    def _administrator(self, request: web.Request) -> str:
+        """The id of the request's login, if its role may administer (401, 403)."""
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         login: Login | None = self.sessions.check(token)
         if login is None:
             raise _json_error(
                 401,
-                "log in as a supervisor: Authorization: Bearer <token>",
+                "log in as a supervisor or manager: Authorization: Bearer <token>",
                 headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
             )
-        if login.role != "supervisor":
-            raise _json_error(403, "supervisors only")
+        refused = role_refusal(login.role, Permission.ADMINISTER)
+        if refused is not None:
+            raise _json_error(403, refused)
         return login.user_id
 
     def _realm_or_409(self) -> str:
@@ -382,7 +386,7 @@ class AuditEntry(_Answer):
 _ERRORS = {
     400: "invalid body (not JSON, or not as its schema says)",
     401: "no token, or an expired one",
-    403: "not a supervisor",
+    403: "the role may not (callcenter/roles.py; docs/desktop.md)",
     404: "no such agent (or not enabled), complaint or customer",
     409: "a conflict: the id or extension exists, the agent is on a call, pbx mode, a"
     " queue's overflow to a queue there is not or back to a queue a call left, or a change"

@@ -70,7 +70,7 @@ _HASHING = ThreadPoolExecutor(max_workers=HASHING_AT_ONCE, thread_name_prefix="l
 @dataclass(frozen=True, slots=True)
 class Login:
     user_id: str
-    role: str  # "agent" or "supervisor"
+    role: str  # callcenter/roles.py: "agent", "supervisor", "manager", …
     expires_at: float  # monotonic (Sessions' clock)
 
 

@@ -14,6 +14,8 @@ import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
+from callcenter.roles import Permission, refusal
+
 from .auth import Login, Sessions
 
 __all__ = ["LOST", "NO_NUL", "json_body", "json_error", "logged_in", "pooled"]
@@ -121,9 +123,9 @@ async def pooled(
         raise json_error(503, f"the database is unavailable: {exc}") from None
 
 
-def logged_in(sessions: Sessions, request: web.Request, *, supervisor: bool) -> Login:
+def logged_in(sessions: Sessions, request: web.Request, needs: Permission) -> Login:
     """The request's login (a token from ``POST /api/login``): 401 without one, 403
-    for an agent when `supervisor`."""
+    when its role may not do what `needs` names (callcenter/roles.py)."""
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     login = sessions.check(token)
     if login is None:
@@ -132,6 +134,7 @@ def logged_in(sessions: Sessions, request: web.Request, *, supervisor: bool) -> 
             "log in: Authorization: Bearer <token> from POST /api/login",
             headers={"WWW-Authenticate": 'Bearer realm="callcenter"'},
         )
-    if supervisor and login.role != "supervisor":
-        raise json_error(403, "supervisors only")
+    refused = refusal(login.role, needs)
+    if refused is not None:
+        raise json_error(403, refused)
     return login

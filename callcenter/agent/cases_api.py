@@ -1,6 +1,7 @@
 """The suggestions and promised replies API (000 §4.1.2, §4.3): any staff
-member records a suggestion; supervisors assess, forward and answer it, and
-own, reschedule and close the promised replies. As `complaints_api`: strict
+member records a suggestion; the roles that work the worklist
+(`callcenter/roles.py`) assess, forward and answer it, and own, reschedule and
+close the promised replies; QA reads them. As `complaints_api`: strict
 bodies, a token on every request, in the same OpenAPI document
 (docs/complaints.md).
 """
@@ -31,6 +32,7 @@ from callcenter.casework.suggestions import (
     SuggestionStatus,
 )
 from callcenter.records import suggestions as store
+from callcenter.roles import Permission
 
 from .auth import Sessions
 from .bodies import NO_NUL, logged_in, pooled
@@ -158,7 +160,7 @@ _F = "/api/follow-ups/{follow_up_id}"
 _CHANGE = (400, 404, 409)
 OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...]]]] = {
     "/api/suggestions": {
-        "get": ("List suggestions (supervisors), the oldest first", None, 200, "Suggestion[]",
+        "get": ("List suggestions (the worklist), the oldest first", None, 200, "Suggestion[]",
                 (400,)),
         "post": ("Record a suggestion (any staff member)", "SuggestionIn", 201,
                  "SuggestionDetail", (400, 404)),
@@ -253,7 +255,7 @@ class CasesApi:
         ]  # fmt: skip
 
     async def list_suggestions(self, request: web.Request) -> web.Response:
-        logged_in(self.sessions, request, supervisor=True)
+        logged_in(self.sessions, request, Permission.READ_CASES)
         q = request.query
         only_params(q, ("status", "limit", "offset"))
         status = enum_param(q, "status", SuggestionStatus)
@@ -263,7 +265,7 @@ class CasesApi:
         return web.json_response([_suggestion(s) for s in found])
 
     async def record_suggestion(self, request: web.Request) -> web.Response:
-        login = logged_in(self.sessions, request, supervisor=False)
+        login = logged_in(self.sessions, request, Permission.INTAKE)
         body: SuggestionIn = await _body(request, SuggestionIn, json_mode=True)
         async with pooled(self._pool, "suggestions") as conn:
             try:
@@ -276,7 +278,7 @@ class CasesApi:
             return web.json_response(await self._suggestion_detail(conn, sid), status=201)
 
     async def get_suggestion(self, request: web.Request) -> web.Response:
-        logged_in(self.sessions, request, supervisor=True)
+        logged_in(self.sessions, request, Permission.READ_CASES)
         sid = path_id(request, "suggestion_id", "suggestion")
         async with pooled(self._pool, "suggestions") as conn:
             return web.json_response(await self._suggestion_detail(conn, sid))
@@ -285,7 +287,7 @@ class CasesApi:
         spec = _SUGGESTION_CHANGES[name]
 
         async def handle(request: web.Request) -> web.Response:
-            actor = logged_in(self.sessions, request, supervisor=True).user_id
+            actor = logged_in(self.sessions, request, Permission.WORK_CASES).user_id
             sid = path_id(request, "suggestion_id", "suggestion")
             change: SuggestionInput = spec.make(await _body(request, spec.body, json_mode=True))
             async with pooled(self._pool, "suggestions") as conn:
@@ -301,7 +303,7 @@ class CasesApi:
         return handle
 
     async def list_follow_ups(self, request: web.Request) -> web.Response:
-        logged_in(self.sessions, request, supervisor=True)
+        logged_in(self.sessions, request, Permission.READ_CASES)
         q = request.query
         only_params(q, ("kind", "owner", "open", "overdue", "limit", "offset"))
         kind = q.get("kind")
@@ -318,7 +320,7 @@ class CasesApi:
         return web.json_response([_follow_up(f, now) for f in found])
 
     async def get_follow_up(self, request: web.Request) -> web.Response:
-        logged_in(self.sessions, request, supervisor=True)
+        logged_in(self.sessions, request, Permission.READ_CASES)
         fid = path_id(request, "follow_up_id", "follow-up")
         async with pooled(self._pool, "follow-ups") as conn:
             return web.json_response(await self._follow_up_detail(conn, fid, self._now()))
@@ -327,7 +329,7 @@ class CasesApi:
         spec = _FOLLOW_UP_CHANGES[name]
 
         async def handle(request: web.Request) -> web.Response:
-            actor = logged_in(self.sessions, request, supervisor=True).user_id
+            actor = logged_in(self.sessions, request, Permission.WORK_CASES).user_id
             fid = path_id(request, "follow_up_id", "follow-up")
             change: FollowUpInput = spec.make(await _body(request, spec.body, json_mode=True))
             now = self._now()

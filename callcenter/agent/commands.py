@@ -16,12 +16,14 @@ from callcenter.acd.events import (
     SetReady,
     TransferCall,
 )
+from callcenter.roles import Permission, may
 
 from . import messages as m
 
 __all__ = ["ROLE", "acd_command", "refusal"]
 
-# The role that may send each message; None: either.
+# Who may send each message: "agent" (the agent's own desk), "supervisor" (the
+# floor: a role callcenter/roles.py grants Permission.FLOOR), None: anyone.
 ROLE: dict[type, str | None] = {
     m.Ping: None,
     m.Ready: "agent",
@@ -42,9 +44,11 @@ ROLE: dict[type, str | None] = {
 def refusal(message: m.ClientMessage, role: str) -> str | None:
     """Why a user of `role` may not send `message`; None when they may."""
     wanted = ROLE[type(message)]
-    if wanted is None or wanted == role:
+    if wanted is None:
         return None
-    return "a supervisor command" if wanted == "supervisor" else "not a supervisor command"
+    if wanted == "supervisor":
+        return None if may(role, Permission.FLOOR) else "a supervisor command"
+    return None if role == "agent" else "not a supervisor command"
 
 
 def acd_command(message: m.ClientMessage, user_id: str) -> AcdCommand | None:

@@ -1,6 +1,8 @@
-"""The complaints API: any staff member logs a complaint (004 §3.1); supervisors
-list, assign, classify, investigate, correct, check, call back and close them,
-and read the month's figures (004 §3.7.7). docs/complaints.md.
+"""The complaints API: any staff member logs a complaint (004 §3.1); the roles
+`callcenter/roles.py` lets (team leaders, supervisors, managers) list, assign,
+classify, investigate, correct, check, call back and close them, QA reads
+them, and the month's figures (004 §3.7.7) are read by supervisors, QA and
+managers. docs/complaints.md.
 
 The rules are `casework.complaints`; the SQL `records.complaints`; this module
 is the HTTP side (bodies, roles, answers), in the administration API's style:
@@ -39,6 +41,7 @@ from callcenter.casework.complaints import (
     Status,
 )
 from callcenter.records import complaints as store
+from callcenter.roles import Permission
 
 from .auth import Login, Sessions
 from .bodies import NO_NUL, logged_in, pooled
@@ -201,7 +204,7 @@ _CHANGE = (400, 404, 409)
 #: As admin.py's: path -> method -> (summary, body, status, answer, other errors).
 OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...]]]] = {
     "/api/complaints": {
-        "get": ("List complaints (supervisors), by deadline, filtered", None, 200,
+        "get": ("List complaints (the worklist), by deadline, filtered", None, 200,
                 "Complaint[]", (400,)),
         "post": ("Log a complaint not tied to a call (any staff member)", "ComplaintIn", 201,
                  "ComplaintDetail", (400, 404)),
@@ -321,7 +324,7 @@ class ComplaintsApi:
         ]
 
     async def list_complaints(self, request: web.Request) -> web.Response:
-        self._login(request, supervisor=True)
+        self._login(request, Permission.READ_CASES)
         q = request.query
         only_params(q, ("status", "class", "owner", "due", "overdue", "open", "limit", "offset",
                         "tz"))  # fmt: skip
@@ -349,7 +352,7 @@ class ComplaintsApi:
         return web.json_response([_out(c, now) for c in found])
 
     async def intake(self, request: web.Request) -> web.Response:
-        login = self._login(request, supervisor=False)
+        login = self._login(request, Permission.INTAKE)
         body: ComplaintIn = await _body(request, ComplaintIn, json_mode=True)
         now = self._now()
 
@@ -369,14 +372,14 @@ class ComplaintsApi:
         return web.json_response(await self._detail(complaint_id, now), status=201)
 
     async def get_complaint(self, request: web.Request) -> web.Response:
-        self._login(request, supervisor=True)
+        self._login(request, Permission.READ_CASES)
         return web.json_response(await self._detail(_complaint_id(request), self._now()))
 
     def _changer(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         spec = _CHANGES[name]
 
         async def handle(request: web.Request) -> web.Response:
-            actor = self._login(request, supervisor=True).user_id
+            actor = self._login(request, Permission.WORK_CASES).user_id
             complaint_id = _complaint_id(request)
             change = spec.make(await _body(request, spec.body, json_mode=True), actor)
             now = self._now()
@@ -398,7 +401,7 @@ class ComplaintsApi:
         return handle
 
     async def stats(self, request: web.Request) -> web.Response:
-        self._login(request, supervisor=True)
+        self._login(request, Permission.STATISTICS)
         only_params(request.query, ("month", "tz"))
         month = request.query.get("month", "")
         zone = zone_param(request.query)
@@ -422,8 +425,8 @@ class ComplaintsApi:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _login(self, request: web.Request, *, supervisor: bool) -> Login:
-        return logged_in(self.sessions, request, supervisor=supervisor)
+    def _login(self, request: web.Request, needs: Permission) -> Login:
+        return logged_in(self.sessions, request, needs)
 
     async def _detail(self, complaint_id: int, now: datetime) -> dict[str, Any]:
         async def read(conn: asyncpg.Connection) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl
 from callcenter.records.customers import Customer
 from callcenter.records.forms import PendingRecord
+from callcenter.roles import Permission, may
 from callcenter.tasks import cancel_and_wait
 from callcenter.throttle import SuppressedLog, source_key
 
@@ -350,7 +351,8 @@ class DesktopHub:
         if login is None:  # forged, expired or ended: the same to the page
             await self._close(ws, source, SESSION_ENDED, "session", "session ended")
             return ws
-        if login.role != role:
+        # The supervisors' socket: the roles with the floor (callcenter/roles.py).
+        if login.role != role and (role != "supervisor" or not may(login.role, Permission.FLOOR)):
             await self._close(ws, source, FORBIDDEN, "role", f"{role}s only")
             return ws
         return Client(ws, login, token)

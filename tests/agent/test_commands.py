@@ -65,6 +65,12 @@ TABLE = [
     (dict(type="supervisor.board"), "supervisor", None, None),
     (dict(type="supervisor.figures"), "agent", "a supervisor command", None),
     (dict(type="supervisor.feed", calls=True), "agent", "a supervisor command", None),
+    # The floor is the supervisors' and the managers' (callcenter/roles.py).
+    (dict(type="supervisor.board"), "manager", None, None),
+    (dict(type="supervisor.board"), "qa", "a supervisor command", None),
+    (dict(type="supervisor.board"), "team_leader", "a supervisor command", None),
+    (dict(type="agent.ready"), "manager", "not a supervisor command", SetReady("u1")),
+    (dict(type="ping"), "qa", None, None),
 ]  # fmt: skip
 
 

@@ -65,6 +65,9 @@ class World:
         sessions.add_user("a1", "pw-a1", "agent")
         sessions.add_user("a2", "pw-a2", "agent")
         sessions.add_user("sup", "pw-sup", "supervisor")
+        sessions.add_user("boss", "pw-boss", "manager")
+        sessions.add_user("qa1", "pw-qa1", "qa")
+        sessions.add_user("tl1", "pw-tl1", "team_leader")
         self.hub = DesktopHub(
             self.bus, sessions, AGENTS, control=HandControl(self.command),
             greeting="您好，客服中心{number}号为您服务", lookup=self.lookup, save_form=self.save,
@@ -372,6 +375,24 @@ async def test_a_socket_without_a_good_token_first_is_closed_saying_why(
     ws = await desktop_socket(c.ws_connect, "/ws/agent", agent)  # the agent's own goes on
     assert (await receive(ws, "hello"))["agent"]["id"] == "a1"
     await ws.close()
+
+
+async def test_the_supervisors_socket_is_for_the_roles_with_the_floor(world: World) -> None:
+    """callcenter/roles.py: supervisors and managers have the floor; QA and team
+    leaders do not, and no staff member has an agent's socket."""
+    c = world.client
+    boss = await token(world, "boss", "pw-boss")
+    sws = await desktop_socket(c.ws_connect, "/ws/supervisor", boss)
+    await receive(sws, "hello")
+    await sws.send_json({"v": 1, "type": "supervisor.board", "ref": "b1"})
+    assert (await receive(sws, "board"))["ref"] == "b1"
+    await sws.close()
+    for user in ("qa1", "tl1"):
+        staff = await token(world, user, f"pw-{user}")
+        assert await refused(c, "/ws/supervisor", staff) == FORBIDDEN, user
+        assert await refused(c, "/ws/agent", staff) == FORBIDDEN, user
+    assert await refused(c, "/ws/agent", boss) == FORBIDDEN
+    assert world.hub.refused == {"role": 5}
 
 
 async def test_sockets_waiting_for_their_token_are_bounded_per_address(

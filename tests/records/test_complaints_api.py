@@ -202,7 +202,9 @@ async def test_roles_and_refusals(api: Api) -> None:
     assert (await api.call("GET", "/api/complaints", who="nobody"))[0] == 401
     assert (await api.call("POST", "/api/complaints", {"matter": "x"}, who="nobody"))[0] == 401
     status, error = await api.call("GET", "/api/complaints", who="agent")
-    assert (status, error["error"]) == (403, "supervisors only")
+    assert (status, error["error"]) == (
+        403, "read cases: team leaders, supervisors, QA and managers only"
+    )
     status, made = await api.call("POST", "/api/complaints", {"matter": "noise"}, who="agent")
     assert status == 201
     assert (

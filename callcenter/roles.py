@@ -1,0 +1,84 @@
+"""Who may do what: the staff roles and what each may do, as data. Pure.
+
+The roles are those of the service centre's rules (SOP "Roles": 000 §2,
+001 §2, 002 Art. 4–9): the agent answers calls and sees their own; the team
+leader works the complaints and replies of the centre's worklist; QA
+(sampling and scoring calls) reads calls, records and complaints; the
+supervisor has the floor, the worklist and the administration; the centre
+manager everything a supervisor may, the reports and statistics included.
+
+Every check of a role in the service is `may(role, permission)` over the
+table below (`GRANTS`): the administration API, the complaints and cases
+APIs, and the desktop's supervisors' socket and messages. A role the table
+does not know may do nothing but what every login may (`Permission.INTAKE`):
+a row read from the database with a role a later version dropped grants
+nothing by mistake.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, Literal, get_args
+
+__all__ = ["GRANTS", "ROLES", "STAFF_ROLES", "Permission", "Role", "may", "refusal"]
+
+#: The roles, as the settings file, the database and the tokens spell them.
+Role = Literal["agent", "team_leader", "supervisor", "qa", "manager"]
+ROLES: Final[tuple[str, ...]] = get_args(Role)
+#: The roles of staff other than agents (the `staff` table, `[[desktop.supervisors]]`).
+STAFF_ROLES: Final[tuple[str, ...]] = tuple(r for r in ROLES if r != "agent")
+
+
+class Permission(enum.Enum):
+    """What a call to the service asks to do."""
+
+    #: Log a complaint or a suggestion (SOP 004 §3.1: any staff member).
+    INTAKE = "intake"
+    #: The floor: the supervisors' socket (/ws/supervisor), the board, the feed,
+    #: setting an agent's state.
+    FLOOR = "floor"
+    #: Read complaints, suggestions and promised replies (the worklist).
+    READ_CASES = "read cases"
+    #: Change them: assign, classify, investigate, correct, check, call back, close, answer.
+    WORK_CASES = "work cases"
+    #: The month's complaint statistics (SOP 004 §3.7.7).
+    STATISTICS = "statistics"
+    #: The administration: agents, queues, staff, the audit log, the API's document.
+    ADMINISTER = "administer"
+
+
+_ALL = frozenset(Permission)
+#: What each role may do.
+GRANTS: Final[dict[str, frozenset[Permission]]] = {
+    "agent": frozenset({Permission.INTAKE}),
+    "team_leader": frozenset({Permission.INTAKE, Permission.READ_CASES, Permission.WORK_CASES}),
+    "qa": frozenset({Permission.INTAKE, Permission.READ_CASES, Permission.STATISTICS}),
+    "supervisor": _ALL,
+    "manager": _ALL,
+}
+assert set(GRANTS) == set(ROLES)
+
+_PLURAL = {"agent": "agents", "team_leader": "team leaders", "supervisor": "supervisors",
+           "qa": "QA", "manager": "managers"}  # fmt: skip
+
+
+def _who(permission: Permission) -> str:
+    names = [_PLURAL[r] for r in ROLES if permission in GRANTS[r]]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+_WHO = {p: _who(p) for p in Permission}
+
+
+def may(role: str, permission: Permission) -> bool:
+    """May a login of `role` do what `permission` names?"""
+    if permission is Permission.INTAKE:
+        return True
+    return permission in GRANTS.get(role, frozenset())
+
+
+def refusal(role: str, permission: Permission) -> str | None:
+    """Why `role` may not (for a 403), naming who may; None when it may."""
+    if may(role, permission):
+        return None
+    return f"{permission.value}: {_WHO[permission]} only"

@@ -1,0 +1,33 @@
+"""Who may do what (callcenter/roles.py): the table, as the docs state it."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.roles import ROLES, Permission, may, refusal
+
+P = Permission
+# role -> what it may do, as docs/desktop.md says it.
+EXPECTED = {
+    "agent": {P.INTAKE},
+    "team_leader": {P.INTAKE, P.READ_CASES, P.WORK_CASES},
+    "qa": {P.INTAKE, P.READ_CASES, P.STATISTICS},
+    "supervisor": set(P),
+    "manager": set(P),
+}
+
+
+@pytest.mark.parametrize("role", [*ROLES, "", "root", "Supervisor"])
+@pytest.mark.parametrize("permission", list(Permission))
+def test_each_role_may_what_the_table_says_and_an_unknown_role_only_intake(
+    role: str, permission: Permission
+) -> None:
+    allowed = permission in EXPECTED.get(role, {P.INTAKE})
+    assert may(role, permission) is allowed
+    assert (refusal(role, permission) is None) is allowed
+
+
+def test_a_refusal_names_who_may() -> None:
+    assert refusal("agent", P.ADMINISTER) == "administer: supervisors and managers only"
+    assert refusal("qa", P.WORK_CASES) == "work cases: team leaders, supervisors and managers only"
+    assert refusal("team_leader", P.STATISTICS) == "statistics: supervisors, QA and managers only"
