@@ -313,9 +313,17 @@ class DatabaseSettings(_Section):
 
 
 class SupervisorSettings(_Section):
+    """A staff member other than an agent: seeded into the database's staff on
+    first start (then managed through the administration API, which wins)."""
+
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1)
     password: SecretStr
+    # What they may do (callcenter/roles.py, docs/desktop.md): team_leader,
+    # supervisor, qa or manager.
+    role: Literal["team_leader", "supervisor", "qa", "manager"] = "supervisor"
+    # The agent group a team leader leads (or the member belongs to).
+    team: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 def _check_greeting(value: str) -> str:

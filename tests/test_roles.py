@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.roles import ROLES, Permission, may, refusal
+from callcenter.roles import GRANTS, ROLES, STAFF_ROLES, Permission, may, refusal
+from callcenter.settings import SupervisorSettings
 
 P = Permission
 # role -> what it may do, as docs/desktop.md says it.
@@ -31,3 +32,10 @@ def test_a_refusal_names_who_may() -> None:
     assert refusal("agent", P.ADMINISTER) == "administer: supervisors and managers only"
     assert refusal("qa", P.WORK_CASES) == "work cases: team leaders, supervisors and managers only"
     assert refusal("team_leader", P.STATISTICS) == "statistics: supervisors, QA and managers only"
+
+
+def test_the_staff_roles_are_the_settings_and_the_tables() -> None:
+    assert set(GRANTS) == set(ROLES) == {"agent", *STAFF_ROLES}
+    field = SupervisorSettings.model_fields["role"]
+    assert set(field.annotation.__args__) == set(STAFF_ROLES)  # type: ignore[union-attr]
+    assert field.default == "supervisor"

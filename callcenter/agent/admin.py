@@ -1,9 +1,11 @@
-"""The administration API: supervisors add, edit and disable agents and queues,
-and reset agents' desktop and phone (SIP) passwords. Changes take effect at once (no restart), are
+"""The administration API: supervisors and managers add, edit and disable agents,
+queues and staff (team leaders, supervisors, QA, managers), and reset desktop
+and phone (SIP) passwords. Changes take effect at once (no restart), are
 stored in the database and written to the audit log (who, what, when).
 
-Every request needs a supervisor's token (``Authorization: Bearer …``); the
-role is checked on every request. Bodies are validated with pydantic; the
+Every request needs the token of a role that may administer
+(``Authorization: Bearer …``; callcenter/roles.py); the role is checked on
+every request. Bodies are validated with pydantic; the
 OpenAPI document is generated from the same models (``/api/openapi.json``).
 The rows are read and written by `records.directory` and `records.audit`:
 this module is the API's HTTP side (bodies, roles, answers).
@@ -16,7 +18,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import asyncpg
 import structlog
@@ -37,7 +39,8 @@ from callcenter.control import (
 )
 from callcenter.records import audit as audit_log
 from callcenter.records import directory
-from callcenter.roles import Permission
+from callcenter.records import staff as staff_table
+from callcenter.roles import STAFF_ROLES, Permission
 from callcenter.roles import refusal as role_refusal
 from callcenter.settings import QUEUE_NAME_PATTERN, QueueSettings
 
@@ -50,7 +53,7 @@ from .bodies import json_error as _json_error
 if TYPE_CHECKING:
     import asyncpg
 
-__all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn"]
+__all__ = ["AdminApi", "AgentIn", "AgentPatch", "PasswordIn", "StaffIn", "StaffPatch"]
 
 log = structlog.get_logger("callcenter.admin")
 
@@ -85,6 +88,29 @@ class PasswordIn(BaseModel):
     password: str = Field(min_length=8, max_length=200)
 
 
+StaffRole = Literal["team_leader", "supervisor", "qa", "manager"]
+assert set(get_args(StaffRole)) == set(STAFF_ROLES)
+#: As an agent group's name (a team is an agent group).
+TEAM = Field(default=None, min_length=1, max_length=64)
+
+
+class StaffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    role: StaffRole
+    team: str | None = TEAM
+    password: str = Field(min_length=8, max_length=200)
+
+
+class StaffPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    role: StaffRole | None = None
+    team: str | None = TEAM  # null: no team
+    enabled: bool | None = None
+
+
 class AdminApi:
     def __init__(
         self,
@@ -97,8 +123,11 @@ class AdminApi:
         changed: Callable[[], None] = lambda: None,
         queue_put: Callable[[QueueSettings], None] = lambda queue: None,
         openapi: Literal["supervisors", "public", "off"] = "supervisors",
+        staff_passwords: dict[str, str] | None = None,
     ) -> None:
         self.sessions = sessions
+        # The file's staff passwords, for a member enabled again before any reset.
+        self._staff_passwords = staff_passwords or {}
         # Who reads the OpenAPI document (http.openapi): supervisors, anyone, or no one.
         self._openapi = openapi
         self._realm = phone_realm  # None in pbx mode: phones register with the PBX
@@ -128,6 +157,10 @@ class AdminApi:
             web.post("/api/admin/agents/{agent_id}/sip-password", self.set_sip_password),
             web.get("/api/admin/queues", self.list_queues),
             web.put("/api/admin/queues/{name}", self.put_queue),
+            web.get("/api/admin/staff", self.list_staff),
+            web.post("/api/admin/staff", self.add_staff),
+            web.patch("/api/admin/staff/{staff_id}", self.edit_staff),
+            web.post("/api/admin/staff/{staff_id}/password", self.reset_staff_password),
             web.get("/api/admin/audit", self.audit),
         ]
 
@@ -154,6 +187,8 @@ class AdminApi:
             digest = directory.phone_digest(self._realm_or_409(), body.extension, body.sip_password)
         details = body.model_dump(exclude={"password", "sip_password"})
         async with self._change(actor, "agent.add", body.id) as change:
+            if await staff_table.taken(change.conn, body.id):
+                raise _json_error(409, f"already exists: {body.id!r} is a staff member's id")
             await directory.add_agent(
                 change.conn, agent_id=body.id, name=body.name, number=body.number,
                 extension=body.extension, groups=body.groups, password_hash=pw_hash,
@@ -212,10 +247,7 @@ class AdminApi:
         return web.json_response({"id": agent_id, "enabled": enabled})
 
     async def reset_password(self, request: web.Request) -> web.Response:
-        actor = self._administrator(request)
-        agent_id = request.match_info["agent_id"]
-        body = await _body(request, PasswordIn)
-        pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
+        actor, agent_id, pw_hash = await self._new_password(request, "agent_id")
         async with self._change(actor, "agent.password", agent_id) as change:
             if await directory.enabled_extension(change.conn, agent_id) is None:
                 raise _json_error(404, f"no enabled agent {agent_id!r}")
@@ -279,6 +311,68 @@ class AdminApi:
             ]
         )  # fmt: skip
 
+    async def list_staff(self, request: web.Request) -> web.Response:
+        self._administrator(request)
+        async with self._db() as conn:
+            rows = await staff_table.members(conn)
+        return web.json_response([_staff_out(r) for r in rows])
+
+    async def add_staff(self, request: web.Request) -> web.Response:
+        actor = self._administrator(request)
+        body = await _body(request, StaffIn)
+        pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
+        async with self._change(actor, "staff.add", body.id) as change:
+            await staff_table.add(
+                change.conn, staff_id=body.id, name=body.name, role=body.role, team=body.team,
+                password_hash=pw_hash,
+            )  # fmt: skip
+            await change.audit(body.model_dump(exclude={"password"}))
+        self.sessions.set_hash(body.id, pw_hash, body.role)
+        return web.json_response({"id": body.id}, status=201)
+
+    async def edit_staff(self, request: web.Request) -> web.Response:
+        actor = self._administrator(request)
+        staff_id = request.match_info["staff_id"]
+        patch = await _body(request, StaffPatch)
+        async with self._change(actor, "staff.edit", staff_id) as change:
+            row = await staff_table.member(change.conn, staff_id)
+            if row is None:
+                raise _json_error(404, f"no staff member {staff_id!r}")
+            role = patch.role or row.role
+            enabled = row.enabled if patch.enabled is None else patch.enabled
+            if staff_id == actor and (role != row.role or not enabled):
+                # Locking oneself out is left to another administrator.
+                raise _json_error(409, "not your own role or account: ask another administrator")
+            team = patch.team if "team" in patch.model_fields_set else row.team
+            await staff_table.update(
+                change.conn, staff_id, name=patch.name or row.name, role=role, team=team,
+                enabled=enabled,
+            )  # fmt: skip
+            await change.audit(patch.model_dump(exclude_unset=True))
+        if not enabled:
+            if row.enabled:
+                self.sessions.remove_user(staff_id)
+        elif not row.enabled:  # enabled again: with the password they had
+            if row.password_hash is not None:
+                self.sessions.set_hash(staff_id, row.password_hash, role)
+            elif staff_id in self._staff_passwords:
+                self.sessions.add_user(staff_id, self._staff_passwords[staff_id], role)
+        elif role != row.role:
+            self.sessions.set_role(staff_id, role)
+        return web.json_response({"id": staff_id, "role": role, "enabled": enabled})
+
+    async def reset_staff_password(self, request: web.Request) -> web.Response:
+        actor, staff_id, pw_hash = await self._new_password(request, "staff_id")
+        async with self._change(actor, "staff.password", staff_id) as change:
+            row = await staff_table.member(change.conn, staff_id)
+            if row is None or not await staff_table.set_password_hash(
+                change.conn, staff_id, pw_hash
+            ):
+                raise _json_error(404, f"no enabled staff member {staff_id!r}")
+            await change.audit({})
+        self.sessions.set_hash(staff_id, pw_hash, row.role)
+        return web.json_response({"id": staff_id})
+
     async def openapi(self, request: web.Request) -> web.Response:
         if self._openapi == "supervisors":
             self._administrator(request)
@@ -300,6 +394,13 @@ class AdminApi:
         if refused is not None:
             raise _json_error(403, refused)
         return login.user_id
+
+    async def _new_password(self, request: web.Request, key: str) -> tuple[str, str, str]:
+        """A password reset's actor, whose password (the path's `key`) and its hash."""
+        actor = self._administrator(request)
+        body = await _body(request, PasswordIn)
+        pw_hash = await asyncio.to_thread(hash_password, body.password)  # off the loop
+        return actor, request.match_info[key], pw_hash
 
     def _realm_or_409(self) -> str:
         if self._realm is None:
@@ -324,6 +425,10 @@ class AdminApi:
         async with self._db() as conn, conn.transaction():
             yield _Change(conn, actor, action, target)
         log.info("admin change", actor=actor, action=action, target=target)
+
+
+def _staff_out(r: staff_table.StaffRow) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "role": r.role, "team": r.team, "enabled": r.enabled}
 
 
 # -- the OpenAPI document -----------------------------------------------------------------
@@ -364,6 +469,20 @@ class Done(_Answer):
     id: str
 
 
+class StaffOut(_Answer):
+    id: str
+    name: str
+    role: StaffRole
+    team: str | None
+    enabled: bool
+
+
+class StaffEdited(_Answer):
+    id: str
+    role: StaffRole
+    enabled: bool
+
+
 class AgentEdited(_Answer):
     id: str
     enabled: bool
@@ -387,8 +506,9 @@ _ERRORS = {
     400: "invalid body (not JSON, or not as its schema says)",
     401: "no token, or an expired one",
     403: "the role may not (callcenter/roles.py; docs/desktop.md)",
-    404: "no such agent (or not enabled), complaint or customer",
+    404: "no such agent, staff member (or not enabled), complaint, customer or owner",
     409: "a conflict: the id or extension exists, the agent is on a call, pbx mode, a"
+    " staff member's own role or account, a"
     " queue's overflow to a queue there is not or back to a queue a call left, or a change"
     " the complaint's state does not take",
     503: "the database is off or unavailable",
@@ -420,6 +540,19 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
         "put": ("Add or change a queue (the body's name is the URL's)", "Queue", 200, "Queue",
                 (400, 409)),
     },
+    "/api/admin/staff": {
+        "get": ("List staff other than agents", None, 200, "StaffMember[]", ()),
+        "post": ("Add a staff member (team leader, supervisor, QA, manager)", "StaffIn", 201,
+                 "Done", (400, 409)),
+    },
+    "/api/admin/staff/{staff_id}": {
+        "patch": ("Edit a staff member's name, role or team, or disable them", "StaffPatch", 200,
+                  "StaffEdited", (400, 404, 409)),
+    },
+    "/api/admin/staff/{staff_id}/password": {
+        "post": ("Reset a staff member's desktop password", "PasswordIn", 200, "Done",
+                 (400, 404)),
+    },
     "/api/admin/audit": {"get": ("The audit log, newest first", None, 200, "AuditEntry[]", ())},
     **complaints_api.OPERATIONS,
     **cases_api.OPERATIONS,
@@ -445,6 +578,8 @@ def openapi_document() -> dict[str, Any]:
         "AgentIn": AgentIn, "AgentPatch": AgentPatch, "PasswordIn": PasswordIn,
         "Queue": QueueSettings, "Error": Error, "Agent": AgentOut, "Done": Done,
         "AgentEdited": AgentEdited, "SipPasswordSet": SipPasswordSet, "AuditEntry": AuditEntry,
+        "StaffIn": StaffIn, "StaffPatch": StaffPatch, "StaffMember": StaffOut,
+        "StaffEdited": StaffEdited,
         **complaints_api.MODELS,
         **cases_api.MODELS,
     }  # fmt: skip
@@ -453,7 +588,8 @@ def openapi_document() -> dict[str, Any]:
         schemas.update(schema.pop("$defs", {}))
         schemas[name] = schema
     _queue_rules(schemas)
-    for name in ("AgentIn", "AgentPatch", "PasswordIn", "Queue", "OverflowSettings",
+    for name in ("AgentIn", "AgentPatch", "PasswordIn", "StaffIn", "StaffPatch", "Queue",
+                 "OverflowSettings",
                  *complaints_api.REQUESTS, *cases_api.REQUESTS):  # fmt: skip
         _no_nul(schemas[name])
 

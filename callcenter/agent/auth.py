@@ -132,6 +132,14 @@ class Sessions:
         self._plain.pop(user_id, None)
         self.revoke_user(user_id)
 
+    def set_role(self, user_id: str, role: str) -> None:
+        """The user's role changed: their password stays, and their tokens (the
+        old role's) end."""
+        for table in (self._hashes, self._plain):
+            if user_id in table:
+                table[user_id] = (table[user_id][0], role)
+        self.revoke_user(user_id)
+
     def remove_user(self, user_id: str) -> None:
         """The user can no longer log in, and their tokens end."""
         self._hashes.pop(user_id, None)

@@ -1,7 +1,8 @@
 """The suggestions and promised replies API (000 §4.1.2, §4.3): any staff
 member records a suggestion; the roles that work the worklist
 (`callcenter/roles.py`) assess, forward and answer it, and own, reschedule and
-close the promised replies; QA reads them. As `complaints_api`: strict
+close the promised replies, whose owner is an enabled agent or staff member;
+QA reads them. As `complaints_api`: strict
 bodies, a token on every request, in the same OpenAPI document
 (docs/complaints.md).
 """
@@ -42,6 +43,7 @@ from .complaints_api import (
     enum_param,
     flag_param,
     int_param,
+    known_owner,
     only_params,
     path_id,
     text_param,
@@ -334,6 +336,8 @@ class CasesApi:
             change: FollowUpInput = spec.make(await _body(request, spec.body, json_mode=True))
             now = self._now()
             async with pooled(self._pool, "follow-ups") as conn:
+                if isinstance(change, AssignReply):
+                    await known_owner(conn, change.owner)
                 try:
                     await store.change_follow_up(conn, fid, change, actor, now)
                 except store.NoSuchCase:

@@ -2,7 +2,8 @@
 `callcenter/roles.py` lets (team leaders, supervisors, managers) list, assign,
 classify, investigate, correct, check, call back and close them, QA reads
 them, and the month's figures (004 §3.7.7) are read by supervisors, QA and
-managers. docs/complaints.md.
+managers. An owner given is an enabled agent or staff member (`known_owner`).
+docs/complaints.md.
 
 The rules are `casework.complaints`; the SQL `records.complaints`; this module
 is the HTTP side (bodies, roles, answers), in the administration API's style:
@@ -41,6 +42,7 @@ from callcenter.casework.complaints import (
     Status,
 )
 from callcenter.records import complaints as store
+from callcenter.records import staff as staff_table
 from callcenter.roles import Permission
 
 from .auth import Login, Sessions
@@ -385,6 +387,8 @@ class ComplaintsApi:
             now = self._now()
 
             async def apply(conn: asyncpg.Connection) -> None:
+                if isinstance(change, Assign | Correct):
+                    await known_owner(conn, change.owner)
                 try:
                     await store.change_complaint(conn, complaint_id, change, actor, now)
                 except store.NoSuchComplaint:
@@ -477,6 +481,12 @@ def _out(c: store.StoredComplaint, now: datetime) -> dict[str, Any]:
         "satisfied": w.satisfied, "customer_words": w.customer_words,
         "closed_at": t(w.closed_at), "updated_at": t(c.updated_at),
     }  # fmt: skip
+
+
+async def known_owner(conn: asyncpg.Connection, owner: str) -> None:
+    """An owner the API is given is an enabled agent or staff member: 404 naming it."""
+    if not await staff_table.known_owner(conn, owner):
+        raise _json_error(404, f"owner: no enabled agent or staff member {owner!r}")
 
 
 def _complaint_id(request: web.Request) -> int:

@@ -63,7 +63,7 @@ from callcenter.metrics.journal import AppenderCollector
 from callcenter.metrics.scrape import LoopCollector, Scraper
 from callcenter.metrics.sip import SipMetrics
 from callcenter.process import ListenFailed, settle_gc, unsettle_gc
-from callcenter.records import directory
+from callcenter.records import directory, staff
 from callcenter.records.appender import JournalAppender
 from callcenter.records.bindings import KnownBinding, known_bindings, stored_bindings
 from callcenter.records.database import open_database, postgres_log
@@ -128,6 +128,7 @@ class Service:
         self.floor: FloorProcess | None = None  # or in the floor process
         self.dsn = ""
         self._password_hashes: dict[str, str] = {}
+        self._staff: list[staff.StaffRow] | None = None  # None: the file's supervisors
         # The phones' bindings from before this start (standalone mode), for the registrar.
         self._stored_phones: list[KnownBinding] = []
         self.known_phones: list[KnownBinding] = []
@@ -204,6 +205,8 @@ class Service:
                 found = await directory.seed_and_load(
                     conn, list(self.settings.agents), list(self.settings.queues)
                 )
+                await staff.seed(conn, self.settings.desktop.supervisors)
+                members = await staff.load(conn)
                 if self.phones is not None:
                     self._stored_phones = await stored_bindings(conn, self.clock.wall())
             finally:
@@ -218,6 +221,7 @@ class Service:
                 update={"agents": found.agents, "queues": found.queues}
             )
         self._password_hashes = found.password_hashes
+        self._staff = members
         if self.phones is not None:
             for extension, digest in found.phone_digests.items():
                 self.phones.stored(extension, digest)
@@ -250,6 +254,7 @@ class Service:
             self.registry,
             dsn=self.dsn,
             password_hashes=self._password_hashes,
+            staff=self._staff,
             phone_realm=self.phones.realm if self.phones is not None else None,
             clock=self.clock,
             loop_collectors=self.loop_collectors,

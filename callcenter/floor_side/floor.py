@@ -57,7 +57,7 @@ from callcenter.metrics.complaints import ComplaintMetrics
 from callcenter.metrics.records import RecordsCollector
 from callcenter.metrics.scrape import LoopCollector
 from callcenter.process import ListenFailed, run_on_loop, settle_gc, unsettle_gc
-from callcenter.records import directory
+from callcenter.records import directory, staff
 from callcenter.records.customers import Customer, CustomerDirectory, update_customer
 from callcenter.records.database import Pool
 from callcenter.records.forms import (
@@ -67,6 +67,7 @@ from callcenter.records.forms import (
     pending_records,
     save_form,
 )
+from callcenter.records.staff import StaffRow
 from callcenter.records.stats import (
     AgentDay,
     AgentStats,
@@ -77,7 +78,7 @@ from callcenter.records.stats import (
 )
 from callcenter.records.store import Store
 from callcenter.records.writer import RecordsWriter
-from callcenter.settings import QueueSettings, Settings
+from callcenter.settings import QueueSettings, Settings, SupervisorSettings
 from callcenter.tasks import cancel_and_wait
 
 __all__ = ["Floor", "floor_main"]
@@ -98,6 +99,7 @@ class Floor:
         *,
         dsn: str,
         password_hashes: dict[str, str],
+        staff: list[StaffRow] | None = None,
         phone_realm: str | None,
         clock: Clock | None = None,
         more_metrics: MoreMetrics | None = None,
@@ -110,6 +112,9 @@ class Floor:
         self.dsn = dsn
         self.clock: Clock = clock if clock is not None else LoopClock()
         self._password_hashes = password_hashes
+        # The staff in the database (their roles and reset passwords); None
+        # when it was not read: the file's supervisors.
+        self._staff = staff
         self._phone_realm = phone_realm
         self._more_metrics = more_metrics
         #: Collectors that read this loop's state, frozen on the loop at a scrape
@@ -209,8 +214,7 @@ class Floor:
             sessions.add_user(agent.id, agent.password.get_secret_value(), "agent")
         for agent_id, password_hash in self._password_hashes.items():
             sessions.set_hash(agent_id, password_hash, "agent")
-        for supervisor in desk.supervisors:
-            sessions.add_user(supervisor.id, supervisor.password.get_secret_value(), "supervisor")
+        staff_logins(sessions, desk.supervisors, self._staff)
         pool = self.db_pool
         lookup = save = history = pending = update = forget = day = None
         if pool is not None:
@@ -290,6 +294,9 @@ class Floor:
             changed=self.desktop.floor_changed,
             queue_put=self._queue_put,
             openapi=self.settings.http.openapi,
+            staff_passwords={
+                s.id: s.password.get_secret_value() for s in self.settings.desktop.supervisors
+            },
         )
         self.complaints = ComplaintsApi(
             sessions,
@@ -356,7 +363,7 @@ async def _run_floor(settings: Settings, link: socket.socket) -> int:
     async with AsyncExitStack() as stack:
         stack.push_async_callback(channel.close)
         try:
-            settings, hashes = await _directory(settings)
+            settings, hashes, members = await _directory(settings)
             floor = Floor(
                 settings,
                 bus,
@@ -364,6 +371,7 @@ async def _run_floor(settings: Settings, link: socket.socket) -> int:
                 registry,
                 dsn=settings.database.dsn.get_secret_value(),
                 password_hashes=hashes,
+                staff=members,
                 phone_realm=settings.sip.public_host if settings.acd.mode != "pbx" else None,
                 more_metrics=_call_metrics(channel),
             )
@@ -388,28 +396,51 @@ async def _run_floor(settings: Settings, link: socket.socket) -> int:
     return 0
 
 
-async def _directory(settings: Settings) -> tuple[Settings, dict[str, str]]:
+async def _directory(
+    settings: Settings,
+) -> tuple[Settings, dict[str, str], list[staff.StaffRow] | None]:
     """The agents and queues the call process loaded (it seeded and migrated the
     database), read again: a floor process started later sees every change
     since. The file's if the database cannot be reached."""
     db = settings.database
     if not db.enabled or not db.dsn.get_secret_value():
-        return settings, {}
+        return settings, {}, None
     try:
         async with asyncio.timeout(10):
             conn = await asyncpg.connect(db.dsn.get_secret_value())
         try:
             found = await directory.load(conn, list(settings.agents))
+            members = await staff.load(conn)
         finally:
             await conn.close()
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         log.warning("database unreachable; agents and queues from the file", error=str(exc))
-        return settings, {}
+        return settings, {}, None
     for problem in found.problems:
         log.error("skipped a bad row", problem=problem)
     if found.queues:
         settings = settings.model_copy(update={"agents": found.agents, "queues": found.queues})
-    return settings, found.password_hashes
+    return settings, found.password_hashes, members
+
+
+def staff_logins(
+    sessions: Sessions,
+    configured: list[SupervisorSettings],
+    members: list[staff.StaffRow] | None,
+) -> None:
+    """Who of the staff may log in, with which role: the database's enabled
+    members (its role wins, and its password once reset), or without the
+    database the file's."""
+    passwords = {s.id: s.password.get_secret_value() for s in configured}
+    if members is None:
+        for s in configured:
+            sessions.add_user(s.id, passwords[s.id], s.role)
+        return
+    for member in members:
+        if member.password_hash is not None:
+            sessions.set_hash(member.id, member.password_hash, member.role)
+        elif member.id in passwords:
+            sessions.add_user(member.id, passwords[member.id], member.role)
 
 
 def _call_metrics(channel: Channel) -> Callable[[str, list[str]], Awaitable[bytes]]:

@@ -248,6 +248,71 @@ async def test_a_password_reset_or_disabling_ends_the_agents_sessions(tmp_path: 
         await service.stop()
 
 
+async def test_staff_from_the_file_then_the_database_with_their_roles_on_the_floor(
+    tmp_path: Path,
+) -> None:
+    """Issue 18: the file's staff are seeded with their roles; a manager added
+    through the API administers and has the floor; QA reads the worklist but
+    not the floor; a member disabled loses their supervisors' socket at once;
+    and after a restart the database's roles win over the file's."""
+    settings = Settings(
+        service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
+        desktop={"supervisors": [
+            {"id": "sup", "name": "Sup", "password": "sup-pw"},
+            {"id": "qa1", "name": "QA", "password": "qa-pw", "role": "qa"},
+        ]},
+    )  # fmt: skip
+    for start in (1, 2):
+        service = Service(settings, registry=CollectorRegistry())
+        await service.start()
+        try:
+            await _staff_round(f"http://{service.http_addresses[0]}", first=start == 1)
+        finally:
+            await service.stop()
+
+
+async def _staff_round(base: str, *, first: bool) -> None:
+    async with aiohttp.ClientSession() as s:
+
+        async def login(user: str, password: str) -> tuple[str, dict[str, str]]:
+            async with s.post(
+                f"{base}/api/login", json={"user_id": user, "password": password}
+            ) as r:
+                assert r.status == 200, user
+                got = await r.json()
+            return got["role"], {"Authorization": f"Bearer {got['token']}"}
+
+        async def status(method: str, path: str, auth: dict[str, str], **kw: Any) -> int:
+            async with s.request(method, f"{base}{path}", headers=auth, **kw) as r:
+                return r.status
+
+        role, qa = await login("qa1", "qa-pw")
+        if not first:  # the database's role, not the file's
+            assert role == "supervisor"
+            return
+        assert role == "qa"
+        _, sup = await login("sup", "sup-pw")
+        assert await status("GET", "/api/complaints", qa) == 200
+        assert await status("GET", "/api/admin/staff", qa) == 403
+        new = {"id": "boss", "name": "Manager", "role": "manager", "password": "boss-pw-1"}
+        assert await status("POST", "/api/admin/staff", sup, json=new) == 201
+        role, boss = await login("boss", "boss-pw-1")
+        assert role == "manager"
+        assert await status("GET", "/api/admin/staff", boss) == 200
+        ws = await desktop_socket(s.ws_connect, f"{base}/ws/supervisor", boss["Authorization"][7:])
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        assert await status("PATCH", "/api/admin/staff/boss", sup, json={"enabled": False}) == 200
+        while (await ws.receive(timeout=5)).type is aiohttp.WSMsgType.TEXT:
+            pass
+        assert ws.close_code == SESSION_ENDED
+        assert await status("GET", "/api/admin/staff", boss) == 401
+        patch = {"role": "supervisor"}
+        assert await status("PATCH", "/api/admin/staff/qa1", sup, json=patch) == 200
+        assert await status("GET", "/api/complaints", qa) == 401  # the old role's token
+
+
 @pytest.mark.parametrize(
     ("openapi", "anyone", "agent", "supervisor"),
     [("supervisors", 401, 403, 200), ("public", 200, 200, 200), ("off", 404, 404, 404)],

@@ -160,6 +160,7 @@ def test_bodies_that_are_not_json_or_not_the_operations_get_a_4xx(
     # (but a complaint's intake: what is valid is logged).
     url = running.base + path.format(
         agent_id="nobody",
+        staff_id="nobody",
         name="no-such-queue",
         complaint_id="0",
         suggestion_id="0",

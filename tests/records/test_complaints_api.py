@@ -43,6 +43,11 @@ async def serving(database: str, api: type[Any], start: datetime = T0) -> AsyncI
     """`api` (ComplaintsApi, CasesApi) on a migrated database, a supervisor's and an
     agent's tokens, and a wall clock the test sets."""
     pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+    # The owners the tests give: staff members (an unknown owner is refused).
+    await pool.executemany(
+        "INSERT INTO staff (id, name, role) VALUES ($1, $1, 'team_leader') ON CONFLICT DO NOTHING",
+        [(who,) for who in ("sup", "wang", "zhang", "li", "w")],
+    )
     sessions = Sessions()
     sessions.add_user("sup", "sup-pw", "supervisor")
     sessions.add_user("a001", "first-pw", "agent")
