@@ -172,7 +172,8 @@
     e.preventDefault();
     const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: $("user_id").value, password: $("password").value }) });
     const body = await r.json();
-    if (!r.ok || body.role !== "supervisor") { $("login-error").textContent = body.error || "supervisors only"; return; }
+    // Who may watch the floor is the server's rule (roles.py): the socket says so (4003).
+    if (!r.ok || !["supervisor", "manager"].includes(body.role)) { $("login-error").textContent = body.error || t("floor_roles_only"); return; }
     $("login-box").hidden = true; $("board").hidden = false;
     token = body.token; readOverdue();
     link = connect("/ws/supervisor", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
