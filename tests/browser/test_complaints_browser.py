@@ -126,14 +126,14 @@ async def test_complaint_worked_to_its_close_in_the_pages(service: Service) -> N
             await sup.wait_for_selector(
                 "#action-status:text-is(\"Refused: a received complaint cannot take 'close'\")"
             )
-            await _act(sup, "Assign", {"owner": "Wang Fang"})
+            await _act(sup, "Assign", {"owner": "sup"})
             await _done(sup, "Recorded: Assign")
             await _act(sup, "Investigation", {"findings": "confirmed by the lobby camera"},
                        check="on_site")  # fmt: skip
             await _done(sup, "Recorded: Investigation")
             assert "Investigated" in await sup.inner_text("#detail-title")
             await _act(sup, "Corrective action", {"action": "retrain the cleaning team",
-                                                  "owner": "Zhao Min",
+                                                  "owner": "a001",
                                                   "due_at": "2030-01-05T17:00"})  # fmt: skip
             await _done(sup, "Recorded: Corrective action")
             # A valid complaint does not close before its corrective action is checked.
@@ -177,7 +177,7 @@ async def test_complaint_worked_to_its_close_in_the_pages(service: Service) -> N
                     " ORDER BY id"
                 )
             by_id = {r["id"]: r for r in rows}
-            assert by_id[new]["status"] == "closed" and by_id[new]["owner"] == "Wang Fang"
+            assert by_id[new]["status"] == "closed" and by_id[new]["owner"] == "sup"
             assert by_id[new]["satisfied"] is True
             assert by_id[new]["customer_words"] == "thank you, much better now"
             assert by_id[old]["status"] == "closed"
