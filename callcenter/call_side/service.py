@@ -353,8 +353,7 @@ class Service:
         except BindError as exc:
             setting = "sip.tls_port" if exc.transport is Transport.TLS else "sip.port"
             where = f"SIP {exc.transport.lower()} {exc.host}:{exc.port}"
-            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
-            raise ListenFailed(where, cause, setting) from None
+            raise ListenFailed(where, exc.cause, setting) from None
         stack.push_async_callback(runtime.stop)
         self.sip = runtime
         self.call_side.runtime = runtime

@@ -367,15 +367,17 @@ def _write_when_connected(task: asyncio.Task[_Stream | None], data: bytes) -> No
         conn.write(data)
 
 
-class BindError(OSError):
+class BindError(Exception):
     """A listening socket that could not be bound: its transport and address; the
-    system's error is its cause."""
+    system's error (an `OSError`) is its cause. Not an `OSError` itself: mypyc
+    compiles this module, and cannot derive a class from that built-in."""
 
     def __init__(self, transport: Transport, host: str, port: int, cause: OSError) -> None:
-        super().__init__(cause.errno, f"cannot listen on SIP {transport.lower()} {host}:{port}")
+        super().__init__(f"cannot listen on SIP {transport.lower()} {host}:{port}: {cause}")
         self.transport = transport
         self.host = host
         self.port = port
+        self.cause = cause
 
 
 @contextlib.contextmanager
