@@ -13,6 +13,11 @@ APIs, and the desktop's supervisors' socket and messages. A role the table
 does not know may do nothing but what every login may (`Permission.INTAKE`):
 a row read from the database with a role a later version dropped grants
 nothing by mistake.
+
+Which cases a role reads and works is said here too (`team_only`): a team
+leader's worklist is their team's and their own intake, every other role that
+reads the worklist sees the whole centre's. Which cases are a team's is data,
+and the records decide it (`records/teams.py`, docs/complaints.md "Teams").
 """
 
 from __future__ import annotations
@@ -20,7 +25,17 @@ from __future__ import annotations
 import enum
 from typing import Final, Literal, get_args
 
-__all__ = ["GRANTS", "ROLES", "STAFF_ROLES", "Permission", "Role", "may", "refusal"]
+__all__ = [
+    "GRANTS",
+    "ROLES",
+    "STAFF_ROLES",
+    "TEAM_ONLY",
+    "Permission",
+    "Role",
+    "may",
+    "refusal",
+    "team_only",
+]
 
 #: The roles, as the settings file, the database and the tokens spell them.
 Role = Literal["agent", "team_leader", "supervisor", "qa", "manager"]
@@ -58,6 +73,10 @@ GRANTS: Final[dict[str, frozenset[Permission]]] = {
 }
 assert set(GRANTS) == set(ROLES)
 
+#: The roles whose worklist (complaints, suggestions, promised replies) is narrowed
+#: to their team's and their own intake (SOP "Roles": the team leader leads a group).
+TEAM_ONLY: Final[frozenset[str]] = frozenset({"team_leader"})
+
 _PLURAL = {"agent": "agents", "team_leader": "team leaders", "supervisor": "supervisors",
            "qa": "QA", "manager": "managers"}  # fmt: skip
 
@@ -82,3 +101,10 @@ def refusal(role: str, permission: Permission) -> str | None:
     if may(role, permission):
         return None
     return f"{permission.value}: {_WHO[permission]} only"
+
+
+def team_only(role: str) -> bool:
+    """Is `role`'s worklist its team's (and its own intake) rather than the centre's?
+
+    Asked only of a role that may read the worklist; any other is refused first."""
+    return role in TEAM_ONLY

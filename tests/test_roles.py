@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.roles import GRANTS, ROLES, STAFF_ROLES, Permission, may, refusal
+from callcenter.roles import (
+    GRANTS,
+    ROLES,
+    STAFF_ROLES,
+    TEAM_ONLY,
+    Permission,
+    may,
+    refusal,
+    team_only,
+)
 from callcenter.settings import SupervisorSettings
 
 P = Permission
@@ -39,3 +48,9 @@ def test_the_staff_roles_are_the_settings_and_the_tables() -> None:
     field = SupervisorSettings.model_fields["role"]
     assert set(field.annotation.__args__) == set(STAFF_ROLES)  # type: ignore[union-attr]
     assert field.default == "supervisor"
+
+
+@pytest.mark.parametrize("role", [*ROLES, "", "root"])
+def test_only_a_team_leaders_worklist_is_their_teams(role: str) -> None:
+    assert team_only(role) is (role == "team_leader")
+    assert TEAM_ONLY.issubset(r for r in ROLES if may(r, P.READ_CASES))
