@@ -46,6 +46,8 @@ from .complaints_api import (
     known_owner,
     only_params,
     path_id,
+    scope_of,
+    seen,
     text_param,
 )
 
@@ -257,13 +259,16 @@ class CasesApi:
         ]  # fmt: skip
 
     async def list_suggestions(self, request: web.Request) -> web.Response:
-        logged_in(self.sessions, request, Permission.READ_CASES)
+        login = logged_in(self.sessions, request, Permission.READ_CASES)
         q = request.query
         only_params(q, ("status", "limit", "offset"))
         status = enum_param(q, "status", SuggestionStatus)
         limit, offset = int_param(q, "limit", 100, 1, 500), int_param(q, "offset", 0, 0, 1_000_000)
         async with pooled(self._pool, "suggestions") as conn:
-            found = await store.search_suggestions(conn, status=status, limit=limit, offset=offset)
+            found = await store.search_suggestions(
+                conn, status=status, limit=limit, offset=offset,
+                scope=await scope_of(conn, login),
+            )  # fmt: skip
         return web.json_response([_suggestion(s) for s in found])
 
     async def record_suggestion(self, request: web.Request) -> web.Response:
@@ -280,19 +285,22 @@ class CasesApi:
             return web.json_response(await self._suggestion_detail(conn, sid), status=201)
 
     async def get_suggestion(self, request: web.Request) -> web.Response:
-        logged_in(self.sessions, request, Permission.READ_CASES)
+        login = logged_in(self.sessions, request, Permission.READ_CASES)
         sid = path_id(request, "suggestion_id", "suggestion")
         async with pooled(self._pool, "suggestions") as conn:
+            await seen(conn, login, "suggestion", sid)
             return web.json_response(await self._suggestion_detail(conn, sid))
 
     def _suggestion_change(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         spec = _SUGGESTION_CHANGES[name]
 
         async def handle(request: web.Request) -> web.Response:
-            actor = logged_in(self.sessions, request, Permission.WORK_CASES).user_id
+            login = logged_in(self.sessions, request, Permission.WORK_CASES)
+            actor = login.user_id
             sid = path_id(request, "suggestion_id", "suggestion")
             change: SuggestionInput = spec.make(await _body(request, spec.body, json_mode=True))
             async with pooled(self._pool, "suggestions") as conn:
+                await seen(conn, login, "suggestion", sid)
                 try:
                     await store.change_suggestion(conn, sid, change, actor, self._now())
                 except store.NoSuchCase:
@@ -305,7 +313,7 @@ class CasesApi:
         return handle
 
     async def list_follow_ups(self, request: web.Request) -> web.Response:
-        logged_in(self.sessions, request, Permission.READ_CASES)
+        login = logged_in(self.sessions, request, Permission.READ_CASES)
         q = request.query
         only_params(q, ("kind", "owner", "open", "overdue", "limit", "offset"))
         kind = q.get("kind")
@@ -318,24 +326,28 @@ class CasesApi:
                 open_only=bool(flag_param(q, "open")), overdue=flag_param(q, "overdue"),
                 limit=int_param(q, "limit", 100, 1, 500),
                 offset=int_param(q, "offset", 0, 0, 1_000_000),
+                scope=await scope_of(conn, login),
             )  # fmt: skip
         return web.json_response([_follow_up(f, now) for f in found])
 
     async def get_follow_up(self, request: web.Request) -> web.Response:
-        logged_in(self.sessions, request, Permission.READ_CASES)
+        login = logged_in(self.sessions, request, Permission.READ_CASES)
         fid = path_id(request, "follow_up_id", "follow-up")
         async with pooled(self._pool, "follow-ups") as conn:
+            await seen(conn, login, "follow-up", fid)
             return web.json_response(await self._follow_up_detail(conn, fid, self._now()))
 
     def _follow_up_change(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         spec = _FOLLOW_UP_CHANGES[name]
 
         async def handle(request: web.Request) -> web.Response:
-            actor = logged_in(self.sessions, request, Permission.WORK_CASES).user_id
+            login = logged_in(self.sessions, request, Permission.WORK_CASES)
+            actor = login.user_id
             fid = path_id(request, "follow_up_id", "follow-up")
             change: FollowUpInput = spec.make(await _body(request, spec.body, json_mode=True))
             now = self._now()
             async with pooled(self._pool, "follow-ups") as conn:
+                await seen(conn, login, "follow-up", fid)
                 if isinstance(change, AssignReply):
                     await known_owner(conn, change.owner)
                 try:

@@ -1,7 +1,8 @@
 """The complaints API: any staff member logs a complaint (004 §3.1); the roles
 `callcenter/roles.py` lets (team leaders, supervisors, managers) list, assign,
 classify, investigate, correct, check, call back and close them, QA reads
-them, and the month's figures (004 §3.7.7) are read by supervisors, QA and
+them (a team leader only their team's, `records.teams`: another team's is a
+404), and the month's figures (004 §3.7.7) are read by supervisors, QA and
 managers. An owner given is an enabled agent or staff member (`known_owner`).
 docs/complaints.md.
 
@@ -43,14 +44,15 @@ from callcenter.casework.complaints import (
 )
 from callcenter.records import complaints as store
 from callcenter.records import staff as staff_table
-from callcenter.roles import Permission
+from callcenter.records import teams
+from callcenter.roles import Permission, team_only
 
 from .auth import Login, Sessions
 from .bodies import NO_NUL, logged_in, pooled
 from .bodies import json_body as _body
 from .bodies import json_error as _json_error
 
-__all__ = ["OPERATIONS", "QUERIES", "ComplaintsApi"]
+__all__ = ["OPERATIONS", "QUERIES", "ComplaintsApi", "scope_of", "seen"]
 
 log = structlog.get_logger("callcenter.complaints")
 
@@ -326,7 +328,7 @@ class ComplaintsApi:
         ]
 
     async def list_complaints(self, request: web.Request) -> web.Response:
-        self._login(request, Permission.READ_CASES)
+        login = self._login(request, Permission.READ_CASES)
         q = request.query
         only_params(q, ("status", "class", "owner", "due", "overdue", "open", "limit", "offset",
                         "tz"))  # fmt: skip
@@ -340,8 +342,9 @@ class ComplaintsApi:
             due_to = due_from + timedelta(days=1)  # local midnight: a DST day is 23 or 25 h
         else:
             zone_param(q)  # still checked
-        found = await self._read(
-            lambda conn: store.search(
+
+        async def search(conn: asyncpg.Connection) -> list[store.StoredComplaint]:
+            return await store.search(
                 conn, now,
                 status=enum_param(q, "status", Status),
                 complaint_class=enum_param(q, "class", ComplaintClass),
@@ -349,8 +352,10 @@ class ComplaintsApi:
                 overdue=flag_param(q, "overdue"), open_only=bool(flag_param(q, "open")),
                 limit=int_param(q, "limit", 100, 1, 500),
                 offset=int_param(q, "offset", 0, 0, 1_000_000),
-            )
-        )  # fmt: skip
+                scope=await scope_of(conn, login),
+            )  # fmt: skip
+
+        found = await self._read(search)
         return web.json_response([_out(c, now) for c in found])
 
     async def intake(self, request: web.Request) -> web.Response:
@@ -374,19 +379,23 @@ class ComplaintsApi:
         return web.json_response(await self._detail(complaint_id, now), status=201)
 
     async def get_complaint(self, request: web.Request) -> web.Response:
-        self._login(request, Permission.READ_CASES)
-        return web.json_response(await self._detail(_complaint_id(request), self._now()))
+        login = self._login(request, Permission.READ_CASES)
+        complaint_id = _complaint_id(request)
+        await self._read(lambda conn: seen(conn, login, "complaint", complaint_id))
+        return web.json_response(await self._detail(complaint_id, self._now()))
 
     def _changer(self, name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         spec = _CHANGES[name]
 
         async def handle(request: web.Request) -> web.Response:
-            actor = self._login(request, Permission.WORK_CASES).user_id
+            login = self._login(request, Permission.WORK_CASES)
+            actor = login.user_id
             complaint_id = _complaint_id(request)
             change = spec.make(await _body(request, spec.body, json_mode=True), actor)
             now = self._now()
 
             async def apply(conn: asyncpg.Connection) -> None:
+                await seen(conn, login, "complaint", complaint_id)
                 if isinstance(change, Assign | Correct):
                     await known_owner(conn, change.owner)
                 try:
@@ -481,6 +490,22 @@ def _out(c: store.StoredComplaint, now: datetime) -> dict[str, Any]:
         "satisfied": w.satisfied, "customer_words": w.customer_words,
         "closed_at": t(w.closed_at), "updated_at": t(c.updated_at),
     }  # fmt: skip
+
+
+async def scope_of(conn: asyncpg.Connection, login: Login) -> teams.Scope | None:
+    """The cases `login` sees: None (all) unless its role's worklist is its team's
+    (`roles.team_only`), then its own and its team's (the team read now, so a
+    change of team counts at once)."""
+    if not team_only(login.role):
+        return None
+    return teams.Scope(login.user_id, await teams.team_of(conn, login.user_id))
+
+
+async def seen(conn: asyncpg.Connection, login: Login, kind: str, case_id: int) -> None:
+    """404 for a case that is not there or not in `login`'s scope: another team's
+    case is answered as one that is not there, so its existence is not told."""
+    if not await teams.in_scope(conn, kind, case_id, await scope_of(conn, login)):
+        raise _json_error(404, f"no {kind} {case_id}")
 
 
 async def known_owner(conn: asyncpg.Connection, owner: str) -> None:

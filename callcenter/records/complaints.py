@@ -32,6 +32,8 @@ from callcenter.casework.complaints import (
     received,
 )
 
+from .teams import Scope, complaint_in
+
 __all__ = [
     "ComplaintEvent",
     "ComplaintGauges",
@@ -246,9 +248,11 @@ async def search(
     open_only: bool = False,
     limit: int = 100,
     offset: int = 0,
+    scope: Scope | None = None,
 ) -> list[StoredComplaint]:
     """Complaints matching every filter given, by deadline (the soonest first).
-    `due_from`/`due_to`: the deadline in [from, to); `overdue` as of `now`."""
+    `due_from`/`due_to`: the deadline in [from, to); `overdue` as of `now`;
+    `scope`: only those it lets through (`records.teams`; None: all)."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM complaints
             WHERE ($1::text IS NULL OR status = $1)
@@ -259,10 +263,12 @@ async def search(
               AND ($6::boolean IS NULL OR $6 = (status <> 'closed' AND met_at IS NULL
                                                 AND deadline_at < $7))
               AND (NOT $8 OR status <> 'closed')
+              AND {complaint_in("complaints", "$11", "$12")}
             ORDER BY deadline_at, id LIMIT $9 OFFSET $10""",
         None if status is None else status.value,
         None if complaint_class is None else complaint_class.value,
         owner, due_from, due_to, overdue, now, open_only, limit, offset,
+        None if scope is None else scope.user, None if scope is None else scope.team,
     )  # fmt: skip
     return [_stored(r) for r in rows]
 

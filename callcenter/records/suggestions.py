@@ -30,6 +30,8 @@ from callcenter.casework.suggestions import (
     suggestion_kind,
 )
 
+from .teams import Scope, follow_up_in, suggestion_in
+
 __all__ = [
     "CaseEvent",
     "NoSuchCase",
@@ -167,12 +169,15 @@ async def search_suggestions(
     status: SuggestionStatus | None = None,
     limit: int = 100,
     offset: int = 0,
+    scope: Scope | None = None,
 ) -> list[StoredSuggestion]:
-    """Suggestions, the oldest first."""
+    """Suggestions, the oldest first; `scope`: those it lets through (None: all)."""
     rows = await conn.fetch(
         f"SELECT {_S_COLUMNS} FROM suggestions WHERE ($1::text IS NULL OR status = $1)"
+        f" AND {suggestion_in('suggestions', '$4', '$5')}"
         " ORDER BY received_at, id LIMIT $2 OFFSET $3",
         None if status is None else status.value, limit, offset,
+        None if scope is None else scope.user, None if scope is None else scope.team,
     )  # fmt: skip
     return [_suggestion(r) for r in rows]
 
@@ -236,15 +241,19 @@ async def search_follow_ups(
     overdue: bool | None = None,
     limit: int = 100,
     offset: int = 0,
+    scope: Scope | None = None,
 ) -> list[StoredFollowUp]:
-    """Follow-ups by due time (the soonest first); `overdue`: open and past due at `now`."""
+    """Follow-ups by due time (the soonest first); `overdue`: open and past due at `now`;
+    `scope`: those it lets through (None: all)."""
     rows = await conn.fetch(
         f"""SELECT {_F_COLUMNS} FROM follow_ups
             WHERE ($1::text IS NULL OR kind = $1) AND ($2::text IS NULL OR owner = $2)
               AND (NOT $3 OR done_at IS NULL)
               AND ($4::boolean IS NULL OR $4 = (done_at IS NULL AND due_at < $5))
+              AND {follow_up_in("follow_ups", "$8", "$9")}
             ORDER BY due_at, id LIMIT $6 OFFSET $7""",
         kind, owner, open_only, overdue, now, limit, offset,
+        None if scope is None else scope.user, None if scope is None else scope.team,
     )  # fmt: skip
     return [_follow_up(r) for r in rows]
 
