@@ -145,7 +145,10 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path):
     assert "Traceback" not in err
 
 
-def wait_for_health(url: str, process: subprocess.Popen, deadline: float) -> dict:
+def wait_for_health(
+    url: str, process: subprocess.Popen, deadline: float, status: str | None = None
+) -> dict:
+    """The first 200 from /healthz (with `status`, the first that says it)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if process.poll() is not None:
@@ -154,11 +157,13 @@ def wait_for_health(url: str, process: subprocess.Popen, deadline: float) -> dic
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
-                    return json.load(response)
+                    body = json.load(response)
+                    if status is None or body["status"] == status:
+                        return body
         except (urllib.error.URLError, ConnectionError):
             pass
         time.sleep(0.1)
-    pytest.fail(f"{url} did not answer 200 within {deadline} s")
+    pytest.fail(f"{url} did not answer 200 {status or ''} within {deadline} s")
 
 
 def test_demo_runs_calls_and_stops_on_sigterm(tmp_path):
@@ -182,8 +187,12 @@ def test_demo_runs_calls_and_stops_on_sigterm(tmp_path):
         text=True,
     )
     try:
-        body = wait_for_health(f"http://127.0.0.1:{port}/healthz", process, deadline=20.0)
-        assert body["status"] == "ok"
+        # Up, then "ok" once the simulated phones have registered ("no-phones" until then).
+        wait_for_health(f"http://127.0.0.1:{port}/healthz", process, deadline=20.0)
+        body = wait_for_health(
+            f"http://127.0.0.1:{port}/healthz", process, deadline=10.0, status="ok"
+        )
+        assert body["phones"]["registered"] == 2
         time.sleep(3.0)  # let some calls happen
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
