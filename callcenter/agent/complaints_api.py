@@ -310,10 +310,14 @@ class ComplaintsApi:
         *,
         pool: Callable[[], Awaitable[Any]] | None,
         now: Callable[[], datetime] = _now,
+        changed: Callable[[int], None] = lambda customer_id: None,
     ) -> None:
         self.sessions = sessions
         self._pool = pool
         self._now = now  # wall-clock time, aware
+        # Told the customer of each complaint received or changed: the screen
+        # pop's cached look-up of them is stale (their open complaints).
+        self._changed = changed
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -376,7 +380,7 @@ class ComplaintsApi:
 
         complaint_id = await self._read(receive)
         log.info("complaint received", complaint=complaint_id, by=login.user_id)
-        return web.json_response(await self._detail(complaint_id, now), status=201)
+        return web.json_response(self._told(await self._detail(complaint_id, now)), status=201)
 
     async def get_complaint(self, request: web.Request) -> web.Response:
         login = self._login(request, Permission.READ_CASES)
@@ -409,7 +413,7 @@ class ComplaintsApi:
 
             await self._read(apply)
             log.info("complaint changed", complaint=complaint_id, change=name, actor=actor)
-            return web.json_response(await self._detail(complaint_id, now))
+            return web.json_response(self._told(await self._detail(complaint_id, now)))
 
         return handle
 
@@ -437,6 +441,12 @@ class ComplaintsApi:
         )  # fmt: skip
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _told(self, detail: dict[str, Any]) -> dict[str, Any]:
+        """`detail`, once its customer's cached look-up has been forgotten."""
+        if isinstance(detail.get("customer_id"), int):
+            self._changed(detail["customer_id"])
+        return detail
 
     def _login(self, request: web.Request, needs: Permission) -> Login:
         return logged_in(self.sessions, request, needs)

@@ -217,8 +217,8 @@ class Floor:
         staff_logins(sessions, desk.supervisors, self._staff)
         pool = self.db_pool
         lookup = save = history = pending = update = forget = day = None
+        customers: list[CustomerDirectory] = []  # made at the first look-up
         if pool is not None:
-            customers: list[CustomerDirectory] = []
 
             async def lookup(number: str) -> Customer | None:
                 if not customers:
@@ -298,10 +298,15 @@ class Floor:
                 s.id: s.password.get_secret_value() for s in self.settings.desktop.supervisors
             },
         )
+        def forget_customer(customer_id: int) -> None:
+            if customers:
+                customers[0].forget_customer(customer_id)
+
         self.complaints = ComplaintsApi(
             sessions,
             pool=pool.get if pool is not None else None,
             now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
+            changed=forget_customer,
         )
         self.cases = CasesApi(
             sessions,

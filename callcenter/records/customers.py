@@ -178,6 +178,15 @@ class CustomerDirectory:
     def forget(self, number: str) -> None:
         self._cache.pop(canonical_number(number, self.region), None)
 
+    def forget_customer(self, customer_id: int) -> int:
+        """Forget every cached look-up that found this customer (their complaints
+        or follow-ups changed); returns how many. A scan of the cache, for a
+        change a person made, not for every call."""
+        stale = [k for k, (_, c) in self._cache.items() if c is not None and c.id == customer_id]
+        for key in stale:
+            del self._cache[key]
+        return len(stale)
+
 
 def _customers(rows: list[asyncpg.Record]) -> dict[str, Customer]:
     """The lookup's rows by the number (E.164) each was found by."""

@@ -234,3 +234,56 @@ async def test_roles_and_refusals(api: Api) -> None:
     assert status == 409 and "received" in error["error"]
     status, error = await api.call("GET", "/api/stats/complaints", month="2026-13")
     assert status == 400 and "month" in error["error"]
+
+
+async def test_the_pops_cached_customer_learns_of_a_complaint_at_once(database: str) -> None:
+    """A complaint received or changed through the API left the screen pop's cached
+    look-up of its customer (30 s) as it was: a pop could list a complaint just
+    closed, or miss one just received. The API now has the cache forget them."""
+    from callcenter.records.customers import CustomerDirectory
+
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    customer_id = await conn.fetchval(
+        "INSERT INTO customers (name) VALUES ('Han Meimei') RETURNING id"
+    )
+    await conn.execute(
+        "INSERT INTO customer_numbers (number, customer_id) VALUES ('+8613800000001', $1)",
+        customer_id,
+    )
+    await conn.execute("INSERT INTO staff (id, name, role) VALUES ('sup', 'Sup', 'supervisor')")
+    await conn.close()
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+    directory = CustomerDirectory(pool)
+    sessions = Sessions()
+    sessions.add_user("sup", "sup-pw", "supervisor")
+    auth = {"Authorization": f"Bearer {await sessions.login('sup', 'sup-pw', '127.0.0.1')}"}
+
+    async def get_pool() -> Any:
+        return pool
+
+    app = web.Application()
+    app.add_routes(ComplaintsApi(sessions, pool=get_pool, changed=directory.forget_customer,
+                                 now=lambda: T0).routes())  # fmt: skip
+    try:
+        async with TestClient(TestServer(app)) as client:
+            before = await directory.lookup("+8613800000001")  # cached from now on
+            assert before is not None and before.open_complaints == ()
+            r = await client.post(
+                "/api/complaints", headers=auth,
+                json={"matter": "the lift stopped again", "customer_id": customer_id},
+            )  # fmt: skip
+            assert r.status == 201, await r.text()
+            complaint_id = (await r.json())["id"]
+            after = await directory.lookup("+8613800000001")
+            assert after is not None
+            assert [c["matter"] for c in after.open_complaints] == ["the lift stopped again"]
+            r = await client.post(
+                f"/api/complaints/{complaint_id}/classify", headers=auth,
+                json={"complaint_class": "serious"},
+            )  # fmt: skip
+            assert r.status == 200, await r.text()
+            [listed] = (await directory.lookup("+8613800000001")).open_complaints  # type: ignore[union-attr]
+            assert (listed["class"], listed["status"]) == ("serious", "classified")
+    finally:
+        await pool.close()
