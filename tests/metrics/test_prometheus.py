@@ -454,6 +454,7 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterRecordsWriterFailing": ((), {}),  # the writer never failed
         "CallcenterDatabaseDown": ((), {}),  # the embedded PostgreSQL runs (or none is)
         "CallcenterComplaintsOverdue": (("class",), {("invalid",): 1.0}),  # see above
+        "CallcenterPromisedRepliesOverdue": ((), {}),  # no reply promised
         "CallcenterMetricsDown": ((), {}),
     }
     rules = await prometheus.rules(session)
