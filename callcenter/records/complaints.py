@@ -151,13 +151,15 @@ async def complaint_history(conn: asyncpg.Connection, complaint_id: int) -> list
         " WHERE complaint_id = $1 ORDER BY id",
         complaint_id,
     )
+    return events_of(rows)
+
+
+def events_of(rows: list[asyncpg.Record]) -> list[ComplaintEvent]:
+    """History rows (``at, actor, action, from_status, to_status, details``) as
+    events: the complaints' and the other cases' history tables alike."""
     return [
         ComplaintEvent(
-            r["at"],
-            r["actor"],
-            r["action"],
-            r["from_status"],
-            r["to_status"],
+            r["at"], r["actor"], r["action"], r["from_status"], r["to_status"],
             json.loads(r["details"]),
         )
         for r in rows

@@ -30,6 +30,7 @@ from callcenter.casework.suggestions import (
     suggestion_kind,
 )
 
+from .complaints import ComplaintEvent, events_of
 from .teams import Scope, follow_up_in, suggestion_in
 
 __all__ = [
@@ -77,14 +78,8 @@ class StoredFollowUp:
     work: FollowUp
 
 
-@dataclass(frozen=True, slots=True)
-class CaseEvent:
-    at: datetime
-    actor: str
-    action: str
-    from_status: str | None
-    to_status: str
-    details: dict[str, Any]
+#: A change in a case's history: the same as a complaint's.
+CaseEvent = ComplaintEvent
 
 
 _S_COLUMNS = (
@@ -264,17 +259,7 @@ async def case_history(conn: asyncpg.Connection, case_kind: str, case_id: int) -
         " WHERE case_kind = $1 AND case_id = $2 ORDER BY id",
         case_kind, case_id,
     )  # fmt: skip
-    return [
-        CaseEvent(
-            r["at"],
-            r["actor"],
-            r["action"],
-            r["from_status"],
-            r["to_status"],
-            json.loads(r["details"]),
-        )
-        for r in rows
-    ]
+    return events_of(rows)
 
 
 async def _event(
