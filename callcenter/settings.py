@@ -367,6 +367,14 @@ class AcdSettings(_Section):
     # pbx: agents' phones are reached through the PBX of the first account;
     # standalone: agents' phones register to this service.
     mode: Literal["pbx", "standalone"] = "standalone"
+    # pbx mode: the From of the service's INVITEs to the agents' phones. "hotline"
+    # is the hotline's account (the caller's number in the display name and in
+    # P-Asserted-Identity), which a PBX that identifies endpoints by From
+    # (Asterisk's identify_by=username, Kamailio's auth_check with checks) takes
+    # as the hotline's; "caller" puts the caller's number in From, for a PBX that
+    # authenticates the hotline by its address (docs/sip.md, "Agent legs through
+    # the PBX").
+    agent_leg_from: Literal["hotline", "caller"] = "hotline"
     # Addresses or networks allowed to send INVITEs besides the PBX accounts'
     # servers (in pbx mode) and the agents' registered phones (standalone).
     trusted: list[Network] = Field(default_factory=lambda: ["127.0.0.1", "::1"])

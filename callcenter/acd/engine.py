@@ -54,6 +54,7 @@ from .events import (
     CallArrived,
     CallEnded,
     CallerHungUp,
+    CallFailed,
     CallOffered,
     CallOverflowed,
     CallQueued,
@@ -116,6 +117,8 @@ class _Call:
     direct_agent: str | None = None  # transferred to one agent: offer to nobody else
     order: tuple[int, int] = (0, 0)  # dispatch order while waiting: (-priority, seq)
     overflowed_from: tuple[str, ...] = ()  # queues it left by overflow since it began waiting
+    refused: int = 0  # offers the PBX refused (LegFailure.REFUSED) since it began waiting
+    rang: bool = False  # an agent's phone rang for it since it began waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +246,7 @@ class Acd:
             if call is None or leg is None:
                 return []
             if kind == "leg_setup":
-                return self._leg_failed(call, leg, LegFailure.UNREACHABLE, when)
+                return self._leg_failed(call, leg, LegFailure.UNREACHABLE, None, when)
             return self._leg_tick(call, leg, when)
         agent = self.agents.get(key[1])
         if agent is None:
@@ -264,12 +267,12 @@ class Acd:
                 out = self._with_leg(call_id, leg_id, lambda c, leg: self._leg_ringing(c, leg, now))
             case LegAnswered(call_id, leg_id):
                 out = self._answered(call_id, leg_id, now)
-            case LegFailed(call_id, leg_id, cause, _):
+            case LegFailed(call_id, leg_id, cause, status):
                 out = self._with_leg(
-                    call_id, leg_id, lambda c, leg: self._leg_failed(c, leg, cause, now)
+                    call_id, leg_id, lambda c, leg: self._leg_failed(c, leg, cause, status, now)
                 )
-            case CallerHungUp(call_id):
-                out = self._hung_up(call_id, "caller", now)
+            case CallerHungUp(call_id, reason):
+                out = self._hung_up(call_id, "caller", now, reason)
             case AgentHungUp(call_id):
                 out = self._hung_up(call_id, "agent", now)
             case AgentLogin(agent_id):
@@ -382,7 +385,9 @@ class Acd:
             return [*out, RedirectCall(call.id, overflow.target)]
         return [*out, RejectCall(call.id, 480, overflow.retry_after)]
 
-    def _hung_up(self, call_id: str, by: str, now: float) -> list[AcdAction]:
+    def _hung_up(
+        self, call_id: str, by: str, now: float, reason: str = "caller"
+    ) -> list[AcdAction]:
         call = self._calls.get(call_id)
         if call is None:
             return []
@@ -393,6 +398,19 @@ class Acd:
             ringing = [leg.agent_id for leg in call.legs.values()]
             out = self._cancel_legs(call, "cancelled", now)
             self._forget(call)
+            if reason == "caller" and call.refused and not call.rang and not call.transferred:
+                reason = "refused"  # the service, not the caller, failed this call
+            if reason != "caller" and not call.transferred:
+                failed = CallFailed(
+                    call.id,
+                    call.queue.name,
+                    reason,
+                    wait,
+                    call.clock.ring_number(now),
+                    "ringing" if ringing else "queued",
+                    call.refused,
+                )
+                return [*out, failed]
             out.append(
                 CallAbandoned(
                     call.id,
@@ -476,6 +494,7 @@ class Acd:
         leg.clock = RingClock(now, call.queue.cadence.cycle)
         self._unschedule(("leg_setup", call.id, leg.id))
         self._schedule(("leg_tick", call.id, leg.id), leg.clock.ring_start(2))
+        call.rang = True
         agent = self.agents[leg.agent_id]
         out: list[AcdAction] = [RingTicked(call.id, 1, agent.id, leg.id)]
         return out + self._transition(agent, Transition.RING, now)
@@ -489,19 +508,24 @@ class Acd:
         # Ring-no-answer: the agent let the phone ring `agent_ring_limit` times.
         agent = self.agents[leg.agent_id]
         agent.misses += 1
-        out = self._end_leg(call, leg, "missed", when, cancel=True)
+        # Ended as ring `agent_ring_limit` + 1 starts: that ring is not counted.
+        out = self._end_leg(call, leg, "missed", when, cancel=True, rings=ring - 1)
         if agent.misses >= call.queue.max_no_answer and agent.state is AgentState.READY:
             out += self._transition(agent, Transition.NOT_READY, when, "ring-no-answer")
         return out
 
-    def _leg_failed(self, call: _Call, leg: _Leg, cause: LegFailure, now: float) -> list[AcdAction]:
+    def _leg_failed(
+        self, call: _Call, leg: _Leg, cause: LegFailure, status: int | None, now: float
+    ) -> list[AcdAction]:
         agent = self.agents[leg.agent_id]
         timed_out = (
             cause is LegFailure.UNREACHABLE
             and leg.clock is None
             and now >= (leg.created + call.queue.setup_timeout)
         )
-        out = self._end_leg(call, leg, cause.value, now, cancel=timed_out)
+        out = self._end_leg(call, leg, cause.value, now, cancel=timed_out, status=status)
+        if cause is LegFailure.REFUSED:
+            call.refused += 1
         if agent.state is AgentState.READY:
             # Any other failure (403, 488, a challenge our credentials do not meet …)
             # cools down like busy: else the same agent is offered the same call
@@ -514,18 +538,35 @@ class Acd:
                 self._schedule(("cooldown", agent.id), agent.cooldown_until)
             elif cause is LegFailure.UNREACHABLE:
                 out += self._transition(agent, Transition.NOT_READY, now, "unreachable")
+            elif cause is LegFailure.REFUSED:
+                # The PBX refuses the service's calls to this phone: offering it
+                # again would ring nothing until an administrator fixes the PBX
+                # (or the service's account) and the agent goes ready again.
+                out += self._transition(agent, Transition.NOT_READY, now, "phone-refused")
         return out
 
     def _end_leg(
-        self, call: _Call, leg: _Leg, outcome: str, now: float, *, cancel: bool
+        self,
+        call: _Call,
+        leg: _Leg,
+        outcome: str,
+        now: float,
+        *,
+        cancel: bool,
+        rings: int | None = None,
+        status: int | None = None,
     ) -> list[AcdAction]:
-        """Remove a leg that ended unanswered and free its agent."""
+        """Remove a leg that ended unanswered and free its agent. Its rings are
+        those started on its clock by `now`, as the caller's are counted."""
         del call.legs[leg.id]
         self._unschedule(("leg_tick", call.id, leg.id), ("leg_setup", call.id, leg.id))
-        rings = leg.clock.ring_number(now) - 1 if leg.clock is not None else 0
+        if rings is None:
+            rings = leg.clock.ring_number(now) if leg.clock is not None else 0
         out: list[AcdAction] = [CancelLeg(call.id, leg.id)] if cancel else []
         out.append(
-            OfferEnded(call.id, leg.agent_id, leg.id, outcome, max(rings, 0), now - leg.created)
+            OfferEnded(
+                call.id, leg.agent_id, leg.id, outcome, max(rings, 0), now - leg.created, status
+            )
         )
         return out + self._release(self.agents[leg.agent_id], now)
 

@@ -26,6 +26,7 @@ __all__ = [
     "CallAnswered",
     "CallArrived",
     "CallEnded",
+    "CallFailed",
     "CallOffered",
     "CallOverflowed",
     "CallQueued",
@@ -77,7 +78,10 @@ class LegAnswered(msgspec.Struct, frozen=True, gc=False):
 class LegFailure(enum.Enum):
     BUSY = "busy"  # 486, 600
     DECLINED = "declined"  # 603
-    UNREACHABLE = "unreachable"  # 408, 480, 404, 503, timeout, transport error
+    UNREACHABLE = "unreachable"  # 408, 410, 480, 484, 503, timeout, transport error
+    # The PBX refused the service's INVITE (401/407 it could not answer, 403, 404,
+    # a 5xx other than 503): a fault of the configuration, not of the agent.
+    REFUSED = "refused"
     CANCELLED = "cancelled"  # we cancelled it (487)
     ERROR = "error"  # any other failure
 
@@ -90,9 +94,16 @@ class LegFailed(msgspec.Struct, frozen=True, gc=False):
 
 
 class CallerHungUp(msgspec.Struct, frozen=True, gc=False):
-    """CANCEL or BYE from the caller, before or after the answer."""
+    """CANCEL or BYE from the caller, before or after the answer.
+
+    `reason` is what the CANCEL's Reason header (RFC 3326) said ended the
+    caller's INVITE: "caller" (none, or the caller hung up), "pbx-timeout" (the
+    PBX's own ring timer: Q.850 cause 18, 19 or 102, SIP cause 408 or 480) or
+    "elsewhere" (SIP cause 200: the PBX's ring group was answered by another
+    phone)."""
 
     call_id: str
+    reason: str = "caller"
 
 
 class AgentHungUp(msgspec.Struct, frozen=True, gc=False):
@@ -221,9 +232,11 @@ class OfferEnded(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     agent_id: str
     leg_id: str
-    outcome: str  # missed, busy, declined, unreachable, cancelled, answered-elsewhere, error
-    leg_rings: int
+    # missed, busy, declined, unreachable, refused, cancelled, answered-elsewhere, error
+    outcome: str
+    leg_rings: int  # rings started on the leg's clock (docs/acd.md, "Counting rings")
     seconds: float = 0.0  # from the offer to its end
+    status: int | None = None  # the SIP status that ended a failed offer
 
 
 class CallAnswered(msgspec.Struct, frozen=True, gc=False):
@@ -256,6 +269,25 @@ class CallAbandoned(msgspec.Struct, frozen=True, gc=False):
     agent_id: str | None  # the agent being rung, if any
     short: bool
     transferred: bool = False  # the caller left while waiting after a transfer
+
+
+class CallFailed(msgspec.Struct, frozen=True, gc=False):
+    """A waiting call ended unanswered through no choice of the caller's:
+
+    * "pbx-timeout": the PBX's own ring timer cancelled it (its Reason header);
+    * "elsewhere": the PBX's ring group was answered by another phone;
+    * "refused": the caller hung up after every offer of the call was refused by
+      the PBX (no agent's phone rang; `LegFailure.REFUSED`).
+
+    Not an abandonment: counted as offered and not answered (docs/acd.md)."""
+
+    call_id: str
+    queue: str
+    reason: str
+    wait_seconds: float
+    rings: int
+    where: str  # "queued" or "ringing"
+    refused: int = 0  # offers of the call the PBX refused
 
 
 class CallEnded(msgspec.Struct, frozen=True, gc=False):
@@ -316,6 +348,7 @@ AcdEvent = (
     | CallAnswered
     | TargetBreached
     | CallAbandoned
+    | CallFailed
     | CallEnded
     | CallTransferred
     | CallOverflowed

@@ -25,7 +25,9 @@ The rules, those of the records (docs/metrics.md):
   queue's ``short_abandon``) is an abandon too, and is taken out of the
   service level's and the abandonment rate's base;
 * a call overflowed to a number or rejected counts as offered and nothing
-  else;
+  else, and so does a call that failed (`CallFailed`: the PBX's ring timer
+  cancelled it, another phone of the PBX answered it, or the PBX refused
+  every offer of it): not answered, and not abandoned either;
 * whether an answer was within the target, or an abandon short, is the
   ACD's word in the event, measured against the queue the call was in at
   that moment (after an overflow, the second queue's target and
@@ -41,7 +43,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .events import CallAbandoned, CallAnswered, CallEnded, CallOverflowed, CallQueued, CallRejected
+from .events import (
+    CallAbandoned,
+    CallAnswered,
+    CallEnded,
+    CallFailed,
+    CallOverflowed,
+    CallQueued,
+    CallRejected,
+)
 
 __all__ = ["KpiDelta", "KpiFold"]
 
@@ -88,7 +98,11 @@ class KpiFold:
                 if event.transferred:
                     return None
                 return KpiDelta(queue, abandoned=1, short_abandons=1 if event.short else 0)
-            case CallEnded(call_id=call_id) | CallRejected(call_id=call_id):
+            case (
+                CallEnded(call_id=call_id)
+                | CallRejected(call_id=call_id)
+                | CallFailed(call_id=call_id)
+            ):
                 self._first.pop(call_id, None)
             case CallOverflowed(call_id=call_id, kind=kind) if kind != "queue":
                 self._first.pop(call_id, None)

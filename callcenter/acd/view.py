@@ -31,6 +31,7 @@ from .events import (
     CallAbandoned,
     CallAnswered,
     CallEnded,
+    CallFailed,
     CallOffered,
     CallOverflowed,
     CallQueued,
@@ -147,7 +148,11 @@ class FloorView:
                     call.queue = target  # the same clock: the rings go on counting
                 else:
                     self._calls.pop(call_id, None)
-            case CallOverflowed(call_id=call_id) | CallAbandoned(call_id=call_id):
+            case (
+                CallOverflowed(call_id=call_id)
+                | CallAbandoned(call_id=call_id)
+                | CallFailed(call_id=call_id)
+            ):
                 self._calls.pop(call_id, None)
             case CallRejected(call_id=call_id):
                 self._calls.pop(call_id, None)

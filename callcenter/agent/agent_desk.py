@@ -52,6 +52,7 @@ from callcenter.acd.events import (
     AgentStateChanged,
     CallAbandoned,
     CallEnded,
+    CallFailed,
     CallOffered,
     CallOverflowed,
     CallTransferred,
@@ -463,7 +464,11 @@ class AgentDesk:
                         self._command(EndWrapUp(agent_id))  # recorded during the call
                     else:
                         self._wrapping[agent_id] = call_id
-            case CallAbandoned(call_id=call_id) | CallOverflowed(call_id=call_id):
+            case (
+                CallAbandoned(call_id=call_id)
+                | CallOverflowed(call_id=call_id)
+                | CallFailed(call_id=call_id)
+            ):
                 known = self._callers.pop(call_id, None)
                 if known is not None:
                     self._forget_number(known[0])

@@ -27,6 +27,7 @@ from callcenter.acd.events import (
     CallAbandoned,
     CallAnswered,
     CallEnded,
+    CallFailed,
     CallOffered,
     CallTransferred,
     OfferEnded,
@@ -46,6 +47,7 @@ __all__ = [
     "OfferEndedMessage",
     "encode",
 ]
+
 
 class _Message(msgspec.Struct, tag_field="type", kw_only=True):
     """Every message to an agent: numbered (``seq``) and versioned (``v``) when sent."""
@@ -217,7 +219,7 @@ class AgentFeed:
                     call_id=event.call_id, hung_up_by=event.hung_up_by,
                     talk_seconds=round(event.talk_seconds, 1),
                 ))]  # fmt: skip
-            case CallAbandoned():
+            case CallAbandoned() | CallFailed():
                 for agent in list(self._offers.get(event.call_id, ())):
                     self._close(agent, event.call_id)
             case CallTransferred():  # the agent's part is over: no more of this call's rings

@@ -405,9 +405,12 @@ def build_core(
     host, port = sent_by[transport]
     registrar: Registrar | None = None
     credentials: DigestClient | None = None
+    leg_from: str | None = None
     if acd_settings.mode == "pbx":
         pbx = accounts[0]
         domain = pbx.aor_domain
+        if acd_settings.agent_leg_from == "hotline":
+            leg_from = f"sip:{pbx.user}@{domain}"
 
         def locate(extension: str, now: float) -> AgentTarget | None:
             return AgentTarget(f"sip:{extension}@{domain}", pbx.registrar, domain)
@@ -444,7 +447,7 @@ def build_core(
 
     bridge = Bridge(
         ua.endpoint,
-        BridgeConfig(host, port, transport),
+        BridgeConfig(host, port, transport, leg_from=leg_from),
         new_id=new_id,
         locate=locate,
         credentials=credentials,

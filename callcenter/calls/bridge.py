@@ -89,7 +89,9 @@ from callcenter.sip.grammar import USER_RE
 from callcenter.sip.headers import NameAddr, quote, split_comma
 from callcenter.sip.message import Address, Headers, Request, Response, Transport
 
-__all__ = ["AgentTarget", "Bridge", "BridgeConfig", "BridgeOutput", "CallFact"]
+__all__ = [
+    "AgentTarget", "Bridge", "BridgeConfig", "BridgeOutput", "CallFact", "cancel_reason",
+]  # fmt: skip
 
 CallFact = CallArrived | LegRinging | LegAnswered | LegFailed | CallerHungUp | AgentHungUp
 BridgeOutput = SipAction | CallFact
@@ -100,7 +102,12 @@ _FAILURES = {
     603: LegFailure.DECLINED,
     487: LegFailure.CANCELLED,
 }
-_UNREACHABLE = frozenset({404, 408, 410, 480, 484, 500, 502, 503, 504})
+# The phone is not there (not registered, switched off, overloaded): the agent
+# goes not-ready "unreachable".
+_UNREACHABLE = frozenset({408, 410, 480, 484, 503})
+# The PBX refuses the service's INVITE: a challenge it cannot answer, forbidden,
+# no such extension, a server error. The agent goes not-ready "phone-refused".
+_REFUSED = frozenset({401, 403, 404, 407})
 _RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
 
 
@@ -119,6 +126,12 @@ class BridgeConfig:
     contact_port: int
     transport: Transport = Transport.UDP
     user: str = "hotline"
+    # The From of the agent legs: None puts the caller's number there (a phone
+    # registered to this service shows it); a URI (the hotline's account at the
+    # PBX, "sip:4000@pbx.example") keeps the caller's number in the display name
+    # and P-Asserted-Identity, so that a PBX which identifies its endpoints by
+    # From (Asterisk's default) takes the legs as the hotline's (docs/sip.md).
+    leg_from: str | None = None
 
 
 class _Side(enum.Enum):
@@ -303,12 +316,15 @@ class Bridge:
         out.append(CallArrived(call_id, called, caller, name))
         return out
 
-    def on_cancel(self, invite_tx: TxKey, now: float) -> list[BridgeOutput]:
-        """The caller cancelled (the endpoint already answered 200 and 487)."""
+    def on_cancel(
+        self, invite_tx: TxKey, now: float, cancel: Request | None = None
+    ) -> list[BridgeOutput]:
+        """The caller cancelled (the endpoint already answered 200 and 487);
+        the CANCEL's Reason header says whether the PBX's timer did."""
         call = self._call_by_tx(invite_tx)
         if call is None:
             return []
-        return self._caller_gone(call, now)
+        return self._caller_gone(call, now, cancel_reason(cancel) if cancel else "caller")
 
     def owns_client_tx(self, tx: TxKey) -> bool:
         return tx in self._by_client_tx or tx in self._relays or tx in self._reinvites
@@ -531,7 +547,11 @@ class Bridge:
         caller, name = _caller_identity(call.invite)
         display = f"{quote(name)} " if name else ""
         headers = Headers()
-        headers.add("From", f"{display}<sip:{caller}@{target.domain}>;tag={self._new_id()}")
+        if self.config.leg_from is None:
+            headers.add("From", f"{display}<sip:{caller}@{target.domain}>;tag={self._new_id()}")
+        else:
+            shown = quote(name or caller)
+            headers.add("From", f"{shown} <{self.config.leg_from}>;tag={self._new_id()}")
         headers.add("To", f"<sip:{extension}@{target.domain}>")
         # The leg's Call-ID is made from its leg id, so records name it (docs/records.md).
         headers.add("Call-ID", f"{leg_id}@{self.config.contact_host}")
@@ -615,7 +635,7 @@ class Bridge:
             return [LegFailed(call.id, leg.id, LegFailure.CANCELLED, resp.status)]
         cause = status_cause or _FAILURES.get(resp.status)
         if cause is None:
-            cause = LegFailure.UNREACHABLE if resp.status in _UNREACHABLE else LegFailure.ERROR
+            cause = _failure(resp.status)
         return [LegFailed(call.id, leg.id, cause, resp.status)]
 
     def _authorized_retry(self, leg: _AgentLeg, resp: Response) -> Request | None:
@@ -737,13 +757,13 @@ class Bridge:
     def _caller_response_dest(self, call: _Call) -> Address:
         return response_address(call.invite.top_via, call.source)
 
-    def _caller_gone(self, call: _Call, now: float) -> list[BridgeOutput]:
+    def _caller_gone(self, call: _Call, now: float, reason: str = "caller") -> list[BridgeOutput]:
         """The caller cancelled or hung up before the answer: end every agent leg."""
         call.ended = True
         out: list[BridgeOutput] = []
         for leg in list(call.legs.values()):
             out += self.cancel_leg(call.id, leg.id, now)
-        out.append(CallerHungUp(call.id))
+        out.append(CallerHungUp(call.id, reason))
         self._forget_caller(call)
         return out
 
@@ -914,6 +934,44 @@ class Bridge:
 #: Characters of a caller's display name passed on to the agent's phone (and
 #: of a number: a longer one is no number).
 _MAX_NAME: Final = 64
+
+
+def _failure(status: int) -> LegFailure:
+    """What a final failure status other than busy, declined and cancelled says."""
+    if status in _UNREACHABLE:
+        return LegFailure.UNREACHABLE
+    if status in _REFUSED or 500 <= status < 600:
+        return LegFailure.REFUSED
+    return LegFailure.ERROR
+
+
+#: Reason header causes (RFC 3326) that mean the PBX's own ring timer ended the
+#: caller's INVITE: Q.850 18 (no user responding), 19 (no answer from user,
+#: Asterisk's Dial timeout), 102 (recovery on timer expiry); SIP 408 and 480.
+_TIMER_CAUSES: Final[frozenset[tuple[str, int]]] = frozenset(
+    {("q.850", 18), ("q.850", 19), ("q.850", 102), ("sip", 408), ("sip", 480)}
+)
+
+
+def cancel_reason(cancel: Request) -> str:
+    """Why the PBX cancelled the caller's INVITE, from its Reason headers:
+    "pbx-timeout", "elsewhere" (SIP cause 200, answered by another phone) or
+    "caller" (anything else, or no Reason)."""
+    for value in cancel.headers.get_all("Reason"):
+        for item in split_comma(value):
+            protocol, _, params = item.partition(";")
+            cause = -1
+            for param in params.split(";"):
+                name, _, text = param.partition("=")
+                text = text.strip()
+                if name.strip().lower() == "cause" and text.isascii() and text.isdigit():
+                    cause = int(text[:6])
+            reason = (protocol.strip().lower(), cause)
+            if reason in _TIMER_CAUSES:
+                return "pbx-timeout"
+            if reason == ("sip", 200):
+                return "elsewhere"
+    return "caller"
 
 
 def _caller_identity(req: Request) -> tuple[str, str | None]:

@@ -223,8 +223,8 @@ class Switchboard:
                 if handled is None:
                     return self.ua.respond(tx, request, 481, now, keep=False)  # type: ignore[return-value]
                 return self._route_bridge(handled, now)
-            case CancelReceived(invite_tx, _, _):
-                return self._route_bridge(self.bridge.on_cancel(invite_tx, now), now)
+            case CancelReceived(invite_tx, cancel, _):
+                return self._route_bridge(self.bridge.on_cancel(invite_tx, now, cancel), now)
             case ResponseReceived(None, response, _):
                 return self._route_bridge(self.bridge.on_stray_2xx(response, now), now)
             case ResponseReceived(tx, response, _):

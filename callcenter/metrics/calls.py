@@ -30,6 +30,7 @@ from callcenter.acd.events import (
     CallAbandoned,
     CallAnswered,
     CallEnded,
+    CallFailed,
     CallOverflowed,
     CallQueued,
     CallRejected,
@@ -44,12 +45,17 @@ from callcenter.bus import EventBus
 from callcenter.tasks import cancel_and_wait
 
 __all__ = [
-    "OVERFLOW_REASONS", "POP_BUCKETS", "WRAP_UP_BUCKETS", "CallMetrics", "DesktopCollector",
-    "FeedCollector", "FloorCollector", "FloorReadings", "pop_latency", "ring_buckets",
+    "FAILURE_REASONS", "LEG_FAILURES", "OVERFLOW_REASONS", "POP_BUCKETS", "WRAP_UP_BUCKETS",
+    "CallMetrics", "DesktopCollector", "FeedCollector", "FloorCollector", "FloorReadings",
+    "pop_latency", "ring_buckets",
 ]  # fmt: skip
 
 #: `CallOverflowed.reason` values (primed at zero for every queue).
 OVERFLOW_REASONS = ("max-wait", "max-length", "breach")
+#: Why a waiting call failed (`CallFailed.reason`).
+FAILURE_REASONS = ("pbx-timeout", "elsewhere", "refused")
+#: The outcomes of an offer that say the phone could not be rung.
+LEG_FAILURES = frozenset({"refused", "unreachable", "error"})
 #: Wrap-up edges: the default wrap-up is 15 s; an agent may end it early.
 WRAP_UP_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0)
 
@@ -161,6 +167,22 @@ class CallMetrics:
             ["agent"],
             registry=registry,
         )
+        self.leg_failures = Counter(
+            "callcenter_agent_leg_failures",
+            "Offers to an agent's phone that failed: refused by the PBX (401/403/404/407, a"
+            " 5xx but 503), unreachable (408/410/480/484/503, no answer to the INVITE) or"
+            " another error; by the SIP status ('none' for a timeout).",
+            ["agent", "outcome", "status"],
+            registry=registry,
+        )
+        self.failed = Counter(
+            "callcenter_calls_failed",
+            "Waiting calls that ended unanswered through no choice of the caller's: the PBX's"
+            " ring timer (pbx-timeout), another phone of the PBX answered (elsewhere), every"
+            " offer refused by the PBX (refused). Not abandons.",
+            [*q, "reason"],
+            registry=registry,
+        )
         self.agent_answered = Counter(
             "callcenter_agent_calls_answered",
             "Calls an agent answered (first answers and answers after a transfer).",
@@ -208,6 +230,8 @@ class CallMetrics:
             family.labels(queue)
         for reason in OVERFLOW_REASONS:
             self.overflowed.labels(queue, reason)
+        for reason in FAILURE_REASONS:
+            self.failed.labels(queue, reason)
 
     def _prime_agent(self, agent: str) -> None:
         self.no_answer.labels(agent)
@@ -282,6 +306,11 @@ class CallMetrics:
                         self.wrap_up_time.labels(queue_name).observe(event.seconds)
             case OfferEnded(agent_id=agent, outcome="missed"):
                 self.no_answer.labels(agent).inc()
+            case OfferEnded(agent_id=agent, outcome=outcome) if outcome in LEG_FAILURES:
+                status = str(event.status) if event.status is not None else "none"
+                self.leg_failures.labels(agent, outcome, status).inc()
+            case CallFailed(queue=queue, reason=reason):
+                self.failed.labels(queue, reason).inc()
 
 
 class FloorReadings(Protocol):

@@ -65,7 +65,7 @@ log = structlog.get_logger("callcenter.records")
 #: still knows where the agents' phones are).
 RECORDED: Final = frozenset({
     "CallQueued", "CallOffered", "OfferEnded", "CallAnswered", "TargetBreached",
-    "CallAbandoned", "CallEnded", "CallTransferred", "CallOverflowed", "CallRejected",
+    "CallAbandoned", "CallFailed", "CallEnded", "CallTransferred", "CallOverflowed", "CallRejected",
     "AgentStateChanged", "PhoneRegistered",
 })  # fmt: skip
 

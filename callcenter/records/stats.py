@@ -11,7 +11,9 @@ in the queue it was first queued in. The counters and the board count the
 same way (`acd.kpi.KpiFold`; tests/records/test_kpi.py checks they agree).
 A call a crash interrupted (outcome ``interrupted``) is offered, answered if
 its answer came before the crash, and never abandoned; its ring attempt
-still ringing is neither handled nor missed.
+still ringing is neither handled nor missed. A call that failed (outcomes
+``pbx-timeout``, ``elsewhere``, ``refused``: `acd.events.CallFailed`) is
+offered and neither answered nor abandoned.
 
 One agent's own day (`agent_day`, the desktop's "My day"): the offers of the
 day with their outcomes and whether the agent's record of each call is
@@ -215,7 +217,8 @@ class DayOffer:
     customer_name: str | None  # the customer the caller's number is filed under
     offered_at: datetime
     # The offer's outcome: answered, missed, declined, busy, unreachable, cancelled
-    # (the caller hung up while it rang), answered-elsewhere, error, interrupted;
+    # (the caller hung up while it rang), answered-elsewhere, refused (by the PBX),
+    # error, interrupted;
     # None while it rings.
     outcome: str | None
     talk_seconds: float | None  # the agent's part of an answered call, once it is over

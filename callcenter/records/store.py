@@ -244,31 +244,35 @@ call_changes AS (
         CASE WHEN kind = 'CallOffered' THEN e->>'caller_name' END AS caller_name,
         CASE WHEN answer THEN at END AS answered_at,
         CASE WHEN answer THEN (e->>'rings')::integer END AS rings_to_answer,
-        CASE WHEN answer OR abandon THEN (e->>'rings')::integer END AS rings,
+        CASE WHEN answer OR abandon OR failed THEN (e->>'rings')::integer END AS rings,
         CASE WHEN answer THEN (e->>'answer_seconds')::float8
              -- The caller leaving after a transfer: the wait that counts (ASA) is the answer's.
              WHEN abandon AND NOT COALESCE((e->>'transferred')::boolean, false)
-             THEN (e->>'wait_seconds')::float8 END AS wait_seconds,
+             THEN (e->>'wait_seconds')::float8
+             WHEN failed THEN (e->>'wait_seconds')::float8 END AS wait_seconds,
         CASE WHEN answer THEN e->>'agent_id' END AS agent_id,
         CASE WHEN answer THEN (e->>'within_target')::boolean END AS within_target,
-        CASE WHEN abandon OR kind IN ('CallEnded', 'CallOverflowed') THEN at END AS ended_at,
+        CASE WHEN abandon OR failed OR kind IN ('CallEnded', 'CallOverflowed') THEN at
+             END AS ended_at,
         CASE WHEN kind = 'CallEnded' THEN (e->>'talk_seconds')::float8 END AS talk_seconds,
         CASE WHEN abandon THEN 'caller'
+             WHEN failed THEN CASE WHEN e->>'reason' = 'refused' THEN 'caller' ELSE 'pbx' END
              WHEN kind = 'CallEnded' THEN e->>'hung_up_by' END AS hung_up_by,
         CASE WHEN abandon THEN e->>'where' END AS abandoned_where,
         CASE WHEN answer THEN 'answered'
              WHEN kind = 'CallAnswered' THEN 'transferred'  -- the answer after a transfer
              WHEN kind = 'CallOverflowed' THEN 'overflow'
              WHEN abandon AND (e->>'short')::boolean THEN 'short-abandon'
-             WHEN abandon THEN 'abandoned' END AS outcome,
+             WHEN abandon THEN 'abandoned'
+             WHEN failed THEN e->>'reason' END AS outcome,  -- pbx-timeout, elsewhere, refused
         kind = 'TargetBreached' AS breached,
         kind NOT IN ('CallOffered', 'TargetBreached') AS touched  -- sets updated_at
     FROM (
         SELECT *, kind = 'CallAnswered' AND NOT (e->>'transferred')::boolean AS answer,
-               kind = 'CallAbandoned' AS abandon
+               kind = 'CallAbandoned' AS abandon, kind = 'CallFailed' AS failed
         FROM record_batch
         WHERE kind IN ('CallOffered', 'CallAnswered', 'TargetBreached', 'CallAbandoned',
-                       'CallEnded')
+                       'CallFailed', 'CallEnded')
            OR (kind = 'CallOverflowed' AND e->>'kind' <> 'queue')
     ) b
 )"""
@@ -412,7 +416,7 @@ call_lines AS (
            COALESCE(CASE WHEN c.call_id IS NULL THEN o.queue_position
                          ELSE c.queue_position END, 0)::text AS orig_position
     FROM record_batch b LEFT JOIN calls c USING (call_id) LEFT JOIN call_opening o USING (call_id)
-    WHERE b.kind IN ('OfferEnded', 'CallEnded', 'CallAbandoned', 'CallTransferred',
+    WHERE b.kind IN ('OfferEnded', 'CallEnded', 'CallAbandoned', 'CallFailed', 'CallTransferred',
                      'CallOverflowed')
       AND (c.call_id IS NOT NULL OR o.call_id IS NOT NULL)
 )"""
@@ -450,6 +454,12 @@ queue_log_written AS (
     SELECT b.key || ':q0', b.at, b.call_id, b.queue, 'NONE', 'ABANDON',
            '1', b.orig_position, {_seconds("wait_seconds")}, '', ''
     FROM call_lines b WHERE b.kind = 'CallAbandoned'
+    UNION ALL
+    -- Asterisk's own words: its ring timer is a timeout; the rest ended on the caller's side.
+    SELECT b.key || ':q0', b.at, b.call_id, b.queue, 'NONE',
+           CASE WHEN b.e->>'reason' = 'pbx-timeout' THEN 'EXITWITHTIMEOUT' ELSE 'ABANDON' END,
+           '1', b.orig_position, {_seconds("wait_seconds")}, '', ''
+    FROM call_lines b WHERE b.kind = 'CallFailed'
     UNION ALL
     SELECT b.key || ':q0', b.at, b.call_id, b.queue, b.e->>'agent_id', 'BLINDTRANSFER',
            b.e->>'target', b.e->>'target_kind', '0', {_seconds("talk_seconds")}, b.orig_position

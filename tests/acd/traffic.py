@@ -58,7 +58,12 @@ step = st.one_of(
     st.tuples(st.just("answer"), st.integers(0, 9)),
     st.tuples(st.just("answer"), st.just(-1)),  # the leg rung last: after an overflow, say
     st.tuples(st.just("fail"), st.integers(0, 9), st.sampled_from(LegFailure)),
-    st.tuples(st.just("caller_bye"), st.integers(0, 9)),
+    # The caller hangs up, or the PBX cancels (its ring timer, another phone answered).
+    st.tuples(
+        st.just("caller_bye"),
+        st.integers(0, 9),
+        st.sampled_from(["caller", "caller", "pbx-timeout", "elsewhere"]),
+    ),
     st.tuples(st.just("agent_bye"), st.integers(0, 9)),
     st.tuples(
         st.sampled_from(["ready", "not_ready", "end_wrap", "logout", "login"]),
@@ -77,7 +82,7 @@ step_with_stalls = st.one_of(step, st.tuples(st.just("stall"), st.floats(0.05, 4
 
 # What a phone or the PBX answers with each cause (the engine reads only the cause).
 STATUS = {LegFailure.BUSY: 486, LegFailure.DECLINED: 603, LegFailure.UNREACHABLE: 480,
-          LegFailure.CANCELLED: None, LegFailure.ERROR: 500}  # fmt: skip
+          LegFailure.REFUSED: 403, LegFailure.CANCELLED: None, LegFailure.ERROR: 488}  # fmt: skip
 
 
 def floor() -> Acd:
@@ -152,7 +157,8 @@ def drive(steps: Sequence[tuple[Any, ...]]) -> Iterator[Step]:
                 cmd = LegFailed(call_id, leg_id, args[1], STATUS[args[1]])
         elif kind in ("caller_bye", "agent_bye") and arrivals:
             call_id = f"c{args[0] % arrivals + 1}"
-            cmd = CallerHungUp(call_id) if kind == "caller_bye" else AgentHungUp(call_id)
+            reason = args[1] if len(args) > 1 else "caller"
+            cmd = CallerHungUp(call_id, reason) if kind == "caller_bye" else AgentHungUp(call_id)
         elif kind == "transfer":
             cmd = TransferCall(args[0], "queue" if args[1] == "sales" else "agent", args[1])
         elif kind == "wait":

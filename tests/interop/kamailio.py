@@ -217,12 +217,13 @@ route[CALLAUTH] {
     if ($fd != "@@DOMAIN@@" || is_method("ACK|CANCEL|PRACK")) {
         return;
     }
-    # checks = "0": the digest user need not be the From user.  A B2BUA such
-    # as the call centre authenticates as its own account ("hotline") while
-    # its From shows the caller's number, as a PBX trunk with caller-ID
-    # pass-through does; with "1" such an INVITE is challenged for ever.
+    # checks = "1", as the stock kamailio.cfg's auth_check: the digest user
+    # must be the From user.  A PBX that identifies its endpoints by From
+    # (Asterisk's identify_by=username too) refuses an INVITE whose From is
+    # the caller's number with the hotline's credentials: the service's agent
+    # legs are From the hotline's account (acd.agent_leg_from = "hotline").
     route(CREDENTIALS);
-    if (!pv_auth_check("$fd", "$var(password)", "0", "0")) {
+    if (!pv_auth_check("$fd", "$var(password)", "0", "1")) {
         auth_challenge("$fd", "@@CHALLENGE_FLAGS@@");
         exit;
     }

@@ -28,6 +28,7 @@ from callcenter.acd.events import (
     CallAbandoned,
     CallAnswered,
     CallEnded,
+    CallFailed,
     CallOffered,
     CallQueued,
     OfferEnded,
@@ -78,7 +79,12 @@ def agent(extension: str) -> dict[str, Any]:
     }
 
 
-def pbx_settings(kam: Kamailio, agents: tuple[str, ...] = AGENTS, **queue: Any) -> Settings:
+def pbx_settings(
+    kam: Kamailio,
+    agents: tuple[str, ...] = AGENTS,
+    acd: dict[str, Any] | None = None,
+    **queue: Any,
+) -> Settings:
     return Settings(
         service={"floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
@@ -93,7 +99,7 @@ def pbx_settings(kam: Kamailio, agents: tuple[str, ...] = AGENTS, **queue: Any) 
                 "expires": 60,
             }
         ],
-        acd={"mode": "pbx"},
+        acd={"mode": "pbx", **(acd or {})},
         database={"enabled": False},
         agents=[agent(ext) for ext in agents],
         queues=[{**QUEUE, **queue}],
@@ -475,6 +481,30 @@ async def test_pbx_challenges_the_agent_leg_and_the_hotline_credentials_answer(
     assert invite.header("Proxy-Authorization") is None
     [ok] = [m for m in received(caller) if m.status == 200 and m.cseq_method == "INVITE"]
     assert "o=phone-1001 " in ok.body
+
+
+async def test_a_pbx_that_refuses_the_agent_leg_sets_the_agent_not_ready_and_the_call_failed(
+    make_kamailio: Callable[..., Kamailio], sipp: SippRunner
+) -> None:
+    """Issue 19, item 1: a PBX that checks the From user against the digest user
+    (the stock kamailio.cfg, Asterisk's identify_by=username) refuses an agent leg
+    From the caller's number with the hotline's credentials. The service said
+    nothing, kept the agent ready and offered the call to it again every 10 s,
+    and recorded the caller, who rang into nothing, as abandoning."""
+    kam = make_kamailio(authenticate_calls=True)
+    settings = pbx_settings(kam, agents=("1001",), acd={"agent_leg_from": "caller"})
+    async with running(settings) as (service, events):
+        caller = await call(sipp, kam, "uac_abandon.xml", "13800000011", 2500)
+        caller.assert_ok(calls=1)
+
+        refused = await events.wait_for(OfferEnded, agent_id="a1001")
+        assert (refused.outcome, refused.status) == ("refused", 407)
+        await events.wait_for(AgentStateChanged, agent_id="a1001", reason="phone-refused")
+        failed = await events.wait_for(CallFailed)
+        assert (failed.reason, failed.refused) == ("refused", 1)
+        assert events.of(CallAbandoned) == []
+        assert len(events.of(CallOffered)) == 1  # never offered to the refused phone again
+        assert agent_views(service)["a1001"].reason == "phone-refused"
 
 
 # -- standalone mode --------------------------------------------------------------------

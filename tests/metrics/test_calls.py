@@ -19,6 +19,7 @@ from callcenter.acd.events import (
     CallArrived,
     CallEnded,
     CallerHungUp,
+    CallFailed,
     CallOverflowed,
     CallQueued,
     EndWrapUp,
@@ -85,6 +86,32 @@ def test_counts_and_buckets_for_answers_at_rings_one_to_four_and_abandons() -> N
     ] == [1, 2, 3, 4]
     assert v("callcenter_answer_seconds_sum") == 38.0
     assert v("callcenter_talk_seconds_count") == 4
+
+
+def test_failed_calls_and_failed_agent_legs_are_counted_apart_from_abandons() -> None:
+    registry = CollectorRegistry()
+    m = CallMetrics(registry, EventBus(), cycle=5.0)
+    m.prime(["hotline"], ["a1"])
+    m.observe(CallQueued("c1", "hotline", "1", 1))
+    m.observe(OfferEnded("c1", "a1", "l1", "refused", 0, 0.01, 403))
+    m.observe(OfferEnded("c1", "a1", "l2", "unreachable", 0, 4.0))
+    m.observe(OfferEnded("c1", "a1", "l3", "busy", 0, 0.2, 486))
+    m.observe(CallFailed("c1", "hotline", "refused", 30.0, 7, "queued", 1))
+    m.observe(CallQueued("c2", "hotline", "2", 1))
+    m.observe(CallFailed("c2", "hotline", "pbx-timeout", 60.0, 13, "queued"))
+
+    def v(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert v("callcenter_calls_failed_total", queue="hotline", reason="refused") == 1
+    assert v("callcenter_calls_failed_total", queue="hotline", reason="pbx-timeout") == 1
+    assert v("callcenter_calls_failed_total", queue="hotline", reason="elsewhere") == 0  # primed
+    assert v("callcenter_calls_abandoned_total", queue="hotline") == 0
+    assert v("callcenter_calls_offered_total", queue="hotline") == 2
+    failures = "callcenter_agent_leg_failures_total"
+    assert v(failures, agent="a1", outcome="refused", status="403") == 1
+    assert v(failures, agent="a1", outcome="unreachable", status="none") == 1
+    assert v(failures, agent="a1", outcome="busy", status="486") is None  # the agent's choice
 
 
 def test_floor_gauges_come_from_the_acd() -> None:

@@ -448,6 +448,8 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterNoAgentPhoneReachable": ((), {}),  # every agent's phone registered
         "CallcenterAgentPhonesUnregistered": ((), {}),
         "CallcenterSipFlood": ((), {}),  # no flood
+        "CallcenterAgentLegsRefused": ((), {}),  # no agent leg refused
+        "CallcenterPbxRingTimeout": ((), {}),  # no call failed
         "CallcenterRecordsBacklogGrowing": ((), {}),  # the database is up
         "CallcenterRecordsJournalRefused": ((), {}),  # the disk takes the journal
         "CallcenterRecordsRejected": ((), {}),  # every record was taken

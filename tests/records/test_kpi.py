@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from callcenter.acd.events import CallAnswered, CallOverflowed, CallQueued
+from callcenter.acd.events import CallAnswered, CallOverflowed, CallQueued, LegFailure
 from callcenter.acd.kpi import KpiFold
 from callcenter.agent.board import FloorTally
 from callcenter.bus import EventBus
@@ -141,6 +141,11 @@ async def kpi_database(database: str) -> str:
           ("caller_bye", 0), ("arrive", "5000"), ("answer", -1), ("transfer", "a1", "a2"),
           ("answer", -1), ("agent_bye", 1)])  # fmt: skip
 @example([("arrive", "4000"), ("restart",), ("arrive", "5000"), ("answer", -1)])
+# Calls that fail, neither answered nor abandoned: the PBX refuses the offer and
+# the caller gives up; the PBX's ring timer; another phone of the PBX answers.
+@example([("arrive", "4000"), ("fail", -1, LegFailure.REFUSED), ("caller_bye", 0),
+          ("arrive", "4000"), ("wait", 1.2), ("caller_bye", 1, "pbx-timeout"),
+          ("arrive", "5000"), ("caller_bye", 2, "elsewhere")])  # fmt: skip
 @example([("arrive", "7000"), ("wait", 1.5), ("arrive", "7000"), ("arrive", "7000")])
 async def test_the_metrics_the_board_and_the_records_agree(
     kpi_database: str, steps: list[tuple[Any, ...]]
@@ -161,7 +166,7 @@ def test_random_traffic_reaches_the_cases_the_rules_are_about() -> None:
     rng = random.Random(7)
     kinds = ["arrive", "ring", "answer", "caller_bye", "wait", "transfer", "agent_bye"]
     seen = {"overflow_answered": False, "short": False, "transferred": False,
-            "to_number": False, "rejected": False, "unplaceable": False}  # fmt: skip
+            "to_number": False, "rejected": False, "unplaceable": False, "failed": False}  # fmt: skip
     for _ in range(300):
         steps: list[tuple[Any, ...]] = []
         for _ in range(40):
@@ -172,6 +177,8 @@ def test_random_traffic_reaches_the_cases_the_rules_are_about() -> None:
                 steps.append((kind, rng.uniform(0.05, 3.0)))
             elif kind == "transfer":
                 steps.append((kind, rng.choice(AGENTS), rng.choice(["sales", "a2"])))
+            elif kind == "caller_bye":
+                steps.append((kind, rng.randrange(10), rng.choice(["caller", "pbx-timeout"])))
             else:
                 steps.append((kind, rng.randrange(10)))
         overflowed: set[str] = set()
@@ -185,6 +192,7 @@ def test_random_traffic_reaches_the_cases_the_rules_are_about() -> None:
             # The loop queue overflows to itself: the call is rejected there.
             seen["unplaceable"] |= isinstance(e, CallOverflowed) and e.queue == "loop"
             seen["rejected"] |= type(e).__name__ == "CallRejected"
+            seen["failed"] |= type(e).__name__ == "CallFailed"
             seen["transferred"] |= getattr(e, "transferred", False) is True
     assert all(seen.values()), seen
 

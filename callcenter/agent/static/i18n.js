@@ -41,7 +41,7 @@ const TEXTS = {
     day_none: "今天还没有来电", day_unavailable: "暂时无法读取今天的记录",
     outcome_answered: "已接听", outcome_missed: "未接（振铃超时）", outcome_declined: "已拒接", outcome_busy: "忙线",
     outcome_unreachable: "无法接通", outcome_cancelled: "来电人已挂断", "outcome_answered-elsewhere": "他人已接",
-    outcome_error: "出错", outcome_interrupted: "服务中断",
+    outcome_error: "出错", outcome_interrupted: "服务中断", outcome_refused: "话机被PBX拒绝",
     // the complaints page, the board's overdue complaints, the pop's complaints
     suggestions_tab: "建议", replies_tab: "承诺答复", pick_one_case: "请在列表中选择一项",
     status_recorded: "已记录", status_assessed: "已评估", status_forwarded: "已转交", status_answered: "已答复",
@@ -118,7 +118,7 @@ const TEXTS = {
     day_none: "No calls yet today", day_unavailable: "Today's calls cannot be read now",
     outcome_answered: "Answered", outcome_missed: "Missed (rang out)", outcome_declined: "Declined", outcome_busy: "Busy",
     outcome_unreachable: "Unreachable", outcome_cancelled: "Caller hung up", "outcome_answered-elsewhere": "Answered elsewhere",
-    outcome_error: "Error", outcome_interrupted: "Interrupted",
+    outcome_error: "Error", outcome_interrupted: "Interrupted", outcome_refused: "Refused by the PBX",
     // the complaints page, the board's overdue complaints, the pop's complaints
     suggestions_tab: "Suggestions", replies_tab: "Promised replies", pick_one_case: "Choose one in the list.",
     status_recorded: "Recorded", status_assessed: "Assessed", status_forwarded: "Forwarded", status_answered: "Answered",
