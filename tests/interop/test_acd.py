@@ -507,6 +507,20 @@ async def test_a_pbx_that_refuses_the_agent_leg_sets_the_agent_not_ready_and_the
         assert agent_views(service)["a1001"].reason == "phone-refused"
 
 
+async def test_the_pbx_ring_timer_ending_a_wait_is_a_failed_call_not_an_abandon(
+    kamailio: Kamailio, sipp: SippRunner
+) -> None:
+    """Issue 19, item 10: the PBX's own ring timer (Asterisk's Dial timeout) ended
+    long waits and they were recorded as callers abandoning. Its CANCEL's Reason
+    header, relayed by Kamailio, tells them apart."""
+    async with running(pbx_settings(kamailio, agents=())) as (_, events):
+        caller = await call(sipp, kamailio, "uac_pbx_timeout.xml", "13800000012", 1500)
+        caller.assert_ok(calls=1)
+        failed = await events.wait_for(CallFailed)
+        assert (failed.reason, failed.where, failed.rings) == ("pbx-timeout", "queued", 2)
+        assert events.of(CallAbandoned) == []
+
+
 # -- standalone mode --------------------------------------------------------------------
 
 
