@@ -2,7 +2,8 @@
 
 The roles are those of the service centre's rules (SOP "Roles": 000 §2,
 001 §2, 002 Art. 4–9): the agent answers calls and sees their own; the team
-leader works the complaints and replies of the centre's worklist; QA
+leader watches their team's agents on the floor and works their team's
+complaints and replies; QA
 (sampling and scoring calls) reads calls, records and complaints; the
 supervisor has the floor, the worklist and the administration; the centre
 manager everything a supervisor may, the reports and statistics included.
@@ -66,7 +67,9 @@ _ALL = frozenset(Permission)
 #: What each role may do.
 GRANTS: Final[dict[str, frozenset[Permission]]] = {
     "agent": frozenset({Permission.INTAKE}),
-    "team_leader": frozenset({Permission.INTAKE, Permission.READ_CASES, Permission.WORK_CASES}),
+    "team_leader": frozenset(
+        {Permission.INTAKE, Permission.FLOOR, Permission.READ_CASES, Permission.WORK_CASES}
+    ),
     "qa": frozenset({Permission.INTAKE, Permission.READ_CASES, Permission.STATISTICS}),
     "supervisor": _ALL,
     "manager": _ALL,
@@ -74,7 +77,9 @@ GRANTS: Final[dict[str, frozenset[Permission]]] = {
 assert set(GRANTS) == set(ROLES)
 
 #: The roles whose worklist (complaints, suggestions, promised replies) is narrowed
-#: to their team's and their own intake (SOP "Roles": the team leader leads a group).
+#: to their team's and their own intake, and whose floor (the board, the feed, the
+#: agents whose state they may set) to their team's agents (SOP "Roles": the team
+#: leader leads a group; agent/team_view.py).
 TEAM_ONLY: Final[frozenset[str]] = frozenset({"team_leader"})
 
 _PLURAL = {"agent": "agents", "team_leader": "team leaders", "supervisor": "supervisors",

@@ -20,7 +20,7 @@ P = Permission
 # role -> what it may do, as docs/desktop.md says it.
 EXPECTED = {
     "agent": {P.INTAKE},
-    "team_leader": {P.INTAKE, P.READ_CASES, P.WORK_CASES},
+    "team_leader": {P.INTAKE, P.FLOOR, P.READ_CASES, P.WORK_CASES},
     "qa": {P.INTAKE, P.READ_CASES, P.STATISTICS},
     "supervisor": set(P),
     "manager": set(P),

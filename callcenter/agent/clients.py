@@ -29,7 +29,7 @@ class Client:
     session's, checked before each command; `ended`: the session ended, the socket
     is being closed."""
 
-    __slots__ = ("calls", "dropped", "ended", "login", "queue", "token", "ws")
+    __slots__ = ("calls", "dropped", "ended", "login", "narrowed", "queue", "team", "token", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, login: Login, token: str) -> None:
         self.ws = ws
@@ -39,6 +39,15 @@ class Client:
         self.dropped = False
         self.ended = False
         self.calls = False
+        # A team leader's floor is their team's (team_view.py): `team` None then
+        # means no team, and they see no agent.
+        self.narrowed = False
+        self.team: str | None = None
+
+    @property
+    def view(self) -> str | None:
+        """Which floor this client sees: None the whole, else a team's ("" for none)."""
+        return (self.team or "") if self.narrowed else None
 
     def send(self, text: str) -> None:
         """Queue `text` for the browser; a browser whose queue is full is closed."""

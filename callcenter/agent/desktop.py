@@ -50,7 +50,7 @@ from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl
 from callcenter.records.customers import Customer
 from callcenter.records.forms import PendingRecord
-from callcenter.roles import Permission, may
+from callcenter.roles import Permission, may, team_only
 from callcenter.tasks import cancel_and_wait
 from callcenter.throttle import SuppressedLog, source_key
 
@@ -138,8 +138,11 @@ class DesktopHub:
         popped: Callable[[float], None] | None = None,
         refresh_every: float = 60.0,
         auth_timeout: float = AUTH_DEADLINE,
+        team_of: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self.sessions = sessions
+        # The team a team leader leads, read when their socket opens (team_view.py).
+        self._team_of = team_of
         self.agents = agents
         # The ACD, in this process or the call process: commands, the floor's
         # snapshot, and one agent's state without the whole floor.
@@ -294,6 +297,12 @@ class DesktopHub:
         client = await self._authenticated(request, "supervisor")
         if not isinstance(client, Client):
             return client
+        if team_only(client.login.role):
+            client.narrowed = True
+            try:
+                client.team = await self._team_of(client.login.user_id) if self._team_of else None
+            except Exception as exc:  # the database: no team now is no agent shown
+                log.warning("team not read", user_id=client.login.user_id, error=str(exc))
         await self._serve(
             client, lambda: self.supervisor_desk.connect(client), self.supervisor_desk.disconnect
         )
@@ -475,6 +484,12 @@ class DesktopHub:
                 case Board() | Feed() | Figures():
                     return await self.supervisor_desk.answer(client, message)
                 case SetAgentState():
+                    if not await self.supervisor_desk.sees_agent(client, message.agent_id):
+                        return ErrorReply(
+                            code="forbidden",
+                            message=f"agent {message.agent_id} is not in your team",
+                            ref=ref,
+                        )
                     log.info(
                         "supervisor set agent state",
                         supervisor=login.user_id,

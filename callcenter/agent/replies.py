@@ -121,8 +121,9 @@ class AgentHello(_Reply, tag="hello"):
 
 
 class SupervisorHello(_Reply, tag="hello"):
-    role: str
+    role: str  # the login's: supervisor, manager or team_leader
     board: dict[str, Any]
+    team: str | None = None  # a team leader's team: the board is narrowed to it
 
 
 Reply = (

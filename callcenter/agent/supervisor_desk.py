@@ -17,6 +17,10 @@ who connects between two periods gets the board as of the last one, which the
 next change applies to (`BoardFeed`). With the records on, "today" before
 this process started is read from the database (`history`) at start and every
 few minutes; the figures since are counted from the bus (`FloorTally`).
+
+A team leader's socket is narrowed to their team (team_view.py): one board
+feed, one batch text per team that has a client, made from the same figures
+and the same batch as the supervisors'.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 import structlog
 from aiohttp import WSCloseCode
 
+from callcenter.acd.engine import AcdSnapshot
 from callcenter.acd.events import TargetBreached
 from callcenter.clock import Clock
 from callcenter.events import event_fields
@@ -42,6 +47,7 @@ from .feed import ALERT_WINDOW, AlertBurst, FloorFeed, alert
 from .floor_model import FloorModel
 from .messages import Board, BoardFigures, Feed, Figures, FloorAlerts
 from .replies import BoardReply, Ok, SupervisorHello, encode_reply
+from .team_view import members, narrow_batch, narrow_board, narrow_figures
 
 __all__ = ["History", "SupervisorDesk"]
 
@@ -82,7 +88,8 @@ class SupervisorDesk:
         self._feed = FloorFeed()
         self.alerts = AlertBurst(alert_window)
         self._alert_timer: asyncio.TimerHandle | None = None
-        self._board_feed = BoardFeed()
+        # One board as each view has it: the whole floor's (None), each team's.
+        self._board_feeds: dict[str | None, BoardFeed] = {}
         self._tasks: list[asyncio.Task[None]] = []
         # Counting starts now: the records cover the day before.
         self.tally = FloorTally(self._clock.wall(), tz=tz, waiting_shown=waiting_shown)
@@ -107,13 +114,14 @@ class SupervisorDesk:
 
     async def connect(self, client: Client) -> None:
         """Greet the supervisor with the floor, then the whole board; from then on
-        the client gets what the others get."""
-        board = await self.board()
-        await self._start_board()
+        the client gets what the others of its view get."""
+        board = await self.board(client)
+        await self._start_board(client.view)
         # From here on nothing waits: hello, the whole board as of the last
         # change sent to the others, then this client gets what they get.
-        client.send(encode_reply(SupervisorHello(role="supervisor", board=board)))
-        client.send(self._board_feed.whole())
+        hello = SupervisorHello(role=client.login.role, team=client.team, board=board)
+        client.send(encode_reply(hello))
+        client.send(self._board_feeds[client.view].whole())
         self.clients.append(client)
 
     def disconnect(self, client: Client) -> None:
@@ -126,13 +134,13 @@ class SupervisorDesk:
         """A supervisor's request to the desktop itself (not to the ACD)."""
         match message:
             case Board():
-                return BoardReply(ref=message.ref, board=await self.board())
+                return BoardReply(ref=message.ref, board=await self.board(client))
             case Feed():
                 client.calls = message.calls
                 return Ok(ref=message.ref)
             case Figures():
-                await self._start_board()
-                client.send(self._board_feed.whole())
+                await self._start_board(client.view)
+                client.send(self._board_feeds[client.view].whole())
         return None
 
     # -- events ---------------------------------------------------------------------------
@@ -154,38 +162,61 @@ class SupervisorDesk:
         snapshot = await self.floor.snapshot()
         return await run_in_steps(self.tally.steps(snapshot, self._clock.wall()))
 
-    async def board(self) -> dict[str, Any]:
-        """The floor as the ACD sees it: queues, agents, calls."""
+    async def board(self, client: Client | None = None) -> dict[str, Any]:
+        """The floor as the ACD sees it: queues, agents, calls (the client's team's)."""
         snap = await self.floor.snapshot()
         if snap is None:
             return {}
-        return {
+        board = {
             "queues": [event_fields(q) for q in snap.queues],
             "agents": [event_fields(a) for a in snap.agents],
             "calls": [event_fields(c) for c in snap.calls],
         }
+        if client is None or client.view is None:
+            return board
+        return narrow_board(board, members(snap, client.view))
 
-    async def _start_board(self) -> None:
-        """Nobody has a board yet: start one from now (`BoardFeed.whole` then
-        gives a joining supervisor the board as of the last change sent)."""
-        if self._board_feed.board is None:
-            figures = await self.figures()
-            if self._board_feed.board is None:  # nor while the snapshot came
-                self._board_feed.update(figures)
+    async def sees_agent(self, client: Client, agent_id: str) -> bool:
+        """Is `agent_id` on `client`'s board (a team leader's: one of their team)?"""
+        if client.view is None:
+            return True
+        return agent_id in members(await self.floor.snapshot(), client.view)
+
+    def _shown(
+        self, view: str | None, figures: BoardFigures, snap: AcdSnapshot | None
+    ) -> BoardFigures:
+        return figures if view is None else narrow_figures(figures, members(snap, view))
+
+    async def _start_board(self, view: str | None) -> None:
+        """Nobody of `view` has a board yet: start one from now (`BoardFeed.whole`
+        then gives a joining supervisor the board as of the last change sent)."""
+        feed = self._board_feeds.setdefault(view, BoardFeed())
+        if feed.board is None:
+            snap = await self.floor.snapshot()
+            figures = await run_in_steps(self.tally.steps(snap, self._clock.wall()))
+            if feed.board is None:  # nor while the snapshot came
+                feed.update(self._shown(view, figures, snap))
 
     async def _push_figures(self) -> None:
-        """What changed on the board since the last period, one frame for all supervisors."""
+        """What changed on the board since the last period, one frame for each view."""
         async for _ in _every(self._figures_every):
+            views = {client.view for client in self.clients}
+            for view in [v for v in self._board_feeds if v not in views]:
+                del self._board_feeds[view]  # nobody of it left: whole again next time
             if not self.clients:
-                self._board_feed.reset()
                 continue
+            texts: dict[str | None, str] = {}
             try:
-                text = self._board_feed.update(await self.figures()).model_dump_json()
+                snap = await self.floor.snapshot()
+                figures = await run_in_steps(self.tally.steps(snap, self._clock.wall()))
+                for view in views:
+                    feed = self._board_feeds.setdefault(view, BoardFeed())
+                    texts[view] = feed.update(self._shown(view, figures, snap)).model_dump_json()
             except Exception:
                 log.exception("board figures failed")
-                self._board_feed.reset()  # whoever connects next starts afresh
+                self._board_feeds.clear()  # whoever connects next starts afresh
                 continue
-            frames = [(client, text) for client in self.clients]
+            frames = [(c, texts[c.view]) for c in self.clients if c.view in texts]
             await _fan_out(frames, within=self._figures_every * SPREAD)
 
     def _send_alerts(self, frames: list[FloorAlerts]) -> None:
@@ -220,14 +251,28 @@ class SupervisorDesk:
             if batch is None:
                 continue
             # Serialised once per kind: with calls for those who asked, agents only
-            # (and only when an agent changed) for the others.
+            # (and only when an agent changed) for the others; a team's once per team.
             whole = batch.model_dump_json() if wants_calls else None
             agents = batch
             if wants_calls:
                 agents = batch.model_copy(update={"calls": [], "other": []})
             agents_only = agents.model_dump_json() if agents.agents else None
-            texts = ((client, whole if client.calls else agents_only) for client in supervisors)
-            frames = [(client, text) for client, text in texts if text is not None]
+            teams: dict[tuple[str, bool], str | None] = {}
+            snap: AcdSnapshot | None = None
+            if any(client.view is not None for client in supervisors):
+                snap = await self.floor.snapshot()
+            frames: list[tuple[Client, str]] = []
+            for client in supervisors:
+                if client.view is None:
+                    text = whole if client.calls else agents_only
+                else:
+                    key = (client.view, client.calls)
+                    if key not in teams:
+                        narrowed = narrow_batch(batch, members(snap, client.view), client.calls)
+                        teams[key] = narrowed.model_dump_json() if narrowed else None
+                    text = teams[key]
+                if text is not None:
+                    frames.append((client, text))
             await _fan_out(frames, within=self._feed_every * SPREAD)
 
     async def _read_history(self) -> None:

@@ -57,7 +57,7 @@ from callcenter.metrics.complaints import ComplaintMetrics
 from callcenter.metrics.records import RecordsCollector
 from callcenter.metrics.scrape import LoopCollector
 from callcenter.process import ListenFailed, run_on_loop, settle_gc, unsettle_gc
-from callcenter.records import directory, staff
+from callcenter.records import directory, staff, teams
 from callcenter.records.customers import Customer, CustomerDirectory, update_customer
 from callcenter.records.database import Pool
 from callcenter.records.forms import (
@@ -258,6 +258,14 @@ class Floor:
                     queues = await queue_stats(conn, start, end)
                     return queues, await agent_stats(conn, start, end, agents)
 
+        file_teams = {s.id: s.team for s in desk.supervisors}
+
+        async def team_of(user_id: str) -> str | None:
+            if pool is None:
+                return file_teams.get(user_id)
+            async with (await pool.get()).acquire() as conn:
+                return await teams.team_of(conn, user_id)
+
         self.desktop = DesktopHub(
             self.bus,
             sessions,
@@ -282,6 +290,7 @@ class Floor:
             clock=self.clock,
             history=history,
             popped=pop_latency(self.registry).observe,
+            team_of=team_of,
         )
         self.desktop.start()
         stack.push_async_callback(self.desktop.stop)

@@ -65,10 +65,11 @@ TABLE = [
     (dict(type="supervisor.board"), "supervisor", None, None),
     (dict(type="supervisor.figures"), "agent", "a supervisor command", None),
     (dict(type="supervisor.feed", calls=True), "agent", "a supervisor command", None),
-    # The floor is the supervisors' and the managers' (callcenter/roles.py).
+    # The floor is the supervisors', the managers' and (their team's) the team
+    # leaders' (callcenter/roles.py).
     (dict(type="supervisor.board"), "manager", None, None),
     (dict(type="supervisor.board"), "qa", "a supervisor command", None),
-    (dict(type="supervisor.board"), "team_leader", "a supervisor command", None),
+    (dict(type="supervisor.board"), "team_leader", None, None),  # their team's floor
     (dict(type="agent.ready"), "manager", "not a supervisor command", SetReady("u1")),
     (dict(type="ping"), "qa", None, None),
 ]  # fmt: skip
@@ -100,7 +101,7 @@ def test_the_replies_on_the_wire() -> None:
         "type": "board", "ref": None, "board": {"queues": []}, "v": 1,
     }  # fmt: skip
     assert wire(SupervisorHello(role="supervisor", board={})) == {
-        "type": "hello", "role": "supervisor", "board": {}, "v": 1,
+        "type": "hello", "role": "supervisor", "board": {}, "team": None, "v": 1,
     }  # fmt: skip
     hello = AgentHello(
         role="agent", agent={"id": "a1", "name": "A", "number": "001"}, state="ready",

@@ -378,8 +378,9 @@ async def test_a_socket_without_a_good_token_first_is_closed_saying_why(
 
 
 async def test_the_supervisors_socket_is_for_the_roles_with_the_floor(world: World) -> None:
-    """callcenter/roles.py: supervisors and managers have the floor; QA and team
-    leaders do not, and no staff member has an agent's socket."""
+    """callcenter/roles.py: supervisors, managers and team leaders (their team's:
+    tests/agent/test_team_board.py) have the floor; QA does not, and no staff
+    member has an agent's socket."""
     c = world.client
     boss = await token(world, "boss", "pw-boss")
     sws = await desktop_socket(c.ws_connect, "/ws/supervisor", boss)
@@ -387,12 +388,13 @@ async def test_the_supervisors_socket_is_for_the_roles_with_the_floor(world: Wor
     await sws.send_json({"v": 1, "type": "supervisor.board", "ref": "b1"})
     assert (await receive(sws, "board"))["ref"] == "b1"
     await sws.close()
+    qa = await token(world, "qa1", "pw-qa1")
+    assert await refused(c, "/ws/supervisor", qa) == FORBIDDEN
     for user in ("qa1", "tl1"):
         staff = await token(world, user, f"pw-{user}")
-        assert await refused(c, "/ws/supervisor", staff) == FORBIDDEN, user
         assert await refused(c, "/ws/agent", staff) == FORBIDDEN, user
     assert await refused(c, "/ws/agent", boss) == FORBIDDEN
-    assert world.hub.refused == {"role": 5}
+    assert world.hub.refused == {"role": 4}
 
 
 async def test_sockets_waiting_for_their_token_are_bounded_per_address(

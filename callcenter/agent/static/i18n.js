@@ -3,7 +3,7 @@
 const TEXTS = {
   zh: {
     title_agent: "客服坐席", title_supervisor: "班长监控台", login: "登录", logout: "退出",
-    floor_roles_only: "仅主管和经理可查看监控台",
+    floor_roles_only: "仅班组长、主管和经理可查看监控台",
     session_ended: "登录已失效（已退出、已过期或密码已重置），请重新登录",
     user: "工号", password: "密码", state: "状态", ready: "就绪", not_ready: "未就绪",
     wrap_up: "话后整理", end_wrap_up: "结束整理", reason: "原因", offline: "离线",
@@ -80,7 +80,7 @@ const TEXTS = {
   },
   en: {
     title_agent: "Agent desktop", title_supervisor: "Supervisor board", login: "Log in", logout: "Log out",
-    floor_roles_only: "supervisors and managers only",
+    floor_roles_only: "team leaders, supervisors and managers only",
     session_ended: "Your session has ended (logged out, expired or password reset): log in again",
     user: "Agent id", password: "Password", state: "State", ready: "Ready", not_ready: "Not ready",
     wrap_up: "Wrap-up", end_wrap_up: "End wrap-up", reason: "Reason", offline: "Offline",

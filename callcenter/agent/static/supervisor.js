@@ -173,7 +173,7 @@
     const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: $("user_id").value, password: $("password").value }) });
     const body = await r.json();
     // Who may watch the floor is the server's rule (roles.py): the socket says so (4003).
-    if (!r.ok || !["supervisor", "manager"].includes(body.role)) { $("login-error").textContent = body.error || t("floor_roles_only"); return; }
+    if (!r.ok || !["supervisor", "manager", "team_leader"].includes(body.role)) { $("login-error").textContent = body.error || t("floor_roles_only"); return; }
     $("login-box").hidden = true; $("board").hidden = false;
     token = body.token; readOverdue();
     link = connect("/ws/supervisor", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
