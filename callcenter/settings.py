@@ -204,10 +204,16 @@ class SipSettings(_Section):
     max_stream_connections_per_source: int = Field(default=64, ge=1)
     options_interval: float = Field(default=30.0, ge=0)
     options_timeout: float = Field(default=5.0, gt=0)
-    # Digest algorithms offered when phones register and trunks call, most
-    # preferred first (one challenge each, RFC 8760). Some SIP stacks answer
-    # only the first challenge and know only MD5: list "MD5" first for them.
+    # Digest algorithms offered to trunks that call, most preferred first (one
+    # challenge each, RFC 8760). SIPp answers only the first and knows only MD5.
     digest_algorithms: list[DigestAlgorithm] = Field(
+        default_factory=lambda: list(_DIGEST_DEFAULT), min_length=1
+    )
+    # The same for the agents' phones registering (standalone mode); filled
+    # from `digest_algorithms` when not given (see _default_phone_algorithms).
+    # Some phones give up on a challenge naming any algorithm they do not know
+    # (baresip 1.0: "Function not implemented"), whatever its order: ["MD5"].
+    phone_digest_algorithms: list[DigestAlgorithm] = Field(
         default_factory=lambda: list(_DIGEST_DEFAULT), min_length=1
     )
 
@@ -218,7 +224,20 @@ class SipSettings(_Section):
             return {**data, "public_host": data.get("host", _DEFAULT_SIP_HOST)}
         return data
 
-    @field_validator("transports", "digest_algorithms")
+    @model_validator(mode="before")
+    @classmethod
+    def _default_phone_algorithms(cls, data: Any) -> Any:
+        # Before there were two settings, `digest_algorithms` was the phones'
+        # too: a file that set only it keeps challenging its phones the same.
+        if (
+            isinstance(data, dict)
+            and data.get("phone_digest_algorithms") is None
+            and data.get("digest_algorithms") is not None
+        ):
+            return {**data, "phone_digest_algorithms": data["digest_algorithms"]}
+        return data
+
+    @field_validator("transports", "digest_algorithms", "phone_digest_algorithms")
     @classmethod
     def _each_once(cls, value: list[str], info: ValidationInfo) -> list[str]:
         if len(set(value)) != len(value):

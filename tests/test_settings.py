@@ -330,3 +330,20 @@ def test_a_queue_name_that_cannot_be_a_urls_segment_is_refused(name: str) -> Non
 
 def test_queue_names_in_any_script_are_taken() -> None:
     assert Settings(queues=[{"name": "售后服务"}]).queues[0].name == "售后服务"
+
+
+def test_the_phones_digest_algorithms_follow_the_trunks_unless_set(tmp_path):
+    assert Settings().sip.phone_digest_algorithms == ["SHA-256", "MD5"]
+    # A file from before the phones had a setting of their own keeps its phones' challenge.
+    path = write(tmp_path, '[sip]\ndigest_algorithms = ["MD5", "SHA-256"]\n')
+    sip = load_settings(path, {}).sip
+    assert sip.digest_algorithms == sip.phone_digest_algorithms == ["MD5", "SHA-256"]
+    env = {"CALLCENTER_SIP__PHONE_DIGEST_ALGORITHMS": '["MD5"]'}
+    sip = load_settings(path, env).sip
+    assert (sip.digest_algorithms, sip.phone_digest_algorithms) == (["MD5", "SHA-256"], ["MD5"])
+    assert "each phone digest algorithm may be listed only once" in problem(
+        tmp_path, '[sip]\nphone_digest_algorithms = ["MD5", "MD5"]\n'
+    )
+    assert "sip.phone_digest_algorithms" in problem(
+        tmp_path, '[sip]\nphone_digest_algorithms = ["SHA-1"]\n'
+    )

@@ -425,7 +425,10 @@ def build_core(
         registrar = Registrar(
             domain,
             DigestServer(
-                domain, secrets.token_bytes(32), table.lookup, algorithms=sip.digest_algorithms
+                domain,
+                secrets.token_bytes(32),
+                table.lookup,
+                algorithms=sip.phone_digest_algorithms,
             ),
             table.allowed,
             aliases=[sip.host, "localhost"],

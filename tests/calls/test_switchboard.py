@@ -666,3 +666,37 @@ def test_a_caller_name_of_any_length_reaches_the_agent_bounded() -> None:
     h.send(caller_invite().replace(b"13812345678", b"1" * 5000), CALLER)
     [invite] = h.to(PHONES["1001"])
     assert invite.from_.uri.user == "anonymous" and len(invite.serialize()) < 2000
+
+
+def test_the_phones_digest_algorithms_are_their_own_and_the_trunks_keep_theirs() -> None:
+    """Issue 19, item 9: baresip 1.0 gives up on a challenge that names any
+    algorithm it does not know, in any order, so its registrar must offer MD5
+    alone; `sip.digest_algorithms` was the phones' and the trunks' at once."""
+    from callcenter.call_side.service import build_core
+    from callcenter.settings import Settings
+    from callcenter.throttle import TrustedSources
+    from tests.sip.test_registrar import DOMAIN
+
+    settings = Settings(
+        database={"enabled": False},
+        sip={"public_host": DOMAIN, "phone_digest_algorithms": ["MD5"]},
+        agents=[
+            {"id": "a1", "name": "A", "number": "01", "extension": "1001", "password": "pw-1001"}
+        ],
+        queues=[{"name": "hotline", "numbers": ["4000"]}],
+        trunks=[{"name": "Carrier", "user": "carrier", "password": "trunk-secret"}],
+    )  # type: ignore[arg-type]
+    sb = build_core(settings, TrustedSources(["127.0.0.1"]), {Transport.UDP: ME})
+    assert sb.registrar is not None
+    phone = Phone("1001", "pw-1001")
+    first = sb.registrar.handle_register(phone.request(), phone.source, 0.0)
+    assert first.response.status == 401
+    assert [c.algorithm for c in challenges(first.response)] == ["MD5"]
+    assert phone.send(sb.registrar, 0.5).response.status == 200
+
+    trunk = Address("192.0.2.50", 5070)
+    call = caller_invite().replace(b"4000@127.0.0.1", b"4000@" + DOMAIN.encode())
+    [refused] = [s for s in sb.receive(call, trunk, 1.0) if isinstance(s, Send)]
+    response = parse_message(refused.data)
+    assert isinstance(response, Response) and response.status == 401
+    assert [c.algorithm for c in challenges(response)] == ["SHA-256", "MD5"]

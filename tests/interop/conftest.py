@@ -1,4 +1,4 @@
-"""Fixtures for interop tests against real Kamailio and SIPp processes.
+"""Fixtures for interop tests against real Kamailio, SIPp and baresip processes.
 
 Missing tools skip the test, unless CALLCENTER_REQUIRE_INTEROP=1 (CI), which
 turns the skip into a failure.  Every process started here is killed in
@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from .baresip import Baresip
 from .kamailio import Kamailio
 from .sipp import SippRunner
 from .tools import require_tool
@@ -42,6 +43,40 @@ def kamailio_binary() -> str:
 @pytest.fixture
 def sipp_binary() -> str:
     return require_tool("sipp", "sip-tester")
+
+
+@pytest.fixture
+def baresip_binary() -> str:
+    return require_tool("baresip", "baresip")
+
+
+@pytest.fixture
+def make_baresip(tmp_path: Path, baresip_binary: str) -> Iterator[Callable[..., Baresip]]:
+    """Factory: ``make_baresip(registrar, "1001", "agent-1001", auto_answer=True)``
+    -> a started headless baresip (see baresip.py). All are stopped in teardown;
+    their output is printed (shown by pytest when the test failed)."""
+    phones: list[Baresip] = []
+
+    def factory(
+        registrar: tuple[str, int], extension: str, password: str, **kwargs: Any
+    ) -> Baresip:
+        phone = Baresip(
+            baresip_binary,
+            tmp_path / f"baresip-{len(phones) + 1}",
+            registrar,
+            extension,
+            password,
+            **kwargs,
+        )
+        phones.append(phone)
+        return phone.start()
+
+    try:
+        yield factory
+    finally:
+        for phone in phones:
+            phone.stop()
+            print(f"==== baresip {phone.extension} output (tail) ====\n{phone.log_text()[-6000:]}")
 
 
 @pytest.fixture
