@@ -216,6 +216,15 @@ class Service:
             return
         for problem in found.problems:
             log.error("skipped a bad row", problem=problem)
+        # The file seeds the database on the first start only; after that the
+        # database wins, and each setting the file says otherwise is told.
+        for divergence in found.divergences:
+            log.warning("configuration file not applied", divergence=divergence)
+        if found.only_in_database:
+            log.info(
+                "agents and queues in the database, not in the configuration file",
+                keys=", ".join(found.only_in_database),
+            )
         if found.queues:
             self.settings = self.settings.model_copy(
                 update={"agents": found.agents, "queues": found.queues}

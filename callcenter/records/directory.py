@@ -5,10 +5,14 @@ the database, where the administration (issue 5) manages them.
 does not have yet (an existing row is never overwritten by the file), then
 returns what the database holds (`load`), validated with the same settings
 models as the file, so a bad row is reported by name and skipped rather than
-stopping the service. The call process seeds (after applying the
-migrations); the floor process only loads, with the desktop passwords and
-the phones' digests a supervisor set (`Directory.password_hashes`,
-`Directory.phone_digests`).
+stopping the service. It also says where the file and the database differ
+(`compare`): each setting of a configured agent or queue the database holds
+otherwise, naming the key, and the agents and queues only the database has,
+so that a file edited after the first start is not ignored in silence
+(docs/desktop.md, "The configuration file and the database"). The call
+process seeds (after applying the migrations); the floor process only loads,
+with the desktop passwords and the phones' digests a supervisor set
+(`Directory.password_hashes`, `Directory.phone_digests`).
 
 The administration API (`agent/admin.py`) reads and changes the same rows
 through the functions below (`agents`, `agent`, `add_agent`, `update_agent`,
@@ -44,6 +48,7 @@ __all__ = [
     "add_agent",
     "agent",
     "agents",
+    "compare",
     "enabled_extension",
     "load",
     "phone_digest",
@@ -69,6 +74,10 @@ class Directory:
     password_hashes: dict[str, str] = field(default_factory=dict)
     #: Phone passwords set by a supervisor: digests by extension (enabled agents').
     phone_digests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Where the file's agents and queues say other than the database (`compare`).
+    divergences: list[str] = field(default_factory=list)
+    #: The agents ("agent a9") and queues ("queue vip") only the database has.
+    only_in_database: list[str] = field(default_factory=list)
 
 
 async def seed_and_load(
@@ -84,7 +93,84 @@ async def seed_and_load(
             "INSERT INTO queues (name, config) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             [(q.name, q.model_dump_json()) for q in queues],
         )
-    return await load(conn, agents)
+    found = await load(conn, agents)
+    held = {r["name"] for r in await conn.fetch("SELECT name FROM queues")}
+    found.divergences, found.only_in_database = compare(
+        agents, queues, await _agent_rows(conn), found.queues, held
+    )
+    return found
+
+
+#: What the database holds wins over the file; how to change it there.
+_CHANGE = "database wins; change it through the administration API: "
+_AGENT_CHANGE = _CHANGE + "PATCH /api/admin/agents/{}"
+_QUEUE_CHANGE = _CHANGE + "PUT /api/admin/queues/{}"
+_SHOWN = 120  # characters of a value shown in a divergence
+
+
+def compare(
+    file_agents: list[AgentSettings],
+    file_queues: list[QueueSettings],
+    rows: list[AgentRow],
+    database_queues: list[QueueSettings],
+    queue_names: set[str],
+) -> tuple[list[str], list[str]]:
+    """Where the configuration file's agents and queues differ from the database's
+    (`rows`: every agent, disabled ones too; `database_queues`: the queues that
+    loaded, `queue_names`: every queue row's name): one line per setting,
+    ``queue hotline: max_wait file=120 database=300 (database wins; …)``, and the
+    keys only the database has (enabled agents, queues). A queue row that did not
+    load is a problem `load` reported already: it is compared with nothing.
+    Passwords are not compared: the file's is used until one is set through
+    the administration API (docs/desktop.md)."""
+    divergences: list[str] = []
+    by_id = {r.id: r for r in rows}
+    by_extension = {r.extension: r for r in rows}
+    for agent in file_agents:
+        row = by_id.get(agent.id)
+        if row is None:  # not seeded: another row has its extension
+            holder = by_extension.get(agent.extension)
+            whose = f"agent {holder.id}'s" if holder is not None else "another agent's"
+            divergences.append(
+                f"agent {agent.id}: not in the database, its extension {agent.extension} is"
+                f" {whose} (the file's entry is not used; give it another extension)"
+            )
+            continue
+        pairs = {
+            "name": (agent.name, row.name),
+            "number": (agent.number, row.number),
+            "extension": (agent.extension, row.extension),
+            "groups": (agent.groups, row.groups),
+            "enabled": (True, row.enabled),  # listed in the file: meant to work
+        }
+        divergences += [
+            f"agent {agent.id}: {name} file={_shown(mine)} database={_shown(theirs)}"
+            f" ({_AGENT_CHANGE.format(agent.id)})"
+            for name, (mine, theirs) in pairs.items()
+            if mine != theirs
+        ]
+    loaded = {q.name: q for q in database_queues}
+    for queue in file_queues:
+        held = loaded.get(queue.name)
+        if held is None:
+            continue
+        theirs = held.model_dump(mode="json")
+        divergences += [
+            f"queue {queue.name}: {name} file={_shown(mine)} database={_shown(theirs.get(name))}"
+            f" ({_QUEUE_CHANGE.format(queue.name)})"
+            for name, mine in queue.model_dump(mode="json").items()
+            if mine != theirs.get(name)
+        ]
+    in_file = {a.id for a in file_agents}
+    only = [f"agent {r.id}" for r in rows if r.enabled and r.id not in in_file]
+    named = {q.name for q in file_queues}
+    only += [f"queue {name}" for name in sorted(queue_names - named)]
+    return divergences, only
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
 async def load(conn: asyncpg.Connection, agents: list[AgentSettings]) -> Directory:
@@ -168,6 +254,11 @@ def _agent_row(row: asyncpg.Record) -> AgentRow:
 
 async def agents(conn: asyncpg.Connection) -> list[AgentRow]:
     """Every agent, disabled ones too, by id."""
+    return await _agent_rows(conn)
+
+
+async def _agent_rows(conn: asyncpg.Connection) -> list[AgentRow]:
+    # `agents` under another name: `seed_and_load` has a parameter of that name.
     return [
         _agent_row(r) for r in await conn.fetch(f"SELECT {_AGENT_COLUMNS} FROM agents ORDER BY id")
     ]

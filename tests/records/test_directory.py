@@ -45,6 +45,57 @@ async def test_seeded_once_then_the_database_wins(database: str) -> None:
         await conn.close()
 
 
+async def test_each_setting_the_file_says_otherwise_than_the_database_is_named(
+    database: str,
+) -> None:
+    """Issue 19, item 6: the file seeds the database on the first start only, and
+    later edits to it were ignored without a word; each is now named, with the
+    way to make it take effect."""
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    li = AgentSettings(id="a1", name="Li", number="001", extension="1001")
+    han = AgentSettings(id="a2", name="Han", number="002", extension="1002")
+    hotline = QueueSettings(name="hotline", numbers=["4000"], max_wait=300)
+    try:
+        first = await seed_and_load(conn, [li, han], [hotline])
+        assert (first.divergences, first.only_in_database) == ([], [])
+        # Changed through the database (the administration API) after the first start ...
+        await directory.put_queue(conn, hotline.model_copy(update={"max_wait": 120.0}))
+        await conn.execute(
+            "UPDATE agents SET name = 'Li Lei', groups = '{\"tech\": 2}' WHERE id = 'a1'"
+        )
+        await conn.execute("UPDATE agents SET enabled = false WHERE id = 'a2'")
+        await conn.execute(
+            "INSERT INTO agents (id, name, number, extension) VALUES ('a9', 'Wu', '009', '1009')"
+        )
+        await directory.put_queue(conn, QueueSettings(name="vip"))
+        # ... and the file edited too: a new agent with a9's extension, a queue's number.
+        zhao = AgentSettings(id="a3", name="Zhao", number="003", extension="1009")
+        edited = hotline.model_copy(update={"numbers": ["4000", "4001"]})
+        again = await seed_and_load(conn, [li, han, zhao], [edited])
+    finally:
+        await conn.close()
+
+    agent = "database wins; change it through the administration API: PATCH /api/admin/agents/"
+    queue = "database wins; change it through the administration API: PUT /api/admin/queues/"
+    assert again.divergences == [
+        f'agent a1: name file="Li" database="Li Lei" ({agent}a1)',
+        f'agent a1: groups file={{"service":1}} database={{"tech":2}} ({agent}a1)',
+        f"agent a2: enabled file=true database=false ({agent}a2)",
+        "agent a3: not in the database, its extension 1009 is agent a9's"
+        " (the file's entry is not used; give it another extension)",
+        f'queue hotline: numbers file=["4000","4001"] database=["4000"] ({queue}hotline)',
+        f"queue hotline: max_wait file=300.0 database=120.0 ({queue}hotline)",
+    ]
+    assert again.only_in_database == ["agent a9", "queue vip"]
+    # The database's settings are the ones used.
+    assert [(a.id, a.name) for a in again.agents] == [("a1", "Li Lei"), ("a9", "Wu")]
+    assert {q.name: (q.numbers, q.max_wait) for q in again.queues} == {
+        "hotline": (["4000"], 120.0),
+        "vip": ([], 300.0),
+    }
+
+
 # -- the administration's reads and changes ---------------------------------------------------
 
 
