@@ -3,7 +3,8 @@
 `Baresip` writes a private configuration directory (``config`` and
 ``accounts``, passed with ``-f``) and starts ``baresip`` on it:
 
-* SIP on 127.0.0.1 only, over UDP, on a free port (``sip_listen``); media on
+* SIP on 127.0.0.1 only (``sip_listen``): baresip 1.0 listens for UDP and TCP
+  on the port and for TLS on the next one, so both must be free; media on
   the loopback address too (``net_interface 127.0.0.1``), so its SDP and any RTP it
   sends stay on 127.0.0.1;
 * no sound card: the G.711 codecs (``g711``), a file of silence as the
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import time
 import wave
@@ -63,7 +65,7 @@ class Baresip:
         self.workdir = workdir
         self.registrar = registrar
         self.extension = extension
-        self.port = free_port()
+        self.port = _free_port_pair()
         self.lifetime = lifetime
         self._process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,6 @@ class Baresip:
             "\n".join(
                 [
                     f"sip_listen {LOOPBACK}:{self.port}",
-                    "sip_transports udp",
                     f"net_interface {LOOPBACK}",
                     f"module_path {MODULES}",
                     "module g711.so",
@@ -164,3 +165,17 @@ class Baresip:
                 return needle in self.log_text()
             time.sleep(0.05)
         return False
+
+
+def _free_port_pair(attempts: int = 50) -> int:
+    """A port free for UDP and TCP whose next one is free for TCP (baresip's TLS)."""
+    for _ in range(attempts):
+        port = free_port(LOOPBACK)
+        if port < 65535:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tls:
+                try:
+                    tls.bind((LOOPBACK, port + 1))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free pair of ports found")

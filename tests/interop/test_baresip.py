@@ -48,6 +48,8 @@ async def test_baresip_registers_as_an_agents_phone_with_md5_alone(
         [binding] = registrar.lookup("1001", asyncio.get_running_loop().time())
         assert (binding.source.host, binding.source.port) == ("127.0.0.1", phone.port)
         assert binding.user_agent is not None and binding.user_agent.startswith("baresip")
+        # And baresip says it is registered (after the 200 it got).
+        await until(lambda: "200 OK () [1 binding]" in phone.log_text(), 5.0, "registered")
 
     # One challenge, MD5, answered with MD5 and taken.
     messages = phone.messages()
@@ -57,7 +59,7 @@ async def test_baresip_registers_as_an_agents_phone_with_md5_alone(
     registers = [m for m in messages if not m.received and m.method == "REGISTER"]
     assert "Authorization" not in registers[0].text
     assert 'username="1001"' in (registers[1].header("Authorization") or "")
-    assert 200 in [m.status for m in messages if m.received]
+    assert [m.status for m in messages if m.received and m.cseq_method == "REGISTER"] == [401, 200]
 
 
 async def test_baresip_answers_the_call_the_acd_offers_it(
@@ -70,6 +72,7 @@ async def test_baresip_answers_the_call_the_acd_offers_it(
             make_baresip, server, "1001", "agent-1001", auto_answer=True
         )
         await events.wait_for(PhoneRegistered, timeout=15.0, aor="1001")
+        await until(lambda: "200 OK () [1 binding]" in phone.log_text(), 5.0, "registered")
 
         caller = await sipp.arun(
             "uac_call_hold.xml",
