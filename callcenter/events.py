@@ -52,6 +52,7 @@ class RegistrationChanged(msgspec.Struct, frozen=True, gc=False):
     account: str
     state: str  # registered, registering, backoff, failed, unregistering, unregistered
     error: str | None
+    previous: str = ""  # the state it left (same names); "" when not known
 
 
 BusEvent = AcdEvent | PhoneRegistered | RegistrationChanged

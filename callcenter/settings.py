@@ -202,8 +202,14 @@ class SipSettings(_Section):
     #: more are closed as they open (`callcenter_sip_connections_refused_total`).
     max_stream_connections: int = Field(default=4096, ge=1)
     max_stream_connections_per_source: int = Field(default=64, ge=1)
+    #: Between refreshes, every `options_interval` seconds, each account's
+    #: registration is probed (0: never) and an answer expected within
+    #: `options_timeout`: by a REGISTER refresh whose 2xx must list our
+    #: binding ("register"), or by OPTIONS, which proves only that the PBX
+    #: answers ("options"); docs/sip.md.
     options_interval: float = Field(default=30.0, ge=0)
     options_timeout: float = Field(default=5.0, gt=0)
+    registration_probe: Literal["register", "options"] = "register"
     # Digest algorithms offered to trunks that call, most preferred first (one
     # challenge each, RFC 8760). SIPp answers only the first and knows only MD5.
     digest_algorithms: list[DigestAlgorithm] = Field(
@@ -266,7 +272,8 @@ class AccountSettings(_Section):
     port: Port = 5060
     transport: Transport = "udp"
     user: str = Field(min_length=1)
-    # auth_user and domain are filled from user and server when not given.
+    # auth_user is filled from user when not given. Without a domain the AOR's
+    # is the server, with its port unless that is the transport's default.
     auth_user: str = ""
     password: SecretStr
     domain: str = ""
@@ -283,14 +290,12 @@ class AccountSettings(_Section):
         data = dict(data)
         if data.get("auth_user") is None and "user" in data:
             data["auth_user"] = data["user"]
-        if data.get("domain") is None and "server" in data:
-            data["domain"] = data["server"]
         return data
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
-        if not self.auth_user or not self.domain:
-            raise ValueError("auth_user and domain must not be empty")
+        if not self.auth_user:
+            raise ValueError("auth_user must not be empty")
         if self.retry_min > self.retry_max:
             raise ValueError("retry_min must not exceed retry_max")
         return self

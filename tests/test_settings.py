@@ -61,7 +61,7 @@ def test_file_values_and_derived_defaults(tmp_path):
     assert settings.sip.public_host == "0.0.0.0"  # defaults to host
     account = settings.accounts[0]
     assert account.auth_user == "4000"  # defaults to user
-    assert account.domain == "pbx.example.com"  # defaults to server
+    assert account.domain == ""  # not given: the server (and its port) stands for it
     assert (account.port, account.transport, account.expires) == (5060, "udp", 600)
     assert account.password.get_secret_value() == "hunter2"
 

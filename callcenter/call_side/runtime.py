@@ -246,10 +246,17 @@ class SipRuntime:
                 if self._debug:
                     log.debug("sip out", dest=str(dest), first_line=_first_line(data))
                 self.transports.send(data, dest)
-            case RegistrationChanged(account, state, error):
+            case RegistrationChanged(account, state, error, previous):
                 self.metrics.registration_changes.labels(account, state).inc()
+                # One line per change; a change that leaves an error behind is a warning.
                 level = log.info if error is None else log.warning
-                level("registration " + state, account=account, error=error)
+                level(
+                    "registration " + state,
+                    account=account,
+                    from_state=previous,
+                    to_state=state,
+                    last_error=error,
+                )
                 self.bus.publish(action, self.clock.wall())
             case MessageRejected(source, reason, status):
                 self.metrics.parse_errors.labels(str(status) if status else "none").inc()

@@ -401,6 +401,7 @@ def build_core(
             rng=random.random,
             options_interval=sip.options_interval,
             options_timeout=sip.options_timeout,
+            probe=sip.registration_probe,
         )
         for acc in accounts
     ]
@@ -459,7 +460,14 @@ def build_core(
 
     bridge = Bridge(
         ua.endpoint,
-        BridgeConfig(host, port, transport, leg_from=leg_from),
+        # The agent legs' Contact names the account the hotline is registered as.
+        BridgeConfig(
+            host,
+            port,
+            transport,
+            accounts[0].user if accounts else "hotline",
+            leg_from=leg_from,
+        ),
         new_id=new_id,
         locate=locate,
         credentials=credentials,
@@ -570,7 +578,7 @@ def _account(acc: AccountSettings) -> Account:
         user=acc.user,
         auth_user=acc.auth_user,
         password=acc.password.get_secret_value(),
-        domain=acc.domain,
+        domain=acc.domain or None,
         expires=acc.expires,
         retry_min=acc.retry_min,
         retry_max=acc.retry_max,

@@ -232,8 +232,8 @@ class Switchboard:
                 return self._route_bridge(self.bridge.on_response(tx, response, now), now)
             case TransactionTimedOut(tx, _, _):
                 return [action, *self._route_bridge(self.bridge.on_timeout(tx, now), now)]
-            case UaRegistrationChanged(account, state, error):
-                return [RegistrationChanged(account, state.value, error)]
+            case UaRegistrationChanged(account, state, error, previous):
+                return [RegistrationChanged(account, state.value, error, previous.value)]
             case _:
                 return [action]
         return []

@@ -12,16 +12,23 @@ it next wants `on_timer`.
                                 |  423: retry with Min-Expires
                                 '--error/timeout--> BACKOFF --delay--> REGISTERING
     REGISTERING --wrong credentials--> FAILED --retry_max--> REGISTERING
-    REGISTERED --OPTIONS probe unanswered--> BACKOFF  (the PBX died or restarted)
+    REGISTERED --probe unanswered--> BACKOFF  (the PBX died)
+    REGISTERED --probe's 2xx lists no Contact of ours--> REGISTERING  (binding lost)
     any --stop--> UNREGISTERING --final/timeout--> UNREGISTERED
+                      |  401/407: answered like a REGISTER's, at most twice
 
 Refreshes happen well before the granted expiry. Failures back off
 exponentially from `retry_min` to `retry_max`, with full jitter in the upper
 half of the interval so a fleet of services does not re-register in lockstep
-after a PBX restart. While registered, an OPTIONS probe every
-`options_interval` seconds (RFC 3261 §11) detects a PBX that stopped
-answering, so the service notices an outage within one interval instead of
-at the next refresh.
+after a PBX restart. While registered, a probe every `options_interval`
+seconds notices trouble within one interval instead of at the next refresh.
+The probe is a REGISTER refresh (``probe="register"``, the default): its 2xx
+lists every current binding of the AOR (RFC 3261 §10.2.4), so it proves that
+the registrar holds *our* binding, and it restores one a registrar lost (a
+PBX restarted with its bindings in memory); a 2xx that does not list our
+Contact means the binding is gone, and the machine registers again at once.
+``probe="options"`` sends OPTIONS (§11) instead: any answer proves only that
+the PBX is alive, not that it still knows the binding.
 """
 
 from __future__ import annotations
@@ -34,7 +41,13 @@ from .auth import AuthError, Challenge, DigestClient, parse_challenge
 from .errors import SipError
 from .message import Address, Headers, Request, Response, Transport
 
-__all__ = ["Account", "RegState", "Registration", "SendRequest"]
+__all__ = ["PROBES", "Account", "RegState", "Registration", "SendRequest"]
+
+#: How the registration is checked between refreshes (see the module docstring).
+PROBES = ("register", "options")
+#: Challenges a de-registration answers (a stale nonce, then perhaps one more):
+#: past them it gives up and lets the binding expire.
+_STOP_CHALLENGES = 2
 
 
 class RegState(enum.Enum):
@@ -69,13 +82,21 @@ class Account:
 
     @property
     def aor_domain(self) -> str:
-        return self.domain or self.server
+        """The AOR's and Request-URI's host part: `domain`, else the server with
+        its port unless that is the transport's default (a registrar checking
+        its own address wants the port it listens on)."""
+        if self.domain:
+            return self.domain
+        host = f"[{self.server}]" if ":" in self.server else self.server
+        default = 5061 if self.transport is Transport.TLS else 5060
+        return host if self.port == default else f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
 class SendRequest:
     """Start a client transaction for `request` to `dest`; `purpose` comes back
-    with the outcome ("register" or "options")."""
+    with the outcome ("register", "probe": a REGISTER probing the binding, or
+    "options")."""
 
     request: Request
     dest: Address
@@ -95,8 +116,12 @@ class Registration:
         rng: Callable[[], float],
         options_interval: float = 30.0,
         options_timeout: float = 5.0,
+        probe: str = "register",
     ) -> None:
+        if probe not in PROBES:
+            raise ValueError(f"probe must be one of {PROBES}, not {probe!r}")
         self.account = account
+        self.probe = probe
         self.contact_host, self.contact_port = contact
         self._new_id = new_id
         self._rng = rng
@@ -123,6 +148,7 @@ class Registration:
         # pre-emptive answer with a remembered nonce proves nothing when refused.
         self._answered_fresh = False
         self._register_pending = False
+        self._stop_challenges = 0
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -137,6 +163,7 @@ class Registration:
             self.state = RegState.UNREGISTERED
             return []
         self.state = RegState.UNREGISTERING
+        self._stop_challenges = 0
         return [self._send_register(expires=0)]
 
     def on_response(self, purpose: str, resp: Response, now: float) -> list[SendRequest]:
@@ -148,9 +175,10 @@ class Registration:
             return []
         self._register_pending = False
         if self.state is RegState.UNREGISTERING:
-            self._unregistered()
-            return []
+            return self._unregistering(resp, now)
         if 200 <= resp.status < 300:
+            if purpose == "probe" and not self._lists_our_contact(resp):
+                return self._binding_lost()
             return self._registered(resp, now)
         if resp.status in (401, 407):
             return self._challenged(resp, now)
@@ -166,6 +194,9 @@ class Registration:
                 return self._fail("PBX stopped answering OPTIONS", now)
             return []
         self._register_pending = False
+        if purpose == "probe" and self.state is RegState.REGISTERED:
+            self.expires_at = None
+            return self._fail("PBX stopped answering the REGISTER probe", now)
         if self.state is RegState.UNREGISTERING:
             self._unregistered()
             return []
@@ -175,7 +206,10 @@ class Registration:
         out: list[SendRequest] = []
         if self._options_at is not None and now >= self._options_at:
             self._options_at = None
-            out.append(self._options())
+            if self.probe == "options":
+                out.append(self._options())
+            elif not self._register_pending:
+                out.append(self._send_register(self._requested_expires, purpose="probe"))
         if self._deadline is not None and now >= self._deadline:
             self._deadline = None
             out += self._register(now)
@@ -209,6 +243,28 @@ class Registration:
             self._options_at = now + self.options_interval
         return []
 
+    def _unregistering(self, resp: Response, now: float) -> list[SendRequest]:
+        """The de-registration's answer: done, unless a challenge (a stale nonce
+        reused) is worth answering; at most `_STOP_CHALLENGES` are."""
+        if resp.status in (401, 407) and self._stop_challenges < _STOP_CHALLENGES:
+            self._stop_challenges += 1
+            sends = self._challenged(resp, now)
+            if self.state is RegState.UNREGISTERING:
+                return sends
+        elif not 200 <= resp.status < 300:
+            self.last_error = f"de-registration answered {resp.status} {resp.reason}"
+        self._unregistered()
+        return []
+
+    def _binding_lost(self) -> list[SendRequest]:
+        """A 2xx to the probe without our Contact: the registrar lost the binding
+        (or never kept it); register again at once."""
+        self.state = RegState.REGISTERING
+        self.last_error = "binding lost: the registrar's 2xx does not list our Contact"
+        self.expires_at = None
+        self._deadline = self._options_at = None
+        return [self._send_register(self._requested_expires)]
+
     def _challenged(self, resp: Response, now: float) -> list[SendRequest]:
         header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
         try:
@@ -223,7 +279,8 @@ class Registration:
             return self._fail("authentication failed: check user and password", now, hard=True)
         self._challenge = challenge
         self._challenge_header = "Authorization" if resp.status == 401 else "Proxy-Authorization"
-        send = self._send_register(self._requested_expires)
+        stopping = self.state is RegState.UNREGISTERING
+        send = self._send_register(0 if stopping else self._requested_expires)
         self._answered_fresh = True
         return [send]
 
@@ -268,7 +325,7 @@ class Registration:
         param = "" if t is Transport.UDP else f";transport={t.lower()}"
         return f"sip:{self.account.user}@{self.contact_host}:{self.contact_port}{param}"
 
-    def _send_register(self, expires: int) -> SendRequest:
+    def _send_register(self, expires: int, purpose: str = "register") -> SendRequest:
         self._cseq += 1
         acc = self.account
         uri = f"sip:{acc.aor_domain}"
@@ -291,7 +348,10 @@ class Registration:
         self._answered_fresh = False
         self._register_pending = True
         return SendRequest(
-            Request(headers=headers, method="REGISTER", uri=uri), acc.registrar, "register"
+            Request(headers=headers, method="REGISTER", uri=uri),
+            acc.registrar,
+            purpose,
+            timeout=self.options_timeout if purpose == "probe" else None,
         )
 
     def _options(self) -> SendRequest:
@@ -310,6 +370,18 @@ class Registration:
             "options",
             timeout=self.options_timeout,
         )
+
+    def _lists_our_contact(self, resp: Response) -> bool:
+        """§10.2.4: a 2xx lists every current binding; is ours among them?"""
+        ours = self.contact_uri.lower().split(";")[0]
+        try:
+            return any(
+                str(contact.uri).lower().split(";")[0] == ours
+                and _delta_seconds(contact.params.get("expires")) != 0
+                for contact in resp.contacts
+            )
+        except SipError:
+            return False  # unreadable: not a binding we can see
 
     def _granted_expires(self, resp: Response) -> int:
         """§10.2.4: our Contact's `expires` param, else the Expires header."""

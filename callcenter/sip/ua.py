@@ -23,6 +23,7 @@ the transport, `UaEvent`s for the runtime to log and count, and the passed-on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ class RegistrationChanged:
     account: str
     state: RegState
     error: str | None
+    previous: RegState
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +113,14 @@ class UserAgent:
     def start(self, now: float) -> list[UaAction]:
         out: list[UaAction] = []
         for reg in self.registrations.values():
-            out += self._drive(reg, reg.start(now), now)
+            out += self._drive(reg, reg.start, now)
         return out
 
     def stop(self, now: float) -> list[UaAction]:
         """De-register every account."""
         out: list[UaAction] = []
         for reg in self.registrations.values():
-            out += self._drive(reg, reg.stop(now), now)
+            out += self._drive(reg, reg.stop, now)
         return out
 
     @property
@@ -160,7 +162,7 @@ class UserAgent:
         for reg in self.registrations.values():
             when = reg.next_deadline()
             if when is not None and when <= now:
-                out += self._drive(reg, reg.on_timer(now), now)
+                out += self._drive(reg, reg.on_timer, now)
         return out
 
     def next_deadline(self) -> float | None:
@@ -188,18 +190,25 @@ class UserAgent:
                     elif response.status >= 200:
                         del self._pending[tx]  # type: ignore[arg-type]
                         reg, purpose = entry
-                        out += self._drive(reg, reg.on_response(purpose, response, now), now)
+                        out += self._drive(
+                            reg, functools.partial(reg.on_response, purpose, response), now
+                        )
                 case TransactionTimedOut(tx, _, _):
                     out.append(action)
                     entry = self._pending.pop(tx, None)
                     if entry is not None:
                         reg, purpose = entry
-                        out += self._drive(reg, reg.on_failure(purpose, now), now)
+                        out += self._drive(reg, functools.partial(reg.on_failure, purpose), now)
         return out
 
-    def _drive(self, reg: Registration, sends: list[SendRequest], now: float) -> list[UaAction]:
-        """Start the transactions a registration asked for; report state changes."""
+    def _drive(
+        self, reg: Registration, step: Callable[[float], list[SendRequest]], now: float
+    ) -> list[UaAction]:
+        """Run one input of a registration, start the transactions it asks for,
+        and report a change of state (or of its error). The state before is read
+        before `step` runs: read after, a change could never be seen."""
         before = (reg.state, reg.last_error)
+        sends = step(now)
         out: list[UaAction] = []
         for send in sends:
             key, actions = self.endpoint.send_request(
@@ -208,7 +217,9 @@ class UserAgent:
             self._pending[key] = (reg, send.purpose)
             out += self._handle(actions, now)
         if (reg.state, reg.last_error) != before:
-            out.append(RegistrationChanged(reg.account.name, reg.state, reg.last_error))
+            out.append(
+                RegistrationChanged(reg.account.name, reg.state, reg.last_error, before[0])
+            )
         return out
 
     def _on_request(

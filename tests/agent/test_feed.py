@@ -78,7 +78,7 @@ def test_other_events_are_kept_per_subject_as_json_values() -> None:
     feed.add(PhoneRegistered("1001", "sip:1001@127.0.0.1:5070", source, 3600), T0)
     feed.add(PhoneRegistered("1002", "sip:1002@127.0.0.1:5071", source, 3600), T0 + 1)
     feed.add(PhoneRegistered("1001", "sip:1001@127.0.0.1:5070", source, 0), T0 + 2)
-    feed.add(RegistrationChanged("hotline", "registered", None), T0 + 2.5)
+    feed.add(RegistrationChanged("hotline", "registered", None, "registering"), T0 + 2.5)
     feed.add(LegFailed("c1", "l1", LegFailure.BUSY, 486), T0 + 3)
     batch = feed.take(T0 + 4)
     assert batch is not None
@@ -88,7 +88,12 @@ def test_other_events_are_kept_per_subject_as_json_values() -> None:
     ]  # fmt: skip
     assert [o.data.get("expires_in") for o in batch.other] == [3600, 0, None]
     assert batch.other[0].data["source"] == source
-    assert batch.other[2].data == {"account": "hotline", "state": "registered", "error": None}
+    assert batch.other[2].data == {
+        "account": "hotline",
+        "state": "registered",
+        "error": None,
+        "previous": "registering",
+    }
     assert batch.calls[0].data["cause"] == LegFailure.BUSY.value
 
 

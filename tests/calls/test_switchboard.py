@@ -700,3 +700,42 @@ def test_the_phones_digest_algorithms_are_their_own_and_the_trunks_keep_theirs()
     response = parse_message(refused.data)
     assert isinstance(response, Response) and response.status == 401
     assert [c.algorithm for c in challenges(response)] == ["SHA-256", "MD5"]
+
+
+def test_pbx_mode_agent_legs_name_the_registered_account_and_the_pbx_port() -> None:
+    """The agents' INVITEs go through the PBX of the first account. Their Contact
+    named a fixed "hotline" while the hotline registers as the account's user,
+    and their Request-URI left out the PBX's port when no domain was given,
+    so a PBX checking its own address refused them (403 Not our domain)."""
+    from callcenter.call_side.service import build_core
+    from callcenter.settings import Settings
+    from callcenter.throttle import TrustedSources
+
+    settings = Settings(
+        database={"enabled": False},
+        acd={"mode": "pbx"},
+        accounts=[
+            {
+                "name": "hotline",
+                "server": "127.0.0.1",
+                "port": 5070,
+                "user": "4000",
+                "password": "pw",
+            }
+        ],
+        agents=[{"id": "a1", "name": "A", "number": "01", "extension": "1001"}],
+        queues=[{"name": "hotline", "numbers": ["4000"]}],
+    )  # type: ignore[arg-type]
+    sb = build_core(settings, TrustedSources(["127.0.0.1"]), {Transport.UDP: ME})
+    sb.command(AgentLogin("a1"), 0.5)
+    sb.command(SetReady("a1"), 0.5)
+    out = sb.receive(caller_invite(), CALLER, 1.0)
+    [send] = [s for s in out if isinstance(s, Send) and s.data.startswith(b"INVITE")]
+    invite = parse_message(send.data)
+    assert isinstance(invite, Request)
+    assert invite.uri == "sip:1001@127.0.0.1:5070"
+    assert invite.to.uri.port == 5070
+    [contact] = invite.contacts
+    assert contact.uri.user == "4000"
+    assert (contact.uri.host, contact.uri.port) == ME[:2]
+    assert send.dest == Address("127.0.0.1", 5070)

@@ -6,6 +6,7 @@ import pytest
 
 from callcenter.sip.auth import AuthStatus, DigestServer, parse_credentials
 from callcenter.sip.builders import make_response
+from callcenter.sip.headers import NameAddr
 from callcenter.sip.message import Request, Response, Transport
 from callcenter.sip.registration import Account, Registration, RegState, SendRequest
 
@@ -27,9 +28,12 @@ class Registrar:
     """A registrar answering REGISTER per RFC 3261 §10.3 with digest auth."""
 
     def __init__(self, password: str = "s3cret", grant: int | None = None) -> None:
-        self.server = DigestServer("pbx", b"k" * 32, {"4000": password}.get)
+        self.server_lookup = {"4000": password}.get
+        self.server = DigestServer("pbx", b"k" * 32, self.server_lookup)
         self.grant = grant
         self.seen: list[Request] = []
+        #: Contact URI -> expiry; every 2xx lists them all (§10.3 step 8).
+        self.bindings: dict[str, float] = {}
 
     def answer(self, req: Request, now: float) -> Response:
         self.seen.append(req)
@@ -41,8 +45,21 @@ class Registrar:
             return self._challenge(req, now, stale=result.status is AuthStatus.STALE)
         expires = int(req.headers.get("Expires") or 0)
         granted = expires if self.grant is None else self.grant
-        contact = (req.headers.get("Contact") or "") + f";expires={granted}"
-        return make_response(req, 200, to_tag="reg", extra=[("Contact", contact)])
+        contact = str(NameAddr.parse(req.headers.get("Contact") or "").uri)
+        if granted:
+            self.bindings[contact] = now + granted
+        else:
+            self.bindings.pop(contact, None)
+        listed = [
+            ("Contact", f"<{uri}>;expires={int(until - now)}")
+            for uri, until in self.bindings.items()
+        ]
+        return make_response(req, 200, to_tag="reg", extra=listed)
+
+    def restart(self) -> None:
+        """A restart: bindings kept in memory and the nonce secret are forgotten."""
+        self.server = DigestServer("pbx", b"n" * 32, self.server_lookup)
+        self.bindings.clear()
 
     def _challenge(self, req: Request, now: float, stale: bool = False) -> Response:
         extra = [("WWW-Authenticate", c.to_header()) for c in self.server.challenge(now, stale)]
@@ -68,11 +85,14 @@ def exchange(reg: Registration, pbx: Registrar, sends: list[SendRequest], now: f
 
 
 def test_registers_answering_the_challenge_with_sha256_and_schedules_refresh() -> None:
-    reg, pbx = make(), Registrar()
+    reg, pbx = make(probe="options"), Registrar()
     sends = reg.start(0.0)
     assert reg.state is RegState.REGISTERING
     first = sends[0].request
-    assert first.uri == "sip:127.0.0.1"
+    # The registrar listens on 5080 and no domain is given: the port is part of
+    # the Request-URI and the AOR (a registrar checking its own address wants it).
+    assert first.uri == "sip:127.0.0.1:5080"
+    assert first.to.uri.host == "127.0.0.1" and first.to.uri.port == 5080
     assert first.headers.get("Expires") == "120"
     assert first.headers.get("Contact") == "<sip:4000@127.0.0.1:5060>"
     assert sends[0].dest.port == 5080 and sends[0].dest.transport is Transport.UDP
@@ -140,7 +160,8 @@ def test_timeout_backs_off_exponentially_with_jitter_bounded_by_retry_max() -> N
 
 
 def test_dead_pbx_detected_by_options_probe_then_registers_again() -> None:
-    reg, pbx = make(options_interval=5.0, options_timeout=2.0), Registrar()
+    reg = make(options_interval=5.0, options_timeout=2.0, probe="options")
+    pbx = Registrar()
     exchange(reg, pbx, reg.start(0.0), 0.0)
     [probe] = reg.on_timer(5.0)
     assert probe.purpose == "options" and probe.timeout == 2.0
@@ -155,7 +176,7 @@ def test_dead_pbx_detected_by_options_probe_then_registers_again() -> None:
 
 
 def test_any_answer_to_the_probe_keeps_the_registration() -> None:
-    reg, pbx = make(options_interval=5.0), Registrar()
+    reg, pbx = make(options_interval=5.0, probe="options"), Registrar()
     exchange(reg, pbx, reg.start(0.0), 0.0)
     [probe] = reg.on_timer(5.0)
     reg.on_response("options", make_response(probe.request, 405), 5.1)
@@ -249,7 +270,7 @@ def test_password_never_in_repr() -> None:
 def test_refresh_refused_after_pbx_restart_answers_the_new_challenge() -> None:
     """A restarted PBX no longer knows our nonce and says so without stale=true;
     the pre-emptive answer proves nothing, so the fresh challenge is answered."""
-    reg, pbx = make(), Registrar()
+    reg, pbx = make(probe="options"), Registrar()
     exchange(reg, pbx, reg.start(0.0), 0.0)
     restarted = Registrar()
     restarted.server = DigestServer("pbx", b"n" * 32, {"4000": "s3cret"}.get)
@@ -257,3 +278,130 @@ def test_refresh_refused_after_pbx_restart_answers_the_new_challenge() -> None:
     exchange(reg, restarted, refresh, 90.0)
     assert reg.state is RegState.REGISTERED
     assert len(restarted.seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("port", "transport", "domain", "host"),
+    [
+        (5060, Transport.UDP, None, "pbx.example"),
+        (5070, Transport.UDP, None, "pbx.example:5070"),
+        (5061, Transport.TLS, None, "pbx.example"),
+        (5060, Transport.TLS, None, "pbx.example:5060"),
+        (5070, Transport.TCP, "example.com", "example.com"),  # a domain is used as given
+    ],
+)
+def test_the_aor_and_request_uri_carry_the_port_unless_default_or_a_domain_is_given(
+    port: int, transport: Transport, domain: str | None, host: str
+) -> None:
+    acc = Account(
+        name="t", server="pbx.example", user="4000", password="x",
+        port=port, transport=transport, domain=domain,
+    )  # fmt: skip
+    [send] = Registration(acc, ("127.0.0.1", 5060), new_id=Ids(), rng=lambda: 0.5).start(0.0)
+    assert send.request.uri == f"sip:{host}"
+    assert send.request.headers.get("To") == f"<sip:4000@{host}>"
+    assert send.dest.port == port
+
+
+def test_the_register_probe_restores_a_binding_a_restarted_registrar_forgot() -> None:
+    """A registrar keeping bindings in memory restarts between two probes: its
+    OPTIONS answer would prove nothing, the REGISTER probe binds us again."""
+    reg = make(options_interval=5.0, options_timeout=2.0)
+    pbx = Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    assert list(pbx.bindings) == ["sip:4000@127.0.0.1:5060"]
+    pbx.restart()
+    [probe] = reg.on_timer(5.0)
+    assert probe.purpose == "probe" and probe.request.method == "REGISTER"
+    assert probe.timeout == 2.0 and probe.request.headers.get("Expires") == "120"
+    # The restarted registrar refuses the remembered nonce; the fresh challenge is answered.
+    sends = reg.on_response("probe", pbx.answer(probe.request, 5.0), 5.0)
+    exchange(reg, pbx, sends, 5.0)
+    assert reg.state is RegState.REGISTERED and reg.last_error is None
+    assert list(pbx.bindings) == ["sip:4000@127.0.0.1:5060"]
+    assert reg.expires_at == 125.0
+    assert reg.next_deadline() == 10.0  # the next probe
+
+
+def test_a_probe_answered_2xx_without_our_contact_registers_again_at_once() -> None:
+    reg, pbx = make(options_interval=5.0), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    [probe] = reg.on_timer(5.0)
+    others = make_response(
+        probe.request, 200, extra=[("Contact", "<sip:4000@10.0.0.9:5060>;expires=60")]
+    )
+    [again] = reg.on_response("probe", others, 5.0)
+    assert reg.state is RegState.REGISTERING
+    assert "binding lost" in (reg.last_error or "")
+    assert again.purpose == "register" and again.request.headers.get("Expires") == "120"
+    exchange(reg, pbx, [again], 5.0)
+    assert reg.state is RegState.REGISTERED and reg.last_error is None
+
+
+def test_an_unanswered_register_probe_backs_off() -> None:
+    reg, pbx = make(options_interval=5.0), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    assert [s.purpose for s in reg.on_timer(5.0)] == ["probe"]
+    assert reg.on_failure("probe", 7.0) == []
+    assert reg.state is RegState.BACKOFF and reg.expires_at is None
+    assert reg.last_error == "PBX stopped answering the REGISTER probe"
+
+
+def test_a_probe_is_not_sent_while_a_register_is_pending() -> None:
+    reg = make(options_interval=5.0)
+    [send] = reg.start(0.0)
+    ok = make_response(send.request, 200, extra=[("Contact", "<sip:4000@127.0.0.1:5060>")])
+    reg.on_response("register", ok, 0.0)
+    [probe] = reg.on_timer(5.0)
+    assert probe.purpose == "probe"
+    assert reg.on_timer(10.0) == []  # the first probe is still waiting
+
+
+def test_stop_answers_the_stale_challenge_to_its_reused_nonce() -> None:
+    """De-registering long after the nonce was given: the registrar answers
+    401 stale=true, which is answered (still Expires: 0), so the binding goes."""
+    reg, pbx = make(probe="options"), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    [bye] = reg.stop(1000.0)
+    stale = pbx.answer(bye.request, 1000.0)
+    assert stale.status == 401 and "stale=true" in (stale.headers.get("WWW-Authenticate") or "")
+    [answer] = reg.on_response("register", stale, 1000.0)
+    assert reg.state is RegState.UNREGISTERING
+    assert answer.request.headers.get("Expires") == "0"
+    assert "Authorization" in answer.request.headers
+    reg.on_response("register", pbx.answer(answer.request, 1000.0), 1000.0)
+    assert reg.state is RegState.UNREGISTERED
+    assert pbx.bindings == {}
+    assert reg.next_deadline() is None
+
+
+def test_stop_answers_challenges_a_bounded_number_of_times() -> None:
+    reg, pbx = make(probe="options"), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    sends = reg.stop(1000.0)
+    answered = 0
+    while sends:
+        [send] = sends
+        stale = pbx._challenge(send.request, 1000.0, stale=True)  # always stale
+        sends = reg.on_response("register", stale, 1000.0)
+        answered += len(sends)
+    assert answered == 2
+    assert reg.state is RegState.UNREGISTERED and reg.next_deadline() is None
+
+
+def test_stop_with_wrong_credentials_gives_up_without_registering_again() -> None:
+    reg, pbx = make(probe="options"), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    pbx.restart()
+    pbx.server_lookup = {"4000": "changed"}.get
+    pbx.restart()
+    sends = reg.stop(10.0)
+    while sends:
+        sends = reg.on_response("register", pbx.answer(sends[0].request, 10.0), 10.0)
+    assert reg.state is RegState.UNREGISTERED and reg.next_deadline() is None
+    assert "authentication failed" in (reg.last_error or "")
+
+
+def test_an_unknown_probe_is_refused() -> None:
+    with pytest.raises(ValueError, match="probe"):
+        make(probe="ping")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from callcenter.sip.auth import DigestServer
+from callcenter.sip.builders import make_response
 from callcenter.sip.endpoint import EndpointConfig
 from callcenter.sip.events import CancelReceived, RequestReceived, Send
-from callcenter.sip.message import Response, Transport
+from callcenter.sip.message import Address, Request, Response, Transport
 from callcenter.sip.parser import parse_message
-from callcenter.sip.ua import UaConfig, UserAgent
+from callcenter.sip.registration import Account, Registration, RegState
+from callcenter.sip.ua import RegistrationChanged, UaConfig, UserAgent
 
 from .helpers import UAC, Ids, first_lines, request, sent
 
@@ -93,3 +96,36 @@ def test_calls_and_dialogs_are_passed_to_the_call_layer() -> None:
     assert [type(a) for a in out if not isinstance(a, Send)] == [CancelReceived]
     bye = agent.receive(request("BYE", to_tag="t", branch="z9hG4bK-b"), UAC, 2.0)
     assert [a.request.method for a in bye if isinstance(a, RequestReceived)] == ["BYE"]
+
+
+def test_each_registration_state_change_is_reported_once_with_the_state_it_left() -> None:
+    """A wrong password: the UA reports unregistered -> registering -> failed.
+    The state before an input was read after the registration had handled it,
+    so no change was ever reported (nothing logged, the counter never moved)."""
+    account = Account(name="hotline", server="127.0.0.1", port=5070, user="4000", password="bad")
+    reg = Registration(account, LOCAL[Transport.UDP], new_id=Ids("r"), rng=lambda: 0.5)
+    agent = UserAgent(UaConfig(EndpointConfig(LOCAL)), [reg], new_id=Ids("u"))
+    pbx = DigestServer("127.0.0.1", b"k" * 32, {"4000": "good"}.get)
+    pbx_address = Address("127.0.0.1", 5070)
+
+    def changes(actions: list[object]) -> list[RegistrationChanged]:
+        return [a for a in actions if isinstance(a, RegistrationChanged)]
+
+    def challenge(actions: list[object]) -> bytes:
+        [data] = sent(actions)
+        req = parse_message(data)
+        assert isinstance(req, Request) and req.method == "REGISTER"
+        extra = [("WWW-Authenticate", c.to_header()) for c in pbx.challenge(0.0)]
+        return make_response(req, 401, to_tag="pbx", extra=extra).serialize()
+
+    actions = agent.start(0.0)
+    assert changes(actions) == [
+        RegistrationChanged("hotline", RegState.REGISTERING, None, RegState.UNREGISTERED)
+    ]
+    actions = agent.receive(challenge(actions), pbx_address, 0.1)  # answered: no change
+    assert changes(actions) == []
+    actions = agent.receive(challenge(actions), pbx_address, 0.2)  # the answer refused
+    [failed] = changes(actions)
+    assert (failed.previous, failed.state) == (RegState.REGISTERING, RegState.FAILED)
+    assert failed.error is not None and "authentication failed" in failed.error
+    assert changes(agent.on_timer(0.3)) == []  # nothing due: nothing changes
