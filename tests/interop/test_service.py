@@ -15,10 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from callcenter.call_side.service import Service
 from callcenter.settings import Settings
-from tests.helpers import FLOOR_PROCESS, free_port
+from tests.helpers import FLOOR_PROCESS, free_port, scrape
 
 from .conftest import PBX_USERS
 from .garbage import send_garbage
@@ -28,9 +29,16 @@ from .sipp import SippRunner
 RETRY_MAX = 2.0
 
 
-def settings_for(kam: Kamailio, transport: str = "udp", **account: Any) -> Settings:
+def settings_for(
+    kam: Kamailio,
+    transport: str = "udp",
+    *,
+    floor_process: bool = FLOOR_PROCESS,
+    probe: str = "register",
+    **account: Any,
+) -> Settings:
     return Settings(
-        service={"floor_process": FLOOR_PROCESS},
+        service={"floor_process": floor_process},
         database={"enabled": False},
         http={"port": free_port()},
         sip={
@@ -40,6 +48,7 @@ def settings_for(kam: Kamailio, transport: str = "udp", **account: Any) -> Setti
             # second, so a dead PBX is noticed within the test's patience.
             "options_interval": 1.0,
             "options_timeout": 0.5,
+            "registration_probe": probe,
         },
         accounts=[
             {
@@ -149,6 +158,62 @@ async def test_wrong_password_is_reported_and_not_retried_in_a_loop(kamailio: Ka
         assert deadline is not None
         assert deadline - asyncio.get_running_loop().time() > RETRY_MAX - 0.5
         assert await contacts(kamailio) == []
+    finally:
+        await service.stop()
+
+
+@pytest.mark.parametrize("floor_process", [False, True], ids=["one-process", "two-processes"])
+async def test_a_wrong_password_is_logged_once_per_change_and_counted(
+    kamailio: Kamailio, floor_process: bool
+) -> None:
+    """Found against Asterisk: with a wrong password nothing was logged and
+    callcenter_sip_registration_changes_total never moved, in either form."""
+    with capture_logs() as logs:
+        service = await started(
+            settings_for(kamailio, floor_process=floor_process, password="wrong")
+        )
+        try:
+            await until(lambda: state(service) == "failed", 2.0, "failed")
+            async with aiohttp.ClientSession() as session:
+                metric = await scrape(session, service.http_addresses[0])
+        finally:
+            await service.stop()
+    name = "callcenter_sip_registration_changes_total"
+    assert metric(name, {"account": "hotline", "state": "registering"}) == 1.0
+    assert metric(name, {"account": "hotline", "state": "failed"}) == 1.0
+    changes = [e for e in logs if e.get("to_state")]
+    assert [(e["from_state"], e["to_state"]) for e in changes][:2] == [
+        ("unregistered", "registering"),
+        ("registering", "failed"),
+    ]
+    failed = changes[1]
+    assert failed["account"] == "hotline" and failed["log_level"] == "warning"
+    assert "authentication failed" in failed["last_error"]
+
+
+async def test_a_pbx_restarted_within_seconds_has_the_hotline_registered_again_at_the_next_probe(
+    kamailio: Kamailio, sipp: SippRunner
+) -> None:
+    """Kamailio keeps its bindings in memory. Killed and restarted within a
+    couple of seconds, it forgot the hotline's; OPTIONS answered 200 and the
+    hotline stayed unreachable until its refresh (564 s in the field). The
+    REGISTER probe binds it again within one probe interval (1 s here)."""
+    service = await started(settings_for(kamailio, expires=600))
+    try:
+        await until(lambda: state(service) == "registered", 1.0, "registered")
+        assert len(await contacts(kamailio)) == 1
+        await asyncio.to_thread(kamailio.kill)
+        await asyncio.to_thread(kamailio.start)  # same port, empty location table
+        loop = asyncio.get_running_loop()
+        restarted = loop.time()
+        while not await contacts(kamailio):
+            assert loop.time() - restarted < 1.0 + 1.0, "no binding one probe interval later"
+            await asyncio.sleep(0.1)
+        assert state(service) == "registered"
+        # A call through the restarted PBX reaches the service again.
+        result = await sipp.arun("invite_cancel.xml", kamailio.hostport, service="hotline")
+        result.assert_ok(calls=1)
+        assert "SIP/2.0 180 Ringing" in result.messages
     finally:
         await service.stop()
 
