@@ -98,7 +98,7 @@ modparam("nathelper", "received_avp", "$avp(RECEIVED)")
 
 modparam("auth", "algorithm", "@@ALGORITHM@@")
 modparam("auth", "qop", "@@QOP@@")
-modparam("auth", "nonce_expire", 300)
+modparam("auth", "nonce_expire", @@NONCE_EXPIRE@@)
 modparam("auth", "secret", "@@SECRET@@")
 
 request_route {
@@ -280,6 +280,7 @@ def render_config(
     authenticate_calls: bool = False,
     secret: str | None = None,
     debug: int = 2,
+    nonce_expire: int = 300,
 ) -> str:
     """Return the text of a kamailio.cfg for the given users and listen address."""
     if algorithm not in ("MD5", "SHA-256"):
@@ -300,6 +301,7 @@ def render_config(
         "@@CHALLENGE_FLAGS@@": "1" if qop else "0",
         "@@DEFINES@@": "#!define WITH_CALLAUTH" if authenticate_calls else "",
         "@@SECRET@@": secret or uuid.uuid4().hex,
+        "@@NONCE_EXPIRE@@": str(nonce_expire),
         "@@USER_CHECKS@@": "\n".join(checks),
     }
     text = _CFG_TEMPLATE
@@ -351,6 +353,7 @@ class Kamailio:
         debug: int = 2,
         shm_mb: int = 32,
         pkg_mb: int = 8,
+        nonce_expire: int = 300,
     ) -> None:
         binary = find_tool("kamailio")
         if binary is None:
@@ -371,6 +374,7 @@ class Kamailio:
         self.debug = debug
         self.shm_mb = shm_mb
         self.pkg_mb = pkg_mb
+        self.nonce_expire = nonce_expire
         # Unix socket paths are limited to ~107 bytes: keep runtime files in a
         # short private directory rather than under pytest's long tmp_path.
         self._rundir = Path(tempfile.mkdtemp(prefix="kam-"))
@@ -412,6 +416,7 @@ class Kamailio:
                 qop=self.qop,
                 authenticate_calls=self.authenticate_calls,
                 debug=self.debug,
+                nonce_expire=self.nonce_expire,
             )
         )
         return self.cfg_path

@@ -35,6 +35,7 @@ def settings_for(
     *,
     floor_process: bool = FLOOR_PROCESS,
     probe: str = "register",
+    options_interval: float = 1.0,
     **account: Any,
 ) -> Settings:
     return Settings(
@@ -46,7 +47,7 @@ def settings_for(
             "tls_port": free_port(),
             # Probe the PBX every second and give up on an answer after half a
             # second, so a dead PBX is noticed within the test's patience.
-            "options_interval": 1.0,
+            "options_interval": options_interval,
             "options_timeout": 0.5,
             "registration_probe": probe,
         },
@@ -132,6 +133,26 @@ async def test_registers_then_again_on_its_own_after_the_pbx_restarts(
         await service.stop()
     # A clean stop removes the binding (REGISTER with Expires: 0).
     assert await contacts(kamailio) == []
+
+
+async def test_a_clean_stop_answers_the_stale_challenge_and_removes_the_binding(
+    make_kamailio: Callable[..., Kamailio],
+) -> None:
+    """Found against Asterisk: the de-registration reuses the last nonce, by
+    then stale; the PBX answered 401 stale=true, the service did not answer it,
+    and the binding stayed until it expired (callers rang a stopped service)."""
+    kam = make_kamailio(nonce_expire=1)
+    # No probe: the last nonce is the first REGISTER's.
+    service = await started(settings_for(kam, options_interval=0.0))
+    try:
+        await until(lambda: state(service) == "registered", 1.0, "registered")
+        assert len(await contacts(kam)) == 1
+        await asyncio.sleep(2.5)  # the nonce is stale now
+    finally:
+        await service.stop()
+    assert await contacts(kam) == []
+    # It was challenged: Kamailio's code -4 is "nonce expired".
+    assert "REGISTER auth failed for 'hotline' (code -4)" in await asyncio.to_thread(kam.log_text)
 
 
 async def test_registers_with_sha256_digest(make_kamailio: Callable[..., Kamailio]) -> None:

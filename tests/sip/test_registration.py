@@ -405,3 +405,15 @@ def test_stop_with_wrong_credentials_gives_up_without_registering_again() -> Non
 def test_an_unknown_probe_is_refused() -> None:
     with pytest.raises(ValueError, match="probe"):
         make(probe="ping")
+
+
+def test_a_403_from_the_registrar_backs_off_naming_it() -> None:
+    """A registrar refusing our AOR (403 Not our domain) is an error the
+    operator must see (/healthz, the log line of the change), retried with back-off."""
+    reg = make()
+    [send] = reg.start(0.0)
+    refused = make_response(send.request, 403, reason="Not our domain")
+    assert reg.on_response("register", refused, 0.1) == []
+    assert reg.state is RegState.BACKOFF
+    assert reg.last_error == "registrar answered 403 Not our domain"
+    assert reg.next_deadline() == pytest.approx(1.1)
