@@ -26,7 +26,9 @@ The probe is a REGISTER refresh (``probe="register"``, the default): its 2xx
 lists every current binding of the AOR (RFC 3261 §10.2.4), so it proves that
 the registrar holds *our* binding, and it restores one a registrar lost (a
 PBX restarted with its bindings in memory); a 2xx that does not list our
-Contact means the binding is gone, and the machine registers again at once.
+Contact means the binding is gone, and the machine registers again at once
+(when the registrar listed our Contact as it bound it: one that rewrites or
+omits Contacts in its 2xx cannot be checked so, and its 2xx is taken as is).
 ``probe="options"`` sends OPTIONS (§11) instead: any answer proves only that
 the PBX is alive, not that it still knows the binding.
 """
@@ -149,6 +151,8 @@ class Registration:
         self._answered_fresh = False
         self._register_pending = False
         self._stop_challenges = 0
+        # True when the registrar listed our Contact in the 2xx of the last REGISTER.
+        self._contact_listed = False
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -177,8 +181,13 @@ class Registration:
         if self.state is RegState.UNREGISTERING:
             return self._unregistering(resp, now)
         if 200 <= resp.status < 300:
-            if purpose == "probe" and not self._lists_our_contact(resp):
+            listed = self._lists_our_contact(resp)
+            if purpose == "probe" and self._contact_listed and not listed:
                 return self._binding_lost()
+            if purpose != "probe":
+                # A registrar that does not list our Contact when it binds it
+                # (it rewrites Contacts, or lists none) cannot be checked so.
+                self._contact_listed = listed
             return self._registered(resp, now)
         if resp.status in (401, 407):
             return self._challenged(resp, now)

@@ -417,3 +417,17 @@ def test_a_403_from_the_registrar_backs_off_naming_it() -> None:
     assert reg.state is RegState.BACKOFF
     assert reg.last_error == "registrar answered 403 Not our domain"
     assert reg.next_deadline() == pytest.approx(1.1)
+
+
+def test_a_registrar_that_never_lists_our_contact_is_not_taken_for_losing_it() -> None:
+    """One that rewrites Contacts to the source address (or lists none) would
+    otherwise make every probe a lost binding and a second REGISTER."""
+    reg = make(options_interval=5.0)
+    [send] = reg.start(0.0)
+    rewritten = [("Contact", "<sip:4000@198.51.100.7:40000>;expires=120")]
+    reg.on_response("register", make_response(send.request, 200, extra=rewritten), 0.0)
+    assert reg.state is RegState.REGISTERED
+    [probe] = reg.on_timer(5.0)
+    assert reg.on_response("probe", make_response(probe.request, 200, extra=rewritten), 5.0) == []
+    assert reg.state is RegState.REGISTERED and reg.last_error is None
+    assert reg.expires_at == 125.0
