@@ -41,7 +41,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .agents import Agent, AgentState, Transition
-from .errors import InvalidTransition, OverflowCycle, UnknownAgent, UnknownQueue
+from .errors import (
+    AgentUnavailable,
+    InvalidTransition,
+    OverflowCycle,
+    UnknownAgent,
+    UnknownQueue,
+)
 from .events import (
     AcdAction,
     AcdCommand,
@@ -670,8 +676,13 @@ class Acd:
                 raise UnknownQueue(target)
             direct = None
         elif kind == "agent":
-            if target not in self.agents or target == agent.id:
+            if target not in self.agents:
                 raise UnknownAgent(target)
+            why = _unavailable(self.agents[target], agent)
+            if why is not None:
+                # Refused at once, so the caller is never left waiting for an
+                # agent who will not be offered the call (docs/acd.md).
+                raise AgentUnavailable(target, why)
             queue, direct = call.queue, target
         else:
             raise InvalidTransition(agent.state.value, f"transfer to a {kind}")
@@ -702,6 +713,24 @@ class Acd:
         self._schedule(("breach", call.id), now + queue.target_seconds)
         self._schedule(("max_wait", call.id), now + queue.max_wait)
         return [*out, RingTicked(call.id, 1)]
+
+    def transfer_target(self, number: str) -> tuple[str, str] | None:
+        """What a number dialled to transfer a call names: ("agent", agent id) for
+        an agent's extension, ("queue", name) for a queue's number, else None."""
+        if not number:
+            return None
+        for agent in self.agents.values():
+            if agent.extension == number:
+                return "agent", agent.id
+        queue = self._by_number.get(number)
+        return ("queue", queue.name) if queue is not None else None
+
+    def agent_on_leg(self, call_id: str, leg_id: str) -> str | None:
+        """The agent talking to the caller on that leg, if the call is connected there."""
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.CONNECTED or call.leg_id != leg_id:
+            return None
+        return call.agent_id
 
     # -- administration -------------------------------------------------------------------
 
@@ -864,6 +893,30 @@ class Acd:
         """Each agent's (id, state, seconds in the state), as `snapshot` lists them."""
         for agent in self.agents.values():
             yield agent.id, agent.state.value, now - agent.state_since
+
+
+#: Why an agent in each state other than READY cannot take a transfer, in words
+#: the desktop shows as they are.
+_NOT_TAKING: dict[AgentState, str] = {
+    AgentState.OFFLINE: "logged out",
+    AgentState.NOT_READY: "not ready",
+    AgentState.RESERVED: "being offered a call",
+    AgentState.RINGING: "being offered a call",
+    AgentState.ON_CALL: "on a call",
+    AgentState.WRAP_UP: "in wrap-up after a call",
+}
+
+
+def _unavailable(target: Agent, transferring: Agent) -> str | None:
+    """Why `target` cannot take `transferring`'s call now; None if they can (ready)."""
+    if target is transferring:
+        return "it is the agent's own call"
+    if target.state is AgentState.READY:
+        return None
+    why = _NOT_TAKING[target.state]
+    if target.state is AgentState.NOT_READY and target.reason:
+        why = f"{why} ({target.reason})"
+    return why
 
 
 def _agent_view(a: Agent, now: float) -> AgentView:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AcdError",
+    "AgentUnavailable",
     "InvalidTransition",
     "OverflowCycle",
     "UnknownAgent",
@@ -22,6 +23,16 @@ class UnknownAgent(AcdError):
     def __init__(self, agent_id: str) -> None:
         super().__init__(f"unknown agent {agent_id!r}")
         self.agent_id = agent_id
+
+
+class AgentUnavailable(AcdError):
+    """A transfer to an agent who cannot take it now (logged out, not ready,
+    busy, or the agent transferring): refused at once, never left waiting."""
+
+    def __init__(self, agent_id: str, why: str) -> None:
+        super().__init__(f"agent {agent_id!r} cannot take a transfer: {why}")
+        self.agent_id = agent_id
+        self.why = why
 
 
 class UnknownCall(AcdError):

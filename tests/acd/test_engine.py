@@ -574,6 +574,81 @@ def test_blind_transfer_to_a_queue_ends_the_agents_talk_and_requeues_the_same_ca
     )
 
 
+def _connected(f: Floor) -> tuple[str, RingAgent]:
+    """c1 arrived and answered by whichever agent was offered it."""
+    f.do(CallArrived("c1", "4000", "1"))
+    first = f.ring()[0]
+    f.do(LegAnswered("c1", first.leg_id), at=1.0)
+    return first.agent_id, first
+
+
+@pytest.mark.parametrize(
+    ("setup", "why"),
+    [
+        (lambda f, other: f.do(AgentLogout(other)), "logged out"),
+        (lambda f, other: f.do(SetNotReady(other, "break")), "not ready (break)"),
+        (lambda f, other: f.do(CallArrived("c2", "4000", "2")), "being offered a call"),
+    ],
+)
+def test_a_transfer_to_an_agent_who_cannot_take_it_is_refused_at_once_with_why(
+    setup: Any, why: str
+) -> None:
+    from callcenter.acd.errors import AgentUnavailable
+    from callcenter.acd.events import TransferCall
+
+    f = Floor("a1", "a2")
+    agent, first = _connected(f)
+    other = "a2" if agent == "a1" else "a1"
+    setup(f, other)
+    before = len(f.log)
+    with pytest.raises(AgentUnavailable) as refused:
+        f.do(TransferCall(agent, "agent", other), at=2.0)
+    assert str(refused.value) == f"agent {other!r} cannot take a transfer: {why}"
+    # Nothing happened: the call stays with its agent, and nobody is rung for it.
+    assert f.log[before:] == []
+    assert f.state(agent) is AgentState.ON_CALL
+    assert f.acd.agent_on_leg("c1", first.leg_id) == agent
+    with pytest.raises(AgentUnavailable, match="the agent's own call"):
+        f.do(TransferCall(agent, "agent", agent))
+
+
+def test_a_transfer_to_an_agent_on_a_call_is_refused() -> None:
+    from callcenter.acd.errors import AgentUnavailable
+    from callcenter.acd.events import TransferCall
+
+    f = Floor("a1", "a2")
+    agent, _ = _connected(f)
+    other = "a2" if agent == "a1" else "a1"
+    f.do(CallArrived("c2", "4000", "2"), at=1.5)
+    f.do(LegAnswered("c2", f.ring("c2")[0].leg_id), at=1.6)
+    with pytest.raises(AgentUnavailable, match=f"'{other}' cannot take a transfer: on a call"):
+        f.do(TransferCall(agent, "agent", other), at=2.0)
+    with pytest.raises(AgentUnavailable, match=f"'{agent}' cannot take a transfer: on a call"):
+        f.do(TransferCall(other, "agent", agent), at=2.0)
+
+
+def test_a_number_dialled_to_transfer_names_an_agent_or_a_queue() -> None:
+    tech = queue(name="tech", numbers=("5000",), group="tech")
+    f = Floor("a1", queues=[queue(), tech])
+    assert f.acd.transfer_target("1a1") == ("agent", "a1")  # the agent's extension
+    assert f.acd.transfer_target("5000") == ("queue", "tech")
+    assert f.acd.transfer_target("4000") == ("queue", "service")
+    assert f.acd.transfer_target("a1") is None  # an id is no number
+    assert f.acd.transfer_target("9999") is None
+    assert f.acd.transfer_target("") is None
+
+
+def test_the_agent_on_a_leg_is_known_only_while_connected_there() -> None:
+    f = Floor("a1")
+    f.do(CallArrived("c1", "4000", "1"))
+    [ring] = f.ring()
+    assert f.acd.agent_on_leg("c1", ring.leg_id) is None  # ringing
+    f.do(LegAnswered("c1", ring.leg_id), at=1.0)
+    assert f.acd.agent_on_leg("c1", ring.leg_id) == "a1"
+    assert f.acd.agent_on_leg("c1", "other") is None
+    assert f.acd.agent_on_leg("c9", ring.leg_id) is None
+
+
 def test_caller_leaving_after_a_transfer_is_an_abandon_marked_transferred() -> None:
     from callcenter.acd.events import TransferCall
 
@@ -583,8 +658,8 @@ def test_caller_leaving_after_a_transfer_is_an_abandon_marked_transferred() -> N
     agent = f.ring()[0].agent_id
     other = "a2" if agent == "a1" else "a1"
     f.do(SetNotReady(other, "break"), at=2.0)
-    f.do(TransferCall(agent, "agent", other), at=3.0)
-    assert len(f.ring()) == 1  # the target agent is not ready: the call waits for them
+    f.do(TransferCall(agent, "queue", "service"), at=3.0)
+    assert len(f.ring()) == 1  # nobody else is ready: the call waits in the queue
     f.do(CallerHungUp("c1"), at=5.0)
     [ab] = f.of(CallAbandoned)
     assert ab.transferred and ab.where == "queued" and ab.wait_seconds == 2.0
