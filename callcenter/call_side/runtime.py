@@ -28,7 +28,13 @@ from callcenter.acd.agents import AgentState
 from callcenter.acd.engine import Acd, AcdSnapshot, AgentView
 from callcenter.acd.events import AcdAction, AcdCommand, OfferEnded
 from callcenter.bus import EventBus
-from callcenter.calls.switchboard import CallRefused, Dropped, Switchboard, SwitchboardOutput
+from callcenter.calls.switchboard import (
+    CallRefused,
+    Dropped,
+    Switchboard,
+    SwitchboardOutput,
+    TransferRefused,
+)
 from callcenter.clock import Clock
 from callcenter.events import PhoneRegistered, RegistrationChanged, event_fields
 from callcenter.health import PhoneReach
@@ -275,6 +281,11 @@ class SipRuntime:
                 self.metrics.calls_refused.labels(str(status)).inc()
                 if status != 401:  # a challenge is routine for a trunk; a refusal is not
                     self._log_rejection(now, source=str(source), reason=reason, status=status)
+            case TransferRefused(call_id, status, reason):
+                # An agent's transfer key that did nothing: the agent hears the
+                # failure on the phone; the log says why.
+                self.metrics.transfers_refused.labels(str(status)).inc()
+                log.warning("phone transfer refused", call_id=call_id, status=status, reason=reason)
             case PasswordGuessing(user, source, failures, blocked_for, unreported):
                 # The registrar returns at most one a second.
                 log.warning(

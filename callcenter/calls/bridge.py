@@ -80,7 +80,7 @@ from callcenter.acd.events import (
     LegRinging,
 )
 from callcenter.sip.auth import AuthError, DigestClient, parse_challenge
-from callcenter.sip.builders import make_response
+from callcenter.sip.builders import make_response, safe_reason
 from callcenter.sip.dialog import AnswerRetransmitter, Dialog, DialogId
 from callcenter.sip.endpoint import SipEndpoint, response_address
 from callcenter.sip.errors import SipError, TransactionStateError
@@ -90,11 +90,34 @@ from callcenter.sip.headers import NameAddr, quote, split_comma
 from callcenter.sip.message import Address, Headers, Request, Response, Transport
 
 __all__ = [
-    "AgentTarget", "Bridge", "BridgeConfig", "BridgeOutput", "CallFact", "cancel_reason",
+    "AgentTarget", "Bridge", "BridgeConfig", "BridgeOutput", "CallFact", "TransferAsked",
+    "TransferRefused", "cancel_reason",
 ]  # fmt: skip
 
+
+@dataclass(frozen=True, slots=True)
+class TransferAsked:
+    """An agent's phone asked to transfer its call to `number` (REFER, RFC 3515),
+    answered 202 and told 100 Trying: the switchboard asks the ACD, then tells
+    the bridge's `transfer_outcome`."""
+
+    call_id: str
+    leg_id: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRefused:
+    """A phone's transfer (REFER) refused: answered `status`, or given it in the
+    final NOTIFY; `reason` says why, for the log."""
+
+    call_id: str
+    status: int
+    reason: str
+
+
 CallFact = CallArrived | LegRinging | LegAnswered | LegFailed | CallerHungUp | AgentHungUp
-BridgeOutput = SipAction | CallFact
+BridgeOutput = SipAction | CallFact | TransferAsked | TransferRefused
 
 _FAILURES = {
     486: LegFailure.BUSY,
@@ -222,6 +245,7 @@ class _AgentLeg:
     answer: Response | None = None  # the agent's 200, whose SDP goes to the caller
     ack: Request | None = None  # our ACK of that 200, sent again if it is sent again
     authenticated: bool = False
+    refer_seq: int | None = None  # the CSeq of the REFER being carried out, its NOTIFYs' id
 
     def fire(self, event: _LegInput) -> _LegAction:
         """Apply `_LEG_TABLE`: move to the next state and say what to do.
@@ -389,6 +413,8 @@ class Bridge:
             return self._respond(tx, req, check.status, now, reason=check.reason)
         if req.method == "BYE":
             return self._bye(call, side, tx, req, now)
+        if req.method == "REFER":
+            return self._refer(call, side, leg_id, tx, req, now)
         if req.method in _RELAYED and call.connected is not None:
             return self._relay(call, side, tx, req, now)
         if req.method == "INVITE":
@@ -696,6 +722,83 @@ class Bridge:
         return leg.target.dest
 
     # -- transfers ------------------------------------------------------------------------
+
+    def _refer(
+        self, call: _Call, side: _Side, leg_id: str | None, tx: TxKey, req: Request, now: float
+    ) -> list[BridgeOutput]:
+        """A phone's transfer key: REFER in the agent leg's dialog (RFC 3515).
+
+        A blind transfer to a number is accepted (202, then NOTIFY 100 Trying)
+        and handed to the ACD as the desktop's transfer is; the ACD's answer
+        comes back through `transfer_outcome`. What cannot be carried out is
+        refused with a status and a reason phrase that say why: an attended
+        transfer (Replaces in Refer-To, RFC 3891), a REFER from the caller's
+        side, or one whose Refer-To is missing, repeated or unreadable (400)."""
+        if side is _Side.CALLER:
+            return self._refuse_refer(
+                call, tx, req, 603, "Transfer by the caller not supported", now
+            )
+        leg = call.legs.get(leg_id or "")
+        if leg is None or leg.dialog is None or call.connected != leg.id or call.ended:
+            return self._refuse_refer(call, tx, req, 403, "Call not connected", now)
+        values = [v for n, v in req.headers if n == "Refer-To"]
+        if len(values) != 1:
+            return self._refuse_refer(call, tx, req, 400, "Exactly one Refer-To required", now)
+        try:
+            uri = NameAddr.parse(values[0]).uri
+        except SipError:
+            return self._refuse_refer(call, tx, req, 400, "Refer-To does not parse", now)
+        if uri.headers is not None and any(
+            field.partition("=")[0].strip().lower() == "replaces"
+            for field in uri.headers.split("&")
+        ):
+            return self._refuse_refer(call, tx, req, 603, "Attended transfer not supported", now)
+        if uri.scheme == "tel":
+            number = (uri.opaque or "").partition(";")[0]
+        elif uri.scheme in ("sip", "sips"):
+            number = uri.user or ""
+        else:
+            return self._refuse_refer(call, tx, req, 416, "Refer-To is no SIP or tel URI", now)
+        leg.refer_seq = req.cseq.seq
+        out = self._respond(tx, req, 202, now)
+        out += self._notify(leg, "100 Trying", now, final=False)
+        return [*out, TransferAsked(call.id, leg.id, number)]
+
+    def transfer_outcome(
+        self, call_id: str, leg_id: str, status: int, reason: str, now: float
+    ) -> list[BridgeOutput]:
+        """The ACD took a phone's transfer (200) or refused it (a 4xx-6xx and why):
+        the final NOTIFY, its sipfrag that status (RFC 3515 §2.4.5). Sent before the
+        ACD's hang-up of the leg, so the phone hears the outcome first."""
+        call = self._calls.get(call_id)
+        leg = call.legs.get(leg_id) if call is not None else None
+        if leg is None or leg.dialog is None or leg.refer_seq is None:
+            return []
+        out = self._notify(leg, f"{status} {safe_reason(reason)}", now, final=True)
+        leg.refer_seq = None
+        return out
+
+    def _notify(
+        self, leg: _AgentLeg, status_line: str, now: float, *, final: bool
+    ) -> list[BridgeOutput]:
+        """NOTIFY of the REFER's implicit subscription, in the leg's dialog."""
+        assert leg.dialog is not None
+        body = f"SIP/2.0 {status_line}\r\n".encode()
+        notify = leg.dialog.create_request("NOTIFY", body, "message/sipfrag;version=2.0")
+        notify.headers.add("Event", f"refer;id={leg.refer_seq}")
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        notify.headers.add("Subscription-State", state)
+        notify.headers.add("Contact", self._contact())
+        _, actions = self.endpoint.send_request(notify, self._next_hop(leg), now)
+        return list(actions)
+
+    def _refuse_refer(
+        self, call: _Call, tx: TxKey, req: Request, status: int, reason: str, now: float
+    ) -> list[BridgeOutput]:
+        return [
+            *self._respond(tx, req, status, now, reason=reason),
+            TransferRefused(call.id, status, reason),
+        ]
 
     def _reinvite_caller(self, call: _Call, leg: _AgentLeg, now: float) -> list[BridgeOutput]:
         """Point the caller's media at the new agent: re-INVITE with the agent's offer."""

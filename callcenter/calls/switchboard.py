@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from callcenter.acd.engine import Acd
+from callcenter.acd.errors import AcdError, AgentUnavailable, UnknownAgent, UnknownQueue
 from callcenter.acd.events import (
     AcdAction,
     AcdCommand,
@@ -23,6 +24,7 @@ from callcenter.acd.events import (
     RedirectCall,
     RejectCall,
     RingAgent,
+    TransferCall,
 )
 from callcenter.events import PhoneRegistered, RegistrationChanged
 from callcenter.sip.builders import safe_reason
@@ -46,7 +48,7 @@ from callcenter.sip.ua import RegistrationChanged as UaRegistrationChanged
 from callcenter.sip.ua import UaAction, UserAgent
 
 from .admission import Admission
-from .bridge import Bridge, BridgeOutput
+from .bridge import Bridge, BridgeOutput, TransferAsked, TransferRefused
 
 __all__ = [
     "Admission",
@@ -55,6 +57,7 @@ __all__ = [
     "Gate",
     "Switchboard",
     "SwitchboardOutput",
+    "TransferRefused",
 ]
 
 
@@ -92,6 +95,7 @@ SwitchboardOutput = (
     | Dropped
     | CallRefused
     | PasswordGuessing
+    | TransferRefused
 )
 #: Decides whether bytes from a source are read at all (flood protection):
 #: None to read them, else the reason they are dropped.
@@ -297,12 +301,51 @@ class Switchboard:
             if isinstance(item, Send):
                 out.append(item)
                 continue
+            if isinstance(item, TransferRefused):
+                out.append(item)
+                continue
+            if isinstance(item, TransferAsked):
+                bridge_out, events = self._phone_transfer(item, now)
+                work.extend(bridge_out)
+                out += events
+                continue
             if not isinstance(item, (RequestReceived, ResponseReceived, CancelReceived)):
                 for action in self.acd.handle(item, now):  # type: ignore[arg-type]
                     applied = self._apply_one(action, now)
                     work.extend(applied[0])
                     out += applied[1]
         return out
+
+    def _phone_transfer(
+        self, asked: TransferAsked, now: float
+    ) -> tuple[list[BridgeOutput], list[SwitchboardOutput]]:
+        """A phone's blind transfer (REFER), carried out as the desktop's `call.transfer`:
+        the number it dialled names an agent (their extension) or a queue (its
+        number), and the ACD takes it or refuses it as it does the desktop's.
+        The phone hears the outcome (the final NOTIFY) before the ACD's actions
+        hang its leg up and ring the new agent."""
+        agent_id = self.acd.agent_on_leg(asked.call_id, asked.leg_id)
+        target = self.acd.transfer_target(asked.number)
+        actions: list[AcdAction] = []
+        status, reason = 200, "OK"
+        if agent_id is None:
+            status, reason = 403, "Call not connected"
+        elif target is None:
+            status, reason = 404, f"no agent or queue has the number {asked.number!r}"
+        else:
+            try:
+                actions = self.acd.handle(TransferCall(agent_id, *target), now)
+            except AcdError as exc:
+                status, reason = _refusal_status(exc), str(exc)
+        bridge_out = self.bridge.transfer_outcome(asked.call_id, asked.leg_id, status, reason, now)
+        events: list[SwitchboardOutput] = []
+        if status != 200:
+            events.append(TransferRefused(asked.call_id, status, reason))
+        for action in actions:
+            more, passed = self._apply_one(action, now)
+            bridge_out += more
+            events += passed
+        return bridge_out, events
 
     def _apply(self, actions: list[AcdAction], now: float) -> list[SwitchboardOutput]:
         out: list[SwitchboardOutput] = []
@@ -333,3 +376,13 @@ class Switchboard:
 
 def _new_call(request: Request) -> bool:
     return request.method == "INVITE" and not request.to.tag
+
+
+def _refusal_status(exc: AcdError) -> int:
+    """The sipfrag status of a transfer the ACD refused: 404 for no such agent or
+    queue, 480 for an agent who cannot take it now, 403 for anything else."""
+    if isinstance(exc, (UnknownAgent, UnknownQueue)):
+        return 404
+    if isinstance(exc, AgentUnavailable):
+        return 480
+    return 403

@@ -70,6 +70,15 @@ class SipMetrics:
             ["status"],
             registry=registry,
         )
+        self.transfers_refused = Counter(
+            "callcenter_sip_transfers_refused",
+            "Transfers asked by an agent's phone (REFER) and refused, by the status "
+            "answered or given in the final NOTIFY: 400 (no readable Refer-To), 403, "
+            "404 (no such agent or queue), 416, 480 (the agent cannot take it now), "
+            "603 (attended, or from the caller).",
+            ["status"],
+            registry=registry,
+        )
         self.dropped = Counter(
             "callcenter_sip_dropped",
             "Messages from untrusted sources dropped unread by the flood throttle: over "
