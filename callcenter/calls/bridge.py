@@ -246,6 +246,8 @@ class _AgentLeg:
     ack: Request | None = None  # our ACK of that 200, sent again if it is sent again
     authenticated: bool = False
     refer_seq: int | None = None  # the CSeq of the REFER being carried out, its NOTIFYs' id
+    notify_tx: TxKey | None = None  # the final NOTIFY of a REFER, until answered
+    bye_deferred: bool = False  # transferred by its phone: BYE once that NOTIFY is answered
 
     def fire(self, event: _LegInput) -> _LegAction:
         """Apply `_LEG_TABLE`: move to the next state and say what to do.
@@ -314,6 +316,8 @@ class Bridge:
         self._retransmit_seq = itertools.count()
         # Re-INVITEs of the caller after a transfer: tx -> (call id, new agent leg id).
         self._reinvites: dict[TxKey, tuple[str, str]] = {}
+        # A REFER's final NOTIFY: tx -> (call id, agent leg id).
+        self._notifies: dict[TxKey, tuple[str, str]] = {}
 
     @property
     def calls(self) -> int:
@@ -351,9 +355,16 @@ class Bridge:
         return self._caller_gone(call, now, cancel_reason(cancel) if cancel else "caller")
 
     def owns_client_tx(self, tx: TxKey) -> bool:
-        return tx in self._by_client_tx or tx in self._relays or tx in self._reinvites
+        return (
+            tx in self._by_client_tx
+            or tx in self._relays
+            or tx in self._reinvites
+            or tx in self._notifies
+        )
 
     def on_response(self, tx: TxKey, resp: Response, now: float) -> list[BridgeOutput]:
+        if tx in self._notifies:
+            return self._notify_answered(tx, now) if resp.status >= 200 else []
         if tx in self._reinvites:
             return self._reinvite_answered(tx, resp, now)
         relay = self._relays.get(tx)
@@ -382,6 +393,8 @@ class Bridge:
         return self._stray_answer(resp, now)
 
     def on_timeout(self, tx: TxKey, now: float) -> list[BridgeOutput]:
+        if tx in self._notifies:
+            return self._notify_answered(tx, now)
         if tx in self._reinvites:
             return self._reinvite_failed(tx, now)
         relay = self._relays.pop(tx, None)
@@ -411,6 +424,10 @@ class Bridge:
         check = dialog.check_request(req)
         if check.status is not None:
             return self._respond(tx, req, check.status, now, reason=check.reason)
+        if req.method == "BYE" and side is _Side.AGENT and call.legs[leg_id or ""].bye_deferred:
+            # The phone that transferred the call hangs up itself (RFC 5589 §6):
+            # its part only, the caller stays.
+            return self._transferor_gone(call, call.legs[leg_id or ""], tx, req, now)
         if req.method == "BYE":
             return self._bye(call, side, tx, req, now)
         if req.method == "REFER":
@@ -456,8 +473,8 @@ class Bridge:
     def cancel_leg(self, call_id: str, leg_id: str, now: float) -> list[BridgeOutput]:
         call = self._calls.get(call_id)
         leg = call.legs.get(leg_id) if call is not None else None
-        if leg is None:
-            return []
+        if leg is None or leg.bye_deferred:
+            return []  # a transferring phone's leg: its BYE waits for its NOTIFY's answer
         action = leg.fire(_LegInput.GIVEN_UP)
         if action is _LegAction.SEND_CANCEL:
             return list(self.endpoint.cancel(leg.tx, now))
@@ -467,6 +484,12 @@ class Bridge:
                 # A blind transfer: the agent leaves, the caller stays answered.
                 call.connected = None
                 call.transferring = True
+            if leg.notify_tx is not None:
+                # Transferred by its phone: the phone hears the outcome (the final
+                # NOTIFY) before the BYE, which waits for the NOTIFY's answer:
+                # sent at once, a proxy's workers could deliver the BYE first.
+                leg.bye_deferred = True
+                return []
             return self._end_leg_with_bye(call, leg, now)
         return []  # already cancelling (the caller left and the ACD agrees)
 
@@ -778,6 +801,30 @@ class Bridge:
         leg.refer_seq = None
         return out
 
+    def _notify_answered(self, tx: TxKey, now: float) -> list[BridgeOutput]:
+        """A REFER's final NOTIFY answered (or timed out): a transferred leg's BYE goes now."""
+        call_id, leg_id = self._notifies.pop(tx)
+        call = self._calls.get(call_id)
+        leg = call.legs.get(leg_id) if call is not None else None
+        if call is None or leg is None or leg.notify_tx != tx:
+            return []
+        leg.notify_tx = None
+        if not leg.bye_deferred:
+            return []
+        return self._end_leg_with_bye(call, leg, now)
+
+    def _transferor_gone(
+        self, call: _Call, leg: _AgentLeg, tx: TxKey, req: Request, now: float
+    ) -> list[BridgeOutput]:
+        """The transferring phone's BYE, before we sent ours: its leg alone ends."""
+        out = self._respond(tx, req, 200, now)
+        if leg.notify_tx is not None:
+            self._notifies.pop(leg.notify_tx, None)
+        if leg.dialog is not None:
+            self._dialogs.pop(_dialog_key(leg.dialog), None)
+        self._drop_leg(call, leg)
+        return out
+
     def _notify(
         self, leg: _AgentLeg, status_line: str, now: float, *, final: bool
     ) -> list[BridgeOutput]:
@@ -789,7 +836,10 @@ class Bridge:
         state = "terminated;reason=noresource" if final else "active;expires=60"
         notify.headers.add("Subscription-State", state)
         notify.headers.add("Contact", self._contact())
-        _, actions = self.endpoint.send_request(notify, self._next_hop(leg), now)
+        ntx, actions = self.endpoint.send_request(notify, self._next_hop(leg), now)
+        if final:
+            leg.notify_tx = ntx
+            self._notifies[ntx] = (leg.call_id, leg.id)
         return list(actions)
 
     def _refuse_refer(

@@ -26,7 +26,7 @@ class Connected:
 
 def connected(**queue_kw: object) -> Connected:
     """A caller talking to whichever of two ready agents was offered the call."""
-    h = Harness("1001", "1002", wrap_up=30.0, **queue_kw)
+    h = Harness("1001", "1002", **{"wrap_up": 30.0, **queue_kw})
     h.send(caller_invite(), CALLER)
     ringing = h.to(CALLER)[1]
     invite = next(m for m in h.to(PHONES["1001"]) + h.to(PHONES["1002"]) if m.method == "INVITE")
@@ -76,7 +76,7 @@ def test_refer_to_another_ready_agents_extension_is_a_blind_transfer() -> None:
     other_ext = "1002" if c.agent == "a1001" else "1001"
     h.send(refer(c, f"<sip:{other_ext}@127.0.0.1>"), c.phone, at=12.0)
 
-    accepted, trying, done, bye = h.to(c.phone)
+    accepted, trying, done = h.to(c.phone)
     assert (accepted.status, accepted.cseq.method) == (202, "REFER")
     # RFC 3515 §2.4.4-2.4.5: the implicit subscription's NOTIFYs, in the leg's dialog.
     assert sipfrag(trying) == "SIP/2.0 100 Trying"
@@ -86,14 +86,19 @@ def test_refer_to_another_ready_agents_extension_is_a_blind_transfer() -> None:
     assert sipfrag(done) == "SIP/2.0 200 OK"
     assert done.headers.get("Subscription-State") == "terminated;reason=noresource"
     assert done.cseq.seq > trying.cseq.seq
-    # Then the ACD's hang-up of the leg, as for the desktop's transfer.
-    assert bye.method == "BYE" and bye.call_id == c.invite.call_id
     [moved] = h.of(CallTransferred)
     assert (moved.agent_id, moved.target_kind, moved.target) == (c.agent, "agent", c.other)
     assert h.of(TransferRefused) == []
     [invite2] = h.to(c.other_phone)
     assert invite2.method == "INVITE" and invite2.body == b""
     assert h.to(CALLER) == []  # the caller stays on the line
+    # The ACD's hang-up of the leg, as for the desktop's transfer, once the phone
+    # has answered the final NOTIFY (so a proxy cannot deliver the BYE first).
+    h.send(make_response(trying, 200), c.phone, at=12.1)
+    assert h.to(c.phone) == []
+    h.send(make_response(done, 200), c.phone, at=12.1)
+    [bye] = h.to(c.phone)
+    assert bye.method == "BYE" and bye.call_id == c.invite.call_id
 
     # The new agent answers: the caller is re-INVITEd to their media.
     offer2 = ANSWER.replace(b"5000", b"5002")
@@ -104,12 +109,15 @@ def test_refer_to_another_ready_agents_extension_is_a_blind_transfer() -> None:
 
 
 def test_refer_to_a_queues_number_requeues_the_call() -> None:
-    c = connected()
+    c = connected(wrap_up=60.0)
     c.h.send(refer(c, "<sip:4000@127.0.0.1;user=phone>"), c.phone, at=5.0)
-    accepted, trying, done, bye = c.h.to(c.phone)
+    accepted, trying, done = c.h.to(c.phone)
     assert accepted.status == 202
     assert (sipfrag(trying), sipfrag(done)) == ("SIP/2.0 100 Trying", "SIP/2.0 200 OK")
-    assert bye.method == "BYE"
+    c.h.until(36.9)  # the phone never answers the NOTIFY (retransmitted) ...
+    assert {m.method for m in c.h.to(c.phone)} == {"NOTIFY"}
+    c.h.until(37.1)  # ... until timer F (64*T1) ends it: then the BYE
+    assert [m.method for m in c.h.to(c.phone)] == ["BYE"]
     [moved] = c.h.of(CallTransferred)
     assert (moved.target_kind, moved.target) == ("queue", "service")
 
@@ -203,3 +211,47 @@ def test_refer_in_the_callers_dialog_is_declined() -> None:
     )
     got = _refused_at_once(c, raw, CALLER)
     assert (got.status, got.reason) == (603, "Transfer by the caller not supported")
+
+
+def _transferred(c: Connected) -> Request:
+    """The phone's REFER carried out; its final NOTIFY, not answered yet."""
+    other_ext = c.other[1:]
+    c.h.send(refer(c, f"<sip:{other_ext}@127.0.0.1>"), c.phone, at=5.0)
+    _, _, done = c.h.to(c.phone)
+    assert sipfrag(done) == "SIP/2.0 200 OK"
+    return done
+
+
+def test_a_transferring_phone_that_hangs_up_itself_ends_only_its_part() -> None:
+    c = connected()
+    done = _transferred(c)
+    # RFC 5589: the transferor hangs up after the final NOTIFY. Its BYE ends its
+    # leg; the caller stays, and the new agent's phone goes on ringing.
+    bye = (
+        refer(c, None, cseq=3)
+        .replace(b"REFER sip:", b"BYE sip:")
+        .replace(b"CSeq: 3 REFER", b"CSeq: 3 BYE")
+    )
+    c.h.send(bye, c.phone, at=5.1)
+    [ok] = c.h.to(c.phone)
+    assert (ok.status, ok.cseq.method) == (200, "BYE")
+    assert c.h.to(CALLER) == []
+    assert [m.method for m in c.h.to(c.other_phone)] == ["INVITE"]
+    c.h.send(make_response(done, 200), c.phone, at=5.2)  # the NOTIFY's answer, late
+    assert c.h.to(c.phone) == []  # no BYE of ours after the phone's
+
+
+def test_the_caller_leaving_while_the_transferring_phone_is_told_ends_everything() -> None:
+    c = connected()
+    done = _transferred(c)
+    [invite2] = c.h.to(c.other_phone)
+    c.h.send(answer(invite2, 180), c.other_phone, at=5.05)
+    c.h.send(request("BYE", cseq=2, to_tag=c.caller_tag, branch="z9hG4bK-bye"), CALLER, at=5.1)
+    [ok] = c.h.to(CALLER)
+    assert ok.status == 200
+    assert [m.method for m in c.h.to(c.other_phone)] == ["CANCEL"]
+    c.h.send(make_response(done, 200), c.phone, at=5.2)
+    [bye] = c.h.to(c.phone)
+    assert bye.method == "BYE"
+    c.h.send(make_response(bye, 200), c.phone, at=5.3)
+    assert c.h.sb.bridge.calls <= 1  # the new agent's leg is still being cancelled

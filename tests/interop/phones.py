@@ -56,9 +56,13 @@ def start_pbx_phone(
     ring_ms: int = 0,
     calls: int = 1,
     timeout: float = 30.0,
+    extra: tuple[str, ...] = (),
 ) -> SippProcess:
-    """Start a SIPp phone and register it at Kamailio, Contact at the phone's port."""
-    phone = sipp.start(scenario, calls=calls, timeout=timeout, extra=phone_args(extension, ring_ms))
+    """Start a SIPp phone and register it at Kamailio, Contact at the phone's port;
+    `extra`: more SIPp arguments (e.g. ``-key target <number>``)."""
+    phone = sipp.start(
+        scenario, calls=calls, timeout=timeout, extra=(*phone_args(extension, ring_ms), *extra)
+    )
     with UdpSipClient(kam.address) as client:
         _, final = client.register(
             extension,

@@ -31,6 +31,7 @@ from callcenter.acd.events import (
     CallFailed,
     CallOffered,
     CallQueued,
+    CallTransferred,
     OfferEnded,
     RingTicked,
     TargetBreached,
@@ -451,6 +452,101 @@ async def test_caller_hangs_up_first(kamailio: Kamailio, sipp: SippRunner) -> No
     # The phone received the BYE and answered it.
     assert [m.method for m in received(hung_up) if m.method] == ["INVITE", "ACK", "BYE"]
     assert statuses(sent(hung_up), "BYE") == [200]
+
+
+def notified(phone: SippResult) -> list[str]:
+    """The sipfrag status lines of the NOTIFYs a phone received (RFC 3515)."""
+    return [
+        m.body.strip()
+        for m in received(phone)
+        if m.method == "NOTIFY" and m.header("Content-Type") == "message/sipfrag;version=2.0"
+    ]
+
+
+async def test_the_phones_transfer_key_hands_the_call_to_another_agent(
+    kamailio: Kamailio, sipp: SippRunner
+) -> None:
+    # Round-robin from the first agent: 1001 is offered the call, then transfers it.
+    async with running(pbx_settings(kamailio, strategy="round-robin")) as (service, events):
+        first = await asyncio.to_thread(
+            phone,
+            sipp,
+            kamailio,
+            "1001",
+            "uas_answer_refer.xml",
+            ring_ms=300,
+            extra=("-key", "target", "1002"),
+        )
+        second = await asyncio.to_thread(
+            phone, sipp, kamailio, "1002", "uas_answer_after.xml", ring_ms=300
+        )
+        caller = await call(sipp, kamailio, "uac_call_transferred.xml", "13800000021", 1500)
+        caller.assert_ok(calls=1)
+        transferring = (await sipp.await_result(first, 10)).assert_ok(calls=1)
+        taking = (await sipp.await_result(second, 10)).assert_ok(calls=1)
+
+        moved = await events.wait_for(CallTransferred)
+        assert (moved.agent_id, moved.target_kind, moved.target) == ("a1001", "agent", "a1002")
+        answered = await events.wait_for(CallAnswered, agent_id="a1002")
+        assert answered.transferred and answered.call_id == moved.call_id
+        ended = await events.wait_for(CallEnded)
+        assert (ended.hung_up_by, ended.agent_id) == ("caller", "a1002")
+        assert agent_views(service)["a1001"].state in ("wrap-up", "ready")
+
+    # The transferring phone: 202, NOTIFY 100 Trying then 200 OK, then the service's BYE.
+    assert statuses(received(transferring), "REFER") == [202]
+    assert notified(transferring) == ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"]
+    assert [m.method for m in received(transferring) if m.method] == [
+        "INVITE",
+        "ACK",
+        "NOTIFY",
+        "NOTIFY",
+        "BYE",
+    ]
+    # The second phone rang and answered with its offer; the caller stayed on the
+    # line, re-INVITEd to that phone's media, and hung up at the end.
+    assert [m.method for m in received(taking) if m.method] == ["INVITE", "ACK", "BYE"]
+    [reinvite] = [m for m in received(caller) if m.method == "INVITE"]
+    assert "o=phone-1002 " in reinvite.body
+    assert statuses(received(caller), "BYE") == [200]
+
+
+async def test_a_phones_transfer_to_an_unknown_number_fails_and_the_call_goes_on(
+    kamailio: Kamailio, sipp: SippRunner
+) -> None:
+    async with running(pbx_settings(kamailio, agents=("1001",))) as (_, events):
+        ph = await asyncio.to_thread(
+            phone,
+            sipp,
+            kamailio,
+            "1001",
+            "uas_answer_refer.xml",
+            ring_ms=300,
+            extra=("-key", "target", "1999"),
+        )
+        caller = await call(sipp, kamailio, "uac_call_hold.xml", "13800000022", 3000)
+        caller.assert_ok(calls=1)
+        kept = (await sipp.await_result(ph, 10)).assert_ok(calls=1)
+
+        ended = await events.wait_for(CallEnded)
+        assert (ended.hung_up_by, ended.agent_id) == ("caller", "a1001")
+        assert ended.talk_seconds > 2.0  # the call went on after the refused transfer
+        assert events.of(CallTransferred) == []
+
+    assert statuses(received(kept), "REFER") == [202]
+    assert notified(kept) == [
+        "SIP/2.0 100 Trying",
+        "SIP/2.0 404 no agent or queue has the number '1999'",
+    ]
+    # The BYE that ended the phone's part was the caller's, relayed.
+    assert [m.method for m in received(kept) if m.method] == [
+        "INVITE",
+        "ACK",
+        "NOTIFY",
+        "NOTIFY",
+        "BYE",
+    ]
+    assert [m.method for m in sent(caller) if m.method] == ["INVITE", "ACK", "BYE"]
 
 
 async def test_pbx_challenges_the_agent_leg_and_the_hotline_credentials_answer(
