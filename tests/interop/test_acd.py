@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from callcenter.acd.engine import AgentView
 from callcenter.acd.events import (
@@ -514,24 +515,33 @@ async def test_the_phones_transfer_key_hands_the_call_to_another_agent(
 async def test_a_phones_transfer_to_an_unknown_number_fails_and_the_call_goes_on(
     kamailio: Kamailio, sipp: SippRunner
 ) -> None:
-    async with running(pbx_settings(kamailio, agents=("1001",))) as (_, events):
-        ph = await asyncio.to_thread(
-            phone,
-            sipp,
-            kamailio,
-            "1001",
-            "uas_answer_refer.xml",
-            ring_ms=300,
-            extra=("-key", "target", "1999"),
-        )
-        caller = await call(sipp, kamailio, "uac_call_hold.xml", "13800000022", 3000)
-        caller.assert_ok(calls=1)
-        kept = (await sipp.await_result(ph, 10)).assert_ok(calls=1)
+    with capture_logs() as logs:
+        async with running(pbx_settings(kamailio, agents=("1001",))) as (service, events):
+            ph = await asyncio.to_thread(
+                phone,
+                sipp,
+                kamailio,
+                "1001",
+                "uas_answer_refer.xml",
+                ring_ms=300,
+                extra=("-key", "target", "1999"),
+            )
+            caller = await call(sipp, kamailio, "uac_call_hold.xml", "13800000022", 3000)
+            caller.assert_ok(calls=1)
+            kept = (await sipp.await_result(ph, 10)).assert_ok(calls=1)
 
-        ended = await events.wait_for(CallEnded)
-        assert (ended.hung_up_by, ended.agent_id) == ("caller", "a1001")
-        assert ended.talk_seconds > 2.0  # the call went on after the refused transfer
-        assert events.of(CallTransferred) == []
+            ended = await events.wait_for(CallEnded)
+            assert (ended.hung_up_by, ended.agent_id) == ("caller", "a1001")
+            assert ended.talk_seconds > 2.0  # the call went on after the refused transfer
+            assert events.of(CallTransferred) == []
+            # Counted, by the status the phone was given, and logged with the reason.
+            refused = service.sip_metrics.transfers_refused.labels("404")
+            assert refused._value.get() == 1  # type: ignore[attr-defined]
+            [line] = [e for e in logs if e["event"] == "phone transfer refused"]
+            assert (line["status"], line["reason"]) == (
+                404,
+                "no agent or queue has the number '1999'",
+            )
 
     assert statuses(received(kept), "REFER") == [202]
     assert notified(kept) == [
