@@ -246,8 +246,9 @@ class _AgentLeg:
     ack: Request | None = None  # our ACK of that 200, sent again if it is sent again
     authenticated: bool = False
     refer_seq: int | None = None  # the CSeq of the REFER being carried out, its NOTIFYs' id
-    notify_tx: TxKey | None = None  # the final NOTIFY of a REFER, until answered
-    bye_deferred: bool = False  # transferred by its phone: BYE once that NOTIFY is answered
+    notify_tx: TxKey | None = None  # the REFER's NOTIFY outstanding (one at a time)
+    notify_queued: str | None = None  # the final NOTIFY's status line, waiting for it
+    bye_deferred: bool = False  # transferred by its phone: BYE once the NOTIFYs are answered
 
     def fire(self, event: _LegInput) -> _LegAction:
         """Apply `_LEG_TABLE`: move to the next state and say what to do.
@@ -316,7 +317,7 @@ class Bridge:
         self._retransmit_seq = itertools.count()
         # Re-INVITEs of the caller after a transfer: tx -> (call id, new agent leg id).
         self._reinvites: dict[TxKey, tuple[str, str]] = {}
-        # A REFER's final NOTIFY: tx -> (call id, agent leg id).
+        # A REFER's NOTIFYs: tx -> (call id, agent leg id).
         self._notifies: dict[TxKey, tuple[str, str]] = {}
 
     @property
@@ -486,7 +487,7 @@ class Bridge:
                 call.transferring = True
             if leg.notify_tx is not None:
                 # Transferred by its phone: the phone hears the outcome (the final
-                # NOTIFY) before the BYE, which waits for the NOTIFY's answer:
+                # NOTIFY) before the BYE, which waits for the NOTIFYs' answers:
                 # sent at once, a proxy's workers could deliver the BYE first.
                 leg.bye_deferred = True
                 return []
@@ -782,6 +783,8 @@ class Bridge:
             number = uri.user or ""
         else:
             return self._refuse_refer(call, tx, req, 416, "Refer-To is no SIP or tel URI", now)
+        if leg.notify_tx is not None:  # the last one's NOTIFYs are not all answered
+            return self._refuse_refer(call, tx, req, 491, "A transfer is in progress", now)
         leg.refer_seq = req.cseq.seq
         out = self._respond(tx, req, 202, now)
         out += self._notify(leg, "100 Trying", now, final=False)
@@ -791,24 +794,26 @@ class Bridge:
         self, call_id: str, leg_id: str, status: int, reason: str, now: float
     ) -> list[BridgeOutput]:
         """The ACD took a phone's transfer (200) or refused it (a 4xx-6xx and why):
-        the final NOTIFY, its sipfrag that status (RFC 3515 §2.4.5). Sent before the
-        ACD's hang-up of the leg, so the phone hears the outcome first."""
+        the final NOTIFY, its sipfrag that status (RFC 3515 §2.4.5). The ACD's
+        hang-up of the leg waits for its answer, so the phone hears the outcome first."""
         call = self._calls.get(call_id)
         leg = call.legs.get(leg_id) if call is not None else None
         if leg is None or leg.dialog is None or leg.refer_seq is None:
             return []
-        out = self._notify(leg, f"{status} {safe_reason(reason)}", now, final=True)
-        leg.refer_seq = None
-        return out
+        return self._notify(leg, f"{status} {safe_reason(reason)}", now, final=True)
 
     def _notify_answered(self, tx: TxKey, now: float) -> list[BridgeOutput]:
-        """A REFER's final NOTIFY answered (or timed out): a transferred leg's BYE goes now."""
+        """A REFER's NOTIFY answered (or timed out): the final one goes if it waits,
+        else a transferred leg's BYE goes now."""
         call_id, leg_id = self._notifies.pop(tx)
         call = self._calls.get(call_id)
         leg = call.legs.get(leg_id) if call is not None else None
         if call is None or leg is None or leg.notify_tx != tx:
             return []
         leg.notify_tx = None
+        if leg.notify_queued is not None:
+            line, leg.notify_queued = leg.notify_queued, None
+            return self._notify(leg, line, now, final=True)
         if not leg.bye_deferred:
             return []
         return self._end_leg_with_bye(call, leg, now)
@@ -820,6 +825,7 @@ class Bridge:
         out = self._respond(tx, req, 200, now)
         if leg.notify_tx is not None:
             self._notifies.pop(leg.notify_tx, None)
+        leg.notify_tx = leg.notify_queued = None
         if leg.dialog is not None:
             self._dialogs.pop(_dialog_key(leg.dialog), None)
         self._drop_leg(call, leg)
@@ -828,8 +834,15 @@ class Bridge:
     def _notify(
         self, leg: _AgentLeg, status_line: str, now: float, *, final: bool
     ) -> list[BridgeOutput]:
-        """NOTIFY of the REFER's implicit subscription, in the leg's dialog."""
+        """NOTIFY of the REFER's implicit subscription, in the leg's dialog.
+
+        One at a time: the final one waits for the answer to the 100 Trying, so
+        the phone gets them in order even through a proxy whose workers forward
+        in parallel (a NOTIFY overtaken by a later one would be refused 500)."""
         assert leg.dialog is not None
+        if leg.notify_tx is not None:
+            leg.notify_queued = status_line
+            return []
         body = f"SIP/2.0 {status_line}\r\n".encode()
         notify = leg.dialog.create_request("NOTIFY", body, "message/sipfrag;version=2.0")
         notify.headers.add("Event", f"refer;id={leg.refer_seq}")
@@ -837,9 +850,8 @@ class Bridge:
         notify.headers.add("Subscription-State", state)
         notify.headers.add("Contact", self._contact())
         ntx, actions = self.endpoint.send_request(notify, self._next_hop(leg), now)
-        if final:
-            leg.notify_tx = ntx
-            self._notifies[ntx] = (leg.call_id, leg.id)
+        leg.notify_tx = ntx
+        self._notifies[ntx] = (leg.call_id, leg.id)
         return list(actions)
 
     def _refuse_refer(

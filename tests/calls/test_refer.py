@@ -76,13 +76,16 @@ def test_refer_to_another_ready_agents_extension_is_a_blind_transfer() -> None:
     other_ext = "1002" if c.agent == "a1001" else "1001"
     h.send(refer(c, f"<sip:{other_ext}@127.0.0.1>"), c.phone, at=12.0)
 
-    accepted, trying, done = h.to(c.phone)
+    accepted, trying = h.to(c.phone)
     assert (accepted.status, accepted.cseq.method) == (202, "REFER")
     # RFC 3515 §2.4.4-2.4.5: the implicit subscription's NOTIFYs, in the leg's dialog.
     assert sipfrag(trying) == "SIP/2.0 100 Trying"
     assert trying.headers.get("Event") == "refer;id=2"
     assert trying.headers.get("Subscription-State") == "active;expires=60"
     assert trying.call_id == c.invite.call_id and trying.to.tag == "ph"
+    # The ACD took it at once; its NOTIFY waits for the answer to the first.
+    h.send(make_response(trying, 200), c.phone, at=12.1)
+    [done] = h.to(c.phone)
     assert sipfrag(done) == "SIP/2.0 200 OK"
     assert done.headers.get("Subscription-State") == "terminated;reason=noresource"
     assert done.cseq.seq > trying.cseq.seq
@@ -94,8 +97,6 @@ def test_refer_to_another_ready_agents_extension_is_a_blind_transfer() -> None:
     assert h.to(CALLER) == []  # the caller stays on the line
     # The ACD's hang-up of the leg, as for the desktop's transfer, once the phone
     # has answered the final NOTIFY (so a proxy cannot deliver the BYE first).
-    h.send(make_response(trying, 200), c.phone, at=12.1)
-    assert h.to(c.phone) == []
     h.send(make_response(done, 200), c.phone, at=12.1)
     [bye] = h.to(c.phone)
     assert bye.method == "BYE" and bye.call_id == c.invite.call_id
@@ -111,9 +112,11 @@ def test_refer_to_another_ready_agents_extension_is_a_blind_transfer() -> None:
 def test_refer_to_a_queues_number_requeues_the_call() -> None:
     c = connected(wrap_up=60.0)
     c.h.send(refer(c, "<sip:4000@127.0.0.1;user=phone>"), c.phone, at=5.0)
-    accepted, trying, done = c.h.to(c.phone)
-    assert accepted.status == 202
-    assert (sipfrag(trying), sipfrag(done)) == ("SIP/2.0 100 Trying", "SIP/2.0 200 OK")
+    accepted, trying = c.h.to(c.phone)
+    assert accepted.status == 202 and sipfrag(trying) == "SIP/2.0 100 Trying"
+    c.h.send(make_response(trying, 200), c.phone, at=5.0)
+    [done] = c.h.to(c.phone)
+    assert sipfrag(done) == "SIP/2.0 200 OK"
     c.h.until(36.9)  # the phone never answers the NOTIFY (retransmitted) ...
     assert {m.method for m in c.h.to(c.phone)} == {"NOTIFY"}
     c.h.until(37.1)  # ... until timer F (64*T1) ends it: then the BYE
@@ -125,11 +128,13 @@ def test_refer_to_a_queues_number_requeues_the_call() -> None:
 def _refused_by_the_acd(c: Connected, refer_to: str) -> tuple[str, TransferRefused]:
     h = c.h
     h.send(refer(c, refer_to), c.phone, at=5.0)
-    accepted, trying, final = h.to(c.phone)  # no BYE: the agent keeps the caller
+    accepted, trying = h.to(c.phone)
     assert accepted.status == 202 and sipfrag(trying) == "SIP/2.0 100 Trying"
+    h.send(make_response(trying, 200), c.phone)
+    [final] = h.to(c.phone)  # no BYE: the agent keeps the caller
     assert final.headers.get("Subscription-State") == "terminated;reason=noresource"
-    for notify in (trying, final):  # answered, so their transactions end
-        h.send(make_response(notify, 200), c.phone)
+    h.send(make_response(final, 200), c.phone)
+    assert h.to(c.phone) == []
     assert h.of(CallTransferred) == []
     assert h.to(c.other_phone) == [] and h.to(CALLER) == []
     assert h.sb.acd.agents[c.agent].state.value == "on-call"
@@ -217,7 +222,9 @@ def _transferred(c: Connected) -> Request:
     """The phone's REFER carried out; its final NOTIFY, not answered yet."""
     other_ext = c.other[1:]
     c.h.send(refer(c, f"<sip:{other_ext}@127.0.0.1>"), c.phone, at=5.0)
-    _, _, done = c.h.to(c.phone)
+    _, trying = c.h.to(c.phone)
+    c.h.send(make_response(trying, 200), c.phone, at=5.0)
+    [done] = c.h.to(c.phone)
     assert sipfrag(done) == "SIP/2.0 200 OK"
     return done
 
@@ -255,3 +262,18 @@ def test_the_caller_leaving_while_the_transferring_phone_is_told_ends_everything
     assert bye.method == "BYE"
     c.h.send(make_response(bye, 200), c.phone, at=5.3)
     assert c.h.sb.bridge.calls <= 1  # the new agent's leg is still being cancelled
+
+
+def test_the_final_notify_waits_for_the_first_and_a_second_refer_meanwhile_is_491() -> None:
+    c = connected()
+    c.h.send(refer(c, "<sip:1999@127.0.0.1>"), c.phone, at=5.0)
+    _, trying = c.h.to(c.phone)
+    c.h.send(refer(c, "<sip:1998@127.0.0.1>", cseq=3), c.phone, at=5.1)
+    [busy] = c.h.to(c.phone)
+    assert (busy.status, busy.reason) == (491, "A transfer is in progress")
+    c.h.until(5.6)  # the first NOTIFY, unanswered, is sent again (timer E): not the final
+    assert [sipfrag(m) for m in c.h.to(c.phone)] == ["SIP/2.0 100 Trying"]
+    c.h.send(make_response(trying, 200), c.phone, at=5.7)
+    [final] = c.h.to(c.phone)
+    assert sipfrag(final).startswith("SIP/2.0 404 ")
+    assert final.headers.get("Event") == "refer;id=2"
