@@ -773,8 +773,7 @@ class Bridge:
         except SipError:
             return self._refuse_refer(call, tx, req, 400, "Refer-To does not parse", now)
         if uri.headers is not None and any(
-            field.partition("=")[0].strip().lower() == "replaces"
-            for field in uri.headers.split("&")
+            part.partition("=")[0].strip().lower() == "replaces" for part in uri.headers.split("&")
         ):
             return self._refuse_refer(call, tx, req, 603, "Attended transfer not supported", now)
         if uri.scheme == "tel":
