@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from callcenter.acd.events import CallAnswered, CallTransferred, SetNotReady
 from callcenter.calls.switchboard import TransferRefused
 from callcenter.sip.builders import make_response
 from callcenter.sip.message import Address, Request
 from tests.sip.helpers import request
 
-from .test_switchboard import ANSWER, CALLER, PHONES, Harness, answer, caller_invite
+from .test_bridge_forgets import finish, leftovers
+from .test_switchboard import ANSWER, CALLER, OFFER, PHONES, Harness, answer, caller_invite
 
 
 @dataclass
@@ -277,3 +280,25 @@ def test_the_final_notify_waits_for_the_first_and_a_second_refer_meanwhile_is_49
     [final] = c.h.to(c.phone)
     assert sipfrag(final).startswith("SIP/2.0 404 ")
     assert final.headers.get("Event") == "refer;id=2"
+
+
+@pytest.mark.parametrize("phone_answers", [True, False])
+def test_a_call_transferred_by_its_phone_leaves_nothing_behind(phone_answers: bool) -> None:
+    c = connected()
+    other_ext = c.other[1:]
+    c.h.send(refer(c, f"<sip:{other_ext}@127.0.0.1>"), c.phone, at=5.0)
+    if phone_answers:
+        _, trying = c.h.to(c.phone)
+        c.h.send(make_response(trying, 200), c.phone, at=5.0)
+        [done] = c.h.to(c.phone)
+        c.h.send(make_response(done, 200), c.phone, at=5.0)
+    [invite2] = [m for m in c.h.to(c.other_phone) if m.method == "INVITE"][:1]
+    c.h.send(answer(invite2, 200, ANSWER, tag="p2"), c.other_phone, at=6.0)
+    [reinvite] = [m for m in c.h.to(CALLER) if m.method == "INVITE"]
+    c.h.send(make_response(reinvite, 200, body=OFFER), CALLER, at=6.1)
+    c.h.send(request("BYE", cseq=2, to_tag=c.caller_tag, branch="z9hG4bK-bye"), CALLER, at=8.0)
+    finish(c.h)  # the phone that transferred never answers (False): timers end it all
+    left = leftovers(c.h)
+    if c.h.sb.bridge._notifies:
+        left["_notifies"] = len(c.h.sb.bridge._notifies)
+    assert left == {}
