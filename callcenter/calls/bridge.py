@@ -608,7 +608,7 @@ class Bridge:
         headers.add("CSeq", "1 INVITE")
         headers.add("Contact", self._contact())
         headers.add("P-Asserted-Identity", f"{display}<sip:{caller}@{target.domain}>")
-        headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
+        headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER")
         content_type = call.invite.headers.get("Content-Type")
         body = call.invite.body if offer else b""
         if body and content_type:

@@ -125,3 +125,13 @@ def test_a_phone_registered_here_sees_the_caller_in_from_by_default() -> None:
     h.send(caller_invite(extra="P-Asserted-Identity: <sip:13800000001@pbx>\r\n"), CALLER)
     [invite] = h.to(PHONES["1001"])
     assert invite.from_.uri.user == "13800000001"
+
+
+def test_the_agent_leg_says_the_phone_may_transfer_it() -> None:
+    """A phone shows its transfer key only for a dialog whose peer allows REFER
+    (RFC 3515): the agent leg's INVITE lists it; the caller's answer does not (a
+    REFER from the caller is refused)."""
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    [invite] = h.to(PHONES["1001"])
+    assert "REFER" in (invite.headers.get("Allow") or "").split(", ")
