@@ -25,11 +25,11 @@ from typing import Any, TextIO, TypeVar
 
 import uvloop
 
+from callcenter.call_side.runtime import SipRuntime
 from callcenter.call_side.service import Service
 from callcenter.clock import LoopClock
 from callcenter.log import configure_logging
 from callcenter.process import settle_gc, unsettle_gc
-from callcenter.call_side.runtime import SipRuntime
 from callcenter.settings import Settings
 
 # Something under aiohttp asks platformdirs for a runtime directory; noise here.
