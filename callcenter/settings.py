@@ -14,6 +14,7 @@ the key path (``sip.port``, ``accounts[1].name``).
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 import re
@@ -46,6 +47,7 @@ from . import __version__
 
 if TYPE_CHECKING:
     from .acd.queues import QueueConfig
+    from .acd.schedule import Schedule
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -59,6 +61,7 @@ __all__ = [
     "LogSettings",
     "OverflowSettings",
     "QueueSettings",
+    "ScheduleSettings",
     "ServiceSettings",
     "Settings",
     "SettingsError",
@@ -441,6 +444,82 @@ class OverflowSettings(_Section):
         return self
 
 
+class ScheduleSettings(_Section):
+    """A queue's opening hours (`callcenter.acd.schedule.Schedule`, docs/acd.md)."""
+
+    timezone: str = "Asia/Shanghai"
+    # Each weekday's hours, e.g. mon = ["08:30-12:00", "13:00-17:30"]; none: closed.
+    mon: list[str] = Field(default_factory=list)
+    tue: list[str] = Field(default_factory=list)
+    wed: list[str] = Field(default_factory=list)
+    thu: list[str] = Field(default_factory=list)
+    fri: list[str] = Field(default_factory=list)
+    sat: list[str] = Field(default_factory=list)
+    sun: list[str] = Field(default_factory=list)
+    # China's statutory holidays (closed) and make-up working days ("cn"), or "none".
+    holidays: Literal["cn", "none"] = "cn"
+    # The hours of a make-up working day (a Saturday or Sunday worked); none: Monday's.
+    workday_hours: list[str] | None = None
+    # Dated exceptions: "2026-12-24" = ["09:00-12:00"], or [] for closed all day.
+    # The administration API adds its own (records: queue_hours_exceptions).
+    exceptions: dict[dt.date, list[str]] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from .acd.schedule import zone
+
+        zone(value)
+        return value
+
+    @field_validator("mon", "tue", "wed", "thu", "fri", "sat", "sun", "workday_hours")
+    @classmethod
+    def _hours(cls, value: list[str] | None) -> list[str] | None:
+        from .acd.schedule import parse_hours
+
+        if value is not None:
+            parse_hours(value)
+        return value
+
+    @field_validator("exceptions")
+    @classmethod
+    def _exceptions(cls, value: dict[dt.date, list[str]]) -> dict[dt.date, list[str]]:
+        from .acd.schedule import parse_hours
+
+        for day, hours in value.items():
+            try:
+                parse_hours(hours)
+            except ValueError as exc:
+                raise ValueError(f"{day}: {exc}") from None
+        return value
+
+    def schedule(
+        self, years: tuple[int, ...], extra: dict[dt.date, list[str]] | None = None
+    ) -> Schedule:
+        """The schedule, with China's calendar for `years` and the dated exceptions
+        `extra` (the administration's) on top of the file's."""
+        from .acd.schedule import WEEKDAYS, Schedule, parse_hours
+
+        holidays: frozenset[dt.date] = frozenset()
+        workdays: frozenset[dt.date] = frozenset()
+        if self.holidays == "cn":
+            from .holidays import cn_calendar
+
+            holidays, workdays = cn_calendar(years)
+        weekly = tuple(parse_hours(getattr(self, day)) for day in WEEKDAYS)
+        exceptions = {**self.exceptions, **(extra or {})}
+        return Schedule(
+            timezone=self.timezone,
+            weekly=weekly,
+            holidays=holidays,
+            workdays=workdays,
+            workday_hours=weekly[0]
+            if self.workday_hours is None
+            else parse_hours(self.workday_hours),
+            exceptions={day: parse_hours(hours) for day, hours in exceptions.items()},
+        )
+
+
 #: A queue's name is also a URL's last segment (PUT /api/admin/queues/{name}):
 #: none of the characters that end or escape a path segment, no control character.
 QUEUE_NAME_PATTERN: Final = r"^[^/?#%\x00-\x1f\x7f]+$"
@@ -474,6 +553,12 @@ class QueueSettings(_Section):
     decline_cooldown: float = Field(default=30.0, ge=0)
     short_abandon: float = Field(default=5.0, ge=0)
     setup_timeout: float = Field(default=4.0, gt=0)
+    # Opening hours (none: always open), and what callers get while the queue is
+    # closed, or while nobody is there (none: they wait, as before).
+    schedule: ScheduleSettings | None = None
+    closed_action: OverflowSettings = Field(default_factory=OverflowSettings)
+    no_agent_action: OverflowSettings | None = None
+    no_agent_after: float = Field(default=60.0, ge=0)
 
     @field_validator("greeting")
     @classmethod
@@ -488,10 +573,20 @@ class QueueSettings(_Section):
         Cadence.of(value)  # raises ValueError naming the presets
         return value
 
-    def config(self) -> QueueConfig:
-        """The ACD's queue for these settings."""
+    def config(
+        self, years: tuple[int, ...] = (), exceptions: dict[dt.date, list[str]] | None = None
+    ) -> QueueConfig:
+        """The ACD's queue for these settings; its holidays those of `years` (by
+        default this year and the next), `exceptions` added to its schedule's."""
         from .acd.queues import Escalation, Overflow, QueueConfig, Strategy
         from .acd.ringclock import Cadence
+
+        if not years:
+            this_year = dt.date.today().year
+            years = (this_year, this_year + 1)
+
+        def action(o: OverflowSettings) -> Overflow:
+            return Overflow(o.kind, o.target, o.retry_after)
 
         return QueueConfig(
             name=self.name,
@@ -506,7 +601,7 @@ class QueueSettings(_Section):
             escalation=Escalation(self.escalation),
             max_wait=self.max_wait,
             max_length=self.max_length,
-            overflow=Overflow(self.overflow.kind, self.overflow.target, self.overflow.retry_after),
+            overflow=action(self.overflow),
             wrap_up=self.wrap_up,
             wrap_up_until_record=self.wrap_up_until_record,
             wrap_up_record_limit=self.wrap_up_record_limit,
@@ -514,6 +609,10 @@ class QueueSettings(_Section):
             decline_cooldown=self.decline_cooldown,
             short_abandon=self.short_abandon,
             setup_timeout=self.setup_timeout,
+            schedule=None if self.schedule is None else self.schedule.schedule(years, exceptions),
+            closed_action=action(self.closed_action),
+            no_agent_action=None if self.no_agent_action is None else action(self.no_agent_action),
+            no_agent_after=self.no_agent_after,
         )
 
 
@@ -582,10 +681,13 @@ class Settings(BaseSettings):
             raise ValueError("agents: two agents share an extension")
         queue_names = {q.name for q in self.queues}
         for index, queue in enumerate(self.queues):
-            if queue.overflow.kind == "queue" and queue.overflow.target not in queue_names:
-                raise ValueError(
-                    f"queues[{index}].overflow.target: no queue named {queue.overflow.target!r}"
-                )
+            for key, act in (
+                ("overflow", queue.overflow),
+                ("closed_action", queue.closed_action),
+                ("no_agent_action", queue.no_agent_action),
+            ):
+                if act is not None and act.kind == "queue" and act.target not in queue_names:
+                    raise ValueError(f"queues[{index}].{key}.target: no queue named {act.target!r}")
         from .acd.queues import overflow_cycle
 
         cycle = overflow_cycle(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import re
 import typing
 from pathlib import Path
@@ -124,6 +125,30 @@ def test_accounts_from_environment_json():
             "http.metrics_user: basic authentication allows no ':'",
         ),
         ('[http]\nopenapi = "everyone"\n', "http.openapi"),
+        (
+            '[[queues]]\nname = "q"\n[queues.schedule]\ntue = ["17:30-08:30"]\n',
+            "queues[0].schedule.tue: '17:30-08:30': ends before it starts",
+        ),
+        (
+            '[[queues]]\nname = "q"\n[queues.schedule]\ntimezone = "Beijing"\n',
+            "queues[0].schedule.timezone: no time zone named 'Beijing'",
+        ),
+        (
+            '[[queues]]\nname = "q"\n[queues.schedule]\nholidays = "us"\n',
+            "queues[0].schedule.holidays",
+        ),
+        (
+            '[[queues]]\nname = "q"\n[queues.schedule]\nexceptions = { "2026-12-24" = ["9-12"] }\n',
+            "queues[0].schedule.exceptions: 2026-12-24: '9-12' is not an interval",
+        ),
+        (
+            '[[queues]]\nname = "q"\n[queues.no_agent_action]\nkind = "queue"\ntarget = "x"\n',
+            "queues[0].no_agent_action.target: no queue named 'x'",
+        ),
+        (
+            '[[queues]]\nname = "q"\n[queues.closed_action]\nkind = "number"\n',
+            "queues[0].closed_action: overflow to a number needs a target",
+        ),
     ],
 )
 def test_invalid_settings_name_the_key(tmp_path, text, expected):
@@ -238,6 +263,10 @@ def leaf_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
         annotation = field.annotation
         if typing.get_origin(annotation) is list:
             (annotation,) = typing.get_args(annotation)
+        # An optional table ([queues.schedule]): its keys.
+        tables = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if type(None) in typing.get_args(annotation) and len(tables) == 1:
+            (annotation,) = tables
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             keys |= leaf_keys(annotation, f"{prefix}{name}.")
         else:
@@ -291,6 +320,23 @@ def test_trunk_needs_credentials_or_networks():
         TrunkSettings(name="t", user="u")
     with pytest.raises(ValidationError, match="not an address or network"):
         TrunkSettings(name="t", networks=["carrier.example"])
+
+
+def test_example_schedule_is_valid(tmp_path):
+    # Uncommenting the example [queues.schedule] and [queues.no_agent_action] tables.
+    text = EXAMPLE.read_text()
+    for table in ("# [queues.schedule]", "# [queues.no_agent_action]"):
+        lines = text.splitlines()
+        start = lines.index(table)
+        end = lines.index("", start)
+        text = "\n".join(
+            [*lines[:start], *(line.removeprefix("# ") for line in lines[start:end]), *lines[end:]]
+        )
+    settings = load_settings(write(tmp_path, text), {})
+    config = settings.queues[0].config(years=(2026,))
+    assert config.schedule is not None and config.no_agent_action is not None
+    assert config.schedule.hours_on(datetime.date(2026, 12, 24)) == ((540, 720),)
+    assert config.no_agent_action.target == "8000" and config.no_agent_after == 60.0
 
 
 def test_example_account_is_valid(tmp_path):

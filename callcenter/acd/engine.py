@@ -26,6 +26,17 @@ nowhere to go (no such queue, or back to a queue the call has left: the
 settings and `upsert_queue` refuse such circles) rejects the call, published
 as an overflow to "reject", the event that ends a queued call everywhere.
 
+Opening hours and nobody there: a queue with a `schedule` is closed outside
+its hours, and one with a `no_agent_action` is empty while no agent of its
+group is logged in, or every one logged in has been not ready for
+`no_agent_after` seconds. A call arriving then is turned away at once
+(`CallClosed`: never queued, never offered, so outside the service level),
+or placed in the queue its action names; callers already waiting when the
+queue closes or empties get the action as an overflow (`CallOverflowed`
+with reason "closed" or "no-agent"). The schedule is read on the wall clock,
+`wall(now)`, which the composition root injects; the closing time is a timer
+like the others, armed only while the queue has callers waiting.
+
 Timers live in one heap keyed by (kind, ids) with lazy invalidation, so ten
 thousand ringing calls cost O(log n) per tick.
 """
@@ -58,6 +69,7 @@ from .events import (
     CallAbandoned,
     CallAnswered,
     CallArrived,
+    CallClosed,
     CallEnded,
     CallerHungUp,
     CallFailed,
@@ -83,7 +95,7 @@ from .events import (
     TargetBreached,
     TransferCall,
 )
-from .queues import Escalation, QueueConfig, Strategy, overflow_cycle
+from .queues import Escalation, Overflow, QueueConfig, Strategy, overflow_cycle
 from .ringclock import RingClock
 from .strategies import best_candidate, order_candidates
 
@@ -184,6 +196,7 @@ class Acd:
         agents: Iterable[Agent],
         *,
         new_id: Callable[[], str],
+        wall: Callable[[float], float] | None = None,
     ) -> None:
         self.queues = {q.name: q for q in queues}
         self._by_number = {n: q for q in self.queues.values() for n in q.numbers}
@@ -203,6 +216,11 @@ class Acd:
         self._seq = itertools.count()
         self._heap: list[tuple[float, int, _Key]] = []
         self._due: dict[_Key, float] = {}
+        # `now` (monotonic) -> seconds since the epoch, for opening hours; without
+        # one, `now` is taken to be wall-clock time (the tests' fake clocks).
+        self._wall: Callable[[float], float] = wall if wall is not None else _same
+        # Queues whose hours timer or staffing to look at after this input.
+        self._watch: set[str] = set()
 
     # -- time -----------------------------------------------------------------------------
 
@@ -223,7 +241,7 @@ class Acd:
                 continue
             del self._due[key]
             out += self._fire(key, when)
-        return out + self._dispatch(now)
+        return out + self._watched(now) + self._dispatch(now)
 
     def _schedule(self, key: _Key, when: float) -> None:
         self._due[key] = when
@@ -246,6 +264,8 @@ class Acd:
             if kind == "breach":
                 return self._breach(call, when)
             return self._overflow(call, "max-wait", when)
+        if kind in ("hours", "nobody"):
+            return self._queue_timer(kind, key[1], when)
         if kind in ("leg_tick", "leg_setup"):
             call = self._calls.get(key[1])
             leg = call.legs.get(key[2]) if call is not None else None
@@ -299,7 +319,7 @@ class Acd:
                 out = self._transition(self._agent(agent_id), Transition.LOGOUT, now)
             case TransferCall(agent_id, kind, target):
                 out = self._transfer(self._agent(agent_id), kind, target, now)
-        return out + self._dispatch(now)
+        return out + self._watched(now) + self._dispatch(now)
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -307,6 +327,18 @@ class Acd:
         queue = self._by_number.get(cmd.called, self._catch_all)
         if queue is None:
             return [RejectCall(cmd.call_id, 404), CallRejected(cmd.call_id, cmd.called, "no queue")]
+        # Closed, or nobody there: turned away, or on to the queue the action names
+        # (which may be closed or empty too: each queue is tried once).
+        left: tuple[str, ...] = ()
+        reason = self._unavailable(queue, now)
+        while reason is not None:
+            action = queue.action_for(reason)
+            target = self.queues.get(action.target) if action.kind == "queue" else None
+            if target is None or target.name == queue.name or target.name in left:
+                return self._turned_away(cmd, queue, reason, action, now)
+            left += (queue.name,)
+            queue = target
+            reason = self._unavailable(queue, now)
         call = _Call(
             id=cmd.call_id,
             queue=queue,
@@ -347,9 +379,14 @@ class Acd:
             out += self._overflow(call, "breach", now)
         return out
 
-    def _overflow(self, call: _Call, reason: str, now: float) -> list[AcdAction]:
+    def _overflow(
+        self, call: _Call, reason: str, now: float, overflow: Overflow | None = None
+    ) -> list[AcdAction]:
+        """Send the call on by `overflow` (by default its queue's `overflow`)."""
         queue = call.queue
-        overflow = queue.overflow
+        if overflow is None:
+            overflow = queue.overflow
+        retry_after = self._retry_after(queue, reason, overflow, now)
         out = self._cancel_legs(call, "cancelled", now)
         if overflow.kind == "queue":
             target = self.queues.get(overflow.target)
@@ -377,6 +414,11 @@ class Acd:
                     self._schedule(
                         ("breach", call.id), call.clock.started_at + target.target_seconds
                     )
+                self._watch.add(target.name)
+                # Overflowed into a queue that is closed or empty: on by its action.
+                unavailable = self._unavailable(target, now)
+                if unavailable is not None:
+                    out += self._overflow(call, unavailable, now, target.action_for(unavailable))
                 return out
             # No such queue, or one the call has left (the queues overflow in a
             # circle): nowhere to place it. Rejected, and said so, as an overflow
@@ -384,12 +426,12 @@ class Acd:
             # records, the floor's view, the service level's fold).
             self._forget(call)
             out.append(CallOverflowed(call.id, queue.name, reason, "reject", ""))
-            return [*out, RejectCall(call.id, 480, overflow.retry_after)]
+            return [*out, RejectCall(call.id, 480, retry_after)]
         out.append(CallOverflowed(call.id, queue.name, reason, overflow.kind, overflow.target))
         self._forget(call)
         if overflow.kind == "number":
             return [*out, RedirectCall(call.id, overflow.target)]
-        return [*out, RejectCall(call.id, 480, overflow.retry_after)]
+        return [*out, RejectCall(call.id, 480, retry_after)]
 
     def _hung_up(
         self, call_id: str, by: str, now: float, reason: str = "caller"
@@ -452,6 +494,7 @@ class Acd:
         call.order = (-call.queue.priority, call.seq)
         self._waiting[call.id] = call
         self._waiting_in[call.queue.name] += 1
+        self._watch.add(call.queue.name)
 
     def _unwait(self, call: _Call) -> None:
         if self._waiting.pop(call.id, None) is not None:
@@ -636,6 +679,11 @@ class Acd:
             self._ready.pop(agent.id, None)
         if agent.state is not AgentState.WRAP_UP:
             self._unschedule(("wrap", agent.id))
+        if agent.state in _AWAY and previous is not agent.state:
+            # Perhaps the last one of a group there: its queues may be empty now.
+            for queue in self.queues.values():
+                if queue.no_agent_action is not None and queue.group in agent.groups:
+                    self._watch.add(queue.name)
         if previous is agent.state and agent.state is not AgentState.NOT_READY:
             return []
         return [
@@ -773,9 +821,112 @@ class Acd:
             if cycle is not None:
                 raise OverflowCycle(cycle)
         self.queues[queue.name] = queue
+        # New hours or staffing rules: the queue's timers are armed again for them.
+        self._unschedule(("hours", queue.name), ("nobody", queue.name))
+        self._watch.add(queue.name)
         self._by_number = {n: q for q in self.queues.values() for n in q.numbers}
         self._catch_all = next((q for q in self.queues.values() if not q.numbers), None)
         return [QueueConfigured(queue.name, queue.target_seconds)]
+
+    # -- opening hours and nobody there -------------------------------------------------
+
+    def _unavailable(self, queue: QueueConfig, now: float) -> str | None:
+        """Why the queue cannot take calls now ("closed", "no-agent"), or None."""
+        if queue.schedule is not None and not queue.schedule.is_open(self._wall(now)):
+            return "closed"
+        if queue.no_agent_action is not None:
+            since = self._nobody_since(queue)
+            if since is not None and since <= now:
+                return "no-agent"
+        return None
+
+    def _nobody_since(self, queue: QueueConfig) -> float | None:
+        """From when the queue counts as empty: -inf when no agent of its group is
+        logged in; `no_agent_after` after the last of them went not-ready when all
+        are; None while someone is ready, ringing, on a call or in wrap-up."""
+        group = queue.group
+        for agent in self._ready.values():  # usually someone is: no scan of the floor
+            if group in agent.groups:
+                return None
+        latest: float | None = None
+        for agent in self.agents.values():
+            if group not in agent.groups or agent.state is AgentState.OFFLINE:
+                continue
+            if agent.state is not AgentState.NOT_READY:
+                return None
+            if latest is None or agent.state_since > latest:
+                latest = agent.state_since
+        return float("-inf") if latest is None else latest + queue.no_agent_after
+
+    def _retry_after(self, queue: QueueConfig, reason: str, action: Overflow, now: float) -> int:
+        """Retry-After of a 480: for a closed queue, the seconds until it opens."""
+        if reason == "closed" and queue.schedule is not None:
+            wait = queue.schedule.seconds_to_change(self._wall(now))
+            if wait is not None:
+                return max(1, int(-(-wait // 1)))  # whole seconds, rounded up
+        return action.retry_after
+
+    def _turned_away(
+        self, cmd: CallArrived, queue: QueueConfig, reason: str, action: Overflow, now: float
+    ) -> list[AcdAction]:
+        """A call arriving at a closed or empty queue: never queued, never offered."""
+        if action.kind == "number":
+            return [
+                CallClosed(cmd.call_id, queue.name, cmd.caller, reason, "number", action.target,
+                           cmd.called),
+                RedirectCall(cmd.call_id, action.target),
+            ]  # fmt: skip
+        # A reject, or a queue there is not (or one already tried): 480.
+        retry_after = self._retry_after(queue, reason, action, now)
+        return [
+            CallClosed(cmd.call_id, queue.name, cmd.caller, reason, "reject", "", cmd.called),
+            RejectCall(cmd.call_id, 480, retry_after),
+        ]
+
+    def _watched(self, now: float) -> list[AcdAction]:
+        """Arm the hours and staffing timers of the queues an input touched, and send
+        their callers on if the queue is empty already."""
+        if not self._watch:
+            return []
+        out: list[AcdAction] = []
+        names, self._watch = self._watch, set()
+        for name in sorted(names):
+            queue = self.queues.get(name)
+            if queue is None or not self._waiting_in[name]:
+                continue  # no caller waiting: nothing to send on, no timer needed
+            if queue.schedule is not None and ("hours", name) not in self._due:
+                wall = self._wall(now)
+                change = queue.schedule.next_change(wall)
+                if change is not None:
+                    self._schedule(("hours", name), now + (change - wall))
+            if queue.no_agent_action is not None:
+                since = self._nobody_since(queue)
+                if since is None:
+                    self._unschedule(("nobody", name))
+                elif since <= now:
+                    out += self._send_on(queue, "no-agent", now)
+                else:
+                    self._schedule(("nobody", name), since)
+        return out
+
+    def _queue_timer(self, kind: str, name: str, when: float) -> list[AcdAction]:
+        """The queue's closing time ("hours") or the end of its agents' grace ("nobody")."""
+        queue = self.queues.get(name)
+        if queue is None:
+            return []
+        reason = self._unavailable(queue, when)
+        if reason is not None:
+            return self._send_on(queue, reason, when)
+        self._watch.add(name)  # early (the wall clock was set back): armed again
+        return []
+
+    def _send_on(self, queue: QueueConfig, reason: str, now: float) -> list[AcdAction]:
+        """Every caller waiting in the queue gets its action for `reason`."""
+        out: list[AcdAction] = []
+        for call in [c for c in self._waiting.values() if c.queue.name == queue.name]:
+            if call.direct_agent is None:  # transferred to one agent: that agent's call
+                out += self._overflow(call, reason, now, queue.action_for(reason))
+        return out
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -934,4 +1085,11 @@ def _agent_view(a: Agent, now: float) -> AgentView:
 
 
 _dispatch_order = operator.attrgetter("order")
+_AWAY = (AgentState.NOT_READY, AgentState.OFFLINE)
+
+
+def _same(now: float) -> float:
+    return now
+
+
 _STATES = tuple(state.value for state in AgentState)

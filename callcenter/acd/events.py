@@ -25,6 +25,7 @@ __all__ = [
     "CallAbandoned",
     "CallAnswered",
     "CallArrived",
+    "CallClosed",
     "CallEnded",
     "CallFailed",
     "CallOffered",
@@ -313,9 +314,23 @@ class CallTransferred(msgspec.Struct, frozen=True, gc=False):
 class CallOverflowed(msgspec.Struct, frozen=True, gc=False):
     call_id: str
     queue: str
-    reason: str  # max-wait, max-length, breach
+    reason: str  # max-wait, max-length, breach, closed, no-agent
     kind: str  # queue, number, reject
     target: str
+
+
+class CallClosed(msgspec.Struct, frozen=True, gc=False):
+    """A call turned away at arrival, never queued nor offered: its queue was
+    closed (`reason` "closed") or nobody of its group was there ("no-agent").
+    `kind` and `target` say what the caller got, as in `CallOverflowed`."""
+
+    call_id: str
+    queue: str
+    caller: str
+    reason: str  # closed, no-agent
+    kind: str  # number, reject
+    target: str
+    hotline: str = ""  # the number dialled
 
 
 class CallRejected(msgspec.Struct, frozen=True, gc=False):
@@ -352,6 +367,7 @@ AcdEvent = (
     | CallEnded
     | CallTransferred
     | CallOverflowed
+    | CallClosed
     | CallRejected
     | AgentStateChanged
     | QueueConfigured

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .ringclock import Cadence
+from .schedule import Schedule
 
 __all__ = ["Escalation", "Overflow", "QueueConfig", "Strategy", "overflow_cycle"]
 
@@ -70,6 +71,20 @@ class QueueConfig:
     decline_cooldown: float = 30.0
     short_abandon: float = 5.0  # abandons quicker than this are counted apart
     setup_timeout: float = 4.0  # an agent phone that does not ring within this is unreachable
+    # Opening hours (None: always open) and what a caller gets while the queue is
+    # closed, at arrival and when it closes with callers waiting (docs/acd.md).
+    schedule: Schedule | None = None
+    closed_action: Overflow = field(default_factory=Overflow)
+    # Nobody there: no agent of the group logged in, or every one logged in not
+    # ready for no_agent_after seconds. None: callers wait (until max_wait).
+    no_agent_action: Overflow | None = None
+    no_agent_after: float = 60.0
+
+    def action_for(self, reason: str) -> Overflow:
+        """What a caller turned away for `reason` ("closed", "no-agent") gets."""
+        if reason == "no-agent" and self.no_agent_action is not None:
+            return self.no_agent_action
+        return self.closed_action
 
     @property
     def wrap_up_seconds(self) -> float:

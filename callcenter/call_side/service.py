@@ -406,10 +406,18 @@ def build_core(
         for acc in accounts
     ]
     ua = UserAgent(UaConfig(endpoint), registrations, new_id=new_id)
+    timekeeper = clock if clock is not None else LoopClock()
+
+    def wall(now: float) -> float:
+        # The ACD's `now` (monotonic) on the wall clock, for opening hours; the
+        # offset is read each time, so a wall clock set right is followed.
+        return now + (timekeeper.wall() - timekeeper.monotonic())
+
     acd = Acd(
         [q.config() for q in settings.queues],
         [_agent(a) for a in settings.agents],
         new_id=new_id,
+        wall=wall,
     )
     transport = next(iter(sent_by))
     host, port = sent_by[transport]
@@ -444,7 +452,7 @@ def build_core(
             aliases=[sip.host, "localhost"],
         )
         phones = registrar
-        _restore(registrar, known_phones, clock if clock is not None else LoopClock())
+        _restore(registrar, known_phones, timekeeper)
 
         def locate(extension: str, now: float) -> AgentTarget | None:
             bindings = phones.lookup(extension, now)
