@@ -27,7 +27,10 @@ The rules, those of the records (docs/metrics.md):
 * a call overflowed to a number or rejected counts as offered and nothing
   else, and so does a call that failed (`CallFailed`: the PBX's ring timer
   cancelled it, another phone of the PBX answered it, or the PBX refused
-  every offer of it): not answered, and not abandoned either;
+  every offer of it): not answered, and not abandoned either (a caller waiting when the queue
+  closes or empties included);
+* a call turned away at arrival, its queue closed or nobody there
+  (`CallClosed`), was never queued: not offered, outside the service level;
 * whether an answer was within the target, or an abandon short, is the
   ACD's word in the event, measured against the queue the call was in at
   that moment (after an overflow, the second queue's target and

@@ -362,7 +362,7 @@ class SipRuntime:
 _LEG_FAILED = frozenset({"refused", "unreachable", "error"})
 _OUTCOMES = frozenset({
     "CallAnswered", "CallAbandoned", "CallFailed", "CallEnded", "CallTransferred", "CallOverflowed",
-    "CallRejected", "TargetBreached",
+    "CallRejected", "CallClosed", "TargetBreached",
 })  # fmt: skip
 
 

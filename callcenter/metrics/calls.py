@@ -29,6 +29,7 @@ from callcenter.acd.events import (
     AgentStateChanged,
     CallAbandoned,
     CallAnswered,
+    CallClosed,
     CallEnded,
     CallFailed,
     CallOverflowed,
@@ -45,13 +46,15 @@ from callcenter.bus import EventBus
 from callcenter.tasks import cancel_and_wait
 
 __all__ = [
-    "FAILURE_REASONS", "LEG_FAILURES", "OVERFLOW_REASONS", "POP_BUCKETS", "WRAP_UP_BUCKETS",
-    "CallMetrics", "DesktopCollector", "FeedCollector", "FloorCollector", "FloorReadings",
-    "pop_latency", "ring_buckets",
+    "FAILURE_REASONS", "LEG_FAILURES", "OVERFLOW_REASONS", "POP_BUCKETS", "TURNED_AWAY_REASONS",
+    "WRAP_UP_BUCKETS", "CallMetrics", "DesktopCollector", "FeedCollector", "FloorCollector",
+    "FloorReadings", "pop_latency", "ring_buckets",
 ]  # fmt: skip
 
 #: `CallOverflowed.reason` values (primed at zero for every queue).
-OVERFLOW_REASONS = ("max-wait", "max-length", "breach")
+OVERFLOW_REASONS = ("max-wait", "max-length", "breach", "closed", "no-agent")
+#: `CallClosed.reason` values: why a call was turned away at arrival.
+TURNED_AWAY_REASONS = ("closed", "no-agent")
 #: Why a waiting call failed (`CallFailed.reason`).
 FAILURE_REASONS = ("pbx-timeout", "elsewhere", "refused")
 #: The outcomes of an offer that say the phone could not be rung.
@@ -116,6 +119,12 @@ class CallMetrics:
         self.overflowed = Counter(
             "callcenter_calls_overflowed",
             "Calls sent on by max wait, max length or escalation.",
+            [*q, "reason"],
+            registry=registry,
+        )
+        self.turned_away = Counter(
+            "callcenter_calls_turned_away",
+            "Calls turned away at arrival, never offered: the queue closed, or nobody there.",
             [*q, "reason"],
             registry=registry,
         )
@@ -232,6 +241,8 @@ class CallMetrics:
             self.overflowed.labels(queue, reason)
         for reason in FAILURE_REASONS:
             self.failed.labels(queue, reason)
+        for reason in TURNED_AWAY_REASONS:
+            self.turned_away.labels(queue, reason)
 
     def _prime_agent(self, agent: str) -> None:
         self.no_answer.labels(agent)
@@ -289,6 +300,8 @@ class CallMetrics:
                         self.abandoned_within.labels(kpi.queue).inc()
             case CallOverflowed(queue=queue, reason=reason):
                 self.overflowed.labels(queue, reason).inc()
+            case CallClosed(queue=queue, reason=reason):
+                self.turned_away.labels(queue, reason).inc()
             case CallRejected():
                 self.rejected.inc()
             case CallTransferred(queue=queue, agent_id=agent):

@@ -66,6 +66,7 @@ log = structlog.get_logger("callcenter.records")
 RECORDED: Final = frozenset({
     "CallQueued", "CallOffered", "OfferEnded", "CallAnswered", "TargetBreached",
     "CallAbandoned", "CallFailed", "CallEnded", "CallTransferred", "CallOverflowed", "CallRejected",
+    "CallClosed",
     "AgentStateChanged", "PhoneRegistered",
 })  # fmt: skip
 

@@ -71,6 +71,9 @@ class QueueStats:
     answered_within_target: int
     overflowed: int
     asa_seconds: float | None
+    # Turned away at arrival (not offered): the queue closed, or nobody there.
+    closed: int = 0
+    no_agent: int = 0
 
     @property
     def service_level(self) -> float | None:
@@ -87,13 +90,16 @@ async def queue_stats(conn: asyncpg.Connection, start: datetime, end: datetime) 
     """Per queue, for calls that arrived in [start, end)."""
     rows = await conn.fetch(
         """SELECT queue,
-                  count(*) AS offered,
+                  count(*) FILTER (WHERE outcome IS NULL
+                                     OR outcome NOT IN ('closed', 'no-agent')) AS offered,
                   count(*) FILTER (WHERE answered_at IS NOT NULL) AS answered,
                   count(*) FILTER (WHERE outcome IN ('abandoned', 'short-abandon')) AS abandoned,
                   count(*) FILTER (WHERE outcome = 'short-abandon') AS short_abandons,
                   count(*) FILTER (WHERE within_target) AS within_target,
                   count(*) FILTER (WHERE outcome = 'overflow') AS overflowed,
-                  avg(wait_seconds) FILTER (WHERE answered_at IS NOT NULL) AS asa
+                  avg(wait_seconds) FILTER (WHERE answered_at IS NOT NULL) AS asa,
+                  count(*) FILTER (WHERE outcome = 'closed') AS closed,
+                  count(*) FILTER (WHERE outcome = 'no-agent') AS no_agent
              FROM calls
             WHERE arrived_at >= $1 AND arrived_at < $2 AND outcome IS DISTINCT FROM 'rejected'
             GROUP BY queue ORDER BY queue""",
@@ -110,6 +116,8 @@ async def queue_stats(conn: asyncpg.Connection, start: datetime, end: datetime) 
             r["within_target"],
             r["overflowed"],
             None if r["asa"] is None else float(r["asa"]),
+            r["closed"],
+            r["no_agent"],
         )
         for r in rows
     ]

@@ -174,7 +174,9 @@ def _batch_columns(records: Sequence[Record], region: str) -> list[list[Any]]:
         kinds,
         [json.dumps(r["event"]) for r in records],
         [
-            canonical_number(r["event"]["caller"], region) if kind == "CallQueued" else None
+            canonical_number(r["event"]["caller"], region)
+            if kind in ("CallQueued", "CallClosed")
+            else None
             for kind, r in zip(kinds, records, strict=True)
         ],
     ]
@@ -218,21 +220,23 @@ def _last(column: str) -> str:
 
 # -- calls ----------------------------------------------------------------------------------
 
-# The row the first CallQueued, CallOffered or CallRejected of a call writes
-# (the later ones would do nothing).
+# The row the first CallQueued, CallOffered, CallClosed or CallRejected of a call
+# writes (the later ones would do nothing). A call turned away at arrival
+# (CallClosed) ends there, its outcome the reason: "closed" or "no-agent".
 _CALL_OPENING = """
 call_opening AS (
     SELECT DISTINCT ON (call_id) call_id, seq, at,
         CASE WHEN kind = 'CallRejected' THEN '' ELSE e->>'queue' END AS queue,
-        CASE kind WHEN 'CallQueued' THEN NULLIF(e->>'hotline', '')
-                  WHEN 'CallRejected' THEN e->>'called' END AS hotline,
+        CASE WHEN kind IN ('CallQueued', 'CallClosed') THEN NULLIF(e->>'hotline', '')
+             WHEN kind = 'CallRejected' THEN e->>'called' END AS hotline,
         CASE WHEN kind = 'CallRejected' THEN '' ELSE e->>'caller' END AS caller,
         caller_e164,
         CASE WHEN kind = 'CallQueued' THEN (e->>'position')::integer END AS queue_position,
-        CASE WHEN kind = 'CallRejected' THEN at END AS ended_at,
-        CASE WHEN kind = 'CallRejected' THEN 'rejected' END AS outcome
+        CASE WHEN kind IN ('CallRejected', 'CallClosed') THEN at END AS ended_at,
+        CASE kind WHEN 'CallRejected' THEN 'rejected' WHEN 'CallClosed' THEN e->>'reason'
+             END AS outcome
     FROM record_batch
-    WHERE kind IN ('CallQueued', 'CallOffered', 'CallRejected')
+    WHERE kind IN ('CallQueued', 'CallOffered', 'CallRejected', 'CallClosed')
     ORDER BY call_id, seq
 )"""
 
@@ -466,7 +470,8 @@ queue_log_written AS (
     FROM call_lines b WHERE b.kind = 'CallTransferred'
     UNION ALL
     SELECT b.key || ':q0', b.at, b.call_id, b.queue, 'NONE',
-           CASE WHEN b.e->>'reason' = 'max-length' THEN 'FULL' ELSE 'EXITWITHTIMEOUT' END,
+           CASE b.e->>'reason' WHEN 'max-length' THEN 'FULL' WHEN 'no-agent' THEN 'EXITEMPTY'
+                ELSE 'EXITWITHTIMEOUT' END,
            '1', b.orig_position, '', '', ''
     FROM call_lines b WHERE b.kind = 'CallOverflowed'
     UNION ALL

@@ -42,6 +42,7 @@ from callcenter.acd.events import (
 )
 from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from callcenter.acd.ringclock import Cadence
+from callcenter.acd.schedule import Schedule
 from tests.sip.helpers import Ids
 
 T0 = 1_795_420_800.0  # a day's start in UTC: a whole history falls on one day
@@ -95,13 +96,18 @@ def floor() -> Acd:
                     short_abandon=0.5, escalation=Escalation.RING_ALL, agent_ring_limit=1),
         # Rings of 1.5 s, short abandons under 0.3 s; at most 3 s here or 2 waiting,
         # then the caller is sent to a number at the PBX.
+        # Open the first minute (the clock starts at the epoch: 08:00 Beijing time, a
+        # Thursday); then callers arriving, waiting or overflowed here get a 480.
         QueueConfig("sales", ("5000",), "cs", cadence=Cadence("slow", (0.5, 1.0)), wrap_up=0.0,
                     short_abandon=0.3, strategy=Strategy.RING_ALL, priority=1, max_wait=3.0,
-                    max_length=2, overflow=Overflow("number", "95588")),
+                    max_length=2, overflow=Overflow("number", "95588"),
+                    schedule=Schedule(weekly=((),) * 3 + (((480, 481),),) + ((),) * 3)),
         # Overflows to itself, which the settings refuse: the ACD rejects its calls at
         # the overflow (1 s, or a second call waiting), as an overflow to "reject".
+        # Nobody ready for 0.5 s (or nobody logged in): callers go to a number.
         QueueConfig("loop", ("7000",), "cs", cadence=Cadence("test", (0.2, 0.8)), wrap_up=0.5,
-                    max_wait=1.0, max_length=1, overflow=Overflow("queue", "loop")),
+                    max_wait=1.0, max_length=1, overflow=Overflow("queue", "loop"),
+                    no_agent_action=Overflow("number", "12345"), no_agent_after=0.5),
     ]  # fmt: skip
     agents = [Agent(a, a, a[-3:], f"1{a}", {"cs": 1}) for a in AGENTS]
     return Acd(queues, agents, new_id=Ids("x"))

@@ -147,6 +147,13 @@ async def kpi_database(database: str) -> str:
           ("arrive", "4000"), ("wait", 1.2), ("caller_bye", 1, "pbx-timeout"),
           ("arrive", "5000"), ("caller_bye", 2, "elsewhere")])  # fmt: skip
 @example([("arrive", "7000"), ("wait", 1.5), ("arrive", "7000"), ("arrive", "7000")])
+# Nobody there (loop: every agent not ready for 0.5 s), a caller waiting sent on and
+# one turned away at arrival; sales closing at 60 s with a caller waiting, then a
+# caller turned away (issue 19).
+@example([("not_ready", "a1"), ("not_ready", "a2"), ("not_ready", "a3"), ("arrive", "7000"),
+          ("wait", 2.0), ("arrive", "7000"), ("arrive", "4000"), ("wait", 3.0)])  # fmt: skip
+@example([*[("wait", 4.0)] * 14, ("wait", 2.5), ("arrive", "5000"), ("wait", 1.0),
+          ("arrive", "4000"), ("wait", 3.0), ("arrive", "5000")])  # fmt: skip
 async def test_the_metrics_the_board_and_the_records_agree(
     kpi_database: str, steps: list[tuple[Any, ...]]
 ) -> None:
