@@ -1,0 +1,87 @@
+"""Opening hours in the running service (issue 19): a call to a closed queue, over a real
+loopback socket, is answered 480 with a Retry-After of the seconds until the queue opens,
+read on the wall clock; one to a queue nobody is logged in to gets its no-agent action."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from callcenter.call_side.service import Service
+from callcenter.settings import Settings
+
+from .helpers import FLOOR_PROCESS, free_port
+from .sip.helpers import request
+from .test_sip_service import recv, sip_port, udp_client
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def tomorrow_0830() -> float:
+    """Tomorrow 08:30 Beijing time, seconds since the epoch."""
+    day = dt.datetime.now(BEIJING).date() + dt.timedelta(days=1)
+    return dt.datetime(day.year, day.month, day.day, 8, 30, tzinfo=BEIJING).timestamp()
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    tomorrow = dt.datetime.fromtimestamp(tomorrow_0830(), BEIJING).date().isoformat()
+    settings = Settings(
+        service={"floor_process": FLOOR_PROCESS},
+        database={"enabled": False},
+        http={"port": free_port()},
+        sip={"port": free_port(), "tls_port": free_port()},
+        queues=[
+            # Closed but for tomorrow from 08:30.
+            {"name": "hotline", "numbers": ["hotline"], "schedule": {
+                "holidays": "none", "exceptions": {tomorrow: ["08:30-17:30"]}}},
+            # Always open; nobody logged in: redirected to the voicemail.
+            {"name": "service", "numbers": ["4000"], "no_agent_action": {
+                "kind": "number", "target": "8001"}},
+        ],
+    )  # fmt: skip
+    svc = Service(settings, registry=CollectorRegistry())
+    await svc.start()
+    try:
+        yield svc
+    finally:
+        await svc.stop()
+
+
+async def test_a_closed_queue_answers_480_with_retry_after_until_it_opens(
+    service: Service,
+) -> None:
+    transport, proto, port = await udp_client()
+    dest = ("127.0.0.1", sip_port(service))
+    try:
+        transport.sendto(request(via_host=f"127.0.0.1:{port}"), dest)
+        statuses = []
+        while not statuses or statuses[-1].status < 200:
+            statuses.append(await recv(proto))
+        final = statuses[-1]
+        expected = tomorrow_0830() - time.time()
+        assert final.status == 480
+        retry_after = int(final.headers.get("Retry-After") or 0)
+        assert expected - 5 <= retry_after <= expected + 5
+    finally:
+        transport.close()
+
+
+async def test_a_queue_nobody_is_logged_in_to_redirects_to_its_number(service: Service) -> None:
+    transport, proto, port = await udp_client()
+    dest = ("127.0.0.1", sip_port(service))
+    try:
+        invite = request(via_host=f"127.0.0.1:{port}", uri="sip:4000@127.0.0.1")
+        transport.sendto(invite, dest)
+        final = await recv(proto)
+        while final.status < 200:
+            final = await recv(proto)
+        assert final.status == 302
+        assert "sip:8001@" in str(final.headers.get("Contact"))
+    finally:
+        transport.close()
