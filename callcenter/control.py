@@ -13,6 +13,7 @@ cross a process boundary and be logged as they are.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from callcenter.acd.events import (
 )
 from callcenter.acd.queues import Escalation, Overflow, QueueConfig, Strategy
 from callcenter.acd.ringclock import Cadence
+from callcenter.acd.schedule import Schedule
 from callcenter.events import field_names
 from callcenter.health import PhoneReach, RegistrationStatus
 from callcenter.link import Channel, EventCodec, LinkError, RemoteError
@@ -338,6 +340,8 @@ def _queue_values(queue: QueueConfig) -> dict[str, Any]:
                 value = [value.name, list(value.pattern)]
             case Overflow():
                 value = [value.kind, value.target, value.retry_after]
+            case Schedule():
+                value = _schedule_values(value)
             case Strategy() | Escalation():
                 value = value.value
             case tuple():
@@ -353,6 +357,13 @@ def _queue_from_values(values: Any) -> QueueConfig:
     try:
         name, pattern = fields["cadence"]
         kind, target, retry_after = fields["overflow"]
+        closed_kind, closed_target, closed_retry = fields["closed_action"]
+        no_agent = fields["no_agent_action"]
+        fields.update(
+            schedule=None if fields["schedule"] is None else _schedule(fields["schedule"]),
+            closed_action=Overflow(closed_kind, closed_target, closed_retry),
+            no_agent_action=None if no_agent is None else Overflow(*no_agent),
+        )
         fields.update(
             numbers=tuple(fields["numbers"]),
             strategy=Strategy(fields["strategy"]),
@@ -363,6 +374,33 @@ def _queue_from_values(values: Any) -> QueueConfig:
         return QueueConfig(**fields)
     except (KeyError, TypeError, ValueError) as exc:
         raise LinkError(f"a queue's fields: {exc}") from None
+
+
+def _schedule_values(schedule: Schedule) -> list[Any]:
+    """A schedule as plain values: dates as ISO text, hours as [start, end] pairs."""
+    return [
+        schedule.timezone,
+        [[list(i) for i in day] for day in schedule.weekly],
+        sorted(d.isoformat() for d in schedule.holidays),
+        sorted(d.isoformat() for d in schedule.workdays),
+        [list(i) for i in schedule.workday_hours],
+        [[d.isoformat(), [list(i) for i in h]] for d, h in sorted(schedule.exceptions.items())],
+    ]
+
+
+def _schedule(values: Any) -> Schedule:
+    def hours(pairs: Any) -> tuple[tuple[int, int], ...]:
+        return tuple((int(start), int(end)) for start, end in pairs)
+
+    timezone, weekly, holidays, workdays, workday_hours, exceptions = values
+    return Schedule(
+        timezone=timezone,
+        weekly=tuple(hours(day) for day in weekly),
+        holidays=frozenset(dt.date.fromisoformat(d) for d in holidays),
+        workdays=frozenset(dt.date.fromisoformat(d) for d in workdays),
+        workday_hours=hours(workday_hours),
+        exceptions={dt.date.fromisoformat(d): hours(h) for d, h in exceptions},
+    )
 
 
 def snapshot_to_wire(snapshot: AcdSnapshot | None) -> list[Any] | None:

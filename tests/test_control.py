@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from callcenter.control import (
 )
 from callcenter.link import Channel, Link, bus_codec
 from callcenter.records.directory import phone_digest
+from callcenter.settings import ScheduleSettings
 from callcenter.sip.auth import StoredDigest
 from callcenter.sip.phones import PhoneSecrets
 from tests.acd.test_engine import agent, queue
@@ -162,6 +164,11 @@ async def test_the_floor_process_reaches_the_acd_over_the_link() -> None:
             name="sales", numbers=("4001", "4002"), strategy=Strategy.FEWEST_CALLS,
             cadence=Cadence.of("uk"), escalation=Escalation.OVERFLOW,
             overflow=Overflow("number", "5000", 30), wrap_up=2.5,
+            schedule=ScheduleSettings(
+                mon=["08:30-12:00", "13:00-17:30"], exceptions={date(2026, 12, 24): []}
+            ).schedule((2026,)),
+            closed_action=Overflow("number", "8001"), no_agent_action=Overflow("reject", "", 9),
+            no_agent_after=12.5,
         )  # fmt: skip
         await remote.administer(UpsertQueue(sales))
         assert runtime.acd.queues["sales"] == sales
