@@ -126,8 +126,8 @@ def test_accounts_from_environment_json():
         ),
         ('[http]\nopenapi = "everyone"\n', "http.openapi"),
         (
-            '[[queues]]\nname = "q"\n[queues.schedule]\ntue = ["17:30-08:30"]\n',
-            "queues[0].schedule.tue: '17:30-08:30': ends before it starts",
+            '[[queues]]\nname = "q"\n[queues.schedule]\ntue = ["8:30-17:30"]\n',
+            "queues[0].schedule.tue: '8:30-17:30' is not an interval like '08:30-17:30'",
         ),
         (
             '[[queues]]\nname = "q"\n[queues.schedule]\ntimezone = "Beijing"\n',

@@ -9,8 +9,11 @@ monotonic clock the ACD's deadlines run on): is the queue open then
 
 Hours are local to the schedule's time zone (an IANA name, "Asia/Shanghai" by
 default) and are given per day as intervals of minutes since local midnight,
-``[start, end)``, ``end`` up to 1440 (24:00). Which intervals apply on a day is
-decided in this order, the first that has something to say wins:
+``[start, end)``. An interval that ends at or before its start runs past
+midnight ("22:00-06:00": until 06:00 the next morning; "08:00-08:00": 24
+hours), and belongs to the day it starts on: ``end`` is then above 1440.
+Which intervals apply on a day is decided in this order, the first that has
+something to say wins:
 
 1. a dated exception (`exceptions`): the hours of that date, none for a day
    closed all day;
@@ -28,12 +31,13 @@ dated exceptions apply alone (docs/acd.md, "Opening hours and nobody there").
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["WEEKDAYS", "Hours", "Schedule", "format_hours", "parse_hours", "zone"]
+__all__ = [
+    "INTERVAL_PATTERN", "WEEKDAYS", "Hours", "Schedule", "format_hours", "parse_hours", "zone",
+]  # fmt: skip
 
 #: The weekdays' names in the settings, Monday first (as `date.weekday()` counts).
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -45,7 +49,9 @@ Hours = tuple[tuple[int, int], ...]
 #: longest, the Spring Festival, is nine days) with room for dated exceptions.
 HORIZON_DAYS = 62
 
-_INTERVAL = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+#: An interval as the settings write it; the OpenAPI document says the same (agent/admin.py).
+INTERVAL_PATTERN = r"^([01][0-9]|2[0-3]):([0-5][0-9])-(([01][0-9]|2[0-3]):([0-5][0-9])|24:00)$"
+_INTERVAL = re.compile(INTERVAL_PATTERN)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -59,32 +65,37 @@ def zone(name: str) -> ZoneInfo:
 def parse_hours(specs: list[str] | tuple[str, ...]) -> Hours:
     """``["08:30-12:00", "13:00-17:30"]`` -> ``((510, 720), (780, 1050))``.
 
-    Each interval ends after it starts (``24:00`` ends the day); intervals
-    may not overlap. ValueError says which one is wrong."""
+    An interval ending at or before its start runs past midnight
+    (``"22:00-06:00"`` -> ``(1320, 1800)``); intervals that overlap or touch
+    are one. ValueError says which one is not an interval."""
     out: list[tuple[int, int]] = []
     for spec in specs:
-        m = _INTERVAL.match(spec.strip())
+        m = _INTERVAL.fullmatch(spec)
         if m is None:
             raise ValueError(f"{spec!r} is not an interval like '08:30-17:30'")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
-        if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
-            raise ValueError(f"{spec!r}: not a time of day (00:00 to 24:00)")
-        start, end = h1 * 60 + m1, h2 * 60 + m2
+        start = int(m.group(1)) * 60 + int(m.group(2))
+        h2, m2 = m.group(3).split(":")
+        end = int(h2) * 60 + int(m2)
         if end <= start:
-            raise ValueError(
-                f"{spec!r}: ends before it starts (hours past midnight go on the next day)"
-            )
+            end += 1440  # past midnight
         out.append((start, end))
     out.sort()
-    for (_, end), (start, _) in itertools.pairwise(out):
-        if start < end:
-            raise ValueError(f"{format_hours(tuple(out))}: the intervals overlap")
-    return tuple(out)
+    merged: list[tuple[int, int]] = []
+    for start, end in out:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
 
 
 def format_hours(hours: Hours) -> list[str]:
     """The inverse of `parse_hours`."""
-    return [f"{s // 60:02d}:{s % 60:02d}-{e // 60:02d}:{e % 60:02d}" for s, e in hours]
+    return [f"{_hhmm(s)}-{_hhmm(e if e <= 1440 else e - 1440)}" for s, e in hours]
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +129,13 @@ class Schedule:
         """Open at `now` (seconds since the Unix epoch)?"""
         local = dt.datetime.fromtimestamp(now, zone(self.timezone))
         second = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
-        return any(start * 60 <= second < end * 60 for start, end in self.hours_on(local.date()))
+        today = local.date()
+        if any(start * 60 <= second < end * 60 for start, end in self.hours_on(today)):
+            return True
+        # The day before's hours that run past midnight.
+        second += 86400
+        yesterday = today - dt.timedelta(days=1)
+        return any(start * 60 <= second < end * 60 for start, end in self.hours_on(yesterday))
 
     def next_change(self, now: float) -> float | None:
         """The first instant after `now` when `is_open` changes; None if it does not
@@ -126,10 +143,11 @@ class Schedule:
         tz = zone(self.timezone)
         open_now = self.is_open(now)
         first = dt.datetime.fromtimestamp(now, tz).date()
-        for offset in range(HORIZON_DAYS + 1):
+        for offset in range(-1, HORIZON_DAYS + 1):  # the day before: hours past midnight
             day = first + dt.timedelta(days=offset)
             midnight = dt.datetime(day.year, day.month, day.day, tzinfo=tz)
-            # A change can only happen at midnight or at an interval's edge.
+            # A change can only happen at midnight or at an interval's edge (one past
+            # midnight lands on the next day: minutes are added to this one's).
             edges = {0}
             for start, end in self.hours_on(day):
                 edges.add(start)

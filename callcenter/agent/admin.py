@@ -1,6 +1,7 @@
 """The administration API: supervisors and managers add, edit and disable agents,
-queues and staff (team leaders, supervisors, QA, managers), and reset desktop
-and phone (SIP) passwords. Changes take effect at once (no restart), are
+queues and staff (team leaders, supervisors, QA, managers), keep the dated
+exceptions to queues' opening hours, and reset desktop and phone (SIP)
+passwords. Changes take effect at once (no restart), are
 stored in the database and written to the audit log (who, what, when).
 
 Every request needs the token of a role that may administer
@@ -17,18 +18,19 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import asyncpg
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callcenter import __version__
 from callcenter.acd.errors import AcdError
 from callcenter.acd.queues import QueueConfig
 from callcenter.acd.ringclock import CADENCES
+from callcenter.acd.schedule import INTERVAL_PATTERN
 from callcenter.control import (
     AdminChange,
     CallControl,
@@ -42,7 +44,7 @@ from callcenter.records import directory
 from callcenter.records import staff as staff_table
 from callcenter.roles import STAFF_ROLES, Permission
 from callcenter.roles import refusal as role_refusal
-from callcenter.settings import QUEUE_NAME_PATTERN, QueueSettings
+from callcenter.settings import QUEUE_NAME_PATTERN, QueueSettings, ScheduleSettings, time_zones
 
 from . import cases_api, complaints_api
 from .auth import Login, Sessions, hash_password
@@ -156,7 +158,11 @@ class AdminApi:
             web.post("/api/admin/agents/{agent_id}/password", self.reset_password),
             web.post("/api/admin/agents/{agent_id}/sip-password", self.set_sip_password),
             web.get("/api/admin/queues", self.list_queues),
-            web.put("/api/admin/queues/{name}", self.put_queue),
+            # Any name the settings take ({name} alone would not match "{" or "}").
+            web.put("/api/admin/queues/{name:[^/]+}", self.put_queue),
+            web.get("/api/admin/queues/{name:[^/]+}/exceptions", self.list_exceptions),
+            web.put("/api/admin/queues/{name:[^/]+}/exceptions/{day}", self.put_exception),
+            web.delete("/api/admin/queues/{name:[^/]+}/exceptions/{day}", self.delete_exception),
             web.get("/api/admin/staff", self.list_staff),
             web.post("/api/admin/staff", self.add_staff),
             web.patch("/api/admin/staff/{staff_id}", self.edit_staff),
@@ -280,7 +286,7 @@ class AdminApi:
 
     async def put_queue(self, request: web.Request) -> web.Response:
         actor = self._administrator(request)
-        body = await _body(request, QueueSettings)
+        body = await _body(request, QueueSettings, json_mode=True)  # dates of exceptions
         if body.name != request.match_info["name"]:
             raise _json_error(400, "the body's name must match the URL")
         queue = self._to_queue(body)
@@ -298,6 +304,54 @@ class AdminApi:
         async with self._change(actor, "queue.put", body.name) as change:
             await directory.put_queue(change.conn, body, then=apply_to_floor)
         return web.json_response(body.model_dump(mode="json"))
+
+    async def list_exceptions(self, request: web.Request) -> web.Response:
+        """The queue's dated exceptions to its opening hours (the file's and these)."""
+        self._administrator(request)
+        name = request.match_info["name"]
+        async with self._db() as conn:
+            stored = await directory.queue_config(conn, name)
+        return web.json_response(_exceptions_out(name, _stored_queue(name, stored).schedule))
+
+    async def put_exception(self, request: web.Request) -> web.Response:
+        """Special hours on one day, or closed all day (no hours)."""
+        actor = self._administrator(request)
+        day = _day(request)
+        body = await _body(request, HoursException)
+        return await self._change_exception(actor, request.match_info["name"], day, body.hours)
+
+    async def delete_exception(self, request: web.Request) -> web.Response:
+        """Back to the usual hours of that day (weekly, holiday, make-up working day)."""
+        actor = self._administrator(request)
+        return await self._change_exception(actor, request.match_info["name"], _day(request), None)
+
+    async def _change_exception(
+        self, actor: str, name: str, day: date, hours: list[str] | None
+    ) -> web.Response:
+        action = "queue.exception.delete" if hours is None else "queue.exception.put"
+        async with self._change(actor, action, name) as change:
+            queue = _stored_queue(name, await directory.queue_config(change.conn, name))
+            if queue.schedule is None:
+                raise _json_error(409, f"queue {name!r} has no opening hours ([queues.schedule])")
+            exceptions = dict(queue.schedule.exceptions)
+            if hours is None:
+                exceptions.pop(day, None)
+            else:
+                exceptions[day] = hours
+            schedule = ScheduleSettings(**{**queue.schedule.model_dump(), "exceptions": exceptions})
+            changed = queue.model_copy(update={"schedule": schedule})
+            config = self._to_queue(changed)
+
+            async def apply_to_floor() -> None:
+                await change.audit({"day": day.isoformat(), "hours": hours})
+                try:
+                    await self._administer(UpsertQueue(config))
+                except AcdError as exc:
+                    raise _json_error(409, str(exc)) from None
+                self._queue_put(changed)
+
+            await directory.put_queue(change.conn, changed, then=apply_to_floor)
+        return web.json_response(_exceptions_out(name, schedule))
 
     async def audit(self, request: web.Request) -> web.Response:
         self._administrator(request)
@@ -427,6 +481,38 @@ class AdminApi:
         log.info("admin change", actor=actor, action=action, target=target)
 
 
+def _stored_queue(name: str, stored: dict[str, Any] | None) -> QueueSettings:
+    if stored is None:
+        raise _json_error(404, f"no queue {name!r}")
+    try:
+        return QueueSettings(**stored)
+    except ValidationError as exc:  # stored by an older version, or by hand
+        raise _json_error(409, f"queue {name!r} as stored is not valid: {exc}") from None
+
+
+_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _day(request: web.Request) -> date:
+    text = request.match_info["day"]
+    try:
+        if re.fullmatch(_DAY, text) is None:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _json_error(400, f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _exceptions_out(name: str, schedule: ScheduleSettings | None) -> dict[str, Any]:
+    return {
+        "queue": name,
+        "timezone": None if schedule is None else schedule.timezone,
+        "exceptions": {}
+        if schedule is None
+        else {d.isoformat(): h for d, h in sorted(schedule.exceptions.items())},
+    }
+
+
 def _staff_out(r: staff_table.StaffRow) -> dict[str, Any]:
     return {"id": r.id, "name": r.name, "role": r.role, "team": r.team, "enabled": r.enabled}
 
@@ -494,6 +580,23 @@ class SipPasswordSet(_Answer):
     realm: str
 
 
+Interval = Annotated[str, Field(pattern=INTERVAL_PATTERN)]
+
+
+class HoursException(BaseModel):
+    """A day's hours instead of the usual ones: "22:00-06:00" runs past midnight;
+    none: closed all day."""
+
+    model_config = ConfigDict(extra="forbid")
+    hours: list[Interval] = Field(max_length=48)
+
+
+class QueueExceptions(_Answer):
+    queue: str
+    timezone: str | None  # the hours' time zone; None: the queue has no opening hours
+    exceptions: dict[str, list[str]]  # day (YYYY-MM-DD) -> hours ([]: closed all day)
+
+
 class AuditEntry(_Answer):
     at: datetime
     actor: str
@@ -506,11 +609,12 @@ _ERRORS = {
     400: "invalid body (not JSON, or not as its schema says)",
     401: "no token, or an expired one",
     403: "the role may not (callcenter/roles.py; docs/desktop.md)",
-    404: "no such agent, staff member (or not enabled), complaint, customer or owner",
+    404: "no such agent, staff member (or not enabled), queue, complaint, customer or owner",
     409: "a conflict: the id or extension exists, the agent is on a call, pbx mode, a"
     " staff member's own role or account, a"
-    " queue's overflow to a queue there is not or back to a queue a call left, or a change"
-    " the complaint's state does not take",
+    " queue's overflow (or closed or no-agent action) to a queue there is not or back to a"
+    " queue a call left, a queue without opening hours, or a change the complaint's state"
+    " does not take",
     503: "the database is off or unavailable",
 }
 
@@ -540,6 +644,16 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
         "put": ("Add or change a queue (the body's name is the URL's)", "Queue", 200, "Queue",
                 (400, 409)),
     },
+    "/api/admin/queues/{name}/exceptions": {
+        "get": ("The queue's dated exceptions to its opening hours", None, 200,
+                "QueueExceptions", (404, 409)),
+    },
+    "/api/admin/queues/{name}/exceptions/{day}": {
+        "put": ("Special hours on a day, or closed all day (no hours)", "HoursException", 200,
+                "QueueExceptions", (400, 404, 409)),
+        "delete": ("The day's usual hours again", None, 200, "QueueExceptions",
+                   (400, 404, 409)),
+    },
     "/api/admin/staff": {
         "get": ("List staff other than agents", None, 200, "StaffMember[]", ()),
         "post": ("Add a staff member (team leader, supervisor, QA, manager)", "StaffIn", 201,
@@ -563,9 +677,15 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
 ANY_STAFF = complaints_api.ANY_STAFF | cases_api.ANY_STAFF
 _QUERIES = {**complaints_api.QUERIES, **cases_api.QUERIES}
 #: Path parameters with more to say than "a string": a queue's name as the settings take it.
+_QUEUE_NAME = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": QUEUE_NAME_PATTERN}
 _PATH_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
-    ("/api/admin/queues/{name}", "name"): {
-        "type": "string", "minLength": 1, "maxLength": 64, "pattern": QUEUE_NAME_PATTERN,
+    ("/api/admin/queues/{name}", "name"): _QUEUE_NAME,
+    ("/api/admin/queues/{name}/exceptions", "name"): _QUEUE_NAME,
+    ("/api/admin/queues/{name}/exceptions/{day}", "name"): _QUEUE_NAME,
+    ("/api/admin/queues/{name}/exceptions/{day}", "day"): {
+        "type": "string",
+        "format": "date",
+        "pattern": _DAY,
     },
 }
 
@@ -579,7 +699,8 @@ def openapi_document() -> dict[str, Any]:
         "Queue": QueueSettings, "Error": Error, "Agent": AgentOut, "Done": Done,
         "AgentEdited": AgentEdited, "SipPasswordSet": SipPasswordSet, "AuditEntry": AuditEntry,
         "StaffIn": StaffIn, "StaffPatch": StaffPatch, "StaffMember": StaffOut,
-        "StaffEdited": StaffEdited,
+        "StaffEdited": StaffEdited, "HoursException": HoursException,
+        "QueueExceptions": QueueExceptions,
         **complaints_api.MODELS,
         **cases_api.MODELS,
     }  # fmt: skip
@@ -589,7 +710,7 @@ def openapi_document() -> dict[str, Any]:
         schemas[name] = schema
     _queue_rules(schemas)
     for name in ("AgentIn", "AgentPatch", "PasswordIn", "StaffIn", "StaffPatch", "Queue",
-                 "OverflowSettings",
+                 "OverflowSettings", "ScheduleSettings", "HoursException",
                  *complaints_api.REQUESTS, *cases_api.REQUESTS):  # fmt: skip
         _no_nul(schemas[name])
 
@@ -642,6 +763,17 @@ def _queue_rules(schemas: dict[str, Any]) -> None:
         {"type": "string", "pattern": f"^({'|'.join(presets)})$"},
         {"type": "array", "items": durations, "minItems": 1},
     ]
+    # Opening hours: an interval as parse_hours takes it, a time zone there is.
+    zones = sorted(time_zones())
+    schedule = schemas["ScheduleSettings"]["properties"]
+    schedule["timezone"].update({"enum": zones})
+    for key in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+        schedule[key]["items"]["pattern"] = INTERVAL_PATTERN
+    for option in schedule["workday_hours"]["anyOf"]:
+        if option.get("type") == "array":
+            option["items"]["pattern"] = INTERVAL_PATTERN
+    schedule["exceptions"]["additionalProperties"]["items"]["pattern"] = INTERVAL_PATTERN
+    schedule["exceptions"]["propertyNames"] = {"format": "date", "pattern": _DAY}
     schemas["OverflowSettings"].update(
         {
             "if": {"properties": {"kind": {"enum": ["queue", "number"]}}, "required": ["kind"]},
@@ -656,7 +788,7 @@ def _no_nul(schema: Any) -> None:
         return
     if schema.get("type") == "string" and "pattern" not in schema:
         schema["pattern"] = NO_NUL
-    if isinstance(schema.get("additionalProperties"), dict):
+    if isinstance(schema.get("additionalProperties"), dict) and "propertyNames" not in schema:
         schema["propertyNames"] = {"pattern": NO_NUL}
     for sub in [*schema.get("properties", {}).values(), *schema.get("anyOf", [])]:
         _no_nul(sub)

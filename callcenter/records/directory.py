@@ -53,6 +53,7 @@ __all__ = [
     "load",
     "phone_digest",
     "put_queue",
+    "queue_config",
     "queue_configs",
     "seed_and_load",
     "set_password_hash",
@@ -346,6 +347,13 @@ async def queue_configs(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [json.loads(r["config"]) for r in await conn.fetch(
         "SELECT config FROM queues ORDER BY name"
     )]  # fmt: skip
+
+
+async def queue_config(conn: asyncpg.Connection, name: str) -> dict[str, Any] | None:
+    """One queue's configuration as stored, locked until the transaction ends (a
+    change made of it is not lost to another made at the same time)."""
+    config = await conn.fetchval("SELECT config FROM queues WHERE name = $1 FOR UPDATE", name)
+    return None if config is None else dict(json.loads(config))
 
 
 async def put_queue(

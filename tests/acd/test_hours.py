@@ -26,6 +26,7 @@ from callcenter.acd.events import (
     SetNotReady,
     SetReady,
 )
+from callcenter.acd.errors import UnknownQueue
 from callcenter.acd.queues import Overflow
 from callcenter.acd.schedule import Schedule, format_hours, parse_hours
 from callcenter.holidays import cn_calendar
@@ -68,16 +69,26 @@ def test_hours_parse_and_refuse_what_is_not_an_interval() -> None:
     assert parse_hours(["13:00-17:30", "08:30-12:00"]) == ((510, 720), (780, 1050))
     assert format_hours(parse_hours(OFFICE)) == OFFICE
     assert parse_hours(["00:00-24:00"]) == ((0, 1440),)
-    for bad, says in [
-        (["8-17"], "not an interval"),
-        (["17:30-08:30"], "ends before it starts"),
-        (["08:00-12:00", "11:00-13:00"], "overlap"),
-        (["08:60-09:00"], "not a time of day"),
-    ]:
-        with pytest.raises(ValueError, match=says):
-            parse_hours(bad)
+    # Past midnight, 24 hours, and intervals that overlap or touch: one.
+    assert parse_hours(["22:00-06:00"]) == ((1320, 1800),)
+    assert format_hours(parse_hours(["22:00-06:00"])) == ["22:00-06:00"]
+    assert parse_hours(["08:00-08:00"]) == ((480, 1920),)
+    assert parse_hours(["08:00-12:00", "11:00-13:00", "13:00-14:00"]) == ((480, 840),)
+    for bad in ["8:30-17:30", "08:60-09:00", "24:00-08:00", "08:00-24:01", "08:00-17:00\n",
+                " 08:00-17:00", "０８:00-17:00"]:  # fmt: skip
+        with pytest.raises(ValueError, match="is not an interval"):
+            parse_hours([bad])
     with pytest.raises(ValueError, match="no time zone named 'Mars/Olympus'"):
         Schedule(timezone="Mars/Olympus")
+
+
+def test_hours_past_midnight_belong_to_the_day_they_start() -> None:
+    # Fridays 20:00 to 02:00: open early on Saturday, not early on Friday.
+    s = ScheduleSettings(fri=["20:00-02:00"], holidays="none").schedule(())
+    assert s.is_open(at(2026, 12, 11, 23)) and s.is_open(at(2026, 12, 12, 1, 59))
+    assert not s.is_open(at(2026, 12, 12, 2)) and not s.is_open(at(2026, 12, 11, 1))
+    assert s.next_change(at(2026, 12, 11, 23)) == at(2026, 12, 12, 2)
+    assert s.next_change(at(2026, 12, 12, 3)) == at(2026, 12, 18, 20)
 
 
 def test_weekday_hours_in_beijing_time() -> None:
@@ -259,3 +270,20 @@ def test_the_last_agent_logging_out_sends_waiting_callers_on_at_once() -> None:
     out = f.do(AgentLogout("a1"), at=3.0)
     assert CallOverflowed("c1", "service", "no-agent", "reject", "") in out
     assert RejectCall("c1", 480, 30) in out
+
+
+def test_a_queue_whose_actions_name_a_queue_there_is_not_is_refused() -> None:
+    f = Floor()
+    for key in ("closed_action", "no_agent_action"):
+        with pytest.raises(UnknownQueue):
+            f.acd.upsert_queue(queue(name="night", **{key: Overflow("queue", "gone")}))
+    assert "night" not in f.acd.queues
+
+
+def test_a_changed_schedule_takes_effect_for_callers_waiting() -> None:
+    f = Floor(max_wait=3600.0)
+    f.now = at(2026, 12, 7, 17, 20)
+    f.do(CallArrived("c1", "4000", "1"))
+    f.acd.upsert_queue(queue(schedule=office(), max_wait=3600.0))  # hours from now on
+    f.until(at(2026, 12, 7, 17, 31))
+    assert f.of(CallOverflowed) == [CallOverflowed("c1", "service", "closed", "reject", "")]

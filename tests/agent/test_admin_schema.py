@@ -165,6 +165,7 @@ def test_bodies_that_are_not_json_or_not_the_operations_get_a_4xx(
         complaint_id="0",
         suggestion_id="0",
         follow_up_id="0",
+        day="2026-12-31",
     )
     declared = {int(s) for s in op["responses"]}
     raw = (
