@@ -811,9 +811,12 @@ class Acd:
         there is not, or to one whose overflows lead back to it; and when its
         closed or no-agent action names a queue there is not."""
         for action in (queue.closed_action, queue.no_agent_action):
-            if action is not None and action.kind == "queue" and action.target != queue.name:
-                if action.target not in self.queues:
-                    raise UnknownQueue(action.target)
+            if (
+                action is not None
+                and action.kind == "queue"
+                and action.target not in (queue.name, *self.queues)
+            ):
+                raise UnknownQueue(action.target)
         if queue.overflow.kind == "queue":
             if queue.overflow.target not in self.queues and queue.overflow.target != queue.name:
                 raise UnknownQueue(queue.overflow.target)

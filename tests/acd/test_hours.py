@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from callcenter.acd.errors import UnknownQueue
 from callcenter.acd.events import (
     AgentLogin,
     AgentLogout,
@@ -26,7 +27,6 @@ from callcenter.acd.events import (
     SetNotReady,
     SetReady,
 )
-from callcenter.acd.errors import UnknownQueue
 from callcenter.acd.queues import Overflow
 from callcenter.acd.schedule import Schedule, format_hours, parse_hours
 from callcenter.holidays import cn_calendar
