@@ -52,7 +52,13 @@ from callcenter.floor_side.web import (
 )
 from callcenter.link import Channel, EventReceived, Link, bus_codec
 from callcenter.log import configure_logging
-from callcenter.metrics.calls import CallMetrics, DesktopCollector, FeedCollector, pop_latency
+from callcenter.metrics.calls import (
+    CallMetrics,
+    DesktopCollector,
+    FeedCollector,
+    HolidayCalendarCollector,
+    pop_latency,
+)
 from callcenter.metrics.complaints import ComplaintMetrics
 from callcenter.metrics.records import RecordsCollector
 from callcenter.metrics.scrape import LoopCollector
@@ -199,6 +205,7 @@ class Floor:
         metrics.prime([q.name for q in queues], [a.id for a in self.settings.agents])
         metrics.start()
         stack.push_async_callback(metrics.stop)
+        self.registry.register(HolidayCalendarCollector())
         self.on_loop(
             DesktopCollector(
                 lambda: self.desktop.client_count if self.desktop is not None else 0,

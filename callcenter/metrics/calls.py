@@ -48,7 +48,7 @@ from callcenter.tasks import cancel_and_wait
 __all__ = [
     "FAILURE_REASONS", "LEG_FAILURES", "OVERFLOW_REASONS", "POP_BUCKETS", "TURNED_AWAY_REASONS",
     "WRAP_UP_BUCKETS", "CallMetrics", "DesktopCollector", "FeedCollector", "FloorCollector",
-    "FloorReadings", "pop_latency", "ring_buckets",
+    "FloorReadings", "HolidayCalendarCollector", "pop_latency", "ring_buckets",
 ]  # fmt: skip
 
 #: `CallOverflowed.reason` values (primed at zero for every queue).
@@ -324,6 +324,21 @@ class CallMetrics:
                 self.leg_failures.labels(agent, outcome, status).inc()
             case CallFailed(queue=queue, reason=reason):
                 self.failed.labels(queue, reason).inc()
+
+
+class HolidayCalendarCollector(Collector):
+    """The years the holiday calendar was asked for and has no data for (holidays.py):
+    their queues have their weekly hours and dated exceptions only."""
+
+    def collect(self) -> Iterator[Metric]:
+        from callcenter.holidays import missing_years
+
+        yield GaugeMetricFamily(
+            "callcenter_holiday_calendar_missing_years",
+            "Years China's holiday calendar has no data for (weekly hours and dated exceptions"
+            " only): upgrade chinese-calendar.",
+            value=missing_years(),
+        )
 
 
 class FloorReadings(Protocol):

@@ -287,3 +287,20 @@ def test_a_changed_schedule_takes_effect_for_callers_waiting() -> None:
     f.acd.upsert_queue(queue(schedule=office(), max_wait=3600.0))  # hours from now on
     f.until(at(2026, 12, 7, 17, 31))
     assert f.of(CallOverflowed) == [CallOverflowed("c1", "service", "closed", "reject", "")]
+
+
+def test_a_year_without_data_is_logged_once_and_counted_on_metrics() -> None:
+    from prometheus_client import CollectorRegistry
+    from structlog.testing import capture_logs
+
+    from callcenter.metrics.calls import HolidayCalendarCollector
+
+    registry = CollectorRegistry()
+    registry.register(HolidayCalendarCollector())
+    before = registry.get_sample_value("callcenter_holiday_calendar_missing_years")
+    assert before is not None
+    with capture_logs() as logs:
+        cn_calendar([2098, 2026])  # 2098: asked for by no other test
+        cn_calendar([2098])
+    assert [e["year"] for e in logs] == [2098]
+    assert registry.get_sample_value("callcenter_holiday_calendar_missing_years") == before + 1
