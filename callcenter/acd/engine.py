@@ -95,7 +95,15 @@ from .events import (
     TargetBreached,
     TransferCall,
 )
-from .queues import Escalation, Overflow, QueueConfig, Strategy, overflow_cycle
+from .queues import (
+    Escalation,
+    Overflow,
+    QueueConfig,
+    Strategy,
+    nobody_since,
+    overflow_cycle,
+    queue_status,
+)
 from .ringclock import RingClock
 from .strategies import best_candidate, order_candidates
 
@@ -840,31 +848,21 @@ class Acd:
 
     def _unavailable(self, queue: QueueConfig, now: float) -> str | None:
         """Why the queue cannot take calls now ("closed", "no-agent"), or None."""
-        if queue.schedule is not None and not queue.schedule.is_open(self._wall(now)):
-            return "closed"
-        if queue.no_agent_action is not None:
-            since = self._nobody_since(queue)
-            if since is not None and since <= now:
-                return "no-agent"
-        return None
+        if queue.schedule is None and queue.no_agent_action is None:
+            return None
+        empty = self._nobody_since(queue) if queue.no_agent_action is not None else None
+        status = queue_status(queue, self._wall(now), empty, now)
+        return None if status == "open" else status
 
     def _nobody_since(self, queue: QueueConfig) -> float | None:
-        """From when the queue counts as empty: -inf when no agent of its group is
-        logged in; `no_agent_after` after the last of them went not-ready when all
-        are; None while someone is ready, ringing, on a call or in wrap-up."""
+        """From when the queue counts as empty (`queues.nobody_since`)."""
         group = queue.group
         for agent in self._ready.values():  # usually someone is: no scan of the floor
             if group in agent.groups:
                 return None
-        latest: float | None = None
-        for agent in self.agents.values():
-            if group not in agent.groups or agent.state is AgentState.OFFLINE:
-                continue
-            if agent.state is not AgentState.NOT_READY:
-                return None
-            if latest is None or agent.state_since > latest:
-                latest = agent.state_since
-        return float("-inf") if latest is None else latest + queue.no_agent_after
+        return nobody_since(
+            queue, ((a.state.value, a.state_since, a.groups) for a in self.agents.values())
+        )
 
     def _retry_after(self, queue: QueueConfig, reason: str, action: Overflow, now: float) -> int:
         """Retry-After of a 480: for a closed queue, the seconds until it opens."""

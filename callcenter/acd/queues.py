@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .ringclock import Cadence
 from .schedule import Schedule
 
-__all__ = ["Escalation", "Overflow", "QueueConfig", "Strategy", "overflow_cycle"]
+__all__ = [
+    "Escalation", "Overflow", "QueueConfig", "Strategy", "nobody_since", "overflow_cycle",
+    "queue_status",
+]  # fmt: skip
 
 
 class Strategy(enum.Enum):
@@ -95,6 +98,36 @@ class QueueConfig:
     def target_seconds(self) -> float:
         """Answered before this (ring `answer_within_rings` + 1 starts) meets the target."""
         return self.answer_within_rings * self.cadence.cycle
+
+
+def nobody_since(
+    queue: QueueConfig, agents: Iterable[tuple[str, float, Collection[str]]]
+) -> float | None:
+    """From when `queue` counts as empty (docs/acd.md, "Opening hours and nobody
+    there"), given its agents as (state, the time the state began, groups): -inf
+    when no agent of its group is logged in, `no_agent_after` after the last of
+    them went not-ready when all are; None while one is ready, ringing, on a call
+    or in wrap-up. The ACD asks on its clock, the supervisors' board on the wall's."""
+    group = queue.group
+    latest: float | None = None
+    for state, since, groups in agents:
+        if group not in groups or state == "offline":
+            continue
+        if state != "not-ready":
+            return None
+        if latest is None or since > latest:
+            latest = since
+    return float("-inf") if latest is None else latest + queue.no_agent_after
+
+
+def queue_status(queue: QueueConfig, wall: float, empty_since: float | None, now: float) -> str:
+    """ "closed" (outside its hours at `wall`), "no-agent" (nobody there since
+    `empty_since`, on the clock of `now`, and it has a no-agent action), or "open"."""
+    if queue.schedule is not None and not queue.schedule.is_open(wall):
+        return "closed"
+    if queue.no_agent_action is not None and empty_since is not None and empty_since <= now:
+        return "no-agent"
+    return "open"
 
 
 def overflow_cycle(targets: Mapping[str, str], start: str | None = None) -> tuple[str, ...] | None:

@@ -45,10 +45,12 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
+from typing import Literal
 
 from callcenter.acd.engine import AcdSnapshot, CallView
-from callcenter.acd.events import AgentStateChanged, CallAnswered, OfferEnded
+from callcenter.acd.events import AgentStateChanged, CallAnswered, CallClosed, OfferEnded
 from callcenter.acd.kpi import KpiFold
+from callcenter.acd.queues import QueueConfig, nobody_since, queue_status
 from callcenter.tasks import run_steps
 
 from .messages import AgentFigures, BoardFigures, PeriodFigures, QueueFigures, WaitingCaller
@@ -88,6 +90,8 @@ class QueueCounts:
     abandoned: int = 0  # short abandons included
     short_abandons: int = 0
     answer_seconds: float = 0.0  # summed over answered calls
+    closed: int = 0  # turned away at arrival: closed (not offered)
+    no_agent: int = 0  # turned away at arrival: nobody there (not offered)
 
     def add(self, other: QueueCounts, sign: int = 1) -> None:
         self.offered += sign * other.offered
@@ -96,6 +100,8 @@ class QueueCounts:
         self.abandoned += sign * other.abandoned
         self.short_abandons += sign * other.short_abandons
         self.answer_seconds += sign * other.answer_seconds
+        self.closed += sign * other.closed
+        self.no_agent += sign * other.no_agent
 
     def figures(self) -> PeriodFigures:
         """The docs/metrics.md definitions; None where the base is zero."""
@@ -111,6 +117,8 @@ class QueueCounts:
                 round((self.abandoned - self.short_abandons) / base, 4) if base > 0 else None
             ),
             asa_seconds=round(self.answer_seconds / self.answered, 2) if self.answered else None,
+            closed=self.closed,
+            no_agent=self.no_agent,
         )
 
 
@@ -189,6 +197,8 @@ class FloorTally:
         # The start of each agent's state and each caller's wait, as first read (module docstring).
         self._state_since: dict[str, tuple[str, float]] = {}
         self._waiting_since: dict[str, float] = {}
+        # The queues' configurations, for their status (closed, nobody there).
+        self.queue_configs: dict[str, QueueConfig] = {}
 
     @property
     def day(self) -> float:
@@ -258,6 +268,11 @@ class FloorTally:
                 wall,
             )
         match event:
+            case CallClosed(queue=queue, reason=reason):
+                turned_away = (
+                    QueueCounts(closed=1) if reason == "closed" else QueueCounts(no_agent=1)
+                )
+                self._queue(queue).add(turned_away, wall)
             case CallAnswered():
                 self._agent(event.agent_id).today.handled += 1
             case OfferEnded(agent_id=agent_id, outcome="missed"):
@@ -303,6 +318,18 @@ class FloorTally:
             total.idle_seconds += idle
         return total
 
+    def _status(
+        self, name: str, staff: list[tuple[str, float, tuple[str, ...]]], now: float, known: bool
+    ) -> Literal["open", "closed", "no-agent"]:
+        """The queue's status at `now` (wall time), by the rule the ACD follows; a
+        floor not known (no snapshot) says nothing of who is there."""
+        config = self.queue_configs.get(name)
+        if config is None:
+            return "open"
+        empty = nobody_since(config, staff) if known else None
+        status = queue_status(config, now, empty, now)
+        return "closed" if status == "closed" else "no-agent" if status == "no-agent" else "open"
+
     def figures(self, snapshot: AcdSnapshot | None, now: float) -> BoardFigures:
         """The whole board at `now` (wall time): the ACD's view plus the counts.
 
@@ -330,6 +357,10 @@ class FloorTally:
                 waiting.setdefault(call.queue, []).append(call)
         waiting_since: dict[str, float] = {}
         queues = []
+        staff = [
+            (a.state, now - a.seconds_in_state, a.groups)
+            for a in (snapshot.agents if snapshot is not None else ())
+        ]
         for name in queue_names:
             w15, w30, w60 = (self.queue_window(name, s, now).figures() for s in WINDOWS)
             calls = waiting.get(name, [])
@@ -355,6 +386,7 @@ class FloorTally:
                     waiting_count=len(calls),
                     waiting=rows,
                     longest_waiting_since=rows[0].waiting_since if rows else None,
+                    status=self._status(name, staff, now, snapshot is not None),
                     today=self.queue_today(name).figures(),
                     last_15m=w15,
                     last_30m=w30,

@@ -162,6 +162,9 @@ class PeriodFigures(_Out):
     service_level: float | None = Field(ge=0)  # within target / (offered - short abandons)
     abandonment_rate: float | None = Field(ge=0)  # (abandoned - short) / (offered - short)
     asa_seconds: float | None = Field(ge=0)  # mean answer time of answered calls
+    # Turned away at arrival, not offered: the queue closed, or nobody there.
+    closed: int = Field(default=0, ge=0)
+    no_agent: int = Field(default=0, ge=0)
 
 
 class WaitingCaller(_Out):
@@ -178,6 +181,8 @@ class QueueFigures(_Out):
     waiting_count: int = Field(ge=0)  # callers waiting now, all of them
     waiting: list[WaitingCaller]  # the longest-waiting of them (a few), longest first
     longest_waiting_since: float | None  # the first one's `waiting_since`; None: nobody waits
+    # "closed" (outside its opening hours), "no-agent" (nobody there), or "open".
+    status: Literal["open", "closed", "no-agent"] = "open"
     today: PeriodFigures
     last_15m: PeriodFigures
     last_30m: PeriodFigures

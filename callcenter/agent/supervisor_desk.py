@@ -340,4 +340,6 @@ def _queue_counts(q: QueueStats) -> QueueCounts:
         q.abandoned,
         q.short_abandons,
         (q.asa_seconds or 0.0) * q.answered,
+        q.closed,
+        q.no_agent,
     )

@@ -299,6 +299,8 @@ class Floor:
             popped=pop_latency(self.registry).observe,
             team_of=team_of,
         )
+        # The board's queues' status (closed, nobody there) by the ACD's rule.
+        self.desktop.tally.queue_configs.update({q.name: q.config() for q in self.settings.queues})
         self.desktop.start()
         stack.push_async_callback(self.desktop.stop)
         self.admin = AdminApi(
@@ -333,6 +335,7 @@ class Floor:
     def _queue_put(self, queue: QueueSettings) -> None:
         if self.desktop is not None:
             self.desktop.queue_configured(queue.name, queue.greeting, queue.wrap_up_until_record)
+            self.desktop.tally.queue_configs[queue.name] = queue.config()
 
 
 # -- the floor process ----------------------------------------------------------------------

@@ -304,3 +304,39 @@ def test_a_year_without_data_is_logged_once_and_counted_on_metrics() -> None:
         cn_calendar([2098])
     assert [e["year"] for e in logs] == [2098]
     assert registry.get_sample_value("callcenter_holiday_calendar_missing_years") == before + 1
+
+
+# -- the supervisors' board ------------------------------------------------------------------
+
+
+def test_the_board_shows_closed_and_no_agent_and_counts_the_calls_turned_away() -> None:
+    from callcenter.agent.board import FloorTally
+
+    service = queue(schedule=office(), no_agent_action=Overflow("reject"), no_agent_after=30.0)
+    sales = queue(name="sales", numbers=("5000",), no_agent_action=Overflow("reject"))
+    f = Floor(queues=[service, sales])
+    f.acd.upsert_agent("a1", "Agent a1", "001", "1a1", {"cs": 1})
+    f.now = at(*MONDAY, 9)
+    f.do(AgentLogin("a1"))
+    f.do(SetReady("a1"))
+    tally = FloorTally(at(*MONDAY, 0))
+    tally.queue_configs.update(f.acd.queues)
+
+    def board(now: float) -> dict[str, tuple[str, int, int, int]]:
+        snapshot = f.acd.snapshot(f.now)
+        out = tally.figures(snapshot, now).queues
+        return {q.name: (q.status, q.today.offered, q.today.closed, q.today.no_agent) for q in out}
+
+    assert board(f.now) == {"service": ("open", 0, 0, 0), "sales": ("open", 0, 0, 0)}
+    f.do(SetNotReady("a1", "lunch"), at=at(*MONDAY, 12))
+    f.until(at(*MONDAY, 12, 0, 29))
+    assert board(f.now)["sales"][0] == "open"  # not ready for 29 s: still there
+    f.until(at(*MONDAY, 12, 1))
+    f.do(CallArrived("c1", "5000", "1"))  # turned away: nobody there
+    f.do(CallArrived("c2", "4000", "2"), at=at(*MONDAY, 20))  # turned away: closed
+    for t, event in f.log:
+        tally.observe(event, t)
+    assert board(f.now) == {"service": ("closed", 0, 1, 0), "sales": ("no-agent", 0, 0, 1)}
+
+
+MONDAY = (2026, 12, 7)

@@ -65,10 +65,17 @@
   // Queues and their waiting callers: a few rows, drawn again whenever anything shows.
   function showQueues() {
     const now = serverNow(), queues = [...board.queues.values()];
-    $("queues").replaceChildren(...queues.map((q) => row([q.name, q.waiting_count, since(now, q.longest_waiting_since),
-      q.today.offered, pct(q.today.service_level), pct(q.last_15m.service_level), pct(q.last_30m.service_level),
-      pct(q.last_60m.service_level), pct(q.today.abandonment_rate),
-      q.today.asa_seconds === null ? "–" : q.today.asa_seconds.toFixed(0) + " s"])));
+    // A queue closed or with nobody there says so by its name; its calls turned away today after.
+    const status = (q) => (q.status === "closed" ? ` (${t("status_closed")})` : q.status === "no-agent" ? ` (${t("status_no_agent")})` : "");
+    $("queues").replaceChildren(...queues.map((q) => {
+      const tr = row([q.name + status(q), q.waiting_count, since(now, q.longest_waiting_since),
+        q.today.offered, pct(q.today.service_level), pct(q.last_15m.service_level), pct(q.last_30m.service_level),
+        pct(q.last_60m.service_level), pct(q.today.abandonment_rate),
+        q.today.asa_seconds === null ? "–" : q.today.asa_seconds.toFixed(0) + " s",
+        `${q.today.closed ?? 0} / ${q.today.no_agent ?? 0}`]);
+      tr.dataset.status = q.status || "open";
+      return tr;
+    }));
     $("calls").replaceChildren(...queues.flatMap((q) => {
       const rows = q.waiting.map((c) => row([q.name, c.caller, since(now, c.waiting_since), c.ring, c.breached ? t("breach") : ""]));
       const more = q.waiting_count - q.waiting.length;  // only the longest-waiting come listed
