@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from callcenter.call_side.service import Service
 from callcenter.settings import Settings
+from callcenter.sip.message import Response
 
 from .helpers import FLOOR_PROCESS, free_port
 from .sip.helpers import request
@@ -53,35 +54,32 @@ async def service() -> AsyncIterator[Service]:
         await svc.stop()
 
 
+async def final_answer(service: Service, uri: str) -> Response:
+    """The final response to an INVITE from a caller on loopback."""
+    transport, proto, port = await udp_client()
+    try:
+        transport.sendto(
+            request(via_host=f"127.0.0.1:{port}", uri=uri), ("127.0.0.1", sip_port(service))
+        )
+        answer = await recv(proto)
+        while answer.status < 200:  # 100, 180
+            answer = await recv(proto)
+        return answer
+    finally:
+        transport.close()
+
+
 async def test_a_closed_queue_answers_480_with_retry_after_until_it_opens(
     service: Service,
 ) -> None:
-    transport, proto, port = await udp_client()
-    dest = ("127.0.0.1", sip_port(service))
-    try:
-        transport.sendto(request(via_host=f"127.0.0.1:{port}"), dest)
-        statuses = []
-        while not statuses or statuses[-1].status < 200:
-            statuses.append(await recv(proto))
-        final = statuses[-1]
-        expected = tomorrow_0830() - time.time()
-        assert final.status == 480
-        retry_after = int(final.headers.get("Retry-After") or 0)
-        assert expected - 5 <= retry_after <= expected + 5
-    finally:
-        transport.close()
+    answer = await final_answer(service, "sip:hotline@127.0.0.1")
+    expected = tomorrow_0830() - time.time()
+    assert answer.status == 480
+    retry_after = int(answer.headers.get("Retry-After") or 0)
+    assert expected - 5 <= retry_after <= expected + 5
 
 
 async def test_a_queue_nobody_is_logged_in_to_redirects_to_its_number(service: Service) -> None:
-    transport, proto, port = await udp_client()
-    dest = ("127.0.0.1", sip_port(service))
-    try:
-        invite = request(via_host=f"127.0.0.1:{port}", uri="sip:4000@127.0.0.1")
-        transport.sendto(invite, dest)
-        final = await recv(proto)
-        while final.status < 200:
-            final = await recv(proto)
-        assert final.status == 302
-        assert "sip:8001@" in str(final.headers.get("Contact"))
-    finally:
-        transport.close()
+    answer = await final_answer(service, "sip:4000@127.0.0.1")
+    assert answer.status == 302
+    assert "sip:8001@" in str(answer.headers.get("Contact"))
