@@ -900,17 +900,21 @@ class Acd:
             queue = self.queues.get(name)
             if queue is None or not self._waiting_in[name]:
                 continue  # no caller waiting: nothing to send on, no timer needed
+            if queue.schedule is None and queue.no_agent_action is None:
+                continue
+            reason = self._unavailable(queue, now)  # closed or emptied (or changed so)
+            if reason is not None:
+                out += self._send_on(queue, reason, now)
+                continue
             if queue.schedule is not None and ("hours", name) not in self._due:
                 wall = self._wall(now)
                 change = queue.schedule.next_change(wall)
                 if change is not None:
                     self._schedule(("hours", name), now + (change - wall))
             if queue.no_agent_action is not None:
-                since = self._nobody_since(queue)
+                since = self._nobody_since(queue)  # None, or still to come
                 if since is None:
                     self._unschedule(("nobody", name))
-                elif since <= now:
-                    out += self._send_on(queue, "no-agent", now)
                 else:
                     self._schedule(("nobody", name), since)
         return out

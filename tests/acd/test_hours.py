@@ -340,3 +340,15 @@ def test_the_board_shows_closed_and_no_agent_and_counts_the_calls_turned_away() 
 
 
 MONDAY = (2026, 12, 7)
+
+
+def test_hours_changed_to_closed_now_send_waiting_callers_on_at_once() -> None:
+    f = Floor(max_wait=3600.0)
+    f.now = at(2026, 12, 7, 21)
+    f.do(CallArrived("c1", "4000", "1"))  # always open: it waits
+    # Opening hours from now on, closed at 21:00; and closed for longer than next_change
+    # looks ahead: the callers go at the next input, not at max_wait.
+    closed = ScheduleSettings(holidays="none").schedule(())
+    f.acd.upsert_queue(queue(schedule=closed, max_wait=3600.0))
+    out = f.until(at(2026, 12, 7, 21, 0, 5))
+    assert CallOverflowed("c1", "service", "closed", "reject", "") in out
