@@ -47,7 +47,8 @@ def closing_day() -> list[tuple[float, object]]:
 
 
 async def test_turned_away_calls_have_their_own_outcome_and_are_not_offered(
-    store: Store, conn: asyncpg.Connection  # noqa: F811
+    store: Store,  # noqa: F811
+    conn: asyncpg.Connection,  # noqa: F811
 ) -> None:
     events = closing_day()
     await conn.execute("TRUNCATE calls, call_events, ring_attempts, queue_log")
