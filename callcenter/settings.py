@@ -405,6 +405,11 @@ class AcdSettings(_Section):
     # authenticates the hotline by its address (docs/sip.md, "Agent legs through
     # the PBX").
     agent_leg_from: Literal["hotline", "caller"] = "hotline"
+    # Read the Reason header (RFC 3326) of the CANCEL that ends a waiting call:
+    # the PBX's ring timer and a call answered elsewhere are then failed calls,
+    # not abandons. Turn off behind a proxy that passes on callers' Reason
+    # headers (docs/acd.md, "Calls that fail").
+    trust_cancel_reason: bool = True
     # Addresses or networks allowed to send INVITEs besides the PBX accounts'
     # servers (in pbx mode) and the agents' registered phones (standalone).
     trusted: list[Network] = Field(default_factory=lambda: ["127.0.0.1", "::1"])

@@ -15,6 +15,7 @@ import enum
 import msgspec
 
 __all__ = [
+    "LEG_FAILURES",
     "AcdAction",
     "AcdCommand",
     "AcdEvent",
@@ -79,12 +80,19 @@ class LegAnswered(msgspec.Struct, frozen=True, gc=False):
 class LegFailure(enum.Enum):
     BUSY = "busy"  # 486, 600
     DECLINED = "declined"  # 603
-    UNREACHABLE = "unreachable"  # 408, 410, 480, 484, 503, timeout, transport error
-    # The PBX refused the service's INVITE (401/407 it could not answer, 403, 404,
-    # a 5xx other than 503): a fault of the configuration, not of the agent.
+    UNREACHABLE = "unreachable"  # 404, 408, 410, 480, 484, 502-504, timeout, transport error
+    # The PBX refused the service's INVITE (401/407 it could not answer, 403, a
+    # 5xx other than 502-504): a fault of the configuration, not of the agent.
     REFUSED = "refused"
     CANCELLED = "cancelled"  # we cancelled it (487)
     ERROR = "error"  # any other failure
+
+
+#: The outcomes of an offer (`OfferEnded.outcome`) that say the phone could not be
+#: rung: logged and counted per agent (metrics/calls.py, call_side/runtime.py).
+LEG_FAILURES: frozenset[str] = frozenset(
+    {LegFailure.REFUSED.value, LegFailure.UNREACHABLE.value, LegFailure.ERROR.value}
+)
 
 
 class LegFailed(msgspec.Struct, frozen=True, gc=False):

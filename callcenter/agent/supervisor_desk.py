@@ -116,12 +116,14 @@ class SupervisorDesk:
         """Greet the supervisor with the floor, then the whole board; from then on
         the client gets what the others of its view get."""
         board = await self.board(client)
-        await self._start_board(client.view)
+        feed = await self._start_board(client.view)
         # From here on nothing waits: hello, the whole board as of the last
-        # change sent to the others, then this client gets what they get.
+        # change sent to the others, then this client gets what they get. (The
+        # period may have dropped `feed` meanwhile, no client of its view being
+        # connected yet: the next period then sends this client a whole board.)
         hello = SupervisorHello(role=client.login.role, team=client.team, board=board)
         client.send(encode_reply(hello))
-        client.send(self._board_feeds[client.view].whole())
+        client.send(feed.whole())
         self.clients.append(client)
 
     def disconnect(self, client: Client) -> None:
@@ -139,8 +141,7 @@ class SupervisorDesk:
                 client.calls = message.calls
                 return Ok(ref=message.ref)
             case Figures():
-                await self._start_board(client.view)
-                client.send(self._board_feeds[client.view].whole())
+                client.send((await self._start_board(client.view)).whole())
         return None
 
     # -- events ---------------------------------------------------------------------------
@@ -187,15 +188,17 @@ class SupervisorDesk:
     ) -> BoardFigures:
         return figures if view is None else narrow_figures(figures, members(snap, view))
 
-    async def _start_board(self, view: str | None) -> None:
-        """Nobody of `view` has a board yet: start one from now (`BoardFeed.whole`
-        then gives a joining supervisor the board as of the last change sent)."""
+    async def _start_board(self, view: str | None) -> BoardFeed:
+        """The board feed of `view`, started from now if nobody of it has a board
+        yet (`BoardFeed.whole` then gives a joining supervisor the board as of
+        the last change sent)."""
         feed = self._board_feeds.setdefault(view, BoardFeed())
         if feed.board is None:
             snap = await self.floor.snapshot()
             figures = await run_in_steps(self.tally.steps(snap, self._clock.wall()))
             if feed.board is None:  # nor while the snapshot came
                 feed.update(self._shown(view, figures, snap))
+        return feed
 
     async def _push_figures(self) -> None:
         """What changed on the board since the last period, one frame for each view."""

@@ -26,7 +26,7 @@ import structlog
 
 from callcenter.acd.agents import AgentState
 from callcenter.acd.engine import Acd, AcdSnapshot, AgentView
-from callcenter.acd.events import AcdAction, AcdCommand, OfferEnded
+from callcenter.acd.events import LEG_FAILURES, AcdAction, AcdCommand, OfferEnded
 from callcenter.bus import EventBus
 from callcenter.calls.switchboard import (
     CallRefused,
@@ -318,7 +318,7 @@ class SipRuntime:
                     expires_in=expires_in,
                 )
                 self.bus.publish(action, self.clock.wall())
-            case OfferEnded(outcome=ended) if ended in _LEG_FAILED:
+            case OfferEnded(outcome=ended) if ended in LEG_FAILURES:
                 # Bounded by the agent: refused and unreachable make them
                 # not-ready, an error cools them down for busy_cooldown.
                 calls_log.warning("agent leg failed", **event_fields(action))
@@ -358,8 +358,6 @@ class SipRuntime:
         self._run(lambda now: self.core.on_timer(now))
 
 
-#: Offers whose phone could not be rung (`metrics.calls.LEG_FAILURES`).
-_LEG_FAILED = frozenset({"refused", "unreachable", "error"})
 _OUTCOMES = frozenset({
     "CallAnswered", "CallAbandoned", "CallFailed", "CallEnded", "CallTransferred", "CallOverflowed",
     "CallRejected", "CallClosed", "TargetBreached",

@@ -475,6 +475,7 @@ def build_core(
             transport,
             accounts[0].user if accounts else "hotline",
             leg_from=leg_from,
+            trust_cancel_reason=acd_settings.trust_cancel_reason,
         ),
         new_id=new_id,
         locate=locate,

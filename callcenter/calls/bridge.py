@@ -125,12 +125,12 @@ _FAILURES = {
     603: LegFailure.DECLINED,
     487: LegFailure.CANCELLED,
 }
-# The phone is not there (not registered, switched off, overloaded): the agent
-# goes not-ready "unreachable".
-_UNREACHABLE = frozenset({408, 410, 480, 484, 503})
+# The phone is not there (not registered: a proxy's 404 or 480; switched off,
+# overloaded, a gateway's time-out): the agent goes not-ready "unreachable".
+_UNREACHABLE = frozenset({404, 408, 410, 480, 484, 502, 503, 504})
 # The PBX refuses the service's INVITE: a challenge it cannot answer, forbidden,
-# no such extension, a server error. The agent goes not-ready "phone-refused".
-_REFUSED = frozenset({401, 403, 404, 407})
+# a server error. The agent goes not-ready "phone-refused".
+_REFUSED = frozenset({401, 403, 407})
 _RELAYED = frozenset({"INVITE", "UPDATE", "INFO"})
 
 
@@ -155,6 +155,9 @@ class BridgeConfig:
     # and P-Asserted-Identity, so that a PBX which identifies its endpoints by
     # From (Asterisk's default) takes the legs as the hotline's (docs/sip.md).
     leg_from: str | None = None
+    # Read the Reason header of the caller's CANCEL (the PBX's ring timer, a call
+    # answered elsewhere); off: every CANCEL is the caller's (docs/acd.md).
+    trust_cancel_reason: bool = True
 
 
 class _Side(enum.Enum):
@@ -353,7 +356,10 @@ class Bridge:
         call = self._call_by_tx(invite_tx)
         if call is None:
             return []
-        return self._caller_gone(call, now, cancel_reason(cancel) if cancel else "caller")
+        reason = "caller"
+        if cancel is not None and self.config.trust_cancel_reason:
+            reason = cancel_reason(cancel)
+        return self._caller_gone(call, now, reason)
 
     def owns_client_tx(self, tx: TxKey) -> bool:
         return (
@@ -1120,21 +1126,24 @@ _TIMER_CAUSES: Final[frozenset[tuple[str, int]]] = frozenset(
 def cancel_reason(cancel: Request) -> str:
     """Why the PBX cancelled the caller's INVITE, from its Reason headers:
     "pbx-timeout", "elsewhere" (SIP cause 200, answered by another phone) or
-    "caller" (anything else, or no Reason)."""
-    for value in cancel.headers.get_all("Reason"):
-        for item in split_comma(value):
-            protocol, _, params = item.partition(";")
-            cause = -1
-            for param in params.split(";"):
-                name, _, text = param.partition("=")
-                text = text.strip()
-                if name.strip().lower() == "cause" and text.isascii() and text.isdigit():
-                    cause = int(text[:6])
-            reason = (protocol.strip().lower(), cause)
-            if reason in _TIMER_CAUSES:
-                return "pbx-timeout"
-            if reason == ("sip", 200):
-                return "elsewhere"
+    "caller" (anything else, no Reason, or one that does not parse)."""
+    try:
+        items = [i for value in cancel.headers.get_all("Reason") for i in split_comma(value)]
+    except SipError:  # an unreadable Reason (an unclosed quote) says nothing
+        return "caller"
+    for item in items:
+        protocol, _, params = item.partition(";")
+        cause = -1
+        for param in params.split(";"):
+            name, _, text = param.partition("=")
+            text = text.strip()
+            if name.strip().lower() == "cause" and text.isascii() and text.isdigit():
+                cause = int(text[:6])
+        reason = (protocol.strip().lower(), cause)
+        if reason in _TIMER_CAUSES:
+            return "pbx-timeout"
+        if reason == ("sip", 200):
+            return "elsewhere"
     return "caller"
 
 

@@ -26,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from callcenter.acd.events import (
+    LEG_FAILURES,
     AgentStateChanged,
     CallAbandoned,
     CallAnswered,
@@ -46,7 +47,7 @@ from callcenter.bus import EventBus
 from callcenter.tasks import cancel_and_wait
 
 __all__ = [
-    "FAILURE_REASONS", "LEG_FAILURES", "OVERFLOW_REASONS", "POP_BUCKETS", "TURNED_AWAY_REASONS",
+    "FAILURE_REASONS", "OVERFLOW_REASONS", "POP_BUCKETS", "TURNED_AWAY_REASONS",
     "WRAP_UP_BUCKETS", "CallMetrics", "DesktopCollector", "FeedCollector", "FloorCollector",
     "FloorReadings", "HolidayCalendarCollector", "pop_latency", "ring_buckets",
 ]  # fmt: skip
@@ -57,8 +58,6 @@ OVERFLOW_REASONS = ("max-wait", "max-length", "breach", "closed", "no-agent")
 TURNED_AWAY_REASONS = ("closed", "no-agent")
 #: Why a waiting call failed (`CallFailed.reason`).
 FAILURE_REASONS = ("pbx-timeout", "elsewhere", "refused")
-#: The outcomes of an offer that say the phone could not be rung.
-LEG_FAILURES = frozenset({"refused", "unreachable", "error"})
 #: Wrap-up edges: the default wrap-up is 15 s; an agent may end it early.
 WRAP_UP_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0)
 
@@ -178,10 +177,19 @@ class CallMetrics:
         )
         self.leg_failures = Counter(
             "callcenter_agent_leg_failures",
-            "Offers to an agent's phone that failed: refused by the PBX (401/403/404/407, a"
-            " 5xx but 503), unreachable (408/410/480/484/503, no answer to the INVITE) or"
+            "Offers to an agent's phone that failed: refused by the PBX (401/403/407, a 5xx"
+            " but 502/503/504), unreachable (404/408/410/480/484/502/503/504, no answer) or"
             " another error; by the SIP status ('none' for a timeout).",
             ["agent", "outcome", "status"],
+            registry=registry,
+        )
+        # The same refusals per agent only, created at zero with the agent's other
+        # series: an alert's increase() sees the first one (a series born at 1
+        # would show no increase).
+        self.legs_refused = Counter(
+            "callcenter_agent_legs_refused",
+            "Offers to an agent's phone the PBX refused (leg failures with outcome refused).",
+            ["agent"],
             registry=registry,
         )
         self.failed = Counter(
@@ -247,6 +255,7 @@ class CallMetrics:
     def _prime_agent(self, agent: str) -> None:
         self.no_answer.labels(agent)
         self.agent_answered.labels(agent)
+        self.legs_refused.labels(agent)
         self._primed_agents.add(agent)
 
     def start(self) -> None:
@@ -322,6 +331,8 @@ class CallMetrics:
             case OfferEnded(agent_id=agent, outcome=outcome) if outcome in LEG_FAILURES:
                 status = str(event.status) if event.status is not None else "none"
                 self.leg_failures.labels(agent, outcome, status).inc()
+                if outcome == "refused":
+                    self.legs_refused.labels(agent).inc()
             case CallFailed(queue=queue, reason=reason):
                 self.failed.labels(queue, reason).inc()
 

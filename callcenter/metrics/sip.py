@@ -75,7 +75,7 @@ class SipMetrics:
             "Transfers asked by an agent's phone (REFER) and refused, by the status "
             "answered or given in the final NOTIFY: 400 (no readable Refer-To), 403, "
             "404 (no such agent or queue), 416, 480 (the agent cannot take it now), "
-            "603 (attended, or from the caller).",
+            "491 (a transfer already in progress), 603 (attended, or from the caller).",
             ["status"],
             registry=registry,
         )

@@ -135,7 +135,8 @@ class Simulator:
             )
             for p in phones
         }
-        self._reg_tx: dict[TxKey, Registration] = {}
+        # A registration's transactions, with the purpose it gave each (sip/registration.py).
+        self._reg_tx: dict[TxKey, tuple[Registration, str]] = {}
         self._phone_calls: dict[TxKey, _PhoneCall] = {}
         self._phone_dialogs: dict[DialogId, _PhoneCall] = {}
         self._callers: dict[TxKey, _Caller] = {}
@@ -212,9 +213,10 @@ class Simulator:
                 case CancelReceived(invite_tx, _, _):
                     self._phone_calls.pop(invite_tx, None)
                 case TransactionTimedOut(tx, _, _):
-                    reg = self._reg_tx.pop(tx, None)
-                    if reg is not None:
-                        out += self._send_reg(reg, reg.on_failure("register", now), now)
+                    entry = self._reg_tx.pop(tx, None)
+                    if entry is not None:
+                        reg, purpose = entry
+                        out += self._send_reg(reg, reg.on_failure(purpose, now), now)
                     caller = self._callers.pop(tx, None)
                     if caller is not None:
                         self.stats.failed += 1
@@ -240,12 +242,13 @@ class Simulator:
     def _on_response(self, tx: TxKey | None, resp: Response, now: float) -> list[SipAction]:
         if tx is None:
             return []
-        reg = self._reg_tx.get(tx)
-        if reg is not None:
+        entry = self._reg_tx.get(tx)
+        if entry is not None:
             if resp.status >= 200:
                 del self._reg_tx[tx]
+                reg, purpose = entry
                 before = reg.state
-                out = self._send_reg(reg, reg.on_response("register", resp, now), now)
+                out = self._send_reg(reg, reg.on_response(purpose, resp, now), now)
                 if reg.state is RegState.REGISTERED and before is not RegState.REGISTERED:
                     self.stats.phones_registered += 1
                 return out
@@ -280,7 +283,7 @@ class Simulator:
         out: list[SipAction] = []
         for send in sends:
             key, actions = self.endpoint.send_request(send.request, send.dest, now)
-            self._reg_tx[key] = reg
+            self._reg_tx[key] = (reg, send.purpose)
             out += self._handle(actions, now)
         return out
 

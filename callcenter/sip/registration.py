@@ -168,7 +168,7 @@ class Registration:
             return []
         self.state = RegState.UNREGISTERING
         self._stop_challenges = 0
-        return [self._send_register(expires=0)]
+        return [self._send_register(expires=0, purpose="unregister")]
 
     def on_response(self, purpose: str, resp: Response, now: float) -> list[SendRequest]:
         if resp.status < 200:
@@ -177,9 +177,11 @@ class Registration:
             # Any final answer, even 404 or 405, proves the PBX is alive.
             self._options_at = now + self.options_interval if self.options_interval else None
             return []
+        if self.state in _STOPPING:
+            # Only the de-registration's own answers count now: a probe or a
+            # refresh still in flight when the stop began is answered for nothing.
+            return self._unregistering(resp, now) if purpose == "unregister" else []
         self._register_pending = False
-        if self.state is RegState.UNREGISTERING:
-            return self._unregistering(resp, now)
         if 200 <= resp.status < 300:
             listed = self._lists_our_contact(resp)
             if purpose == "probe" and self._contact_listed and not listed:
@@ -202,13 +204,14 @@ class Registration:
                 self.expires_at = None
                 return self._fail("PBX stopped answering OPTIONS", now)
             return []
+        if self.state in _STOPPING:
+            if purpose == "unregister" and self.state is RegState.UNREGISTERING:
+                self._unregistered()
+            return []
         self._register_pending = False
         if purpose == "probe" and self.state is RegState.REGISTERED:
             self.expires_at = None
             return self._fail("PBX stopped answering the REGISTER probe", now)
-        if self.state is RegState.UNREGISTERING:
-            self._unregistered()
-            return []
         return self._fail("no answer from registrar", now)
 
     def on_timer(self, now: float) -> list[SendRequest]:
@@ -288,8 +291,10 @@ class Registration:
             return self._fail("authentication failed: check user and password", now, hard=True)
         self._challenge = challenge
         self._challenge_header = "Authorization" if resp.status == 401 else "Proxy-Authorization"
-        stopping = self.state is RegState.UNREGISTERING
-        send = self._send_register(0 if stopping else self._requested_expires)
+        if self.state is RegState.UNREGISTERING:
+            send = self._send_register(0, purpose="unregister")
+        else:
+            send = self._send_register(self._requested_expires)
         self._answered_fresh = True
         return [send]
 
@@ -406,6 +411,9 @@ class Registration:
         granted = _delta_seconds(resp.headers.get("Expires"))
         return granted if granted is not None else self._requested_expires
 
+
+#: States in which only the de-registration's answers are taken.
+_STOPPING = frozenset({RegState.UNREGISTERING, RegState.UNREGISTERED})
 
 #: The largest delta-seconds (§20.19: 2**32-1); larger values saturate to it.
 _MAX_DELTA = 2**32 - 1

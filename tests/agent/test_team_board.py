@@ -142,3 +142,46 @@ async def test_a_team_leader_sees_and_sets_only_their_teams_agents() -> None:
     finally:
         await floor.hub.stop()
         await client.close()
+
+
+class SlowControl(HandControl):
+    """A floor whose snapshot takes 50 ms (a busy call process)."""
+
+    async def snapshot(self) -> Any:
+        await asyncio.sleep(0.05)
+        return await super().snapshot()
+
+
+async def test_a_view_joining_while_the_period_drops_unused_boards_gets_its_board() -> None:
+    """Found in review: a supervisor's connect made its view's board feed, then
+    waited for the snapshot; the board's period dropped the feed meanwhile (no
+    client of that view connected yet) and connect failed with a KeyError."""
+    floor = Floor()
+    sessions = Sessions()
+    sessions.add_user("sup", "pw-sup", "supervisor")
+    sessions.add_user("tl1", "pw-tl1", "team_leader")
+
+    async def team_of(user_id: str) -> str | None:
+        return "north"
+
+    hub = DesktopHub(
+        floor.bus, sessions, {a: AgentInfo(a, a, a[-1]) for a in TEAMS}, greeting="",
+        control=SlowControl(snapshot=lambda: floor.acd.snapshot(1.0)),
+        figures_every=0.02, feed_every=0.05, team_of=team_of,
+    )  # fmt: skip
+    app = web.Application()
+    app.add_routes(hub.routes())
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    hub.start()
+    try:
+        for user in ("sup", "tl1", "sup", "tl1"):
+            resp = await client.post("/api/login", json={"user_id": user, "password": f"pw-{user}"})
+            token = (await resp.json())["token"]
+            ws = await desktop_socket(client.ws_connect, "/ws/supervisor", token)
+            assert (await receive(ws, "hello"))["role"] in ("supervisor", "team_leader")
+            assert (await receive(ws, "board.figures"))["full"] is True
+            await ws.close()
+    finally:
+        await hub.stop()
+        await client.close()

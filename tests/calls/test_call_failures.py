@@ -34,6 +34,9 @@ from tests.sip.helpers import request
         (["SIP;cause=487, Q.850;cause=19"], "pbx-timeout"),  # a list in one header
         (["Q.850;cause=nineteen", "Q.850;cause=99999999999999999999"], "caller"),
         (["garbage;;;=", ";cause=19"], "caller"),
+        # Found in review: an unclosed quote raised, and the step's actions were lost
+        # (no 200 to the CANCEL, the call kept waiting in the ACD).
+        (['Q.850;cause=16;text="a, b'], "caller"),
     ],
 )
 def test_the_cancels_reason_header_says_who_ended_the_call(
@@ -62,8 +65,10 @@ def test_a_pbx_timer_cancel_is_a_failed_call_not_an_abandon() -> None:
     ("status", "outcome", "state"),
     [
         (403, "refused", "not-ready"),
-        (404, "refused", "not-ready"),
+        (404, "unreachable", "not-ready"),  # a proxy's: the phone is not registered
         (500, "refused", "not-ready"),
+        (502, "unreachable", "not-ready"),
+        (504, "unreachable", "not-ready"),
         (401, "refused", "not-ready"),  # no credentials to answer it with
         (503, "unreachable", "not-ready"),
         (480, "unreachable", "not-ready"),
@@ -135,3 +140,27 @@ def test_the_agent_leg_says_the_phone_may_transfer_it() -> None:
     h.send(caller_invite(), CALLER)
     [invite] = h.to(PHONES["1001"])
     assert "REFER" in (invite.headers.get("Allow") or "").split(", ")
+
+
+def test_an_unreadable_reason_on_the_cancel_still_ends_the_call() -> None:
+    h = Harness("1001")
+    h.send(caller_invite(), CALLER)
+    [invite] = h.to(PHONES["1001"])
+    cancel = request("CANCEL", uri="sip:4000@127.0.0.1", extra='Reason: Q.850;text="a, b\r\n')
+    h.send(cancel, CALLER, at=2.0)
+    assert sorted(m.status for m in h.to(CALLER) if m.status >= 200) == [200, 487]
+    [abandoned] = h.of(CallAbandoned)
+    assert abandoned.where == "ringing"
+    [ended] = h.of(OfferEnded)
+    assert ended.outcome == "cancelled" and invite.method == "INVITE"
+
+
+def test_a_reason_is_not_read_when_it_is_not_trusted() -> None:
+    """Behind a proxy that passes on the caller's side's Reason, a caller could
+    have their hang-up counted as the PBX's timer: acd.trust_cancel_reason off."""
+    h = Harness()
+    h.sb.bridge.config = BridgeConfig(*ME, trust_cancel_reason=False)
+    h.send(caller_invite(), CALLER)
+    h.send(request("CANCEL", uri="sip:4000@127.0.0.1", extra="Reason: SIP;cause=200\r\n"), CALLER, at=9.0)
+    assert h.of(CallFailed) == []
+    assert len(h.of(CallAbandoned)) == 1

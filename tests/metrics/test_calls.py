@@ -112,6 +112,7 @@ def test_failed_calls_and_failed_agent_legs_are_counted_apart_from_abandons() ->
     assert v(failures, agent="a1", outcome="refused", status="403") == 1
     assert v(failures, agent="a1", outcome="unreachable", status="none") == 1
     assert v(failures, agent="a1", outcome="busy", status="486") is None  # the agent's choice
+    assert v("callcenter_agent_legs_refused_total", agent="a1") == 1
 
 
 def test_floor_gauges_come_from_the_acd() -> None:

@@ -246,7 +246,8 @@ def test_stop_deregisters_with_expires_zero() -> None:
     [bye] = reg.stop(10.0)
     assert bye.request.headers.get("Expires") == "0"
     assert reg.state is RegState.UNREGISTERING
-    reg.on_response("register", pbx.answer(bye.request, 10.0), 10.0)
+    assert bye.purpose == "unregister"
+    reg.on_response(bye.purpose, pbx.answer(bye.request, 10.0), 10.0)
     assert reg.state is RegState.UNREGISTERED
     assert reg.next_deadline() is None
 
@@ -365,11 +366,11 @@ def test_stop_answers_the_stale_challenge_to_its_reused_nonce() -> None:
     [bye] = reg.stop(1000.0)
     stale = pbx.answer(bye.request, 1000.0)
     assert stale.status == 401 and "stale=true" in (stale.headers.get("WWW-Authenticate") or "")
-    [answer] = reg.on_response("register", stale, 1000.0)
+    [answer] = reg.on_response("unregister", stale, 1000.0)
     assert reg.state is RegState.UNREGISTERING
-    assert answer.request.headers.get("Expires") == "0"
+    assert answer.request.headers.get("Expires") == "0" and answer.purpose == "unregister"
     assert "Authorization" in answer.request.headers
-    reg.on_response("register", pbx.answer(answer.request, 1000.0), 1000.0)
+    reg.on_response("unregister", pbx.answer(answer.request, 1000.0), 1000.0)
     assert reg.state is RegState.UNREGISTERED
     assert pbx.bindings == {}
     assert reg.next_deadline() is None
@@ -383,7 +384,7 @@ def test_stop_answers_challenges_a_bounded_number_of_times() -> None:
     while sends:
         [send] = sends
         stale = pbx._challenge(send.request, 1000.0, stale=True)  # always stale
-        sends = reg.on_response("register", stale, 1000.0)
+        sends = reg.on_response(send.purpose, stale, 1000.0)
         answered += len(sends)
     assert answered == 2
     assert reg.state is RegState.UNREGISTERED and reg.next_deadline() is None
@@ -397,9 +398,30 @@ def test_stop_with_wrong_credentials_gives_up_without_registering_again() -> Non
     pbx.restart()
     sends = reg.stop(10.0)
     while sends:
-        sends = reg.on_response("register", pbx.answer(sends[0].request, 10.0), 10.0)
+        sends = reg.on_response(sends[0].purpose, pbx.answer(sends[0].request, 10.0), 10.0)
     assert reg.state is RegState.UNREGISTERED and reg.next_deadline() is None
     assert "authentication failed" in (reg.last_error or "")
+
+
+def test_a_probe_in_flight_when_the_stop_begins_is_answered_for_nothing() -> None:
+    """Found in review: the probe's 2xx, arriving after stop(), was taken as the
+    de-registration's answer: the service closed its transports and the stop's
+    stale 401 was never answered, so the binding stayed up to its expiry."""
+    reg, pbx = make(probe="register"), Registrar()
+    exchange(reg, pbx, reg.start(0.0), 0.0)
+    [probe] = [s for s in reg.on_timer(30.0) if s.purpose == "probe"]
+    [bye] = reg.stop(1000.0)
+    # The probe's 2xx comes first (its binding still there), then the stop's stale 401.
+    assert reg.on_response("probe", pbx.answer(probe.request, 1000.0), 1000.0) == []
+    assert reg.state is RegState.UNREGISTERING
+    stale = pbx._challenge(bye.request, 1000.0, stale=True)
+    [answer] = reg.on_response("unregister", stale, 1000.0)
+    assert answer.request.headers.get("Expires") == "0"
+    reg.on_response("unregister", pbx.answer(answer.request, 1000.0), 1000.0)
+    assert reg.state is RegState.UNREGISTERED and pbx.bindings == {}
+    # A refresh's answer arriving after the stop is done changes nothing either.
+    assert reg.on_response("register", pbx.answer(probe.request, 1001.0), 1001.0) == []
+    assert reg.state is RegState.UNREGISTERED and reg.next_deadline() is None
 
 
 def test_an_unknown_probe_is_refused() -> None:

@@ -2,8 +2,8 @@
 -- docs/acd.md): the PBX's own ring timer cancelled the caller's INVITE
 -- ('pbx-timeout'), another phone of the PBX's ring group answered it
 -- ('elsewhere'), or the PBX refused every offer of the call ('refused'). The
--- first two are hung up by the PBX. An agent leg the PBX refused (401/403/404/
--- 407, a 5xx but 503) has the outcome 'refused'.
+-- first two are hung up by the PBX. An agent leg the PBX refused (401/403/407,
+-- a 5xx but 502-504) has the outcome 'refused'.
 
 ALTER TABLE calls DROP CONSTRAINT calls_outcome_check;
 ALTER TABLE calls ADD CONSTRAINT calls_outcome_check CHECK (outcome IN
