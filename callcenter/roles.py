@@ -57,6 +57,9 @@ class Permission(enum.Enum):
     READ_CASES = "read cases"
     #: Change them: assign, classify, investigate, correct, check, call back, close, answer.
     WORK_CASES = "work cases"
+    #: Work the call-back worklist (docs/callbacks.md): list the items one may work
+    #: and record attempts on them (an agent: theirs and their queues' unassigned ones).
+    CALL_BACK = "call back"
     #: The month's complaint statistics (SOP 004 §3.7.7).
     STATISTICS = "statistics"
     #: The administration: agents, queues, staff, the audit log, the API's document.
@@ -66,9 +69,15 @@ class Permission(enum.Enum):
 _ALL = frozenset(Permission)
 #: What each role may do.
 GRANTS: Final[dict[str, frozenset[Permission]]] = {
-    "agent": frozenset({Permission.INTAKE}),
+    "agent": frozenset({Permission.INTAKE, Permission.CALL_BACK}),
     "team_leader": frozenset(
-        {Permission.INTAKE, Permission.FLOOR, Permission.READ_CASES, Permission.WORK_CASES}
+        {
+            Permission.INTAKE,
+            Permission.FLOOR,
+            Permission.READ_CASES,
+            Permission.WORK_CASES,
+            Permission.CALL_BACK,
+        }
     ),
     "qa": frozenset({Permission.INTAKE, Permission.READ_CASES, Permission.STATISTICS}),
     "supervisor": _ALL,

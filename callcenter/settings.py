@@ -342,6 +342,38 @@ class DatabaseSettings(_Section):
     figures_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
+class CallbacksSettings(_Section):
+    """The call-back worklist (docs/callbacks.md): what the centre owes its callers."""
+
+    # Seconds between the floor process's refreshes of the worklist (items made
+    # from abandoned calls and due follow-ups, closed, expired) and its gauges.
+    refresh_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # A complaint's call-back or a promised reply is listed this many hours before
+    # it is due.
+    lead_hours: float = Field(default=24.0, ge=0, le=24 * 31)
+    # Attempts before an item the customer was not reached on is closed.
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    # Minutes before an item whose attempt did not reach the customer is due again.
+    retry_minutes: float = Field(default=30.0, gt=0, le=7 * 24 * 60)
+    # Hours from the local midnight that began an abandon's day until its item
+    # expires (48: the end of the next day). Follow-ups do not expire.
+    expire_hours: float = Field(default=48.0, gt=0, le=24 * 31)
+    # The local day of "one item per caller per day" and of the monthly KPI:
+    # an IANA time zone.
+    time_zone: str = "UTC"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+
 class SupervisorSettings(_Section):
     """A staff member other than an agent: seeded into the database's staff on
     first start (then managed through the administration API, which wins)."""
@@ -651,6 +683,7 @@ class Settings(BaseSettings):
     acd: AcdSettings = Field(default_factory=AcdSettings)
     agents: list[AgentSettings] = Field(default_factory=list)
     queues: list[QueueSettings] = Field(default_factory=lambda: [QueueSettings(name="hotline")])
+    callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -19,8 +19,8 @@ from callcenter.settings import SupervisorSettings
 P = Permission
 # role -> what it may do, as docs/desktop.md says it.
 EXPECTED = {
-    "agent": {P.INTAKE},
-    "team_leader": {P.INTAKE, P.FLOOR, P.READ_CASES, P.WORK_CASES},
+    "agent": {P.INTAKE, P.CALL_BACK},
+    "team_leader": {P.INTAKE, P.FLOOR, P.READ_CASES, P.WORK_CASES, P.CALL_BACK},
     "qa": {P.INTAKE, P.READ_CASES, P.STATISTICS},
     "supervisor": set(P),
     "manager": set(P),

@@ -46,7 +46,7 @@ from callcenter.roles import STAFF_ROLES, Permission
 from callcenter.roles import refusal as role_refusal
 from callcenter.settings import QUEUE_NAME_PATTERN, QueueSettings, ScheduleSettings, time_zones
 
-from . import cases_api, complaints_api
+from . import callbacks_api, cases_api, complaints_api
 from .auth import Login, Sessions, hash_password
 from .bodies import NO_NUL, pooled
 from .bodies import json_body as _body
@@ -670,12 +670,14 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
     "/api/admin/audit": {"get": ("The audit log, newest first", None, 200, "AuditEntry[]", ())},
     **complaints_api.OPERATIONS,
     **cases_api.OPERATIONS,
+    **callbacks_api.OPERATIONS,
 }  # fmt: skip
 
 
-#: Operations any logged-in staff member may use (no 403), and the query parameters.
-ANY_STAFF = complaints_api.ANY_STAFF | cases_api.ANY_STAFF
-_QUERIES = {**complaints_api.QUERIES, **cases_api.QUERIES}
+#: Operations an agent's token may use (no 403 but the ones an operation declares itself:
+#: QA's on the call-back worklist), and the query parameters.
+ANY_STAFF = complaints_api.ANY_STAFF | cases_api.ANY_STAFF | callbacks_api.AGENTS_TOO
+_QUERIES = {**complaints_api.QUERIES, **cases_api.QUERIES, **callbacks_api.QUERIES}
 #: Path parameters with more to say than "a string": a queue's name as the settings take it.
 _QUEUE_NAME = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": QUEUE_NAME_PATTERN}
 _PATH_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
@@ -703,6 +705,7 @@ def openapi_document() -> dict[str, Any]:
         "QueueExceptions": QueueExceptions,
         **complaints_api.MODELS,
         **cases_api.MODELS,
+        **callbacks_api.MODELS,
     }  # fmt: skip
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -711,7 +714,8 @@ def openapi_document() -> dict[str, Any]:
     _queue_rules(schemas)
     for name in ("AgentIn", "AgentPatch", "PasswordIn", "StaffIn", "StaffPatch", "Queue",
                  "OverflowSettings", "ScheduleSettings", "HoursException",
-                 *complaints_api.REQUESTS, *cases_api.REQUESTS):  # fmt: skip
+                 *complaints_api.REQUESTS, *cases_api.REQUESTS,
+                 *callbacks_api.REQUESTS):  # fmt: skip
         _no_nul(schemas[name])
 
     def json_of(name: str) -> dict[str, Any]:

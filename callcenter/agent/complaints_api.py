@@ -422,13 +422,7 @@ class ComplaintsApi:
         only_params(request.query, ("month", "tz"))
         month = request.query.get("month", "")
         zone = zone_param(request.query)
-        try:
-            start = datetime.strptime(month, "%Y-%m").replace(tzinfo=zone)
-        except ValueError:
-            raise _json_error(400, "month: YYYY-MM, e.g. 2026-03") from None
-        if len(month) != 7:
-            raise _json_error(400, "month: YYYY-MM, e.g. 2026-03")
-        end = (start + timedelta(days=32)).replace(day=1)
+        start, end = month_param(request.query, zone)
         now = self._now()
         s = await self._read(lambda conn: store.monthly(conn, start, end, now))
         return web.json_response(
@@ -551,6 +545,18 @@ def zone_param(query: Any) -> ZoneInfo:
         raise _json_error(
             400, f"tz: {json.dumps(name)} is not a time zone (e.g. Asia/Shanghai)"
         ) from None
+
+
+def month_param(query: Any, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The `month` parameter (YYYY-MM) as its first instant and the next month's, in `zone`."""
+    month = query.get("month", "")
+    try:
+        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=zone)
+    except ValueError:
+        raise _json_error(400, "month: YYYY-MM, e.g. 2026-03") from None
+    if len(month) != 7:
+        raise _json_error(400, "month: YYYY-MM, e.g. 2026-03")
+    return start, (start + timedelta(days=32)).replace(day=1)
 
 
 def enum_param(query: Any, name: str, kind: type[_E]) -> _E | None:

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
@@ -37,12 +38,15 @@ from prometheus_client.registry import Collector
 
 from callcenter.agent.admin import AdminApi
 from callcenter.agent.auth import Sessions
+from callcenter.agent.callbacks_api import CallbacksApi
 from callcenter.agent.cases_api import CasesApi
 from callcenter.agent.complaints_api import ComplaintsApi
 from callcenter.agent.desktop import AgentInfo, DesktopHub
 from callcenter.bus import EventBus
+from callcenter.casework.callbacks import Policy
 from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl, RemoteControl
+from callcenter.floor_side.callbacks import CallbackWork
 from callcenter.floor_side.web import (
     MetricsAuth,
     MoreMetrics,
@@ -132,6 +136,8 @@ class Floor:
         self.admin: AdminApi | None = None
         self.complaints: ComplaintsApi | None = None
         self.cases: CasesApi | None = None
+        self.callbacks: CallbacksApi | None = None
+        self.callback_work: CallbackWork | None = None
         self.http_addresses: list[str] = []
 
     def on_loop(self, collector: Collector) -> None:
@@ -154,6 +160,7 @@ class Floor:
             complaints.start()
             stack.push_async_callback(complaints.stop)
             self.on_loop(complaints)
+            self._start_callbacks(stack, self.db_pool)
         await self._start_records(stack)
         self._start_metrics(stack)
         self._start_desktop(stack)
@@ -165,6 +172,7 @@ class Floor:
         routes += self.admin.routes() if self.admin is not None else []
         routes += self.complaints.routes() if self.complaints is not None else []
         routes += self.cases.routes() if self.cases is not None else []
+        routes += self.callbacks.routes() if self.callbacks is not None else []
         app = make_web_app(
             self.control,
             self.registry,
@@ -184,6 +192,23 @@ class Floor:
             raise ListenFailed(f"HTTP {http.host}:{http.port}", exc, "http.port") from None
         stack.push_async_callback(runner.cleanup)
         self.http_addresses = listening_addresses(runner)
+
+    def _start_callbacks(self, stack: AsyncExitStack, pool: Pool) -> None:
+        """The call-back worklist's refresh and figures (docs/callbacks.md)."""
+        cb = self.settings.callbacks
+        work = CallbackWork(
+            pool.get,
+            now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
+            monotonic=self.clock.monotonic,
+            zone=ZoneInfo(cb.time_zone),
+            policy=callback_policy(self.settings),
+            lead=timedelta(hours=cb.lead_hours),
+            interval=cb.refresh_seconds,
+        )
+        work.start()
+        stack.push_async_callback(work.stop)
+        self.on_loop(work)
+        self.callback_work = work
 
     async def _start_records(self, stack: AsyncExitStack) -> None:
         db = self.settings.database
@@ -331,6 +356,15 @@ class Floor:
             pool=pool.get if pool is not None else None,
             now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
         )
+        work = self.callback_work
+        self.callbacks = CallbacksApi(
+            sessions,
+            pool=pool.get if pool is not None else None,
+            now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
+            policy=callback_policy(self.settings),
+            zone=ZoneInfo(self.settings.callbacks.time_zone),
+            counted=work.count if work is not None else lambda kind, outcome: None,
+        )
 
     def _queue_put(self, queue: QueueSettings) -> None:
         if self.desktop is not None:
@@ -445,6 +479,16 @@ async def _directory(
     if found.queues:
         settings = settings.model_copy(update={"agents": found.agents, "queues": found.queues})
     return settings, found.password_hashes, members
+
+
+def callback_policy(settings: Settings) -> Policy:
+    """The worklist's rules' settings (`[callbacks]`)."""
+    cb = settings.callbacks
+    return Policy(
+        max_attempts=cb.max_attempts,
+        retry=timedelta(minutes=cb.retry_minutes),
+        expire=timedelta(hours=cb.expire_hours),
+    )
 
 
 def staff_logins(

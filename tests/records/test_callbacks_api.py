@@ -1,0 +1,223 @@
+"""The call-back worklist API on a real database and a fake wall clock: an agent
+lists their queues' abandoned callers and works one to its close, a team leader
+assigns within their team, a supervisor sees everything, QA is refused; the
+history, the month's KPI, the refusals; and the attempt an outbound call's end
+records (the adapter the call path connects to)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from callcenter.agent.auth import Sessions
+from callcenter.agent.callbacks_api import CallbacksApi
+from callcenter.casework.callbacks import Policy
+from callcenter.floor_side.callbacks import CallbackWork
+from callcenter.records.migrate import apply_migrations
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+M = timedelta(minutes=1)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+POLICY = Policy(max_attempts=2, retry=30 * M)
+USERS = {"sup": "supervisor", "a001": "agent", "a002": "agent", "tl": "team_leader", "qa": "qa"}
+
+
+@dataclass
+class Api:
+    client: TestClient[Any, Any]
+    clock: list[datetime]
+    tokens: dict[str, str]
+    work: CallbackWork
+    counted: list[tuple[str, str]]
+
+    async def call(
+        self, method: str, path: str, body: Any = None, who: str = "sup", **params: str
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
+        r = await self.client.request(method, path, json=body, headers=headers, params=params)
+        return r.status, await r.json()
+
+
+@pytest.fixture
+async def api(database: str) -> AsyncIterator[Api]:
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    await conn.execute(
+        "INSERT INTO queues (name, config) VALUES ('hotline', '{\"group\": \"service\"}'),"
+        " ('sales', '{\"group\": \"sales\"}');"
+        "INSERT INTO agents (id, name, number, extension, groups) VALUES"
+        " ('a001', 'A', '001', '1001', '{\"service\": 1}'),"
+        " ('a002', 'B', '002', '1002', '{\"sales\": 1}'),"
+        " ('a003', 'C', '003', '1003', '{\"sales\": 1}');"
+        "INSERT INTO staff (id, name, role, team) VALUES ('tl', 'T', 'team_leader', 'sales'),"
+        " ('sup', 'S', 'supervisor', NULL), ('qa', 'Q', 'qa', NULL)"
+    )
+    for call_id, caller, queue, outcome in (
+        ("h1", "13800000001", "hotline", "abandoned"),
+        ("h2", "13800000002", "hotline", "short-abandon"),
+        ("s1", "13800000003", "sales", "abandoned"),
+    ):
+        await conn.execute(
+            "INSERT INTO calls (call_id, queue, caller, caller_e164, arrived_at, outcome)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            call_id, queue, caller, "+86" + caller, T0, outcome,
+        )  # fmt: skip
+    await conn.close()
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+    sessions = Sessions()
+    for user, role in USERS.items():
+        sessions.add_user(user, f"{user}-pw", role)
+    tokens = {u: await sessions.login(u, f"{u}-pw", "127.0.0.1") for u in USERS}
+    clock = [T0 + M]
+
+    async def get_pool() -> Any:
+        return pool
+
+    work = CallbackWork(get_pool, now=lambda: clock[0], monotonic=lambda: 0.0, zone=SHANGHAI,
+                        policy=POLICY, lead=timedelta(hours=24))  # fmt: skip
+    counted: list[tuple[str, str]] = []
+
+    def count(kind: str, outcome: str) -> None:
+        counted.append((kind, outcome))
+        work.count(kind, outcome)
+
+    app = web.Application()
+    app.add_routes(CallbacksApi(sessions, pool=get_pool, now=lambda: clock[0], policy=POLICY,
+                                zone=SHANGHAI, counted=count).routes())  # fmt: skip
+    try:
+        async with TestClient(TestServer(app)) as client:
+            await work.refresh()
+            yield Api(client, clock, tokens, work, counted)
+    finally:
+        await pool.close()
+
+
+def calls_of(items: list[dict[str, Any]]) -> list[str]:
+    return [i["call_id"] for i in items]
+
+
+async def test_an_agent_works_their_queues_abandoned_caller_to_its_close(api: Api) -> None:
+    status, mine = await api.call("GET", "/api/callbacks", who="a001")
+    assert status == 200 and calls_of(mine) == ["h1"]  # not the short abandon, not sales
+    item = mine[0]
+    assert (item["kind"], item["number"], item["due"], item["assigned_to"]) == (
+        "abandoned", "+8613800000001", True, None,
+    )  # fmt: skip
+    one = f"/api/callbacks/{item['id']}"
+    assert (await api.call("GET", one, who="a002"))[0] == 404  # not in their queues
+    status, tried = await api.call("POST", f"{one}/attempts", {"outcome": "no-answer"},
+                                   who="a001")  # fmt: skip
+    assert status == 200, tried
+    assert (tried["status"], tried["attempts"], tried["assigned_to"], tried["due"]) == (
+        "open", 1, "a001", False,
+    )  # fmt: skip
+    assert (await api.call("GET", "/api/callbacks", who="a001", due="now"))[1] == []
+    api.clock[0] = T0 + 31 * M
+    status, done = await api.call(
+        "POST", f"{one}/attempts", {"outcome": "reached", "notes": "called back", "call_id": "o1"},
+        who="a001",
+    )  # fmt: skip
+    assert (status, done["status"], done["closed_as"]) == (200, "closed", "reached")
+    assert [(a["actor"], a["outcome"], a["call_id"]) for a in done["attempt_log"]] == [
+        ("a001", "no-answer", None), ("a001", "reached", "o1"),
+    ]  # fmt: skip
+    assert [(h["action"], h["to_status"]) for h in done["history"]] == [
+        ("attempt", "open"), ("attempt", "closed"),
+    ]  # fmt: skip
+    status, refused = await api.call("POST", f"{one}/attempts", {"outcome": "busy"}, who="a001")
+    assert status == 409 and "closed" in refused["error"]
+    assert api.counted == [("abandoned", "no-answer"), ("abandoned", "reached")]
+    assert (await api.call("GET", "/api/callbacks", who="a001"))[1] == []
+    status, closed = await api.call("GET", "/api/callbacks", who="a001", status="closed")
+    assert calls_of(closed) == ["h1"]
+
+
+async def test_a_team_leader_assigns_within_their_team_and_a_supervisor_anywhere(
+    api: Api,
+) -> None:
+    assert calls_of((await api.call("GET", "/api/callbacks", who="tl"))[1]) == ["s1"]
+    status, everything = await api.call("GET", "/api/callbacks")
+    assert status == 200 and sorted(calls_of(everything)) == ["h1", "s1"]
+    ids = {i["call_id"]: i["id"] for i in everything}
+    sales = f"/api/callbacks/{ids['s1']}"
+    status, refused = await api.call("POST", f"{sales}/assign", {"agent_id": "a001"}, who="tl")
+    assert status == 404 and "team 'sales'" in refused["error"]
+    status, given = await api.call("POST", f"{sales}/assign", {"agent_id": "a003"}, who="tl")
+    assert (status, given["assigned_to"]) == (200, "a003")
+    assert given["history"][0]["details"] == {"from": None, "to": "a003"}
+    assert (await api.call("GET", "/api/callbacks", who="a002"))[1] == []  # a003's now
+    assert calls_of((await api.call("GET", "/api/callbacks", who="tl"))[1]) == ["s1"]
+    hotline = f"/api/callbacks/{ids['h1']}/assign"
+    assert (await api.call("POST", hotline, {"agent_id": "a002"}, who="tl"))[0] == 404
+    assert (await api.call("POST", hotline, {"agent_id": "a002"}))[0] == 200
+    assert (await api.call("POST", hotline, {"agent_id": "nobody"}))[0] == 404
+    status, back = await api.call("POST", hotline, {"agent_id": None})
+    assert (status, back["assigned_to"]) == (200, None)
+    assert (await api.call("POST", hotline, {"agent_id": "a002"}, who="a001"))[0] == 403
+
+
+async def test_roles_and_bad_requests_are_refused(api: Api) -> None:
+    status, refused = await api.call("GET", "/api/callbacks", who="qa")
+    assert status == 403 and "call back" in refused["error"]
+    assert (await api.call("GET", "/api/callbacks", who="nobody"))[0] == 401
+    assert (await api.call("GET", "/api/callbacks", stauts="open"))[0] == 400
+    assert (await api.call("GET", "/api/callbacks", due="today"))[0] == 400
+    assert (await api.call("GET", "/api/callbacks", kind="abandon"))[0] == 400
+    status, error = await api.call("POST", "/api/callbacks/1/attempts", {"outcome": "ok"})
+    assert status == 400 and "outcome" in error["error"]
+    assert (await api.call("POST", "/api/callbacks/999/attempts", {"outcome": "busy"}))[0] == 404
+    assert (await api.call("GET", "/api/callbacks/x1"))[0] == 404
+    assert (await api.call("GET", "/api/stats/callbacks", who="a001", month="2026-03"))[0] == 403
+
+
+async def test_the_months_kpi(api: Api) -> None:
+    items = (await api.call("GET", "/api/callbacks"))[1]
+    await api.call("POST", f"/api/callbacks/{items[0]['id']}/attempts", {"outcome": "reached"})
+    status, kpi = await api.call("GET", "/api/stats/callbacks", month="2026-03")
+    assert status == 200, kpi
+    assert (kpi["time_zone"], kpi["abandoned"], kpi["reached_same_day"], kpi["same_day_rate"]) == (
+        "Asia/Shanghai", 2, 1, 0.5,
+    )  # fmt: skip
+    assert kpi["attempts"]["reached"] == 1
+    assert (await api.call("GET", "/api/stats/callbacks", month="2026-3"))[0] == 400
+
+
+async def test_an_outbound_calls_end_records_the_attempt_on_its_item(api: Api) -> None:
+    @dataclass
+    class OutboundEnded:  # the contract's fields (docs/callbacks.md), not the call path's class
+        call_id: str
+        agent_id: str
+        number: str
+        item_id: int | None
+        outcome: str
+        hung_up_by: str
+        talk_seconds: float
+
+    [item] = (await api.call("GET", "/api/callbacks", who="a001"))[1]
+    ended = OutboundEnded("out-7", "a001", item["number"], item["id"], "agent-no-answer",
+                          "service", 0.0)  # fmt: skip
+    done = await api.work.outbound_ended(ended)
+    assert done is not None and (done.work.attempts, done.work.status.value, done.assigned_to) == (
+        1, "open", "a001",
+    )  # fmt: skip
+    api.clock[0] = T0 + 40 * M
+    ended.outcome, ended.call_id = "busy", "out-8"
+    done = await api.work.outbound_ended(ended)  # the second of two allowed: closed
+    assert done is not None and (done.work.status.value, done.work.closed_as) == ("closed", "busy")
+    assert await api.work.outbound_ended(ended) is None  # closed: logged, not recorded
+    ended.item_id = None
+    assert await api.work.outbound_ended(ended) is None
+    _, detail = await api.call("GET", f"/api/callbacks/{item['id']}")
+    assert [(a["outcome"], a["call_id"]) for a in detail["attempt_log"]] == [
+        ("failed", "out-7"), ("busy", "out-8"),
+    ]  # fmt: skip
+    assert api.work.attempts[("abandoned", "failed")] == 1
+    assert api.work.attempts[("abandoned", "busy")] == 1
