@@ -393,3 +393,13 @@ def test_the_phones_digest_algorithms_follow_the_trunks_unless_set(tmp_path):
     assert "sip.phone_digest_algorithms" in problem(
         tmp_path, '[sip]\nphone_digest_algorithms = ["SHA-1"]\n'
     )
+
+
+def test_callbacks_time_zone_must_be_a_zone():
+    from callcenter.settings import CallbacksSettings
+
+    assert CallbacksSettings(time_zone="Asia/Shanghai").time_zone == "Asia/Shanghai"
+    with pytest.raises(ValidationError, match="not an IANA time zone"):
+        CallbacksSettings(time_zone="China/Beijing Time")
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        CallbacksSettings(max_attempts=0)

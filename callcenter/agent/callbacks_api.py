@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -59,6 +59,16 @@ __all__ = ["AGENTS_TOO", "MODELS", "OPERATIONS", "QUERIES", "REQUESTS", "Callbac
 log = structlog.get_logger("callcenter.callbacks")
 
 
+# As strings in the document: its schemas are named after their classes, and the
+# complaints' `Status` is another.
+KindName = Literal["abandoned", "call-back", "reply"]
+StatusName = Literal["open", "closed", "expired"]
+OutcomeName = Literal["reached", "no-answer", "busy", "wrong-number", "declined", "failed"]
+assert set(get_args(KindName)) == {k.value for k in Kind}
+assert set(get_args(StatusName)) == {s.value for s in Status}
+assert set(get_args(OutcomeName)) == {o.value for o in Outcome}
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -68,7 +78,7 @@ class CallbackAssignIn(_Body):
 
 
 class AttemptIn(_Body):
-    outcome: Outcome
+    outcome: OutcomeName
     notes: str | None = Field(default=None, max_length=2000)
     call_id: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -79,8 +89,8 @@ class _Answer(BaseModel):
 
 class CallbackItem(_Answer):
     id: int
-    kind: Kind
-    status: Status
+    kind: KindName
+    status: StatusName
     number: str | None
     local_day: date | None
     queue: str | None
@@ -106,7 +116,7 @@ class CallbackItem(_Answer):
 class AttemptRow(_Answer):
     at: datetime
     actor: str
-    outcome: Outcome
+    outcome: OutcomeName
     notes: str | None
     call_id: str | None
 
@@ -254,21 +264,22 @@ class CallbacksApi:
     async def attempt(self, request: web.Request) -> web.Response:
         login = logged_in(self.sessions, request, Permission.CALL_BACK)
         item_id = path_id(request, "item_id", "call-back item")
-        body: AttemptIn = await _body(request, AttemptIn, json_mode=True)
+        body: AttemptIn = await _body(request, AttemptIn)
+        outcome = Outcome(body.outcome)
         now = self._now()
         async with pooled(self._pool, "call-backs") as conn:
             await _seen(conn, login, item_id)
             try:
                 done = await store.record_attempt(
-                    conn, item_id, body.outcome, login.user_id, now, self.policy,
+                    conn, item_id, outcome, login.user_id, now, self.policy,
                     notes=body.notes, call_id=body.call_id, take=login.role == "agent",
                 )  # fmt: skip
             except store.NoSuchItem:
                 raise _json_error(404, f"no call-back item {item_id}") from None
             except CallbackRefused as exc:
                 raise _json_error(409, str(exc)) from None
-            self._counted(done.work.kind.value, body.outcome.value)
-            log.info("call-back attempt", item=item_id, outcome=body.outcome.value,
+            self._counted(done.work.kind.value, outcome.value)
+            log.info("call-back attempt", item=item_id, outcome=outcome.value,
                      actor=login.user_id, status=done.work.status.value)  # fmt: skip
             return web.json_response(await _detail(conn, item_id, now))
 

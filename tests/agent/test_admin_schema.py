@@ -156,7 +156,7 @@ def _near_misses(op: dict[str, Any]) -> st.SearchStrategy[bytes]:
 def test_bodies_that_are_not_json_or_not_the_operations_get_a_4xx(
     method: str, path: str, op: dict[str, Any], running: Running
 ) -> None:
-    # An agent, a queue and a complaint that do not exist: what is valid changes nothing
+    # An agent, a queue, a complaint and a call-back item that do not exist: what is valid changes nothing
     # (but a complaint's intake: what is valid is logged).
     url = running.base + path.format(
         agent_id="nobody",
@@ -166,6 +166,7 @@ def test_bodies_that_are_not_json_or_not_the_operations_get_a_4xx(
         suggestion_id="0",
         follow_up_id="0",
         day="2026-12-31",
+        item_id="0",
     )
     declared = {int(s) for s in op["responses"]}
     raw = (
