@@ -236,13 +236,16 @@ async def _wait_for(
     return seen
 
 
-async def _call(service: Address, *, patience: float | None = None) -> SimulatorDriver:
+async def _call(
+    service: Address, *, patience: float | None = None, number: str | None = None
+) -> SimulatorDriver:
     """One caller that dials the hotline at once; hangs up after 0.3 s of talk,
     or gives up after `patience` seconds if not answered by then."""
     driver = SimulatorDriver(
         SimConfig(service=service, hotline="4000", call_rate=100.0, max_calls=1, ring_cycle=1.0,
                   talk_seconds=(0.3, 0.3), abandon_share=0.0 if patience is None else 1.0,
-                  patience_seconds=(patience or 0.0, patience or 0.0)),
+                  patience_seconds=(patience or 0.0, patience or 0.0),
+                  caller_numbers=(number,) if number else ()),
         [], seed=1,
     )  # fmt: skip
     await driver.start()
@@ -272,6 +275,7 @@ async def test_every_dashboard_and_rule_expression_gives_the_expected_figures(
             http={"port": free_port(), "metrics_token": METRICS_TOKEN},
             sip={"port": free_port(), "tls_port": free_port(), "transports": ["udp"]},
             database={"figures_seconds": 1.0},
+            callbacks={"refresh_seconds": 1.0},
             accounts=[{"name": "pbx", "server": "127.0.0.1", "port": registrar_port,
                        "user": "hotline", "password": "unused"}],
             agents=[{"id": a, "name": f"Agent {a}", "number": f"00{n}", "extension": p.extension,
@@ -352,8 +356,8 @@ async def _scenario(
         await _wait_for(events, CallEnded)
     for agent in AGENTS:
         sip.command(SetNotReady(agent, "break"))
-    for patience in (0.5, 2.5, 5.5):
-        drivers.append(await _call(target, patience=patience))
+    for n, patience in enumerate((0.5, 2.5, 5.5), start=1):
+        drivers.append(await _call(target, patience=patience, number=f"1390000000{n}"))
     abandons = await _wait_for(events, CallAbandoned, 3)
     assert sorted(a.short for a in abandons) == [False, False, True]
     for agent in AGENTS:
@@ -374,6 +378,12 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
     assert value("callcenter_complaints_open", {"class": "invalid"}) == 1
     assert value("callcenter_complaints_overdue", {"class": "valid"}) == 0
     assert value("callcenter_followups_due", {"kind": "call-back"}) == 1
+    # The worklist, refreshed every second (callbacks.refresh_seconds): the two callers
+    # who gave up after 2.5 and 5.5 s are owed a call; the short abandon is not.
+    assert value("callcenter_callbacks_pending", {"kind": "abandoned"}) == 2
+    assert value("callcenter_callbacks_pending", {"kind": "reply"}) == 0
+    oldest = value("callcenter_callbacks_oldest_seconds", {"kind": "abandoned"})
+    assert oldest is not None and 0 < oldest < 60
     answer_sum = value("callcenter_answer_seconds_sum", q)
     assert answer_sum is not None
     asa = answer_sum / 4
@@ -457,6 +467,7 @@ async def _check(service: Service, prometheus: Prometheus, session: aiohttp.Clie
         "CallcenterDatabaseDown": ((), {}),  # the embedded PostgreSQL runs (or none is)
         "CallcenterComplaintsOverdue": (("class",), {("invalid",): 1.0}),  # see above
         "CallcenterPromisedRepliesOverdue": ((), {}),  # no reply promised
+        "CallcenterAbandonedCallerNotCalledBack": (("kind",), {}),  # owed for seconds only
         "CallcenterMetricsDown": ((), {}),
     }
     rules = await prometheus.rules(session)
