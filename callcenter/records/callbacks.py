@@ -369,8 +369,9 @@ async def assign(
             "UPDATE callback_items SET assigned_to = $2, updated_at = $3 WHERE id = $1",
             item_id, agent_id, now,
         )  # fmt: skip
-        await _event(conn, item_id, now, actor, "assign", before.work.status,
-                     before.work.status, {"from": before.assigned_to, "to": agent_id})  # fmt: skip
+        status = before.work.status
+        await _event(conn, item_id, now, actor, "assign", status, status,
+                     {"previous": before.assigned_to, "assigned_to": agent_id})  # fmt: skip
     stored = await item(conn, item_id)
     assert stored is not None
     return stored

@@ -24,6 +24,7 @@ async def service(tmp_path: Path) -> Any:
                  "password": "agent-pw"}],
         queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.4, 1.6], "wrap_up": 1.0,
                  "greeting": "您好，欢迎致电XXX公司，我是{name}，工号{number}"}],
+        callbacks={"refresh_seconds": 0.5},
         desktop={"supervisors": [{"id": "sup", "name": "Supervisor", "password": "sup-pw"}],
                  "repair_prices": [{"item": "Tap replaced", "price": 50.0},
                                    {"item": "Boiler serviced", "price": 120.5}]},

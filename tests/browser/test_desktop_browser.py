@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,23 @@ def chromium() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@contextlib.asynccontextmanager
+async def headless() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, closed afterwards; the artifacts' folder made."""
+    from playwright.async_api import async_playwright
+
+    executable = chromium()
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 async def test_log_in_go_ready_pop_before_ring_two_save_the_form(service: Service) -> None:

@@ -152,7 +152,7 @@ async def test_a_team_leader_assigns_within_their_team_and_a_supervisor_anywhere
     assert status == 404 and "team 'sales'" in refused["error"]
     status, given = await api.call("POST", f"{sales}/assign", {"agent_id": "a003"}, who="tl")
     assert (status, given["assigned_to"]) == (200, "a003")
-    assert given["history"][0]["details"] == {"from": None, "to": "a003"}
+    assert given["history"][0]["details"] == {"previous": None, "assigned_to": "a003"}
     assert (await api.call("GET", "/api/callbacks", who="a002"))[1] == []  # a003's now
     assert calls_of((await api.call("GET", "/api/callbacks", who="tl"))[1]) == ["s1"]
     hotline = f"/api/callbacks/{ids['h1']}/assign"

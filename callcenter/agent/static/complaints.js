@@ -11,7 +11,8 @@
   const CLASSES = ["ordinary", "serious", "invalid", "valid", "other-unit"];
   const ACTS = { assign: "act_assign", classify: "act_classify", investigation: "act_investigation",
     "corrective-action": "act_corrective", check: "act_check", "call-back": "act_call_back", close: "act_close" };
-  let token = null, current = null, lastList = null;
+  const OUTCOMES = ["reached", "no-answer", "busy", "wrong-number", "declined", "failed"];
+  let token = null, current = null, lastList = null, role = null;
 
   // -- the API --------------------------------------------------------------------------
   async function api(method, path, body) {
@@ -61,6 +62,7 @@
     keep($("f-status"), (el) => el.replaceChildren(option("", t("any")), ...STATUSES.map((s) => option(s, t(`status_${s}`)))));
     keep($("f-class"), (el) => el.replaceChildren(option("", t("any")), ...CLASSES.map((c) => option(c, t(`class_${c}`)))));
     keep($("c-status"), (el) => el.replaceChildren(option("", t("any")), ...["recorded", "assessed", "forwarded", "answered"].map((x) => option(x, t(`status_${x}`)))));
+    for (const el of document.querySelectorAll("select.outcomes")) keep(el, (s) => s.replaceChildren(...OUTCOMES.map((o) => option(o, t(`outcome_cb_${o}`)))));
     for (const el of document.querySelectorAll("select.classes")) keep(el, (s) => s.replaceChildren(...CLASSES.map((c) => option(c, t(`class_${c}`)))));
   }
 
@@ -163,7 +165,8 @@
   function value(k, v) {  // a value of a change or a fact, as the page shows it
     if (typeof v === "boolean") return t(v ? "yes" : "no");
     if (k === "complaint_class" || k === "class") return t(`class_${v}`);
-    return k.endsWith("_at") ? when(v) : String(v);
+    if (k === "closed_as" || (k === "outcome" && kind === "callbacks")) return t(`outcome_cb_${v}`);
+    return k.endsWith("_at") || k === "owed_since" ? when(v) : String(v);
   }
   function historyRows(entries) {
     return entries.map((e) => {
@@ -220,6 +223,13 @@
       columns: ["#", "due", "status", "owner", "notes"],
       row: (x) => [when(x.due_at) + (x.overdue ? ` · ${t("overdue")}` : ""), t(`status_${x.status}`), x.owner || "–", x.notes || "–"],
       facts: ["notes", "due_at", "owner", "customer_id", "done_at", "done_by"] },
+    // The call-back worklist (docs/callbacks.md): an agent sees theirs and their queues'.
+    callbacks: { path: "/api/callbacks", title: "callback",
+      columns: ["#", "owed_since", "kind", "number", "assigned_to", "attempts"],
+      row: (x) => [when(x.owed_since) + (x.overdue ? ` · ${t("overdue")}` : x.due ? ` · ${t("due_now")}` : ""),
+        t(`cbkind_${x.kind}`), x.number || "–", x.assigned_to || "–", `${x.attempts}/${x.max_attempts}`],
+      facts: ["number", "queue", "owed_since", "abandons", "assigned_to", "attempts", "next_attempt_at",
+        "expires_at", "closed_at", "closed_as", "complaint_id"] },
   };
   let kind = "suggestions", cases = null, currentCase = null;
   async function loadCases() {
@@ -229,6 +239,10 @@
       q.set("kind", "reply");  // a complaint's call-back is worked in the complaint
       if (f.open.checked) q.set("open", "true");
       if (f.overdue.checked) q.set("overdue", "true");
+    }
+    if (kind === "callbacks") {
+      if (f.due_now.checked) q.set("due", "now");
+      if (!f.cb_open.checked) q.set("status", "any");
     }
     $("case-status").textContent = t("loading");
     const res = await api("GET", `${CASES[kind].path}?${q}`);
@@ -266,7 +280,8 @@
       dt.textContent = t(k); dd.textContent = value(k, x[k]);
       return [dt, dd];
     }));
-    $("case-actions").hidden = x.status === "answered" || x.status === "done";
+    $("case-actions").hidden = x.status === "answered" || x.status === "done" || (kind === "callbacks" && x.status !== "open");
+    for (const el of document.querySelectorAll("#case-actions [data-assign]")) el.hidden = el.dataset.for !== kind || role === "agent";
     $("case-history").replaceChildren(...historyRows(x.history));
     for (const tr of $("case-rows").children) tr.classList.toggle("selected", Number(tr.dataset.id) === x.id);
   }
@@ -276,14 +291,15 @@
       case "assess": return { feasible: f.feasible.value === "true", valuable: f.valuable.value === "true", notes: text("notes") };
       case "forward": return { to: f.to.value.trim() };
       case "answer": return { adopted: f.adopted.value === "true", answer: f.answer.value.trim() };
-      case "assign": return { owner: f.owner.value.trim() };
+      case "assign": return kind === "callbacks" ? { agent_id: f.agent_id.value.trim() || null } : { owner: f.owner.value.trim() };
+      case "attempts": return { outcome: f.outcome.value, notes: text("notes") };
       case "reschedule": return { due_at: withZone(f.due_at.value), reason: f.reason.value.trim() };
       case "reply": return { notes: text("notes") };
     }
     return {};
   }
   bindChanges("#case-actions", { path: () => currentCase && `${CASES[kind].path}/${currentCase.id}`, body: caseBody,
-    status: "case-action-status", shown: (x) => { showCase(x); loadCases(); }, label: (action) => `act_${action}` });
+    status: "case-action-status", shown: (x) => { showCase(x); loadCases(); fillSelects(); }, label: (action) => `act_${action}` });
   $("case-filters").addEventListener("submit", (e) => { e.preventDefault(); loadCases(); });
   function casesView(which) {
     if (kind !== which) { kind = which; cases = null; currentCase = null; $("case-rows").replaceChildren(); $("case-none").hidden = false; $("case-body").hidden = true; }
@@ -306,13 +322,14 @@
   });
 
   // -- the views ------------------------------------------------------------------------
-  const TABS = { list: "tab-list", suggestions: "tab-suggestions", "follow-ups": "tab-replies", intake: "tab-intake" };
+  const TABS = { list: "tab-list", suggestions: "tab-suggestions", "follow-ups": "tab-replies", callbacks: "tab-callbacks", intake: "tab-intake" };
+  const CASE_VIEWS = ["suggestions", "follow-ups", "callbacks"];
   function view(name) {
     $("list-view").hidden = name !== "list"; $("intake-view").hidden = name !== "intake";
-    $("cases-view").hidden = name !== "suggestions" && name !== "follow-ups";
+    $("cases-view").hidden = !CASE_VIEWS.includes(name);
     for (const [n, id] of Object.entries(TABS)) $(id).setAttribute("aria-pressed", String(n === name));
     if (name === "intake") $("intake").elements.matter.focus();
-    if (name === "suggestions" || name === "follow-ups") casesView(name);
+    if (CASE_VIEWS.includes(name)) casesView(name);
   }
   function showIntakeOnly() {  // staff who may log complaints but not work them
     for (const id of ["tab-list", "tab-suggestions", "tab-replies", "to-board"]) $(id).hidden = true;
@@ -349,8 +366,10 @@
     token = body.token;
     $("who").textContent = body.user_id;
     $("login-box").hidden = true; $("tabs").hidden = false;
-    for (const id of ["tab-list", "tab-suggestions", "tab-replies", "to-board"]) $(id).hidden = false;
-    if (body.role === "agent") { showIntakeOnly(); return; }
+    for (const id of ["tab-list", "tab-suggestions", "tab-replies", "tab-callbacks", "to-board"]) $(id).hidden = false;
+    role = body.role;
+    $("tab-callbacks").hidden = role === "qa";  // QA does not call customers back
+    if (role === "agent") { showIntakeOnly(); $("tab-callbacks").hidden = false; return; }
     view("list");
     openFromHash();
   });

@@ -1,0 +1,64 @@
+"""The call-back worklist in the complaints page, in a real headless Chromium (Debian's):
+an abandoned call appears on the agent's "Call-backs" tab, the agent records a call that
+did not reach the customer and one that did, and the item closes with its outcome."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from callcenter.call_side.service import Service
+from tests.browser.test_complaints_browser import WINDOW, _act, _log_in
+from tests.browser.test_desktop_browser import ARTIFACTS, headless
+from tests.helpers import connected
+
+
+async def test_an_abandoned_caller_called_back_from_the_worklist(service: Service) -> None:
+    base = f"http://{service.http_addresses[0]}"
+    assert service.dsn
+    async with connected(service.dsn) as conn:
+        await conn.execute(
+            "INSERT INTO calls (call_id, queue, caller, caller_e164, arrived_at, outcome)"
+            " VALUES ('gave-up', 'hotline', '13812345678', '+8613812345678',"
+            " now() - interval '10 minutes', 'abandoned'),"
+            " ('too-short', 'hotline', '13900000000', '+8613900000000',"
+            " now() - interval '9 minutes', 'short-abandon')"
+        )
+    async with headless() as browser:
+        page = await browser.new_page(locale="en-US", viewport=WINDOW)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{base}/complaints")
+        await _log_in(page, "a001", "agent-pw")
+        await page.click("#tab-callbacks")  # refreshed every 0.5 s (tests/browser/conftest.py)
+        row = page.locator("#case-rows tr")
+        await page.wait_for_selector("#case-rows tr", timeout=10_000)
+        assert await row.count() == 1  # not the short abandon
+        cells = await row.locator("td").all_inner_texts()
+        assert cells[2:] == ["Abandoned call", "+8613812345678", "–", "0/3"], cells
+        assert cells[1].endswith("· Due now"), cells
+        await row.locator("button.open").click()
+        await page.wait_for_selector("#case-title:has-text('Call-back')")
+        assert await page.is_hidden("#case-actions [data-assign]")  # an agent's page
+        await _act(page, "Record a call", {}, select={"outcome": "no-answer"},
+                   within="#case-actions")  # fmt: skip
+        await page.wait_for_selector("#case-action-status:has-text('Record a call')")
+        facts = await page.inner_text("#case-facts")
+        assert "a001" in facts and "Next attempt" in facts, facts
+        assert not re.search(r"\d{4}-\d\d-\d\dT", facts), facts  # times in words
+        await _act(page, "Record a call", {"notes": "will come on Monday"},
+                   select={"outcome": "reached"}, within="#case-actions")  # fmt: skip
+        await page.wait_for_selector("#case-title:has-text('Closed')")
+        assert await page.is_hidden("#case-actions")
+        facts = await page.inner_text("#case-facts")
+        assert "Reached" in facts, facts
+        history = await page.locator("#case-history tr").all_inner_texts()
+        assert len(history) == 2 and "Reached" in history[1], history
+        await page.screenshot(path=str(ARTIFACTS / "callbacks-closed-1366x768-en.png"))
+        await page.wait_for_selector("#case-rows tr", state="detached", timeout=5_000)
+        assert errors == []
+    async with connected(service.dsn) as conn:
+        row_: Any = await conn.fetchrow(
+            "SELECT status, closed_as, attempts, assigned_to FROM callback_items"
+        )
+    assert tuple(row_) == ("closed", "reached", 2, "a001")
