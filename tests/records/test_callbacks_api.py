@@ -221,3 +221,31 @@ async def test_an_outbound_calls_end_records_the_attempt_on_its_item(api: Api) -
     ]  # fmt: skip
     assert api.work.attempts[("abandoned", "failed")] == 1
     assert api.work.attempts[("abandoned", "busy")] == 1
+
+
+async def test_the_figures_are_the_last_refreshs_and_a_failed_refresh_is_counted(
+    api: Api,
+) -> None:
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for m in api.work.collect() for s in m.samples}  # fmt: skip
+
+    got = samples()
+    assert got[("callcenter_callbacks_pending", (("kind", "abandoned"),))] == 2  # h1, s1
+    assert got[("callcenter_callbacks_pending", (("kind", "reply"),))] == 0
+    assert got[("callcenter_callbacks_oldest_seconds", (("kind", "abandoned"),))] == 60.0
+    assert got[("callcenter_callbacks_refresh_failures_total", ())] == 0
+    key = ("callcenter_callback_attempts_total", (("kind", "abandoned"), ("outcome", "busy")))
+    assert got[key] == 0
+    [item] = (await api.call("GET", "/api/callbacks", who="a001"))[1]
+    await api.call("POST", f"/api/callbacks/{item['id']}/attempts", {"outcome": "busy"})
+    assert samples()[key] == 1
+
+    async def down() -> Any:
+        raise OSError("connection refused")
+
+    broken = CallbackWork(down, now=lambda: T0, monotonic=lambda: 0.0, zone=SHANGHAI,
+                          policy=POLICY, lead=timedelta(hours=24))  # fmt: skip
+    await broken.refresh()
+    names = {m.name for m in broken.collect()}
+    assert broken.failures == 1 and "callcenter_callbacks_pending" not in names
