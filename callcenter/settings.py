@@ -604,6 +604,9 @@ class QueueSettings(_Section):
     closed_action: OverflowSettings = Field(default_factory=OverflowSettings)
     no_agent_action: OverflowSettings | None = None
     no_agent_after: float = Field(default=60.0, ge=0)
+    # A caller who rings again within this many minutes of abandoning takes the
+    # place their abandoned call had (0: off; at most 60).
+    keep_place_minutes: float = Field(default=0.0, ge=0, le=60)
 
     @field_validator("greeting")
     @classmethod
@@ -658,6 +661,7 @@ class QueueSettings(_Section):
             closed_action=action(self.closed_action),
             no_agent_action=None if self.no_agent_action is None else action(self.no_agent_action),
             no_agent_after=self.no_agent_after,
+            keep_place=self.keep_place_minutes * 60,
         )
 
 

@@ -194,6 +194,11 @@ class AcdSnapshot:
 
 _Key = tuple[str, ...]
 
+#: Abandoned callers' places kept at most (the oldest go first), and for at most
+#: this long whatever a queue's keep_place says.
+_PLACES_KEPT = 10_000
+_PLACE_KEPT_AT_MOST = 3600.0
+
 
 class Acd:
     """See the module docstring."""
@@ -229,6 +234,11 @@ class Acd:
         self._wall: Callable[[float], float] = wall if wall is not None else _same
         # Queues whose hours timer or staffing to look at after this input.
         self._watch: set[str] = set()
+        # (queue, caller) -> (when they abandoned, their place), for queues that
+        # keep an abandoned caller's place; oldest first, at most `_PLACES_KEPT`.
+        self._places: collections.OrderedDict[tuple[str, str], tuple[float, int]] = (
+            collections.OrderedDict()
+        )
 
     # -- time -----------------------------------------------------------------------------
 
@@ -353,7 +363,7 @@ class Acd:
             caller=cmd.caller,
             caller_name=cmd.caller_name,
             clock=RingClock(now, queue.cadence.cycle),
-            seq=next(self._seq),
+            seq=self._place(queue, cmd.caller, now),
         )
         self._calls[call.id] = call
         self._wait(call)
@@ -368,6 +378,26 @@ class Acd:
         self._schedule(("breach", call.id), now + queue.target_seconds)
         self._schedule(("max_wait", call.id), now + queue.max_wait)
         return out
+
+    def _place(self, queue: QueueConfig, caller: str, now: float) -> int:
+        """A new call's place in the line: the next, or the place its caller had
+        when they abandoned `queue` less than `keep_place` seconds ago."""
+        kept = self._places.pop((queue.name, caller), None) if queue.keep_place else None
+        if kept is not None and now - kept[0] <= queue.keep_place:
+            return kept[1]
+        return next(self._seq)
+
+    def _keep_place(self, call: _Call, now: float) -> None:
+        """Remember an abandoning caller's place, if their queue keeps it."""
+        if not call.queue.keep_place or call.caller in ("", "anonymous"):
+            return
+        places = self._places
+        places[(call.queue.name, call.caller)] = (now, call.seq)
+        places.move_to_end((call.queue.name, call.caller))
+        while len(places) > _PLACES_KEPT or (
+            places and now - next(iter(places.values()))[0] > _PLACE_KEPT_AT_MOST
+        ):
+            places.popitem(last=False)
 
     def _caller_tick(self, call: _Call, when: float) -> list[AcdAction]:
         ring = call.clock.ring_number(when)
@@ -467,6 +497,8 @@ class Acd:
                     call.refused,
                 )
                 return [*out, failed]
+            if not call.transferred:
+                self._keep_place(call, now)
             out.append(
                 CallAbandoned(
                     call.id,

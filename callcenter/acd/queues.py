@@ -82,6 +82,10 @@ class QueueConfig:
     # ready for no_agent_after seconds. None: callers wait (until max_wait).
     no_agent_action: Overflow | None = None
     no_agent_after: float = 60.0
+    # A caller who rings again within keep_place seconds of abandoning this queue
+    # takes the place their abandoned call had, ahead of the callers who came
+    # after it (0: off; docs/acd.md, "Keeping an abandoned caller's place").
+    keep_place: float = 0.0
 
     def action_for(self, reason: str) -> Overflow:
         """What a caller turned away for `reason` ("closed", "no-agent") gets."""
