@@ -8,6 +8,10 @@
                                     (or NOT_READY if the agent asked for it during the call)
     READY / NOT_READY / WRAP_UP --not-ready(reason)--> NOT_READY(reason)
     READY / NOT_READY / WRAP_UP --logout--> OFFLINE
+    READY / NOT_READY / WRAP_UP --dial out--> RESERVED --customer answers--> ON_CALL
+                                    (an outbound call, docs/callbacks.md: ended unanswered
+                                    it is released as an offer is; a not-ready agent's
+                                    reason comes back after it)
 
 The table below is the whole of it: an agent command not in it raises
 `InvalidTransition`, which the desktop reports to the agent. Transitions the
@@ -46,6 +50,7 @@ class Transition(enum.Enum):
     RELEASE = "release"  # an offer ends without an answer
     HANG_UP = "hang-up"  # the connected call ends
     WRAP_UP_END = "wrap-up-end"
+    DIAL = "dial out"  # the agent places a call (click-to-call)
 
 
 S, T = AgentState, Transition
@@ -69,6 +74,9 @@ _TABLE: dict[tuple[AgentState, Transition], AgentState] = {
     (S.WRAP_UP, T.READY): S.READY,
     (S.WRAP_UP, T.NOT_READY): S.NOT_READY,
     (S.WRAP_UP, T.LOGOUT): S.OFFLINE,
+    (S.READY, T.DIAL): S.RESERVED,
+    (S.NOT_READY, T.DIAL): S.RESERVED,
+    (S.WRAP_UP, T.DIAL): S.RESERVED,
 }
 del S, T
 

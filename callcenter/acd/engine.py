@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from .agents import Agent, AgentState, Transition
 from .errors import (
     AgentUnavailable,
+    CallersWaiting,
     InvalidTransition,
     OverflowCycle,
     UnknownAgent,
@@ -79,12 +80,22 @@ from .events import (
     CallRejected,
     CallTransferred,
     CancelLeg,
+    DialOut,
+    EndOutbound,
     EndWrapUp,
     LegAnswered,
     LegFailed,
     LegFailure,
     LegRinging,
     OfferEnded,
+    OutboundAnswered,
+    OutboundEnded,
+    OutboundLegAnswered,
+    OutboundLegFailed,
+    OutboundProgress,
+    OutboundRinging,
+    OutboundStarted,
+    PlaceCall,
     QueueConfigured,
     RedirectCall,
     RejectCall,
@@ -95,6 +106,7 @@ from .events import (
     TargetBreached,
     TransferCall,
 )
+from .outbound import OutboundCall, OutboundConfig, outcome_of
 from .queues import (
     Escalation,
     Overflow,
@@ -210,8 +222,11 @@ class Acd:
         *,
         new_id: Callable[[], str],
         wall: Callable[[float], float] | None = None,
+        outbound: OutboundConfig | None = None,
     ) -> None:
         self.queues = {q.name: q for q in queues}
+        self.outbound = outbound or OutboundConfig()
+        self._outbound: dict[str, OutboundCall] = {}
         self._by_number = {n: q for q in self.queues.values() for n in q.numbers}
         # A queue that lists no numbers takes every number no other queue lists.
         self._catch_all = next((q for q in self.queues.values() if not q.numbers), None)
@@ -284,6 +299,8 @@ class Acd:
             return self._overflow(call, "max-wait", when)
         if kind in ("hours", "nobody"):
             return self._queue_timer(kind, key[1], when)
+        if kind == "out_ring":
+            return self._outbound_timed_out(key[1], when)
         if kind in ("leg_tick", "leg_setup"):
             call = self._calls.get(key[1])
             leg = call.legs.get(key[2]) if call is not None else None
@@ -305,6 +322,18 @@ class Acd:
         """Apply one input. Agent commands may raise `UnknownAgent` or
         `InvalidTransition`; facts about unknown calls are ignored (late reports)."""
         match command:
+            case DialOut(agent_id, number, item_id):
+                out = self._dial_out(self._agent(agent_id), number, item_id, now)
+            case OutboundRinging(call_id, side):
+                out = self._outbound_ringing(call_id, side)
+            case OutboundLegAnswered(call_id, side):
+                out = self._outbound_answered(call_id, side, now)
+            case OutboundLegFailed(call_id, side, status, reason):
+                out = self._outbound_failed(call_id, side, status, reason, now)
+            case CallerHungUp(call_id) if call_id in self._outbound:
+                out = self._outbound_hung_up(call_id, "customer", now)
+            case AgentHungUp(call_id) if call_id in self._outbound:
+                out = self._outbound_hung_up(call_id, "agent", now)
             case CallArrived():
                 out = self._arrived(command, now)
             case LegRinging(call_id, leg_id):
@@ -801,6 +830,112 @@ class Acd:
         self._schedule(("breach", call.id), now + queue.target_seconds)
         self._schedule(("max_wait", call.id), now + queue.max_wait)
         return [*out, RingTicked(call.id, 1)]
+
+    # -- outbound calls (docs/callbacks.md) -------------------------------------------------
+
+    def _dial_out(
+        self, agent: Agent, number: str, item_id: int | None, now: float
+    ) -> list[AcdAction]:
+        """Ring the agent's phone for a call to `number`. Refused while the agent is
+        on a call or logged out (`InvalidTransition`) and, unless
+        `outbound.when_waiting`, while callers wait in the agent's queues."""
+        if not agent.can(Transition.DIAL):
+            raise InvalidTransition(agent.state.value, Transition.DIAL.value)
+        if not self.outbound.when_waiting:
+            waiting = sum(
+                self._waiting_in[q.name] for q in self.queues.values() if q.group in agent.groups
+            )
+            if waiting:
+                raise CallersWaiting(agent.id, waiting)
+        call = OutboundCall(self._new_id(), agent.id, self._new_id(), number, item_id, now)
+        self._outbound[call.id] = call
+        if agent.state is AgentState.NOT_READY and agent.not_ready_after_wrap is None:
+            agent.not_ready_after_wrap = agent.reason  # back to it after the call
+        agent.current_call = call.id
+        self._schedule(("out_ring", call.id), now + self.outbound.ring_timeout)
+        # The state change before the bridge's command: a call that fails at once
+        # (no route, no phone) releases the agent after it, in this order.
+        out: list[AcdAction] = [OutboundStarted(call.id, agent.id, number, item_id, call.leg_id)]
+        out += self._transition(agent, Transition.DIAL, now)
+        return [*out, PlaceCall(call.id, call.leg_id, agent.id, agent.extension, number)]
+
+    def _outbound_ringing(self, call_id: str, side: str) -> list[AcdAction]:
+        call = self._outbound.get(call_id)
+        if call is None or call.answered_at is not None:
+            return []
+        stage = "agent-ringing" if side == "agent" else "customer-ringing"
+        return [OutboundProgress(call.id, call.agent_id, stage)]
+
+    def _outbound_answered(self, call_id: str, side: str, now: float) -> list[AcdAction]:
+        call = self._outbound.get(call_id)
+        if call is None:
+            return []
+        if side == "agent":
+            # The customer's INVITE has gone out: their phone has its own ring time.
+            call.dialled_at = now
+            self._schedule(("out_ring", call.id), now + self.outbound.ring_timeout)
+            return [OutboundProgress(call.id, call.agent_id, "calling-customer")]
+        if call.answered_at is not None:
+            return []
+        self._unschedule(("out_ring", call.id))
+        call.answered_at = now
+        ring = now - (call.dialled_at if call.dialled_at is not None else call.started)
+        out: list[AcdAction] = [
+            OutboundAnswered(call.id, call.agent_id, call.number, call.item_id, ring)
+        ]
+        return out + self._transition(self.agents[call.agent_id], Transition.ANSWER, now)
+
+    def _outbound_failed(
+        self, call_id: str, side: str, status: int | None, reason: str, now: float
+    ) -> list[AcdAction]:
+        call = self._outbound.get(call_id)
+        if call is None or call.answered_at is not None:
+            return []
+        return self._outbound_over(call, outcome_of(side, status), None, now, status, reason)
+
+    def _outbound_timed_out(self, call_id: str, when: float) -> list[AcdAction]:
+        call = self._outbound.get(call_id)
+        if call is None or call.answered_at is not None:
+            return []
+        outcome = "no-answer" if call.dialled_at is not None else "agent-no-answer"
+        why = f"no answer after {self.outbound.ring_timeout:g} s"
+        return self._outbound_over(call, outcome, None, when, None, why)
+
+    def _outbound_hung_up(self, call_id: str, by: str, now: float) -> list[AcdAction]:
+        """BYE from either side: after the answer the call was `reached`; before it,
+        the agent hung up while the customer's phone rang (`no-answer`)."""
+        call = self._outbound[call_id]
+        if call.answered_at is None:
+            why = "hung up before the answer"
+            return self._outbound_over(call, "no-answer", by, now, None, why)
+        return self._outbound_over(call, "reached", by, now, None, "")
+
+    def _outbound_over(
+        self,
+        call: OutboundCall,
+        outcome: str,
+        by: str | None,
+        now: float,
+        status: int | None,
+        reason: str,
+    ) -> list[AcdAction]:
+        del self._outbound[call.id]
+        self._unschedule(("out_ring", call.id))
+        agent = self.agents.get(call.agent_id)
+        talk = now - call.answered_at if call.answered_at is not None else 0.0
+        ended = OutboundEnded(
+            call.id, call.agent_id, call.number, call.item_id, outcome, by, talk, status, reason
+        )
+        out: list[AcdAction] = [EndOutbound(call.id), ended]
+        if agent is None or agent.current_call != call.id:
+            return out
+        if call.answered_at is None:
+            return out + self._release(agent, now)
+        agent.current_call = None
+        out += self._transition(agent, Transition.HANG_UP, now)
+        agent.wrap_up_until = now + self.outbound.wrap_up_seconds
+        self._schedule(("wrap", agent.id), agent.wrap_up_until)
+        return out
 
     def transfer_target(self, number: str) -> tuple[str, str] | None:
         """What a number dialled to transfer a call names: ("agent", agent id) for

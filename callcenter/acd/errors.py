@@ -7,6 +7,7 @@ from collections.abc import Sequence
 __all__ = [
     "AcdError",
     "AgentUnavailable",
+    "CallersWaiting",
     "InvalidTransition",
     "OverflowCycle",
     "UnknownAgent",
@@ -33,6 +34,16 @@ class AgentUnavailable(AcdError):
         super().__init__(f"agent {agent_id!r} cannot take a transfer: {why}")
         self.agent_id = agent_id
         self.why = why
+
+
+class CallersWaiting(AcdError):
+    """An outbound call refused: callers wait in the agent's queues, and inbound
+    calls come first (`callbacks.outbound_when_waiting`, docs/callbacks.md)."""
+
+    def __init__(self, agent_id: str, waiting: int) -> None:
+        super().__init__("callers are waiting")
+        self.agent_id = agent_id
+        self.waiting = waiting
 
 
 class UnknownCall(AcdError):

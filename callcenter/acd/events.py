@@ -36,12 +36,22 @@ __all__ = [
     "CallTransferred",
     "CallerHungUp",
     "CancelLeg",
+    "DialOut",
+    "EndOutbound",
     "EndWrapUp",
     "LegAnswered",
     "LegFailed",
     "LegFailure",
     "LegRinging",
     "OfferEnded",
+    "OutboundAnswered",
+    "OutboundEnded",
+    "OutboundLegAnswered",
+    "OutboundLegFailed",
+    "OutboundProgress",
+    "OutboundRinging",
+    "OutboundStarted",
+    "PlaceCall",
     "RedirectCall",
     "RejectCall",
     "RingAgent",
@@ -153,8 +163,51 @@ class TransferCall(msgspec.Struct, frozen=True, gc=False):
     target: str
 
 
+class DialOut(msgspec.Struct, frozen=True, gc=False):
+    """Place a call for the agent (click-to-call, docs/callbacks.md): ring the
+    agent's phone, then the customer's `number`; `item_id` names the worklist
+    item it works, if any."""
+
+    agent_id: str
+    number: str
+    item_id: int | None = None
+
+
+# -- inputs from the B2BUA about outbound calls (docs/callbacks.md) --------------------
+
+
+class OutboundRinging(msgspec.Struct, frozen=True, gc=False):
+    """A leg of an outbound call rang (its first 180/183): `side` is "agent" or
+    "customer"."""
+
+    call_id: str
+    side: str
+
+
+class OutboundLegAnswered(msgspec.Struct, frozen=True, gc=False):
+    """A leg of an outbound call answered: the agent's phone (the customer's
+    INVITE has just gone out) or the customer's (the two are joined)."""
+
+    call_id: str
+    side: str
+
+
+class OutboundLegFailed(msgspec.Struct, frozen=True, gc=False):
+    """A leg of an outbound call ended before it was answered: its final status
+    (None: it timed out, or could not be sent), and why in words."""
+
+    call_id: str
+    side: str
+    status: int | None = None
+    reason: str = ""
+
+
 AcdCommand = (
-    CallArrived
+    DialOut
+    | OutboundRinging
+    | OutboundLegAnswered
+    | OutboundLegFailed
+    | CallArrived
     | LegRinging
     | LegAnswered
     | LegFailed
@@ -201,6 +254,24 @@ class RedirectCall(msgspec.Struct, frozen=True, gc=False):
 
     call_id: str
     number: str
+
+
+class PlaceCall(msgspec.Struct, frozen=True, gc=False):
+    """Start an outbound call: an offerless INVITE to the agent's phone and, once
+    it answers, the customer's INVITE through the PBX (RFC 3725)."""
+
+    call_id: str
+    leg_id: str
+    agent_id: str
+    extension: str
+    number: str
+
+
+class EndOutbound(msgspec.Struct, frozen=True, gc=False):
+    """End what is left of an outbound call: CANCEL a leg that rings, BYE one
+    that answered (nothing when both are over)."""
+
+    call_id: str
 
 
 # -- events -----------------------------------------------------------------------------
@@ -363,8 +434,57 @@ class QueueConfigured(msgspec.Struct, frozen=True, gc=False):
     target_seconds: float  # answer within this to meet the rings target
 
 
+class OutboundStarted(msgspec.Struct, frozen=True, gc=False):
+    """An agent asked for a call to `number`: their phone is being rung."""
+
+    call_id: str
+    agent_id: str
+    number: str
+    item_id: int | None
+    leg_id: str  # the agent leg's id (its SIP Call-ID's user part)
+
+
+class OutboundProgress(msgspec.Struct, frozen=True, gc=False):
+    """How far an outbound call got, for the agent's desktop: "agent-ringing"
+    (the agent's phone rings), "calling-customer" (the agent answered, the
+    customer's INVITE went out), "customer-ringing"."""
+
+    call_id: str
+    agent_id: str
+    stage: str
+
+
+class OutboundAnswered(msgspec.Struct, frozen=True, gc=False):
+    """The customer answered: the two are joined."""
+
+    call_id: str
+    agent_id: str
+    number: str
+    item_id: int | None
+    ring_seconds: float  # from the customer's INVITE to their answer
+
+
+class OutboundEnded(msgspec.Struct, frozen=True, gc=False):
+    """An outbound call is over. `outcome`: reached, no-answer, busy, declined,
+    failed, agent-no-answer (docs/callbacks.md)."""
+
+    call_id: str
+    agent_id: str
+    number: str
+    item_id: int | None
+    outcome: str
+    hung_up_by: str | None  # "agent" or "customer" once reached; else None (or "agent")
+    talk_seconds: float = 0.0
+    status: int | None = None  # the SIP status that ended an unanswered call
+    reason: str = ""  # in words, for the desktop and the log
+
+
 AcdEvent = (
-    CallQueued
+    OutboundStarted
+    | OutboundProgress
+    | OutboundAnswered
+    | OutboundEnded
+    | CallQueued
     | CallOffered
     | RingTicked
     | OfferEnded
@@ -380,4 +500,4 @@ AcdEvent = (
     | AgentStateChanged
     | QueueConfigured
 )
-AcdAction = RingAgent | CancelLeg | RejectCall | RedirectCall | AcdEvent
+AcdAction = RingAgent | CancelLeg | RejectCall | RedirectCall | PlaceCall | EndOutbound | AcdEvent

@@ -66,6 +66,7 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -78,6 +79,9 @@ from callcenter.acd.events import (
     LegFailed,
     LegFailure,
     LegRinging,
+    OutboundLegAnswered,
+    OutboundLegFailed,
+    OutboundRinging,
 )
 from callcenter.sip.auth import AuthError, DigestClient, parse_challenge
 from callcenter.sip.builders import make_response, safe_reason
@@ -88,6 +92,8 @@ from callcenter.sip.events import Send, SipAction, TxKey
 from callcenter.sip.grammar import USER_RE
 from callcenter.sip.headers import NameAddr, quote, split_comma
 from callcenter.sip.message import Address, Headers, Request, Response, Transport
+
+from .sdp import hold_answer, origin_line, with_origin
 
 __all__ = [
     "AgentTarget", "Bridge", "BridgeConfig", "BridgeOutput", "CallFact", "TransferAsked",
@@ -116,7 +122,17 @@ class TransferRefused:
     reason: str
 
 
-CallFact = CallArrived | LegRinging | LegAnswered | LegFailed | CallerHungUp | AgentHungUp
+CallFact = (
+    CallArrived
+    | LegRinging
+    | LegAnswered
+    | LegFailed
+    | CallerHungUp
+    | AgentHungUp
+    | OutboundRinging
+    | OutboundLegAnswered
+    | OutboundLegFailed
+)
 BridgeOutput = SipAction | CallFact | TransferAsked | TransferRefused
 
 _FAILURES = {
@@ -158,6 +174,11 @@ class BridgeConfig:
     # Read the Reason header of the caller's CANCEL (the PBX's ring timer, a call
     # answered elsewhere); off: every CANCEL is the caller's (docs/acd.md).
     trust_cancel_reason: bool = True
+    # Outbound calls (docs/callbacks.md): the From of the customer's INVITE (the
+    # hotline's account; None: sip:USER@the target's domain) and the number
+    # presented in its P-Asserted-Identity (None: none added).
+    outbound_from: str | None = None
+    caller_id: str | None = None
 
 
 class _Side(enum.Enum):
@@ -279,6 +300,7 @@ class _Call:
     answered: bool = False
     ended: bool = False
     transferring: bool = False  # answered, agent leg hung up, a new agent being rung
+    outbound: bool = False  # an outbound call once joined: the "caller" is the customer
 
 
 @dataclass(slots=True)
@@ -289,6 +311,23 @@ class _Relay:
     origin_tx: TxKey
     origin: _Side
     method: str
+
+
+@dataclass(slots=True)
+class _Outbound:
+    """An outbound call (click-to-call) until both legs are over: the agent's
+    leg, then the customer's; both are client INVITE legs with `_LEG_TABLE`."""
+
+    id: str
+    number: str
+    agent: _AgentLeg
+    route: AgentTarget  # where the customer's INVITE goes (the PBX or the trunk)
+    session: int  # our SDP session id towards the phone (RFC 4566 `o=`)
+    customer: _AgentLeg | None = None
+    reinvite_ack: Request | None = None  # the ACK of the phone's re-INVITE, sent again if asked
+    joined: bool = False  # the customer answered: a `_Call` carries it from here
+    ended: bool = False  # given up: forgotten once its legs are over
+    txs: list[TxKey] = field(default_factory=list)  # its INVITE transactions (`_out_tx`)
 
 
 class Bridge:
@@ -302,6 +341,7 @@ class Bridge:
         new_id: Callable[[], str],
         locate: Callable[[str, float], AgentTarget | None],
         credentials: DigestClient | None = None,
+        dial: Callable[[str, float], AgentTarget | None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.config = config
@@ -322,6 +362,12 @@ class Bridge:
         self._reinvites: dict[TxKey, tuple[str, str]] = {}
         # A REFER's NOTIFYs: tx -> (call id, agent leg id).
         self._notifies: dict[TxKey, tuple[str, str]] = {}
+        # Outbound calls (see "Outbound calls" below): where a customer's number
+        # is called (None: nowhere, every outbound call fails), the calls, and
+        # their INVITE transactions: tx -> (call id, "agent" | "customer" | "reinvite").
+        self._dial = dial
+        self._outbound: dict[str, _Outbound] = {}
+        self._out_tx: dict[TxKey, tuple[str, str]] = {}
 
     @property
     def calls(self) -> int:
@@ -367,11 +413,14 @@ class Bridge:
             or tx in self._relays
             or tx in self._reinvites
             or tx in self._notifies
+            or tx in self._out_tx
         )
 
     def on_response(self, tx: TxKey, resp: Response, now: float) -> list[BridgeOutput]:
         if tx in self._notifies:
             return self._notify_answered(tx, now) if resp.status >= 200 else []
+        if tx in self._out_tx:
+            return self._outbound_response(tx, resp, now)
         if tx in self._reinvites:
             return self._reinvite_answered(tx, resp, now)
         relay = self._relays.get(tx)
@@ -402,6 +451,8 @@ class Bridge:
     def on_timeout(self, tx: TxKey, now: float) -> list[BridgeOutput]:
         if tx in self._notifies:
             return self._notify_answered(tx, now)
+        if tx in self._out_tx:
+            return self._outbound_timeout(tx, now)
         if tx in self._reinvites:
             return self._reinvite_failed(tx, now)
         relay = self._relays.pop(tx, None)
@@ -424,6 +475,8 @@ class Bridge:
             return None
         call_id, side, leg_id = entry
         call = self._calls.get(call_id)
+        if call is None and call_id in self._outbound:  # an outbound call, not joined yet
+            return self._outbound_request(self._outbound[call_id], tx, req, now)
         if call is None:
             return self._respond(tx, req, 481, now)
         dialog = call.dialog if side is _Side.CALLER else call.legs[leg_id or ""].dialog
@@ -601,6 +654,21 @@ class Bridge:
         offer: bool = True,
     ) -> Request:
         caller, name = _caller_identity(call.invite)
+        content_type = call.invite.headers.get("Content-Type")
+        body = call.invite.body if offer else b""
+        return self._leg_invite(target, extension, leg_id, caller, name, body, content_type)
+
+    def _leg_invite(
+        self,
+        target: AgentTarget,
+        extension: str,
+        leg_id: str,
+        caller: str,
+        name: str | None,
+        body: bytes,
+        content_type: str | None,
+    ) -> Request:
+        """An INVITE to an agent's phone, showing `caller` (and `name`)."""
         display = f"{quote(name)} " if name else ""
         headers = Headers()
         if self.config.leg_from is None:
@@ -615,8 +683,6 @@ class Bridge:
         headers.add("Contact", self._contact())
         headers.add("P-Asserted-Identity", f"{display}<sip:{caller}@{target.domain}>")
         headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER")
-        content_type = call.invite.headers.get("Content-Type")
-        body = call.invite.body if offer else b""
         if body and content_type:
             headers.add("Content-Type", content_type)
         return Request(headers=headers, method="INVITE", uri=target.uri, body=body)
@@ -746,6 +812,8 @@ class Bridge:
         self._by_client_tx.pop(leg.tx, None)
         if call.ended and not call.legs and self._calls.get(call.id) is call:
             del self._calls[call.id]
+            if call.outbound:
+                self._forget_outbound(call.id)
 
     def _next_hop(self, leg: _AgentLeg) -> Address:
         # With a route set the first hop is the PBX that recorded it; else the target.
@@ -956,6 +1024,8 @@ class Bridge:
         self._retransmit.pop(call.dialog.id, None)
         if not call.legs:
             self._calls.pop(call.id, None)
+            if call.outbound:
+                self._forget_outbound(call.id)
 
     # -- connected calls ------------------------------------------------------------------
 
@@ -1079,6 +1149,280 @@ class Bridge:
                 relay.call_id,
             )
         return out
+
+    # -- outbound calls (docs/callbacks.md, RFC 3725) -------------------------------------
+    #
+    #   bridge ──INVITE (no SDP)──► agent's phone            PlaceCall
+    #   phone ──200 (offer O)──► bridge ──ACK (O answered, a=inactive)──► phone
+    #   bridge ──INVITE (O)──► customer, through the PBX     OutboundLegAnswered("agent")
+    #   customer ──200 (answer A)──► bridge ──ACK──► customer
+    #   bridge ──re-INVITE (no SDP)──► phone ──200 (offer O')──► bridge
+    #   bridge ──ACK (A, under our origin, next version)──► phone
+    #                                                        OutboundLegAnswered("customer")
+    #
+    # From the customer's answer on, the call is a `_Call` like an inbound one
+    # (`outbound` set, the customer in the caller's place): BYE from either side
+    # ends both, re-INVITE, UPDATE and INFO are relayed. Before it, a leg that
+    # fails is reported (`OutboundLegFailed`) and the ACD ends the rest
+    # (`end_outbound`): the phone's 200 is never left un-ACKed while the
+    # customer's phone rings (RFC 3725 §5's concern with flow I).
+
+    def place_call(
+        self, call_id: str, leg_id: str, extension: str, number: str, now: float
+    ) -> list[BridgeOutput]:
+        """Ring the agent's phone for a call to `number` (offerless INVITE)."""
+        if not number or len(number) > _MAX_NAME or not USER_RE.fullmatch(number):
+            why = "not a number that can be dialled"
+            return [OutboundLegFailed(call_id, "customer", None, why)]
+        route = self._dial(number, now) if self._dial is not None else None
+        if route is None:
+            return [OutboundLegFailed(call_id, "customer", None, "no route for outbound calls")]
+        target = self._locate(extension, now)
+        if target is None:
+            why = "the agent's phone is not registered"
+            return [OutboundLegFailed(call_id, "agent", None, why)]
+        invite = self._leg_invite(target, extension, leg_id, number, None, b"", None)
+        tx, actions = self.endpoint.send_request(invite, target.dest, now)
+        leg = _AgentLeg(leg_id, call_id, invite, target, tx)
+        ob = _Outbound(call_id, number, leg, route, zlib.crc32(leg_id.encode()))
+        self._outbound[call_id] = ob
+        self._track(ob, tx, "agent")
+        return list(actions)
+
+    def end_outbound(self, call_id: str, now: float) -> list[BridgeOutput]:
+        """End what is left of an outbound call: CANCEL a ringing leg, BYE an
+        answered one. A joined call ends as an inbound one does."""
+        ob = self._outbound.get(call_id)
+        if ob is None:
+            return []
+        if ob.joined:
+            call = self._calls.get(call_id)
+            return self._hang_up_both(call, now) if call is not None and not call.ended else []
+        ob.ended = True
+        out: list[BridgeOutput] = []
+        for leg in (ob.agent, ob.customer):
+            if leg is None or leg.state is _LegState.ENDED:
+                continue
+            action = leg.fire(_LegInput.GIVEN_UP)
+            if action is _LegAction.SEND_CANCEL:
+                out += self.endpoint.cancel(leg.tx, now)
+            elif action is _LegAction.SEND_BYE:
+                out += self._outbound_bye(leg, now)
+        self._outbound_maybe_over(ob)
+        return out
+
+    def _outbound_response(self, tx: TxKey, resp: Response, now: float) -> list[BridgeOutput]:
+        call_id, side = self._out_tx[tx]
+        ob = self._outbound.get(call_id)
+        if ob is None:
+            return []
+        if side == "reinvite":
+            return self._outbound_reinvited(ob, resp, now)
+        leg = ob.agent if side == "agent" else ob.customer
+        if leg is None or leg.tx != tx:
+            return []  # an earlier transaction of the leg (challenged and sent again)
+        if resp.status < 200:
+            if resp.status == 100 or ob.ended:
+                return []
+            if leg.fire(_LegInput.RESPONSE_1XX) is _LegAction.REPORT_RINGING:
+                return [OutboundRinging(call_id, side)]
+            return []
+        if resp.status >= 300:
+            return self._outbound_leg_failed(ob, leg, side, resp, now)
+        try:
+            dialog = Dialog.as_uac(leg.invite, resp) if leg.dialog is None else leg.dialog
+        except SipError:
+            return self._outbound_leg_failed(ob, leg, side, resp, now, "answer without a Contact")
+        action = leg.fire(_LegInput.RESPONSE_2XX)
+        if action is _LegAction.RESEND_ACK:
+            return [] if leg.ack is None else list(self.endpoint.send_ack(leg.ack, leg.target.dest))
+        if action is _LegAction.NOTHING:
+            return []
+        leg.dialog, leg.answer = dialog, resp
+        if action is _LegAction.ACK_AND_BYE:  # answered after we gave up on it
+            out = self._ack(leg, resp) + self._outbound_bye(leg, now)
+            self._outbound_maybe_over(ob)
+            return out
+        if side == "agent":
+            return self._outbound_agent_answered(ob, leg, resp, now)
+        return self._outbound_joined(ob, leg, resp, now)
+
+    def _outbound_agent_answered(
+        self, ob: _Outbound, leg: _AgentLeg, resp: Response, now: float
+    ) -> list[BridgeOutput]:
+        """The agent answered with an offer: ACK it with a hold answer at once and
+        take the offer to the customer."""
+        assert leg.dialog is not None
+        hold = hold_answer(resp.body, self._origin(ob, 1), self.config.contact_host)
+        if hold is None:  # no offer in the 200 (RFC 3261 §13.2.1 wants one)
+            failed = self._ack(leg, resp)
+            leg.fire(_LegInput.GIVEN_UP)  # answered -> ended
+            failed += self._outbound_bye(leg, now)
+            why = "no SDP offer in the answer"
+            return [*failed, OutboundLegFailed(ob.id, "agent", resp.status, why)]
+        self._dialogs[_dialog_key(leg.dialog)] = (ob.id, _Side.AGENT, leg.id)
+        leg.ack = leg.dialog.create_ack(leg.invite.cseq.seq, hold, "application/sdp")
+        out: list[BridgeOutput] = list(self.endpoint.send_ack(leg.ack, leg.target.dest))
+        invite = self._customer_invite(ob, resp)
+        tx, actions = self.endpoint.send_request(invite, ob.route.dest, now)
+        ob.customer = _AgentLeg(f"{ob.id}-c", ob.id, invite, ob.route, tx)
+        self._track(ob, tx, "customer")
+        return [*out, *actions, OutboundLegAnswered(ob.id, "agent")]
+
+    def _outbound_joined(
+        self, ob: _Outbound, leg: _AgentLeg, resp: Response, now: float
+    ) -> list[BridgeOutput]:
+        """The customer answered: ACK, re-INVITE the phone for its offer (whose
+        ACK brings the customer's answer), and carry on as an inbound call."""
+        assert leg.dialog is not None and ob.agent.dialog is not None
+        out = self._ack(leg, resp)
+        reinvite = ob.agent.dialog.create_request("INVITE")
+        reinvite.headers.add("Contact", self._contact())
+        tx, actions = self.endpoint.send_request(reinvite, ob.agent.target.dest, now)
+        self._track(ob, tx, "reinvite")
+        out += actions
+        ob.joined = True
+        call = _Call(
+            ob.id, leg.invite, leg.tx, ob.route.dest, leg.dialog,
+            legs={ob.agent.id: ob.agent}, connected=ob.agent.id, answered=True, outbound=True,
+        )  # fmt: skip
+        self._calls[ob.id] = call
+        self._dialogs[_dialog_key(leg.dialog)] = (ob.id, _Side.CALLER, None)
+        return [*out, OutboundLegAnswered(ob.id, "customer")]
+
+    def _outbound_reinvited(self, ob: _Outbound, resp: Response, now: float) -> list[BridgeOutput]:
+        """The phone's answer to the re-INVITE: its new offer, answered in the ACK
+        with the customer's answer; refused, the call cannot be joined."""
+        if resp.status < 200:
+            return []
+        call = self._calls.get(ob.id)
+        if resp.status >= 300:
+            if call is None or call.ended:
+                return []
+            return [*self._hang_up_both(call, now), AgentHungUp(ob.id)]
+        agent = ob.agent
+        if ob.reinvite_ack is None:
+            customer = ob.customer
+            assert customer is not None and customer.answer is not None and agent.dialog is not None
+            body = with_origin(customer.answer.body, self._origin(ob, 2))
+            content_type = customer.answer.headers.get("Content-Type") or "application/sdp"
+            ob.reinvite_ack = agent.dialog.create_ack(resp.cseq.seq, body, content_type)
+        return list(self.endpoint.send_ack(ob.reinvite_ack, agent.target.dest))
+
+    def _outbound_leg_failed(
+        self,
+        ob: _Outbound,
+        leg: _AgentLeg,
+        side: str,
+        resp: Response,
+        now: float,
+        reason: str | None = None,
+    ) -> list[BridgeOutput]:
+        if (
+            resp.status in (401, 407)
+            and not leg.authenticated
+            and self._credentials is not None
+            and leg.state is not _LegState.CANCELLING
+        ):
+            retry = self._authorized_retry(leg, resp)
+            if retry is not None:  # §22.2: once, with the hotline account's credentials
+                leg.authenticated = True
+                tx, actions = self.endpoint.send_request(retry, leg.target.dest, now)
+                leg.invite, leg.tx = retry, tx
+                self._track(ob, tx, side)
+                return list(actions)
+        action = leg.fire(_LegInput.RESPONSE_FINAL)
+        self._outbound_maybe_over(ob)
+        if action is not _LegAction.REPORT_FAILURE or ob.ended:
+            return []  # cancelled by us (487), or absorbed
+        why = reason or f"{resp.status} {safe_reason(resp.reason)}"
+        return [OutboundLegFailed(ob.id, side, resp.status, why)]
+
+    def _outbound_timeout(self, tx: TxKey, now: float) -> list[BridgeOutput]:
+        call_id, side = self._out_tx.pop(tx)
+        ob = self._outbound.get(call_id)
+        if ob is None:
+            return []
+        if side == "reinvite":
+            call = self._calls.get(call_id)
+            if call is None or call.ended:
+                return []
+            return [*self._hang_up_both(call, now), AgentHungUp(call_id)]
+        leg = ob.agent if side == "agent" else ob.customer
+        if leg is None or leg.tx != tx or leg.fire(_LegInput.TIMED_OUT) is _LegAction.NOTHING:
+            return []
+        self._outbound_maybe_over(ob)
+        if ob.ended:
+            return []
+        return [OutboundLegFailed(call_id, side, None, "no answer to the INVITE (timed out)")]
+
+    def _outbound_request(
+        self, ob: _Outbound, tx: TxKey, req: Request, now: float
+    ) -> list[BridgeOutput]:
+        """A request from the agent's phone before the customer answered: its BYE
+        ends its leg (the ACD ends the rest); a re-INVITE waits (491)."""
+        leg = ob.agent
+        if leg.dialog is None:
+            return self._respond(tx, req, 481, now)
+        check = leg.dialog.check_request(req)
+        if check.status is not None:
+            return self._respond(tx, req, check.status, now, reason=check.reason)
+        if req.method == "BYE":
+            out = self._respond(tx, req, 200, now)
+            if leg.fire(_LegInput.BYE_RECEIVED) is _LegAction.FORGET:
+                self._dialogs.pop(_dialog_key(leg.dialog), None)
+                self._outbound_maybe_over(ob)
+                if not ob.ended:
+                    out.append(AgentHungUp(ob.id))
+            return out
+        return self._respond(tx, req, 491 if req.method == "INVITE" else 200, now)
+
+    def _customer_invite(self, ob: _Outbound, answer: Response) -> Request:
+        """The customer's INVITE: From the hotline's account, the presented number
+        in P-Asserted-Identity, the agent's offer as its body."""
+        domain = ob.route.domain
+        headers = Headers()
+        own = self.config.outbound_from or f"sip:{self.config.user}@{domain}"
+        headers.add("From", f"<{own}>;tag={self._new_id()}")
+        headers.add("To", f"<{ob.route.uri}>")
+        headers.add("Call-ID", f"{ob.id}@{self.config.contact_host}")
+        headers.add("CSeq", "1 INVITE")
+        headers.add("Contact", self._contact())
+        if self.config.caller_id:
+            headers.add("P-Asserted-Identity", f"<sip:{self.config.caller_id}@{domain}>")
+        headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
+        headers.add("Content-Type", answer.headers.get("Content-Type") or "application/sdp")
+        return Request(headers=headers, method="INVITE", uri=ob.route.uri, body=answer.body)
+
+    def _outbound_bye(self, leg: _AgentLeg, now: float) -> list[BridgeOutput]:
+        if leg.dialog is None:
+            return []
+        self._dialogs.pop(_dialog_key(leg.dialog), None)
+        _, actions = self.endpoint.send_request(
+            leg.dialog.create_request("BYE"), leg.target.dest, now
+        )
+        return list(actions)
+
+    def _outbound_maybe_over(self, ob: _Outbound) -> None:
+        """Forget an outbound call given up (`end_outbound`) once its legs are over."""
+        if ob.ended and not ob.joined and all(
+            leg is None or leg.state is _LegState.ENDED for leg in (ob.agent, ob.customer)
+        ):
+            self._forget_outbound(ob.id)
+
+    def _forget_outbound(self, call_id: str) -> None:
+        ob = self._outbound.pop(call_id, None)
+        if ob is not None:
+            for tx in ob.txs:
+                self._out_tx.pop(tx, None)
+
+    def _track(self, ob: _Outbound, tx: TxKey, side: str) -> None:
+        ob.txs.append(tx)
+        self._out_tx[tx] = (ob.id, side)
+
+    def _origin(self, ob: _Outbound, version: int) -> str:
+        return origin_line(ob.session, version, self.config.contact_host)
+
 
     # -- helpers --------------------------------------------------------------------------
 

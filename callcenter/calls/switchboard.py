@@ -21,6 +21,8 @@ from callcenter.acd.events import (
     AcdEvent,
     CallAnswered,
     CancelLeg,
+    EndOutbound,
+    PlaceCall,
     RedirectCall,
     RejectCall,
     RingAgent,
@@ -368,6 +370,10 @@ class Switchboard:
                 return self.bridge.reject(call_id, status, retry_after, now), []
             case RedirectCall(call_id, number):
                 return self.bridge.redirect(call_id, number, self.redirect_domain, now), []
+            case PlaceCall(call_id, leg_id, _, extension, number):
+                return self.bridge.place_call(call_id, leg_id, extension, number, now), []
+            case EndOutbound(call_id):
+                return self.bridge.end_outbound(call_id, now), []
             case CallAnswered():
                 return self.bridge.connect(action.call_id, action.leg_id, now), [action]
             case _:
