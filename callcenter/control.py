@@ -25,6 +25,7 @@ from callcenter.acd.events import (
     AcdCommand,
     AgentLogin,
     AgentLogout,
+    DialOut,
     EndWrapUp,
     SetNotReady,
     SetReady,
@@ -300,7 +301,7 @@ class RemoteControl:
 
 _COMMANDS = EventCodec(
     (AgentLogin, SetReady, SetNotReady, EndWrapUp, AgentLogout, TransferCall,
-     UpsertAgent, RemoveAgent, SetPhoneDigest),
+     UpsertAgent, RemoveAgent, SetPhoneDigest, DialOut),
 )  # fmt: skip
 
 

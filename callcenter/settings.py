@@ -460,6 +460,35 @@ class AcdSettings(_Section):
     flood_global_burst: int = Field(default=2000, ge=1)
 
 
+class CallPathSettings(_Section):
+    """`[callbacks]`: the keys of the call path, placing a call for an agent
+    (docs/callbacks.md, "Placing the call")."""
+
+    # The number presented to the customer, in the P-Asserted-Identity of the
+    # customer's INVITE ("" : the first account's user).
+    caller_id: str = Field(default="", pattern=r"^[0-9A-Za-z+*#._-]*$", max_length=32)
+    # Standalone mode: where customers' numbers are called ("host:port", a trunk
+    # or gateway); "" refuses outbound calls. Unused in pbx mode (the PBX of the
+    # first account takes them).
+    trunk: str = Field(default="", pattern=r"^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$|^$")
+    # How long the agent's phone, then the customer's, may ring unanswered.
+    ring_timeout: float = Field(default=30.0, gt=0, le=600)
+    # May an agent dial out while callers wait in their queues? (Inbound first.)
+    outbound_when_waiting: bool = False
+
+    def trunk_address(self) -> tuple[str, int] | None:
+        """`trunk` as (host, port); None when there is none."""
+        if not self.trunk:
+            return None
+        host, _, port = self.trunk.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class CallbacksSettings(CallPathSettings):
+    """`[callbacks]`: the call path's keys (`CallPathSettings`); the worklist's
+    keys belong here too."""
+
+
 class AgentSettings(_Section):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     name: str = Field(min_length=1)
@@ -686,6 +715,7 @@ class Settings(BaseSettings):
     desktop: DesktopSettings = Field(default_factory=DesktopSettings)
     acd: AcdSettings = Field(default_factory=AcdSettings)
     agents: list[AgentSettings] = Field(default_factory=list)
+    callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
     queues: list[QueueSettings] = Field(default_factory=lambda: [QueueSettings(name="hotline")])
     callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from callcenter.acd.events import (
     AcdCommand,
     AgentLogout,
+    DialOut,
     EndWrapUp,
     SetNotReady,
     SetReady,
@@ -31,6 +32,7 @@ ROLE: dict[type, str | None] = {
     m.EndWrapUp: "agent",
     m.Logout: "agent",
     m.Transfer: "agent",
+    m.Dial: "agent",
     m.SubmitForm: "agent",
     m.UpdateCustomer: "agent",
     m.Day: "agent",
@@ -65,6 +67,8 @@ def acd_command(message: m.ClientMessage, user_id: str) -> AcdCommand | None:
             return AgentLogout(user_id)
         case m.Transfer():
             return TransferCall(user_id, message.target_kind, message.target)
+        case m.Dial():
+            return DialOut(user_id, message.number, message.item_id)
         case m.SetAgentState(state="ready"):
             return SetReady(message.agent_id)
         case m.SetAgentState():

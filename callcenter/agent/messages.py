@@ -63,6 +63,15 @@ class Transfer(_In):
     target: str = Field(min_length=1, max_length=100)
 
 
+class Dial(_In):
+    """Place a call to a customer (click-to-call, docs/callbacks.md): the service
+    rings the agent's own phone, then the customer's."""
+
+    type: Literal["agent.dial"]
+    number: str = Field(min_length=1, max_length=32, pattern=r"^\+?[0-9*#]+$")
+    item_id: int | None = Field(default=None, ge=1)
+
+
 class SubmitForm(_In):
     type: Literal["form.submit"]
     form: dict[str, Any]  # validated as a CallForm, with the agent's id filled in
@@ -131,6 +140,7 @@ ClientMessage = Annotated[
     | EndWrapUp
     | Logout
     | Transfer
+    | Dial
     | SubmitForm
     | UpdateCustomer
     | Ping

@@ -46,6 +46,7 @@ from callcenter import __version__
 from callcenter.acd.agents import Agent
 from callcenter.acd.engine import Acd
 from callcenter.acd.events import AgentLogin, SetReady
+from callcenter.acd.outbound import OutboundConfig
 from callcenter.bus import EventBus
 from callcenter.call_side.floor_process import FloorProcess, FloorProcessFailed
 from callcenter.call_side.runtime import SipRuntime
@@ -413,11 +414,18 @@ def build_core(
         # offset is read each time, so a wall clock set right is followed.
         return now + (timekeeper.wall() - timekeeper.monotonic())
 
+    queues = [q.config() for q in settings.queues]
+    callbacks = settings.callbacks
     acd = Acd(
-        [q.config() for q in settings.queues],
+        queues,
         [_agent(a) for a in settings.agents],
         new_id=new_id,
         wall=wall,
+        outbound=OutboundConfig(
+            ring_timeout=callbacks.ring_timeout,
+            wrap_up_seconds=queues[0].wrap_up_seconds if queues else 15.0,
+            when_waiting=callbacks.outbound_when_waiting,
+        ),
     )
     transport = next(iter(sent_by))
     host, port = sent_by[transport]
@@ -435,8 +443,21 @@ def build_core(
 
         credentials = DigestClient(pbx.auth_user or pbx.user, pbx.password, cnonce_factory=new_id)
         transport, (host, port) = pbx.transport, sent_by[pbx.transport]
+        outbound_from = f"sip:{pbx.user}@{domain}"
+
+        def dial(number: str, now: float) -> AgentTarget | None:
+            return AgentTarget(f"sip:{number}@{domain}", pbx.registrar, domain)
     else:
         domain = sip.public_host
+        trunk = callbacks.trunk_address()
+        outbound_from = None
+
+        def dial(number: str, now: float) -> AgentTarget | None:
+            if trunk is None:
+                return None
+            name = f"[{trunk[0]}]" if ":" in trunk[0] else trunk[0]
+            return AgentTarget(f"sip:{number}@{name}:{trunk[1]}", Address(*trunk), name)
+
         table = phone_secrets if phone_secrets is not None else PhoneSecrets(domain)
         for a in settings.agents:
             table.configured(a.extension, a.password.get_secret_value())
@@ -476,10 +497,13 @@ def build_core(
             accounts[0].user if accounts else "hotline",
             leg_from=leg_from,
             trust_cancel_reason=acd_settings.trust_cancel_reason,
+            outbound_from=outbound_from,
+            caller_id=callbacks.caller_id or (accounts[0].user if accounts else None),
         ),
         new_id=new_id,
         locate=locate,
         credentials=credentials,
+        dial=dial,
     )
     trunk_passwords = {t.user: t.password.get_secret_value() for t in settings.trunks if t.user}
     # Trunks' networks are trusted like the PBX's: neither challenged nor throttled.

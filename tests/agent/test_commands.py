@@ -9,7 +9,14 @@ import typing
 
 import pytest
 
-from callcenter.acd.events import AgentLogout, EndWrapUp, SetNotReady, SetReady, TransferCall
+from callcenter.acd.events import (
+    AgentLogout,
+    DialOut,
+    EndWrapUp,
+    SetNotReady,
+    SetReady,
+    TransferCall,
+)
 from callcenter.agent import messages as m
 from callcenter.agent.commands import ROLE, acd_command, refusal
 from callcenter.agent.replies import (
@@ -46,6 +53,15 @@ TABLE = [
         "agent", None, TransferCall("u1", "queue", "billing"),
     ),
     (dict(type="form.submit", form={}), "agent", None, None),
+    (
+        dict(type="agent.dial", number="13800000001", item_id=17),
+        "agent", None, DialOut("u1", "13800000001", 17),
+    ),
+    (dict(type="agent.dial", number="+8610"), "agent", None, DialOut("u1", "+8610", None)),
+    (
+        dict(type="agent.dial", number="1"), "supervisor", "not a supervisor command",
+        DialOut("u1", "1", None),
+    ),
     (dict(type="agent.ready"), "supervisor", "not a supervisor command", SetReady("u1")),
     (dict(type="form.submit", form={}), "supervisor", "not a supervisor command", None),
     (dict(type="agent.day"), "agent", None, None),
@@ -112,3 +128,13 @@ def test_the_replies_on_the_wire() -> None:
         "state": "ready", "reason": None, "calls": [], "seq": 4, "v": 1,
         "records_pending": [], "sop": {},
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "number", ["", "138 0000", "sip:1@x", "1" * 33, "12;user=phone"]
+)
+def test_a_dial_with_no_number_that_can_be_dialled_is_refused_naming_the_field(
+    number: str,
+) -> None:
+    with pytest.raises(m.ProtocolError, match="number"):
+        parse(type="agent.dial", number=number)
