@@ -74,7 +74,7 @@ from callcenter.records.stats import AgentDay
 from callcenter.tasks import cancel_and_wait
 from callcenter.throttle import SuppressedLog
 
-from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, encode
+from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, CallProgress, encode
 from .board import day_start
 from .clients import Client
 from .messages import Day, ProtocolError, SubmitForm, UpdateCustomer, form_from
@@ -435,6 +435,8 @@ class AgentDesk:
         for agent_id, message in self._feed.observe(event, wall):
             if isinstance(message, CallOfferedMessage):
                 self._pop_offered(agent_id, message)
+            elif isinstance(message, CallProgress) and message.stage == "agent-ringing":
+                self._pop_dialled(agent_id, message)
             else:
                 self._to_agent(agent_id, message)
 
@@ -494,18 +496,46 @@ class AgentDesk:
     async def _pop(
         self, agent_id: str, pop: CallOfferedMessage, slot: list[AgentMessage | None]
     ) -> None:
-        assert self._lookup is not None
         try:
-            async with asyncio.timeout(POP_LOOKUP_LIMIT):
-                pop.customer = _customer(await self._lookup(pop.caller))
-        except Exception as exc:
-            if self._lookup_log.take(self._clock.monotonic()):
-                log.warning("customer lookup failed", error=str(exc) or type(exc).__name__,
-                            **self._lookup_log.written())  # fmt: skip
+            pop.customer = await self._customer_of(pop.caller)
         finally:
             slot[0] = msgspec.structs.replace(pop)  # a copy: the pop kept for hello has no seq
             self._flush(agent_id)
             self._count_pop(pop)
+
+    def _pop_dialled(self, agent_id: str, progress: CallProgress) -> None:
+        """A call the agent placed: its first `call.progress` carries the customer,
+        looked up by the number dialled, as a pop does (and waits as long)."""
+        if self._lookup is None:
+            self._to_agent(agent_id, progress)
+            return
+        slot: list[AgentMessage | None] = [None]
+        self._outbox.setdefault(agent_id, deque()).append(slot)
+        task = asyncio.get_running_loop().create_task(self._dialled(agent_id, progress, slot))
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
+    async def _dialled(
+        self, agent_id: str, progress: CallProgress, slot: list[AgentMessage | None]
+    ) -> None:
+        try:
+            progress.customer = await self._customer_of(progress.number)
+        finally:
+            slot[0] = progress
+            self._flush(agent_id)
+
+    async def _customer_of(self, number: str) -> dict[str, Any] | None:
+        """The customer with `number`, for a pop: None if there is none, or the
+        look-up failed or took longer than `POP_LOOKUP_LIMIT` (logged)."""
+        assert self._lookup is not None
+        try:
+            async with asyncio.timeout(POP_LOOKUP_LIMIT):
+                return _customer(await self._lookup(number))
+        except Exception as exc:
+            if self._lookup_log.take(self._clock.monotonic()):
+                log.warning("customer lookup failed", error=str(exc) or type(exc).__name__,
+                            **self._lookup_log.written())  # fmt: skip
+            return None
 
     def _offered_calls(self, agent_id: str) -> OrderedDict[str, str]:
         offered = self._offered.get(agent_id)

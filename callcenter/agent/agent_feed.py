@@ -31,6 +31,10 @@ from callcenter.acd.events import (
     CallOffered,
     CallTransferred,
     OfferEnded,
+    OutboundAnswered,
+    OutboundEnded,
+    OutboundProgress,
+    OutboundStarted,
     RingTicked,
 )
 
@@ -43,6 +47,7 @@ __all__ = [
     "CallAnsweredMessage",
     "CallEndedMessage",
     "CallOfferedMessage",
+    "CallProgress",
     "CallRing",
     "OfferEndedMessage",
     "encode",
@@ -99,6 +104,44 @@ class CallEndedMessage(_Message, tag="call.ended"):
     talk_seconds: float
 
 
+class CallProgress(_Message, tag="call.progress"):
+    """How far a call the agent placed (`agent.dial`, docs/callbacks.md) got, in
+    words: `stage` is "agent-ringing" (with the customer looked up by the
+    desktop), "calling-customer", "customer-ringing", "connected" or "ended"
+    (with `outcome`)."""
+
+    call_id: str
+    number: str
+    item_id: int | None
+    stage: str
+    text: str
+    outcome: str | None = None
+    talk_seconds: float | None = None
+    customer: dict[str, Any] | None = None  # looked up by the desktop (first message)
+
+
+#: What each stage, and each outcome, says to the agent.
+_STAGE_TEXT: dict[str, str] = {
+    "agent-ringing": "ringing your phone",
+    "calling-customer": "calling the customer",
+    "customer-ringing": "customer's phone ringing",
+    "connected": "connected",
+}
+_OUTCOME_TEXT: dict[str, str] = {
+    "reached": "call ended",
+    "no-answer": "no answer",
+    "busy": "the customer's line is busy",
+    "declined": "the customer declined the call",
+    "failed": "the call could not be placed",
+    "agent-no-answer": "your phone did not answer",
+}
+
+
+def _outcome_text(event: OutboundEnded) -> str:
+    text = _OUTCOME_TEXT.get(event.outcome, event.outcome)
+    return f"{text} ({event.reason})" if event.reason and event.outcome != "reached" else text
+
+
 class AgentState(_Message, tag="agent.state"):
     state: str
     reason: str | None
@@ -110,6 +153,7 @@ AgentMessage = (
     | OfferEndedMessage
     | CallAnsweredMessage
     | CallEndedMessage
+    | CallProgress
     | AgentState
 )
 
@@ -145,6 +189,8 @@ class AgentFeed:
         self._pops: dict[tuple[str, str], CallOfferedMessage] = {}  # (agent, call) -> pop
         # (agent, call) -> the caller's latest ring, and whether (True) it was answered.
         self._progress: dict[tuple[str, str], tuple[int, bool]] = {}
+        # Outbound calls going on: call id -> (number, worklist item).
+        self._dialled: dict[str, tuple[str, int | None]] = {}
 
     def pops(self, agent_id: str) -> list[CallOfferedMessage]:
         """The agent's calls with the pop open (for a desktop that reconnects)."""
@@ -226,7 +272,35 @@ class AgentFeed:
                 self._close(event.agent_id, event.call_id)
             case AgentStateChanged():
                 return [(event.agent_id, AgentState(state=event.state, reason=event.reason))]
+            case OutboundStarted() | OutboundProgress() | OutboundAnswered() | OutboundEnded():
+                return self._outbound(event)
         return []
+
+    def _outbound(
+        self, event: OutboundStarted | OutboundProgress | OutboundAnswered | OutboundEnded
+    ) -> list[tuple[str, AgentMessage]]:
+        """`call.progress`: a call the agent placed, stage by stage, in words."""
+        if isinstance(event, OutboundStarted):
+            self._dialled[event.call_id] = (event.number, event.item_id)
+            stage: str = "agent-ringing"
+        elif isinstance(event, OutboundProgress):
+            stage = event.stage
+            if stage == "agent-ringing":
+                return []  # said when the call started: the pop goes with it
+        elif isinstance(event, OutboundAnswered):
+            stage = "connected"
+        else:
+            number, item_id = self._dialled.pop(event.call_id, (event.number, event.item_id))
+            return [(event.agent_id, CallProgress(
+                call_id=event.call_id, number=number, item_id=item_id, stage="ended",
+                text=_outcome_text(event), outcome=event.outcome,
+                talk_seconds=round(event.talk_seconds, 1),
+            ))]  # fmt: skip
+        number, item_id = self._dialled.get(event.call_id, ("", None))
+        return [(event.agent_id, CallProgress(
+            call_id=event.call_id, number=number, item_id=item_id, stage=stage,
+            text=_STAGE_TEXT.get(stage, stage),
+        ))]  # fmt: skip
 
     def _close(self, agent_id: str, call_id: str) -> None:
         self._pops.pop((agent_id, call_id), None)

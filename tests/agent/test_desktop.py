@@ -19,8 +19,13 @@ from callcenter.acd.events import (
     CallAnswered,
     CallEnded,
     CallOffered,
+    DialOut,
     EndWrapUp,
     OfferEnded,
+    OutboundAnswered,
+    OutboundEnded,
+    OutboundProgress,
+    OutboundStarted,
     RingTicked,
     SetNotReady,
     SetReady,
@@ -53,6 +58,7 @@ class World:
         self.forms: list[object] = []
         self.in_records: set[str] = set()  # calls the records know were offered (to anyone here)
         self.refuse = False
+        self.refuse_with: Exception | None = None  # the ACD's refusal of any command
         self.db_down = False
         self.lookup_down = False  # the database down for the pops' look-ups
         self.popped: list[float] = []
@@ -80,6 +86,8 @@ class World:
         )  # fmt: skip
 
     def command(self, cmd: object) -> None:
+        if self.refuse_with is not None:
+            raise self.refuse_with
         if self.refuse:
             raise InvalidTransition("on-call", "logout")
         self.commands.append(cmd)
@@ -470,6 +478,48 @@ async def test_pops_whose_lookup_fails_are_sent_and_logged_a_few_times_a_minute(
             assert (pop["call_id"], pop["customer"]) == (f"c{n}", None)  # the pop goes all the same
     failed = [e for e in logs if e["event"] == "customer lookup failed"]
     assert len(failed) == 5
+    await ws.close()
+
+
+async def test_agent_dial_places_a_call_and_its_progress_comes_in_words(world: World) -> None:
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
+    assert (await receive(ws))["type"] == "hello"
+    dial = {"v": 1, "type": "agent.dial", "number": "13812345678", "item_id": 17, "ref": "d"}
+    await ws.send_str(json.dumps(dial))
+    assert (await receive(ws, "ok"))["ref"] == "d"
+    assert world.commands[-1] == DialOut("a1", "13812345678", 17)
+    world.publish(
+        OutboundStarted("o1", "a1", "13812345678", 17, "leg1"),
+        OutboundProgress("o1", "a1", "agent-ringing"),
+        OutboundProgress("o1", "a1", "calling-customer"),
+        OutboundAnswered("o1", "a1", "13812345678", 17, 4.0),
+        OutboundEnded("o1", "a1", "13812345678", 17, "reached", "customer", 61.04),
+    )
+    first = await receive(ws, "call.progress")
+    # The pop: the customer, looked up by the number dialled, with the first word.
+    assert (first["stage"], first["text"], first["item_id"]) == ("agent-ringing", "ringing your phone", 17)
+    assert first["customer"]["name"] == "Han Meimei"
+    texts = [(await receive(ws, "call.progress"))["text"] for _ in range(3)]
+    assert texts == ["calling the customer", "connected", "call ended"]
+    world.publish(
+        OutboundStarted("o2", "a1", "139", None, "leg2"),
+        OutboundEnded("o2", "a1", "139", None, "no-answer", None, 0.0, None, "no answer after 30 s"),
+    )
+    assert (await receive(ws, "call.progress"))["customer"] is None
+    last = await receive(ws, "call.progress")
+    assert (last["outcome"], last["text"]) == ("no-answer", "no answer (no answer after 30 s)")
+    await ws.close()
+
+
+async def test_agent_dial_refused_by_the_acd_says_why(world: World) -> None:
+    from callcenter.acd.errors import CallersWaiting
+
+    world.refuse_with = CallersWaiting("a1", 2)
+    ws = await opened(world, "/ws/agent", "a1", "pw-a1")
+    assert (await receive(ws))["type"] == "hello"
+    await ws.send_str(json.dumps({"v": 1, "type": "agent.dial", "number": "1", "ref": "d"}))
+    error = await receive(ws, "error")
+    assert (error["code"], error["message"], error["ref"]) == ("refused", "callers are waiting", "d")
     await ws.close()
 
 
