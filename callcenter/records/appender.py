@@ -67,7 +67,7 @@ RECORDED: Final = frozenset({
     "CallQueued", "CallOffered", "OfferEnded", "CallAnswered", "TargetBreached",
     "CallAbandoned", "CallFailed", "CallEnded", "CallTransferred", "CallOverflowed", "CallRejected",
     "CallClosed",
-    "AgentStateChanged", "PhoneRegistered",
+    "AgentStateChanged", "PhoneRegistered", "OutboundStarted", "OutboundAnswered", "OutboundEnded",
 })  # fmt: skip
 
 

@@ -519,12 +519,62 @@ bindings_kept AS (
 )"""
 
 
+# -- outbound_calls ------------------------------------------------------------------------
+
+# An outbound call's events of this batch folded into one row (a row may be
+# changed once per statement): any of them names the call's agent, number and
+# item; a call begun in an earlier batch keeps its row's start.
+_OUTBOUND = """
+outbound_fold AS (
+    SELECT call_id,
+           min(at) FILTER (WHERE kind = 'OutboundStarted') AS started_at,
+           min(at) AS first_at,
+           (array_agg(e->>'agent_id' ORDER BY seq))[1] AS agent_id,
+           (array_agg(e->>'number' ORDER BY seq))[1] AS number,
+           (array_agg((e->>'item_id')::bigint ORDER BY seq))[1] AS item_id,
+           min(e->>'leg_id') FILTER (WHERE kind = 'OutboundStarted') AS leg_id,
+           min(at) FILTER (WHERE kind = 'OutboundAnswered') AS answered_at,
+           min((e->>'ring_seconds')::float8) FILTER (WHERE kind = 'OutboundAnswered')
+               AS ring_seconds,
+           min(at) FILTER (WHERE kind = 'OutboundEnded') AS ended_at,
+           min((e->>'talk_seconds')::float8) FILTER (WHERE kind = 'OutboundEnded')
+               AS talk_seconds,
+           min(e->>'outcome') FILTER (WHERE kind = 'OutboundEnded') AS outcome,
+           min(e->>'hung_up_by') FILTER (WHERE kind = 'OutboundEnded') AS hung_up_by,
+           min((e->>'status')::integer) FILTER (WHERE kind = 'OutboundEnded') AS status,
+           min(e->>'reason') FILTER (WHERE kind = 'OutboundEnded') AS reason
+      FROM record_batch
+     WHERE kind IN ('OutboundStarted', 'OutboundAnswered', 'OutboundEnded')
+     GROUP BY call_id
+), outbound_written AS (
+    INSERT INTO outbound_calls AS o (call_id, agent_id, number, item_id, leg_id, started_at,
+                                     answered_at, ring_seconds, ended_at, talk_seconds, outcome,
+                                     hung_up_by, status, reason)
+    SELECT call_id, agent_id, number, item_id, leg_id, COALESCE(started_at, first_at),
+           answered_at, ring_seconds, ended_at, talk_seconds, outcome, hung_up_by, status,
+           NULLIF(reason, '')
+      FROM outbound_fold
+    ON CONFLICT (call_id) DO UPDATE
+       SET leg_id = COALESCE(o.leg_id, EXCLUDED.leg_id),
+           started_at = LEAST(o.started_at, EXCLUDED.started_at),
+           answered_at = COALESCE(o.answered_at, EXCLUDED.answered_at),
+           ring_seconds = COALESCE(o.ring_seconds, EXCLUDED.ring_seconds),
+           ended_at = COALESCE(o.ended_at, EXCLUDED.ended_at),
+           talk_seconds = COALESCE(o.talk_seconds, EXCLUDED.talk_seconds),
+           outcome = COALESCE(o.outcome, EXCLUDED.outcome),
+           hung_up_by = COALESCE(o.hung_up_by, EXCLUDED.hung_up_by),
+           status = COALESCE(o.status, EXCLUDED.status),
+           reason = COALESCE(o.reason, EXCLUDED.reason),
+           updated_at = now()
+)"""
+
+
 #: The batch in one statement (see the module's docstring).
 _WRITE = "WITH " + ",".join([
     _BATCH, _EVENTS, _AGENT_STATES,
     _CALL_OPENING, _CALL_CHANGES, _CALLS_UPDATE, _CALLS_INSERT,
     _LEG_OPENING, _LEG_CHANGES, _LEGS_UPDATE, _LEGS_INSERT,
-    _CALL_LINES, _QUEUE_LOG, _BINDING_LAST, _BINDINGS,
+    _CALL_LINES, _QUEUE_LOG, _BINDING_LAST, _BINDINGS, _OUTBOUND,
 ]) + "\nSELECT 1"  # fmt: skip
 
 
@@ -551,6 +601,12 @@ WITH met AS (
            outcome = 'interrupted'
      WHERE r.ended_at IS NULL AND (SELECT new FROM met)
     RETURNING 1
+), closed_outbound AS (
+    UPDATE outbound_calls o
+       SET ended_at = GREATEST(o.started_at, o.answered_at,
+                               (SELECT max(at) FROM call_events e WHERE e.call_id = o.call_id)),
+           outcome = 'interrupted', updated_at = now()
+     WHERE o.ended_at IS NULL AND (SELECT new FROM met)
 )
 INSERT INTO record_boots (boot, met_at, calls, ring_attempts)
 SELECT $1, $2, (SELECT count(*) FROM closed_calls), (SELECT count(*) FROM closed_attempts)
