@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["OutboundCall", "OutboundConfig", "outcome_of"]
+__all__ = ["OUTCOMES", "OutboundCall", "OutboundConfig", "outcome_of"]
+
+#: Every outcome of an outbound call (`OutboundEnded.outcome`).
+OUTCOMES = ("reached", "no-answer", "busy", "declined", "failed", "agent-no-answer")
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,12 @@ from callcenter.acd.events import (
     CallRejected,
     CallTransferred,
     OfferEnded,
+    OutboundEnded,
     QueueConfigured,
     TargetBreached,
 )
 from callcenter.acd.kpi import KpiFold
+from callcenter.acd.outbound import OUTCOMES
 from callcenter.acd.queues import QueueConfig
 from callcenter.bus import EventBus
 from callcenter.tasks import cancel_and_wait
@@ -206,6 +208,15 @@ class CallMetrics:
             ["agent"],
             registry=registry,
         )
+        self.outbound = Counter(
+            "callcenter_outbound_calls",
+            "Calls placed for agents (click-to-call), by how they ended: reached, no-answer,"
+            " busy, declined, failed, agent-no-answer (docs/callbacks.md).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in OUTCOMES:
+            self.outbound.labels(outcome)
         self._task: asyncio.Task[None] | None = None
         self._kpi = KpiFold()
         self._target: dict[str, float] = {}
@@ -335,6 +346,8 @@ class CallMetrics:
                     self.legs_refused.labels(agent).inc()
             case CallFailed(queue=queue, reason=reason):
                 self.failed.labels(queue, reason).inc()
+            case OutboundEnded(outcome=outcome):
+                self.outbound.labels(outcome).inc()
 
 
 class HolidayCalendarCollector(Collector):

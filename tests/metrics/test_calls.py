@@ -291,3 +291,18 @@ def test_primed_series_exist_at_zero_before_the_first_call() -> None:
     assert floor.acd.queues["sales"] is sales
     m.observe(CallAbandoned("c1", "sales", 17.9, 3, "queued", None, short=False))
     assert value("callcenter_calls_abandoned_within_target_total", {"queue": "sales"}) == 1
+
+
+def test_outbound_calls_are_counted_by_outcome_every_outcome_primed() -> None:
+    from callcenter.acd.events import OutboundEnded
+
+    registry = CollectorRegistry()
+    m = CallMetrics(registry, EventBus(), cycle=5.0)
+    m.observe(OutboundEnded("o1", "a1", "139", 17, "reached", "customer", 60.0))
+    m.observe(OutboundEnded("o2", "a1", "139", None, "busy", None, 0.0, 486))
+    m.observe(OutboundEnded("o3", "a2", "138", None, "busy", None, 0.0, 600))
+
+    def v(outcome: str) -> float | None:
+        return registry.get_sample_value("callcenter_outbound_calls_total", {"outcome": outcome})
+
+    assert (v("reached"), v("busy"), v("agent-no-answer")) == (1, 2, 0)
