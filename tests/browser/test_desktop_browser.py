@@ -617,3 +617,41 @@ async def call_2_is_a_complaint_with_a_promise(page: Any, service: Service, call
     # The unknown caller became a customer with their first record.
     assert customer is not None and customer["name"] == "Li Lei"
     assert form["customer_id"] == customer["id"]
+
+
+async def test_the_call_button_places_a_call_and_says_how_it_went(service: Service) -> None:
+    """The agent types a number and clicks Call: the desk shows the customer looked up
+    by that number and the outcome in words. The service here has no route for
+    outbound calls (standalone, no `callbacks.trunk`), so the call fails at once."""
+    from playwright.async_api import async_playwright
+
+    executable = chromium()
+    base = f"http://{service.http_addresses[0]}"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = await browser.new_page(locale="en-US")
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"{base}/agent")
+            await page.fill("#user_id", "a001")
+            await page.fill("#password", "agent-pw")
+            await page.click("#login button[type=submit]")
+            await page.wait_for_selector("#state:has-text('Not ready')")
+            await page.click("#ready")
+            await page.wait_for_selector("#state[data-state=ready]")
+            await page.fill("#dial-number", "13812345678")
+            await page.click("#dial")
+            await page.wait_for_selector(
+                "#dial-status:has-text('13812345678 Han Meimei: the call could not be placed')",
+                timeout=5_000,
+            )
+            await page.wait_for_selector("#state[data-state=ready]")  # released at once
+            await page.fill("#dial-number", "not a number")
+            await page.click("#dial")
+            await page.wait_for_selector("#command-error:has-text('number')", timeout=5_000)
+            assert errors == []
+        finally:
+            await browser.close()

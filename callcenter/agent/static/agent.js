@@ -444,6 +444,15 @@
       render();
     }
   }
+  // A call the agent placed (agent.dial): its progress in words, the customer's name once known.
+  let dialled = null;
+  function showProgress(m) {
+    if (m.stage === "agent-ringing") dialled = { call_id: m.call_id, customer: m.customer };
+    const key = `dial_${(m.stage === "ended" ? m.outcome : m.stage).replace(/-/g, "_")}`;
+    const said = t(key) !== key ? t(key) : m.text;
+    const customer = dialled && dialled.call_id === m.call_id && dialled.customer ? ` ${dialled.customer.name}` : "";
+    $("dial-status").textContent = `${m.number}${customer}: ${said}`;
+  }
   function onMessage(m) {
     const r = m.call_id !== undefined ? find(m.call_id) : null;
     switch (m.type) {
@@ -479,6 +488,7 @@
         break;
       case "agent.day": refs.delete(m.ref); lastDay = m; renderDay(); break;
       case "agent.state": showState(m.state, m.reason); break;
+      case "call.progress": showProgress(m); break;
       case "customer.updated": refs.delete(m.ref); customerUpdated(m); break;
       case "form.saved": {
         const ref = refs.get(m.ref); refs.delete(m.ref);
@@ -539,6 +549,10 @@
   $("not-ready").onclick = notReady;
   $("end-wrap").onclick = endWrap;
   $("day-refresh").onclick = askDay;
+  $("dial").onclick = () => {
+    $("command-error").textContent = ""; $("dial-status").textContent = "";
+    link.send({ type: "agent.dial", number: $("dial-number").value.trim(), ref: nextRef() });
+  };
   $("transfer").onclick = () => link.send({ type: "call.transfer", target_kind: $("transfer-kind").value, target: $("transfer-target").value, ref: nextRef() });
   // The keyboard: every action without the mouse (Tab moves from field to field).
   document.addEventListener("keydown", (e) => {
