@@ -330,3 +330,82 @@ def test_a_not_ready_agent_is_not_ready_again_after_the_call() -> None:
     invite = ring_agent(h, at=1.0)
     h.send(reply(invite, 486), PHONES["1001"], at=2.0)
     assert h.state() == "not-ready" and h.sb.acd.agents["a1001"].reason == "call-backs"
+
+
+def test_the_customers_challenge_is_answered_once_then_a_second_is_a_failure() -> None:
+    from callcenter.sip.auth import DigestClient, DigestServer
+
+    h = OutboundHarness("1001")
+    h.sb.bridge._credentials = DigestClient("4000", "secret", cnonce_factory=lambda: "c")
+    pbx = DigestServer("pbx.example", b"k" * 32, {"4000": "secret"}.get)
+    invite = ring_agent(h)
+    customer = agent_answers(h, invite, 2.0)
+    h.to(PHONES["1001"])
+    challenge = [("Proxy-Authenticate", c.to_header()) for c in pbx.challenge(2.0)]
+    h.send(make_response(customer, 407, to_tag="px", extra=challenge), PBX, at=2.1)
+    ack, retry = h.to(PBX)
+    assert ack.method == "ACK" and retry.method == "INVITE"
+    assert retry.cseq.seq == customer.cseq.seq + 1 and retry.call_id == customer.call_id
+    assert (retry.headers.get("Proxy-Authorization") or "").startswith('Digest username="4000"')
+    assert retry.body == PHONE_OFFER
+    assert h.of(OutboundEnded) == []
+    # Challenged again: the credentials do not do; the call fails with the status.
+    h.send(make_response(retry, 407, to_tag="px2", extra=challenge), PBX, at=2.2)
+    assert (h.ended().outcome, h.ended().status) == ("failed", 407)
+    [bye] = h.to(PHONES["1001"])
+    assert bye.method == "BYE"
+    h.send(reply(bye, 200), PHONES["1001"], at=2.3)
+    assert h.forgotten()
+
+
+def test_a_number_that_cannot_be_dialled_fails_at_once() -> None:
+    h = OutboundHarness("1001")
+    h.dial(number="1 2<sip:x>")
+    assert h.to(PHONES["1001"]) == [] and h.to(PBX) == []
+    assert (h.ended().outcome, h.ended().reason) == ("failed", "not a number that can be dialled")
+    assert h.state() == "ready" and h.forgotten()
+
+
+def test_the_agents_phone_answering_with_no_offer_is_hung_up() -> None:
+    h = OutboundHarness("1001")
+    invite = ring_agent(h)
+    h.send(reply(invite, 200), PHONES["1001"], at=1.0)
+    assert [m.method for m in h.to(PHONES["1001"])] == ["ACK", "BYE"]
+    assert h.to(PBX) == []
+    assert (h.ended().outcome, h.ended().reason) == ("agent-no-answer", "no SDP offer in the answer")
+    assert h.state() == "ready" and h.forgotten()
+
+
+def test_a_joined_call_relays_the_customers_re_invite_to_the_phone() -> None:
+    h = OutboundHarness("1001")
+    invite, customer = join(h)
+    hold = CUSTOMER_ANSWER + b"a=sendonly\r\n"
+    reinvite = in_dialog("INVITE", customer, "cu", 5080).replace(
+        b"Content-Length: 0\r\n\r\n",
+        b"Contact: <sip:2001@127.0.0.1:5080>\r\nContent-Type: application/sdp\r\n"
+        + f"Content-Length: {len(hold)}\r\n\r\n".encode() + hold,
+    )
+    h.send(reinvite, PBX, at=15.0)
+    [relayed] = [m for m in h.to(PHONES["1001"]) if isinstance(m, Request)]
+    assert relayed.method == "INVITE" and relayed.body == hold and relayed.call_id == invite.call_id
+    h.send(reply(relayed, 200, PHONE_OFFER2), PHONES["1001"], at=15.1)
+    assert [m.method for m in h.to(PHONES["1001"])] == ["ACK"]
+    ok = [m for m in h.to(PBX) if isinstance(m, Response) and m.status == 200]
+    assert ok and ok[0].body == PHONE_OFFER2
+    assert h.of(OutboundEnded) == []
+
+
+def test_the_phone_refusing_the_re_invite_ends_the_call() -> None:
+    h = OutboundHarness("1001")
+    invite = ring_agent(h)
+    customer = agent_answers(h, invite, 2.0)
+    h.to(PHONES["1001"])
+    h.send(reply(customer, 200, CUSTOMER_ANSWER, tag="cu", port=5080), PBX, at=5.0)
+    [reinvite] = h.to(PHONES["1001"])
+    h.to(PBX)
+    h.send(reply(reinvite, 488), PHONES["1001"], at=5.1)
+    methods = sorted(m.method for m in h.to(PHONES["1001"]))
+    assert methods == ["ACK", "BYE"]  # the 488's ACK, then the end of the dialog
+    assert [m.method for m in h.to(PBX)] == ["BYE"]
+    ended = h.ended()
+    assert (ended.outcome, ended.hung_up_by) == ("reached", "agent")
