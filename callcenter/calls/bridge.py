@@ -29,6 +29,14 @@ CANCEL) is ACKed and then ended with BYE, so no phone is left connected to
 nobody. Digest challenges (401/407) on an agent leg are answered once with the
 hotline account's credentials.
 
+Outbound calls (click-to-call, RFC 3725) take the other way round: the ACD's
+`place_call` rings the agent's phone with no offer, its 200's offer is ACKed
+at once with a hold answer and sent on to the customer through the PBX, and
+the customer's answer reaches the phone in the ACK of a re-INVITE (see
+"outbound calls" below, and docs/callbacks.md). Both are client INVITE legs
+moved by the table below; once the customer answers, the call is a `_Call`
+like any other, the customer in the caller's place.
+
 The agent leg's table
 ---------------------
 An agent leg is the client side of one INVITE, and its state changes only
