@@ -403,3 +403,13 @@ def test_callbacks_time_zone_must_be_a_zone():
         CallbacksSettings(time_zone="China/Beijing Time")
     with pytest.raises(ValidationError, match="greater than or equal to 1"):
         CallbacksSettings(max_attempts=0)
+
+
+def test_callbacks_trunk_and_caller_id(tmp_path: Path) -> None:
+    path = write(tmp_path, '[callbacks]\ntrunk = "[::1]:5070"\ncaller_id = "+8695555"\n')
+    callbacks = load_settings(path, {}).callbacks
+    assert (callbacks.trunk_address(), callbacks.caller_id) == (("::1", 5070), "+8695555")
+    assert Settings().callbacks.trunk_address() is None
+    assert "callbacks.trunk" in problem(tmp_path, '[callbacks]\ntrunk = "gateway"\n')
+    assert "callbacks.caller_id" in problem(tmp_path, '[callbacks]\ncaller_id = "95 555"\n')
+    assert "callbacks.ring_timeout" in problem(tmp_path, "[callbacks]\nring_timeout = 0\n")
