@@ -26,7 +26,7 @@ import structlog
 
 from callcenter.acd.agents import AgentState
 from callcenter.acd.engine import Acd, AcdSnapshot, AgentView
-from callcenter.acd.events import LEG_FAILURES, AcdAction, AcdCommand, OfferEnded
+from callcenter.acd.events import LEG_FAILURES, AcdAction, AcdCommand, OfferEnded, OutboundEnded
 from callcenter.bus import EventBus
 from callcenter.calls.switchboard import (
     CallRefused,
@@ -323,6 +323,11 @@ class SipRuntime:
                 # not-ready, an error cools them down for busy_cooldown.
                 calls_log.warning("agent leg failed", **event_fields(action))
                 self.bus.publish(action, self.clock.wall())
+            case OutboundEnded(outcome="failed"):
+                # A call placed for an agent that could not be placed: the PBX
+                # refused it, no route, no answer to the INVITE. One per click.
+                calls_log.warning("outbound call failed", **event_fields(action))
+                self.bus.publish(action, self.clock.wall())
             case _:
                 # One info line per call outcome; the steps on the way (queued,
                 # offered, rings, agent states) are many and log at debug, and
@@ -360,7 +365,7 @@ class SipRuntime:
 
 _OUTCOMES = frozenset({
     "CallAnswered", "CallAbandoned", "CallFailed", "CallEnded", "CallTransferred", "CallOverflowed",
-    "CallRejected", "CallClosed", "TargetBreached",
+    "CallRejected", "CallClosed", "TargetBreached", "OutboundAnswered", "OutboundEnded",
 })  # fmt: skip
 
 

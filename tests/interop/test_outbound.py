@@ -136,3 +136,24 @@ async def test_agent_not_answering_gives_agent_no_answer(
         got_agent = (await sipp.await_result(agent, 10)).assert_ok(calls=1)
 
     assert [m.method for m in received(got_agent) if m.method] == ["INVITE", "CANCEL", "ACK"]
+
+
+async def test_a_number_the_pbx_does_not_know_fails_and_is_logged(
+    make_kamailio: Callable[..., Kamailio], sipp: SippRunner
+) -> None:
+    from structlog.testing import capture_logs
+
+    kam = pbx(make_kamailio)
+    with capture_logs() as logs:
+        async with running(settings(kam)) as (service, events):
+            agent = await asyncio.to_thread(
+                phone, sipp, kam, "1001", "uas_answer.xml", ring_ms=200
+            )
+            assert service.sip is not None
+            service.sip.command(DialOut("a1001", "2999", None))  # no such extension
+            ended = await events.wait_for(OutboundEnded, timeout=10.0)
+            assert (ended.outcome, ended.status) == ("failed", 404)
+            got_agent = (await sipp.await_result(agent, 10)).assert_ok(calls=1)
+    assert [m.method for m in received(got_agent) if m.method] == ["INVITE", "ACK", "BYE"]
+    [line] = [e for e in logs if e["event"] == "outbound call failed"]
+    assert (line["number"], line["status"], line["agent_id"]) == ("2999", 404, "a1001")
