@@ -342,8 +342,9 @@ class DatabaseSettings(_Section):
     figures_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
-class CallbacksSettings(_Section):
-    """The call-back worklist (docs/callbacks.md): what the centre owes its callers."""
+class CallbackWorklistSettings(_Section):
+    """`[callbacks]`: the keys of the call-back worklist (docs/callbacks.md): what
+    the centre owes its callers."""
 
     # Seconds between the floor process's refreshes of the worklist (items made
     # from abandoned calls and due follow-ups, closed, expired) and its gauges.
@@ -484,9 +485,9 @@ class CallPathSettings(_Section):
         return host.strip("[]"), int(port)
 
 
-class CallbacksSettings(CallPathSettings):
-    """`[callbacks]`: the call path's keys (`CallPathSettings`); the worklist's
-    keys belong here too."""
+class CallbacksSettings(CallPathSettings, CallbackWorklistSettings):
+    """`[callbacks]`: the worklist's keys (`CallbackWorklistSettings`) and the call
+    path's (`CallPathSettings`)."""
 
 
 class AgentSettings(_Section):
@@ -715,7 +716,6 @@ class Settings(BaseSettings):
     desktop: DesktopSettings = Field(default_factory=DesktopSettings)
     acd: AcdSettings = Field(default_factory=AcdSettings)
     agents: list[AgentSettings] = Field(default_factory=list)
-    callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
     queues: list[QueueSettings] = Field(default_factory=lambda: [QueueSettings(name="hotline")])
     callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
 
