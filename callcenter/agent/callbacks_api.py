@@ -24,6 +24,8 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from callcenter.acd.errors import AcdError
+from callcenter.acd.events import DialOut
 from callcenter.casework.callbacks import (
     CallbackRefused,
     Kind,
@@ -33,6 +35,7 @@ from callcenter.casework.callbacks import (
     due,
     overdue,
 )
+from callcenter.control import CallControl
 from callcenter.records import callbacks as store
 from callcenter.records import teams
 from callcenter.records.suggestions import case_history
@@ -126,6 +129,16 @@ class CallbackDetail(CallbackItem):
     history: list[HistoryRow]
 
 
+class CallbackCallOut(_Answer):
+    """The call placed for the agent: their phone rings first, then the customer's;
+    the progress comes to their desktop (`call.progress`), the attempt onto the
+    item when the call ends."""
+
+    item_id: int
+    agent_id: str
+    number: str
+
+
 class CallbackStatsOut(_Answer):
     month: str
     time_zone: str
@@ -140,7 +153,7 @@ class CallbackStatsOut(_Answer):
 MODELS: dict[str, type[BaseModel]] = {
     "CallbackAssignIn": CallbackAssignIn, "AttemptIn": AttemptIn,
     "CallbackItem": CallbackItem, "CallbackDetail": CallbackDetail,
-    "CallbackStats": CallbackStatsOut,
+    "CallbackStats": CallbackStatsOut, "CallbackCall": CallbackCallOut,
 }  # fmt: skip
 REQUESTS = ("CallbackAssignIn", "AttemptIn")
 
@@ -156,13 +169,20 @@ OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...]
                                 "CallbackAssignIn", 200, "CallbackDetail", (400, 404))},
     f"{_ONE}/attempts": {"post": ("Record an attempt to call the customer", "AttemptIn", 200,
                                   "CallbackDetail", (400, 403, 404, 409))},
+    f"{_ONE}/call": {"post": ("Call the customer from the agent's own phone (agents only): the"
+                              " phone rings, then the customer's; the attempt is recorded when"
+                              " the call ends", None, 202, "CallbackCall",
+                              (403, 404, 409, 503))},
     "/api/stats/callbacks": {
         "get": ("A month's call-back KPI: abandoned callers reached the same day", None, 200,
                 "CallbackStats", (400,)),
     },
 }  # fmt: skip
 #: Operations an agent may use too (QA may not: their 403 is in the errors above).
-AGENTS_TOO = {("/api/callbacks", "get"), (_ONE, "get"), (f"{_ONE}/attempts", "post")}
+AGENTS_TOO = {
+    ("/api/callbacks", "get"), (_ONE, "get"), (f"{_ONE}/attempts", "post"),
+    (f"{_ONE}/call", "post"),
+}  # fmt: skip
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_NUL}
 QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("/api/callbacks", "get"): [
@@ -200,8 +220,11 @@ class CallbacksApi:
         policy: Policy = _POLICY,
         zone: ZoneInfo = _UTC,
         counted: Callable[[str, str], None] = lambda kind, outcome: None,
+        control: CallControl | None = None,
     ) -> None:
         self.sessions = sessions
+        # The ACD, to place a call for an agent (None: no call path here).
+        self._control = control
         self._pool = pool
         self._now = now
         self.policy = policy
@@ -215,6 +238,7 @@ class CallbacksApi:
             web.get(_ONE, self.get_item),
             web.post(f"{_ONE}/assign", self.assign),
             web.post(f"{_ONE}/attempts", self.attempt),
+            web.post(f"{_ONE}/call", self.call),
             web.get("/api/stats/callbacks", self.stats),
         ]
 
@@ -282,6 +306,29 @@ class CallbacksApi:
             log.info("call-back attempt", item=item_id, outcome=outcome.value,
                      actor=login.user_id, status=done.work.status.value)  # fmt: skip
             return web.json_response(await _detail(conn, item_id, now))
+
+    async def call(self, request: web.Request) -> web.Response:
+        login = logged_in(self.sessions, request, Permission.CALL_BACK)
+        item_id = path_id(request, "item_id", "call-back item")
+        if login.role != "agent":
+            raise _json_error(403, "call: agents only (the call rings the agent's own phone)")
+        async with pooled(self._pool, "call-backs") as conn:
+            await _seen(conn, login, item_id)
+            found = await store.item(conn, item_id)
+        if found is None or found.work.status is not Status.OPEN:
+            raise _json_error(409, f"call-back item {item_id} is not open")
+        if not found.number:
+            raise _json_error(409, f"call-back item {item_id} has no number to call")
+        if self._control is None:
+            raise _json_error(503, "calls cannot be placed here (no call path)")
+        try:
+            await self._control.command(DialOut(login.user_id, found.number, item_id))
+        except AcdError as exc:
+            raise _json_error(409, str(exc)) from None
+        log.info("call-back call placed", item=item_id, agent=login.user_id)
+        return web.json_response(
+            {"item_id": item_id, "agent_id": login.user_id, "number": found.number}, status=202
+        )
 
     async def stats(self, request: web.Request) -> web.Response:
         logged_in(self.sessions, request, Permission.STATISTICS)

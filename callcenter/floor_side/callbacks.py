@@ -22,6 +22,8 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from callcenter.acd.events import OutboundEnded
+from callcenter.bus import EventBus, Published
 from callcenter.casework.callbacks import CallbackRefused, Kind, Outcome, Policy
 from callcenter.records import callbacks as store
 
@@ -57,8 +59,13 @@ class CallbackWork(Collector):
         lead: timedelta,
         interval: float = 60.0,
         timeout: float = 10.0,
+        bus: EventBus[Any] | None = None,
     ) -> None:
         self._pool = pool
+        # The outbound calls' ends that name an item, taken from the bus as they
+        # are published (a tap: the other events cost an isinstance each).
+        self._ended: asyncio.Queue[OutboundEnded] = asyncio.Queue()
+        self._bus = bus
         self._now = now
         self._monotonic = monotonic
         self.zone = zone
@@ -72,16 +79,40 @@ class CallbackWork(Collector):
         self.attempts: dict[tuple[str, str], int] = {
             (k.value, o.value): 0 for k in Kind for o in Outcome
         }
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="callbacks")
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run(), name="callbacks")]
+        if self._bus is not None:
+            self._bus.tap(self)
+            self._tasks.append(loop.create_task(self._follow(), name="callbacks-outbound"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        if self._bus is not None:
+            self._bus.untap(self)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def add(self, item: Published[Any]) -> None:
+        """The bus's tap: keep an outbound call's end that names an item."""
+        event = item.event
+        if isinstance(event, OutboundEnded) and event.item_id is not None:
+            self._ended.put_nowait(event)
+
+    def flush(self) -> None:
+        """The bus's tap: nothing held to make durable."""
+
+    async def _follow(self) -> None:
+        """Each outbound call that ended naming an item: its attempt recorded."""
+        while True:
+            event = await self._ended.get()
+            try:
+                await self.outbound_ended(event)
+            except Exception:  # one bad record must not stop the others
+                log.exception("outbound call's attempt failed", item=event.item_id)
 
     def count(self, kind: str, outcome: str) -> None:
         """An attempt recorded (the API's or an outbound call's)."""

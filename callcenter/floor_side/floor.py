@@ -204,6 +204,7 @@ class Floor:
             policy=callback_policy(self.settings),
             lead=timedelta(hours=cb.lead_hours),
             interval=cb.refresh_seconds,
+            bus=self.bus,
         )
         work.start()
         stack.push_async_callback(work.stop)
@@ -364,6 +365,7 @@ class Floor:
             policy=callback_policy(self.settings),
             zone=ZoneInfo(self.settings.callbacks.time_zone),
             counted=work.count if work is not None else lambda kind, outcome: None,
+            control=self.control,
         )
 
     def _queue_put(self, queue: QueueSettings) -> None:

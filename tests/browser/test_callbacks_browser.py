@@ -40,6 +40,11 @@ async def test_an_abandoned_caller_called_back_from_the_worklist(service: Servic
         await row.locator("button.open").click()
         await page.wait_for_selector("#case-title:has-text('Call-back')")
         assert await page.is_hidden("#case-actions [data-assign]")  # an agent's page
+        # Calling from the agent's own phone: the ACD says why not, in words (the
+        # agent has no desktop open, so is logged out).
+        assert await page.is_visible("#cb-call")
+        await page.click("#cb-call")
+        await page.wait_for_selector("#case-action-status.error:has-text('cannot dial out')")
         await _act(page, "Record a call", {}, select={"outcome": "no-answer"},
                    within="#case-actions")  # fmt: skip
         await page.wait_for_selector("#case-action-status:has-text('Record a call')")

@@ -6,6 +6,7 @@ records (the adapter the call path connects to)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from callcenter.acd.errors import AcdError
 from callcenter.agent.auth import Sessions
 from callcenter.agent.callbacks_api import CallbacksApi
 from callcenter.casework.callbacks import Policy
 from callcenter.floor_side.callbacks import CallbackWork
 from callcenter.records.migrate import apply_migrations
+from tests.helpers import HandControl
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 M = timedelta(minutes=1)
@@ -37,6 +40,8 @@ class Api:
     tokens: dict[str, str]
     work: CallbackWork
     counted: list[tuple[str, str]]
+    control: HandControl
+    refuse: list[str]
 
     async def call(
         self, method: str, path: str, body: Any = None, who: str = "sup", **params: str
@@ -89,13 +94,23 @@ async def api(database: str) -> AsyncIterator[Api]:
         counted.append((kind, outcome))
         work.count(kind, outcome)
 
+    refuse: list[str] = []  # the ACD's refusal of the next command, if any
+    commands: list[Any] = []
+
+    def command(cmd: Any) -> None:
+        if refuse:
+            raise AcdError(refuse.pop())
+        commands.append(cmd)
+
+    control = HandControl(command=command)
+    control.commands = commands  # type: ignore[attr-defined]
     app = web.Application()
     app.add_routes(CallbacksApi(sessions, pool=get_pool, now=lambda: clock[0], policy=POLICY,
-                                zone=SHANGHAI, counted=count).routes())  # fmt: skip
+                                zone=SHANGHAI, counted=count, control=control).routes())  # fmt: skip
     try:
         async with TestClient(TestServer(app)) as client:
             await work.refresh()
-            yield Api(client, clock, tokens, work, counted)
+            yield Api(client, clock, tokens, work, counted, control, refuse)
     finally:
         await pool.close()
 
@@ -249,3 +264,57 @@ async def test_the_figures_are_the_last_refreshs_and_a_failed_refresh_is_counted
     await broken.refresh()
     names = {m.name for m in broken.collect()}
     assert broken.failures == 1 and "callcenter_callbacks_pending" not in names
+
+
+async def test_the_call_paths_outbound_end_on_the_bus_records_the_attempt(api: Api) -> None:
+    """The floor process taps the bus: an OutboundEnded naming an item (the
+    call path's own event) is recorded on it without anyone asking."""
+    from callcenter.acd.events import OutboundEnded
+    from callcenter.bus import EventBus
+
+    bus: EventBus[Any] = EventBus()
+    work = CallbackWork(api.work._pool, now=lambda: api.clock[0], monotonic=lambda: 0.0,
+                        zone=SHANGHAI, policy=POLICY, lead=timedelta(hours=24), bus=bus,
+                        interval=3600.0)  # fmt: skip
+    work.start()
+    try:
+        [item] = (await api.call("GET", "/api/callbacks", who="a001"))[1]
+        bus.publish(OutboundEnded("out-9", "a001", item["number"], None, "reached", "agent"), 0.0)
+        bus.publish(
+            OutboundEnded("out-10", "a001", item["number"], item["id"], "reached", "customer", 42.0),
+            0.0,
+        )
+        for _ in range(100):
+            _, detail = await api.call("GET", f"/api/callbacks/{item['id']}")
+            if detail["attempt_log"]:
+                break
+            await asyncio.sleep(0.02)
+        assert [(a["outcome"], a["call_id"]) for a in detail["attempt_log"]] == [
+            ("reached", "out-10")
+        ]
+        assert detail["status"] == "closed"
+    finally:
+        await work.stop()
+
+
+async def test_an_agent_calls_an_item_from_their_own_phone(api: Api) -> None:
+    """The Call button of the worklist: the ACD is asked to place the call
+    (DialOut, the item named), for the agent asking and only for an agent."""
+    from callcenter.acd.events import DialOut
+
+    [item] = (await api.call("GET", "/api/callbacks", who="a001"))[1]
+    path = f"/api/callbacks/{item['id']}/call"
+    status, placed = await api.call("POST", path, who="a001")
+    assert status == 202, placed
+    assert placed == {"item_id": item["id"], "agent_id": "a001", "number": item["number"]}
+    assert api.control.commands == [DialOut("a001", item["number"], item["id"])]  # type: ignore[attr-defined]
+    status, refused = await api.call("POST", path, who="sup")
+    assert status == 403 and "agents only" in refused["error"]
+    api.refuse.append("callers are waiting")
+    status, refused = await api.call("POST", path, who="a001")
+    assert (status, refused["error"]) == (409, "callers are waiting")
+    assert (await api.call("POST", f"/api/callbacks/{item['id'] + 999}/call", who="a001"))[0] == 404
+    # Closed: no more calls.
+    await api.call("POST", f"/api/callbacks/{item['id']}/attempts", {"outcome": "reached"})
+    status, refused = await api.call("POST", path, who="a001")
+    assert status == 409 and "not open" in refused["error"]

@@ -282,6 +282,8 @@
     }));
     $("case-actions").hidden = x.status === "answered" || x.status === "done" || (kind === "callbacks" && x.status !== "open");
     for (const el of document.querySelectorAll("#case-actions [data-assign]")) el.hidden = el.dataset.for !== kind || role === "agent";
+    // Only an agent has a phone the service can ring first (docs/callbacks.md).
+    for (const el of document.querySelectorAll("#case-actions [data-call]")) el.hidden = el.dataset.for !== kind || role !== "agent" || !x.number;
     $("case-history").replaceChildren(...historyRows(x.history));
     for (const tr of $("case-rows").children) tr.classList.toggle("selected", Number(tr.dataset.id) === x.id);
   }
@@ -298,6 +300,14 @@
     }
     return {};
   }
+  $("cb-call").addEventListener("click", async () => {
+    if (!currentCase) return;
+    const line = $("case-action-status");
+    line.className = ""; line.textContent = t("calling");
+    const res = await api("POST", `/api/callbacks/${currentCase.id}/call`);
+    if (!res.ok) { line.className = "error"; line.textContent = refusal(res); return; }
+    line.textContent = t("call_placed").replace("{number}", res.data.number);
+  });
   bindChanges("#case-actions", { path: () => currentCase && `${CASES[kind].path}/${currentCase.id}`, body: caseBody,
     status: "case-action-status", shown: (x) => { showCase(x); loadCases(); fillSelects(); }, label: (action) => `act_${action}` });
   $("case-filters").addEventListener("submit", (e) => { e.preventDefault(); loadCases(); });

@@ -58,7 +58,7 @@ const TEXTS = {
     change_assess: "评估", change_forward: "转交", change_answer: "答复客户", change_reschedule: "改期",
     change_reply: "已答复", due: "到期",
     // the call-back worklist (docs/callbacks.md)
-    callbacks_tab: "回拨", callback: "回拨", due_now: "现在可拨", act_attempts: "记录回拨",
+    callbacks_tab: "回拨", callback: "回拨", due_now: "现在可拨", act_attempts: "记录回拨", act_call: "用我的话机拨打", calling: "正在拨打…", call_placed: "您的话机将先振铃，接听后拨打 {number}；结果自动记入此项",
     agent_id: "坐席", number: "号码", owed_since: "待回拨自", abandons: "放弃次数", assigned_to: "分配给",
     attempts: "已拨次数", next_attempt_at: "下次可拨", expires_at: "失效时间", closed_as: "结果",
     call_id: "通话", previous: "原分配", status_expired: "已失效",
@@ -150,7 +150,7 @@ const TEXTS = {
     change_assess: "Assessed", change_forward: "Forwarded", change_answer: "Answered", change_reschedule: "Rescheduled",
     change_reply: "Replied", due: "Due",
     // the call-back worklist (docs/callbacks.md)
-    callbacks_tab: "Call-backs", callback: "Call-back", due_now: "Due now", act_attempts: "Record a call",
+    callbacks_tab: "Call-backs", callback: "Call-back", due_now: "Due now", act_attempts: "Record a call", act_call: "Call from my phone", calling: "Calling…", call_placed: "Your phone rings first; answer it and {number} is called. The outcome is recorded on this item",
     agent_id: "Agent", number: "Number", owed_since: "Owed since", abandons: "Abandons", assigned_to: "Assigned to",
     attempts: "Attempts", next_attempt_at: "Next attempt", expires_at: "Expires", closed_as: "Outcome",
     call_id: "Call", previous: "Was assigned to", status_expired: "Expired",
