@@ -989,7 +989,8 @@ class Acd:
             if (
                 action is not None
                 and action.kind == "queue"
-                and action.target not in (queue.name, *self.queues)
+                and action.target != queue.name
+                and action.target not in self.queues
             ):
                 raise UnknownQueue(action.target)
         if queue.overflow.kind == "queue":
