@@ -33,6 +33,15 @@ async def test_an_abandoned_caller_called_back_from_the_worklist(service: Servic
         await page.click("#tab-callbacks")  # refreshed every 0.5 s (tests/browser/conftest.py)
         row = page.locator("#case-rows tr")
         await page.wait_for_selector("#case-rows tr", timeout=10_000)
+        # The supervisor board counts the callers owed a call (the open items): the
+        # item exists now (the agent's list shows it).
+        sup = await browser.new_page(locale="en-US", viewport=WINDOW)
+        sup.on("pageerror", lambda error: errors.append(str(error)))
+        await sup.goto(f"{base}/supervisor")
+        await _log_in(sup, "sup", "sup-pw")
+        await sup.wait_for_selector("#cb-count:text-is('1')", timeout=10_000)
+        assert "The longest owed for 1" in await sup.inner_text("#cb-oldest")  # 10 min
+        await sup.close()
         assert await row.count() == 1  # not the short abandon
         cells = await row.locator("td").all_inner_texts()
         assert cells[2:] == ["Abandoned call", "+8613812345678", "–", "0/3"], cells

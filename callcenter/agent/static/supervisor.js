@@ -148,7 +148,19 @@
   // Overdue complaints, read from the complaints API (as the worklist it links to) every
   // 30 s: whether one is overdue depends on the time of the reading, not on floor events.
   const OVERDUE_EVERY = 30000, OVERDUE_LISTED = 5, OVERDUE_READ = 500;
-  let token = null, overdue = null, overdueTimer = null;
+  let token = null, overdue = null, overdueTimer = null, owed = null;
+  function showOwed() {
+    if (owed === null) { $("cb-count").textContent = "–"; $("cb-oldest").textContent = t("callbacks_unavailable"); return; }
+    const n = owed.length;
+    $("cb-count").textContent = n >= OVERDUE_READ ? `${n}+` : String(n);
+    $("cb-count").classList.toggle("alert", owed.some((x) => x.overdue));
+    if (!n) { $("cb-oldest").textContent = t("callbacks_none"); return; }
+    const oldest = Math.min(...owed.map((x) => Date.parse(x.owed_since)));
+    const minutes = Math.max(0, Math.round((Date.now() - oldest) / 60000));
+    const span = minutes < 120 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+    $("cb-oldest").textContent = t("callbacks_oldest").replace("{span}", span);
+  }
+  document.addEventListener("desktop-language", () => { if (token) showOwed(); });
   async function readOverdue() {
     clearTimeout(overdueTimer);
     if (!token) return;
@@ -157,6 +169,12 @@
       overdue = r.ok ? await r.json() : null;
     } catch (e) { overdue = null; }
     showOverdue();
+    // What the centre owes its callers (docs/callbacks.md): the open call-back items.
+    try {
+      const r = await fetch(`/api/callbacks?limit=${OVERDUE_READ}`, { headers: { Authorization: `Bearer ${token}` } });
+      owed = r.ok ? await r.json() : null;
+    } catch (e) { owed = null; }
+    showOwed();
     overdueTimer = setTimeout(readOverdue, OVERDUE_EVERY);
   }
   function showOverdue() {
