@@ -18,11 +18,12 @@ async def test_an_abandoned_caller_called_back_from_the_worklist(service: Servic
     assert service.dsn
     async with connected(service.dsn) as conn:
         await conn.execute(
-            "INSERT INTO calls (call_id, queue, caller, caller_e164, arrived_at, outcome)"
-            " VALUES ('gave-up', 'hotline', '13812345678', '+8613812345678',"
-            " now() - interval '10 minutes', 'abandoned'),"
+            # Ended: an open row would be closed as interrupted by the run's first record.
+            "INSERT INTO calls (call_id, queue, caller, caller_e164, arrived_at, ended_at,"
+            " outcome) VALUES ('gave-up', 'hotline', '13812345678', '+8613812345678',"
+            " now() - interval '10 minutes', now() - interval '10 minutes', 'abandoned'),"
             " ('too-short', 'hotline', '13900000000', '+8613900000000',"
-            " now() - interval '9 minutes', 'short-abandon')"
+            " now() - interval '9 minutes', now() - interval '9 minutes', 'short-abandon')"
         )
     async with headless() as browser:
         page = await browser.new_page(locale="en-US", viewport=WINDOW)

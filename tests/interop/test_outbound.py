@@ -157,3 +157,79 @@ async def test_a_number_the_pbx_does_not_know_fails_and_is_logged(
     assert [m.method for m in received(got_agent) if m.method] == ["INVITE", "ACK", "BYE"]
     [line] = [e for e in logs if e["event"] == "outbound call failed"]
     assert (line["number"], line["status"], line["agent_id"]) == ("2999", 404, "a1001")
+
+
+async def test_an_abandoned_caller_called_back_from_the_worklist_through_the_pbx(
+    make_kamailio: Callable[..., Kamailio], sipp: SippRunner, tmp_path: Any
+) -> None:
+    """Issue 20 end to end, with the records: an abandoned call makes a worklist
+    item; the agent asks to call it (the API's call, as the page's button does);
+    the agent's and the customer's phones at Kamailio answer and are joined;
+    the call is recorded and the item closed `reached` by the call's own end."""
+    import aiohttp
+
+    from tests.helpers import connected
+
+    kam = pbx(make_kamailio)
+    base = settings(kam)
+    with_records = base.model_copy(
+        update={
+            "service": base.service.model_copy(update={"data_dir": tmp_path / "var"}),
+            "database": base.database.model_copy(update={"enabled": True}),
+            "callbacks": base.callbacks.model_copy(update={"refresh_seconds": 0.2}),
+        }
+    )
+    async with running(with_records) as (service, events):
+        assert service.dsn
+        async with connected(service.dsn) as conn:
+            await conn.execute(
+                "INSERT INTO calls (call_id, queue, caller, caller_e164, arrived_at, ended_at,"
+                " outcome) VALUES ('gave-up', 'hotline', $1, $1, now() - interval '5 minutes',"
+                " now() - interval '4 minutes', 'abandoned')",
+                CUSTOMER,
+            )
+            item_id = None
+            for _ in range(100):
+                item_id = await conn.fetchval("SELECT id FROM callback_items")
+                if item_id is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert item_id is not None, "the refresh made no item"
+        agent = await asyncio.to_thread(
+            phone, sipp, kam, "1001", "uas_answer_reinvite.xml", ring_ms=300
+        )
+        customer = await asyncio.to_thread(
+            phone, sipp, kam, CUSTOMER, "uas_answer_then_bye.xml", ring_ms=500
+        )
+        http = f"http://{service.http_addresses[0]}"
+        async with aiohttp.ClientSession() as web:
+            login = await web.post(
+                f"{http}/api/login", json={"user_id": "a1001", "password": "agent-1001"}
+            )
+            token = (await login.json())["token"]
+            placed = await web.post(
+                f"{http}/api/callbacks/{item_id}/call",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert placed.status == 202, await placed.text()
+        ended = await events.wait_for(OutboundEnded, timeout=15.0)
+        assert (ended.outcome, ended.item_id) == ("reached", item_id)
+        (await sipp.await_result(agent, 10)).assert_ok(calls=1)
+        (await sipp.await_result(customer, 10)).assert_ok(calls=1)
+        async with connected(service.dsn) as conn:
+            row = None
+            for _ in range(100):
+                row = await conn.fetchrow(
+                    "SELECT i.status, i.closed_as, i.assigned_to, a.call_id"
+                    " FROM callback_items i JOIN callback_attempts a ON a.item_id = i.id"
+                    " WHERE i.id = $1",
+                    item_id,
+                )
+                recorded = await conn.fetchval(
+                    "SELECT outcome FROM outbound_calls WHERE item_id = $1", item_id
+                )
+                if row is not None and recorded is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert row is not None and tuple(row) == ("closed", "reached", "a1001", ended.call_id)
+            assert recorded == "reached"
