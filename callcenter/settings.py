@@ -637,6 +637,9 @@ class QueueSettings(_Section):
     # A caller who rings again within this many minutes of abandoning takes the
     # place their abandoned call had (0: off; at most 60).
     keep_place_minutes: float = Field(default=0.0, ge=0, le=60)
+    # Offer a ready agent of this queue's group, with no caller waiting in their
+    # queues, the next call-back due (docs/callbacks.md, "Preview"): the desktop's.
+    preview_callbacks: bool = False
 
     @field_validator("greeting")
     @classmethod

@@ -29,6 +29,11 @@ wrap-up (the ACD's `EndWrapUp`).
 
 The agent's own day (`agent.day`) is read from the records for the day the
 board counts (from the service's midnight), when the page asks.
+
+Call-backs offered to free agents (`callback.preview`, preview.py): when an
+agent becomes ready, the next item due is looked for (a task: the floor and
+the records are read) and sent to their page, unless a caller waits in their
+queues; the page asks again (`agent.preview`) and skips (`agent.preview_skip`).
 """
 
 from __future__ import annotations
@@ -77,10 +82,20 @@ from callcenter.throttle import SuppressedLog
 from .agent_feed import AgentFeed, AgentMessage, CallOfferedMessage, CallProgress, encode
 from .board import day_start
 from .clients import Client
-from .messages import Day, ProtocolError, SubmitForm, UpdateCustomer, form_from
+from .messages import (
+    Day,
+    Preview,
+    PreviewSkip,
+    ProtocolError,
+    SubmitForm,
+    UpdateCustomer,
+    form_from,
+)
+from .preview import FloorFn, NextItemFn, Previews
 from .replies import (
     AgentDayReply,
     AgentHello,
+    CallbackPreview,
     CustomerUpdated,
     DayOfferWire,
     ErrorReply,
@@ -135,6 +150,10 @@ class AgentDesk:
         sop: dict[str, Any] | None = None,
         day: DayFn | None = None,
         tz: tzinfo | None = None,
+        next_callback: NextItemFn | None = None,
+        floor: FloorFn | None = None,
+        queue_groups: dict[str, str] | None = None,
+        preview: frozenset[str] = frozenset(),
     ) -> None:
         self.agents = agents
         self.control = control
@@ -167,6 +186,11 @@ class AgentDesk:
         # Calls offered and not over: their caller (forgotten by the look-up when over).
         self._callers: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (caller, queue)
         self._commands: set[asyncio.Task[None]] = set()
+        # Call-backs offered to free agents: the queues with preview on, the skips.
+        self._previews = Previews(
+            next_callback, floor if floor is not None else _no_floor, clock,
+            queue_groups=queue_groups, preview=preview,
+        )  # fmt: skip
         self._pending_log = SuppressedLog(10.0)
         self.clients: dict[str, Client] = {}
         # Per agent: the last messages as sent, (seq, JSON text).
@@ -213,6 +237,7 @@ class AgentDesk:
         # the agent's messages, after its hello. The session it replaces is closed.
         other = self.clients.get(agent_id)
         self.clients[agent_id] = client
+        self._previews.session(agent_id, client.token)
         if other is not None:
             await other.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"replaced")
 
@@ -225,10 +250,20 @@ class AgentDesk:
         for client in list(self.clients.values()):
             await client.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
-    def queue_configured(self, name: str, greeting: str | None, wrap_until_record: bool) -> None:
+    def queue_configured(
+        self,
+        name: str,
+        greeting: str | None,
+        wrap_until_record: bool,
+        *,
+        preview: bool = False,
+        group: str | None = None,
+    ) -> None:
         """A queue's configuration changed (the administration): its pops' greeting,
-        and whether its agents' wrap-up waits for the record."""
+        whether its agents' wrap-up waits for the record, whether its agents are
+        offered call-backs when free, and its agents' group."""
         self._feed.set_greeting(name, greeting)
+        self._previews.configure(name, group, preview)
         if wrap_until_record:
             self._wrap_until_record = self._wrap_until_record | {name}
         else:
@@ -238,9 +273,41 @@ class AgentDesk:
         """What the agent's pop of a call of `queue` greets with."""
         return self._feed.greet(queue, agent_id)
 
+    def offers_callbacks(self, queue: str) -> bool:
+        """Are the agents of `queue` offered call-backs when free (preview)?"""
+        return self._previews.offered_in(queue)
+
     def waits_for_record(self, queue: str) -> bool:
         """Does wrap-up after a call of `queue` last until its record is saved?"""
         return queue in self._wrap_until_record
+
+    # -- call-backs offered to free agents --------------------------------------------------
+
+    async def preview(
+        self, agent_id: str, message: Preview | PreviewSkip
+    ) -> CallbackPreview | ErrorReply:
+        """The next call-back for the agent (`agent.preview`), after skipping the one
+        named (`agent.preview_skip`)."""
+        if isinstance(message, PreviewSkip):
+            self._previews.skip(agent_id, message.item_id)
+        answer = await self._previews.offer(agent_id, message.ref, asked=True)
+        assert answer is not None  # asked: always an answer
+        return answer
+
+    def _offer_when_free(self, agent_id: str) -> None:
+        """The agent became ready: offer them the next call-back, if any may be."""
+        if not self._previews.active or agent_id not in self.clients:
+            return
+
+        async def offer() -> None:
+            answer = await self._previews.offer(agent_id, None, asked=False)
+            client = self.clients.get(agent_id)
+            if answer is not None and client is not None:
+                client.send(encode_reply(answer))
+
+        task = asyncio.get_running_loop().create_task(offer())
+        self._commands.add(task)
+        task.add_done_callback(self._commands.discard)
 
     # -- the record of the call -----------------------------------------------------------
 
@@ -432,6 +499,8 @@ class AgentDesk:
 
     def observe(self, event: object, wall: float) -> None:
         self._follow(event)
+        if isinstance(event, AgentStateChanged) and event.state == "ready":
+            self._offer_when_free(event.agent_id)
         for agent_id, message in self._feed.observe(event, wall):
             if isinstance(message, CallOfferedMessage):
                 self._pop_offered(agent_id, message)
@@ -590,6 +659,10 @@ class AgentDesk:
     def _last_seq(self, agent_id: str) -> int:
         history = self.history.get(agent_id)
         return history[-1][0] if history else 0
+
+
+async def _no_floor() -> None:
+    return None
 
 
 def _customer(customer: Customer | None) -> dict[str, Any] | None:

@@ -2,8 +2,9 @@
 
 The desktop's one dispatcher (`DesktopHub`) checks the sender's role with
 `refusal`, answers what it answers itself (ping, the board, the feed's
-choice, a form, the agent's day) and sends every other message to the ACD as
-the typed command `acd_command` makes of it, through `CallControl.command`.
+choice, a form, the agent's day, the call-back previewed) and sends every
+other message to the ACD as the typed command `acd_command` makes of it,
+through `CallControl.command`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ ROLE: dict[type, str | None] = {
     m.Logout: "agent",
     m.Transfer: "agent",
     m.Dial: "agent",
+    m.Preview: "agent",
+    m.PreviewSkip: "agent",
     m.SubmitForm: "agent",
     m.UpdateCustomer: "agent",
     m.Day: "agent",

@@ -68,6 +68,8 @@ from .messages import (
     Feed,
     Figures,
     Ping,
+    Preview,
+    PreviewSkip,
     ProtocolError,
     SetAgentState,
     SubmitForm,
@@ -75,6 +77,7 @@ from .messages import (
     parse_auth,
     parse_client_message,
 )
+from .preview import NextItemFn
 from .replies import ErrorReply, Ok, Pong, Reply, encode_reply
 from .supervisor_desk import History, SupervisorDesk
 
@@ -139,6 +142,9 @@ class DesktopHub:
         refresh_every: float = 60.0,
         auth_timeout: float = AUTH_DEADLINE,
         team_of: Callable[[str], Awaitable[str | None]] | None = None,
+        next_callback: NextItemFn | None = None,
+        queue_groups: dict[str, str] | None = None,
+        preview: frozenset[str] = frozenset(),
     ) -> None:
         self.sessions = sessions
         # The team a team leader leads, read when their socket opens (team_view.py).
@@ -166,6 +172,10 @@ class DesktopHub:
             sop=sop,
             day=day,
             tz=tz,
+            next_callback=next_callback,
+            floor=self.floor_model.snapshot,
+            queue_groups=queue_groups,
+            preview=preview,
         )
         self.supervisor_desk = SupervisorDesk(
             self.floor_model,
@@ -240,9 +250,19 @@ class DesktopHub:
     async def floor(self) -> AcdSnapshot | None:
         return await self.floor_model.snapshot()
 
-    def queue_configured(self, name: str, greeting: str | None, wrap_until_record: bool) -> None:
+    def queue_configured(
+        self,
+        name: str,
+        greeting: str | None,
+        wrap_until_record: bool,
+        *,
+        preview: bool = False,
+        group: str | None = None,
+    ) -> None:
         """A queue's configuration changed: what the agents' desk does by queue."""
-        self.agent_desk.queue_configured(name, greeting, wrap_until_record)
+        self.agent_desk.queue_configured(
+            name, greeting, wrap_until_record, preview=preview, group=group
+        )
 
     def floor_changed(self) -> None:
         """An administrative change: the next read of the floor takes a new snapshot."""
@@ -481,6 +501,8 @@ class DesktopHub:
                     return await self.agent_desk.update_customer(login.user_id, message)
                 case Day():
                     return await self.agent_desk.day(login.user_id, message)
+                case Preview() | PreviewSkip():
+                    return await self.agent_desk.preview(login.user_id, message)
                 case Board() | Feed() | Figures():
                     return await self.supervisor_desk.answer(client, message)
                 case SetAgentState():

@@ -72,6 +72,19 @@ class Dial(_In):
     item_id: int | None = Field(default=None, ge=1)
 
 
+class Preview(_In):
+    """An agent asks for the next call-back due (`callback.preview`, docs/callbacks.md)."""
+
+    type: Literal["agent.preview"]
+
+
+class PreviewSkip(_In):
+    """An agent skips the call-back previewed (for this session) and asks for the next."""
+
+    type: Literal["agent.preview_skip"]
+    item_id: int = Field(ge=1, le=2**63 - 1)
+
+
 class SubmitForm(_In):
     type: Literal["form.submit"]
     form: dict[str, Any]  # validated as a CallForm, with the agent's id filled in
@@ -141,6 +154,8 @@ ClientMessage = Annotated[
     | Logout
     | Transfer
     | Dial
+    | Preview
+    | PreviewSkip
     | SubmitForm
     | UpdateCustomer
     | Ping

@@ -17,6 +17,7 @@ __all__ = [
     "AgentDayReply",
     "AgentHello",
     "BoardReply",
+    "CallbackPreview",
     "CustomerUpdated",
     "DayOfferWire",
     "ErrorReply",
@@ -98,6 +99,17 @@ class AgentDayReply(_Reply, tag="agent.day"):
     aht_seconds: float | None  # (talk + wrap-up) / finished; None before the first
 
 
+class CallbackPreview(_Reply, tag="callback.preview"):
+    """The next call-back due for a ready agent with nobody waiting in their queues
+    (docs/callbacks.md, "Preview"): `item` id, kind, number, queue, owed_since (wall
+    seconds), attempts, max_attempts; None when there is none, `reason` saying why
+    when the agent asked and is offered none for another cause."""
+
+    item: dict[str, Any] | None
+    ref: str | None = None
+    reason: str | None = None
+
+
 class BoardReply(_Reply, tag="board"):
     """The floor now (`supervisor.board`): queues, agents and calls as the ACD sees them."""
 
@@ -133,6 +145,7 @@ Reply = (
     | FormSaved
     | CustomerUpdated
     | AgentDayReply
+    | CallbackPreview
     | BoardReply
     | AgentHello
     | SupervisorHello

@@ -44,6 +44,7 @@ from callcenter.agent.complaints_api import ComplaintsApi
 from callcenter.agent.desktop import AgentInfo, DesktopHub
 from callcenter.bus import EventBus
 from callcenter.casework.callbacks import Policy
+from callcenter.casework.callbacks import Status as CallbackStatus
 from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl, RemoteControl
 from callcenter.floor_side.callbacks import CallbackWork
@@ -67,7 +68,8 @@ from callcenter.metrics.complaints import ComplaintMetrics
 from callcenter.metrics.records import RecordsCollector
 from callcenter.metrics.scrape import LoopCollector
 from callcenter.process import ListenFailed, run_on_loop, settle_gc, unsettle_gc
-from callcenter.records import directory, staff, teams
+from callcenter.records import callbacks, directory, staff, teams
+from callcenter.records.callbacks import StoredItem
 from callcenter.records.customers import Customer, CustomerDirectory, update_customer
 from callcenter.records.database import Pool
 from callcenter.records.forms import (
@@ -249,7 +251,7 @@ class Floor:
             sessions.set_hash(agent_id, password_hash, "agent")
         staff_logins(sessions, desk.supervisors, self._staff)
         pool = self.db_pool
-        lookup = save = history = pending = update = forget = day = None
+        lookup = save = history = pending = update = forget = day = next_callback = None
         customers: list[CustomerDirectory] = []  # made at the first look-up
         if pool is not None:
 
@@ -283,6 +285,16 @@ class Floor:
             async def day(agent_id: str, start: datetime, end: datetime) -> AgentDay:
                 async with (await pool.get()).acquire() as conn:
                     return await agent_day(conn, agent_id, start, end)
+
+            async def next_callback(agent_id: str, skipped: frozenset[int]) -> StoredItem | None:
+                """The next call-back due that the agent may work and has not skipped."""
+                now = datetime.fromtimestamp(self.clock.wall(), UTC)
+                async with (await pool.get()).acquire() as conn:
+                    items = await callbacks.search(
+                        conn, now, status=CallbackStatus.OPEN, due_now=True,
+                        scope=callbacks.CallbackScope(agent_id, None), limit=len(skipped) + 10,
+                    )  # fmt: skip
+                return next((i for i in items if i.number and i.id not in skipped), None)
 
             async def history(
                 start: datetime, end: datetime, agents: list[str]
@@ -324,6 +336,9 @@ class Floor:
             history=history,
             popped=pop_latency(self.registry).observe,
             team_of=team_of,
+            next_callback=next_callback,
+            queue_groups={q.name: q.group for q in self.settings.queues},
+            preview=frozenset(q.name for q in self.settings.queues if q.preview_callbacks),
         )
         # The board's queues' status (closed, nobody there) by the ACD's rule.
         self.desktop.tally.queue_configs.update({q.name: q.config() for q in self.settings.queues})
@@ -370,7 +385,10 @@ class Floor:
 
     def _queue_put(self, queue: QueueSettings) -> None:
         if self.desktop is not None:
-            self.desktop.queue_configured(queue.name, queue.greeting, queue.wrap_up_until_record)
+            self.desktop.queue_configured(
+                queue.name, queue.greeting, queue.wrap_up_until_record,
+                preview=queue.preview_callbacks, group=queue.group,
+            )  # fmt: skip
             self.desktop.tally.queue_configs[queue.name] = queue.config()
 
 

@@ -100,19 +100,21 @@ async def test_supervisors_manage_agents_and_queues_live_with_an_audit_log(tmp_p
             async with s.put(f"{base}/api/admin/queues/tech", json=queue, headers=auth) as r:
                 assert r.status == 200
             assert service.sip.core.acd.queues["tech"].numbers == ("5000",)
-            # A queue's greeting and its wrap-up until the record reach the desktop too.
-            waiting = {**queue, "greeting": "欢迎致电，我是{name}", "wrap_up_until_record": True}
+            # A queue's greeting, its wrap-up until the record and its call-backs
+            # offered to free agents reach the desktop too.
+            waiting = {**queue, "greeting": "欢迎致电，我是{name}", "wrap_up_until_record": True,
+                       "preview_callbacks": True}  # fmt: skip
             async with s.put(f"{base}/api/admin/queues/tech", json=waiting, headers=auth) as r:
                 assert r.status == 200
             assert service.sip.core.acd.queues["tech"].wrap_up_seconds == 300.0
             if service.floor_side is not None and service.floor_side.desktop is not None:
                 desk = service.floor_side.desktop.agent_desk
                 assert desk.greeting("tech", "a001") == "欢迎致电，我是Zhang Wei"
-                assert desk.waits_for_record("tech")
+                assert desk.waits_for_record("tech") and desk.offers_callbacks("tech")
             async with s.put(f"{base}/api/admin/queues/tech", json=queue, headers=auth) as r:
                 assert r.status == 200
             if service.floor_side is not None and service.floor_side.desktop is not None:
-                assert not desk.waits_for_record("tech")
+                assert not desk.waits_for_record("tech") and not desk.offers_callbacks("tech")
             async with s.put(
                 f"{base}/api/admin/queues/tech", json={**queue, "strategy": "random"}, headers=auth
             ) as r:
