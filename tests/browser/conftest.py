@@ -15,7 +15,13 @@ from tests.helpers import FLOOR_PROCESS, connected, free_port
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> Any:
+def hotline() -> dict[str, Any]:
+    """More settings of the queue "hotline" (a test module overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
+async def service(tmp_path: Path, hotline: dict[str, Any]) -> Any:
     settings = Settings(
         service={"data_dir": str(tmp_path / "var"), "floor_process": FLOOR_PROCESS},
         http={"port": free_port()},
@@ -23,7 +29,7 @@ async def service(tmp_path: Path) -> Any:
         agents=[{"id": "a001", "name": "Zhang Wei", "number": "007", "extension": "1001",
                  "password": "agent-pw"}],
         queues=[{"name": "hotline", "numbers": ["4000"], "cadence": [0.4, 1.6], "wrap_up": 1.0,
-                 "greeting": "您好，欢迎致电XXX公司，我是{name}，工号{number}"}],
+                 "greeting": "您好，欢迎致电XXX公司，我是{name}，工号{number}", **hotline}],
         callbacks={"refresh_seconds": 0.5},
         desktop={"supervisors": [{"id": "sup", "name": "Supervisor", "password": "sup-pw"}],
                  "repair_prices": [{"item": "Tap replaced", "price": 50.0},

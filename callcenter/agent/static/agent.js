@@ -432,6 +432,8 @@
     if (selected === null || !records.has(selected)) { const first = ordered()[0]; select(first ? first.key : null); }
     else render();
     askDay();
+    preview = null; renderPreview();
+    if (m.state === "ready") askPreview({ type: "agent.preview" });
   }
   let shownState = ["offline", null];
   function showState(state, reason) {
@@ -443,6 +445,25 @@
       for (const r of records.values()) if (r.status === "on-call") { r.status = "ended"; persist(r); }
       render();
     }
+    if (state !== "ready") preview = null;  // the server offers the next when the agent is ready again
+    renderPreview();
+  }
+  // The call-back offered while the agent is free (callback.preview): shown while ready with no
+  // call offered or going on; Call places it (agent.dial naming the item), Skip asks for the next.
+  let preview = null;
+  function busy() { return [...records.values()].some((r) => r.status === "ringing" || r.status === "on-call"); }
+  function renderPreview() {
+    const shown = !!preview && shownState[0] === "ready" && !busy();
+    $("preview-box").hidden = !shown;
+    if (!shown) return;
+    $("preview-kind").textContent = t(`cbkind_${preview.kind}`);
+    $("preview-number").textContent = preview.number || "";
+    $("preview-owed").textContent = new Date(preview.owed_since * 1000).toLocaleString(LANG === "zh" ? "zh-CN" : "en-GB");
+    $("preview-attempts").textContent = `${preview.attempts}/${preview.max_attempts}`;
+  }
+  function askPreview(message) {
+    const ref = nextRef(); refs.set(ref, { kind: "preview" });
+    link.send({ ...message, ref });
   }
   // A call the agent placed (agent.dial): its progress in words, the customer's name once known.
   let dialled = null;
@@ -458,7 +479,7 @@
     switch (m.type) {
       case "hello": hello(m); break;
       case "call.offered": {
-        endLiveExcept(m.call_id); savedLive = null;
+        endLiveExcept(m.call_id); savedLive = null; preview = null; $("preview-box").hidden = true;
         const rec = records.get(m.call_id) || makeRecord(m, "ringing", fromWire(m.offered_at));
         rec.status = "ringing"; rec.ring = m.ring || 1; rec.greeting = m.greeting; rec.customer = m.customer || rec.customer;
         // The new call on screen at ring 1 (SOP 004 §1.1); the others wait in the list. A field
@@ -489,6 +510,7 @@
       case "agent.day": refs.delete(m.ref); lastDay = m; renderDay(); break;
       case "agent.state": showState(m.state, m.reason); break;
       case "call.progress": showProgress(m); break;
+      case "callback.preview": if (m.ref) refs.delete(m.ref); preview = m.item; renderPreview(); break;
       case "customer.updated": refs.delete(m.ref); customerUpdated(m); break;
       case "form.saved": {
         const ref = refs.get(m.ref); refs.delete(m.ref);
@@ -512,6 +534,7 @@
         if (ref) refs.delete(m.ref);
         if (ref && ref.kind === "customer") { $("correction-status").textContent = `${t("not_saved")}: ${m.message}`; break; }
         if (ref && ref.kind === "day") { $("day-status").textContent = t("day_unavailable"); break; }
+        if (ref && ref.kind === "preview") { preview = null; renderPreview(); $("command-error").textContent = m.message; break; }
         const rec = ref && records.get(ref.key);
         if (rec && rec.submit && rec.submit.ref === m.ref) {
           if (m.code === "unavailable") { retry(rec); if (rec.key === selected) status("retrying", m.message); }
@@ -525,7 +548,7 @@
 
   // -- commands ---------------------------------------------------------------------------
   document.addEventListener("desktop-language", () => {
-    $("state").textContent = t(shownState[0]); status(...shownStatus); fillClasses(); render(); renderDay();
+    $("state").textContent = t(shownState[0]); status(...shownStatus); fillClasses(); render(); renderDay(); renderPreview();
   });
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -553,6 +576,14 @@
     $("command-error").textContent = ""; $("dial-status").textContent = "";
     link.send({ type: "agent.dial", number: $("dial-number").value.trim(), ref: nextRef() });
   };
+  $("preview-call").onclick = () => {
+    if (!preview) return;
+    $("command-error").textContent = ""; $("dial-status").textContent = "";
+    $("dial-number").value = preview.number;
+    // The card goes when the agent does (reserved); a refusal ("callers are waiting") leaves it.
+    link.send({ type: "agent.dial", number: preview.number, item_id: preview.id, ref: nextRef() });
+  };
+  $("preview-skip").onclick = () => { if (preview) askPreview({ type: "agent.preview_skip", item_id: preview.id }); };
   $("transfer").onclick = () => link.send({ type: "call.transfer", target_kind: $("transfer-kind").value, target: $("transfer-target").value, ref: nextRef() });
   // The keyboard: every action without the mouse (Tab moves from field to field).
   document.addEventListener("keydown", (e) => {
