@@ -31,12 +31,14 @@ from callcenter.throttle import SuppressedLog
 
 from .replies import CallbackPreview, ErrorReply
 
-__all__ = ["PREVIEW_LIMIT", "SKIPS_KEPT", "NextItemFn", "Previews"]
+__all__ = ["OFF", "PREVIEW_LIMIT", "SKIPS_KEPT", "NextItemFn", "Previews"]
 
 log = structlog.get_logger("callcenter.desktop")
 
 PREVIEW_LIMIT = 2.0  # seconds the floor and the records have to say what to offer
 SKIPS_KEPT = 100  # items one agent's session remembers skipping
+
+OFF = "call-backs are not offered in your queues"
 
 #: The next item due for an agent, those they skipped left out: (agent, skipped ids).
 NextItemFn = Callable[[str, frozenset[int]], Awaitable[StoredItem | None]]
@@ -99,9 +101,11 @@ class Previews:
     async def offer(self, agent_id: str, ref: str | None, *, asked: bool) -> Answer | None:
         """What to send the agent: the next item (or none, when there is none);
         when nothing may be offered, the reason if they asked, else nothing."""
+        if not asked and not self.active:
+            return None
+        if not self._preview:  # nowhere: not an error, whether the records are on or not
+            return CallbackPreview(ref=ref, item=None, reason=OFF)
         if self._next_item is None:
-            if not asked:
-                return None
             return ErrorReply(
                 code="unavailable", message="records are off: no call-backs to offer", ref=ref
             )
@@ -140,7 +144,7 @@ class Previews:
             return "you are not ready"  # offered a call meanwhile, or gone not ready
         mine = {q for q, group in self._groups.items() if group in agent.groups}
         if not mine & self._preview:
-            return "call-backs are not offered in your queues"
+            return OFF
         if any(q.waiting > 0 for q in snapshot.queues if q.name in mine):
             return "callers are waiting"
         return None

@@ -235,3 +235,20 @@ async def test_a_bad_skip_is_refused_by_name(world: World) -> None:
     assert (error["type"], error["code"]) == ("error", "invalid")
     assert error["message"].startswith("item_id")
     await ws.close()
+
+
+async def test_without_the_records_only_a_queue_with_preview_on_is_an_error() -> None:
+    from callcenter.agent.preview import OFF, Previews
+    from callcenter.agent.replies import CallbackPreview, ErrorReply
+    from callcenter.clock import LoopClock
+
+    async def floor() -> None:
+        return None
+
+    nowhere = Previews(None, floor, LoopClock(), queue_groups={"hotline": "service"})
+    answer = await nowhere.offer("a1", "q", asked=True)
+    assert isinstance(answer, CallbackPreview) and (answer.item, answer.reason) == (None, OFF)
+    assert await nowhere.offer("a1", None, asked=False) is None
+    on = Previews(None, floor, LoopClock(), preview=frozenset({"hotline"}))
+    error = await on.offer("a1", "q", asked=True)
+    assert isinstance(error, ErrorReply) and error.code == "unavailable", error
