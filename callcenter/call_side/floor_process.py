@@ -111,6 +111,12 @@ class FloorProcess:
             await self.stop()
             raise
 
+    def stopping(self) -> None:
+        """The service is stopping: the floor process may go at any moment (a
+        signal to the whole group reaches it too), so events it misses from now
+        on (the hotline's de-registration) are not worth a warning."""
+        self._stopping = True
+
     async def stop(self) -> None:
         """Send what is queued, close the link (the floor process finishes and
         exits), wait for the child, kill it if it does not go."""

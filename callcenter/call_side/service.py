@@ -158,6 +158,9 @@ class Service:
             else:
                 await self._start_floor(stack)
             await self._start_sip(stack)
+            if self.floor is not None:
+                # Runs first at the stop, before the SIP side de-registers.
+                stack.callback(self.floor.stopping)
             if self.floor_side is not None:
                 await self.floor_side.serve(stack)
                 self.http_addresses = self.floor_side.http_addresses
