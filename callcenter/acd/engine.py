@@ -155,6 +155,7 @@ class _Call:
     direct_agent: str | None = None  # transferred to one agent: offer to nobody else
     order: tuple[int, int] = (0, 0)  # dispatch order while waiting: (-priority, seq)
     overflowed_from: tuple[str, ...] = ()  # queues it left by overflow since it began waiting
+    kept_since: float | None = None  # the caller's first abandon, when it kept its place
     refused: int = 0  # offers the PBX refused (LegFailure.REFUSED) since it began waiting
     rang: bool = False  # an agent's phone rang for it since it began waiting
 
@@ -392,8 +393,9 @@ class Acd:
             caller=cmd.caller,
             caller_name=cmd.caller_name,
             clock=RingClock(now, queue.cadence.cycle),
-            seq=self._place(queue, cmd.caller, now),
+            seq=next(self._seq),
         )
+        self._place(call, now)
         self._calls[call.id] = call
         self._wait(call)
         out: list[AcdAction] = [RingTicked(call.id, 1)]
@@ -408,20 +410,22 @@ class Acd:
         self._schedule(("max_wait", call.id), now + queue.max_wait)
         return out
 
-    def _place(self, queue: QueueConfig, caller: str, now: float) -> int:
-        """A new call's place in the line: the next, or the place its caller had
-        when they abandoned `queue` less than `keep_place` seconds ago."""
-        kept = self._places.pop((queue.name, caller), None) if queue.keep_place else None
+    def _place(self, call: _Call, now: float) -> None:
+        """A new call takes the place its caller had when they abandoned its queue
+        less than `keep_place` seconds ago (counted from their first abandon: a
+        caller who keeps ringing and hanging up does not keep it for ever)."""
+        queue = call.queue
+        kept = self._places.pop((queue.name, call.caller), None) if queue.keep_place else None
         if kept is not None and now - kept[0] <= queue.keep_place:
-            return kept[1]
-        return next(self._seq)
+            call.kept_since, call.seq = kept
 
     def _keep_place(self, call: _Call, now: float) -> None:
         """Remember an abandoning caller's place, if their queue keeps it."""
         if not call.queue.keep_place or call.caller in ("", "anonymous"):
             return
         places = self._places
-        places[(call.queue.name, call.caller)] = (now, call.seq)
+        since = call.kept_since if call.kept_since is not None else now
+        places[(call.queue.name, call.caller)] = (since, call.seq)
         places.move_to_end((call.queue.name, call.caller))
         while len(places) > _PLACES_KEPT or (
             places and now - next(iter(places.values()))[0] > _PLACE_KEPT_AT_MOST
@@ -924,7 +928,16 @@ class Acd:
         agent = self.agents.get(call.agent_id)
         talk = now - call.answered_at if call.answered_at is not None else 0.0
         ended = OutboundEnded(
-            call.id, call.agent_id, call.number, call.item_id, outcome, by, talk, status, reason
+            call.id,
+            call.agent_id,
+            call.number,
+            call.item_id,
+            outcome,
+            by,
+            talk,
+            status,
+            reason,
+            call.dialled_at is not None,
         )
         out: list[AcdAction] = [EndOutbound(call.id), ended]
         if agent is None or agent.current_call != call.id:

@@ -477,6 +477,7 @@ class OutboundEnded(msgspec.Struct, frozen=True, gc=False):
     talk_seconds: float = 0.0
     status: int | None = None  # the SIP status that ended an unanswered call
     reason: str = ""  # in words, for the desktop and the log
+    dialled: bool = True  # the customer's number was called (not only the agent's phone)
 
 
 AcdEvent = (

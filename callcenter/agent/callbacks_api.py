@@ -277,6 +277,8 @@ class CallbacksApi:
             scope = await _scope(conn, login)
             await _seen(conn, login, item_id)
             if body.agent_id is not None:
+                if scope is not None and scope.team is None:  # a team leader with no team
+                    raise _json_error(404, f"agent_id: no agent {body.agent_id!r} of your team")
                 await _assignable(conn, body.agent_id, None if scope is None else scope.team)
             try:
                 await store.assign(conn, item_id, body.agent_id, login.user_id, now)

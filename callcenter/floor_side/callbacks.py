@@ -143,12 +143,27 @@ class CallbackWork(Collector):
         item_id = getattr(ended, "item_id", None)
         if not isinstance(item_id, int):
             return None
+        if not getattr(ended, "dialled", True):
+            # The agent's phone did not answer, or the call could not be placed: the
+            # customer was not called, so the item's attempts are not used up.
+            log.info("outbound call's attempt not recorded: the customer was not called",
+                     item=item_id, outcome=getattr(ended, "outcome", None))  # fmt: skip
+            return None
         outcome = outcome_of(ended)
+        agent = str(ended.agent_id)
         try:
             pool = await self._pool()
             async with pool.acquire() as conn:
+                # Only an item the agent sees, and its own number: a desktop may name
+                # any item beside any number (agent.dial), and must not work it so.
+                found = await store.item(conn, item_id)
+                mine = await store.in_scope(conn, item_id, store.CallbackScope(agent, None))
+                if found is None or not mine or found.number != str(ended.number):
+                    log.warning("outbound call's attempt not recorded: not the agent's item"
+                                " or not its number", item=item_id, agent=agent)  # fmt: skip
+                    return None
                 done = await store.record_attempt(
-                    conn, item_id, outcome, str(ended.agent_id), self._now(), self.policy,
+                    conn, item_id, outcome, agent, self._now(), self.policy,
                     call_id=str(ended.call_id), take=True,
                 )  # fmt: skip
         except (store.NoSuchItem, CallbackRefused, *_FAILED) as exc:

@@ -48,3 +48,19 @@ def test_the_place_is_taken_once() -> None:
     f.do(SetReady("a1"), at=7.0)
     [first] = f.of(CallOffered)
     assert first.call_id == "c4"
+
+
+def test_the_place_is_counted_from_the_first_abandon() -> None:
+    """Found in review: each abandon renewed the time, so a caller ringing and
+    hanging up every 9 minutes kept a place from hours before for ever."""
+    f = Floor("a1", keep_place=600.0, max_wait=7200.0)
+    f.do(SetNotReady("a1", "break"))
+    f.do(CallArrived("c1", "4000", "13800000001"), at=0.0)
+    f.do(CallerHungUp("c1"), at=10.0)  # the place is kept from here, for 600 s
+    f.do(CallArrived("c2", "4000", "13800000002"), at=20.0)  # a later caller waits on
+    f.do(CallArrived("c3", "4000", "13800000001"), at=550.0)  # back in time: c1's place
+    f.do(CallerHungUp("c3"), at=560.0)
+    f.do(CallArrived("c4", "4000", "13800000001"), at=1100.0)  # 1090 s after the first
+    f.do(SetReady("a1"), at=1101.0)
+    [first] = f.of(CallOffered)
+    assert first.call_id == "c2"

@@ -30,7 +30,8 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 M = timedelta(minutes=1)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 POLICY = Policy(max_attempts=2, retry=30 * M)
-USERS = {"sup": "supervisor", "a001": "agent", "a002": "agent", "tl": "team_leader", "qa": "qa"}
+USERS = {"sup": "supervisor", "a001": "agent", "a002": "agent", "tl": "team_leader", "qa": "qa",
+         "tl0": "team_leader"}  # fmt: skip
 
 
 @dataclass
@@ -63,7 +64,8 @@ async def api(database: str) -> AsyncIterator[Api]:
         " ('a002', 'B', '002', '1002', '{\"sales\": 1}'),"
         " ('a003', 'C', '003', '1003', '{\"sales\": 1}');"
         "INSERT INTO staff (id, name, role, team) VALUES ('tl', 'T', 'team_leader', 'sales'),"
-        " ('sup', 'S', 'supervisor', NULL), ('qa', 'Q', 'qa', NULL)"
+        " ('sup', 'S', 'supervisor', NULL), ('qa', 'Q', 'qa', NULL),"
+        " ('tl0', 'T0', 'team_leader', NULL)"
     )
     for call_id, caller, queue, outcome in (
         ("h1", "13800000001", "hotline", "abandoned"),
@@ -113,6 +115,21 @@ async def api(database: str) -> AsyncIterator[Api]:
             yield Api(client, clock, tokens, work, counted, control, refuse)
     finally:
         await pool.close()
+
+
+def connected_pool(api: Api) -> Any:
+    """A connection of the API's pool (`async with`)."""
+
+    class _Conn:
+        async def __aenter__(self) -> Any:
+            self.pool = await api.work._pool()
+            self.conn = await self.pool.acquire()
+            return self.conn
+
+        async def __aexit__(self, *exc: object) -> None:
+            await self.pool.release(self.conn)
+
+    return _Conn()
 
 
 def calls_of(items: list[dict[str, Any]]) -> list[str]:
@@ -318,3 +335,41 @@ async def test_an_agent_calls_an_item_from_their_own_phone(api: Api) -> None:
     await api.call("POST", f"/api/callbacks/{item['id']}/attempts", {"outcome": "reached"})
     status, refused = await api.call("POST", path, who="a001")
     assert status == 409 and "not open" in refused["error"]
+
+
+async def test_an_outbound_end_is_recorded_only_for_the_agents_item_its_number_and_a_dial(
+    api: Api,
+) -> None:
+    """Found in review: `agent.dial` names any item beside any number, and every end
+    was recorded on the item; an agent's phone not answering used up the customer's
+    attempts though the customer was never called."""
+    from callcenter.acd.events import OutboundEnded
+
+    [item] = (await api.call("GET", "/api/callbacks", who="a001"))[1]
+    number = item["number"]
+    never_dialled = OutboundEnded("o1", "a001", number, item["id"], "agent-no-answer", None,
+                                  dialled=False)  # fmt: skip
+    assert await api.work.outbound_ended(never_dialled) is None
+    other_agent = OutboundEnded("o2", "a002", number, item["id"], "reached", "agent", 9.0)
+    assert await api.work.outbound_ended(other_agent) is None  # a002's queues are sales
+    own_mobile = OutboundEnded("o3", "a001", "13912345678", item["id"], "reached", "agent", 9.0)
+    assert await api.work.outbound_ended(own_mobile) is None
+    _, detail = await api.call("GET", f"/api/callbacks/{item['id']}")
+    assert (detail["attempts"], detail["status"], detail["attempt_log"]) == (0, "open", [])
+    real = OutboundEnded("o4", "a001", number, item["id"], "reached", "customer", 30.0)
+    done = await api.work.outbound_ended(real)
+    assert done is not None and done.work.status.value == "closed"
+
+
+
+async def test_a_team_leader_without_a_team_assigns_to_no_agent(api: Api) -> None:
+    """Found in review: with no team, the check of the agent's team let every
+    enabled agent through."""
+    item = (await api.call("GET", "/api/callbacks"))[1][0]
+    async with connected_pool(api) as conn:
+        await conn.execute("UPDATE callback_items SET assigned_to = 'tl0' WHERE id = $1", item["id"])
+    path = f"/api/callbacks/{item['id']}/assign"
+    status, refused = await api.call("POST", path, {"agent_id": "a001"}, who="tl0")
+    assert status == 404 and "of your team" in refused["error"]
+    status, back = await api.call("POST", path, {"agent_id": None}, who="tl0")
+    assert (status, back["assigned_to"]) == (200, None)
