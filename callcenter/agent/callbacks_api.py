@@ -314,15 +314,19 @@ class CallbacksApi:
         item_id = path_id(request, "item_id", "call-back item")
         if login.role != "agent":
             raise _json_error(403, "call: agents only (the call rings the agent's own phone)")
+        now = self._now()
         async with pooled(self._pool, "call-backs") as conn:
             await _seen(conn, login, item_id)
             found = await store.item(conn, item_id)
-        if found is None or found.work.status is not Status.OPEN:
-            raise _json_error(409, f"call-back item {item_id} is not open")
-        if not found.number:
-            raise _json_error(409, f"call-back item {item_id} has no number to call")
-        if self._control is None:
-            raise _json_error(503, "calls cannot be placed here (no call path)")
+            if found is None or found.work.status is not Status.OPEN:
+                raise _json_error(409, f"call-back item {item_id} is not open")
+            if not found.number:
+                raise _json_error(409, f"call-back item {item_id} has no number to call")
+            if self._control is None:
+                raise _json_error(503, "calls cannot be placed here (no call path)")
+            holder = await store.hold(conn, item_id, login.user_id, now, now + store.HOLD)
+        if holder is not None:
+            raise _json_error(409, f"call-back item {item_id} is being called by {holder}")
         try:
             await self._control.command(DialOut(login.user_id, found.number, item_id))
         except AcdError as exc:

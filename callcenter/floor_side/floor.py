@@ -293,8 +293,16 @@ class Floor:
                     items = await callbacks.search(
                         conn, now, status=CallbackStatus.OPEN, due_now=True,
                         scope=callbacks.CallbackScope(agent_id, None), limit=len(skipped) + 10,
+                        free_for=agent_id,
                     )  # fmt: skip
-                return next((i for i in items if i.number and i.id not in skipped), None)
+                    # Held for this agent while they decide: not offered to another.
+                    for found in items:
+                        if found.number and found.id not in skipped:
+                            until = now + callbacks.HOLD
+                            if await callbacks.hold(conn, found.id, agent_id, now, until) is None:
+                                return found
+                    await callbacks.hold(conn, None, agent_id, now, now)  # none: let go
+                return None
 
             async def history(
                 start: datetime, end: datetime, agents: list[str]

@@ -320,9 +320,11 @@ async def search(
     limit: int = 100,
     offset: int = 0,
     scope: CallbackScope | None = None,
+    free_for: str | None = None,
 ) -> list[StoredItem]:
     """Items, the longest owed first; `due_now`: open, owed by `now` and not waiting
-    for a retry (`casework.callbacks.due`); `scope`: those it lets through (None: all)."""
+    for a retry (`casework.callbacks.due`); `scope`: those it lets through (None: all);
+    `free_for`: not held for another agent than this one (`hold`)."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM callback_items i
             WHERE ($1::text IS NULL OR i.status = $1) AND ($2::text IS NULL OR i.kind = $2)
@@ -331,11 +333,44 @@ async def search(
                               AND (i.next_attempt_at IS NULL OR i.next_attempt_at <= $6)
                               AND (i.expires_at IS NULL OR i.expires_at > $6)))
               AND {_scope_sql('i', '$9', '$10')}
+              AND ($11::text IS NULL OR i.held_by IS NULL OR i.held_by = $11
+                   OR i.held_until <= $6)
             ORDER BY i.owed_since, i.id LIMIT $7 OFFSET $8""",
         None if status is None else status.value, None if kind is None else kind.value, queue,
-        assigned_to, due_now, now, limit, offset, *_params(scope),
+        assigned_to, due_now, now, limit, offset, *_params(scope), free_for,
     )  # fmt: skip
     return [_item(r) for r in rows]
+
+
+#: How long an item offered to an agent, or called by them, is held for them.
+HOLD = timedelta(minutes=2)
+
+
+async def hold(
+    conn: asyncpg.Connection, item_id: int | None, agent: str, now: datetime, until: datetime
+) -> str | None:
+    """Hold open item `item_id` for `agent` until `until` (the preview offering it,
+    their Call), letting go of any other they held; None when held, else who holds
+    it (another agent, until their hold runs out). `item_id` None lets go of all."""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE callback_items SET held_by = NULL, held_until = NULL"
+            " WHERE held_by = $1 AND id IS DISTINCT FROM $2",
+            agent, item_id,
+        )  # fmt: skip
+        if item_id is None:
+            return None
+        taken = await conn.fetchval(
+            "UPDATE callback_items SET held_by = $2, held_until = $4 WHERE id = $1"
+            " AND (held_by IS NULL OR held_by = $2 OR held_until <= $3) RETURNING id",
+            item_id, agent, now, until,
+        )  # fmt: skip
+        if taken is not None:
+            return None
+        holder: str | None = await conn.fetchval(
+            "SELECT held_by FROM callback_items WHERE id = $1", item_id
+        )
+        return holder or "another agent"
 
 
 async def attempts_of(conn: asyncpg.Connection, item_id: int) -> list[Attempt]:
@@ -396,7 +431,7 @@ async def record_attempt(
         w = attempt(before.work, outcome, now, policy)
         await conn.execute(
             "UPDATE callback_items SET status = $2, attempts = $3, next_attempt_at = $4,"
-            " closed_at = $5, closed_as = $6, updated_at = $7,"
+            " closed_at = $5, closed_as = $6, updated_at = $7, held_by = NULL, held_until = NULL,"
             " assigned_to = CASE WHEN $8 AND assigned_to IS NULL THEN $9 ELSE assigned_to END"
             " WHERE id = $1",
             item_id, w.status.value, w.attempts, w.next_attempt_at, w.closed_at, w.closed_as,

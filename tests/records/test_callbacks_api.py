@@ -31,7 +31,7 @@ M = timedelta(minutes=1)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 POLICY = Policy(max_attempts=2, retry=30 * M)
 USERS = {"sup": "supervisor", "a001": "agent", "a002": "agent", "tl": "team_leader", "qa": "qa",
-         "tl0": "team_leader"}  # fmt: skip
+         "tl0": "team_leader", "a003": "agent"}  # fmt: skip
 
 
 @dataclass
@@ -373,3 +373,30 @@ async def test_a_team_leader_without_a_team_assigns_to_no_agent(api: Api) -> Non
     assert status == 404 and "of your team" in refused["error"]
     status, back = await api.call("POST", path, {"agent_id": None}, who="tl0")
     assert (status, back["assigned_to"]) == (200, None)
+
+
+
+async def test_an_item_called_by_one_agent_is_held_from_the_others(api: Api) -> None:
+    """Found in review: two agents offered the same item at once (preview) could
+    both call the customer. A Call (and an offer) holds the item for two minutes or
+    until an attempt is recorded; meanwhile others are not offered it and their
+    Call is refused."""
+    from callcenter.records import callbacks as store
+
+    [s1] = (await api.call("GET", "/api/callbacks", who="a002"))[1]
+    assert (await api.call("GET", "/api/callbacks", who="a003"))[1][0]["id"] == s1["id"]
+    path = f"/api/callbacks/{s1['id']}/call"
+    assert (await api.call("POST", path, who="a002"))[0] == 202
+    status, refused = await api.call("POST", path, who="a003")
+    assert (status, refused["error"]) == (409, f"call-back item {s1['id']} is being called by a002")
+    async with connected_pool(api) as conn:
+        now = api.clock[0]
+        free = await store.search(conn, now, due_now=True, free_for="a003",
+                                  scope=store.CallbackScope("a003", None))  # fmt: skip
+        assert free == []  # not offered to a003 either
+        assert await store.hold(conn, s1["id"], "a003", now + store.HOLD, now + 2 * store.HOLD) is None
+        assert await store.hold(conn, s1["id"], "a002", now, now + store.HOLD) == "a003"
+    # An attempt recorded lets go.
+    await api.call("POST", f"/api/callbacks/{s1['id']}/attempts", {"outcome": "no-answer"}, who="a003")
+    async with connected_pool(api) as conn:
+        assert await store.hold(conn, s1["id"], "a002", api.clock[0], api.clock[0] + store.HOLD) is None
