@@ -194,7 +194,9 @@ class OutboundLegAnswered(msgspec.Struct, frozen=True, gc=False):
 
 class OutboundLegFailed(msgspec.Struct, frozen=True, gc=False):
     """A leg of an outbound call ended before it was answered: its final status
-    (None: it timed out, or could not be sent), and why in words."""
+    (None: it timed out, or could not be sent), and why in words. `side` "join":
+    the customer answered, but the agent's phone would not take the re-INVITE
+    that joins them."""
 
     call_id: str
     side: str

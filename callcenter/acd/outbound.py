@@ -46,6 +46,8 @@ def outcome_of(side: str, status: int | None) -> str:
     486/600 `busy`, 603 `declined`, 408/480/487 `no-answer`, anything else `failed`."""
     if side == "agent":
         return "agent-no-answer"
+    if side == "join":  # the customer answered; the phone would not be joined
+        return "failed"
     if status in (486, 600):
         return "busy"
     if status == 603:

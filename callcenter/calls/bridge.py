@@ -1296,7 +1296,8 @@ class Bridge:
         )  # fmt: skip
         self._calls[ob.id] = call
         self._dialogs[_dialog_key(leg.dialog)] = (ob.id, _Side.CALLER, None)
-        return [*out, OutboundLegAnswered(ob.id, "customer")]
+        # Reached only once the phone takes the re-INVITE (`_outbound_reinvited`).
+        return out
 
     def _outbound_reinvited(self, ob: _Outbound, resp: Response, now: float) -> list[BridgeOutput]:
         """The phone's answer to the re-INVITE: its new offer, answered in the ACK
@@ -1305,17 +1306,28 @@ class Bridge:
             return []
         call = self._calls.get(ob.id)
         if resp.status >= 300:
-            if call is None or call.ended:
-                return []
-            return [*self._hang_up_both(call, now), AgentHungUp(ob.id)]
+            refused = f"{resp.status} {safe_reason(resp.reason)}"
+            why = f"the phone refused to join the customer ({refused})"
+            return self._outbound_not_joined(ob, call, resp.status, why, now)
         agent = ob.agent
+        joined: list[BridgeOutput] = []
         if ob.reinvite_ack is None:
             customer = ob.customer
             assert customer is not None and customer.answer is not None and agent.dialog is not None
             body = with_origin(customer.answer.body, self._origin(ob, 2))
             content_type = customer.answer.headers.get("Content-Type") or "application/sdp"
             ob.reinvite_ack = agent.dialog.create_ack(resp.cseq.seq, body, content_type)
-        return list(self.endpoint.send_ack(ob.reinvite_ack, agent.target.dest))
+            joined.append(OutboundLegAnswered(ob.id, "customer"))  # talking from now
+        return [*self.endpoint.send_ack(ob.reinvite_ack, agent.target.dest), *joined]
+
+    def _outbound_not_joined(
+        self, ob: _Outbound, call: _Call | None, status: int | None, why: str, now: float
+    ) -> list[BridgeOutput]:
+        """The phone would not take the customer's answer (its re-INVITE refused or
+        unanswered): both hung up, and the call failed (not reached)."""
+        if call is None or call.ended:
+            return []
+        return [*self._hang_up_both(call, now), OutboundLegFailed(ob.id, "join", status, why)]
 
     def _outbound_leg_failed(
         self,
@@ -1352,10 +1364,8 @@ class Bridge:
         if ob is None:
             return []
         if side == "reinvite":
-            call = self._calls.get(call_id)
-            if call is None or call.ended:
-                return []
-            return [*self._hang_up_both(call, now), AgentHungUp(call_id)]
+            why = "the phone did not answer the re-INVITE that joins the customer (timed out)"
+            return self._outbound_not_joined(ob, self._calls.get(call_id), None, why, now)
         leg = ob.agent if side == "agent" else ob.customer
         if leg is None or leg.tx != tx or leg.fire(_LegInput.TIMED_OUT) is _LegAction.NOTHING:
             return []
