@@ -331,6 +331,7 @@ class _Outbound:
     agent: _AgentLeg
     route: AgentTarget  # where the customer's INVITE goes (the PBX or the trunk)
     session: int  # our SDP session id towards the phone (RFC 4566 `o=`)
+    version: int = 2  # the last version of it the phone was given (1 the hold, 2 the join)
     customer: _AgentLeg | None = None
     reinvite_ack: Request | None = None  # the ACK of the phone's re-INVITE, sent again if asked
     joined: bool = False  # the customer answered: a `_Call` carries it from here
@@ -1100,7 +1101,11 @@ class Bridge:
             dialog, dest = leg.dialog, self._next_hop(leg)
         else:
             dialog, dest = call.dialog, self._caller_target(call)
-        relayed = dialog.create_request(req.method, req.body, req.headers.get("Content-Type"))
+        content_type = req.headers.get("Content-Type")
+        body = req.body
+        if side is _Side.CALLER:
+            body = self._phone_sdp(call, body, content_type)
+        relayed = dialog.create_request(req.method, body, content_type)
         if req.method in ("INVITE", "UPDATE"):
             relayed.headers.add("Contact", self._contact())
         for name in ("Content-Disposition", "Info-Package"):
@@ -1139,6 +1144,9 @@ class Bridge:
         if resp is not None:
             body = resp.body
             content_type = resp.headers.get("Content-Type")
+            call = self._calls.get(relay.call_id)
+            if relay.origin is _Side.AGENT and call is not None:  # the customer's, to the phone
+                body = self._phone_sdp(call, body, content_type)
             if body and content_type:
                 extra.append(("Content-Type", content_type))
             if relay.method in ("INVITE", "UPDATE") and 200 <= status < 300:
@@ -1440,6 +1448,17 @@ class Bridge:
 
     def _origin(self, ob: _Outbound, version: int) -> str:
         return origin_line(ob.session, version, self.config.contact_host)
+
+    def _phone_sdp(self, call: _Call, body: bytes, content_type: str | None) -> bytes:
+        """The customer's SDP on its way to the phone of an outbound call: under the
+        session the phone was given (our `o=`), its version the next (RFC 3264 §8:
+        one origin per session from one peer); other calls' bodies go as they are."""
+        ob = self._outbound.get(call.id) if call.outbound else None
+        sdp = (content_type or "").split(";")[0].strip().lower() == "application/sdp"
+        if ob is None or not body or not sdp:
+            return body
+        ob.version += 1
+        return with_origin(body, self._origin(ob, ob.version))
 
 
     # -- helpers --------------------------------------------------------------------------

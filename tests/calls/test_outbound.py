@@ -392,12 +392,39 @@ def test_a_joined_call_relays_the_customers_re_invite_to_the_phone() -> None:
     )
     h.send(reinvite, PBX, at=15.0)
     [relayed] = [m for m in h.to(PHONES["1001"]) if isinstance(m, Request)]
-    assert relayed.method == "INVITE" and relayed.body == hold and relayed.call_id == invite.call_id
+    assert relayed.method == "INVITE" and relayed.call_id == invite.call_id
+    # Found in review: the customer's o= reached the phone, which had been given our
+    # session (RFC 3264 §8); now the same session, the next version, the rest as sent.
+    origin = next(x for x in relayed.body.split(b"\r\n") if x.startswith(b"o="))
+    assert origin.startswith(b"o=callcenter ") and origin.endswith(b" 3 IN IP4 127.0.0.1")
+    assert relayed.body.replace(origin, b"o=customer 7 7 IN IP4 127.0.0.1") == hold
     h.send(reply(relayed, 200, PHONE_OFFER2), PHONES["1001"], at=15.1)
     assert [m.method for m in h.to(PHONES["1001"])] == ["ACK"]
     ok = [m for m in h.to(PBX) if isinstance(m, Response) and m.status == 200]
     assert ok and ok[0].body == PHONE_OFFER2
     assert h.of(OutboundEnded) == []
+
+
+def test_the_customers_answer_to_the_phones_re_invite_reaches_it_under_our_session() -> None:
+    """The phone puts the customer on hold (its re-INVITE, relayed); the customer's
+    answer reaches the phone under the session the phone was given, next version."""
+    h = OutboundHarness("1001")
+    invite, _customer = join(h)
+    hold = PHONE_OFFER2 + b"a=sendonly\r\n"
+    reinvite = in_dialog("INVITE", invite, "ph", 6001, cseq=9).replace(
+        b"Content-Length: 0\r\n\r\n",
+        b"Contact: <sip:1001@127.0.0.1:6001>\r\nContent-Type: application/sdp\r\n"
+        + f"Content-Length: {len(hold)}\r\n\r\n".encode() + hold,
+    )
+    h.send(reinvite, PHONES["1001"], at=15.0)
+    [relayed] = [m for m in h.to(PBX) if isinstance(m, Request)]
+    assert relayed.method == "INVITE" and relayed.body == hold  # the phone's own SDP, as sent
+    answer = CUSTOMER_ANSWER + b"a=recvonly\r\n"
+    h.send(reply(relayed, 200, answer, tag="cu", port=5080), PBX, at=15.1)
+    [ok] = [m for m in h.to(PHONES["1001"]) if isinstance(m, Response) and m.status == 200]
+    origin = next(x for x in ok.body.split(b"\r\n") if x.startswith(b"o="))
+    assert origin.startswith(b"o=callcenter ") and origin.endswith(b" 3 IN IP4 127.0.0.1")
+    assert ok.body.replace(origin, b"o=customer 7 7 IN IP4 127.0.0.1") == answer
 
 
 def test_the_phone_refusing_the_re_invite_ends_the_call() -> None:
