@@ -1401,7 +1401,10 @@ class Bridge:
                 if not ob.ended:
                     out.append(AgentHungUp(ob.id))
             return out
-        return self._respond(tx, req, 491 if req.method == "INVITE" else 200, now)
+        # An offer (a re-INVITE, an UPDATE with a body) waits for the join: 491 (RFC
+        # 3261 §14.2, RFC 3311 §5.2); anything else (INFO, an UPDATE without SDP) is taken.
+        offer = req.method == "INVITE" or (req.method == "UPDATE" and bool(req.body))
+        return self._respond(tx, req, 491 if offer else 200, now)
 
     def _customer_invite(self, ob: _Outbound, answer: Response) -> Request:
         """The customer's INVITE: From the hotline's account, the presented number

@@ -307,6 +307,27 @@ def test_agent_hanging_up_while_the_customer_rings_cancels_the_customer() -> Non
     assert h.forgotten()
 
 
+def test_an_offer_from_the_phone_before_the_join_waits_491_and_info_is_taken() -> None:
+    """Found in review: an UPDATE carrying an offer before the join was answered 200
+    with no answer (RFC 3311 wants one, or 491)."""
+    h = OutboundHarness("1001")
+    invite = ring_agent(h)
+    customer = agent_answers(h, invite, 2.0)
+    h.to(PHONES["1001"])
+    h.send(reply(customer, 180, tag="cu", port=5080), PBX, at=3.0)
+    sdp = PHONE_OFFER2
+    update = in_dialog("UPDATE", invite, "ph", 6001, cseq=7).replace(
+        b"Content-Length: 0\r\n\r\n",
+        b"Contact: <sip:1001@127.0.0.1:6001>\r\nContent-Type: application/sdp\r\n"
+        + f"Content-Length: {len(sdp)}\r\n\r\n".encode() + sdp,
+    )
+    h.send(update, PHONES["1001"], at=4.0)
+    assert [m.status for m in h.to(PHONES["1001"])] == [491]
+    h.send(in_dialog("INFO", invite, "ph", 6001, cseq=8), PHONES["1001"], at=4.1)
+    assert [m.status for m in h.to(PHONES["1001"])] == [200]
+    assert h.of(OutboundEnded) == []
+
+
 def test_no_route_for_outbound_calls_fails_at_once() -> None:
     h = OutboundHarness("1001", route=False)
     h.dial()
