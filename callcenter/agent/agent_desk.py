@@ -60,6 +60,7 @@ from callcenter.acd.events import (
     CallFailed,
     CallOffered,
     CallOverflowed,
+    CallQueued,
     CallTransferred,
     EndWrapUp,
 )
@@ -501,6 +502,14 @@ class AgentDesk:
         self._follow(event)
         if isinstance(event, AgentStateChanged) and event.state == "ready":
             self._offer_when_free(event.agent_id)
+        elif isinstance(event, CallQueued) and self._previews.active:
+            # Inbound calls first: a caller now waits, so the cards of the agents
+            # answering that queue are withdrawn (their Call would be refused).
+            for agent_id in self._previews.withdrawn(event.queue):
+                client = self.clients.get(agent_id)
+                if client is not None:
+                    gone = CallbackPreview(ref=None, item=None, reason="callers are waiting")
+                    client.send(encode_reply(gone))
         for agent_id, message in self._feed.observe(event, wall):
             if isinstance(message, CallOfferedMessage):
                 self._pop_offered(agent_id, message)

@@ -66,6 +66,8 @@ class Previews:
         # Per agent: the session whose skips are kept, and the items skipped in it.
         self._sessions: dict[str, str] = {}
         self._skipped: dict[str, OrderedDict[int, None]] = {}
+        # Per agent with an item on their card: the queues a caller of which withdraws it.
+        self._open: dict[str, frozenset[str]] = {}
         self._log = SuppressedLog(10.0)
 
     def configure(self, queue: str, group: str | None, preview: bool) -> None:
@@ -118,6 +120,7 @@ class Previews:
                 code="unavailable", message="the floor is not known yet, retry", ref=ref
             )
         reason = self._blocked(snapshot, agent_id, asked)
+        self._open.pop(agent_id, None)
         if reason is not None:
             return CallbackPreview(ref=ref, item=None, reason=reason) if asked else None
         skipped = frozenset(self._skipped.get(agent_id, ()))
@@ -131,7 +134,22 @@ class Previews:
                 message="call-backs unavailable: the records did not answer, retry",
                 ref=ref,
             )
+        if item is not None and snapshot is not None:
+            self._open[agent_id] = self._queues_of(snapshot, agent_id)
         return CallbackPreview(ref=ref, item=None if item is None else wire(item))
+
+    def withdrawn(self, queue: str) -> list[str]:
+        """A caller began waiting in `queue`: the agents whose card showed an item
+        and who answer that queue (inbound calls first); their offers are over."""
+        agents = [a for a, queues in self._open.items() if queue in queues]
+        for agent_id in agents:
+            del self._open[agent_id]
+        return agents
+
+    def _queues_of(self, snapshot: AcdSnapshot, agent_id: str) -> frozenset[str]:
+        agent = next((a for a in snapshot.agents if a.agent_id == agent_id), None)
+        groups = agent.groups if agent is not None else ()
+        return frozenset(q for q, group in self._groups.items() if group in groups)
 
     def _blocked(self, snapshot: AcdSnapshot | None, agent_id: str, asked: bool) -> str | None:
         """Why this agent may not be offered a call-back now; None when they may."""

@@ -252,3 +252,24 @@ async def test_without_the_records_only_a_queue_with_preview_on_is_an_error() ->
     on = Previews(None, floor, LoopClock(), preview=frozenset({"hotline"}))
     error = await on.offer("a1", "q", asked=True)
     assert isinstance(error, ErrorReply) and error.code == "unavailable", error
+
+
+async def test_a_caller_waiting_in_the_agents_queue_withdraws_the_offer(world: World) -> None:
+    """Inbound calls first: once a caller waits in a queue the agent answers, the
+    card shown is withdrawn (its Call would be refused); a caller of another
+    queue withdraws nothing."""
+    from callcenter.acd.events import CallQueued
+
+    ws = await opened(world, "a1")
+    world.ready("a1")
+    assert (await receive(ws))["item"]["id"] == 1
+    world.bus.publish(CallQueued("c9", "sales", "13900000009", 1), 2.0)  # not a1's queue
+    assert await ask(ws, {"type": "ping"}) == {"type": "pong", "v": 1, "ref": "q"}
+    world.bus.publish(CallQueued("c10", "hotline", "13900000010", 1), 3.0)
+    withdrawn = await receive(ws)
+    assert (withdrawn["type"], withdrawn["item"], withdrawn["reason"]) == (
+        "callback.preview", None, "callers are waiting",
+    )  # fmt: skip
+    world.bus.publish(CallQueued("c11", "hotline", "13900000011", 2), 4.0)  # said once
+    assert await ask(ws, {"type": "ping"}) == {"type": "pong", "v": 1, "ref": "q"}
+    await ws.close()
