@@ -160,7 +160,7 @@ class Previews:
             return "you are not logged in"
         if not asked and agent.state != "ready":
             return "you are not ready"  # offered a call meanwhile, or gone not ready
-        mine = {q for q, group in self._groups.items() if group in agent.groups}
+        mine = self._queues_of(snapshot, agent_id)
         if not mine & self._preview:
             return OFF
         if any(q.waiting > 0 for q in snapshot.queues if q.name in mine):

@@ -160,7 +160,10 @@ class SupervisorDesk:
     async def figures(self) -> BoardFigures:
         """The whole board's figures now (validated by its pydantic model), built in
         steps with the event loop's other work (pops) in between."""
-        snapshot = await self.floor.snapshot()
+        return await self._figures_of(await self.floor.snapshot())
+
+    async def _figures_of(self, snapshot: AcdSnapshot | None) -> BoardFigures:
+        """The board's figures for `snapshot` (one snapshot serves every view)."""
         return await run_in_steps(self.tally.steps(snapshot, self._clock.wall()))
 
     async def board(self, client: Client | None = None) -> dict[str, Any]:
@@ -195,7 +198,7 @@ class SupervisorDesk:
         feed = self._board_feeds.setdefault(view, BoardFeed())
         if feed.board is None:
             snap = await self.floor.snapshot()
-            figures = await run_in_steps(self.tally.steps(snap, self._clock.wall()))
+            figures = await self._figures_of(snap)
             if feed.board is None:  # nor while the snapshot came
                 feed.update(self._shown(view, figures, snap))
         return feed
@@ -211,7 +214,7 @@ class SupervisorDesk:
             texts: dict[str | None, str] = {}
             try:
                 snap = await self.floor.snapshot()
-                figures = await run_in_steps(self.tally.steps(snap, self._clock.wall()))
+                figures = await self._figures_of(snap)
                 for view in views:
                     feed = self._board_feeds.setdefault(view, BoardFeed())
                     texts[view] = feed.update(self._shown(view, figures, snap)).model_dump_json()
