@@ -23,7 +23,9 @@ The rules, those of the records (docs/metrics.md):
 * an abandon counts unless the caller left while waiting after a transfer
   (the call was answered already); a short abandon (quicker than the
   queue's ``short_abandon``) is an abandon too, and is taken out of the
-  service level's and the abandonment rate's base;
+  service level's and the abandonment rate's base; an abandon is within the
+  target (for Asterisk's SL2) when the ring target had not passed: no
+  `TargetBreached` for the call before it, as the records' ``breached`` says;
 * a call overflowed to a number or rejected counts as offered and nothing
   else, and so does a call that failed (`CallFailed`: the PBX's ring timer
   cancelled it, another phone of the PBX answered it, or the PBX refused
@@ -54,6 +56,7 @@ from .events import (
     CallOverflowed,
     CallQueued,
     CallRejected,
+    TargetBreached,
 )
 
 __all__ = ["KpiDelta", "KpiFold"]
@@ -69,6 +72,7 @@ class KpiDelta:
     answered_within_target: int = 0
     abandoned: int = 0  # short abandons included
     short_abandons: int = 0
+    abandoned_within_target: int = 0  # abandons before the ring target passed (SL2)
     answer_seconds: float = 0.0  # the answer time of an answered call (ASA = sum / answered)
 
 
@@ -78,6 +82,7 @@ class KpiFold:
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
         self._first: dict[str, str] = {}  # call id -> the queue it was first queued in
+        self._breached: set[str] = set()  # calls in progress whose ring target passed
 
     def observe(self, event: object) -> KpiDelta | None:
         """The change `event` makes to a queue's counts, if any."""
@@ -86,7 +91,9 @@ class KpiFold:
                 if call_id in self._first:  # queued again after an overflow: offered once
                     return None
                 if len(self._first) >= self.limit:
-                    del self._first[next(iter(self._first))]
+                    oldest = next(iter(self._first))
+                    del self._first[oldest]
+                    self._breached.discard(oldest)
                 self._first[call_id] = queue
                 return KpiDelta(queue, offered=1)
             case CallAnswered() if not event.transferred:
@@ -96,17 +103,28 @@ class KpiFold:
                     answered_within_target=1 if event.within_target else 0,
                     answer_seconds=event.answer_seconds,
                 )
+            case TargetBreached(call_id=call_id) if call_id in self._first:
+                self._breached.add(call_id)
             case CallAbandoned():
                 queue = self._first.pop(event.call_id, event.queue)
+                breached = event.call_id in self._breached
+                self._breached.discard(event.call_id)
                 if event.transferred:
                     return None
-                return KpiDelta(queue, abandoned=1, short_abandons=1 if event.short else 0)
+                return KpiDelta(
+                    queue,
+                    abandoned=1,
+                    short_abandons=1 if event.short else 0,
+                    abandoned_within_target=0 if breached else 1,
+                )
             case (
                 CallEnded(call_id=call_id)
                 | CallRejected(call_id=call_id)
                 | CallFailed(call_id=call_id)
             ):
                 self._first.pop(call_id, None)
+                self._breached.discard(call_id)
             case CallOverflowed(call_id=call_id, kind=kind) if kind != "queue":
                 self._first.pop(call_id, None)
+                self._breached.discard(call_id)
         return None

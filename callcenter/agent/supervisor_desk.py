@@ -38,7 +38,7 @@ from callcenter.acd.engine import AcdSnapshot
 from callcenter.acd.events import TargetBreached
 from callcenter.clock import Clock
 from callcenter.events import event_fields
-from callcenter.records.stats import AgentStats, QueueStats
+from callcenter.records.stats import AgentStats, QueueFigures
 from callcenter.tasks import cancel_and_wait, run_in_steps
 
 from .board import WAITING_SHOWN, AgentCounts, BoardFeed, FloorTally, QueueCounts
@@ -60,7 +60,7 @@ SPREAD = 0.5
 
 # Today's figures from the records for [start, end) and these agents.
 History = Callable[
-    [datetime, datetime, list[str]], Awaitable[tuple[list[QueueStats], list[AgentStats]]]
+    [datetime, datetime, list[str]], Awaitable[tuple[list[QueueFigures], list[AgentStats]]]
 ]
 
 
@@ -338,14 +338,14 @@ async def _every(period: float) -> AsyncIterator[None]:
         yield
 
 
-def _queue_counts(q: QueueStats) -> QueueCounts:
+def _queue_counts(q: QueueFigures) -> QueueCounts:
     return QueueCounts(
         q.offered,
         q.answered,
         q.answered_within_target,
         q.abandoned,
         q.short_abandons,
-        (q.asa_seconds or 0.0) * q.answered,
+        q.answer_seconds,
         q.closed,
         q.no_agent,
     )

@@ -83,7 +83,7 @@ from callcenter.records.staff import StaffRow
 from callcenter.records.stats import (
     AgentDay,
     AgentStats,
-    QueueStats,
+    QueueFigures,
     agent_day,
     agent_stats,
     queue_stats,
@@ -229,7 +229,6 @@ class Floor:
         queues = [q.config() for q in self.settings.queues]
         cycle = queues[0].cadence.cycle if queues else 5.0
         metrics = CallMetrics(self.registry, self.bus, cycle)
-        metrics.set_targets({q.name: q.target_seconds for q in queues})
         metrics.prime([q.name for q in queues], [a.id for a in self.settings.agents])
         metrics.start()
         stack.push_async_callback(metrics.stop)
@@ -306,7 +305,7 @@ class Floor:
 
             async def history(
                 start: datetime, end: datetime, agents: list[str]
-            ) -> tuple[list[QueueStats], list[AgentStats]]:
+            ) -> tuple[list[QueueFigures], list[AgentStats]]:
                 async with (await pool.get()).acquire() as conn:
                     queues = await queue_stats(conn, start, end)
                     return queues, await agent_stats(conn, start, end, agents)

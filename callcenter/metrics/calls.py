@@ -219,7 +219,6 @@ class CallMetrics:
             self.outbound.labels(outcome)
         self._task: asyncio.Task[None] | None = None
         self._kpi = KpiFold()
-        self._target: dict[str, float] = {}
         # The queue of the call each agent is wrapping up, from CallEnded or
         # CallTransferred until the AgentStateChanged that leaves wrap-up.
         self._wrapping: dict[str, str] = {}
@@ -227,10 +226,6 @@ class CallMetrics:
         # gets them at zero when they first change state, i.e. log in, which
         # comes before their first answer or miss.
         self._primed_agents: set[str] = set()
-
-    def set_targets(self, targets: dict[str, float]) -> None:
-        """Each queue's ring target in seconds, for abandons within the target."""
-        self._target = dict(targets)
 
     def prime(self, queues: Sequence[str], agents: Sequence[str]) -> None:
         """Create every queue's and agent's series at zero (see the module docstring)."""
@@ -293,10 +288,9 @@ class CallMetrics:
             case CallQueued():
                 if kpi is not None:
                     self.offered.labels(kpi.queue).inc()
-            case QueueConfigured(queue=queue, target_seconds=target):
+            case QueueConfigured(queue=queue):
                 # Added through the administration API: its series at zero
-                # before its first call, and its target for abandons.
-                self._target[queue] = target
+                # before its first call.
                 self._prime_queue(queue)
             case CallAnswered() if event.transferred:
                 self.agent_answered.labels(event.agent_id).inc()
@@ -316,7 +310,7 @@ class CallMetrics:
                     self.abandon_time.labels(kpi.queue).observe(event.wait_seconds)
                     if kpi.short_abandons:
                         self.short.labels(kpi.queue).inc()
-                    if event.wait_seconds < self._target.get(kpi.queue, 15.0):
+                    if kpi.abandoned_within_target:
                         self.abandoned_within.labels(kpi.queue).inc()
             case CallOverflowed(queue=queue, reason=reason):
                 self.overflowed.labels(queue, reason).inc()

@@ -23,21 +23,29 @@ same SQL) and the average handle time: (talk + wrap-up) / calls finished.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
+
+from callcenter.reports.model import AgentFigures, QueueFigures
 
 from .forms import RECORD_SAVED
 
 __all__ = [
+    "CALLS_IN_PERIOD",
+    "QUEUE_FIGURES",
     "AgentDay",
     "AgentStats",
     "DayOffer",
-    "QueueStats",
+    "QueueFigures",
     "StateRow",
     "agent_day",
+    "agent_figures",
     "agent_stats",
+    "queue_figures",
     "queue_stats",
     "state_seconds",
 ]
@@ -61,66 +69,64 @@ _HANDLED = "count(*) FILTER (WHERE outcome = 'answered')"
 _MISSED = "count(*) FILTER (WHERE outcome = 'missed')"
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStats:
-    queue: str
-    offered: int
-    answered: int
-    abandoned: int  # short abandons included
-    short_abandons: int
-    answered_within_target: int
-    overflowed: int
-    asa_seconds: float | None
-    # Turned away at arrival (not offered): the queue closed, or nobody there.
-    closed: int = 0
-    no_agent: int = 0
+#: The figures of a set of calls (SQL select list over ``calls``, to be grouped): the
+#: board's "today" (`queue_stats`) and the reports (`records.reports`) read them alike,
+#: into `reports.model.QueueFigures`, which derives the rates. A call turned away at
+#: arrival (closed, no-agent) is not offered; an abandon is within the target when the
+#: ring target had not passed (no `TargetBreached` for the call, as `acd.kpi` counts it).
+QUEUE_FIGURES = """
+        count(*) FILTER (WHERE outcome IS NULL OR outcome NOT IN ('closed', 'no-agent'))
+          AS offered,
+        count(*) FILTER (WHERE answered_at IS NOT NULL) AS answered,
+        count(*) FILTER (WHERE within_target) AS answered_within_target,
+        count(*) FILTER (WHERE outcome IN ('abandoned', 'short-abandon')) AS abandoned,
+        count(*) FILTER (WHERE outcome = 'short-abandon') AS short_abandons,
+        count(*) FILTER (WHERE outcome IN ('abandoned', 'short-abandon') AND NOT breached)
+          AS abandoned_within_target,
+        count(*) FILTER (WHERE outcome IN ('pbx-timeout', 'elsewhere', 'refused')) AS failed,
+        count(*) FILTER (WHERE outcome = 'overflow') AS overflowed,
+        count(*) FILTER (WHERE outcome = 'interrupted') AS interrupted,
+        count(*) FILTER (WHERE outcome = 'closed') AS closed,
+        count(*) FILTER (WHERE outcome = 'no-agent') AS no_agent,
+        coalesce(sum(wait_seconds) FILTER (WHERE answered_at IS NOT NULL), 0) AS answer_seconds,
+        max(wait_seconds) AS longest_wait_seconds"""
 
-    @property
-    def service_level(self) -> float | None:
-        base = self.offered - self.short_abandons
-        return None if base <= 0 else self.answered_within_target / base
-
-    @property
-    def abandonment_rate(self) -> float | None:
-        base = self.offered - self.short_abandons
-        return None if base <= 0 else (self.abandoned - self.short_abandons) / base
+#: The calls that count (SQL condition): arrived in [$1, $2), not rejected (a call to a
+#: number no queue takes is no queue's).
+CALLS_IN_PERIOD = "arrived_at >= $1 AND arrived_at < $2 AND outcome IS DISTINCT FROM 'rejected'"
 
 
-async def queue_stats(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[QueueStats]:
+def queue_figures(queue: str, row: Mapping[str, Any]) -> QueueFigures:
+    """One row of `QUEUE_FIGURES` as the figures of `queue`."""
+    return QueueFigures(
+        queue,
+        row["offered"],
+        row["answered"],
+        row["answered_within_target"],
+        row["abandoned"],
+        row["short_abandons"],
+        row["abandoned_within_target"],
+        row["failed"],
+        row["overflowed"],
+        row["interrupted"],
+        row["closed"],
+        row["no_agent"],
+        float(row["answer_seconds"]),
+        None if row["longest_wait_seconds"] is None else float(row["longest_wait_seconds"]),
+    )
+
+
+async def queue_stats(
+    conn: asyncpg.Connection, start: datetime, end: datetime
+) -> list[QueueFigures]:
     """Per queue, for calls that arrived in [start, end)."""
     rows = await conn.fetch(
-        """SELECT queue,
-                  count(*) FILTER (WHERE outcome IS NULL
-                                     OR outcome NOT IN ('closed', 'no-agent')) AS offered,
-                  count(*) FILTER (WHERE answered_at IS NOT NULL) AS answered,
-                  count(*) FILTER (WHERE outcome IN ('abandoned', 'short-abandon')) AS abandoned,
-                  count(*) FILTER (WHERE outcome = 'short-abandon') AS short_abandons,
-                  count(*) FILTER (WHERE within_target) AS within_target,
-                  count(*) FILTER (WHERE outcome = 'overflow') AS overflowed,
-                  avg(wait_seconds) FILTER (WHERE answered_at IS NOT NULL) AS asa,
-                  count(*) FILTER (WHERE outcome = 'closed') AS closed,
-                  count(*) FILTER (WHERE outcome = 'no-agent') AS no_agent
-             FROM calls
-            WHERE arrived_at >= $1 AND arrived_at < $2 AND outcome IS DISTINCT FROM 'rejected'
-            GROUP BY queue ORDER BY queue""",
+        f"SELECT queue, {QUEUE_FIGURES} FROM calls WHERE {CALLS_IN_PERIOD}"
+        " GROUP BY queue ORDER BY queue",
         start,
         end,
     )
-    return [
-        QueueStats(
-            r["queue"],
-            r["offered"],
-            r["answered"],
-            r["abandoned"],
-            r["short_abandons"],
-            r["within_target"],
-            r["overflowed"],
-            None if r["asa"] is None else float(r["asa"]),
-            r["closed"],
-            r["no_agent"],
-        )
-        for r in rows
-    ]
+    return [queue_figures(r["queue"], r) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +263,7 @@ class AgentDay:
 # The agent's part of an answered offer: its first end (hung up, or transferred away)
 # by this agent after the answer; talk seconds as the ACD measured them.
 _TALK = """LEFT JOIN LATERAL (
-        SELECT (e.data->>'talk_seconds')::float8 AS talk
+        SELECT (e.data->>'talk_seconds')::float8 AS talk, e.data->>'hung_up_by' AS hung_up_by
           FROM call_events e
          WHERE e.call_id = r.call_id AND e.kind IN ('CallEnded', 'CallTransferred')
            AND e.data->>'agent_id' = r.agent_id AND e.at >= r.ended_at
@@ -290,29 +296,73 @@ async def agent_day(
              ORDER BY r.offered_at DESC, r.leg_id LIMIT $4""",
         start, end, agent_id, limit,
     )  # fmt: skip
-    figures = await conn.fetchrow(
-        f"""WITH day AS (
-                SELECT r.call_id, r.outcome, t.talk, {RECORD_SAVED} AS recorded
-                  FROM ring_attempts r {_TALK}
-                 WHERE r.agent_id = $3 AND {_ended_in("r.")})
-            SELECT {_HANDLED} AS handled, {_MISSED} AS missed,
-                   count(DISTINCT call_id) FILTER (WHERE outcome = 'answered' AND NOT recorded)
-                     AS without_record,
-                   count(talk) AS finished, coalesce(sum(talk), 0) AS talk,
-                   (SELECT coalesce(sum((e.data->>'seconds')::float8), 0)
-                      FROM agent_state_history h JOIN call_events e ON e.key = h.key
-                     WHERE h.agent_id = $3 AND h.previous = 'wrap-up'
-                       AND h.at >= $1 AND h.at < $2) AS wrap_up
-              FROM day""",
-        start, end, agent_id,
-    )  # fmt: skip
+    [figures] = await agent_figures(conn, start, end, [agent_id]) or [_NO_FIGURES]
     return AgentDay(
         agent_id,
         [DayOffer(**dict(row)) for row in rows],
-        figures["handled"],
-        figures["missed"],
-        figures["without_record"],
-        figures["finished"],
-        float(figures["talk"]),
-        float(figures["wrap_up"]),
+        figures.handled,
+        figures.missed,
+        figures.records_missing,
+        figures.finished,
+        figures.talk_seconds,
+        figures.wrap_up_seconds,
     )
+
+
+_NO_FIGURES = AgentFigures("", "")
+
+
+async def agent_figures(
+    conn: asyncpg.Connection, start: datetime, end: datetime, agent_ids: list[str]
+) -> list[AgentFigures]:
+    """Per agent of `agent_ids` with any offer ended or wrap-up left in [start, end):
+    handled and missed (as `agent_stats`), answered at the phone's ring 1 or 2, the
+    agent's part of the calls they answered (talk, finished, hung up first: `_TALK`),
+    answered calls without the agent's record, and the time in wrap-up; the agent's
+    day ("My day", `agent_day`) and the reports read them alike. Names, state times
+    and satisfaction are not here (`agent_stats`, `records.reports`)."""
+    offers = await conn.fetch(
+        f"""WITH offers AS (
+                SELECT r.agent_id, r.call_id, r.outcome, r.leg_rings, t.talk, t.hung_up_by,
+                       {RECORD_SAVED} AS recorded
+                  FROM ring_attempts r {_TALK}
+                 WHERE r.agent_id = ANY($3::text[]) AND {_ended_in("r.")})
+            SELECT agent_id, {_HANDLED} AS handled, {_MISSED} AS missed,
+                   count(*) FILTER (WHERE outcome = 'answered' AND leg_rings <= 2) AS ring_1_2,
+                   count(talk) AS finished, coalesce(sum(talk), 0) AS talk,
+                   count(*) FILTER (WHERE hung_up_by = 'agent') AS hung_up_first,
+                   count(DISTINCT call_id) FILTER (WHERE outcome = 'answered' AND NOT recorded)
+                     AS without_record
+              FROM offers GROUP BY agent_id""",
+        start, end, agent_ids,
+    )  # fmt: skip
+    wrap = await conn.fetch(
+        """SELECT h.agent_id, coalesce(sum((e.data->>'seconds')::float8), 0) AS seconds,
+                  count(*) AS n
+             FROM agent_state_history h JOIN call_events e ON e.key = h.key
+            WHERE h.agent_id = ANY($3::text[]) AND h.previous = 'wrap-up'
+              AND h.at >= $1 AND h.at < $2
+            GROUP BY h.agent_id""",
+        start, end, agent_ids,
+    )  # fmt: skip
+    by_agent = {r["agent_id"]: r for r in offers}
+    wrapped = {r["agent_id"]: r for r in wrap}
+    out = []
+    for agent in sorted(set(by_agent) | set(wrapped)):
+        o, w = by_agent.get(agent), wrapped.get(agent)
+        out.append(
+            AgentFigures(
+                agent,
+                "",
+                handled=o["handled"] if o else 0,
+                missed=o["missed"] if o else 0,
+                answered_ring_1_2=o["ring_1_2"] if o else 0,
+                finished=o["finished"] if o else 0,
+                talk_seconds=float(o["talk"]) if o else 0.0,
+                wrap_up_seconds=float(w["seconds"]) if w else 0.0,
+                wrap_ups=w["n"] if w else 0,
+                hung_up_first=o["hung_up_first"] if o else 0,
+                records_missing=o["without_record"] if o else 0,
+            )
+        )
+    return out

@@ -81,7 +81,12 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "invalid": ("无效投诉", "Invalid"),
     "valid": ("有效投诉", "Valid"),
     "other-unit": ("其他单位", "Other unit"),
-    "open": ("处理中", "Open"),
+    "status_received": ("已受理", "Received"),
+    "status_classified": ("已分类", "Classified"),
+    "status_investigated": ("已调查", "Investigated"),
+    "status_correcting": ("整改中", "Correcting"),
+    "status_called-back": ("已回访", "Called back"),
+    "status_closed": ("已办结", "Closed"),
     # call-backs
     "reached_same_day": ("当日回拨成功", "Reached the same day"),
     "reached": ("回拨成功", "Reached"),

@@ -1,13 +1,16 @@
-"""One definition of each figure (issue 15): the Prometheus counters, the supervisor
-board and the records' SQL give the same offered, answered, within-target, abandoned,
-short-abandon and ASA figures per queue, on event histories the real ACD makes under
-random traffic: transfers, overflow from one queue to another, short abandons, and
-restarts of the call process mid-call (the calls in progress vanish with it)."""
+"""One definition of each figure (issues 15 and 21): the Prometheus counters, the
+supervisor board, the records' SQL and the managers' report give the same offered,
+answered, within-target, abandoned, short-abandon and ASA figures per queue (and the
+counters, the records and the report the same abandons within the target, SL2's), on
+event histories the real ACD makes under random traffic: transfers, overflow from one
+queue to another, short abandons, and restarts of the call process mid-call (the calls
+in progress vanish with it)."""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -23,11 +26,16 @@ from callcenter.bus import EventBus
 from callcenter.metrics.calls import CallMetrics
 from callcenter.records.appender import is_recorded
 from callcenter.records.migrate import apply_migrations
+from callcenter.records.reports import gather
 from callcenter.records.stats import queue_stats
 from callcenter.records.store import Store, to_record
+from callcenter.reports.model import QueueFigures
+from callcenter.reports.period import days
 from tests.acd.traffic import AGENTS, QUEUES, T0, history, step_with_stalls
 
-Figures = dict[str, tuple[int, int, int, int, int, float | None]]
+# offered, answered, within target, abandoned, short abandons, abandoned within the
+# target (None: the board does not count it), ASA.
+Figures = dict[str, tuple[int, int, int, int, int, int | None, float | None]]
 
 
 def from_metrics(events: list[tuple[str, float, object]]) -> Figures:
@@ -48,6 +56,7 @@ def from_metrics(events: list[tuple[str, float, object]]) -> Figures:
             int(value("callcenter_calls_answered_within_target_total", q)),
             int(value("callcenter_calls_abandoned_total", q)),
             int(value("callcenter_calls_short_abandoned_total", q)),
+            int(value("callcenter_calls_abandoned_within_target_total", q)),
             answer_sum / answered if answered else None,
         )  # fmt: skip
     return out
@@ -62,11 +71,23 @@ def from_board(events: list[tuple[str, float, object]]) -> Figures:
         c = tally.queue_today(q)
         asa = c.answer_seconds / c.answered if c.answered else None
         out[q] = (c.offered, c.answered, c.answered_within_target, c.abandoned,
-                  c.short_abandons, asa)  # fmt: skip
+                  c.short_abandons, None, asa)  # fmt: skip
     return out
 
 
-async def from_records(dsn: str, events: list[tuple[str, float, object]]) -> Figures:
+def figures_of(stats: dict[str, QueueFigures]) -> Figures:
+    out: Figures = {}
+    for q in QUEUES:
+        s = stats.get(q, QueueFigures(q))
+        out[q] = (s.offered, s.answered, s.answered_within_target, s.abandoned,
+                  s.short_abandons, s.abandoned_within_target, s.asa_seconds)  # fmt: skip
+    return out
+
+
+async def from_records(
+    dsn: str, events: list[tuple[str, float, object]]
+) -> tuple[Figures, Figures]:
+    """The records' figures (`queue_stats`, the board's history) and the report's."""
     records = [
         to_record(boot, seq, wall, event)
         for seq, (boot, wall, event) in enumerate(events, 1)
@@ -86,26 +107,37 @@ async def from_records(dsn: str, events: list[tuple[str, float, object]]) -> Fig
                 conn, datetime.fromtimestamp(T0 - 1, UTC), datetime.fromtimestamp(T0 + 9e4, UTC)
             )
         }
+        day = datetime.fromtimestamp(T0, UTC).date()
+        period = days(day - timedelta(days=1), day + timedelta(days=1), "UTC")
+        report = await gather(conn, period, datetime.fromtimestamp(T0 + 9e5, UTC))
     finally:
         await conn.close()
         await store.close()
-    out: Figures = {}
-    for q in QUEUES:
-        s = stats.get(q)
-        out[q] = (
-            (s.offered, s.answered, s.answered_within_target, s.abandoned, s.short_abandons,
-             s.asa_seconds)
-            if s is not None
-            else (0, 0, 0, 0, 0, None)
-        )  # fmt: skip
-    return out
+    # The centre is the sum of its queues, and so is the sum of its days and hours.
+    for part in (report.queues, [f for _, f in report.by_day], [f for _, f in report.by_hour]):
+        assert _counts(_sum(part)) == _counts(report.centre)
+    assert sum(report.rings) == report.centre.answered
+    return figures_of(stats), figures_of({s.queue: s for s in report.queues})
+
+
+def _sum(parts: list[QueueFigures]) -> QueueFigures:
+    names = [f.name for f in fields(QueueFigures) if f.name not in ("queue", "longest_wait_seconds")]
+    return QueueFigures("", **{n: sum(getattr(p, n) for p in parts) for n in names})
+
+
+def _counts(f: QueueFigures) -> tuple[Any, ...]:
+    return (f.offered, f.answered, f.answered_within_target, f.abandoned, f.short_abandons,
+            f.abandoned_within_target, f.failed, f.overflowed, f.interrupted, f.closed,
+            f.no_agent, round(f.answer_seconds, 6))  # fmt: skip
 
 
 def same(a: Figures, b: Figures) -> bool:
     for q in QUEUES:
-        *counts_a, asa_a = a[q]
-        *counts_b, asa_b = b[q]
+        *counts_a, within_a, asa_a = a[q]
+        *counts_b, within_b, asa_b = b[q]
         if counts_a != counts_b:
+            return False
+        if None not in (within_a, within_b) and within_a != within_b:
             return False
         if (asa_a is None) != (asa_b is None):
             return False
@@ -160,8 +192,9 @@ async def test_the_metrics_the_board_and_the_records_agree(
     events = history(steps)
     metrics, board = from_metrics(events), from_board(events)
     assert same(metrics, board), (metrics, board)
-    records = await from_records(kpi_database, events)
+    records, report = await from_records(kpi_database, events)
     assert same(metrics, records), (metrics, records)
+    assert same(metrics, report), (metrics, report)
 
 
 def test_random_traffic_reaches_the_cases_the_rules_are_about() -> None:

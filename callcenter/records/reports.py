@@ -1,0 +1,169 @@
+"""The managers' report's figures for a period, read from the records (docs/reports.md).
+
+Each figure is read where the board and the desktop read it: the calls' with
+`stats.QUEUE_FIGURES` (grouped here by queue, by local day and by local hour of
+day in one pass over the period's calls), the agents' with `stats.agent_figures`
+and `stats.agent_stats` (state times), the complaints' and suggestions' with
+`complaints.monthly`, the call-backs' with `callbacks.monthly`; what only the
+report shows (the answer time in rings, satisfaction, categories) is read here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import asyncpg
+
+from callcenter.reports.model import (
+    RING_BUCKETS,
+    AgentFigures,
+    CallbackFigures,
+    CategoryFigures,
+    ComplaintFigures,
+    QueueFigures,
+    Report,
+)
+from callcenter.reports.period import Period
+
+from . import callbacks, complaints
+from .stats import CALLS_IN_PERIOD, QUEUE_FIGURES, agent_figures, agent_stats, queue_figures
+
+__all__ = ["CATEGORIES", "gather"]
+
+#: The categories of the agents' records (`call_forms.category`), in the report's order.
+CATEGORIES = ("inquiry", "complaint", "suggestion", "repair", "other")
+
+# One pass over the period's calls, grouped four ways: by queue, by local day, by
+# local hour of day, and not at all (the centre); and the answered calls by the ring
+# of their answer (1 … 6, then 7+). GROUPING() tells the rows apart.
+_CALLS = f"""
+SELECT GROUPING(queue, day, hour, ring) AS g, queue, day, hour, ring, {QUEUE_FIGURES}
+  FROM (SELECT *, (arrived_at AT TIME ZONE $3)::date AS day,
+               extract(hour FROM arrived_at AT TIME ZONE $3)::int AS hour,
+               least(rings_to_answer, {RING_BUCKETS}) AS ring
+          FROM calls WHERE {CALLS_IN_PERIOD}) c
+ GROUP BY GROUPING SETS ((queue), (day), (hour), (ring), ())"""
+
+# GROUPING(queue, day, hour, ring): a bit set for each column not grouped by.
+_BY_QUEUE, _BY_DAY, _BY_HOUR, _BY_RING, _CENTRE = 0b0111, 0b1011, 0b1101, 0b1110, 0b1111
+
+
+async def gather(conn: asyncpg.Connection, period: Period, now: datetime) -> Report:
+    """The report of `period`, as the records stand at `now` (aware)."""
+    start, end = period.start, period.end
+    rows = await conn.fetch(_CALLS, start, end, period.zone)
+    queues: list[QueueFigures] = []
+    days: dict[date, QueueFigures] = {}
+    hours: dict[int, QueueFigures] = {}
+    rings = [0] * RING_BUCKETS
+    centre = QueueFigures("")
+    for r in rows:
+        g = r["g"]
+        if g == _BY_QUEUE:
+            queues.append(queue_figures(r["queue"], r))
+        elif g == _BY_DAY:
+            days[r["day"]] = queue_figures("", r)
+        elif g == _BY_HOUR:
+            hours[r["hour"]] = queue_figures("", r)
+        elif g == _BY_RING:
+            if r["ring"] is not None:
+                rings[r["ring"] - 1] = r["answered"]
+        elif g == _CENTRE:
+            centre = queue_figures("", r)
+    queues.sort(key=lambda q: q.queue)
+    return Report(
+        period=period,
+        generated_at=now,
+        centre=centre,
+        queues=queues,
+        by_day=[(d, days.get(d, QueueFigures(""))) for d in period.days],
+        by_hour=[(h, hours.get(h, QueueFigures(""))) for h in range(24)],
+        rings=rings,
+        agents=await _agents(conn, start, min(end, now)),
+        complaints=await _complaints(conn, start, end, now),
+        callbacks=await _callbacks(conn, period),
+        categories=await _categories(conn, period),
+        notes=[] if now >= end else ["period-not-over"],
+    )
+
+
+async def _agents(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[AgentFigures]:
+    """Every agent with anything in the period, by id, with their name (the agents
+    table's, or the id for one no longer there)."""
+    names = {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM agents")}
+    if end <= start:
+        return []
+    recorded = await conn.fetch(
+        "SELECT DISTINCT agent_id FROM call_forms WHERE called_at >= $1 AND called_at < $2",
+        start, end,
+    )  # fmt: skip
+    everyone = sorted(set(names) | {r["agent_id"] for r in recorded})
+    figures = {a.agent_id: a for a in await agent_figures(conn, start, end, everyone)}
+    states = {a.agent_id: a for a in await agent_stats(conn, start, end, everyone)}
+    scores = await conn.fetch(
+        """SELECT agent_id, count(*) FILTER (WHERE satisfaction_asked) AS asked,
+                  count(satisfaction_score) AS scored,
+                  coalesce(sum(satisfaction_score), 0) AS score_sum
+             FROM call_forms WHERE called_at >= $1 AND called_at < $2
+            GROUP BY agent_id""",
+        start, end,
+    )  # fmt: skip
+    satisfaction = {r["agent_id"]: r for r in scores}
+    out = []
+    for agent in sorted(set(figures) | set(states) | set(satisfaction)):
+        f = figures.get(agent, AgentFigures(agent, ""))
+        s = states.get(agent)
+        m = satisfaction.get(agent)
+        out.append(
+            AgentFigures(
+                agent,
+                names.get(agent, agent),
+                handled=f.handled,
+                missed=f.missed,
+                answered_ring_1_2=f.answered_ring_1_2,
+                finished=f.finished,
+                talk_seconds=f.talk_seconds,
+                wrap_up_seconds=f.wrap_up_seconds,
+                wrap_ups=f.wrap_ups,
+                pause_seconds=s.pause_seconds if s else 0.0,
+                idle_seconds=s.idle_seconds if s else 0.0,
+                hung_up_first=f.hung_up_first,
+                records_missing=f.records_missing,
+                satisfaction_asked=m["asked"] if m else 0,
+                satisfaction_scored=m["scored"] if m else 0,
+                satisfaction_sum=m["score_sum"] if m else 0,
+            )
+        )
+    return out
+
+
+async def _complaints(
+    conn: asyncpg.Connection, start: datetime, end: datetime, now: datetime
+) -> ComplaintFigures:
+    s = await complaints.monthly(conn, start, end, now)
+    return ComplaintFigures(
+        s.received, s.by_class, s.by_status, s.closed, s.closed_in_time, s.overdue,
+        s.suggestions, s.suggestions_answered, s.suggestions_adopted,
+    )  # fmt: skip
+
+
+async def _callbacks(conn: asyncpg.Connection, period: Period) -> CallbackFigures:
+    s = await callbacks.monthly(conn, period.first, period.end_day, period.tz)
+    return CallbackFigures(s.abandoned, s.reached_same_day, s.reached, s.expired, s.attempts)
+
+
+async def _categories(conn: asyncpg.Connection, period: Period) -> list[CategoryFigures]:
+    """The agents' records by category in the period and the one before: a record
+    counts on the day of the call it records."""
+    before = period.previous()
+    rows = await conn.fetch(
+        """SELECT category, called_at >= $2 AS now, count(*) AS n
+             FROM call_forms WHERE called_at >= $1 AND called_at < $3
+            GROUP BY category, called_at >= $2""",
+        before.start, period.start, period.end,
+    )  # fmt: skip
+    counts = {(r["category"], r["now"]): r["n"] for r in rows}
+    return [
+        CategoryFigures(c, counts.get((c, True), 0), counts.get((c, False), 0))
+        for c in CATEGORIES
+    ]
