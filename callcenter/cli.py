@@ -1,4 +1,5 @@
-"""Command line: ``callcenter run``, ``demo``, ``migrate`` and ``check-config``.
+"""Command line: ``callcenter run``, ``demo``, ``migrate``, ``check-config``,
+``import-customers``, ``export-calls`` and ``report``.
 
 Exit status: 0 on success, 1 when the service fails at run time, 2 for a
 usage error or invalid settings (the message names the offending key).
@@ -95,6 +96,26 @@ def _parser() -> argparse.ArgumentParser:
     export_cmd.add_argument("--to", dest="end", required=True, type=_when, metavar="TIME")
     export_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
 
+    report_cmd = commands.add_parser(
+        "report",
+        help="write a period's report (figures, charts) as CSV, Excel or PDF",
+        description="Write the managers' report of a month (--period 2026-11), a quarter "
+        "(--period 2026-Q4) or a run of local days (--from 2026-11-05 --to 2026-11-20, both "
+        "included) from the records: per queue and for the centre, per day and hour, per "
+        "agent, complaints, call-backs and categories (docs/reports.md). Local days are "
+        "[reports] time_zone's unless --tz says otherwise.",
+    )
+    report_cmd.add_argument("--period", metavar="PERIOD", help="2026-11 or 2026-Q4")
+    report_cmd.add_argument("--from", dest="first", metavar="DAY", help="the first local day")
+    report_cmd.add_argument("--to", dest="last", metavar="DAY", help="the last local day")
+    report_cmd.add_argument(
+        "--format", choices=("csv", "xlsx", "pdf", "json"), default="xlsx",
+        help="default xlsx",
+    )  # fmt: skip
+    report_cmd.add_argument("--out", required=True, metavar="FILE", help="'-': stdout")
+    report_cmd.add_argument("--tz", metavar="ZONE", help="an IANA time zone")
+    report_cmd.add_argument("--config", type=Path, metavar="PATH", help=config_help)
+
     demo_cmd = commands.add_parser(
         "demo",
         help="run the service with simulated agents' phones and callers",
@@ -141,6 +162,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "export-calls":
         return run_on_loop(
             settings, _with_database(settings, partial(_export_step, args.start, args.end))
+        )
+    if args.command == "report":
+        from .reports.period import PeriodError, parse_period
+
+        try:
+            period = parse_period(
+                args.period, args.tz or settings.reports.time_zone,
+                start=args.first, end=args.last,
+            )  # fmt: skip
+        except PeriodError as exc:
+            print(f"callcenter: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        return run_on_loop(
+            settings, _with_database(settings, partial(_report_step, period, args.format, args.out))
         )
     if args.command == "demo":
         if args.agents < 1 or (args.rate is not None and args.rate < 0) or not (
@@ -239,4 +274,26 @@ async def _export_step(start: datetime, end: datetime, conn: Any, applied: list[
     from .records.customers import export_calls
 
     sys.stdout.write(await export_calls(conn, start, end))
+    return 0
+
+
+async def _report_step(period: Any, fmt: str, out: str, conn: Any, applied: list[Any]) -> int:
+    import asyncio
+    from datetime import UTC
+
+    from .records.reports import gather
+    from .reports.render import render
+
+    report = await gather(conn, period, datetime.now(UTC))
+    done = await asyncio.to_thread(render, report, fmt)
+    if out == "-":
+        sys.stdout.buffer.write(done.data)
+        sys.stdout.buffer.flush()
+        return 0
+    try:
+        Path(out).write_bytes(done.data)
+    except OSError as exc:
+        print(f"callcenter: cannot write {out}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME_ERROR
+    print(f"report {period.label} ({period.zone}) written to {out}", file=sys.stderr)
     return 0

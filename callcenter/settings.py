@@ -23,7 +23,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -63,6 +63,7 @@ __all__ = [
     "LogSettings",
     "OverflowSettings",
     "QueueSettings",
+    "ReportsSettings",
     "ScheduleSettings",
     "ServiceSettings",
     "Settings",
@@ -114,6 +115,11 @@ class ServiceSettings(_Section):
     def journal_dir(self) -> Path:
         """Where records wait when the database cannot take them (docs/records.md)."""
         return self.data_dir / "journal"
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where the monthly reports are written (docs/reports.md)."""
+        return self.data_dir / "reports"
 
 
 class LogSettings(_Section):
@@ -372,6 +378,31 @@ class CallbackWorklistSettings(_Section):
             ZoneInfo(value)
         except (ValueError, KeyError, OSError):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+
+ReportFormat = Literal["xlsx", "pdf", "csv"]
+REPORT_FORMATS: Final[tuple[ReportFormat, ...]] = get_args(ReportFormat)
+
+
+class ReportsSettings(_Section):
+    """The managers' reports (docs/reports.md)."""
+
+    # The local days of a report, named in it: an IANA time zone.
+    time_zone: str = "Asia/Shanghai"
+    # Write each month's report into <data_dir>/reports once the month is over.
+    monthly: bool = True
+    # The formats of the monthly report.
+    formats: list[ReportFormat] = Field(default_factory=lambda: list(REPORT_FORMATS), min_length=1)
+    # Hours after the month's last local midnight before its report is written, so
+    # that records still on their way (a journal replayed late) are in it.
+    delay_hours: float = Field(default=1.0, ge=0, le=24 * 7)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value not in time_zones():
+            raise ValueError(f"no time zone named {value!r} (an IANA name: 'Asia/Shanghai')")
         return value
 
 
@@ -721,6 +752,7 @@ class Settings(BaseSettings):
     agents: list[AgentSettings] = Field(default_factory=list)
     queues: list[QueueSettings] = Field(default_factory=lambda: [QueueSettings(name="hotline")])
     callbacks: CallbacksSettings = Field(default_factory=CallbacksSettings)
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent / "callcenter"
 ADAPTERS = {"sip/aio.py", "sim/driver.py"}
 PURE_PACKAGES = ("sip", "acd", "calls", "sim", "casework")
 # The pure modules beside the cores that both processes import.
-PURE_MODULES = ("events.py", "throttle.py", "roles.py")
+PURE_MODULES = ("events.py", "throttle.py", "roles.py", "reports/period.py", "reports/model.py",
+                "reports/labels.py", "reports/tables.py", "reports/csv.py")
 BANNED = {
     "asyncio",
     "aiohttp",

@@ -46,7 +46,7 @@ from callcenter.roles import STAFF_ROLES, Permission
 from callcenter.roles import refusal as role_refusal
 from callcenter.settings import QUEUE_NAME_PATTERN, QueueSettings, ScheduleSettings, time_zones
 
-from . import callbacks_api, cases_api, complaints_api
+from . import callbacks_api, cases_api, complaints_api, reports_api
 from .auth import Login, Sessions, hash_password
 from .bodies import NO_NUL, pooled
 from .bodies import json_body as _body
@@ -671,13 +671,15 @@ _OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...
     **complaints_api.OPERATIONS,
     **cases_api.OPERATIONS,
     **callbacks_api.OPERATIONS,
+    **reports_api.OPERATIONS,
 }  # fmt: skip
 
 
 #: Operations an agent's token may use (no 403 but the ones an operation declares itself:
 #: QA's on the call-back worklist), and the query parameters.
 ANY_STAFF = complaints_api.ANY_STAFF | cases_api.ANY_STAFF | callbacks_api.AGENTS_TOO
-_QUERIES = {**complaints_api.QUERIES, **cases_api.QUERIES, **callbacks_api.QUERIES}
+_QUERIES = {**complaints_api.QUERIES, **cases_api.QUERIES, **callbacks_api.QUERIES,
+            **reports_api.QUERIES}  # fmt: skip
 #: Path parameters with more to say than "a string": a queue's name as the settings take it.
 _QUEUE_NAME = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": QUEUE_NAME_PATTERN}
 _PATH_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
@@ -706,6 +708,7 @@ def openapi_document() -> dict[str, Any]:
         **complaints_api.MODELS,
         **cases_api.MODELS,
         **callbacks_api.MODELS,
+        **reports_api.MODELS,
     }  # fmt: skip
     for name, model in models.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -719,9 +722,19 @@ def openapi_document() -> dict[str, Any]:
         _no_nul(schemas[name])
 
     def json_of(name: str) -> dict[str, Any]:
-        ref = {"$ref": f"#/components/schemas/{name.removesuffix('[]')}"}
-        schema = {"type": "array", "items": ref} if name.endswith("[]") else ref
-        return {"application/json": {"schema": schema}}
+        """A body's content: a schema's name ("X[]": a list of them), "file" (a
+        report's file in any of its formats) or "X|file" (either)."""
+        content: dict[str, Any] = {}
+        for part in name.split("|"):
+            if part == "file":
+                binary = {"schema": {"type": "string", "format": "binary"}}
+                content.update({m: binary for m in reports_api.MEDIA.values()
+                                if m != "application/json"})  # fmt: skip
+                continue
+            ref = {"$ref": f"#/components/schemas/{part.removesuffix('[]')}"}
+            schema = {"type": "array", "items": ref} if part.endswith("[]") else ref
+            content["application/json"] = {"schema": schema}
+        return content
 
     paths: dict[str, Any] = {}
     for path, methods in _OPERATIONS.items():

@@ -42,12 +42,14 @@ from callcenter.agent.callbacks_api import CallbacksApi
 from callcenter.agent.cases_api import CasesApi
 from callcenter.agent.complaints_api import ComplaintsApi
 from callcenter.agent.desktop import AgentInfo, DesktopHub
+from callcenter.agent.reports_api import ReportsApi
 from callcenter.bus import EventBus
 from callcenter.casework.callbacks import Policy
 from callcenter.casework.callbacks import Status as CallbackStatus
 from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl, RemoteControl
 from callcenter.floor_side.callbacks import CallbackWork
+from callcenter.floor_side.reports import MonthlyReports
 from callcenter.floor_side.web import (
     MetricsAuth,
     MoreMetrics,
@@ -139,7 +141,9 @@ class Floor:
         self.complaints: ComplaintsApi | None = None
         self.cases: CasesApi | None = None
         self.callbacks: CallbacksApi | None = None
+        self.reports: ReportsApi | None = None
         self.callback_work: CallbackWork | None = None
+        self.monthly_reports: MonthlyReports | None = None
         self.http_addresses: list[str] = []
 
     def on_loop(self, collector: Collector) -> None:
@@ -163,6 +167,8 @@ class Floor:
             stack.push_async_callback(complaints.stop)
             self.on_loop(complaints)
             self._start_callbacks(stack, self.db_pool)
+            if self.settings.reports.monthly:
+                self._start_reports(stack, self.db_pool)
         await self._start_records(stack)
         self._start_metrics(stack)
         self._start_desktop(stack)
@@ -175,6 +181,7 @@ class Floor:
         routes += self.complaints.routes() if self.complaints is not None else []
         routes += self.cases.routes() if self.cases is not None else []
         routes += self.callbacks.routes() if self.callbacks is not None else []
+        routes += self.reports.routes() if self.reports is not None else []
         app = make_web_app(
             self.control,
             self.registry,
@@ -212,6 +219,22 @@ class Floor:
         stack.push_async_callback(work.stop)
         self.on_loop(work)
         self.callback_work = work
+
+    def _start_reports(self, stack: AsyncExitStack, pool: Pool) -> None:
+        """Each month's report written into the data directory (docs/reports.md)."""
+        rs = self.settings.reports
+        monthly = MonthlyReports(
+            pool.get,
+            now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
+            directory=self.settings.service.reports_dir,
+            zone=rs.time_zone,
+            formats=rs.formats,
+            delay=timedelta(hours=rs.delay_hours),
+        )
+        monthly.start()
+        stack.push_async_callback(monthly.stop)
+        self.on_loop(monthly)
+        self.monthly_reports = monthly
 
     async def _start_records(self, stack: AsyncExitStack) -> None:
         db = self.settings.database
@@ -388,6 +411,13 @@ class Floor:
             zone=ZoneInfo(self.settings.callbacks.time_zone),
             counted=work.count if work is not None else lambda kind, outcome: None,
             control=self.control,
+        )
+        self.reports = ReportsApi(
+            sessions,
+            pool=pool.get if pool is not None else None,
+            zone=self.settings.reports.time_zone,
+            directory=self.settings.service.reports_dir,
+            now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
         )
 
     def _queue_put(self, queue: QueueSettings) -> None:

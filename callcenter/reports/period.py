@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["MAX_DAYS", "Period", "PeriodError", "days", "month", "parse_period", "quarter"]
+__all__ = [
+    "MAX_DAYS",
+    "Period",
+    "PeriodError",
+    "days",
+    "last_month",
+    "month",
+    "parse_period",
+    "quarter",
+]
 
 #: The longest period a report covers (two years and a leap day).
 MAX_DAYS = 731
@@ -127,3 +136,10 @@ def parse_period(
     if first.year < 1970 or last.year > 9998:
         raise PeriodError("the days must lie between 1970 and 9998")
     return days(first, last, zone)
+
+
+def last_month(now: datetime, zone: str) -> Period:
+    """The last month that is over at `now` (aware) in `zone`: the one before the
+    local month `now` falls in."""
+    local = now.astimezone(ZoneInfo(zone))
+    return month(local.year, local.month, zone).previous()

@@ -193,6 +193,57 @@
   }
   document.addEventListener("desktop-language", () => { if (token) showOverdue(); });
 
+  // Reports (docs/reports.md): the monthly ones the service wrote, and any period's on
+  // demand; fetched with the token and saved from the browser's memory.
+  async function download(url, fallback) {
+    const r = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+    if (!r.ok) {
+      let error = r.statusText;
+      try { error = (await r.json()).error; } catch (e) { /* not JSON */ }
+      throw new Error(r.status === 403 ? t("reports_refused") : error);
+    }
+    const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(await r.blob());
+    a.download = name ? name[1] : fallback;
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
+  let reportFiles = null;  // null: not read; "refused" or "failed"; else the list
+  async function readReports() {
+    try {
+      const r = await fetch("/api/reports/files", { headers: { Authorization: `Bearer ${token}` } });
+      reportFiles = r.ok ? await r.json() : (r.status === 403 ? "refused" : "failed");
+    } catch (e) { reportFiles = "failed"; }
+    showReports();
+  }
+  function showReports() {
+    const list = $("report-files");
+    if (reportFiles === "refused" || reportFiles === "failed") {
+      list.replaceChildren(Object.assign(document.createElement("li"), { textContent: t(reportFiles === "refused" ? "reports_refused" : "reports_unavailable") }));
+      return;
+    }
+    if (!reportFiles || !reportFiles.length) { list.replaceChildren(Object.assign(document.createElement("li"), { textContent: t("reports_none") })); return; }
+    list.replaceChildren(...reportFiles.map((f) => {
+      const li = document.createElement("li"), a = document.createElement("a");
+      a.href = "#"; a.textContent = `${f.name} (${Math.ceil(f.size / 1024)} KB)`;
+      a.dataset.file = f.name;
+      a.onclick = (e) => { e.preventDefault(); download(`/api/reports/files/${encodeURIComponent(f.name)}`, f.name).catch((err) => { $("report-status").textContent = err.message; }); };
+      li.append(a);
+      return li;
+    }));
+  }
+  document.addEventListener("desktop-language", () => { if (token && reportFiles !== null) showReports(); });
+  $("report-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const period = $("report-period").value.trim(), fmt = $("report-format").value;
+    $("report-status").textContent = t("report_making");
+    try {
+      await download(`/api/reports?period=${encodeURIComponent(period)}&format=${fmt}`, `report-${period}.${fmt}`);
+      $("report-status").textContent = "";
+    } catch (err) { $("report-status").textContent = err.message; }
+  });
+
   $("login").addEventListener("submit", async (e) => {
     e.preventDefault();
     const r = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: $("user_id").value, password: $("password").value }) });
@@ -200,7 +251,7 @@
     // Who may watch the floor is the server's rule (roles.py): the socket says so (4003).
     if (!r.ok || !["supervisor", "manager", "team_leader"].includes(body.role)) { $("login-error").textContent = body.error || t("floor_roles_only"); return; }
     $("login-box").hidden = true; $("board").hidden = false;
-    token = body.token; readOverdue();
+    token = body.token; readOverdue(); readReports();
     link = connect("/ws/supervisor", body.token, onMessage, (up) => { $("link").className = up ? "pill on" : "pill off"; },
       () => { token = null; $("login-box").hidden = false; $("login-error").textContent = t("session_ended"); });
   });
