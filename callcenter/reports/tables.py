@@ -1,119 +1,268 @@
-"""A report as tables: each a section's title, its columns and its rows of plain
-values (text, int, float, None for "no figure"). The CSV writes them as they are;
-a column's kind says how to show its values (a count, seconds, a rate). Pure."""
+"""A report laid out as tables, once for the workbook and the PDF: which figures
+each section shows, in which order, under which label, and of which kind (a
+count, a rate, seconds …), so the two formats show the same columns. Pure.
+
+Headings and the names of rows the report names itself (the centre, a class, a
+category) are label keys (`labels.LABELS`; a `Key` in a row), not text: each
+format prints them in the languages it can (`label`, or `en` without a CJK
+font). A key the labels do not know (a class added later) is printed as it is;
+a queue's or an agent's name is a plain string, printed as it is.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Literal
 
-from .labels import label
+from .labels import LABELS
 from .model import RING_BUCKETS, AgentFigures, QueueFigures, Report
 
-__all__ = ["Column", "Table", "tables"]
+__all__ = [
+    "QUEUE_COLUMNS",
+    "Column",
+    "Entry",
+    "Key",
+    "Kind",
+    "Table",
+    "Value",
+    "agents_table",
+    "by_day_table",
+    "by_hour_table",
+    "callback_entries",
+    "categories_table",
+    "centre_entries",
+    "complaint_entries",
+    "generated_local",
+    "heading",
+    "queues_table",
+    "rings_table",
+    "sections",
+]
 
-Value = str | int | float | None
+#: How a value is shown: ``text`` as it is (a `Key` by its label), ``count`` a
+#: whole number, ``seconds`` and ``score`` with decimals, ``rate`` as a
+#: percentage, ``date`` a local day, ``time`` a local instant.
+Kind = Literal["text", "count", "seconds", "score", "rate", "date", "time"]
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A row's name that is a label key (``centre``, ``ordinary``, ``inquiry``)."""
+
+    key: str
+
+
+Value = str | int | float | date | datetime | Key | None
 
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    key: str  # its label's key (labels.LABELS)
-    kind: str = "count"  # "text", "count", "seconds", "rate", "score"
-
-    @property
-    def title(self) -> str:
-        return label(self.key)
+    key: str  # the heading's label key
+    kind: Kind
 
 
 @dataclass(frozen=True, slots=True)
 class Table:
     key: str  # the section's label key
-    columns: list[Column]
-    rows: list[list[Value]]
-
-    @property
-    def title(self) -> str:
-        return label(self.key)
+    columns: tuple[Column, ...]
+    rows: list[tuple[Value, ...]]
 
 
-_QUEUE_COLUMNS = [
-    Column("offered"), Column("answered"), Column("answered_within_target"),
-    Column("service_level", "rate"), Column("asterisk_sl", "rate"), Column("asterisk_sl2", "rate"),
-    Column("abandoned"), Column("short_abandons"), Column("abandoned_within_target"),
-    Column("abandonment_rate", "rate"), Column("asa_seconds", "seconds"),
-    Column("longest_wait_seconds", "seconds"), Column("failed"), Column("overflowed"),
-    Column("interrupted"), Column("closed"), Column("no_agent"),
-]  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One named figure of a list (the centre's, the complaints', the call-backs')."""
+
+    key: str
+    value: Value
+    kind: Kind
 
 
-def _queue_row(f: QueueFigures) -> list[Value]:
+def heading(key: str, text: Callable[[str], str]) -> str:
+    """The label of `key` by `text` (`labels.label`, `zh`, `en`), or the key itself."""
+    return text(key) if key in LABELS else key
+
+
+# The figures of a queue (or the centre, a day, an hour), in the order every table shows them.
+_QUEUE: tuple[tuple[str, Kind, Callable[[QueueFigures], Value]], ...] = (
+    ("offered", "count", lambda q: q.offered),
+    ("answered", "count", lambda q: q.answered),
+    ("answered_within_target", "count", lambda q: q.answered_within_target),
+    ("service_level", "rate", lambda q: q.service_level),
+    ("asterisk_sl", "rate", lambda q: q.asterisk_sl),
+    ("asterisk_sl2", "rate", lambda q: q.asterisk_sl2),
+    ("abandoned", "count", lambda q: q.abandoned),
+    ("short_abandons", "count", lambda q: q.short_abandons),
+    ("abandoned_within_target", "count", lambda q: q.abandoned_within_target),
+    ("abandonment_rate", "rate", lambda q: q.abandonment_rate),
+    ("asa_seconds", "seconds", lambda q: q.asa_seconds),
+    ("longest_wait_seconds", "seconds", lambda q: q.longest_wait_seconds),
+    ("failed", "count", lambda q: q.failed),
+    ("overflowed", "count", lambda q: q.overflowed),
+    ("interrupted", "count", lambda q: q.interrupted),
+    ("closed", "count", lambda q: q.closed),
+    ("no_agent", "count", lambda q: q.no_agent),
+)
+QUEUE_COLUMNS: tuple[Column, ...] = tuple(Column(key, kind) for key, kind, _ in _QUEUE)
+
+_AGENT: tuple[tuple[str, Kind, Callable[[AgentFigures], Value]], ...] = (
+    ("agent", "text", lambda a: a.agent_id),
+    ("name", "text", lambda a: a.name),
+    ("handled", "count", lambda a: a.handled),
+    ("missed", "count", lambda a: a.missed),
+    ("answered_ring_1_2", "count", lambda a: a.answered_ring_1_2),
+    ("aht_seconds", "seconds", lambda a: a.aht_seconds),
+    ("talk_mean_seconds", "seconds", lambda a: a.talk_mean_seconds),
+    ("wrap_up_mean_seconds", "seconds", lambda a: a.wrap_up_mean_seconds),
+    ("pause_seconds", "seconds", lambda a: a.pause_seconds),
+    ("idle_seconds", "seconds", lambda a: a.idle_seconds),
+    ("hung_up_first", "count", lambda a: a.hung_up_first),
+    ("records_missing", "count", lambda a: a.records_missing),
+    ("satisfaction_asked", "count", lambda a: a.satisfaction_asked),
+    ("satisfaction_mean", "score", lambda a: a.satisfaction_mean),
+)
+
+# A complaint's status and a call-back attempt's outcome whose label key is not the value itself.
+_STATUS_KEYS = {
+    s: f"status_{s.replace('-', '_')}"
+    for s in ("received", "classified", "investigated", "correcting", "called-back", "closed")
+}
+_OUTCOME_KEYS = {"failed": "failed_attempt"}
+
+
+def _queue_table(key: str, first: Column, rows: list[tuple[Value, QueueFigures]]) -> Table:
+    return Table(
+        key,
+        (first, *QUEUE_COLUMNS),
+        [(name, *(get(q) for _, _, get in _QUEUE)) for name, q in rows],
+    )
+
+
+def queues_table(report: Report) -> Table:
+    """Each queue, then the centre."""
+    rows: list[tuple[Value, QueueFigures]] = [(q.queue, q) for q in report.queues]
+    rows.append((Key("centre"), report.centre))
+    return _queue_table("queues", Column("queue", "text"), rows)
+
+
+def by_day_table(report: Report) -> Table:
+    return _queue_table("by_day", Column("day", "date"), list(report.by_day))
+
+
+def by_hour_table(report: Report) -> Table:
+    return _queue_table("by_hour", Column("hour", "count"), list(report.by_hour))
+
+
+def rings_table(report: Report) -> Table:
+    """Answered calls by the ring of the answer: 1 … 6 as numbers, then ``7+``."""
+    rows: list[tuple[Value, ...]] = []
+    for i, n in enumerate(report.rings[:RING_BUCKETS]):
+        ring: Value = i + 1 if i + 1 < RING_BUCKETS else f"{RING_BUCKETS}+"
+        rows.append((ring, n))
+    return Table("rings", (Column("ring", "count"), Column("calls", "count")), rows)
+
+
+def agents_table(report: Report) -> Table:
+    return Table(
+        "agents",
+        tuple(Column(key, kind) for key, kind, _ in _AGENT),
+        [tuple(get(a) for _, _, get in _AGENT) for a in report.agents],
+    )
+
+
+def categories_table(report: Report) -> Table:
+    return Table(
+        "categories",
+        (
+            Column("category", "text"),
+            Column("count", "count"),
+            Column("previous", "count"),
+            Column("change", "rate"),
+        ),
+        [(Key(c.category), c.count, c.previous, c.change) for c in report.categories],
+    )
+
+
+def complaint_class_table(report: Report) -> Table:
+    return Table(
+        "complaints",
+        (Column("class", "text"), Column("count", "count")),
+        [(Key(c), n) for c, n in report.complaints.by_class.items()],
+    )
+
+
+def complaint_status_table(report: Report) -> Table:
+    return Table(
+        "complaints",
+        (Column("status", "text"), Column("count", "count")),
+        [(Key(_STATUS_KEYS.get(s, s)), n) for s, n in report.complaints.by_status.items()],
+    )
+
+
+def callback_attempts_table(report: Report) -> Table:
+    return Table(
+        "attempts",
+        (Column("outcome", "text"), Column("count", "count")),
+        [(Key(_OUTCOME_KEYS.get(o, o)), n) for o, n in report.callbacks.attempts.items()],
+    )
+
+
+def generated_local(report: Report) -> datetime:
+    """When the report was made, in the period's time zone, without the zone (as a
+    workbook keeps instants; the zone is printed beside it)."""
+    return report.generated_at.astimezone(report.period.tz).replace(tzinfo=None, microsecond=0)
+
+
+def header_entries(report: Report) -> list[Entry]:
     return [
-        f.offered, f.answered, f.answered_within_target, f.service_level, f.asterisk_sl,
-        f.asterisk_sl2, f.abandoned, f.short_abandons, f.abandoned_within_target,
-        f.abandonment_rate, f.asa_seconds, f.longest_wait_seconds, f.failed, f.overflowed,
-        f.interrupted, f.closed, f.no_agent,
-    ]  # fmt: skip
+        Entry("period", report.period.label, "text"),
+        Entry("time_zone", report.period.zone, "text"),
+        Entry("generated_at", generated_local(report), "time"),
+    ]
 
 
-_AGENT_COLUMNS = [
-    Column("agent", "text"), Column("name", "text"), Column("handled"), Column("missed"),
-    Column("answered_ring_1_2"), Column("aht_seconds", "seconds"),
-    Column("talk_mean_seconds", "seconds"), Column("wrap_up_mean_seconds", "seconds"),
-    Column("pause_seconds", "seconds"), Column("idle_seconds", "seconds"),
-    Column("hung_up_first"), Column("records_missing"), Column("satisfaction_asked"),
-    Column("satisfaction_mean", "score"),
-]  # fmt: skip
+def centre_entries(report: Report) -> list[Entry]:
+    c = report.centre
+    return [Entry(key, get(c), kind) for key, kind, get in _QUEUE]
 
 
-def _agent_row(a: AgentFigures) -> list[Value]:
+def complaint_entries(report: Report) -> list[Entry]:
+    c = report.complaints
     return [
-        a.agent_id, a.name, a.handled, a.missed, a.answered_ring_1_2, a.aht_seconds,
-        a.talk_mean_seconds, a.wrap_up_mean_seconds, a.pause_seconds, a.idle_seconds,
-        a.hung_up_first, a.records_missing, a.satisfaction_asked, a.satisfaction_mean,
-    ]  # fmt: skip
+        Entry("received", c.received, "count"),
+        Entry("closed_cases", c.closed, "count"),
+        Entry("closed_in_time", c.closed_in_time, "count"),
+        Entry("timeliness_rate", c.timeliness_rate, "rate"),
+        Entry("overdue", c.overdue, "count"),
+        Entry("suggestions", c.suggestions, "count"),
+        Entry("suggestions_answered", c.suggestions_answered, "count"),
+        Entry("suggestions_adopted", c.suggestions_adopted, "count"),
+        Entry("adoption_rate", c.adoption_rate, "rate"),
+    ]
 
 
-def _day(d: date) -> str:
-    return d.isoformat()
-
-
-def tables(report: Report) -> list[Table]:
-    """The report's sections, in the order every format shows them."""
-    p = report.period
-    c, cb = report.complaints, report.callbacks
+def callback_entries(report: Report) -> list[Entry]:
+    c = report.callbacks
     return [
-        Table("title", [Column("period", "text"), Column("time_zone", "text"),
-                        Column("generated_at", "text"), Column("notes", "text")],
-              [[p.label, p.zone, report.generated_at.astimezone(p.tz).isoformat(timespec="seconds"),
-                "; ".join(report.notes) or None]]),
-        Table("centre", _QUEUE_COLUMNS, [_queue_row(report.centre)]),
-        Table("queues", [Column("queue", "text"), *_QUEUE_COLUMNS],
-              [[q.queue, *_queue_row(q)] for q in report.queues]),
-        Table("by_day", [Column("day", "text"), *_QUEUE_COLUMNS],
-              [[_day(d), *_queue_row(f)] for d, f in report.by_day]),
-        Table("by_hour", [Column("hour", "text"), *_QUEUE_COLUMNS],
-              [[f"{h:02d}:00", *_queue_row(f)] for h, f in report.by_hour]),
-        Table("rings", [Column("ring", "text"), Column("calls")],
-              [[str(i + 1) if i + 1 < RING_BUCKETS else f"{RING_BUCKETS}+", n]
-               for i, n in enumerate(report.rings)]),
-        Table("agents", _AGENT_COLUMNS, [_agent_row(a) for a in report.agents]),
-        Table("complaints", [Column("received"), Column("closed_cases"), Column("closed_in_time"),
-                             Column("timeliness_rate", "rate"), Column("overdue"),
-                             Column("suggestions"), Column("suggestions_answered"),
-                             Column("suggestions_adopted"), Column("adoption_rate", "rate")],
-              [[c.received, c.closed, c.closed_in_time, c.timeliness_rate, c.overdue,
-                c.suggestions, c.suggestions_answered, c.suggestions_adopted, c.adoption_rate]]),
-        Table("class", [Column("class", "text"), Column("count")],
-              [[label(k), n] for k, n in c.by_class.items()]),
-        Table("status", [Column("status", "text"), Column("count")],
-              [[label(f"status_{k}"), n] for k, n in c.by_status.items()]),
-        Table("callbacks", [Column("abandoned"), Column("reached_same_day"), Column("reached"),
-                            Column("expired"), Column("same_day_rate", "rate")],
-              [[cb.abandoned, cb.reached_same_day, cb.reached, cb.expired, cb.same_day_rate]]),
-        Table("attempts", [Column("outcome", "text"), Column("count")],
-              [[label("failed_attempt" if k == "failed" else k), n]
-               for k, n in cb.attempts.items()]),
-        Table("categories", [Column("category", "text"), Column("count"), Column("previous"),
-                             Column("change", "rate")],
-              [[label(k.category), k.count, k.previous, k.change] for k in report.categories]),
-    ]  # fmt: skip
+        Entry("abandoned", c.abandoned, "count"),
+        Entry("reached_same_day", c.reached_same_day, "count"),
+        Entry("reached", c.reached, "count"),
+        Entry("expired", c.expired, "count"),
+        Entry("same_day_rate", c.same_day_rate, "rate"),
+    ]
+
+
+def sections(report: Report) -> list[Table]:
+    """The columnar tables in the order both formats print them."""
+    return [
+        queues_table(report),
+        by_day_table(report),
+        by_hour_table(report),
+        rings_table(report),
+        agents_table(report),
+        complaint_class_table(report),
+        complaint_status_table(report),
+        callback_attempts_table(report),
+        categories_table(report),
+    ]
