@@ -25,9 +25,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY --from=build /wheels /wheels
 # tini is the image's PID 1: it passes signals on and reaps orphans (the
 # embedded PostgreSQL's processes), which the service as PID 1 would leave as
-# zombies (docs/records.md, "A full disk").
+# zombies (docs/records.md, "A full disk"). fonts-wqy-microhei is the CJK font
+# the reports' PDF embeds and their charts draw with (docs/decisions/0010-reports.md);
+# the Python libraries need no other system library.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini \
+    && apt-get install -y --no-install-recommends tini fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/* \
     && pip install --no-cache-dir /wheels/*.whl \
     && rm -rf /wheels \
