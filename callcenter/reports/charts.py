@@ -168,9 +168,9 @@ def _by_hour(report: Report, text: _Text) -> bytes:
 
 def _rings(report: Report, text: _Text) -> bytes:
     names = [str(i) for i in range(1, RING_BUCKETS)] + [f"{RING_BUCKETS}+"]
-    return _bars(text, "rings", names, [
-        ("calls", [float(n) for n in report.rings[:RING_BUCKETS]], _BLUE),
-    ], font_ticks=False)  # fmt: skip
+    counts = [*report.rings[:RING_BUCKETS], *[0] * (RING_BUCKETS - len(report.rings))]
+    return _bars(text, "rings", names, [("calls", [float(n) for n in counts], _BLUE)],
+                 font_ticks=False)  # fmt: skip
 
 
 def _categories(report: Report, text: _Text) -> bytes:

@@ -60,8 +60,8 @@ SHEETS: dict[str, str] = {
 
 _NUMBER_FORMATS: dict[Kind, str] = {
     "text": "@",
-    "count": "0",
-    "seconds": "0.0",
+    "count": "#,##0",
+    "seconds": "#,##0.0",
     "score": "0.00",
     "rate": "0.0%",
     "date": "yyyy-mm-dd",
@@ -131,10 +131,13 @@ class _Sheet:
         at: tuple[int, int],
         percent: bool = False,
     ) -> None:
-        """A chart of the columns `series` (column, colour) against column 0 of `rows`."""
+        """A chart of the columns `series` (column, colour) against column 0 of `rows`;
+        none for a table without rows (Excel would repair a chart of no cells)."""
+        first, last = rows
+        if last < first:
+            return
         chart = self.book.add_chart(kind)
         name = self.ws.name
-        first, last = rows
         for col, colour in series:
             options: dict[str, Any] = {
                 "name": [name, first - 1, col],  # the column's heading

@@ -3,6 +3,7 @@ Chinese and English, the figures as the PDF prints them; and the pictures."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 import sys
@@ -123,3 +124,14 @@ def test_drawing_leaves_pyplot_alone() -> None:
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, timeout=60, check=False)
     assert done.returncode == 0
+
+
+def test_sections_without_rows_and_markup_in_a_note() -> None:
+    """No queue, agent or category, no ring counted: the tables are headings alone; a
+    note is printed as written, not read as markup."""
+    report = dataclasses.replace(
+        sample(), queues=[], agents=[], categories=[], rings=[], notes=["<b>queue</b> & co"]
+    )
+    text = text_of(render_pdf(report))
+    assert "说明 / Notes: <b>queue</b> & co" in text
+    assert "坐席统计 / By agent" in text

@@ -4,6 +4,7 @@ both languages, and the native charts on their sheets."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import zipfile
@@ -184,3 +185,12 @@ def test_a_quarter_has_a_row_a_day() -> None:
     assert ws.cell(HEADER + 1, 1).value == datetime(2026, 10, 1)
     assert ws.cell(HEADER + 92, 1).value == datetime(2026, 12, 31)
     assert ws["A2"].value == "统计期间 / Period: 2026-Q4    时区 / Time zone: Asia/Shanghai"
+
+
+def test_sections_without_rows() -> None:
+    report = dataclasses.replace(sample(), queues=[], agents=[], categories=[], rings=[])
+    book = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))
+    assert book[SHEETS["agents"]].cell(HEADER + 1, 1).value is None
+    assert book[SHEETS["categories"]].cell(HEADER, 1).value == label("category")
+    assert len(book[SHEETS["categories"]]._charts) == 0  # no chart of no cells
+    assert len(book[SHEETS["by_day"]]._charts) == 2
