@@ -1,38 +1,47 @@
 """A report as one CSV file: its sections one after another, each a title row, a
 header row and its rows, with an empty row between them. UTF-8 with a byte order
 mark, so that Excel opens the Chinese labels as such. Rates are fractions (0.8571),
-seconds have one decimal; an empty cell is "no figure" (a rate with no base). Pure."""
+seconds have one decimal, days and times ISO 8601; an empty cell is "no figure" (a
+rate with no base). Pure."""
 
 from __future__ import annotations
 
 import csv
 import io
+from datetime import date, datetime
 
+from .labels import label
 from .model import Report
-from .tables import Column, Value, tables
+from .tables import Column, Key, Value, heading, named_tables
 
-__all__ = ["render_csv"]
+__all__ = ["cell", "render_csv"]
 
 
-def _cell(column: Column, value: Value) -> str | int | float:
+def cell(column: Column, value: Value) -> str | int | float:
+    """`value` as a CSV (or JSON) cell: a `Key` by its labels, a rate as a fraction."""
     if value is None:
         return ""
+    if isinstance(value, Key):
+        return heading(value.key, label)
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, float):
         if column.kind == "rate":
             return round(value, 4)
-        if column.kind in ("seconds", "score"):
-            return round(value, 1 if column.kind == "seconds" else 2)
+        return round(value, 2 if column.kind == "score" else 1)
     return value
 
 
 def render_csv(report: Report) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    for n, table in enumerate(tables(report)):
+    for n, (_, table) in enumerate(named_tables(report)):
         if n:
             writer.writerow([])
-        writer.writerow([table.title])
-        writer.writerow([c.title for c in table.columns])
+        writer.writerow([heading(table.key, label)])
+        writer.writerow([heading(c.key, label) for c in table.columns])
         for row in table.rows:
-            writer.writerow([_cell(c, v) for c, v in zip(table.columns, row, strict=True)])
+            writer.writerow([cell(c, v) for c, v in zip(table.columns, row, strict=True)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

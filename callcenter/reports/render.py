@@ -55,8 +55,10 @@ def render(report: Report, fmt: str) -> Rendered:
 
 
 def to_json(report: Report) -> dict[str, Any]:
-    """The figures as JSON: the tables' sections by their keys, rows as objects."""
-    from .tables import tables
+    """The figures as JSON: every section by its name, its rows as objects keyed by
+    the columns' label keys (cells as in the CSV; null for "no figure")."""
+    from .csv import cell
+    from .tables import named_tables
 
     p = report.period
     return {
@@ -67,8 +69,12 @@ def to_json(report: Report) -> dict[str, Any]:
         "generated_at": report.generated_at.isoformat(),
         "notes": report.notes,
         "sections": {
-            t.key: [dict(zip([c.key for c in t.columns], row, strict=True)) for row in t.rows]
-            for t in tables(report)
-            if t.key != "title"
+            name: [
+                {c.key: None if v is None else cell(c, v)
+                 for c, v in zip(t.columns, row, strict=True)}
+                for row in t.rows
+            ]
+            for name, t in named_tables(report)
+            if name != "title"
         },
     }

@@ -40,6 +40,7 @@ __all__ = [
     "generated_local",
     "header_entries",
     "heading",
+    "named_tables",
     "queues_table",
     "rings_table",
     "sections",
@@ -270,3 +271,30 @@ def sections(report: Report) -> list[Table]:
         callback_attempts_table(report),
         categories_table(report),
     ]
+
+
+def _one_row(key: str, entries: list[Entry]) -> Table:
+    columns = tuple(Column(e.key, e.kind) for e in entries)
+    return Table(key, columns, [tuple(e.value for e in entries)])
+
+
+def named_tables(report: Report) -> list[tuple[str, Table]]:
+    """Every section as a table with a name of its own, for the formats that print
+    tables only (CSV, JSON): the header, the centre's, the complaints' and the
+    call-backs' figures as one row each, then `sections`."""
+    notes = "; ".join(report.notes) or None
+    header = [*header_entries(report), Entry("notes", notes, "text")]
+    header[2] = Entry("generated_at", report.generated_at.astimezone(report.period.tz), "time")
+    names = {"complaints": ("complaints_by_class", "complaints_by_status")}
+    out: list[tuple[str, Table]] = [
+        ("title", _one_row("title", header)),
+        ("centre", _one_row("centre", centre_entries(report))),
+        ("complaint_figures", _one_row("complaints", complaint_entries(report))),
+        ("callbacks", _one_row("callbacks", callback_entries(report))),
+    ]
+    seen: dict[str, int] = {}
+    for table in sections(report):
+        n = seen.get(table.key, 0)
+        seen[table.key] = n + 1
+        out.append((names[table.key][n] if table.key in names else table.key, table))
+    return out

@@ -6,6 +6,7 @@ disk) counted and tried again."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import sys
@@ -87,6 +88,23 @@ async def test_the_csv_comes_as_a_named_attachment(api: Api) -> None:
                       format="csv", tz="UTC")  # fmt: skip
     assert r.headers["Content-Disposition"] == (
         'attachment; filename="report-2026-11-01_2026-11-02.csv"')  # fmt: skip
+
+
+async def test_the_workbook_and_the_pdf_carry_the_months_figures(api: Api) -> None:
+    import openpyxl
+    import pypdf
+
+    r = await api.get("/api/reports", period="2026-11", format="xlsx")
+    assert r.status == 200 and r.content_type == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")  # fmt: skip
+    assert r.headers["Content-Disposition"] == 'attachment; filename="report-2026-11.xlsx"'
+    book = openpyxl.load_workbook(io.BytesIO(await r.read()))
+    cells = [c for ws in book.worksheets for row in ws.iter_rows(values_only=True) for c in row]
+    assert "2026-11" in cells and SHANGHAI in cells and "李明" in cells
+    r = await api.get("/api/reports", period="2026-11", format="pdf")
+    assert r.status == 200 and r.content_type == "application/pdf"
+    text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(await r.read())).pages)
+    assert "2026-11" in text and SHANGHAI in text and "Wang Fang" in text
 
 
 @pytest.mark.parametrize(
