@@ -12,23 +12,24 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import available_timezones
 
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from callcenter.records.reports import gather
-from callcenter.reports.period import PeriodError, parse_period
+from callcenter.reports.period import MAX_DAYS, Period, PeriodError, days, parse_period
 from callcenter.reports.render import FORMATS, render
 from callcenter.roles import Permission
 
 from .auth import Sessions
 from .bodies import json_error as _json_error
 from .bodies import logged_in, pooled
-from .complaints_api import only_params
+from .complaints_api import int_param, only_params
 
 __all__ = ["MODELS", "OPERATIONS", "QUERIES", "ReportsApi", "listed"]
 
@@ -65,8 +66,12 @@ MEDIA: dict[str, str] = {fmt: media.split(";")[0] for fmt, (media, _) in FORMATS
 
 OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...]]]] = {
     "/api/reports": {
-        "get": ("A period's report (a month, a quarter or a run of local days) as JSON, CSV,"
-                " an Excel workbook or a PDF", None, 200, "Report|file", (400,)),
+        "get": ("A month's or a quarter's report as JSON, CSV, an Excel workbook or a PDF", None,
+                200, "Report|file", (400,)),
+    },
+    "/api/reports/days": {
+        "get": ("The report of a run of local days (at most 731)", None, 200, "Report|file",
+                (400,)),
     },
     "/api/reports/files": {
         "get": ("The monthly reports the service wrote, newest first", None, 200,
@@ -76,18 +81,26 @@ OPERATIONS: dict[str, dict[str, tuple[str, str | None, int, str, tuple[int, ...]
         "get": ("One of the monthly reports", None, 200, "file", (404,)),
     },
 }  # fmt: skip
-_DAY = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
+_YEAR = "(19[7-9][0-9]|2[0-9]{3})"
+_COMMON = [
+    {"name": "format", "in": "query", "schema": {"enum": list(FORMATS), "default": "json"}},
+    {"name": "tz", "in": "query", "description": "the local days' time zone (default"
+     " [reports] time_zone)", "schema": {"enum": sorted(available_timezones() | {"UTC"})}},
+]  # fmt: skip
 QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("/api/reports", "get"): [
-        {"name": "period", "in": "query", "description": "a month (2026-11) or a quarter"
-         " (2026-Q4); or `from` and `to`",
-         "schema": {"type": "string", "pattern": r"^\d{4}-(\d{2}|[Qq][1-4])$"}},
-        {"name": "from", "in": "query", "description": "the first local day", "schema": _DAY},
-        {"name": "to", "in": "query", "description": "the last local day (included; at most"
-         " 731 days)", "schema": _DAY},
-        {"name": "format", "in": "query", "schema": {"enum": list(FORMATS), "default": "json"}},
-        {"name": "tz", "in": "query", "description": "default [reports] time_zone",
-         "schema": {"type": "string", "minLength": 1, "maxLength": 64}},
+        {"name": "period", "in": "query", "required": True,
+         "description": "a month (2026-11) or a quarter (2026-Q4)",
+         "schema": {"type": "string", "pattern": f"^{_YEAR}-(0[1-9]|1[0-2]|Q[1-4])$"}},
+        *_COMMON,
+    ],
+    ("/api/reports/days", "get"): [
+        {"name": "from", "in": "query", "required": True, "description": "the first local day",
+         "schema": {"type": "string", "format": "date",
+                    "pattern": f"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"}},
+        {"name": "days", "in": "query", "required": True, "description": "how many days",
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}},
+        *_COMMON,
     ],
 }  # fmt: skip
 
@@ -130,29 +143,55 @@ class ReportsApi:
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
             web.get("/api/reports", self.report),
+            web.get("/api/reports/days", self.report_days),
             web.get("/api/reports/files", self.files),
             web.get("/api/reports/files/{name}", self.file),
         ]
 
     async def report(self, request: web.Request) -> web.Response:
+        """A month's or a quarter's (`period`)."""
         login = logged_in(self.sessions, request, Permission.STATISTICS)
         q = request.query
-        only_params(q, ("period", "from", "to", "format", "tz"))
+        only_params(q, ("period", "format", "tz"))
+        fmt, zone = self._format_zone(q)
+        return await self._answer(login.user_id, fmt, lambda: parse_period(q.get("period"), zone))
+
+    async def report_days(self, request: web.Request) -> web.Response:
+        """A run of local days: `from`, and how many `days`."""
+        login = logged_in(self.sessions, request, Permission.STATISTICS)
+        q = request.query
+        only_params(q, ("from", "days", "format", "tz"))
+        fmt, zone = self._format_zone(q)
+        if "days" not in q:
+            raise _json_error(400, f"days: how many days, 1 to {MAX_DAYS}")
+        count = int_param(q, "days", 0, 1, MAX_DAYS)
+
+        def period() -> Period:
+            try:
+                first = date.fromisoformat(q.get("from", ""))
+            except ValueError:
+                given = q.get("from")
+                raise PeriodError(f"from: an ISO date (2026-11-05), not {given!r}") from None
+            return days(first, first + timedelta(days=count - 1), zone)
+
+        return await self._answer(login.user_id, fmt, period)
+
+    def _format_zone(self, q: Any) -> tuple[str, str]:
         fmt = q.get("format", "json")
         if fmt not in FORMATS:
             raise _json_error(400, f"format: one of {', '.join(FORMATS)}")
+        return fmt, q.get("tz", self.zone)
+
+    async def _answer(self, user: str, fmt: str, period_of: Callable[[], Period]) -> web.Response:
         try:
-            period = parse_period(
-                q.get("period"), q.get("tz", self.zone), start=q.get("from"), end=q.get("to")
-            )
+            period = period_of()
         except PeriodError as exc:
             raise _json_error(400, str(exc)) from None
         async with self._turn:
             async with pooled(self._pool, "reports") as conn:
                 figures = await gather(conn, period, self._now())
             done = await asyncio.to_thread(render, figures, fmt)
-        log.info("report made", period=period.label, format=fmt, user=login.user_id,
-                 bytes=len(done.data))  # fmt: skip
+        log.info("report made", period=period.label, format=fmt, user=user, bytes=len(done.data))
         return web.Response(
             body=done.data,
             content_type=done.media_type.split(";")[0],

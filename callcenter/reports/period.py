@@ -95,8 +95,17 @@ def quarter(year: int, number: int, zone: str) -> Period:
     return Period("quarter", first, end, zone)
 
 
+def _checked(zone: str) -> str:
+    try:
+        ZoneInfo(zone)
+    except (ValueError, KeyError, OSError):
+        raise PeriodError(f"{zone!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+    return zone
+
+
 def days(first: date, last: date, zone: str) -> Period:
     """The local days `first` to `last`, both included."""
+    _checked(zone)
     if last < first:
         raise PeriodError(f"the period ends ({last}) before it begins ({first})")
     if (last - first).days + 1 > MAX_DAYS:
@@ -109,10 +118,7 @@ def parse_period(
 ) -> Period:
     """``2026-11`` or ``2026-Q4`` as `text`, or the days `start` to `end` (ISO dates,
     both included); exactly one of the two forms."""
-    try:
-        ZoneInfo(zone)
-    except (ValueError, KeyError, OSError):
-        raise PeriodError(f"{zone!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+    _checked(zone)
     if text and (start or end):
         raise PeriodError("give a period or a start and an end, not both")
     if text:

@@ -84,8 +84,8 @@ async def test_the_csv_comes_as_a_named_attachment(api: Api) -> None:
     assert r.headers["Content-Disposition"] == 'attachment; filename="report-2026-Q4.csv"'
     text = (await r.read()).decode("utf-8-sig")
     assert text.splitlines()[2].startswith("2026-Q4,Asia/Shanghai,")
-    r = await api.get("/api/reports", **{"from": "2026-11-01", "to": "2026-11-02"},
-                      format="csv", tz="UTC")  # fmt: skip
+    r = await api.get("/api/reports/days", **{"from": "2026-11-01"}, days="2", format="csv",
+                      tz="UTC")  # fmt: skip
     assert r.headers["Content-Disposition"] == (
         'attachment; filename="report-2026-11-01_2026-11-02.csv"')  # fmt: skip
 
@@ -108,24 +108,27 @@ async def test_the_workbook_and_the_pdf_carry_the_months_figures(api: Api) -> No
 
 
 @pytest.mark.parametrize(
-    ("params", "says"),
+    ("path", "params", "says"),
     [
-        ({"period": "2026-13"}, "no month"),
-        ({"period": "November"}, "neither a month"),
-        ({"from": "2026-11-05"}, "both a start and an end"),
-        ({"period": "2026-11", "from": "2026-11-01", "to": "2026-11-02"}, "not both"),
-        ({"from": "2026-11-05", "to": "2026-11-01"}, "before it begins"),
-        ({"from": "2024-01-01", "to": "2026-11-01"}, "at most 731 days"),
-        ({"period": "2026-11", "tz": "Mars/Olympus"}, "not an IANA time zone"),
-        ({"period": "2026-11", "format": "docx"}, "format: one of"),
-        ({"period": "2026-11", "limit": "3"}, "not a parameter"),
-        ({}, "give a period"),
+        ("", {"period": "2026-13"}, "no month"),
+        ("", {"period": "November"}, "neither a month"),
+        ("", {"period": "2026-11", "from": "2026-11-01"}, "not a parameter"),
+        ("/days", {"from": "2026-11-05"}, "days: how many"),
+        ("/days", {"from": "2026-11-05", "days": "0"}, "days: an integer from 1 to 731"),
+        ("/days", {"from": "2026-11-05", "days": "732"}, "days: an integer from 1 to 731"),
+        ("/days", {"from": "2026-02-30", "days": "1"}, "from: an ISO date"),
+        ("/days", {"days": "1"}, "from: an ISO date"),
+        ("", {"period": "2026-11", "tz": "Mars/Olympus"}, "not an IANA time zone"),
+        ("/days", {"from": "2026-11-05", "days": "1", "tz": "null"}, "not an IANA time zone"),
+        ("", {"period": "2026-11", "format": "docx"}, "format: one of"),
+        ("", {"period": "2026-11", "limit": "3"}, "not a parameter"),
+        ("", {}, "give a period"),
     ],
 )
 async def test_a_bad_period_or_format_is_refused_saying_why(
-    api: Api, params: dict[str, str], says: str
+    api: Api, path: str, params: dict[str, str], says: str
 ) -> None:
-    r = await api.get("/api/reports", **params)
+    r = await api.get(f"/api/reports{path}", **params)
     assert r.status == 400
     assert says in (await r.json())["error"]
 
