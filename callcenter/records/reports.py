@@ -5,7 +5,8 @@ Each figure is read where the board and the desktop read it: the calls' with
 day in one pass over the period's calls), the agents' with `stats.agent_figures`
 and `stats.agent_stats` (state times), the complaints' and suggestions' with
 `complaints.monthly`, the call-backs' with `callbacks.monthly`; what only the
-report shows (the answer time in rings, satisfaction, categories) is read here.
+report shows (the answer time in rings, satisfaction, categories and their days)
+is read here.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ async def gather(conn: asyncpg.Connection, period: Period, now: datetime) -> Rep
         elif g == _CENTRE:
             centre = queue_figures("", r)
     queues.sort(key=lambda q: q.queue)
+    categories, categories_by_day = await _categories(conn, period)
     return Report(
         period=period,
         generated_at=now,
@@ -82,8 +84,9 @@ async def gather(conn: asyncpg.Connection, period: Period, now: datetime) -> Rep
         agents=await _agents(conn, start, min(end, now)),
         complaints=await _complaints(conn, start, end, now),
         callbacks=await _callbacks(conn, period),
-        categories=await _categories(conn, period),
+        categories=categories,
         notes=[] if now >= end else ["period-not-over"],
+        categories_by_day=categories_by_day,
     )
 
 
@@ -152,18 +155,26 @@ async def _callbacks(conn: asyncpg.Connection, period: Period) -> CallbackFigure
     return CallbackFigures(s.abandoned, s.reached_same_day, s.reached, s.expired, s.attempts)
 
 
-async def _categories(conn: asyncpg.Connection, period: Period) -> list[CategoryFigures]:
-    """The agents' records by category in the period and the one before: a record
-    counts on the day of the call it records."""
+async def _categories(
+    conn: asyncpg.Connection, period: Period
+) -> tuple[list[CategoryFigures], list[tuple[date, dict[str, int]]]]:
+    """The agents' records by category in the period and the one before, and in
+    the period by local day (every day, every category): a record counts on the
+    local day of the call it records. One reading, so a category's count is the
+    sum of its days'."""
     before = period.previous()
     rows = await conn.fetch(
-        """SELECT category, called_at >= $2 AS now, count(*) AS n
+        """SELECT category,
+                  CASE WHEN called_at >= $2 THEN (called_at AT TIME ZONE $4)::date END AS day,
+                  count(*) AS n
              FROM call_forms WHERE called_at >= $1 AND called_at < $3
-            GROUP BY category, called_at >= $2""",
-        before.start, period.start, period.end,
+            GROUP BY 1, 2""",
+        before.start, period.start, period.end, period.zone,
     )  # fmt: skip
-    counts = {(r["category"], r["now"]): r["n"] for r in rows}
-    return [
-        CategoryFigures(c, counts.get((c, True), 0), counts.get((c, False), 0))
+    by_day = {(r["category"], r["day"]): r["n"] for r in rows}  # day None: the period before
+    days = [(d, {c: by_day.get((c, d), 0) for c in CATEGORIES}) for d in period.days]
+    totals = [
+        CategoryFigures(c, sum(n[c] for _, n in days), by_day.get((c, None), 0))
         for c in CATEGORIES
     ]
+    return totals, days

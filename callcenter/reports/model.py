@@ -9,6 +9,7 @@ same as the board's and the PromQL's):
 * Asterisk SL2 = (answered within the target + abandoned within it) / (answered + abandoned)
 * abandonment rate = (abandoned − short abandons) / (offered − short abandons)
 * ASA = answer seconds / answered
+* the centre's satisfaction = the agents' summed: asked, scored, mean = score sum / scored
 
 A rate whose base is zero is None (shown as "–"), never 0.
 """
@@ -191,3 +192,23 @@ class Report:
     callbacks: CallbackFigures
     categories: list[CategoryFigures]  # inquiry, complaint, suggestion, repair, other
     notes: list[str] = field(default_factory=list)  # e.g. "the period is not over yet"
+    # The agents' records by category on each local day of the period (every day,
+    # every category, zeros included), as `categories` counts them: the trend.
+    categories_by_day: list[tuple[date, dict[str, int]]] = field(default_factory=list)
+
+    # The centre's satisfaction: the sums of the agents' (one definition with theirs).
+    @property
+    def satisfaction_asked(self) -> int:
+        return sum(a.satisfaction_asked for a in self.agents)
+
+    @property
+    def satisfaction_scored(self) -> int:
+        return sum(a.satisfaction_scored for a in self.agents)
+
+    @property
+    def satisfaction_sum(self) -> int:
+        return sum(a.satisfaction_sum for a in self.agents)
+
+    @property
+    def satisfaction_mean(self) -> float | None:
+        return ratio(self.satisfaction_sum, self.satisfaction_scored)

@@ -26,7 +26,7 @@ from callcenter.acd.events import (
 )
 from callcenter.records.forms import CallForm, save_form
 from callcenter.records.migrate import apply_migrations
-from callcenter.records.reports import gather
+from callcenter.records.reports import CATEGORIES, gather
 from callcenter.records.stats import agent_stats
 from callcenter.records.store import Store, to_record
 from callcenter.reports.csv import render_csv
@@ -125,6 +125,9 @@ async def month(database: str) -> asyncpg.Connection:
              complaint_matter="The bill is wrong", satisfaction_asked=True),
         form("form-sug-a2", None, "a2", "2026-11-10T02:00:00", "suggestion",
              service_requested="Open on Sundays"),
+        # The other end of November in Shanghai: 23:59:59 on the 30th, then December 1 00:00.
+        form("form-nov-30", None, "a2", "2026-11-30T15:59:59", "repair"),
+        form("form-dec-1", None, "a1", "2026-11-30T16:00:00", "other"),
     ):  # fmt: skip
         await save_form(conn, f, offered=True)
     yield conn
@@ -180,8 +183,23 @@ async def test_a_month_in_shanghai_counts_every_figure_on_local_days(
     assert report.complaints.suggestions == 1
     categories = {k.category: (k.count, k.previous, k.change) for k in report.categories}
     assert categories == {"inquiry": (1, 2, -0.5), "complaint": (1, 0, None),
-                          "suggestion": (1, 0, None), "repair": (0, 0, None),
+                          "suggestion": (1, 0, None), "repair": (1, 0, None),
                           "other": (0, 0, None)}  # fmt: skip
+    # The trend: every local day, every category. November 1 from its first second
+    # (October 31 23:59:59 is October's), November 30 to its last (December 1 00:00 is
+    # December's).
+    trend = dict(report.categories_by_day)
+    assert list(trend) == list(period.days)
+    assert all(list(n) == list(CATEGORIES) for n in trend.values())
+    nonzero = {d.isoformat(): {c: k for c, k in n.items() if k} for d, n in trend.items()
+               if any(n.values())}  # fmt: skip
+    assert nonzero == {"2026-11-01": {"inquiry": 1, "complaint": 1},
+                       "2026-11-10": {"suggestion": 1}, "2026-11-30": {"repair": 1}}  # fmt: skip
+    # The centre's satisfaction is the agents' summed: c2's record asked and scored 5, c3's
+    # asked with no score.
+    assert (report.satisfaction_asked, report.satisfaction_scored, report.satisfaction_mean) == (
+        2, 1, 5.0)  # fmt: skip
+    assert report.satisfaction_asked == a1.satisfaction_asked + a2.satisfaction_asked
     assert report.notes == []
 
 
@@ -195,6 +213,12 @@ async def test_the_same_records_in_utc_make_another_month(month: asyncpg.Connect
     assert (hours[0].offered, hours[16].offered) == (0, 2)  # c5 and "dec" at 16:xx UTC
     assert report.rings == [2, 0, 1, 1, 0, 0, 0]
     assert {k.category: k.count for k in report.categories}["inquiry"] == 0
+    # c2's record (November 1 00:00 in Shanghai) is October's in UTC; December 1 00:00 in
+    # Shanghai is November 30 in UTC.
+    trend = {d.isoformat(): n for d, n in report.categories_by_day}
+    assert (trend["2026-11-01"]["inquiry"], trend["2026-11-01"]["complaint"]) == (0, 1)
+    assert (trend["2026-11-30"]["repair"], trend["2026-11-30"]["other"]) == (1, 1)
+    assert sum(sum(n.values()) for n in trend.values()) == 4  # c3, the suggestion, the two of the 30th
 
 
 async def test_a_period_not_over_says_so(month: asyncpg.Connection) -> None:
