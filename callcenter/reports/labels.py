@@ -28,6 +28,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "complaints": ("投诉与建议", "Complaints and suggestions"),
     "callbacks": ("放弃来电回拨", "Abandoned callers called back"),
     "categories": ("来电类别", "Calls by category"),
+    "categories_by_day": ("来电类别每日趋势", "Calls by category by day"),
     # queue figures
     "queue": ("队列", "Queue"),
     "day": ("日期", "Day"),
@@ -65,6 +66,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "hung_up_first": ("坐席先挂机", "Hung up before the caller"),
     "records_missing": ("未填记录", "Records missing"),
     "satisfaction_asked": ("满意度询问", "Satisfaction asked"),
+    "satisfaction_scored": ("满意度已评分", "Satisfaction scored"),
     "satisfaction_mean": ("满意度均分", "Satisfaction (mean)"),
     # complaints
     "received": ("受理量", "Received"),

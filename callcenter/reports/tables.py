@@ -32,6 +32,7 @@ __all__ = [
     "by_hour_table",
     "callback_attempts_table",
     "callback_entries",
+    "categories_by_day_table",
     "categories_table",
     "centre_entries",
     "complaint_class_table",
@@ -189,6 +190,17 @@ def categories_table(report: Report) -> Table:
     )
 
 
+def categories_by_day_table(report: Report) -> Table:
+    """The records by category on each local day of the period (the trend): a
+    column a category, in the order the report names them."""
+    names = list(dict.fromkeys(c for _, counts in report.categories_by_day for c in counts))
+    return Table(
+        "categories_by_day",
+        (Column("day", "date"), *(Column(c, "count") for c in names)),
+        [(d, *(counts.get(c, 0) for c in names)) for d, counts in report.categories_by_day],
+    )
+
+
 def complaint_class_table(report: Report) -> Table:
     return Table(
         "complaints",
@@ -228,8 +240,14 @@ def header_entries(report: Report) -> list[Entry]:
 
 
 def centre_entries(report: Report) -> list[Entry]:
+    """The centre's calls, then its satisfaction (the agents' records summed)."""
     c = report.centre
-    return [Entry(key, get(c), kind) for key, kind, get in _QUEUE]
+    return [
+        *(Entry(key, get(c), kind) for key, kind, get in _QUEUE),
+        Entry("satisfaction_asked", report.satisfaction_asked, "count"),
+        Entry("satisfaction_scored", report.satisfaction_scored, "count"),
+        Entry("satisfaction_mean", report.satisfaction_mean, "score"),
+    ]
 
 
 def complaint_entries(report: Report) -> list[Entry]:
@@ -270,6 +288,7 @@ def sections(report: Report) -> list[Table]:
         complaint_status_table(report),
         callback_attempts_table(report),
         categories_table(report),
+        categories_by_day_table(report),
     ]
 
 

@@ -7,7 +7,7 @@ fraction shown with a percent format, a rate without a base an empty cell),
 days are dates, so the managers can compute on them. Native charts: the
 service level and the abandonment rate by day (lines), the calls by hour of
 day and the answer time in rings (columns), the categories against the period
-before (columns).
+before (columns) and by day (lines, one a category: the trend).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .tables import (
     by_hour_table,
     callback_attempts_table,
     callback_entries,
+    categories_by_day_table,
     categories_table,
     centre_entries,
     complaint_class_table,
@@ -70,6 +71,9 @@ _NUMBER_FORMATS: dict[Kind, str] = {
 
 _HEADER_ROW = 3  # the first table's header; the rows above name the section and the period
 _CHART_SIZE = {"x_scale": 1.5, "y_scale": 1.1}
+_CHART_ROWS = 18  # the rows a chart covers (288 px × 1.1 at 20 px a row), and a margin
+#: The categories' lines, in the order of their columns.
+_LINE_COLOURS = ("#2E75B6", "#C00000", "#70AD47", "#ED7D31", "#A5A5A5", "#7030A0")
 
 
 class _Sheet:
@@ -134,7 +138,7 @@ class _Sheet:
         """A chart of the columns `series` (column, colour) against column 0 of `rows`;
         none for a table without rows (Excel would repair a chart of no cells)."""
         first, last = rows
-        if last < first:
+        if last < first or not series:
             return
         chart = self.book.add_chart(kind)
         name = self.ws.name
@@ -235,6 +239,13 @@ def render_xlsx(report: Report) -> bytes:
     rows = s.table(_HEADER_ROW, categories_table(report))
     s.chart({"type": "column"}, "categories", [(1, "#2E75B6"), (2, "#A5A5A5")],
             rows, (rows[1] + 2, 0))  # fmt: skip
+    row = rows[1] + 2 + _CHART_ROWS
+    s.subtitle(row, "categories_by_day")
+    trend = categories_by_day_table(report)
+    rows = s.table(row + 1, trend)
+    lines = [(col, _LINE_COLOURS[(col - 1) % len(_LINE_COLOURS)])
+             for col in range(1, len(trend.columns))]  # fmt: skip
+    s.chart({"type": "line"}, "categories_by_day", lines, rows, (row + 1, len(trend.columns) + 1))
 
     book.close()
     return out.getvalue()

@@ -238,7 +238,17 @@ async def test_the_csv_has_every_section_with_chinese_and_english_labels(
     assert {"全中心 / Whole centre", "坐席统计 / By agent", "来电类别 / Calls by category"} <= (
         sections)  # fmt: skip
     assert rows[2] == ["2026-11", SHANGHAI, "2026-12-07T20:00:00+08:00", ""]
-    centre = rows[rows.index(["全中心 / Whole centre"]) + 2]
-    assert centre[:6] == ["8", "4", "3", "0.4286", "0.75", "0.7143"]
+    centre_at = rows.index(["全中心 / Whole centre"])
+    centre = dict(zip(rows[centre_at + 1], rows[centre_at + 2], strict=True))
+    assert [centre[h] for h in rows[centre_at + 1][:6]] == [
+        "8", "4", "3", "0.4286", "0.75", "0.7143"]  # fmt: skip
+    assert (centre["满意度询问 / Satisfaction asked"], centre["满意度已评分 / Satisfaction scored"],
+            centre["满意度均分 / Satisfaction (mean)"]) == ("2", "1", "5.0")  # fmt: skip
+    trend = rows.index(["来电类别每日趋势 / Calls by category by day"])
+    assert rows[trend + 1] == ["日期 / Day", "咨询 / Inquiry", "投诉 / Complaint",
+                               "建议 / Suggestion", "报修 / Repair", "其他 / Other"]  # fmt: skip
+    assert rows[trend + 2] == ["2026-11-01", "1", "1", "0", "0", "0"]
+    assert rows[trend + 31] == ["2026-11-30", "0", "0", "0", "1", "0"]
+    assert len(rows) == trend + 32  # the last section: its 30 days
     by_agent = rows.index(["坐席统计 / By agent"])
     assert rows[by_agent + 2][:5] == ["a1", "李明", "1", "1", "1"]

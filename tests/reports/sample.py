@@ -1,6 +1,7 @@
 """Hand-built reports for the renderers' tests: `sample()` with two queues, four
 days across the end of a month, three agents (one who did nothing, so their
-rates are None), complaints and call-backs; `empty()` a period with no call."""
+rates are None), complaints, call-backs and the categories by day; `empty()` a
+period with no call."""
 
 from __future__ import annotations
 
@@ -92,6 +93,14 @@ CATEGORIES = [
     CategoryFigures("other", 5, 5),
 ]
 
+# The same records by local day (the trend): each category's days sum to its count.
+CATEGORIES_BY_DAY = [
+    (date(2026, 10, 30), {"inquiry": 30, "complaint": 2, "suggestion": 1, "repair": 10, "other": 2}),
+    (date(2026, 10, 31), {"inquiry": 35, "complaint": 3, "suggestion": 2, "repair": 10, "other": 2}),
+    (date(2026, 11, 1), {"inquiry": 15, "complaint": 1, "suggestion": 1, "repair": 5, "other": 1}),
+    (date(2026, 11, 2), {"inquiry": 0, "complaint": 0, "suggestion": 0, "repair": 0, "other": 0}),
+]  # fmt: skip
+
 
 def sample() -> Report:
     return Report(
@@ -107,7 +116,11 @@ def sample() -> Report:
         callbacks=CALLBACKS,
         categories=list(CATEGORIES),
         notes=["the period is not over yet"],
+        categories_by_day=[(d, dict(n)) for d, n in CATEGORIES_BY_DAY],
     )
+
+
+_NAMES = ("inquiry", "complaint", "suggestion", "repair", "other")
 
 
 def empty(period: Period = PERIOD) -> Report:
@@ -123,6 +136,6 @@ def empty(period: Period = PERIOD) -> Report:
         agents=[],
         complaints=ComplaintFigures(0, {}, {}, 0, 0, 0, 0, 0, 0),
         callbacks=CallbackFigures(0, 0, 0, 0, {}),
-        categories=[CategoryFigures(c, 0, 0) for c in
-                    ("inquiry", "complaint", "suggestion", "repair", "other")],
+        categories=[CategoryFigures(c, 0, 0) for c in _NAMES],
+        categories_by_day=[(d, dict.fromkeys(_NAMES, 0)) for d in period.days],
     )  # fmt: skip

@@ -63,6 +63,12 @@ def test_summary_names_the_period_its_zone_and_the_centres_figures(book: openpyx
     assert value(ws, "abandonment_rate", centre).value == pytest.approx((23 - 7) / (150 - 7))
     assert value(ws, "asa_seconds", centre).value == pytest.approx(1100 / 120)
     assert value(ws, "longest_wait_seconds", centre).value == 130.0
+    # The centre's satisfaction: the agents' summed (40 + 10 asked, 35 + 8 scored).
+    assert value(ws, "satisfaction_asked", centre).value == 50
+    assert value(ws, "satisfaction_scored", centre).value == 43
+    mean = value(ws, "satisfaction_mean", centre)
+    assert mean.value == pytest.approx((160 + 36) / 43)
+    assert mean.number_format == "0.00"
 
 
 def test_queues_each_then_the_centre(book: openpyxl.Workbook) -> None:
@@ -106,13 +112,30 @@ def test_by_hour_rings_and_categories(book: openpyxl.Workbook) -> None:
     assert [ws.cell(r, 2).value for r in range(HEADER + 1, HEADER + 8)] == [50, 30, 22, 10, 5, 2, 1]
 
     ws = book[SHEETS["categories"]]
-    assert [c.value for c in ws[HEADER]] == [label("category"), label("count"),
-                                             label("previous"), label("change")]  # fmt: skip
-    inquiry = [c.value for c in ws[HEADER + 1]]
+    header = [c.value for c in ws[HEADER]][:4]  # (the trend below has six columns)
+    assert header == [label("category"), label("count"), label("previous"), label("change")]
+    inquiry = [c.value for c in ws[HEADER + 1]][:4]
     assert inquiry == ["咨询 / Inquiry", 80, 64, pytest.approx(0.25)]
     assert ws.cell(HEADER + 2, 4).value == pytest.approx(-0.25)
     assert ws.cell(HEADER + 3, 4).value is None  # suggestions: none in the period before
     assert ws.cell(HEADER + 1, 4).number_format == "0.0%"
+
+
+def test_categories_by_day_below_the_categories(book: openpyxl.Workbook) -> None:
+    ws = book[SHEETS["categories"]]
+    header = row_of(ws, label("categories_by_day")) + 1
+    assert [c.value for c in ws[header]][:6] == [
+        label("day"), "咨询 / Inquiry", "投诉 / Complaint", "建议 / Suggestion", "报修 / Repair",
+        "其他 / Other"]  # fmt: skip
+    rows = [[c.value for c in ws[r]][:6] for r in range(header + 1, header + 5)]
+    assert rows == [
+        [datetime(2026, 10, 30), 30, 2, 1, 10, 2],
+        [datetime(2026, 10, 31), 35, 3, 2, 10, 2],
+        [datetime(2026, 11, 1), 15, 1, 1, 5, 1],
+        [datetime(2026, 11, 2), 0, 0, 0, 0, 0],
+    ]
+    assert ws.cell(header + 1, 1).number_format == "yyyy-mm-dd"
+    assert ws.cell(header + 5, 1).value is None  # the period's four days, no more
 
 
 def test_agents(book: openpyxl.Workbook) -> None:
@@ -153,18 +176,25 @@ def test_native_charts_on_their_sheets() -> None:
     assert charts == {
         SHEETS["summary"]: 0, SHEETS["queues"]: 0, SHEETS["by_day"]: 2, SHEETS["by_hour"]: 1,
         SHEETS["rings"]: 1, SHEETS["agents"]: 0, SHEETS["complaints"]: 0,
-        SHEETS["callbacks"]: 0, SHEETS["categories"]: 1,
+        SHEETS["callbacks"]: 0, SHEETS["categories"]: 2,
     }  # fmt: skip
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         xml = {n: z.read(n).decode() for n in z.namelist() if re.match(r"xl/charts/chart\d+\.xml$", n)}
-    assert len(xml) == 5
+    assert len(xml) == 6
     kinds = sorted("line" if "<c:lineChart>" in x else "column" for x in xml.values())
-    assert kinds == ["column", "column", "column", "line", "line"]
+    assert kinds == ["column", "column", "column", "line", "line", "line"]
     # The service level's line reads the by-day sheet's service level column (E), days 1-4.
     refs = " ".join(xml.values())
     assert "'每日 By day'!$E$5:$E$8" in refs
     assert "'每日 By day'!$A$5:$A$8" in refs
     assert "'振铃 Rings'!$B$5:$B$11" in refs
+    # The trend: a line a category, each reading its column of the four days.
+    trend = next(x for x in xml.values() if "类别 Categories" in x and "<c:lineChart>" in x)
+    assert trend.count("<c:ser>") == 5
+    ws = openpyxl.load_workbook(io.BytesIO(data))[SHEETS["categories"]]
+    first = row_of(ws, label("categories_by_day")) + 2
+    for col in "ABCDEF":
+        assert f"'类别 Categories'!${col}${first}:${col}${first + 3}" in trend
 
 
 def test_an_empty_report_renders_with_empty_rates() -> None:
@@ -192,5 +222,11 @@ def test_sections_without_rows() -> None:
     book = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))
     assert book[SHEETS["agents"]].cell(HEADER + 1, 1).value is None
     assert book[SHEETS["categories"]].cell(HEADER, 1).value == label("category")
-    assert len(book[SHEETS["categories"]]._charts) == 0  # no chart of no cells
+    assert len(book[SHEETS["categories"]]._charts) == 1  # no chart of no cells; the trend's
     assert len(book[SHEETS["by_day"]]._charts) == 2
+    report = dataclasses.replace(report, categories_by_day=[])
+    book = openpyxl.load_workbook(io.BytesIO(render_xlsx(report)))
+    assert len(book[SHEETS["categories"]]._charts) == 0
+    assert book[SHEETS["categories"]].cell(
+        row_of(book[SHEETS["categories"]], label("categories_by_day")) + 1, 1
+    ).value == label("day")
