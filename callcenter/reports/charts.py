@@ -1,7 +1,7 @@
 """A report's pictures for the PDF, drawn with matplotlib (docs/decisions/0010-reports.md):
 the service level and the abandonment rate by day, the calls by hour of day, the
-answer time in rings, the categories against the period before. Each is PNG
-bytes.
+answer time in rings, the categories against the period before and by day (the
+trend). Each is PNG bytes.
 
 The figures are drawn on `matplotlib.figure.Figure` objects and saved through
 the Agg canvas directly: pyplot is never imported, so no backend is chosen for
@@ -17,13 +17,14 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from .labels import en, label
 from .model import RING_BUCKETS, QueueFigures, Report
@@ -45,9 +46,13 @@ CJK_FAMILIES = (
 )
 
 #: The pictures, in the order the PDF shows them.
-CHARTS = ("service_level", "abandonment_rate", "by_hour", "rings", "categories")
+CHARTS = (
+    "service_level", "abandonment_rate", "by_hour", "rings", "categories", "categories_by_day",
+)  # fmt: skip
 
 _BLUE, _GREEN, _RED, _GREY = "#2E75B6", "#70AD47", "#C00000", "#A5A5A5"
+#: The categories' lines, in the report's order of categories.
+_LINES = (_BLUE, _RED, _GREEN, "#ED7D31", _GREY, "#7030A0")
 _SIZE = (4.8, 2.6)  # inches: three abreast on a landscape page
 #: A picture's height over its width.
 ASPECT = _SIZE[1] / _SIZE[0]
@@ -114,16 +119,22 @@ def _rate(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+def _day_ticks(ax: Axes, days: Sequence[date]) -> None:
+    """At most 12 days named under the x axis (positions 0 … len(days) − 1): more
+    would overlap on a quarter."""
+    step = max(1, math.ceil(len(days) / 12))
+    ax.set_xticks(list(range(len(days)))[::step], [f"{d:%m-%d}" for d in days[::step]],
+                  fontsize=6.5)  # fmt: skip
+
+
 def _by_day(
     report: Report, text: _Text, key: str, get: Callable[[QueueFigures], float | None], colour: str
 ) -> bytes:
     fig, ax = _figure()
     days = [d for d, _ in report.by_day]
     values = [_rate(get(q)) for _, q in report.by_day]
-    x = list(range(len(days)))
-    ax.plot(x, values, color=colour, linewidth=1.5, marker="o", markersize=3)
-    step = max(1, math.ceil(len(days) / 16))
-    ax.set_xticks(x[::step], [f"{d:%m-%d}" for d in days[::step]], fontsize=6.5)
+    ax.plot(list(range(len(days))), values, color=colour, linewidth=1.5, marker="o", markersize=3)
+    _day_ticks(ax, days)
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.tick_params(axis="y", labelsize=6.5)
@@ -181,6 +192,26 @@ def _categories(report: Report, text: _Text) -> bytes:
     ], font_ticks=True)  # fmt: skip
 
 
+def _categories_by_day(report: Report, text: _Text) -> bytes:
+    """A line a category over the period's days: the trend of the records."""
+    fig, ax = _figure()
+    trend = report.categories_by_day
+    names = list(dict.fromkeys(c for _, counts in trend for c in counts))
+    x = list(range(len(trend)))
+    for i, name in enumerate(names):
+        ax.plot(x, [counts.get(name, 0) for _, counts in trend], color=_LINES[i % len(_LINES)],
+                linewidth=1.2, marker="o", markersize=2, label=heading(name, text))  # fmt: skip
+    _day_ticks(ax, [d for d, _ in trend])
+    top = max((n for _, counts in trend for n in counts.values()), default=0)
+    ax.set_ylim(0, max(1, top) * 1.08)  # whole records: no axis of fractions when all are 0
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.tick_params(axis="y", labelsize=6.5)
+    if names:
+        _legend(ax, text)
+    _title(ax, text, "categories_by_day")
+    return _png(fig)
+
+
 @dataclass(frozen=True, slots=True)
 class Pictures:
     """The charts as PNG, by name (`CHARTS`), and whether their labels are Chinese too."""
@@ -202,5 +233,6 @@ def draw(report: Report, *, font: CjkFont | bool | None = True) -> Pictures:
         "by_hour": _by_hour(report, text),
         "rings": _rings(report, text),
         "categories": _categories(report, text),
+        "categories_by_day": _categories_by_day(report, text),
     }
     return Pictures(png, text.font is not None)

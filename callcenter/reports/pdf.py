@@ -50,6 +50,7 @@ from .tables import (
     by_hour_table,
     callback_attempts_table,
     callback_entries,
+    categories_by_day_table,
     categories_table,
     centre_entries,
     complaint_class_table,
@@ -221,7 +222,9 @@ def _story(w: _Writer, pictures: charts.Pictures) -> list[Any]:
         Image(io.BytesIO(pictures.png[name]), width=_CHART_WIDTH, height=height)
         for name in charts.CHARTS
     ]
-    grid = [images[i : i + 3] + [""] * (3 - len(images[i : i + 3])) for i in range(0, 5, 3)]
+    grid = [
+        images[i : i + 3] + [""] * (3 - len(images[i : i + 3])) for i in range(0, len(images), 3)
+    ]
     pictures_table = Table(grid, colWidths=[_WIDTH / 3] * 3, hAlign="LEFT")
     pictures_table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
     story += [Spacer(1, 4 * mm), pictures_table]
@@ -241,6 +244,8 @@ def _story(w: _Writer, pictures: charts.Pictures) -> list[Any]:
     side_by_side.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
                                       ("LEFTPADDING", (0, 0), (-1, -1), 0)]))  # fmt: skip
     story += [CondPageBreak(50 * mm), side_by_side]
+    story += [CondPageBreak(40 * mm), w.heading("categories_by_day"),
+              w.section(categories_by_day_table(report), 18 * mm, _WIDTH / 2)]  # fmt: skip
 
     story += [CondPageBreak(40 * mm), w.heading("agents"), w.section(agents_table(report), 18 * mm)]
 

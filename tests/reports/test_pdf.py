@@ -51,6 +51,10 @@ def test_the_centres_figures_under_both_languages(text: str) -> None:
     assert "放弃率 / Abandonment rate 11.2%" in text  # (23 - 7) / 143
     assert "平均应答时间(秒) / ASA (s) 9.2" in text  # 1100 s / 120
     assert "呼入量 / Offered 150" in text
+    # The centre's satisfaction: the agents' summed, 196 points over 43 scores.
+    assert "满意度询问 / Satisfaction asked 50" in text
+    assert "满意度已评分 / Satisfaction scored 43" in text
+    assert "满意度均分 / Satisfaction (mean) 4.56" in text
 
 
 def test_the_sections_and_their_figures(text: str) -> None:
@@ -58,7 +62,8 @@ def test_the_sections_and_their_figures(text: str) -> None:
                     "应答振铃次数分布 / Answer time in rings", "坐席统计 / By agent",
                     "投诉与建议 / Complaints and suggestions",
                     "放弃来电回拨 / Abandoned callers called back",
-                    "来电类别 / Calls by category"):  # fmt: skip
+                    "来电类别 / Calls by category",
+                    "来电类别每日趋势 / Calls by category by day"):  # fmt: skip
         assert heading in text
     assert "hotline 120 100 90 78.3%" in text  # 90 / (120 - 5)
     assert "repair 30 20 12 42.9%" in text
@@ -71,6 +76,9 @@ def test_the_sections_and_their_figures(text: str) -> None:
     assert "采纳率 / Adoption rate 33.3%" in text
     assert "已办结 / Closed 3" in text
     assert "未能拨出 / Could not be placed 1" in text
+    # The trend: a day, then its inquiries, complaints, suggestions, repairs and others.
+    assert "2026-10-31 35 3 2 10 2" in text
+    assert "2026-11-02 0 0 0 0 0" in text
 
 
 def test_an_empty_report_renders() -> None:
@@ -84,6 +92,7 @@ def test_a_quarter_runs_over_pages_with_every_day() -> None:
     text = text_of(pdf)
     assert "统计期间 / Period: 2026-Q4" in text
     assert "2026-10-01 0 0 0" in text and "2026-12-31 0 0 0" in text
+    assert "2026-12-31 0 0 0 0 0" in text  # the trend's last day
     assert len(pypdf.PdfReader(io.BytesIO(pdf)).pages) > 4
 
 
@@ -92,6 +101,8 @@ def test_english_alone_without_a_cjk_font() -> None:
     assert "Hotline service report" in text
     assert "Period: 2026-10-30..2026-11-02" in text
     assert "Service level (three rings) 71.3%" in text
+    assert "Satisfaction (mean) 4.56" in text
+    assert "Calls by category by day" in text
     assert "热线" not in text and "三声" not in text
 
 
