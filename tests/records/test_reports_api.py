@@ -73,6 +73,11 @@ async def test_supervisors_managers_and_qa_fetch_a_report_agents_and_team_leader
         assert (body["period"], body["time_zone"], body["first_day"], body["last_day"]) == (
             "2026-11", SHANGHAI, "2026-11-01", "2026-11-30")  # fmt: skip
         assert body["sections"]["centre"][0]["offered"] == 8
+        assert body["sections"]["centre"][0]["satisfaction_mean"] == 5.0
+        trend = body["sections"]["categories_by_day"]
+        assert len(trend) == 30 and trend[0] == {
+            "day": "2026-11-01", "inquiry": 1, "complaint": 1, "suggestion": 0, "repair": 0,
+            "other": 0}  # fmt: skip
     for who, status in (("a1", 403), ("tl", 403), ("nobody", 401)):
         r = await api.get("/api/reports", who, period="2026-11")
         assert r.status == status and "error" in await r.json()
