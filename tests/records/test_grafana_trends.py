@@ -189,3 +189,37 @@ async def test_the_fixture_has_every_figure_the_panels_show(records: asyncpg.Con
                     seen[column] = seen.get(column, 0) + value
     missing = sorted(c for c, v in seen.items() if not v)
     assert missing == ["no_agent", "other", "repair"], missing
+
+
+def reader_sql() -> str:
+    """The read-only role's SQL, as docs/metrics.md gives it."""
+    text = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    section = text[text.index("## Grafana trends (PostgreSQL)") :]
+    return section[section.index("```sql\n") + 7 : section.index("```\n", section.index("```sql"))]
+
+
+async def test_the_documented_read_only_role_runs_every_panel_and_writes_nothing(
+    records: asyncpg.Connection, database: str
+) -> None:
+    name = database.split("?")[0].rsplit("/", 1)[1]
+    await records.execute(reader_sql().replace("DATABASE callcenter", f'DATABASE "{name}"'))
+    try:
+        base, _, query = database.partition("?")
+        reader = await asyncpg.connect(
+            base.split("//", 1)[0] + "//grafana_reader:change%20me@" + base.split("@", 1)[1]
+            + (f"?{query}" if query else "")
+        )  # fmt: skip
+        try:
+            for title, sql in targets():
+                everything = expand(sql, RANGE.start, RANGE.end, bucket="week", zone=SHANGHAI,
+                                    queues=["hotline", "sales"])  # fmt: skip
+                assert await reader.fetch(everything), title
+            with pytest.raises(asyncpg.PostgresError, match="read-only transaction"):
+                await reader.execute("DELETE FROM call_forms")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await reader.fetch("SELECT * FROM customers")
+        finally:
+            await reader.close()
+    finally:
+        await records.execute("REASSIGN OWNED BY grafana_reader TO CURRENT_USER;"
+                              " DROP OWNED BY grafana_reader; DROP ROLE grafana_reader")  # fmt: skip
