@@ -211,7 +211,7 @@ async def test_the_fixture_has_every_figure_the_panels_show(records: asyncpg.Con
                 if isinstance(value, (int, float)):
                     seen[column] = seen.get(column, 0) + value
     missing = sorted(c for c, v in seen.items() if not v)
-    assert missing == ["other", "repair"], missing  # no record of those categories
+    assert missing == [], missing
 
 
 def reader_sql() -> str:
