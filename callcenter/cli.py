@@ -175,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"callcenter: {exc}", file=sys.stderr)
             return EXIT_USAGE
         return run_on_loop(
-            settings, _with_database(settings, partial(_report_step, period, args.format, args.out))
+            settings, _with_database(settings, partial(
+                _report_step, period, args.format, args.out, settings.callbacks.time_zone
+            )),
         )
     if args.command == "demo":
         if args.agents < 1 or (args.rate is not None and args.rate < 0) or not (
@@ -277,14 +279,16 @@ async def _export_step(start: datetime, end: datetime, conn: Any, applied: list[
     return 0
 
 
-async def _report_step(period: Any, fmt: str, out: str, conn: Any, applied: list[Any]) -> int:
+async def _report_step(
+    period: Any, fmt: str, out: str, callback_zone: str, conn: Any, applied: list[Any]
+) -> int:
     import asyncio
     from datetime import UTC
 
     from .records.reports import gather
     from .reports.render import render
 
-    report = await gather(conn, period, datetime.now(UTC))
+    report = await gather(conn, period, datetime.now(UTC), callback_zone=callback_zone)
     done = await asyncio.to_thread(render, report, fmt)
     if out == "-":
         sys.stdout.buffer.write(done.data)

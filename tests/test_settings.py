@@ -413,3 +413,12 @@ def test_callbacks_trunk_and_caller_id(tmp_path: Path) -> None:
     assert "callbacks.trunk" in problem(tmp_path, '[callbacks]\ntrunk = "gateway"\n')
     assert "callbacks.caller_id" in problem(tmp_path, '[callbacks]\ncaller_id = "95 555"\n')
     assert "callbacks.ring_timeout" in problem(tmp_path, "[callbacks]\nring_timeout = 0\n")
+
+
+def test_a_zone_postgresql_does_not_know_is_refused_for_local_days(tmp_path):
+    # "localtime" is a file of the tz database, not a zone PostgreSQL can count days in.
+    for section in ("reports", "callbacks"):
+        path = tmp_path / f"{section}.toml"
+        path.write_text(f'[{section}]\ntime_zone = "localtime"\n')
+        with pytest.raises(SettingsError, match=f"{section}.time_zone"):
+            load_settings(path)

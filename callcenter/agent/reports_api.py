@@ -15,14 +15,20 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import available_timezones
 
 import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from callcenter.records.reports import gather
-from callcenter.reports.period import MAX_DAYS, Period, PeriodError, days, parse_period
+from callcenter.reports.period import (
+    MAX_DAYS,
+    Period,
+    PeriodError,
+    days,
+    parse_period,
+    zone_names,
+)
 from callcenter.reports.render import FORMATS, render
 from callcenter.roles import Permission
 
@@ -85,7 +91,7 @@ _YEAR = "(19[7-9][0-9]|2[0-9]{3})"
 _COMMON = [
     {"name": "format", "in": "query", "schema": {"enum": list(FORMATS), "default": "json"}},
     {"name": "tz", "in": "query", "description": "the local days' time zone (default"
-     " [reports] time_zone)", "schema": {"enum": sorted(available_timezones() | {"UTC"})}},
+     " [reports] time_zone)", "schema": {"enum": sorted(zone_names())}},
 ]  # fmt: skip
 QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("/api/reports", "get"): [
@@ -132,13 +138,17 @@ class ReportsApi:
         zone: str,
         directory: Path,
         now: Callable[[], datetime] = _now,
+        callback_zone: str | None = None,
+        turn: asyncio.Lock | None = None,
     ) -> None:
         self.sessions = sessions
         self._pool = pool
         self.zone = zone  # [reports] time_zone
         self.directory = directory  # where the monthly reports are written
         self._now = now
-        self._turn = asyncio.Lock()  # one report rendered at a time
+        self.callback_zone = callback_zone  # [callbacks] time_zone
+        # One report rendered at a time, the monthly one's included (floor_side/reports.py).
+        self._turn = turn if turn is not None else asyncio.Lock()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -172,6 +182,8 @@ class ReportsApi:
             except ValueError:
                 given = q.get("from")
                 raise PeriodError(f"from: an ISO date (2026-11-05), not {given!r}") from None
+            if first.year > 9000:  # its last day must be a date too
+                raise PeriodError("the days must lie between 1970 and 9998")
             return days(first, first + timedelta(days=count - 1), zone)
 
         return await self._answer(login.user_id, fmt, period)
@@ -189,7 +201,8 @@ class ReportsApi:
             raise _json_error(400, str(exc)) from None
         async with self._turn:
             async with pooled(self._pool, "reports") as conn:
-                figures = await gather(conn, period, self._now())
+                figures = await gather(conn, period, self._now(),
+                                       callback_zone=self.callback_zone)  # fmt: skip
             done = await asyncio.to_thread(render, figures, fmt)
         log.info("report made", period=period.label, format=fmt, user=user, bytes=len(done.data))
         return web.Response(

@@ -144,6 +144,8 @@ class Floor:
         self.reports: ReportsApi | None = None
         self.callback_work: CallbackWork | None = None
         self.monthly_reports: MonthlyReports | None = None
+        # One report rendered at a time: the API's and the monthly one.
+        self.report_turn = asyncio.Lock()
         self.http_addresses: list[str] = []
 
     def on_loop(self, collector: Collector) -> None:
@@ -230,6 +232,8 @@ class Floor:
             zone=rs.time_zone,
             formats=rs.formats,
             delay=timedelta(hours=rs.delay_hours),
+            callback_zone=self.settings.callbacks.time_zone,
+            turn=self.report_turn,
         )
         monthly.start()
         stack.push_async_callback(monthly.stop)
@@ -418,6 +422,8 @@ class Floor:
             zone=self.settings.reports.time_zone,
             directory=self.settings.service.reports_dir,
             now=lambda: datetime.fromtimestamp(self.clock.wall(), UTC),
+            callback_zone=self.settings.callbacks.time_zone,
+            turn=self.report_turn,
         )
 
     def _queue_put(self, queue: QueueSettings) -> None:

@@ -3,16 +3,20 @@
 records still on their way are in), listed by `GET /api/reports/files`.
 
 Checked a minute after start (a service started for a moment writes nothing) and
-every ten minutes: the last month whose files are not all
-there is written, each file through a temporary name and a rename, so a file
-listed is whole. A failure (the database, a full disk) is logged, counted and
-tried again at the next check; files already written stay.
+every ten minutes: the last month over (once `delay_hours` have passed since its
+end; until then the month before it) is written if any of its files is missing,
+each file through a temporary name of its own, synced and renamed (the directory
+synced after), so a file listed is whole; temporary files a killed process left
+are removed at start. A failure (the database, a full disk) is logged, counted and
+tried again at the next check; files already written stay. Rendering takes the
+reports API's turn (one report rendered at a time).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,6 +51,8 @@ class MonthlyReports(Collector):
         interval: float = 600.0,
         first_after: float = 60.0,
         timeout: float = 300.0,
+        callback_zone: str | None = None,
+        turn: asyncio.Lock | None = None,
     ) -> None:
         self._pool = pool
         self._now = now
@@ -57,6 +63,8 @@ class MonthlyReports(Collector):
         self.interval = interval
         self.first_after = first_after
         self.timeout = timeout
+        self.callback_zone = callback_zone  # [callbacks] time_zone
+        self._turn = turn if turn is not None else asyncio.Lock()
         self.written: dict[str, int] = {fmt: 0 for fmt in self.formats}
         self.failures = 0
         self.last_written: float | None = None  # wall seconds
@@ -89,10 +97,10 @@ class MonthlyReports(Collector):
         if due is None:
             return []
         period, formats = due
-        async with asyncio.timeout(self.timeout):
+        async with self._turn, asyncio.timeout(self.timeout):
             pool = await self._pool()
             async with pool.acquire() as conn:
-                report = await gather(conn, period, now)
+                report = await gather(conn, period, now, callback_zone=self.callback_zone)
             await asyncio.to_thread(self.directory.mkdir, parents=True, exist_ok=True)
             written = []
             for fmt in formats:
@@ -108,6 +116,10 @@ class MonthlyReports(Collector):
 
     async def _run(self) -> None:
         await asyncio.sleep(self.first_after)
+        try:
+            await asyncio.to_thread(_remove_leftovers, self.directory)
+        except OSError as exc:
+            log.warning("monthly reports' temporary files not removed", error=repr(exc))
         while True:
             try:
                 await self.write_due()
@@ -144,10 +156,13 @@ class MonthlyReports(Collector):
 
 
 def _write(path: Path, data: bytes) -> None:
-    """`data` into `path` whole or not at all: a temporary file, synced, renamed."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """`data` into `path` whole or not at all: a temporary file of its own (a write
+    its timeout gave up on may still run in its thread), synced, renamed, and the
+    directory synced so that the rename survives a crash."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
-        with open(tmp, "wb") as f:
+        with open(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -155,3 +170,15 @@ def _write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _remove_leftovers(directory: Path) -> None:
+    """The temporary files of writes a killed process did not finish."""
+    if directory.is_dir():
+        for path in directory.glob(".report-*.tmp"):
+            path.unlink(missing_ok=True)

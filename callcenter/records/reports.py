@@ -12,6 +12,7 @@ is read here.
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -49,8 +50,13 @@ SELECT GROUPING(queue, day, hour, ring) AS g, queue, day, hour, ring, {QUEUE_FIG
 _BY_QUEUE, _BY_DAY, _BY_HOUR, _BY_RING, _CENTRE = 0b0111, 0b1011, 0b1101, 0b1110, 0b1111
 
 
-async def gather(conn: asyncpg.Connection, period: Period, now: datetime) -> Report:
-    """The report of `period`, as the records stand at `now` (aware)."""
+async def gather(
+    conn: asyncpg.Connection, period: Period, now: datetime, *, callback_zone: str | None = None
+) -> Report:
+    """The report of `period`, as the records stand at `now` (aware). The call-backs'
+    figures are counted on the local days of `callback_zone` (`[callbacks] time_zone`,
+    where the worklist's items have their day), the period's zone if None; a note
+    says so when the two differ."""
     start, end = period.start, period.end
     rows = await conn.fetch(_CALLS, start, end, period.zone)
     queues: list[QueueFigures] = []
@@ -72,6 +78,9 @@ async def gather(conn: asyncpg.Connection, period: Period, now: datetime) -> Rep
         elif g == _CENTRE:
             centre = queue_figures("", r)
     queues.sort(key=lambda q: q.queue)
+    notes = [] if now >= end else ["period-not-over"]
+    if callback_zone and callback_zone != period.zone:
+        notes.append(f"callbacks-zone:{callback_zone}")
     categories, categories_by_day = await _categories(conn, period)
     return Report(
         period=period,
@@ -83,9 +92,9 @@ async def gather(conn: asyncpg.Connection, period: Period, now: datetime) -> Rep
         rings=rings,
         agents=await _agents(conn, start, min(end, now)),
         complaints=await _complaints(conn, start, end, now),
-        callbacks=await _callbacks(conn, period),
+        callbacks=await _callbacks(conn, period, callback_zone or period.zone),
         categories=categories,
-        notes=[] if now >= end else ["period-not-over"],
+        notes=notes,
         categories_by_day=categories_by_day,
     )
 
@@ -150,8 +159,9 @@ async def _complaints(
     )  # fmt: skip
 
 
-async def _callbacks(conn: asyncpg.Connection, period: Period) -> CallbackFigures:
-    s = await callbacks.monthly(conn, period.first, period.end_day, period.tz)
+async def _callbacks(conn: asyncpg.Connection, period: Period, zone: str) -> CallbackFigures:
+    """The items made for the period's days, which are `zone`'s (the worklist's)."""
+    s = await callbacks.monthly(conn, period.first, period.end_day, ZoneInfo(zone))
     return CallbackFigures(s.abandoned, s.reached_same_day, s.reached, s.expired, s.attempts)
 
 

@@ -2,7 +2,8 @@
 header row and its rows, with an empty row between them. UTF-8 with a byte order
 mark, so that Excel opens the Chinese labels as such. Rates are fractions (0.8571),
 seconds have one decimal, days and times ISO 8601; an empty cell is "no figure" (a
-rate with no base). Pure."""
+rate with no base); text that a spreadsheet would take for a formula starts with an
+apostrophe. Pure."""
 
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ def cell(column: Column, value: Value) -> str | int | float:
     return value
 
 
+#: The first characters that make a spreadsheet read a cell as a formula (CSV injection).
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: str | int | float) -> str | int | float:
+    """Text a spreadsheet would run as a formula (an agent named "=HYPERLINK(…)"),
+    prefixed with an apostrophe so that it shows as text."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA) else value
+
+
 def render_csv(report: Report) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -43,5 +54,5 @@ def render_csv(report: Report) -> bytes:
         writer.writerow([heading(table.key, label)])
         writer.writerow([heading(c.key, label) for c in table.columns])
         for row in table.rows:
-            writer.writerow([cell(c, v) for c, v in zip(table.columns, row, strict=True)])
+            writer.writerow([_inert(cell(c, v)) for c, v in zip(table.columns, row, strict=True)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")

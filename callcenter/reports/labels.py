@@ -15,6 +15,13 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "time_zone": ("时区", "Time zone"),
     "generated_at": ("生成时间", "Generated at"),
     "notes": ("说明", "Notes"),
+    # notes (Report.notes: a key, or "key:value" with the value in place of {value})
+    "period-not-over": (
+        "统计期间尚未结束，数字截至生成时间", "The period is not over: figures as of its making"
+    ),
+    "callbacks-zone": (
+        "放弃来电回拨按 {value} 时区的日期统计", "Call-backs are counted on the days of {value}"
+    ),
     "summary": ("汇总", "Summary"),
     "figure": ("指标", "Figure"),
     "value": ("数值", "Value"),

@@ -58,6 +58,7 @@ from .tables import (
     complaint_status_table,
     generated_local,
     heading,
+    note_text,
     queues_table,
     rings_table,
 )
@@ -213,7 +214,7 @@ def _story(w: _Writer, pictures: charts.Pictures) -> list[Any]:
     ]
     story.append(w.para(" · ".join(meta), w.body))
     for note in report.notes:
-        story.append(w.para(f"{t('notes')}: {note}", w.body))
+        story.append(w.para(f"{t('notes')}: {note_text(note, t)}", w.body))
 
     story += [w.heading("centre"), w.entries(centre_entries(report), per_row=4)]
 

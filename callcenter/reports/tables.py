@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from .labels import LABELS
+from .labels import LABELS, label
 from .model import RING_BUCKETS, AgentFigures, QueueFigures, Report
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "header_entries",
     "heading",
     "named_tables",
+    "note_text",
     "queues_table",
     "rings_table",
     "sections",
@@ -292,6 +293,12 @@ def sections(report: Report) -> list[Table]:
     ]
 
 
+def note_text(note: str, text: Callable[[str], str]) -> str:
+    """A note of `Report.notes` ("key" or "key:value") in words, by `text`."""
+    key, _, value = note.partition(":")
+    return heading(key, text).replace("{value}", value) if key in LABELS else note
+
+
 def _one_row(key: str, entries: list[Entry]) -> Table:
     columns = tuple(Column(e.key, e.kind) for e in entries)
     return Table(key, columns, [tuple(e.value for e in entries)])
@@ -301,7 +308,7 @@ def named_tables(report: Report) -> list[tuple[str, Table]]:
     """Every section as a table with a name of its own, for the formats that print
     tables only (CSV, JSON): the header, the centre's, the complaints' and the
     call-backs' figures as one row each, then `sections`."""
-    notes = "; ".join(report.notes) or None
+    notes = "; ".join(note_text(n, label) for n in report.notes) or None
     header = [*header_entries(report), Entry("notes", notes, "text")]
     header[2] = Entry("generated_at", report.generated_at.astimezone(report.period.tz), "time")
     names = {"complaints": ("complaints_by_class", "complaints_by_status")}

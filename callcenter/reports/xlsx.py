@@ -40,6 +40,7 @@ from .tables import (
     complaint_status_table,
     header_entries,
     heading,
+    note_text,
     queues_table,
     rings_table,
 )
@@ -191,7 +192,7 @@ def render_xlsx(report: Report) -> bytes:
     row = s.entries(row, header_entries(report))
     for note in report.notes:
         s.ws.write_string(row, 0, label("notes"))
-        s.ws.write_string(row, 1, note)
+        s.ws.write_string(row, 1, note_text(note, label))
         row += 1
     s.subtitle(row + 1, "centre")
     s.entries(row + 2, centre_entries(report))

@@ -221,6 +221,31 @@ async def test_the_same_records_in_utc_make_another_month(month: asyncpg.Connect
     assert sum(sum(n.values()) for n in trend.values()) == 4  # c3, the suggestion, the two of the 30th
 
 
+async def test_call_backs_are_counted_on_the_worklists_days(month: asyncpg.Connection) -> None:
+    """The worklist's items have the local day of `[callbacks] time_zone`: an abandon at
+    16:30 UTC on November 1 (00:30 on the 2nd in Shanghai), reached at 20:00 UTC the same
+    UTC day, was reached on its own day when the worklist's days are UTC's."""
+    item = await month.fetchval(
+        "INSERT INTO callback_items (kind, number, local_day, queue, call_id, owed_since,"
+        " max_attempts, status, closed_as, made_at, updated_at) VALUES ('abandoned', $1,"
+        " '2026-11-01', 'hotline', 'c5', $2, 3, 'closed', 'reached', $2, $2) RETURNING id",
+        CALLER, datetime(2026, 11, 1, 16, 30, tzinfo=UTC),
+    )  # fmt: skip
+    await month.execute(
+        "INSERT INTO callback_attempts (item_id, at, actor, outcome) VALUES ($1, $2, 'a1',"
+        " 'reached')", item, datetime(2026, 11, 1, 20, tzinfo=UTC),
+    )  # fmt: skip
+    period = parse_period("2026-11", SHANGHAI)
+    report = await gather(month, period, NOW, callback_zone="UTC")
+    cb = report.callbacks
+    assert (cb.abandoned, cb.reached, cb.reached_same_day, cb.same_day_rate) == (1, 1, 1, 1.0)
+    assert report.notes == ["callbacks-zone:UTC"]
+    assert "Call-backs are counted on the days of UTC" in render_csv(report).decode("utf-8-sig")
+    # Counted in the report's own zone, the attempt falls on November 2.
+    alike = await gather(month, period, NOW, callback_zone=SHANGHAI)
+    assert (alike.callbacks.reached_same_day, alike.notes) == (0, [])
+
+
 async def test_a_period_not_over_says_so(month: asyncpg.Connection) -> None:
     report = await gather(month, parse_period("2026-11", SHANGHAI),
                           datetime(2026, 11, 15, tzinfo=UTC))  # fmt: skip

@@ -125,6 +125,10 @@ async def test_the_workbook_and_the_pdf_carry_the_months_figures(api: Api) -> No
         ("/days", {"days": "1"}, "from: an ISO date"),
         ("", {"period": "2026-11", "tz": "Mars/Olympus"}, "not an IANA time zone"),
         ("/days", {"from": "2026-11-05", "days": "1", "tz": "null"}, "not an IANA time zone"),
+        # A file of the tz database, not a zone PostgreSQL knows.
+        ("", {"period": "2026-11", "tz": "localtime"}, "not an IANA time zone"),
+        ("/days", {"from": "9999-12-31", "days": "1"}, "between 1970 and 9998"),
+        ("/days", {"from": "0001-01-01", "days": "1"}, "between 1970 and 9998"),
         ("", {"period": "2026-11", "format": "docx"}, "format: one of"),
         ("", {"period": "2026-11", "limit": "3"}, "not a parameter"),
         ("", {}, "give a period"),
@@ -226,3 +230,28 @@ def test_the_command_writes_a_report_and_refuses_a_bad_period(
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and "no month '2026-13'" in bad.stderr
+
+
+async def test_temporary_files_a_killed_writer_left_are_removed_at_start(
+    database: str, month: asyncpg.Connection, tmp_path: Path  # noqa: F811
+) -> None:
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=1)
+
+    async def get_pool() -> Any:
+        return pool
+
+    left = tmp_path / ".report-2026-11.csv.k3j2h1.tmp"
+    left.write_bytes(b"half a report")
+    monthly = MonthlyReports(get_pool, now=lambda: datetime(2026, 12, 7, tzinfo=UTC),
+                             directory=tmp_path, zone=SHANGHAI, formats=["csv"],
+                             delay=timedelta(hours=1), first_after=0, interval=60)  # fmt: skip
+    try:
+        monthly.start()
+        for _ in range(200):
+            if monthly.written["csv"]:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["report-2026-11.csv"]
+    finally:
+        await monthly.stop()
+        await pool.close()
