@@ -2,7 +2,7 @@
 (docs/reports.md): every `[reports] formats`, after `delay_hours` (so that the
 records still on their way are in), listed by `GET /api/reports/files`.
 
-Checked a minute after start (a service started for a moment writes nothing) and
+Checked ten minutes after start (a service started for a moment writes nothing) and
 every ten minutes: the last month over (once `delay_hours` have passed since its
 end; until then the month before it) is written if any of its files is missing,
 each file through a temporary name of its own, synced and renamed (the directory
@@ -49,7 +49,7 @@ class MonthlyReports(Collector):
         formats: Sequence[str],
         delay: timedelta,
         interval: float = 600.0,
-        first_after: float = 60.0,
+        first_after: float = 600.0,
         timeout: float = 300.0,
         callback_zone: str | None = None,
         turn: asyncio.Lock | None = None,
