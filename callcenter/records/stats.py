@@ -41,13 +41,11 @@ __all__ = [
     "AgentStats",
     "DayOffer",
     "QueueFigures",
-    "StateRow",
     "agent_day",
     "agent_figures",
     "agent_stats",
     "queue_figures",
     "queue_stats",
-    "state_seconds",
 ]
 
 
@@ -140,44 +138,45 @@ class AgentStats:
     idle_seconds: float  # in ready
 
 
-@dataclass(frozen=True, slots=True)
-class StateRow:
-    """One row of agent_state_history, as `state_seconds` reads it."""
-
-    agent_id: str
-    at: float  # wall seconds
-    state: str
-    boot: str  # the process that wrote it (the first part of its key)
-    seq: int  # its order in that process
-
-
-def state_seconds(rows: list[StateRow], start: float, end: float) -> dict[str, tuple[float, float]]:
-    """Per agent, (seconds not ready, seconds ready) within [start, end).
-
-    Each row opens an interval that the agent's next row of the same process
-    closes. A process that stopped wrote no row for it (its agents went
-    offline with it), so an agent's last row of a process is closed at that
-    process's last state change of any agent: the best trace of when it
-    stopped. `rows` holds, per agent, the last row before `start` and every
-    row in [start, end).
-    """
-    boot_end: dict[str, float] = {}
-    for row in rows:
-        boot_end[row.boot] = max(boot_end.get(row.boot, row.at), row.at)
-    ordered = sorted(rows, key=lambda r: (r.agent_id, r.at, r.boot, r.seq))
-    out: dict[str, tuple[float, float]] = {}
-    for i, row in enumerate(ordered):
-        nxt = ordered[i + 1] if i + 1 < len(ordered) else None
-        same = nxt is not None and nxt.agent_id == row.agent_id and nxt.boot == row.boot
-        closed = nxt.at if same and nxt is not None else boot_end[row.boot]
-        seconds = max(0.0, min(closed, end) - max(row.at, start))
-        paused, idle = out.get(row.agent_id, (0.0, 0.0))
-        if row.state == "not-ready":
-            paused += seconds
-        elif row.state == "ready":
-            idle += seconds
-        out[row.agent_id] = (paused, idle)
-    return out
+#: Per agent of $3, (seconds not ready, seconds ready) within [$1, $2), from their
+#: state changes: the last before $1 and every one in [$1, $2). Each change opens an
+#: interval that the agent's next change of the same process closes (a change's process
+#: is the first part of its key, its order in it the number after the last colon). A
+#: process that stopped wrote no change for it (its agents went offline with it), so an
+#: agent's last change of a process is closed at that process's last change of any of
+#: these agents: the best trace of when it stopped. Computed where the rows are (a
+#: month holds millions of changes), one agent at a time through the (agent_id, at)
+#: index, so that each agent's changes come in order (bench/records_scale.py).
+_STATE_SECONDS = """
+WITH h AS (
+    SELECT a.id AS agent_id, x.at, x.state, x.boot, x.next_at, x.next_boot
+      FROM (SELECT DISTINCT unnest($3::text[])) AS a(id)
+      CROSS JOIN LATERAL (
+        SELECT at, state, boot, lead(at) OVER w AS next_at, lead(boot) OVER w AS next_boot
+          FROM (SELECT at, state,
+                       CASE WHEN strpos(key, ':') > 0
+                            THEN left(key, length(key) - strpos(reverse(key), ':')) ELSE '' END
+                         COLLATE "C" AS boot,
+                       CASE WHEN strpos(key, ':') > 0
+                            THEN right(key, strpos(reverse(key), ':') - 1) ELSE key END AS seq
+                  FROM (SELECT at, state, key FROM (
+                          SELECT at, state, key FROM agent_state_history
+                           WHERE agent_id = a.id AND at < $1 ORDER BY at DESC LIMIT 1) AS last
+                        UNION ALL
+                        SELECT at, state, key FROM agent_state_history
+                         WHERE agent_id = a.id AND at >= $1 AND at < $2) AS k) AS r
+        WINDOW w AS (ORDER BY at, boot, coalesce(nullif(seq, ''), '0')::bigint)) AS x
+), ends AS (SELECT boot, max(at) AS boot_end FROM h GROUP BY boot)
+SELECT h.agent_id,
+       coalesce(sum(x.seconds) FILTER (WHERE h.state = 'not-ready'), 0)::float8 AS pause,
+       coalesce(sum(x.seconds) FILTER (WHERE h.state = 'ready'), 0)::float8 AS idle
+  FROM h JOIN ends ON ends.boot = h.boot
+ CROSS JOIN LATERAL (
+       SELECT greatest(0, extract(epoch FROM least(
+                  CASE WHEN h.next_boot = h.boot THEN h.next_at ELSE ends.boot_end END, $2)
+                  - greatest(h.at, $1))) AS seconds) AS x
+ GROUP BY h.agent_id
+"""
 
 
 async def agent_stats(
@@ -196,24 +195,10 @@ async def agent_stats(
         end,
         agent_ids,
     )
-    history = await conn.fetch(
-        """SELECT h.agent_id, h.at, h.state, h.key
-             FROM unnest($3::text[]) AS a(id)
-             CROSS JOIN LATERAL (
-                   SELECT agent_id, at, state, key FROM agent_state_history
-                    WHERE agent_id = a.id AND at < $1 ORDER BY at DESC LIMIT 1) AS h
-           UNION ALL
-           SELECT agent_id, at, state, key FROM agent_state_history
-            WHERE agent_id = ANY($3::text[]) AND at >= $1 AND at < $2""",
-        start,
-        end,
-        agent_ids,
-    )
-    rows = []
-    for r in history:
-        boot, _, seq = str(r["key"]).rpartition(":")
-        rows.append(StateRow(r["agent_id"], r["at"].timestamp(), r["state"], boot, int(seq or 0)))
-    durations = state_seconds(rows, start.timestamp(), end.timestamp())
+    durations = {
+        r["agent_id"]: (r["pause"], r["idle"])
+        for r in await conn.fetch(_STATE_SECONDS, start, end, agent_ids)
+    }
     counts = {r["agent_id"]: (r["handled"], r["missed"]) for r in attempts}
     return [
         AgentStats(agent, *counts.get(agent, (0, 0)), *durations.get(agent, (0.0, 0.0)))

@@ -27,7 +27,6 @@ from callcenter.agent.board import (
     day_start,
 )
 from callcenter.agent.messages import BoardFigures
-from callcenter.records.stats import StateRow, state_seconds
 from tests.acd.test_engine import Floor
 from tests.conftest import ManualClock
 
@@ -182,23 +181,6 @@ def test_records_baseline_counts_until_midnight_then_the_day_starts_again() -> N
     assert tally.figures(None, after).counted_since == day + 86400
     # The windows do not care about midnight.
     assert tally.queue_window("service", 900, after).offered == 2
-
-
-def test_state_seconds_close_a_stopped_process_at_its_last_state_change() -> None:
-    start, end = 1000.0, 2000.0
-    rows = [
-        StateRow("a1", 900.0, "ready", "boot1", 5),  # the state at the start of the day
-        StateRow("a1", 1100.0, "not-ready", "boot1", 9),
-        StateRow("a2", 1300.0, "ready", "boot1", 12),  # boot1's last change: it stopped ~1300
-        StateRow("a1", 1500.0, "not-ready", "boot2", 3),  # after the restart
-        StateRow("a1", 1600.0, "ready", "boot2", 4),
-        StateRow("a2", 1700.0, "not-ready", "boot2", 5),  # boot2's last change
-    ]
-    assert state_seconds(rows, start, end) == {
-        # ready 1000-1100, not ready 1100-1300 (boot1 stops), not ready 1500-1600, ready 1600-1700
-        "a1": (300.0, 200.0),
-        "a2": (0.0, 0.0),
-    }
 
 
 class HandFloor:

@@ -109,3 +109,41 @@ async def test_agents_day_handled_missed_pause_and_idle_across_a_restart(databas
     finally:
         await store.close()
         await conn.close()
+
+
+async def test_state_seconds_close_a_stopped_process_at_its_last_state_change(
+    database: str,
+) -> None:
+    from callcenter.records.stats import AgentStats, agent_stats
+
+    conn = await asyncpg.connect(database)
+    await apply_migrations(conn)
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(day.timestamp() - 1000 + seconds, UTC)
+
+    rows = [  # (agent, time, state, key): the key's process and order in it
+        ("a1", 900.0, "ready", "boot1:5"),  # the state at the start of the day
+        ("a1", 1100.0, "not-ready", "boot1:9"),
+        ("a2", 1300.0, "ready", "boot1:12"),  # boot1's last change: it stopped ~1300
+        ("a1", 1500.0, "not-ready", "boot2:3"),  # after the restart
+        ("a1", 1600.0, "ready", "boot2:4"),
+        ("a2", 1700.0, "not-ready", "boot2:5"),  # boot2's last change
+        ("a3", 1800.0, "ready", "boot2:6"),  # not asked for
+    ]
+    try:
+        await conn.executemany(
+            "INSERT INTO agent_state_history (key, agent_id, at, state, previous)"
+            " VALUES ($1, $2, $3, $4, 'offline')",
+            [(key, agent, at(t), state) for agent, t, state, key in rows],
+        )
+        stats = await agent_stats(conn, at(1000.0), at(2000.0), ["a1", "a2"])
+        assert stats == [
+            # ready 1000-1100, not ready 1100-1300 (boot1 stops), not ready 1500-1600,
+            # ready 1600-1700 (boot2's last change of these agents)
+            AgentStats("a1", 0, 0, 300.0, 200.0),
+            AgentStats("a2", 0, 0, 0.0, 0.0),
+        ]
+    finally:
+        await conn.close()
