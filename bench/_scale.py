@@ -353,8 +353,7 @@ async def stand_in(
     conn: asyncpg.Connection, period: Period, now: datetime, agents: list[str]
 ) -> dict[str, float]:
     """The report's SQL until `records.reports.gather` is there: the functions and
-    statements it is built on, each timed (seconds). `agent_stats` runs a month at a
-    time (it reads every state change of its span into this process)."""
+    statements it is built on, each timed (seconds)."""
     start, end, zone = period.start, period.end, period.zone
     parts: dict[str, float] = {}
 
@@ -366,15 +365,7 @@ async def stand_in(
     await part("queue_stats", lambda: queue_stats(conn, start, end))
     await part("queues by local day and hour", lambda: conn.fetch(BY_DAY_HOUR, start, end, zone))
 
-    async def per_month() -> None:
-        first = period.first
-        while first < period.end_day:
-            following = (first.replace(day=1) + timedelta(days=32)).replace(day=1)
-            span = days(first, min(following, period.end_day) - timedelta(days=1), zone)
-            await agent_stats(conn, span.start, span.end, agents)
-            first = following
-
-    await part("agent_stats", per_month)
+    await part("agent_stats", lambda: agent_stats(conn, start, end, agents))
     await part("agents' talk and records", lambda: conn.fetch(AGENT_TALK, start, end, agents))
     await part("agents' wrap-up", lambda: conn.fetch(AGENT_WRAP_UP, start, end, agents))
     await part("complaints.monthly", lambda: complaints.monthly(conn, start, end, now))
