@@ -102,6 +102,8 @@ def main() -> None:
         action="store_true",
         help="measure the history an earlier run left with --keep (same scale, same day)",
     )
+    add("--parts", action="store_true",
+        help="also time the parts of the SQL the report is built on, once each")  # fmt: skip
     add("--lifetime", type=float, default=4 * 3600.0,
         help="seconds after which the run stops itself (and its server)")  # fmt: skip
     add("--quick", action="store_true",
@@ -130,7 +132,9 @@ def main() -> None:
     started, load = c.today(), c.load_average()
     server = pgserver.get_server(args.dir / "postgres", cleanup_mode="stop")
     try:
-        result = asyncio.run(run(server.get_uri(), scale, args.zone, now, args.repeat, args.reuse))
+        result = asyncio.run(
+            run(server.get_uri(), scale, args.zone, now, args.repeat, args.reuse, args.parts)
+        )
     finally:
         server.cleanup()
         c.stop_postgres(args.dir)
