@@ -146,7 +146,12 @@ def main() -> None:
         if gather is not None
         else "the SQL the report is built on (`records.reports.gather` is not there yet)"
     )
-    print(f"generation: {result.generation:.0f} s; report measured through {measured}")
+    made = (
+        "measured on the history an earlier run generated (--reuse)"
+        if args.reuse
+        else f"generated in {result.generation / 60:.0f} min"
+    )
+    print(f"{made}; report measured through {measured}")
     print(c.text_table(HEADERS, result_rows(result)))
     if any(t.parts for t in result.timings):
         print(c.text_table(["report", "part", "first run (s)"], part_rows(result)))
@@ -162,7 +167,7 @@ def main() -> None:
         c.machine_block(facts, quiet, waited),
         f"- History: {args.calls:,} calls over {args.days} local days ({args.zone}) and"
         f" {args.today:,} today, {args.customers:,} customers, {args.agents} agents;"
-        f" rows: {counts}. Generated in {result.generation / 60:.0f} min.",
+        f" rows: {counts}; {made}.",
         f"- The report measured through {measured}.",
         "",
         c.md_table(HEADERS, result_rows(result)),
