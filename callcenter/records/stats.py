@@ -144,7 +144,10 @@ class AgentStats:
 #: is the first part of its key, its order in it the number after the last colon). A
 #: process that stopped wrote no change for it (its agents went offline with it), so an
 #: agent's last change of a process is closed at that process's last change of any of
-#: these agents: the best trace of when it stopped. Computed where the rows are (a
+#: these agents: the best trace of when it stopped. The agent's first change at or
+#: after $2 is read too: it closes a state open across the end of the span (a month's
+#: report: an agent ready from the 30th to the 2nd was ready until the 1st) and tells
+#: that its process went on; it adds no seconds itself. Computed where the rows are (a
 #: month holds millions of changes), one agent at a time through the (agent_id, at)
 #: index, so that each agent's changes come in order (bench/records_scale.py).
 _STATE_SECONDS = """
@@ -164,7 +167,12 @@ WITH h AS (
                            WHERE agent_id = a.id AND at < $1 ORDER BY at DESC LIMIT 1) AS last
                         UNION ALL
                         SELECT at, state, key FROM agent_state_history
-                         WHERE agent_id = a.id AND at >= $1 AND at < $2) AS k) AS r
+                         WHERE agent_id = a.id AND at >= $1 AND at < $2
+                        UNION ALL
+                        SELECT at, state, key FROM (
+                          SELECT at, state, key FROM agent_state_history
+                           WHERE agent_id = a.id AND at >= $2 ORDER BY at LIMIT 1) AS after) AS k
+               ) AS r
         WINDOW w AS (ORDER BY at, boot, coalesce(nullif(seq, ''), '0')::bigint)) AS x
 ), ends AS (SELECT boot, max(at) AS boot_end FROM h GROUP BY boot)
 SELECT h.agent_id,
@@ -182,10 +190,13 @@ SELECT h.agent_id,
 async def agent_stats(
     conn: asyncpg.Connection, start: datetime, end: datetime, agent_ids: list[str]
 ) -> list[AgentStats]:
-    """Per agent of `agent_ids`, for [start, end), where `end` is when this
-    process started (every earlier process has stopped). Reads through the
-    (agent_id, time) indexes, so the cost grows with the day, not the table.
-    Pass the whole floor: a stopped process's end is read from their rows."""
+    """Per agent of `agent_ids`, for [start, end): the board's history (`end` when
+    this process started: every earlier process has stopped) and a report's period
+    (a state open at `end` counted until `end` when the agent changed state after it
+    in the same process; in a period not over, the running process's open states
+    are counted until its last change). Reads through the (agent_id, time)
+    indexes, so the cost grows with the span, not the table. Pass the whole floor:
+    a stopped process's end is read from their rows."""
     attempts = await conn.fetch(
         f"""SELECT agent_id, {_HANDLED} AS handled, {_MISSED} AS missed
               FROM ring_attempts

@@ -90,6 +90,8 @@ CALLS: list[tuple[str, list[object]]] = [
     ("2026-11-30T15:59:00", answered("c11", "sales", "a2", 3.0, 1, 1, True)),
     # December 1, 00:00 in Shanghai (still November 30 in UTC): December's.
     ("2026-11-30T16:00:00", answered("dec", "hotline", "a1", 4.0, 1, 1, True)),
+    # December 1, 10:00 in Shanghai: a1, ready since November 1, goes to lunch.
+    ("2026-12-01T02:00:00", [AgentStateChanged("a1", "not-ready", "ready", "lunch", 0.0)]),
 ]  # fmt: skip
 
 
@@ -173,6 +175,9 @@ async def test_a_month_in_shanghai_counts_every_figure_on_local_days(
         3, 0, 2, 2, 130.0)  # fmt: skip
     assert (a2.hung_up_first, a2.records_missing, a2.satisfaction_asked) == (0, 2, 1)
     assert a2.satisfaction_mean is None and a2.wrap_up_mean_seconds is None
+    # a1 was ready from 00:00:04 on November 1 (after c2's wrap-up) until lunch on
+    # December 1: all November long, though no change of theirs came before December.
+    assert (a1.pause_seconds, a1.idle_seconds) == (0.0, 30 * 86400 - 4.0)
     # Not ready and idle are the board's (one definition).
     states = {s.agent_id: s for s in await agent_stats(month, period.start, period.end,
                                                       ["a1", "a2"])}  # fmt: skip
