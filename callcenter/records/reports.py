@@ -11,6 +11,7 @@ is read here.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -105,13 +106,6 @@ async def _agents(conn: asyncpg.Connection, start: datetime, end: datetime) -> l
     names = {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM agents")}
     if end <= start:
         return []
-    recorded = await conn.fetch(
-        "SELECT DISTINCT agent_id FROM call_forms WHERE called_at >= $1 AND called_at < $2",
-        start, end,
-    )  # fmt: skip
-    everyone = sorted(set(names) | {r["agent_id"] for r in recorded})
-    figures = {a.agent_id: a for a in await agent_figures(conn, start, end, everyone)}
-    states = {a.agent_id: a for a in await agent_stats(conn, start, end, everyone)}
     scores = await conn.fetch(
         """SELECT agent_id, count(*) FILTER (WHERE satisfaction_asked) AS asked,
                   count(satisfaction_score) AS scored,
@@ -121,26 +115,20 @@ async def _agents(conn: asyncpg.Connection, start: datetime, end: datetime) -> l
         start, end,
     )  # fmt: skip
     satisfaction = {r["agent_id"]: r for r in scores}
+    # The roster and whoever recorded a call (an agent no longer on it included).
+    everyone = sorted(set(names) | set(satisfaction))
+    figures = {a.agent_id: a for a in await agent_figures(conn, start, end, everyone)}
+    states = {a.agent_id: a for a in await agent_stats(conn, start, end, everyone)}
     out = []
     for agent in sorted(set(figures) | set(states) | set(satisfaction)):
-        f = figures.get(agent, AgentFigures(agent, ""))
         s = states.get(agent)
         m = satisfaction.get(agent)
         out.append(
-            AgentFigures(
-                agent,
-                names.get(agent, agent),
-                handled=f.handled,
-                missed=f.missed,
-                answered_ring_1_2=f.answered_ring_1_2,
-                finished=f.finished,
-                talk_seconds=f.talk_seconds,
-                wrap_up_seconds=f.wrap_up_seconds,
-                wrap_ups=f.wrap_ups,
+            replace(
+                figures.get(agent, AgentFigures(agent, "")),
+                name=names.get(agent, agent),
                 pause_seconds=s.pause_seconds if s else 0.0,
                 idle_seconds=s.idle_seconds if s else 0.0,
-                hung_up_first=f.hung_up_first,
-                records_missing=f.records_missing,
                 satisfaction_asked=m["asked"] if m else 0,
                 satisfaction_scored=m["scored"] if m else 0,
                 satisfaction_sum=m["score_sum"] if m else 0,

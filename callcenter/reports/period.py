@@ -10,6 +10,7 @@ before a run of days), the base of the month-on-month changes.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -96,10 +97,11 @@ def quarter(year: int, number: int, zone: str) -> Period:
     return Period("quarter", first, end, zone)
 
 
+@functools.cache
 def zone_names() -> frozenset[str]:
     """The IANA time zones a period may be in: the system's (or tzdata's) that
     PostgreSQL knows too (not the files "localtime" and "posixrules", nor the
-    "posix/" and "right/" copies)."""
+    "posix/" and "right/" copies). Read from the disk once."""
     return frozenset(
         z for z in available_timezones()
         if z not in ("localtime", "posixrules") and not z.startswith(("posix/", "right/"))

@@ -202,28 +202,25 @@ def categories_by_day_table(report: Report) -> Table:
     )
 
 
-def complaint_class_table(report: Report) -> Table:
+def _counts(key: str, first: str, counts: dict[str, int], keys: dict[str, str]) -> Table:
+    """A count per name (a class, a status, an outcome), each named by its label key."""
     return Table(
-        "complaints",
-        (Column("class", "text"), Column("count", "count")),
-        [(Key(c), n) for c, n in report.complaints.by_class.items()],
+        key,
+        (Column(first, "text"), Column("count", "count")),
+        [(Key(keys.get(name, name)), n) for name, n in counts.items()],
     )
+
+
+def complaint_class_table(report: Report) -> Table:
+    return _counts("complaints", "class", report.complaints.by_class, {})
 
 
 def complaint_status_table(report: Report) -> Table:
-    return Table(
-        "complaints",
-        (Column("status", "text"), Column("count", "count")),
-        [(Key(_STATUS_KEYS.get(s, s)), n) for s, n in report.complaints.by_status.items()],
-    )
+    return _counts("complaints", "status", report.complaints.by_status, _STATUS_KEYS)
 
 
 def callback_attempts_table(report: Report) -> Table:
-    return Table(
-        "attempts",
-        (Column("outcome", "text"), Column("count", "count")),
-        [(Key(_OUTCOME_KEYS.get(o, o)), n) for o, n in report.callbacks.attempts.items()],
-    )
+    return _counts("attempts", "outcome", report.callbacks.attempts, _OUTCOME_KEYS)
 
 
 def generated_local(report: Report) -> datetime:
@@ -309,8 +306,10 @@ def named_tables(report: Report) -> list[tuple[str, Table]]:
     tables only (CSV, JSON): the header, the centre's, the complaints' and the
     call-backs' figures as one row each, then `sections`."""
     notes = "; ".join(note_text(n, label) for n in report.notes) or None
-    header = [*header_entries(report), Entry("notes", notes, "text")]
-    header[2] = Entry("generated_at", report.generated_at.astimezone(report.period.tz), "time")
+    period, zone, _ = header_entries(report)
+    # With its zone's offset here (the workbook's has none): ISO 8601 in these formats.
+    generated = Entry("generated_at", report.generated_at.astimezone(report.period.tz), "time")
+    header = [period, zone, generated, Entry("notes", notes, "text")]
     names = {"complaints": ("complaints_by_class", "complaints_by_status")}
     out: list[tuple[str, Table]] = [
         ("title", _one_row("title", header)),

@@ -10,7 +10,7 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,27 +40,42 @@ class Api:
         return await self.client.get(path, headers=headers, params=params)
 
 
+Pooled = Callable[[], Awaitable[Any]]
+
+
 @pytest.fixture
-async def api(
-    database: str, month: asyncpg.Connection, tmp_path: Path  # noqa: F811
-) -> AsyncIterator[Api]:
+async def get_pool(database: str, month: asyncpg.Connection) -> AsyncIterator[Pooled]:  # noqa: F811
+    """The fixture month's database as the service's pool is had (`pool.get`)."""
     pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+
+    async def get() -> Any:
+        return pool
+
+    try:
+        yield get
+    finally:
+        await pool.close()
+
+
+async def until(done: Callable[[], bool]) -> None:
+    """Wait (at most ten seconds) until `done()`."""
+    for _ in range(200):
+        if done():
+            return
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def api(get_pool: Pooled, tmp_path: Path) -> AsyncIterator[Api]:
     sessions = Sessions()
     for user, role in USERS.items():
         sessions.add_user(user, f"{user}-pw", role)
     tokens = {u: await sessions.login(u, f"{u}-pw", "127.0.0.1") for u in USERS}
-
-    async def get_pool() -> Any:
-        return pool
-
     app = web.Application()
     app.add_routes(ReportsApi(sessions, pool=get_pool, zone=SHANGHAI, directory=tmp_path,
                               now=lambda: datetime(2026, 12, 7, 12, tzinfo=UTC)).routes())  # fmt: skip
-    try:
-        async with TestClient(TestServer(app)) as client:
-            yield Api(client, tokens, tmp_path)
-    finally:
-        await pool.close()
+    async with TestClient(TestServer(app)) as client:
+        yield Api(client, tokens, tmp_path)
 
 
 async def test_supervisors_managers_and_qa_fetch_a_report_agents_and_team_leaders_not(
@@ -143,47 +158,34 @@ async def test_a_bad_period_or_format_is_refused_saying_why(
 
 
 async def test_the_monthly_report_is_written_once_the_month_is_settled(
-    api: Api, database: str, tmp_path: Path
+    api: Api, get_pool: Pooled
 ) -> None:
-    pool = await asyncpg.create_pool(database, min_size=1, max_size=1)
     clock = [datetime(2026, 11, 30, 16, 30, tzinfo=UTC)]  # December 1, 00:30 in Shanghai
-
-    async def get_pool() -> Any:
-        return pool
-
     monthly = MonthlyReports(get_pool, now=lambda: clock[0], directory=api.directory,
                              zone=SHANGHAI, formats=["csv"], delay=timedelta(hours=1))  # fmt: skip
-    try:
-        # Half an hour after November's end: October is the month due (not November yet).
-        assert [p.name for p in await monthly.write_due()] == ["report-2026-10.csv"]
-        assert await monthly.write_due() == []  # written once
-        clock[0] += timedelta(hours=1)
-        [path] = await monthly.write_due()
-        assert path.name == "report-2026-11.csv"
-        assert path.read_bytes().decode("utf-8-sig").splitlines()[2].startswith("2026-11,")
-        assert monthly.written == {"csv": 2}
+    # Half an hour after November's end: October is the month due (not November yet).
+    assert [p.name for p in await monthly.write_due()] == ["report-2026-10.csv"]
+    assert await monthly.write_due() == []  # written once
+    clock[0] += timedelta(hours=1)
+    [path] = await monthly.write_due()
+    assert path.name == "report-2026-11.csv"
+    assert path.read_bytes().decode("utf-8-sig").splitlines()[2].startswith("2026-11,")
+    assert monthly.written == {"csv": 2}
 
-        r = await api.get("/api/reports/files")
-        assert [f["name"] for f in await r.json()] == ["report-2026-11.csv", "report-2026-10.csv"]
-        r = await api.get("/api/reports/files/report-2026-11.csv")
-        assert r.status == 200 and await r.read() == path.read_bytes()
-        for name in ("..%2Fsecret.csv", "report-2026-12.csv", "notes.txt"):
-            r = await api.get(f"/api/reports/files/{name}")
-            assert r.status == 404, name
-        assert (await api.get("/api/reports/files", "a1")).status == 403
-        assert not [p for p in api.directory.iterdir() if p.name.startswith(".")]  # no leftovers
-    finally:
-        await pool.close()
+    r = await api.get("/api/reports/files")
+    assert [f["name"] for f in await r.json()] == ["report-2026-11.csv", "report-2026-10.csv"]
+    r = await api.get("/api/reports/files/report-2026-11.csv")
+    assert r.status == 200 and await r.read() == path.read_bytes()
+    for name in ("..%2Fsecret.csv", "report-2026-12.csv", "notes.txt"):
+        r = await api.get(f"/api/reports/files/{name}")
+        assert r.status == 404, name
+    assert (await api.get("/api/reports/files", "a1")).status == 403
+    assert not [p for p in api.directory.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
 async def test_a_monthly_report_the_disk_refuses_is_counted_and_written_later(
-    database: str, month: asyncpg.Connection, tmp_path: Path  # noqa: F811
+    get_pool: Pooled, tmp_path: Path
 ) -> None:
-    pool = await asyncpg.create_pool(database, min_size=1, max_size=1)
-
-    async def get_pool() -> Any:
-        return pool
-
     blocked = tmp_path / "reports"
     blocked.write_text("a file where the directory should be")  # the disk refuses
     monthly = MonthlyReports(get_pool, now=lambda: datetime(2026, 12, 7, tzinfo=UTC),
@@ -191,23 +193,16 @@ async def test_a_monthly_report_the_disk_refuses_is_counted_and_written_later(
                              delay=timedelta(hours=1), first_after=0, interval=0.05)  # fmt: skip
     try:
         monthly.start()
-        for _ in range(100):
-            if monthly.failures >= 2:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: monthly.failures >= 2)
         assert monthly.failures >= 2 and monthly.written == {"csv": 0, "json": 0}
         blocked.unlink()  # room again
-        for _ in range(100):
-            if monthly.written["json"]:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: monthly.written["json"] > 0)
         assert sorted(p.name for p in blocked.iterdir()) == [
             "report-2026-11.csv", "report-2026-11.json"]  # fmt: skip
         names = {m.name for m in monthly.collect()}
         assert {"callcenter_reports_written", "callcenter_report_failures"} <= names
     finally:
         await monthly.stop()
-        await pool.close()
 
 
 def test_the_command_writes_a_report_and_refuses_a_bad_period(
@@ -233,13 +228,8 @@ def test_the_command_writes_a_report_and_refuses_a_bad_period(
 
 
 async def test_temporary_files_a_killed_writer_left_are_removed_at_start(
-    database: str, month: asyncpg.Connection, tmp_path: Path  # noqa: F811
+    get_pool: Pooled, tmp_path: Path
 ) -> None:
-    pool = await asyncpg.create_pool(database, min_size=1, max_size=1)
-
-    async def get_pool() -> Any:
-        return pool
-
     left = tmp_path / ".report-2026-11.csv.k3j2h1.tmp"
     left.write_bytes(b"half a report")
     monthly = MonthlyReports(get_pool, now=lambda: datetime(2026, 12, 7, tzinfo=UTC),
@@ -247,11 +237,7 @@ async def test_temporary_files_a_killed_writer_left_are_removed_at_start(
                              delay=timedelta(hours=1), first_after=0, interval=60)  # fmt: skip
     try:
         monthly.start()
-        for _ in range(200):
-            if monthly.written["csv"]:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: monthly.written["csv"] > 0)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["report-2026-11.csv"]
     finally:
         await monthly.stop()
-        await pool.close()
