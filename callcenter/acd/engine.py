@@ -560,6 +560,7 @@ class Acd:
             by,
             now - call.answered_at,
             call.answered_at - call.clock.started_at,
+            call.leg_id or "",
         )
         return [ended, *out]
 
@@ -811,7 +812,8 @@ class Acd:
         out: list[AcdAction] = [
             CancelLeg(call.id, call.leg_id),  # the bridge hangs up the agent's leg
             CallTransferred(
-                call.id, call.queue.name, agent.id, kind, target, now - call.answered_at
+                call.id, call.queue.name, agent.id, kind, target, now - call.answered_at,
+                call.leg_id,
             ),
         ]
         agent.calls_handled += 1

@@ -379,6 +379,7 @@ class CallEnded(msgspec.Struct, frozen=True, gc=False):
     hung_up_by: str  # "caller" or "agent"
     talk_seconds: float
     hold_seconds: float = 0.0  # the wait before the answer
+    leg_id: str = ""  # the agent's leg that answered ("": a record written before it was)
 
 
 class CallTransferred(msgspec.Struct, frozen=True, gc=False):
@@ -390,6 +391,7 @@ class CallTransferred(msgspec.Struct, frozen=True, gc=False):
     target_kind: str
     target: str
     talk_seconds: float
+    leg_id: str = ""  # the agent's leg that answered ("": a record written before it was)
 
 
 class CallOverflowed(msgspec.Struct, frozen=True, gc=False):

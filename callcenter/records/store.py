@@ -15,8 +15,10 @@ event as JSON. The statement's parts derive every table's rows from it:
 2. ``calls`` and ``ring_attempts``: each event is a change to some columns of
    one row ("answered at this time, by this agent"). The changes are folded
    per row in ``seq`` order: for each column the batch's last change wins,
-   except the caller's name and the phone's first ring, which the first one
-   sets for good. A row that exists before the batch takes every change of the
+   except the caller's name, the phone's first ring and the end of the
+   agent's part of an answered offer (its talk and who hung up, from the
+   ``CallEnded`` or ``CallTransferred`` naming the leg), which the first one sets
+   for good. A row that exists before the batch takes every change of the
    batch (an ``UPDATE``); a row the batch opens is inserted once, with the
    changes from its opening event on already applied. That is what applying
    the records one at a time does (a change before its row exists finds
@@ -364,7 +366,10 @@ leg_opening AS (
     ORDER BY e->>'leg_id', seq
 )"""
 
-# What each event changes in its ring_attempts row (NULL: no change).
+# What each event changes in its ring_attempts row (NULL: no change): the offer's
+# events, and the end of the agent's part of an answered one (a `CallEnded` or
+# `CallTransferred` names the leg that answered; one written before they did names
+# none, and its talk stays in call_events).
 _LEG_CHANGES = """
 leg_changes AS (
     SELECT e->>'leg_id' AS leg_id, seq,
@@ -372,30 +377,40 @@ leg_changes AS (
         CASE WHEN kind <> 'RingTicked' THEN at END AS ended_at,
         CASE kind WHEN 'OfferEnded' THEN e->>'outcome'
                   WHEN 'CallAnswered' THEN 'answered' END AS outcome,
-        CASE WHEN kind <> 'RingTicked' THEN (e->>'leg_rings')::integer END AS leg_rings
+        CASE WHEN kind <> 'RingTicked' THEN (e->>'leg_rings')::integer END AS leg_rings,
+        NULL::float8 AS talk_seconds, NULL AS hung_up_by
     FROM record_batch
     WHERE kind IN ('OfferEnded', 'CallAnswered')
        OR (kind = 'RingTicked' AND e->>'leg_id' <> '' AND (e->>'ring')::numeric = 1)
+    UNION ALL
+    SELECT e->>'leg_id', seq, NULL, NULL, NULL, NULL, (e->>'talk_seconds')::float8,
+        CASE WHEN kind = 'CallTransferred' THEN 'transferred' ELSE e->>'hung_up_by' END
+    FROM record_batch
+    WHERE kind IN ('CallEnded', 'CallTransferred') AND e->>'leg_id' <> ''
 )"""
 
 _LEG_LAST = ("ended_at", "outcome", "leg_rings")
-_LEG_FOLD = ", ".join([_first("rang_at"), *map(_last, _LEG_LAST)])
+# Set once: the phone's first ring, the agent's part's first end.
+_LEG_FIRST = ("rang_at", "talk_seconds", "hung_up_by")
+_LEG_FOLD = ", ".join([*map(_first, _LEG_FIRST), *map(_last, _LEG_LAST)])
 
 _LEGS_UPDATE = f"""
 legs_updated AS (
     UPDATE ring_attempts r SET
-        rang_at = COALESCE(r.rang_at, d.rang_at),
+        {", ".join(f"{c} = COALESCE(r.{c}, d.{c})" for c in _LEG_FIRST)},
         {_set_last("r", _LEG_LAST)}
     FROM (SELECT leg_id, {_LEG_FOLD} FROM leg_changes GROUP BY leg_id) d
     WHERE r.leg_id = d.leg_id
-      AND (d.ended_at IS NOT NULL OR (r.rang_at IS NULL AND d.rang_at IS NOT NULL))
+      AND (d.ended_at IS NOT NULL OR (r.rang_at IS NULL AND d.rang_at IS NOT NULL)
+           OR (r.talk_seconds IS NULL AND d.talk_seconds IS NOT NULL))
 )"""
 
 _LEGS_INSERT = f"""
 legs_inserted AS (
     INSERT INTO ring_attempts (leg_id, call_id, agent_id, offered_at, rang_at,
-                               ended_at, outcome, leg_rings)
-    SELECT o.leg_id, o.call_id, o.agent_id, o.at, d.rang_at, d.ended_at, d.outcome, d.leg_rings
+                               ended_at, outcome, leg_rings, talk_seconds, hung_up_by)
+    SELECT o.leg_id, o.call_id, o.agent_id, o.at, d.rang_at, d.ended_at, d.outcome, d.leg_rings,
+           d.talk_seconds, d.hung_up_by
     FROM leg_opening o LEFT JOIN (
         SELECT leg_id, {_LEG_FOLD} FROM (
             SELECT x.* FROM leg_changes x JOIN leg_opening o USING (leg_id)

@@ -188,7 +188,8 @@ def test_queued_calls_go_in_order_of_arrival_to_the_agent_that_frees_up() -> Non
     assert f.ring("c2") == []
     f.do(CallerHungUp("c1"), at=20.0)
     [ended] = f.of(CallEnded)
-    assert (ended.hung_up_by, ended.talk_seconds) == ("caller", 19.0)
+    # The leg that answered: the records keep the agent's part on its row.
+    assert (ended.hung_up_by, ended.talk_seconds, ended.leg_id) == ("caller", 19.0, leg)
     assert f.state("a1") is AgentState.WRAP_UP
     f.until(29.9)
     assert f.ring("c2") == []
@@ -560,6 +561,7 @@ def test_blind_transfer_to_a_queue_ends_the_agents_talk_and_requeues_the_same_ca
         "tech",
         30.0,
     )
+    assert moved.leg_id == first.leg_id
     assert f.state("a1") is AgentState.WRAP_UP
     second = f.ring()[1]
     assert second.agent_id == "t1" and second.call_id == "c1"

@@ -49,10 +49,10 @@ async def test_an_agents_day_lists_each_offer_and_counts_as_the_board(database: 
     calls: list[tuple[float, list[object]]] = [
         # Yesterday: answered, no record; not today's.
         ((DAY - timedelta(hours=2)).timestamp(), [*answered("old", "a1"),
-            CallEnded("old", "hotline", "a1", "caller", 60.0), wrap_up("a1", 100.0)]),
+            CallEnded("old", "hotline", "a1", "caller", 60.0, leg_id="old-a1"), wrap_up("a1", 100.0)]),
         # 09:00 answered, 30 s of talk, 10 s of wrap-up; its record is saved below.
         ((DAY + timedelta(hours=9)).timestamp(), [*answered("done", "a1"),
-            CallEnded("done", "hotline", "a1", "caller", 30.0), wrap_up("a1", 10.0)]),
+            CallEnded("done", "hotline", "a1", "caller", 30.0, leg_id="done-a1"), wrap_up("a1", 10.0)]),
         # a1 lets it ring (missed); a2 answers.
         ((DAY + timedelta(hours=10)).timestamp(), [
             CallQueued("missed", "hotline", STRANGER, 1),
@@ -62,7 +62,7 @@ async def test_an_agents_day_lists_each_offer_and_counts_as_the_board(database: 
             CallAnswered("missed", "hotline", "a2", "missed-a2", 12.0, 3, 1, False)]),
         # a1 answers and transfers it to a2 after 20 s; 5 s of wrap-up; no record.
         ((DAY + timedelta(hours=11)).timestamp(), [*answered("moved", "a1", STRANGER),
-            CallTransferred("moved", "hotline", "a1", "agent", "a2", 20.0), wrap_up("a1", 5.0),
+            CallTransferred("moved", "hotline", "a1", "agent", "a2", 20.0, "moved-a1"), wrap_up("a1", 5.0),
             CallOffered("moved", "hotline", "a2", "moved-a2", STRANGER, None, 1),
             CallAnswered("moved", "hotline", "a2", "moved-a2", 3.0, 1, 1, True, True)]),
         # a1's phone declines it: neither handled nor missed.
@@ -78,7 +78,7 @@ async def test_an_agents_day_lists_each_offer_and_counts_as_the_board(database: 
             CallOffered("ringing", "hotline", "a1", "ringing-a1", HAN, None, 1)]),
         # Tomorrow: not today's.
         ((NEXT + timedelta(hours=1)).timestamp(), [*answered("tomorrow", "a1"),
-            CallEnded("tomorrow", "hotline", "a1", "caller", 60.0)]),
+            CallEnded("tomorrow", "hotline", "a1", "caller", 60.0, leg_id="tomorrow-a1")]),
     ]  # fmt: skip
     store = Store(database)
     try:

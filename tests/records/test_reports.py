@@ -58,11 +58,11 @@ CALLS: list[tuple[str, list[object]]] = [
     # November 1, 00:00 in Shanghai (still October 31 in UTC): answered at ring 1 by
     # a1, who hangs up after 60 s and wraps up for 10 s.
     ("2026-10-31T16:00:00", [*answered("c2", "hotline", "a1", 4.0, 1, 1, True),
-        CallEnded("c2", "hotline", "a1", "agent", 60.0, 4.0),
+        CallEnded("c2", "hotline", "a1", "agent", 60.0, 4.0, "c2-a1"),
         AgentStateChanged("a1", "ready", "wrap-up", None, 10.0)]),
     # November 1, 10:00: answered at ring 3 (a2's phone rang three times).
     ("2026-11-01T02:00:00", [*answered("c3", "hotline", "a2", 12.0, 3, 3, True),
-        CallEnded("c3", "hotline", "a2", "caller", 30.0, 12.0)]),
+        CallEnded("c3", "hotline", "a2", "caller", 30.0, 12.0, "c3-a2")]),
     # November 1, 10:30: a short abandon.
     ("2026-11-01T02:30:00", [CallQueued("c4", "hotline", CALLER, 1),
         CallAbandoned("c4", "hotline", 2.0, 1, "queued", None, True)]),
@@ -80,7 +80,7 @@ CALLS: list[tuple[str, list[object]]] = [
         TargetBreached("c7", "hotline", 3, "ring-all"),
         CallOffered("c7", "hotline", "a2", "c7-a2", CALLER, None, 3),
         CallAnswered("c7", "hotline", "a2", "c7-a2", 17.0, 4, 2, False),
-        CallEnded("c7", "hotline", "a2", "caller", 100.0, 17.0)]),
+        CallEnded("c7", "hotline", "a2", "caller", 100.0, 17.0, "c7-a2")]),
     # November 2, 09:20: the PBX's ring timer ends it after 30 s.
     ("2026-11-02T01:20:00", [CallQueued("c8", "hotline", CALLER, 1),
         CallFailed("c8", "hotline", "pbx-timeout", 30.0, 6, "queued")]),

@@ -25,7 +25,7 @@ async def test_service_level_abandonment_and_asa(database: str) -> None:
         events += [
             CallQueued(f"c{n}", "hotline", "1", 1),
             CallAnswered(f"c{n}", "hotline", "a1", f"l{n}", answer, 1, 1, answer < 15),
-            CallEnded(f"c{n}", "hotline", "a1", "agent", 30.0),
+            CallEnded(f"c{n}", "hotline", "a1", "agent", 30.0, leg_id=f"l{n}"),
         ]
     events += [
         CallQueued("c3", "hotline", "1", 1),

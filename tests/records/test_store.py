@@ -64,13 +64,13 @@ def interleaved_calls() -> list[object]:
         CallOffered(a, "hotline", "a3", "A2", "13800000001", "Li Lei", 4),
         TargetBreached(c, "sales", 4, "supervisor"),
         CallRejected(d, "4001", "closed"),
-        CallTransferred(b, "hotline", "a2", "queue", "sales", 30.0),
+        CallTransferred(b, "hotline", "a2", "queue", "sales", 30.0, "B1"),
         CallAbandoned(c, "sales", 9.5, 4, "queued", None, False),
         RingTicked(a, 1, "a3", "A2"),
         CallAnswered(a, "hotline", "a3", "A2", 14.0, 5, 1, False),
         CallAbandoned(b, "hotline", 40.0, 8, "queued", None, False, True),
         AgentStateChanged("a2", "offline", "wrap-up", None),
-        CallEnded(a, "hotline", "a3", "agent", 42.0, 14.0),
+        CallEnded(a, "hotline", "a3", "agent", 42.0, 14.0, "A2"),
     ]
 
 
@@ -94,11 +94,14 @@ async def conn(database: str, store: Store) -> AsyncIterator[asyncpg.Connection]
 
 
 async def rows(conn: asyncpg.Connection, tables: Sequence[str] = tuple(TABLES)) -> Rows:
-    """What the records wrote (but when: ``updated_at`` is the transaction's time)."""
+    """What the records wrote (but when: ``updated_at`` and ``written_at`` are the
+    transaction's time)."""
     out: Rows = {}
     for table in tables:
         found = await conn.fetch(f"SELECT * FROM {table} ORDER BY {TABLES[table]}")
-        out[table] = [{k: v for k, v in r.items() if k != "updated_at"} for r in found]
+        out[table] = [
+            {k: v for k, v in r.items() if k not in ("updated_at", "written_at")} for r in found
+        ]
     return out
 
 
@@ -177,6 +180,10 @@ async def test_a_batch_gives_the_rows_its_records_give_one_at_a_time(
     assert legs["A1"]["rang_at"].timestamp() == T0 + 5  # the first tick of ring 1
     assert (legs["A2"]["outcome"], legs["A2"]["rang_at"].timestamp()) == ("answered", T0 + 17)
     assert (legs["B1"]["outcome"], legs["B1"]["ended_at"].timestamp()) == ("answered", T0 + 9)
+    # The agent's part of each answered leg: its talk and how it ended.
+    assert (legs["B1"]["talk_seconds"], legs["B1"]["hung_up_by"]) == (30.0, "transferred")
+    assert (legs["A2"]["talk_seconds"], legs["A2"]["hung_up_by"]) == (42.0, "agent")
+    assert (legs["A1"]["talk_seconds"], legs["A1"]["hung_up_by"]) == (None, None)
     lines = [(r["callid"], r["event"], r["queuename"]) for r in whole["queue_log"]]
     assert sorted(lines, key=str) == sorted([
         ("A@pbx", "ENTERQUEUE", "hotline"), ("B@pbx", "ENTERQUEUE", "hotline"),
@@ -309,9 +316,9 @@ def random_event(rng: random.Random, c: str, leg: str) -> object:
         case 5:
             return CallAbandoned(c, "hotline", s, 3, "ringing", None, rng.random() < 0.5)
         case 6:
-            return CallEnded(c, "hotline", a, rng.choice(["caller", "agent"]), s, s)
+            return CallEnded(c, "hotline", a, rng.choice(["caller", "agent"]), s, s, leg)
         case 7:
-            return CallTransferred(c, "hotline", a, "queue", "sales", s)
+            return CallTransferred(c, "hotline", a, "queue", "sales", s, leg)
         case 8:
             return CallOverflowed(c, "hotline", "max-wait", rng.choice(["queue", "number"]), "")
         case _:
