@@ -19,6 +19,7 @@ from callcenter.records import callbacks, complaints
 from callcenter.records.customers import CustomerDirectory
 from callcenter.records.database import reset_connection
 from callcenter.records.migrate import apply_migrations
+from callcenter.records.state_hours import refresh
 from callcenter.records.stats import agent_stats, queue_stats
 from callcenter.reports.period import Period, days, month
 
@@ -103,24 +104,24 @@ FROM (
 # ringing.
 RING_ATTEMPTS = """
 INSERT INTO ring_attempts (leg_id, call_id, agent_id, offered_at, rang_at, ended_at, outcome,
-                           leg_rings)
+                           leg_rings, talk_seconds, hung_up_by)
 SELECT 'l' || substr(c.call_id, 2, 10) || 'b', c.call_id, c.agent_id,
        c.answered_at - make_interval(secs => least(c.wait_seconds, 12)),
        c.answered_at - make_interval(secs => least(c.wait_seconds, 12)),
-       c.answered_at, 'answered', least(c.rings_to_answer, 3)
+       c.answered_at, 'answered', least(c.rings_to_answer, 3), c.talk_seconds, c.hung_up_by
   FROM calls c
  WHERE c.call_id BETWEEN $1 AND $2 AND c.outcome = 'answered'
 UNION ALL
 SELECT 'l' || substr(c.call_id, 2, 10) || 'a', c.call_id,
        'a' || lpad((1 + substr(c.agent_id, 2)::int % $3)::text, 3, '0'),
-       c.arrived_at, c.arrived_at, c.arrived_at + interval '12 seconds', 'missed', 2
+       c.arrived_at, c.arrived_at, c.arrived_at + interval '12 seconds', 'missed', 2, NULL, NULL
   FROM calls c
  WHERE c.call_id BETWEEN $1 AND $2 AND c.outcome = 'answered' AND c.rings_to_answer >= 3
    AND substr(c.call_id, 11, 1) IN ('0', '5')
 UNION ALL
 SELECT 'l' || substr(c.call_id, 2, 10) || 'a', c.call_id,
        'a' || lpad((1 + abs(hashtext(c.call_id)) % $3)::text, 3, '0'),
-       c.arrived_at, c.arrived_at, c.ended_at, 'cancelled', c.rings
+       c.arrived_at, c.arrived_at, c.ended_at, 'cancelled', c.rings, NULL, NULL
   FROM calls c
  WHERE c.call_id BETWEEN $1 AND $2 AND c.abandoned_where = 'ringing'
 """
@@ -400,21 +401,15 @@ SELECT queue, (arrived_at AT TIME ZONE $3)::date AS day,
 """
 
 # Per agent of $3, the talk of the answered offers ended in the period as `agent_day`
-# reads it (the agent's CallEnded or CallTransferred after the answer), and whether their
-# record is saved; through the (agent_id, time) indexes, as `agent_stats` reads.
+# reads it (kept on the offer's row by the records writer), and whether their record is
+# saved; through the (agent_id, time) indexes, as `agent_stats` reads.
 AGENT_TALK = """
 SELECT r.agent_id, count(*) FILTER (WHERE r.outcome = 'answered') AS handled,
-       count(t.talk) AS finished, coalesce(sum(t.talk), 0) AS talk,
+       count(r.talk_seconds) AS finished, coalesce(sum(r.talk_seconds), 0) AS talk,
        count(*) FILTER (WHERE r.outcome = 'answered' AND NOT EXISTS (
            SELECT 1 FROM call_forms f WHERE f.call_id = r.call_id AND f.agent_id = r.agent_id))
          AS records_missing
   FROM ring_attempts r
-  LEFT JOIN LATERAL (
-        SELECT (e.data->>'talk_seconds')::float8 AS talk
-          FROM call_events e
-         WHERE e.call_id = r.call_id AND e.kind IN ('CallEnded', 'CallTransferred')
-           AND e.data->>'agent_id' = r.agent_id AND e.at >= r.ended_at
-         ORDER BY e.at LIMIT 1) t ON r.outcome = 'answered'
  WHERE r.agent_id = ANY($3::text[])
    AND r.offered_at >= $1::timestamptz - interval '1 hour' AND r.offered_at < $2
    AND r.ended_at >= $1 AND r.ended_at < $2
@@ -525,6 +520,8 @@ async def sizes(conn: asyncpg.Connection) -> tuple[int, list[tuple[str, int, int
 @dataclass
 class Result:
     generation: float
+    summary: float  # seconds to sum the agents' state hours of the whole history
+    summary_hours: int
     counts: dict[str, int]
     timings: list[Timing]
     lookups: list[float]
@@ -552,6 +549,12 @@ async def run(
             for t in (*TABLES, "customers", "customer_numbers", "complaints", "callback_items")
         }
         print(f"[gen] {generation:.0f} s: {counts}", flush=True)
+        # The agents' state hours, as the supervisor desk sums them at its first start
+        # on this history (and keeps them up to date after).
+        t0 = time.perf_counter()
+        summary_hours = await refresh(conn)
+        summary = time.perf_counter() - t0
+        print(f"[gen] state hours: {summary_hours} in {summary:.1f} s", flush=True)
         tz = ZoneInfo(zone)
         local = now.astimezone(tz)
         last = date(local.year, local.month, 1) - timedelta(days=1)
@@ -573,6 +576,8 @@ async def run(
         numbers = [f"+86138{rng.randint(1, scale.customers):08d}" for _ in range(1000)]
         lookups = await measure_lookup(dsn, numbers, repeat)
         size, tables = await sizes(conn)
-        return Result(generation, counts, timings, lookups, size, tables)
+        return Result(
+            generation, summary, summary_hours, counts, timings, lookups, size, tables
+        )
     finally:
         await conn.close()

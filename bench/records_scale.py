@@ -152,6 +152,7 @@ def main() -> None:
         else f"generated in {result.generation / 60:.0f} min"
     )
     print(f"{made}; report measured through {measured}")
+    print(f"state hours summarized: {result.summary_hours:,} in {result.summary:.0f} s")
     print(c.text_table(HEADERS, result_rows(result)))
     if any(t.parts for t in result.timings):
         print(c.text_table(["report", "part", "first run (s)"], part_rows(result)))
@@ -169,6 +170,9 @@ def main() -> None:
         f" {args.today:,} today, {args.customers:,} customers, {args.agents} agents;"
         f" rows: {counts}; {made}.",
         f"- The report measured through {measured}.",
+        f"- The agents' state hours summed before the measurements (`records.state_hours."
+        f"refresh`, as the supervisor desk does at its first start): {result.summary_hours:,}"
+        f" hours in {result.summary:.0f} s.",
         "",
         c.md_table(HEADERS, result_rows(result)),
         "",

@@ -50,6 +50,7 @@ from callcenter.clock import Clock, LoopClock
 from callcenter.control import CallControl, RemoteControl
 from callcenter.floor_side.callbacks import CallbackWork
 from callcenter.floor_side.reports import MonthlyReports
+from callcenter.floor_side.state_hours import StateHours
 from callcenter.floor_side.web import (
     MetricsAuth,
     MoreMetrics,
@@ -169,6 +170,10 @@ class Floor:
             stack.push_async_callback(complaints.stop)
             self.on_loop(complaints)
             self._start_callbacks(stack, self.db_pool)
+            state_hours = StateHours(self.db_pool.get)
+            state_hours.start()
+            stack.push_async_callback(state_hours.stop)
+            self.on_loop(state_hours)
             if self.settings.reports.monthly:
                 self._start_reports(stack, self.db_pool)
         await self._start_records(stack)

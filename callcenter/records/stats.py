@@ -33,6 +33,7 @@ import asyncpg
 from callcenter.reports.model import AgentFigures, QueueFigures
 
 from .forms import RECORD_SAVED
+from .state_hours import state_seconds
 
 __all__ = [
     "CALLS_IN_PERIOD",
@@ -138,55 +139,6 @@ class AgentStats:
     idle_seconds: float  # in ready
 
 
-#: Per agent of $3, (seconds not ready, seconds ready) within [$1, $2), from their
-#: state changes: the last before $1 and every one in [$1, $2). Each change opens an
-#: interval that the agent's next change of the same process closes (a change's process
-#: is the first part of its key, its order in it the number after the last colon). A
-#: process that stopped wrote no change for it (its agents went offline with it), so an
-#: agent's last change of a process is closed at that process's last change of any of
-#: these agents: the best trace of when it stopped. The agent's first change at or
-#: after $2 is read too: it closes a state open across the end of the span (a month's
-#: report: an agent ready from the 30th to the 2nd was ready until the 1st) and tells
-#: that its process went on; it adds no seconds itself. Computed where the rows are (a
-#: month holds millions of changes), one agent at a time through the (agent_id, at)
-#: index, so that each agent's changes come in order (bench/records_scale.py).
-_STATE_SECONDS = """
-WITH h AS (
-    SELECT a.id AS agent_id, x.at, x.state, x.boot, x.next_at, x.next_boot
-      FROM (SELECT DISTINCT unnest($3::text[])) AS a(id)
-      CROSS JOIN LATERAL (
-        SELECT at, state, boot, lead(at) OVER w AS next_at, lead(boot) OVER w AS next_boot
-          FROM (SELECT at, state,
-                       CASE WHEN strpos(key, ':') > 0
-                            THEN left(key, length(key) - strpos(reverse(key), ':')) ELSE '' END
-                         COLLATE "C" AS boot,
-                       CASE WHEN strpos(key, ':') > 0
-                            THEN right(key, strpos(reverse(key), ':') - 1) ELSE key END AS seq
-                  FROM (SELECT at, state, key FROM (
-                          SELECT at, state, key FROM agent_state_history
-                           WHERE agent_id = a.id AND at < $1 ORDER BY at DESC LIMIT 1) AS last
-                        UNION ALL
-                        SELECT at, state, key FROM agent_state_history
-                         WHERE agent_id = a.id AND at >= $1 AND at < $2
-                        UNION ALL
-                        SELECT at, state, key FROM (
-                          SELECT at, state, key FROM agent_state_history
-                           WHERE agent_id = a.id AND at >= $2 ORDER BY at LIMIT 1) AS after) AS k
-               ) AS r
-        WINDOW w AS (ORDER BY at, boot, coalesce(nullif(seq, ''), '0')::bigint)) AS x
-), ends AS (SELECT boot, max(at) AS boot_end FROM h GROUP BY boot)
-SELECT h.agent_id,
-       coalesce(sum(x.seconds) FILTER (WHERE h.state = 'not-ready'), 0)::float8 AS pause,
-       coalesce(sum(x.seconds) FILTER (WHERE h.state = 'ready'), 0)::float8 AS idle
-  FROM h JOIN ends ON ends.boot = h.boot
- CROSS JOIN LATERAL (
-       SELECT greatest(0, extract(epoch FROM least(
-                  CASE WHEN h.next_boot = h.boot THEN h.next_at ELSE ends.boot_end END, $2)
-                  - greatest(h.at, $1))) AS seconds) AS x
- GROUP BY h.agent_id
-"""
-
-
 async def agent_stats(
     conn: asyncpg.Connection, start: datetime, end: datetime, agent_ids: list[str]
 ) -> list[AgentStats]:
@@ -194,9 +146,10 @@ async def agent_stats(
     this process started: every earlier process has stopped) and a report's period
     (a state open at `end` counted until `end` when the agent changed state after it
     in the same process; in a period not over, the running process's open states
-    are counted until its last change). Reads through the (agent_id, time)
-    indexes, so the cost grows with the span, not the table. Pass the whole floor:
-    a stopped process's end is read from their rows."""
+    are counted until its last change: `state_hours`). Reads through the
+    (agent_id, time) indexes and the hours' summary, so the cost grows with the
+    span's hours, not the table. Pass the whole floor: a stopped process's end is
+    read from their rows."""
     attempts = await conn.fetch(
         f"""SELECT agent_id, {_HANDLED} AS handled, {_MISSED} AS missed
               FROM ring_attempts
@@ -207,8 +160,8 @@ async def agent_stats(
         agent_ids,
     )
     durations = {
-        r["agent_id"]: (r["pause"], r["idle"])
-        for r in await conn.fetch(_STATE_SECONDS, start, end, agent_ids)
+        s.agent_id: (s.pause_seconds, s.idle_seconds)
+        for s in await state_seconds(conn, start, end, agent_ids)
     }
     counts = {r["agent_id"]: (r["handled"], r["missed"]) for r in attempts}
     return [
@@ -256,16 +209,6 @@ class AgentDay:
         return (self.talk_seconds + self.wrap_up_seconds) / self.finished
 
 
-# The agent's part of an answered offer: its first end (hung up, or transferred away)
-# by this agent after the answer; talk seconds as the ACD measured them.
-_TALK = """LEFT JOIN LATERAL (
-        SELECT (e.data->>'talk_seconds')::float8 AS talk, e.data->>'hung_up_by' AS hung_up_by
-          FROM call_events e
-         WHERE e.call_id = r.call_id AND e.kind IN ('CallEnded', 'CallTransferred')
-           AND e.data->>'agent_id' = r.agent_id AND e.at >= r.ended_at
-         ORDER BY e.at LIMIT 1) t ON r.outcome = 'answered'"""
-
-
 async def agent_day(
     conn: asyncpg.Connection, agent_id: str, start: datetime, end: datetime, limit: int = 200
 ) -> AgentDay:
@@ -274,18 +217,18 @@ async def agent_day(
     An offer belongs to the day it ended in (its answer, its miss), as the board
     counts handled and missed; an offer still ringing is listed too. Talk is the
     agent's part of each answered call, from the ACD's `CallEnded` or
-    `CallTransferred`; wrap-up is the time in wrap-up of each state change out of
-    it in the day (`AgentStateChanged.seconds`, as `callcenter_wrap_up_seconds`).
+    `CallTransferred` (which the records writer keeps on the offer's row); wrap-up
+    is the time in wrap-up of each state change out of it in the day
+    (`AgentStateChanged.seconds`, as `callcenter_wrap_up_seconds`).
     The average handle time counts the calls whose agent's part is over.
     """
     rows = await conn.fetch(
         f"""SELECT r.call_id, c.queue, c.caller, cu.name AS customer_name, r.offered_at,
-                   r.outcome, t.talk AS talk_seconds, {RECORD_SAVED} AS recorded
+                   r.outcome, r.talk_seconds, {RECORD_SAVED} AS recorded
               FROM ring_attempts r
               JOIN calls c ON c.call_id = r.call_id
               LEFT JOIN customer_numbers n ON n.number = c.caller_e164
               LEFT JOIN customers cu ON cu.id = n.customer_id
-              {_TALK}
              WHERE r.agent_id = $3
                AND (({_ended_in("r.")}) OR (r.ended_at IS NULL
                     AND r.offered_at >= $1::timestamptz - interval '1 hour' AND r.offered_at < $2))
@@ -313,15 +256,16 @@ async def agent_figures(
 ) -> list[AgentFigures]:
     """Per agent of `agent_ids` with any offer ended or wrap-up left in [start, end):
     handled and missed (as `agent_stats`), answered at the phone's ring 1 or 2, the
-    agent's part of the calls they answered (talk, finished, hung up first: `_TALK`),
+    agent's part of the calls they answered (talk, finished, hung up first: kept on
+    the ring attempt by the records writer from the `CallEnded` or `CallTransferred`),
     answered calls without the agent's record, and the time in wrap-up; the agent's
     day ("My day", `agent_day`) and the reports read them alike. Names, state times
     and satisfaction are not here (`agent_stats`, `records.reports`)."""
     offers = await conn.fetch(
         f"""WITH offers AS (
-                SELECT r.agent_id, r.call_id, r.outcome, r.leg_rings, t.talk, t.hung_up_by,
-                       {RECORD_SAVED} AS recorded
-                  FROM ring_attempts r {_TALK}
+                SELECT r.agent_id, r.call_id, r.outcome, r.leg_rings,
+                       r.talk_seconds AS talk, r.hung_up_by, {RECORD_SAVED} AS recorded
+                  FROM ring_attempts r
                  WHERE r.agent_id = ANY($3::text[]) AND {_ended_in("r.")})
             SELECT agent_id, {_HANDLED} AS handled, {_MISSED} AS missed,
                    count(*) FILTER (WHERE outcome = 'answered' AND leg_rings <= 2) AS ring_1_2,
