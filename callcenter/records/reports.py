@@ -3,10 +3,10 @@
 Each figure is read where the board and the desktop read it: the calls' with
 `stats.QUEUE_FIGURES` (grouped here by queue, by local day and by local hour of
 day in one pass over the period's calls), the agents' with `stats.agent_figures`
-and `stats.agent_stats` (state times), the complaints' and suggestions' with
-`complaints.monthly`, the call-backs' with `callbacks.monthly`; what only the
-report shows (the answer time in rings, satisfaction, categories and their days)
-is read here.
+and `state_hours.state_seconds` (state times, as `stats.agent_stats`), the
+complaints' and suggestions' with `complaints.monthly`, the call-backs' with
+`callbacks.monthly`; what only the report shows (the answer time in rings,
+satisfaction, categories and their days) is read here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from callcenter.reports.model import (
 from callcenter.reports.period import Period
 
 from . import callbacks, complaints
-from .stats import CALLS_IN_PERIOD, QUEUE_FIGURES, agent_figures, agent_stats, queue_figures
+from .state_hours import state_seconds
+from .stats import CALLS_IN_PERIOD, QUEUE_FIGURES, agent_figures, queue_figures
 
 __all__ = ["CATEGORIES", "gather"]
 
@@ -118,7 +119,8 @@ async def _agents(conn: asyncpg.Connection, start: datetime, end: datetime) -> l
     # The roster and whoever recorded a call (an agent no longer on it included).
     everyone = sorted(set(names) | set(satisfaction))
     figures = {a.agent_id: a for a in await agent_figures(conn, start, end, everyone)}
-    states = {a.agent_id: a for a in await agent_stats(conn, start, end, everyone)}
+    # The state seconds alone: the handled and missed are agent_figures' (read once).
+    states = {s.agent_id: s for s in await state_seconds(conn, start, end, everyone)}
     out = []
     for agent in sorted(set(figures) | set(states) | set(satisfaction)):
         s = states.get(agent)
