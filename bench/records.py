@@ -66,7 +66,7 @@ def call_events(calls: int, rate: float) -> list[tuple[float, object]]:
             (10.0, AgentStateChanged("a001", "not-ready", "ringing", "ring-no-answer")),
             (10.0, CallOffered(cid, "hotline", "a002", f"l{n}b", number, None, 3)),
             (12.0, CallAnswered(cid, "hotline", "a002", f"l{n}b", 12.0, 3, 1, True)),
-            (72.0, CallEnded(cid, "hotline", "a002", "caller", 60.0, 12.0)),
+            (72.0, CallEnded(cid, "hotline", "a002", "caller", 60.0, 12.0, f"l{n}b")),
         )
         timeline += [(arrived + at, n, i, event) for i, (at, event) in enumerate(events)]
     timeline.sort(key=lambda item: item[:3])

@@ -26,5 +26,9 @@ CREATE TABLE agent_state_hours_done (
 -- among the changes written since shortly before the last look, and of those the
 -- ones that snapshot did not see. The changes are appended in the order they are
 -- written, so a BRIN index finds the recent ones for a few pages.
-ALTER TABLE agent_state_history ADD COLUMN written_at timestamptz NOT NULL DEFAULT now();
+-- The changes written before this migration were summed by nobody yet: none is
+-- late, so none is read as written since a look ('-infinity'; both defaults are
+-- kept in the catalogue, no row is rewritten).
+ALTER TABLE agent_state_history ADD COLUMN written_at timestamptz NOT NULL DEFAULT '-infinity';
+ALTER TABLE agent_state_history ALTER COLUMN written_at SET DEFAULT now();
 CREATE INDEX agent_state_history_written ON agent_state_history USING brin (written_at);
