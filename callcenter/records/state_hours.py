@@ -1,4 +1,5 @@
-"""The agents' seconds paused and idle in a span, and their summary per hour.
+"""The agents' seconds paused and idle and their wrap-ups in a span, and their
+summary per hour.
 
 One definition (`_INTERVALS`): each state change opens an interval that the
 agent's next change of the same process closes (a change's process is the first
@@ -9,10 +10,13 @@ the best trace of when it stopped. A span's seconds are the intervals' overlap
 with it; in a span not over, the running process's open states are counted until
 its last change.
 
+A wrap-up (`wrap_ups`) counts when it ended, with the seconds its change out of
+wrap-up says (`AgentStateChanged.seconds`, in its event).
+
 A month holds millions of changes and a year tens of millions, so the seconds of
 every hour that is over are kept in ``agent_state_hours`` (`refresh`, run by the
 supervisor desk every few minutes), each interval taken whole and split over the
-hours it covers. A span's seconds (`state_seconds`) are the summary's whole hours
+hours it covers, each wrap-up in the hour it ended. A span's seconds (`state_seconds`) are the summary's whole hours
 plus what lies outside them (the hours not summarized yet, the parts of an hour at
 the span's ends) computed from the changes. The overlap with a span is additive,
 so both give the same seconds (tests/records/test_state_hours.py).
@@ -26,12 +30,15 @@ interval it splits, or a process's end it moves, starts no earlier).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-__all__ = ["SUMMARY_LOCK", "StateSeconds", "refresh", "state_seconds", "summarized_to"]
+__all__ = [
+    "SUMMARY_LOCK", "StateSeconds", "refresh", "state_seconds", "summarized_to", "wrap_ups",
+]
 
 #: The advisory lock one refresh at a time holds (`pg_try_advisory_xact_lock`).
 SUMMARY_LOCK = 0x63635F7368  # "cc_sh"
@@ -88,8 +95,18 @@ SELECT agent_id,
   FROM intervals
  GROUP BY agent_id"""
 
+#: The changes out of wrap-up in [$1, $2) of the agents of $3, with their events
+#: (SQL FROM clause): each says the seconds spent in wrap-up (`AgentStateChanged.
+#: seconds`, as `callcenter_wrap_up_seconds`), counted at the change's time.
+_WRAP_UPS = """agent_state_history h JOIN call_events e ON e.key = h.key
+ WHERE h.agent_id = ANY($3::text[]) AND h.previous = 'wrap-up' AND h.at >= $1 AND h.at < $2"""
+_WRAP_UPS_FIGURES = "coalesce(sum((e.data->>'seconds')::float8), 0) AS seconds, count(*) AS n"
+
+# Per agent, their wrap-ups of [$1, $2).
+_WRAP_SPAN = f"SELECT h.agent_id, {_WRAP_UPS_FIGURES} FROM {_WRAP_UPS} GROUP BY h.agent_id"
+
 # The summary of the hours of [$1, $2) (whole UTC hours): each interval split over
-# the hours it covers.
+# the hours it covers, each wrap-up in the hour of its end.
 _SUMMARIZE = f"""
 WITH {_INTERVALS}, pieces AS (
     SELECT i.agent_id, i.state, g.hour,
@@ -100,12 +117,20 @@ WITH {_INTERVALS}, pieces AS (
                                         i.hi - interval '1 microsecond',
                                         interval '1 hour') AS g(hour)
      WHERE i.hi > i.lo AND i.state IN ('not-ready', 'ready')
+), states AS (
+    SELECT hour, agent_id,
+           coalesce(sum(seconds) FILTER (WHERE state = 'not-ready'), 0) AS pause,
+           coalesce(sum(seconds) FILTER (WHERE state = 'ready'), 0) AS idle
+      FROM pieces GROUP BY hour, agent_id
+), wraps AS (
+    SELECT date_trunc('hour', h.at, 'UTC') AS hour, h.agent_id, {_WRAP_UPS_FIGURES}
+      FROM {_WRAP_UPS} GROUP BY 1, 2
 )
-INSERT INTO agent_state_hours (hour, agent_id, pause_seconds, idle_seconds)
-SELECT hour, agent_id,
-       coalesce(sum(seconds) FILTER (WHERE state = 'not-ready'), 0),
-       coalesce(sum(seconds) FILTER (WHERE state = 'ready'), 0)
-  FROM pieces GROUP BY hour, agent_id"""
+INSERT INTO agent_state_hours (hour, agent_id, pause_seconds, idle_seconds,
+                               wrap_up_seconds, wrap_ups)
+SELECT hour, agent_id, coalesce(s.pause, 0), coalesce(s.idle, 0),
+       coalesce(w.seconds, 0), coalesce(w.n, 0)
+  FROM states s FULL JOIN wraps w USING (hour, agent_id)"""
 
 # Every agent with a change: one probe of the (agent_id, at) index per agent.
 _AGENTS = """
@@ -215,54 +240,74 @@ async def refresh(conn: asyncpg.Connection, *, chunk: timedelta = timedelta(days
                 return done
 
 
-async def _span(
-    conn: asyncpg.Connection, start: datetime, end: datetime, agents: list[str]
-) -> dict[str, tuple[float, float]]:
-    if end <= start:
-        return {}
-    rows = await conn.fetch(_SPAN, start, end, agents)
-    return {r["agent_id"]: (r["pause"], r["idle"]) for r in rows}
+Figures = tuple[float, ...]
+Part = Callable[[datetime, datetime], Awaitable[dict[str, Figures]]]
+
+
+async def _by_parts(
+    conn: asyncpg.Connection, start: datetime, end: datetime, raw: Part, summed: str,
+    agents: list[str],
+) -> dict[str, Figures]:
+    """Per agent, figures that add up over time: the summary's whole hours inside
+    [start, end) (`summed`: SQL over ``agent_state_hours`` of [$1, $2), per agent),
+    and `raw` of the rest. In one snapshot: the summary's end and its hours as one
+    refresh left them."""
+    if not conn.is_in_transaction():
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _by_parts(conn, start, end, raw, summed, agents)
+    upto = await summarized_to(conn)
+    lo, hi = _hour_ceil(start), _hour_floor(end)
+    if upto is not None:
+        hi = min(hi, upto)
+    if upto is None or hi <= lo:
+        return await raw(start, end) if start < end else {}
+    totals: dict[str, Figures] = {}
+    rows = await conn.fetch(summed, lo, hi, agents)
+    parts = [
+        await raw(start, lo) if start < lo else {},
+        {r[0]: tuple(r[1:]) for r in rows},
+        await raw(hi, end) if hi < end else {},
+    ]
+    for part in parts:
+        for agent, figures in part.items():
+            before = totals.get(agent)
+            if before is not None:
+                figures = tuple(a + b for a, b in zip(before, figures, strict=True))
+            totals[agent] = figures
+    return totals
 
 
 async def state_seconds(
     conn: asyncpg.Connection, start: datetime, end: datetime, agents: list[str]
 ) -> list[StateSeconds]:
-    """Per agent of `agents` with any seconds in [start, end): paused and idle. The
-    summary's whole hours inside the span, the rest from the changes (the module's
-    docstring); pass the whole floor: a stopped process's end is read from their
-    changes."""
-    if conn.is_in_transaction():
-        return await _state_seconds(conn, start, end, agents)
-    # One snapshot: the summary's end and its hours as one refresh left them.
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        return await _state_seconds(conn, start, end, agents)
+    """Per agent of `agents` with any change read for [start, end): seconds paused and
+    idle. The summary's whole hours inside the span, the rest from the changes (the
+    module's docstring); pass the whole floor: a stopped process's end is read from
+    their changes."""
+
+    async def raw(a: datetime, b: datetime) -> dict[str, Figures]:
+        rows = await conn.fetch(_SPAN, a, b, agents)
+        return {r["agent_id"]: (r["pause"], r["idle"]) for r in rows}
+
+    summed = """SELECT agent_id, sum(pause_seconds), sum(idle_seconds) FROM agent_state_hours
+                 WHERE hour >= $1 AND hour < $2 AND agent_id = ANY($3::text[])
+                 GROUP BY agent_id"""
+    found = await _by_parts(conn, start, end, raw, summed, agents)
+    return [StateSeconds(a, p, i) for a, (p, i) in sorted(found.items())]
 
 
-async def _state_seconds(
+async def wrap_ups(
     conn: asyncpg.Connection, start: datetime, end: datetime, agents: list[str]
-) -> list[StateSeconds]:
-    upto = await summarized_to(conn)
-    lo, hi = _hour_ceil(start), _hour_floor(end)
-    if upto is not None:
-        hi = min(hi, upto)
-    totals: dict[str, tuple[float, float]] = {}
+) -> dict[str, tuple[float, int]]:
+    """Per agent of `agents` with any in [start, end): the seconds spent in wrap-up
+    and how many times, counted when the wrap-up ended (`_WRAP_UPS`)."""
 
-    def add(part: dict[str, tuple[float, float]]) -> None:
-        for agent, (pause, idle) in part.items():
-            p, i = totals.get(agent, (0.0, 0.0))
-            totals[agent] = (p + pause, i + idle)
+    async def raw(a: datetime, b: datetime) -> dict[str, Figures]:
+        return {r[0]: (r[1], r[2]) for r in await conn.fetch(_WRAP_SPAN, a, b, agents)}
 
-    if upto is None or hi <= lo:
-        add(await _span(conn, start, end, agents))
-    else:
-        add(await _span(conn, start, lo, agents))
-        rows = await conn.fetch(
-            """SELECT agent_id, sum(pause_seconds) AS pause, sum(idle_seconds) AS idle
-                 FROM agent_state_hours
-                WHERE hour >= $1 AND hour < $2 AND agent_id = ANY($3::text[])
-                GROUP BY agent_id""",
-            lo, hi, agents,
-        )  # fmt: skip
-        add({r["agent_id"]: (r["pause"], r["idle"]) for r in rows})
-        add(await _span(conn, hi, end, agents))
-    return [StateSeconds(a, p, i) for a, (p, i) in sorted(totals.items())]
+    summed = """SELECT agent_id, sum(wrap_up_seconds), sum(wrap_ups) FROM agent_state_hours
+                 WHERE hour >= $1 AND hour < $2 AND agent_id = ANY($3::text[])
+                   AND wrap_ups > 0
+                 GROUP BY agent_id"""
+    found = await _by_parts(conn, start, end, raw, summed, agents)
+    return {a: (float(w), int(n)) for a, (w, n) in sorted(found.items()) if n}

@@ -33,7 +33,7 @@ import asyncpg
 from callcenter.reports.model import AgentFigures, QueueFigures
 
 from .forms import RECORD_SAVED
-from .state_hours import state_seconds
+from .state_hours import state_seconds, wrap_ups
 
 __all__ = [
     "CALLS_IN_PERIOD",
@@ -276,17 +276,8 @@ async def agent_figures(
               FROM offers GROUP BY agent_id""",
         start, end, agent_ids,
     )  # fmt: skip
-    wrap = await conn.fetch(
-        """SELECT h.agent_id, coalesce(sum((e.data->>'seconds')::float8), 0) AS seconds,
-                  count(*) AS n
-             FROM agent_state_history h JOIN call_events e ON e.key = h.key
-            WHERE h.agent_id = ANY($3::text[]) AND h.previous = 'wrap-up'
-              AND h.at >= $1 AND h.at < $2
-            GROUP BY h.agent_id""",
-        start, end, agent_ids,
-    )  # fmt: skip
+    wrapped = await wrap_ups(conn, start, end, agent_ids)
     by_agent = {r["agent_id"]: r for r in offers}
-    wrapped = {r["agent_id"]: r for r in wrap}
     out = []
     for agent in sorted(set(by_agent) | set(wrapped)):
         o, w = by_agent.get(agent), wrapped.get(agent)
@@ -299,8 +290,8 @@ async def agent_figures(
                 answered_ring_1_2=o["ring_1_2"] if o else 0,
                 finished=o["finished"] if o else 0,
                 talk_seconds=float(o["talk"]) if o else 0.0,
-                wrap_up_seconds=float(w["seconds"]) if w else 0.0,
-                wrap_ups=w["n"] if w else 0,
+                wrap_up_seconds=w[0] if w else 0.0,
+                wrap_ups=w[1] if w else 0,
                 hung_up_first=o["hung_up_first"] if o else 0,
                 records_missing=o["without_record"] if o else 0,
             )

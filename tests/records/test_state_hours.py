@@ -13,20 +13,24 @@ import pytest
 
 from callcenter.records import state_hours
 from callcenter.records.migrate import apply_migrations
-from callcenter.records.state_hours import refresh, state_seconds, summarized_to
+from callcenter.records.state_hours import refresh, state_seconds, summarized_to, wrap_ups
 
 DAY = datetime(2026, 11, 23, tzinfo=UTC)
 AGENTS = ["a1", "a2", "a3", "a4"]
 STATES = ["ready", "not-ready", "ringing", "on-call", "wrap-up", "offline"]
 
 
-def history(rng: random.Random, hours: float = 40.0) -> list[tuple[str, str, datetime, str]]:
-    """(key, agent, time, state): processes one after another (a few hours each, with
-    a gap between), the agents changing state at random times within them."""
+Row = tuple[str, str, datetime, str, str]  # key, agent, time, state, previous
+
+
+def history(rng: random.Random, hours: float = 40.0) -> list[Row]:
+    """(key, agent, time, state, previous): processes one after another (a few hours
+    each, with a gap between), the agents changing state at random times within them."""
     rows = []
     t = DAY.timestamp() + rng.uniform(0, 3600)
     end = DAY.timestamp() + hours * 3600
     boot = 0
+    state = dict.fromkeys(AGENTS, "offline")
     while t < end:
         boot += 1
         stop = t + rng.uniform(600, 6 * 3600)
@@ -36,47 +40,62 @@ def history(rng: random.Random, hours: float = 40.0) -> list[tuple[str, str, dat
             seq += 1
             agent = rng.choice(AGENTS)
             when = datetime.fromtimestamp(round(t, 3), UTC)
-            rows.append((f"boot{boot}:{seq}", agent, when, rng.choice(STATES)))
+            new = rng.choice(STATES)
+            rows.append((f"boot{boot}:{seq}", agent, when, new, state[agent]))
+            state[agent] = new
         t += rng.uniform(0, 2 * 3600)  # the service down between processes
+        state = dict.fromkeys(AGENTS, "offline")
     return rows
 
 
-async def insert(conn: asyncpg.Connection, rows: list[tuple[str, str, datetime, str]]) -> None:
+async def insert(conn: asyncpg.Connection, rows: list[Row]) -> None:
+    """The changes, and the event of each out of wrap-up (its seconds), as the
+    records writer writes them."""
     await conn.executemany(
         "INSERT INTO agent_state_history (key, agent_id, at, state, previous)"
-        " VALUES ($1, $2, $3, $4, 'offline')",
+        " VALUES ($1, $2, $3, $4, $5)",
         rows,
     )
+    await conn.executemany(
+        "INSERT INTO call_events (key, at, kind, data)"
+        " VALUES ($1, $2, 'AgentStateChanged', jsonb_build_object('seconds', $3::float8))",
+        [(key, at, 1.0 + int(at.timestamp()) % 97) for key, _, at, _, previous in rows
+         if previous == "wrap-up"],
+    )  # fmt: skip
 
 
 async def unsummarized(
     conn: asyncpg.Connection, start: datetime, end: datetime
-) -> dict[str, tuple[float, float]]:
+) -> dict[str, tuple[float, ...]]:
     """The seconds computed from the changes alone: the summary set aside for a
     transaction rolled back."""
     transaction = conn.transaction()
     await transaction.start()
     try:
         await conn.execute("DELETE FROM agent_state_hours_done")
-        found = await state_seconds(conn, start, end, AGENTS)
+        return await summarized(conn, start, end)
     finally:
         await transaction.rollback()
-    return {s.agent_id: (s.pause_seconds, s.idle_seconds) for s in found}
 
 
 async def summarized(
     conn: asyncpg.Connection, start: datetime, end: datetime
-) -> dict[str, tuple[float, float]]:
-    found = await state_seconds(conn, start, end, AGENTS)
-    return {s.agent_id: (s.pause_seconds, s.idle_seconds) for s in found}
+) -> dict[str, tuple[float, ...]]:
+    """Per agent: seconds paused, idle, in wrap-up, and the wrap-ups."""
+    found = {s.agent_id: (s.pause_seconds, s.idle_seconds, 0.0, 0.0)
+             for s in await state_seconds(conn, start, end, AGENTS)}  # fmt: skip
+    for agent, (seconds, n) in (await wrap_ups(conn, start, end, AGENTS)).items():
+        pause, idle, _, _ = found.get(agent, (0.0, 0.0, 0.0, 0.0))
+        found[agent] = (pause, idle, seconds, float(n))
+    return found
 
 
-def close(a: dict[str, tuple[float, float]], b: dict[str, tuple[float, float]]) -> bool:
-    zero = (0.0, 0.0)
+def close(a: dict[str, tuple[float, ...]], b: dict[str, tuple[float, ...]]) -> bool:
+    zero = (0.0, 0.0, 0.0, 0.0)
     return all(
-        abs(a.get(k, zero)[0] - b.get(k, zero)[0]) < 1e-6
-        and abs(a.get(k, zero)[1] - b.get(k, zero)[1]) < 1e-6
+        abs(x - y) < 1e-6
         for k in set(a) | set(b)
+        for x, y in zip(a.get(k, zero), b.get(k, zero), strict=True)
     )
 
 
@@ -104,7 +123,7 @@ async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
 async def test_the_summary_gives_the_seconds_the_changes_give(conn: asyncpg.Connection) -> None:
     for seed in range(4):
         await conn.execute(
-            "TRUNCATE agent_state_history, agent_state_hours, agent_state_hours_done"
+            "TRUNCATE agent_state_history, call_events, agent_state_hours, agent_state_hours_done"
         )
         rng = random.Random(seed)
         rows = history(rng)
@@ -124,8 +143,9 @@ async def test_the_summary_gives_the_seconds_the_changes_give(conn: asyncpg.Conn
             assert close(await summarized(conn, start, end), expected), (seed, start, end)
         # The whole history: some seconds of both kinds, so the check above checks.
         whole = await summarized(conn, DAY - timedelta(days=1), DAY + timedelta(days=3))
-        assert sum(p for p, _ in whole.values()) > 3600
-        assert sum(i for _, i in whole.values()) > 3600
+        assert sum(f[0] for f in whole.values()) > 3600  # paused
+        assert sum(f[1] for f in whole.values()) > 3600  # idle
+        assert sum(f[3] for f in whole.values()) > 20  # wrap-ups
 
 
 async def test_a_change_written_late_makes_its_hours_again(conn: asyncpg.Connection) -> None:
@@ -143,8 +163,8 @@ async def test_a_change_written_late_makes_its_hours_again(conn: asyncpg.Connect
     after = first[-1][2] + timedelta(minutes=50)
     assert after < upto
     await insert(conn, [
-        (f"{boots[0]}:100001", "a2", inside, "not-ready"),
-        (f"{boots[0]}:100002", "a3", after, "ready"),
+        (f"{boots[0]}:100001", "a2", inside, "not-ready", "wrap-up"),
+        (f"{boots[0]}:100002", "a3", after, "ready", "not-ready"),
     ])  # fmt: skip
     stale = await summarized(conn, DAY - timedelta(days=1), DAY + timedelta(days=3))
     expected = await unsummarized(conn, DAY - timedelta(days=1), DAY + timedelta(days=3))
