@@ -19,7 +19,7 @@ from callcenter.records import callbacks, complaints
 from callcenter.records.customers import CustomerDirectory
 from callcenter.records.database import reset_connection
 from callcenter.records.migrate import apply_migrations
-from callcenter.records.state_hours import refresh
+from callcenter.records.state_hours import refresh, state_seconds, wrap_ups
 from callcenter.records.stats import agent_stats, queue_stats
 from callcenter.reports.period import Period, days, month
 
@@ -372,9 +372,10 @@ async def stand_in(
     await part("queue_stats", lambda: queue_stats(conn, start, end))
     await part("queues by local day and hour", lambda: conn.fetch(BY_DAY_HOUR, start, end, zone))
 
-    await part("agent_stats", lambda: agent_stats(conn, start, end, agents))
+    await part("agents' state seconds (state_seconds)",
+               lambda: state_seconds(conn, start, end, agents))  # fmt: skip
     await part("agents' talk and records", lambda: conn.fetch(AGENT_TALK, start, end, agents))
-    await part("agents' wrap-up", lambda: conn.fetch(AGENT_WRAP_UP, start, end, agents))
+    await part("agents' wrap-up (wrap_ups)", lambda: wrap_ups(conn, start, end, agents))
     await part("complaints.monthly", lambda: complaints.monthly(conn, start, end, now))
     first, end_day, tz = period.first, period.end_day, period.tz
     await part("callbacks.monthly", lambda: callbacks.monthly(conn, first, end_day, tz))
@@ -414,14 +415,6 @@ SELECT r.agent_id, count(*) FILTER (WHERE r.outcome = 'answered') AS handled,
    AND r.offered_at >= $1::timestamptz - interval '1 hour' AND r.offered_at < $2
    AND r.ended_at >= $1 AND r.ended_at < $2
  GROUP BY r.agent_id
-"""
-
-# Per agent of $3, the wrap-up that ended in the period, as `agent_day` reads it.
-AGENT_WRAP_UP = """
-SELECT h.agent_id, count(*) AS wrap_ups, coalesce(sum((e.data->>'seconds')::float8), 0) AS wrap_up
-  FROM agent_state_history h JOIN call_events e ON e.key = h.key
- WHERE h.agent_id = ANY($3::text[]) AND h.previous = 'wrap-up' AND h.at >= $1 AND h.at < $2
- GROUP BY h.agent_id
 """
 
 # The agents' records by category, this period and the one before.

@@ -16,9 +16,10 @@ wrap-up says (`AgentStateChanged.seconds`, in its event).
 A month holds millions of changes and a year tens of millions, so the seconds of
 every hour that is over are kept in ``agent_state_hours`` (`refresh`, run by the
 supervisor desk every few minutes), each interval taken whole and split over the
-hours it covers, each wrap-up in the hour it ended. A span's seconds (`state_seconds`) are the summary's whole hours
-plus what lies outside them (the hours not summarized yet, the parts of an hour at
-the span's ends) computed from the changes. The overlap with a span is additive,
+hours it covers, each wrap-up in the hour it ended. A span's figures
+(`state_seconds`, `wrap_ups`) are the summary's whole hours plus what lies outside
+them (the hours not summarized yet, the parts of an hour at the span's ends)
+computed from the changes. The overlap with a span is additive,
 so both give the same seconds (tests/records/test_state_hours.py).
 
 An hour is over once a change at or after its end is written: an interval open

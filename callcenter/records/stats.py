@@ -261,19 +261,28 @@ async def agent_figures(
     answered calls without the agent's record, and the time in wrap-up; the agent's
     day ("My day", `agent_day`) and the reports read them alike. Names, state times
     and satisfaction are not here (`agent_stats`, `records.reports`)."""
+    # Records missing are counted apart, as an anti-join of the answered offers
+    # with the records: a lookup of the records per answered offer in the same
+    # pass cost a year's report 15 s at 10 M calls (bench/records_scale.py).
     offers = await conn.fetch(
-        f"""WITH offers AS (
+        f"""WITH offers AS NOT MATERIALIZED (
                 SELECT r.agent_id, r.call_id, r.outcome, r.leg_rings,
-                       r.talk_seconds AS talk, r.hung_up_by, {RECORD_SAVED} AS recorded
+                       r.talk_seconds AS talk, r.hung_up_by
                   FROM ring_attempts r
-                 WHERE r.agent_id = ANY($3::text[]) AND {_ended_in("r.")})
-            SELECT agent_id, {_HANDLED} AS handled, {_MISSED} AS missed,
-                   count(*) FILTER (WHERE outcome = 'answered' AND leg_rings <= 2) AS ring_1_2,
-                   count(talk) AS finished, coalesce(sum(talk), 0) AS talk,
-                   count(*) FILTER (WHERE hung_up_by = 'agent') AS hung_up_first,
-                   count(DISTINCT call_id) FILTER (WHERE outcome = 'answered' AND NOT recorded)
-                     AS without_record
-              FROM offers GROUP BY agent_id""",
+                 WHERE r.agent_id = ANY($3::text[]) AND {_ended_in("r.")}
+            ), figures AS (
+                SELECT agent_id, {_HANDLED} AS handled, {_MISSED} AS missed,
+                       count(*) FILTER (WHERE outcome = 'answered' AND leg_rings <= 2)
+                         AS ring_1_2,
+                       count(talk) AS finished, coalesce(sum(talk), 0) AS talk,
+                       count(*) FILTER (WHERE hung_up_by = 'agent') AS hung_up_first
+                  FROM offers GROUP BY agent_id
+            ), missing AS (
+                SELECT r.agent_id, count(DISTINCT r.call_id) AS without_record
+                  FROM offers r WHERE r.outcome = 'answered' AND NOT {RECORD_SAVED}
+                 GROUP BY r.agent_id)
+            SELECT f.*, coalesce(m.without_record, 0) AS without_record
+              FROM figures f LEFT JOIN missing m USING (agent_id)""",
         start, end, agent_ids,
     )  # fmt: skip
     wrapped = await wrap_ups(conn, start, end, agent_ids)
