@@ -59,10 +59,9 @@ class StateHours(Collector):
         async with asyncio.timeout(self.timeout):
             pool = await self._pool()
             async with pool.acquire() as conn:
-                try:
-                    return await refresh(conn)
-                finally:
-                    self.summarized_to = await summarized_to(conn)
+                hours = await refresh(conn)
+                self.summarized_to = await summarized_to(conn)
+                return hours
 
     async def _run(self) -> None:
         while True:
@@ -72,10 +71,16 @@ class StateHours(Collector):
                     log.info("agents' state hours summarized", hours=hours,
                              to=str(self.summarized_to))  # fmt: skip
             except _FAILED as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
                 self.failures += 1
                 log.warning("agents' state hours not summarized (tried again later)",
                             error=repr(exc), failures=self.failures)  # fmt: skip
             except Exception:  # a defect must not end the summary for good
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # stopping: what the cancelled refresh raised ends the task
                 self.failures += 1
                 log.exception("agents' state hours not summarized (tried again later)")
             await asyncio.sleep(self.interval)

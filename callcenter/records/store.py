@@ -642,11 +642,16 @@ class Store:
         max_size: int = 10,
         timeout: float = 5.0,
         region: str = "CN",
+        migrate_timeout: float = 3600.0,
     ):
         self.region = region
         self._dsn = dsn
         self._min, self._max = min_size, max_size
         self.timeout = timeout
+        # A migration may rewrite big tables (0017: two minutes at 10 million calls):
+        # not bound by a write's time-out, or it would never finish; the records
+        # wait in the journal meanwhile.
+        self.migrate_timeout = migrate_timeout
         self._pool: asyncpg.Pool | None = None
         self._closing: asyncpg.Pool | None = None  # a pool being closed
 
@@ -671,14 +676,14 @@ class Store:
                     await apply_migrations(conn)
 
             try:
-                await self._guard(migrate)
+                await self._guard(migrate, self.migrate_timeout)
             except StoreUnavailable:
                 pool.terminate()
                 raise
             self._pool = pool
         return self._pool
 
-    async def _guard(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+    async def _guard(self, fn: Callable[[], Awaitable[Any]], timeout: float | None = None) -> Any:
         """Run `fn` within the time-out; its failures are `StoreUnavailable`.
 
         Any PostgreSQL error counts: `write` has turned the refusals of its
@@ -686,7 +691,7 @@ class Store:
         or migrating (a wrong password, a migration that fails) is a problem of
         the database, not of the records."""
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.timeout if timeout is None else timeout):
                 return await fn()
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(str(exc) or type(exc).__name__) from exc

@@ -16,7 +16,7 @@ from callcenter.records.migrate import apply_migrations
 from callcenter.records.state_hours import refresh, state_seconds, summarized_to, wrap_ups
 
 DAY = datetime(2026, 11, 23, tzinfo=UTC)
-AGENTS = ["a1", "a2", "a3", "a4"]
+AGENTS = ["a1", "a2", "a3", "a4"]  # those who change state at random
 STATES = ["ready", "not-ready", "ringing", "on-call", "wrap-up", "offline"]
 
 
@@ -43,6 +43,8 @@ def history(rng: random.Random, hours: float = 40.0) -> list[Row]:
             new = rng.choice(STATES)
             rows.append((f"boot{boot}:{seq}", agent, when, new, state[agent]))
             state[agent] = new
+            if seq == 1 and boot == 1:  # an agent who went offline then, not back since
+                rows.append(("boot1:0", "a9", when - timedelta(seconds=1), "offline", "ready"))
         t += rng.uniform(0, 2 * 3600)  # the service down between processes
         state = dict.fromkeys(AGENTS, "offline")
     return rows
@@ -82,20 +84,19 @@ async def summarized(
     conn: asyncpg.Connection, start: datetime, end: datetime
 ) -> dict[str, tuple[float, ...]]:
     """Per agent: seconds paused, idle, in wrap-up, and the wrap-ups."""
+    floor = [*AGENTS, "a9"]
     found = {s.agent_id: (s.pause_seconds, s.idle_seconds, 0.0, 0.0)
-             for s in await state_seconds(conn, start, end, AGENTS)}  # fmt: skip
-    for agent, (seconds, n) in (await wrap_ups(conn, start, end, AGENTS)).items():
+             for s in await state_seconds(conn, start, end, floor)}  # fmt: skip
+    for agent, (seconds, n) in (await wrap_ups(conn, start, end, floor)).items():
         pause, idle, _, _ = found.get(agent, (0.0, 0.0, 0.0, 0.0))
         found[agent] = (pause, idle, seconds, float(n))
     return found
 
 
 def close(a: dict[str, tuple[float, ...]], b: dict[str, tuple[float, ...]]) -> bool:
-    zero = (0.0, 0.0, 0.0, 0.0)
-    return all(
-        abs(x - y) < 1e-6
-        for k in set(a) | set(b)
-        for x, y in zip(a.get(k, zero), b.get(k, zero), strict=True)
+    """The same agents listed, with the same figures (but rounding)."""
+    return set(a) == set(b) and all(
+        abs(x - y) < 1e-6 for k in a for x, y in zip(a[k], b[k], strict=True)
     )
 
 
@@ -227,3 +228,43 @@ async def test_the_floor_keeps_the_summary_and_counts_what_fails(
         await failing.stop()
     finally:
         await pool.close()
+
+
+async def test_stopping_the_floor_ends_a_refresh_whatever_its_connection_raises() -> None:
+    """A refresh cancelled by the floor's stop may raise the driver's error rather
+    than the cancellation; the loop must end all the same."""
+    import asyncio
+
+    from callcenter.floor_side.state_hours import StateHours
+
+    started = asyncio.Event()
+
+    class Stuck:
+        async def fetchval(self, *args: object) -> None:
+            started.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                raise asyncpg.InterfaceError("cannot perform operation: another operation is in progress") from None
+
+        def transaction(self, **kwargs: object) -> Stuck:
+            return self
+
+        async def __aenter__(self) -> Stuck:
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    class Pool:
+        def acquire(self) -> Stuck:
+            return Stuck()
+
+    async def pool() -> Pool:
+        return Pool()
+
+    floor = StateHours(pool, interval=0.01)
+    floor.start()
+    async with asyncio.timeout(5):
+        await started.wait()
+        await floor.stop()  # hung for ever before: the error was counted and retried

@@ -360,3 +360,30 @@ async def test_a_batch_the_database_refuses_writes_nothing(
     await store.write(good)
     assert [r["key"] for r in await conn.fetch("SELECT key FROM call_events")] == ["good:0"]
     assert [r["call_id"] for r in await conn.fetch("SELECT call_id FROM calls")] == ["F@pbx"]
+
+
+async def test_a_migration_longer_than_a_write_may_take_still_finishes(
+    database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that was down at start is migrated by the writer when it comes up;
+    a migration that rewrites big tables takes minutes, more than a write's time-out,
+    and must not be given up on (the writer would never write again)."""
+    import asyncio
+
+    from callcenter.records import store as store_module
+
+    async def slow(conn: asyncpg.Connection) -> list[object]:
+        await asyncio.sleep(0.5)  # as 0017 on years of calls, in miniature
+        return await apply_migrations(conn)
+
+    monkeypatch.setattr(store_module, "apply_migrations", slow)
+    store = Store(database, max_size=1, timeout=0.2)
+    try:
+        await store.write(records([CallQueued("M@pbx", "hotline", "139", 1)]))
+    finally:
+        await store.close()
+    conn = await asyncpg.connect(database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM calls WHERE call_id = 'M@pbx'") == 1
+    finally:
+        await conn.close()
