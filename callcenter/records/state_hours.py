@@ -144,9 +144,9 @@ WITH RECURSIVE a(id) AS (
 )
 SELECT id FROM a WHERE id IS NOT NULL"""
 
-# The first and the last change of any agent of $1.
+# The first and the last change of any agent of $1, and the time.
 _BOUNDS = """
-SELECT min(f.at) AS first, max(l.at) AS last
+SELECT min(f.at) AS first, max(l.at) AS last, now() AS now
   FROM unnest($1::text[]) AS a(id)
   CROSS JOIN LATERAL (SELECT at FROM agent_state_history WHERE agent_id = a.id
                        ORDER BY at LIMIT 1) f
@@ -225,7 +225,9 @@ async def refresh(conn: asyncpg.Connection, *, chunk: timedelta = timedelta(days
             bounds = await conn.fetchrow(_BOUNDS, agents)
             if bounds["last"] is None:
                 return done
-            target = _hour_floor(bounds["last"])  # the hours before the last change's
+            # The hours before the last change's, and never past the database's time
+            # (a change stamped in the future by a clock gone wrong).
+            target = _hour_floor(min(bounds["last"], bounds["now"]))
             start = upto if upto is not None else _hour_floor(bounds["first"])
             if start < target:
                 end = min(start + chunk, target)
