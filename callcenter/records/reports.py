@@ -37,19 +37,21 @@ __all__ = ["CATEGORIES", "gather"]
 #: The categories of the agents' records (`call_forms.category`), in the report's order.
 CATEGORIES = ("inquiry", "complaint", "suggestion", "repair", "other")
 
-# One pass over the period's calls, grouped four ways: by queue, by local day, by
-# local hour of day, and not at all (the centre); and the answered calls by the ring
-# of their answer (1 … 6, then 7+). GROUPING() tells the rows apart.
+# One pass over the period's calls, grouped six ways: by queue, by local day, by
+# local hour of day, by queue and day, by queue and hour, and not at all (the
+# centre); and the answered calls by the ring of their answer (1 … 6, then 7+).
+# GROUPING() tells the rows apart.
 _CALLS = f"""
 SELECT GROUPING(queue, day, hour, ring) AS g, queue, day, hour, ring, {QUEUE_FIGURES}
   FROM (SELECT *, (arrived_at AT TIME ZONE $3)::date AS day,
                extract(hour FROM arrived_at AT TIME ZONE $3)::int AS hour,
                least(rings_to_answer, {RING_BUCKETS}) AS ring
           FROM calls WHERE {CALLS_IN_PERIOD}) c
- GROUP BY GROUPING SETS ((queue), (day), (hour), (ring), ())"""
+ GROUP BY GROUPING SETS ((queue), (day), (hour), (ring), (queue, day), (queue, hour), ())"""
 
 # GROUPING(queue, day, hour, ring): a bit set for each column not grouped by.
 _BY_QUEUE, _BY_DAY, _BY_HOUR, _BY_RING, _CENTRE = 0b0111, 0b1011, 0b1101, 0b1110, 0b1111
+_BY_QUEUE_DAY, _BY_QUEUE_HOUR = 0b0011, 0b0101
 
 
 async def gather(
@@ -66,6 +68,8 @@ async def gather(
     hours: dict[int, QueueFigures] = {}
     rings = [0] * RING_BUCKETS
     centre = QueueFigures("")
+    queue_days: dict[tuple[str, date], QueueFigures] = {}
+    queue_hours: dict[tuple[str, int], QueueFigures] = {}
     for r in rows:
         g = r["g"]
         if g == _BY_QUEUE:
@@ -79,6 +83,10 @@ async def gather(
                 rings[r["ring"] - 1] = r["answered"]
         elif g == _CENTRE:
             centre = queue_figures("", r)
+        elif g == _BY_QUEUE_DAY:
+            queue_days[r["queue"], r["day"]] = queue_figures(r["queue"], r)
+        elif g == _BY_QUEUE_HOUR:
+            queue_hours[r["queue"], r["hour"]] = queue_figures(r["queue"], r)
     queues.sort(key=lambda q: q.queue)
     notes = [] if now >= end else ["period-not-over"]
     if callback_zone and callback_zone != period.zone:
@@ -98,6 +106,14 @@ async def gather(
         categories=categories,
         notes=notes,
         categories_by_day=categories_by_day,
+        queue_days=[
+            (q.queue, d, queue_days.get((q.queue, d), QueueFigures(q.queue)))
+            for q in queues for d in period.days
+        ],
+        queue_hours=[
+            (q.queue, h, queue_hours.get((q.queue, h), QueueFigures(q.queue)))
+            for q in queues for h in range(24)
+        ],
     )
 
 

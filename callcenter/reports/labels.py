@@ -30,6 +30,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "queues": ("队列统计", "By queue"),
     "by_day": ("每日统计", "By day"),
     "by_hour": ("分时统计", "By hour of day"),
+    "queue_days": ("队列每日统计", "By queue and day"),
+    "queue_hours": ("队列分时统计", "By queue and hour of day"),
     "rings": ("应答振铃次数分布", "Answer time in rings"),
     "agents": ("坐席统计", "By agent"),
     "complaints": ("投诉与建议", "Complaints and suggestions"),

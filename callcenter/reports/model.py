@@ -195,6 +195,10 @@ class Report:
     # The agents' records by category on each local day of the period (every day,
     # every category, zeros included), as `categories` counts them: the trend.
     categories_by_day: list[tuple[date, dict[str, int]]] = field(default_factory=list)
+    # Each queue of `queues` on every local day of the period, and in hours 0-23 of the
+    # local day: a queue's `by_day` and `by_hour`.
+    queue_days: list[tuple[str, date, QueueFigures]] = field(default_factory=list)
+    queue_hours: list[tuple[str, int, QueueFigures]] = field(default_factory=list)
 
     # The centre's satisfaction: the sums of the agents' (one definition with theirs).
     @property

@@ -59,6 +59,8 @@ from .tables import (
     generated_local,
     heading,
     note_text,
+    queue_days_table,
+    queue_hours_table,
     queues_table,
     rings_table,
 )
@@ -234,6 +236,10 @@ def _story(w: _Writer, pictures: charts.Pictures) -> list[Any]:
     story += [CondPageBreak(40 * mm), w.heading("by_day"), w.section(by_day_table(report), 18 * mm)]
     story += [CondPageBreak(60 * mm), w.heading("by_hour"),
               w.section(by_hour_table(report), 12 * mm)]  # fmt: skip
+    story += [CondPageBreak(40 * mm), w.heading("queue_days"),
+              w.section(queue_days_table(report), 18 * mm)]  # fmt: skip
+    story += [CondPageBreak(40 * mm), w.heading("queue_hours"),
+              w.section(queue_hours_table(report), 12 * mm)]  # fmt: skip
 
     half = _WIDTH / 2 - 4 * mm
     side_by_side = Table(

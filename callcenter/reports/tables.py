@@ -43,6 +43,8 @@ __all__ = [
     "heading",
     "named_tables",
     "note_text",
+    "queue_days_table",
+    "queue_hours_table",
     "queues_table",
     "rings_table",
     "sections",
@@ -138,27 +140,48 @@ _STATUS_KEYS = {
 _OUTCOME_KEYS = {"failed": "failed_attempt"}
 
 
-def _queue_table(key: str, first: Column, rows: list[tuple[Value, QueueFigures]]) -> Table:
+def _queue_table(
+    key: str, leading: tuple[Column, ...], rows: list[tuple[tuple[Value, ...], QueueFigures]]
+) -> Table:
+    """A row per (what it is of, figures): the `leading` columns, then the figures."""
     return Table(
         key,
-        (first, *QUEUE_COLUMNS),
-        [(name, *(get(q) for _, _, get in _QUEUE)) for name, q in rows],
+        (*leading, *QUEUE_COLUMNS),
+        [(*of, *(get(q) for _, _, get in _QUEUE)) for of, q in rows],
     )
 
 
 def queues_table(report: Report) -> Table:
     """Each queue, then the centre."""
-    rows: list[tuple[Value, QueueFigures]] = [(q.queue, q) for q in report.queues]
-    rows.append((Key("centre"), report.centre))
-    return _queue_table("queues", Column("queue", "text"), rows)
+    rows: list[tuple[tuple[Value, ...], QueueFigures]] = [((q.queue,), q) for q in report.queues]
+    rows.append(((Key("centre"),), report.centre))
+    return _queue_table("queues", (Column("queue", "text"),), rows)
 
 
 def by_day_table(report: Report) -> Table:
-    return _queue_table("by_day", Column("day", "date"), list(report.by_day))
+    rows = [((day,), q) for day, q in report.by_day]
+    return _queue_table("by_day", (Column("day", "date"),), list(rows))
 
 
 def by_hour_table(report: Report) -> Table:
-    return _queue_table("by_hour", Column("hour", "count"), list(report.by_hour))
+    rows = [((hour,), q) for hour, q in report.by_hour]
+    return _queue_table("by_hour", (Column("hour", "count"),), list(rows))
+
+
+def queue_days_table(report: Report) -> Table:
+    """Each queue's days, queue after queue."""
+    rows = [((queue, day), q) for queue, day, q in report.queue_days]
+    return _queue_table(
+        "queue_days", (Column("queue", "text"), Column("day", "date")), list(rows)
+    )
+
+
+def queue_hours_table(report: Report) -> Table:
+    """Each queue's hours of the day, queue after queue."""
+    rows = [((queue, hour), q) for queue, hour, q in report.queue_hours]
+    return _queue_table(
+        "queue_hours", (Column("queue", "text"), Column("hour", "count")), list(rows)
+    )
 
 
 def rings_table(report: Report) -> Table:
@@ -280,6 +303,8 @@ def sections(report: Report) -> list[Table]:
         queues_table(report),
         by_day_table(report),
         by_hour_table(report),
+        queue_days_table(report),
+        queue_hours_table(report),
         rings_table(report),
         agents_table(report),
         complaint_class_table(report),

@@ -41,6 +41,8 @@ from .tables import (
     header_entries,
     heading,
     note_text,
+    queue_days_table,
+    queue_hours_table,
     queues_table,
     rings_table,
 )
@@ -53,6 +55,8 @@ SHEETS: dict[str, str] = {
     "queues": "队列 Queues",
     "by_day": "每日 By day",
     "by_hour": "分时 By hour",
+    "queue_days": "队列每日 By queue, day",
+    "queue_hours": "队列分时 By queue, hour",
     "rings": "振铃 Rings",
     "agents": "坐席 Agents",
     "complaints": "投诉 Complaints",
@@ -217,6 +221,12 @@ def render_xlsx(report: Report) -> bytes:
             [(_column("offered"), "#2E75B6"), (_column("answered"), "#70AD47"),
              (_column("abandoned"), "#C00000")],
             rows, (rows[1] + 2, 1))  # fmt: skip
+
+    for key, table in (("queue_days", queue_days_table(report)),
+                       ("queue_hours", queue_hours_table(report))):
+        s = _Sheet(book, formats, report, key)
+        s.table(_HEADER_ROW, table)
+        s.ws.freeze_panes(_HEADER_ROW + 1, 2)
 
     s = _Sheet(book, formats, report, "rings")
     rows = s.table(_HEADER_ROW, rings_table(report))

@@ -117,6 +117,10 @@ async def from_records(
     for part in (report.queues, [f for _, f in report.by_day], [f for _, f in report.by_hour]):
         assert _counts(_sum(part)) == _counts(report.centre)
     assert sum(report.rings) == report.centre.answered
+    # Each queue is the sum of its days, and of its hours.
+    for q in report.queues:
+        for rows in (report.queue_days, report.queue_hours):
+            assert _counts(_sum([f for name, _, f in rows if name == q.queue])) == _counts(q)
     return figures_of(stats), figures_of({s.queue: s for s in report.queues})
 
 

@@ -163,6 +163,18 @@ async def test_a_month_in_shanghai_counts_every_figure_on_local_days(
     assert [hours[h].offered for h in (0, 9, 10, 21, 23)] == [2, 3, 2, 0, 1]
     assert hours[21].closed == 1
     assert report.rings == [2, 0, 1, 1, 0, 0, 0]  # rings 1, 1, 3, 4
+    # Each queue's days and hours: every day and hour, the queue's calls only.
+    queue_days = {(q, d.isoformat()): f for q, d, f in report.queue_days}
+    assert len(queue_days) == 2 * 30 and len(report.queue_hours) == 2 * 24
+    assert (queue_days["sales", "2026-11-30"].offered, queue_days["hotline", "2026-11-30"].offered,
+            queue_days["hotline", "2026-11-01"].offered) == (1, 0, 3)  # fmt: skip
+    for d in period.days:
+        assert sum(queue_days[q, d.isoformat()].offered for q in ("hotline", "sales")) == (
+            days[d.isoformat()].offered
+        )
+    queue_hours = {(q, h): f for q, h, f in report.queue_hours}
+    assert (queue_hours["sales", 23].answered, queue_hours["hotline", 23].offered) == (1, 0)
+    assert [queue_hours["hotline", h].offered for h in (0, 9, 10)] == [2, 3, 2]
 
     a1, a2 = report.agents
     assert (a1.agent_id, a1.name, a1.handled, a1.missed, a1.answered_ring_1_2) == (

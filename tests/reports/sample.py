@@ -55,6 +55,22 @@ BY_HOUR[9] = (9, QueueFigures("", offered=70, answered=60, answered_within_targe
 BY_HOUR[14] = (14, QueueFigures("", offered=80, answered=60, answered_within_target=50,
                                 abandoned=15, short_abandons=4, answer_seconds=600.0))  # fmt: skip
 
+# Each queue's days and hours (they sum to the queue's offered and answered).
+QUEUE_DAYS = [
+    ("hotline", d, QueueFigures("hotline", offered=o, answered=a, answered_within_target=w))
+    for d, o, a, w in ((date(2026, 10, 30), 40, 33, 30), (date(2026, 10, 31), 45, 38, 34),
+                       (date(2026, 11, 1), 35, 29, 26), (date(2026, 11, 2), 0, 0, 0))
+] + [
+    ("repair", d, QueueFigures("repair", offered=o, answered=a, answered_within_target=w))
+    for d, o, a, w in ((date(2026, 10, 30), 10, 7, 6), (date(2026, 10, 31), 15, 12, 4),
+                       (date(2026, 11, 1), 5, 1, 2), (date(2026, 11, 2), 0, 0, 0))
+]  # fmt: skip
+QUEUE_HOURS = [
+    (queue, h, QueueFigures(queue, offered=n.get(h, 0)))
+    for queue, n in (("hotline", {9: 55, 14: 65}), ("repair", {9: 15, 14: 15}))
+    for h in range(24)
+]
+
 AGENTS = [
     AgentFigures(
         "1001", "张伟", handled=70, missed=3, answered_ring_1_2=60, finished=70,
@@ -117,6 +133,8 @@ def sample() -> Report:
         categories=list(CATEGORIES),
         notes=["the period is not over yet"],
         categories_by_day=[(d, dict(n)) for d, n in CATEGORIES_BY_DAY],
+        queue_days=list(QUEUE_DAYS),
+        queue_hours=list(QUEUE_HOURS),
     )
 
 

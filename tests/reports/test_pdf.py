@@ -59,6 +59,8 @@ def test_the_centres_figures_under_both_languages(text: str) -> None:
 
 def test_the_sections_and_their_figures(text: str) -> None:
     for heading in ("队列统计 / By queue", "每日统计 / By day", "分时统计 / By hour of day",
+                    "队列每日统计 / By queue and day",
+                    "队列分时统计 / By queue and hour of day",
                     "应答振铃次数分布 / Answer time in rings", "坐席统计 / By agent",
                     "投诉与建议 / Complaints and suggestions",
                     "放弃来电回拨 / Abandoned callers called back",
@@ -68,6 +70,8 @@ def test_the_sections_and_their_figures(text: str) -> None:
     assert "hotline 120 100 90 78.3%" in text  # 90 / (120 - 5)
     assert "repair 30 20 12 42.9%" in text
     assert "2026-11-02 0 0 0 – – –" in text  # a day without calls has no rates
+    assert "hotline 2026-10-31 45 38 34" in text  # a queue's day
+    assert "repair 14 15 0 0 0.0%" in text  # a queue's hour
     assert "1001 张伟 70 3 60 210.0 180.0 30.0 3,600.0 7,200.0 2 1 40 4.57" in text
     assert "1003 王芳 0 0 0 – – – 0.0 0.0 0 0 0 –" in text
     assert "咨询 / Inquiry 80 64 25.0%" in text

@@ -101,6 +101,22 @@ def test_by_day_has_every_day_and_no_rate_without_calls(book: openpyxl.Workbook)
     assert ws.cell(HEADER + 4, 2).value == 0
 
 
+def test_each_queues_days_and_hours(book: openpyxl.Workbook) -> None:
+    ws = book[SHEETS["queue_days"]]
+    assert [c.value for c in ws[HEADER]][:4] == [
+        label("queue"), label("day"), label("offered"), label("answered")]  # fmt: skip
+    rows = [[c.value for c in ws[r]][:3] for r in range(HEADER + 1, HEADER + 9)]
+    assert rows[0] == ["hotline", datetime(2026, 10, 30), 40]
+    assert rows[4] == ["repair", datetime(2026, 10, 30), 10]
+    assert ws.cell(HEADER + 9, 1).value is None  # two queues, four days
+    assert ws.freeze_panes == f"C{HEADER + 1}"
+    ws = book[SHEETS["queue_hours"]]
+    hours = [(ws.cell(r, 1).value, ws.cell(r, 2).value, ws.cell(r, 3).value)
+             for r in range(HEADER + 1, HEADER + 49)]  # fmt: skip
+    assert hours[9] == ("hotline", 9, 55) and hours[24 + 14] == ("repair", 14, 15)
+    assert sum(n for q, _, n in hours if q == "hotline") == 120
+
+
 def test_by_hour_rings_and_categories(book: openpyxl.Workbook) -> None:
     ws = book[SHEETS["by_hour"]]
     assert [ws.cell(r, 1).value for r in (HEADER + 1, HEADER + 24)] == [0, 23]
@@ -175,7 +191,7 @@ def test_native_charts_on_their_sheets() -> None:
     charts = {name: len(book[name]._charts) for name in book.sheetnames}
     assert charts == {
         SHEETS["summary"]: 0, SHEETS["queues"]: 0, SHEETS["by_day"]: 2, SHEETS["by_hour"]: 1,
-        SHEETS["rings"]: 1, SHEETS["agents"]: 0, SHEETS["complaints"]: 0,
+        SHEETS["queue_days"]: 0, SHEETS["queue_hours"]: 0, SHEETS["rings"]: 1, SHEETS["agents"]: 0, SHEETS["complaints"]: 0,
         SHEETS["callbacks"]: 0, SHEETS["categories"]: 2,
     }  # fmt: skip
     with zipfile.ZipFile(io.BytesIO(data)) as z:
