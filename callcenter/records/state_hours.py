@@ -294,12 +294,16 @@ async def state_seconds(
 ) -> list[StateSeconds]:
     """Per agent of `agents` with any in [start, end): seconds paused and idle. The
     summary's whole hours inside the span, the rest from the changes (the module's
-    docstring); pass the whole floor: a stopped process's end is read from their
-    changes."""
+    docstring). A stopped process's end is read from every agent's changes, as the
+    summary reads it, whoever is asked for."""
+    wanted = set(agents)
+    floor: list[str] = []
 
     async def raw(a: datetime, b: datetime) -> dict[str, Figures]:
-        rows = await conn.fetch(_SPAN, a, b, agents)
-        return {r["agent_id"]: (r["pause"], r["idle"]) for r in rows}
+        if not floor:
+            floor.extend(r["id"] for r in await conn.fetch(_AGENTS))
+        rows = await conn.fetch(_SPAN, a, b, floor)
+        return {r["agent_id"]: (r["pause"], r["idle"]) for r in rows if r["agent_id"] in wanted}
 
     summed = """SELECT agent_id, sum(pause_seconds), sum(idle_seconds) FROM agent_state_hours
                  WHERE hour >= $1 AND hour < $2 AND agent_id = ANY($3::text[])

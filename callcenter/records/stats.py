@@ -148,8 +148,8 @@ async def agent_stats(
     in the same process; in a period not over, the running process's open states
     are counted until its last change: `state_hours`). Reads through the
     (agent_id, time) indexes and the hours' summary, so the cost grows with the
-    span's hours, not the table. Pass the whole floor: a stopped process's end is
-    read from their rows."""
+    span's hours, not the table. A stopped process's end is read from every
+    agent's changes."""
     attempts = await conn.fetch(
         f"""SELECT agent_id, {_HANDLED} AS handled, {_MISSED} AS missed
               FROM ring_attempts

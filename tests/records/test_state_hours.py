@@ -69,7 +69,7 @@ async def insert(conn: asyncpg.Connection, rows: list[Row]) -> None:
 
 
 async def unsummarized(
-    conn: asyncpg.Connection, start: datetime, end: datetime
+    conn: asyncpg.Connection, start: datetime, end: datetime, floor: list[str] | None = None
 ) -> dict[str, tuple[float, ...]]:
     """The seconds computed from the changes alone: the summary set aside for a
     transaction rolled back."""
@@ -77,16 +77,16 @@ async def unsummarized(
     await transaction.start()
     try:
         await conn.execute("DELETE FROM agent_state_hours_done")
-        return await summarized(conn, start, end)
+        return await summarized(conn, start, end, floor)
     finally:
         await transaction.rollback()
 
 
 async def summarized(
-    conn: asyncpg.Connection, start: datetime, end: datetime
+    conn: asyncpg.Connection, start: datetime, end: datetime, floor: list[str] | None = None
 ) -> dict[str, tuple[float, ...]]:
-    """Per agent: seconds paused, idle, in wrap-up, and the wrap-ups."""
-    floor = [*AGENTS, "a9"]
+    """Per agent of `floor` (all): seconds paused, idle, in wrap-up, and the wrap-ups."""
+    floor = floor or [*AGENTS, "a9"]
     found = {s.agent_id: (s.pause_seconds, s.idle_seconds, 0.0, 0.0)
              for s in await state_seconds(conn, start, end, floor)}  # fmt: skip
     for agent, (seconds, n) in (await wrap_ups(conn, start, end, floor)).items():
@@ -144,6 +144,9 @@ async def test_the_summary_gives_the_seconds_the_changes_give(conn: asyncpg.Conn
         for start, end in spans(rng, 12):
             expected = await unsummarized(conn, start, end)
             assert close(await summarized(conn, start, end), expected), (seed, start, end)
+            # Some agents asked for: the processes' ends are read from everyone's changes.
+            expected = await unsummarized(conn, start, end, ["a2"])
+            assert close(await summarized(conn, start, end, ["a2"]), expected), (seed, start)
         # The whole history: some seconds of both kinds, so the check above checks.
         whole = await summarized(conn, DAY - timedelta(days=1), DAY + timedelta(days=3))
         assert sum(f[0] for f in whole.values()) > 3600  # paused

@@ -129,8 +129,8 @@ async def test_state_seconds_close_a_stopped_process_at_its_last_state_change(
         ("a2", 1300.0, "ready", "boot1:12"),  # boot1's last change: it stopped ~1300
         ("a1", 1500.0, "not-ready", "boot2:3"),  # after the restart
         ("a1", 1600.0, "ready", "boot2:4"),
-        ("a2", 1700.0, "not-ready", "boot2:5"),  # boot2's last change
-        ("a3", 1800.0, "ready", "boot2:6"),  # not asked for
+        ("a2", 1700.0, "not-ready", "boot2:5"),
+        ("a3", 1800.0, "ready", "boot2:6"),  # not asked for, but boot2 ran until then
     ]
     try:
         await conn.executemany(
@@ -141,9 +141,10 @@ async def test_state_seconds_close_a_stopped_process_at_its_last_state_change(
         stats = await agent_stats(conn, at(1000.0), at(2000.0), ["a1", "a2"])
         assert stats == [
             # ready 1000-1100, not ready 1100-1300 (boot1 stops), not ready 1500-1600,
-            # ready 1600-1700 (boot2's last change of these agents)
-            AgentStats("a1", 0, 0, 300.0, 200.0),
-            # a2: ready at boot1's last change, not ready at boot2's: no seconds, not listed
+            # ready 1600-1800 (boot2's last change: a3's, who was not asked for)
+            AgentStats("a1", 0, 0, 300.0, 300.0),
+            # a2: ready at boot1's last change (no seconds), not ready 1700-1800
+            AgentStats("a2", 0, 0, 100.0, 0.0),
         ]
     finally:
         await conn.close()
